@@ -1,0 +1,151 @@
+"""Typed records passed between stages. Data only: no behaviour, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ParagraphKind = Literal["body", "heading"]
+Relation = Literal["exact", "near", "contained", "same_fact"]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a paragraph, in ingest's normalised text."""
+
+    sid: str  # "<doc_id>:p<index>.s<k>", k from 1
+    pid: str
+    text: str
+    line_start: int  # 1-based, inclusive, in the original file
+    line_end: int
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    pid: str  # "<doc_id>:p<index>"
+    doc_id: str
+    index: int  # 1-based position among the document's kept paragraphs
+    text: str  # normalised; lines of the block joined by one space
+    line_start: int  # 1-based, inclusive, in the original file
+    line_end: int
+    lang: str  # ISO 639-1, e.g. "fr"
+    kind: ParagraphKind
+    sentences: tuple[Sentence, ...]
+
+
+@dataclass(frozen=True)
+class DroppedBlock:
+    """Text ingest removed from a document, and why (shown in the manifest)."""
+
+    line_start: int
+    line_end: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str  # file stem, unique within a corpus
+    path: str  # as cited: "corpus/<file>" (corpus folder name + relative path)
+    sha256: str  # of the raw bytes
+    encoding: str
+    lang: str
+    title: str | None
+    date: str | None
+    paragraphs: tuple[Paragraph, ...]
+    dropped: tuple[DroppedBlock, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkippedInput:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    documents: tuple[Document, ...]
+    skipped: tuple[SkippedInput, ...]
+
+
+@dataclass(frozen=True)
+class DupMember:
+    id: str  # a pid or a sid
+    relation: Relation  # how this member relates to the canonical one
+    score: float  # similarity of this member to the canonical one (1.0 for the canonical)
+
+
+@dataclass(frozen=True)
+class DupGroup:
+    group_id: str
+    level: Literal["paragraph", "sentence"]
+    canonical: str  # id of the canonical member
+    members: tuple[DupMember, ...]  # includes the canonical member
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    paragraph_groups: tuple[DupGroup, ...]
+    sentence_groups: tuple[DupGroup, ...]
+
+
+@dataclass(frozen=True)
+class Story:
+    story_id: str
+    doc_ids: tuple[str, ...]
+    paragraph_ids: tuple[str, ...]  # unique (canonical) body paragraphs, in document order
+
+
+@dataclass(frozen=True)
+class Citation:
+    file: str  # "corpus/<file>"
+    doc_id: str
+    paragraph: int  # Paragraph.index
+    line_start: int
+    line_end: int
+    text: str  # the cited source sentence, normalised
+    sid: str
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text_fr: str
+    citations: tuple[Citation, ...]  # first one is the sentence the text comes from
+    support: float  # 1.0 for extracted text; attribution score for generated text
+    text_en: str = ""
+    flagged: bool = False  # weak support: shown as a warning in the brief
+
+
+@dataclass(frozen=True)
+class Summary:
+    story_id: str
+    sentences: tuple[SummarySentence, ...]
+    engine: str  # e.g. "extractive"
+
+
+@dataclass(frozen=True)
+class Translation:
+    texts: tuple[str, ...]
+    engine: str  # e.g. "apertium 3.8.3 (fr-es + spa-eng)"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    file: str
+    doc_id: str
+    title: str | None
+    date: str | None
+    lang: str
+    paragraphs_used: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Brief:
+    story_id: str
+    headline_fr: str
+    headline_en: str
+    summary: tuple[SummarySentence, ...]
+    sources: tuple[SourceInfo, ...]
+    engines: dict[str, str]
+    warnings: tuple[str, ...] = field(default_factory=tuple)

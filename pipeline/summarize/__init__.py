@@ -1,0 +1,1 @@
+"""French summarizers: `extractive` (default) and `seq2seq` (transformers)."""
