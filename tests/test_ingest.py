@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import IngestSettings
+from pipeline.ingest import LanguageIdentifier, ingest, normalize_line, split_lines
+
+from conftest import CORPUS
+
+
+def doc(sample, prefix):
+    return next(d for d in sample.documents if d.doc_id.startswith(prefix))
+
+
+def test_all_sample_files_ingested(sample):
+    assert [d.doc_id[:3] for d in sample.documents] == ["000", "001", "002", "003", "004"]
+    assert sample.skipped == ()
+    assert all(d.lang == "fr" and d.encoding == "utf-8" for d in sample.documents)
+
+
+def test_normalisation():
+    assert normalize_line("l\u2019application\u00a0\u00ab\u202fTikTok\u202f\u00bb  ") == "l'application « TikTok »"
+    assert normalize_line("\u201cdit\u201d\tici") == '"dit" ici'
+    assert normalize_line("e\u0301te\u0301") == "été"  # NFC
+
+
+def test_boilerplate_dropped_and_title_kept(sample):
+    d = doc(sample, "002")
+    texts = [p.text for p in d.paragraphs]
+    assert "fermer" not in texts
+    assert not any("Tags" in t or "Yohann Poiron" in t or "BlogNT" in t for t in texts)
+    reasons = {x.reason for x in d.dropped}
+    assert "page boilerplate line" in reasons
+    assert any(r.startswith("footer") for r in reasons)
+    assert d.title == "Microsoft serait en pourparlers pour racheter les activités de TikTok aux États-Unis"
+    # the repeated title line (line 6) is dropped, the first copy (line 4) kept
+    assert sum(t == d.title for t in texts) == 1
+    assert any(x.line_start == 6 and "repeats" in x.reason for x in d.dropped)
+
+
+def test_date_prefix_becomes_metadata(sample):
+    d = doc(sample, "003")
+    assert d.date == "2020-08"
+    assert d.paragraphs[0].text.startswith("La société Internet chinoise Bytedance")
+    assert "date" not in d.paragraphs[0].text[:10]
+
+
+def test_line_ranges_point_into_original_file(sample):
+    for d in sample.documents:
+        lines = split_lines((CORPUS / Path(d.path).name).read_text(encoding="utf-8"))
+        for p in d.paragraphs:
+            original = " ".join(normalize_line(x) for x in lines[p.line_start - 1 : p.line_end])
+            assert p.text in original, (d.doc_id, p.index)
+            for s in p.sentences:
+                cited = " ".join(normalize_line(x) for x in lines[s.line_start - 1 : s.line_end])
+                assert s.text in cited
+
+
+def test_004_blank_runs_do_not_shift_lines(sample):
+    d = doc(sample, "004")
+    nadella = next(p for p in d.paragraphs if "Satya Nadella" in p.text)
+    assert (nadella.line_start, nadella.line_end) == (11, 11)
+
+
+def test_sentences_split_french_aware(sample):
+    p = next(p for p in doc(sample, "002").paragraphs if p.text.startswith("La nouvelle arrive"))
+    assert len(p.sentences) == 4
+    assert p.sentences[1].text.startswith("« En ce qui concerne TikTok")
+
+
+def test_language_identification():
+    langid = LanguageIdentifier(IngestSettings().languages)
+    assert langid.detect("The author Yohann Poiron") == "en"
+    assert langid.detect("Microsoft recherche des partenaires minoritaires") == "fr"
+
+
+def test_english_paragraph_gets_english(tmp_path):
+    (tmp_path / "a.txt").write_text(
+        "Microsoft serait en pourparlers pour racheter les activités de TikTok aux États-Unis, selon le journal.\n\n"
+        "The company said on Sunday that talks with ByteDance would be completed by September fifteenth.\n"
+    )
+    result = ingest(tmp_path, IngestSettings())
+    assert [p.lang for p in result.documents[0].paragraphs] == ["fr", "en"]
+
+
+def test_latin1_file_read_correctly(tmp_path):
+    (tmp_path / "latin.txt").write_bytes("Le président américain a déclaré vendredi qu'il était prêt à négocier.\n".encode("latin-1"))
+    result = ingest(tmp_path, IngestSettings())
+    assert result.skipped == ()
+    d = result.documents[0]
+    assert d.paragraphs[0].text == "Le président américain a déclaré vendredi qu'il était prêt à négocier."
+    assert d.encoding.replace("_", "-").lower() not in ("utf-8", "ascii")
+
+
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("bin.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10, "binary"),
+        ("empty.txt", b"  \n\n", "empty"),
+    ],
+)
+def test_bad_files_skipped_with_reason(tmp_path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    (tmp_path / "good.txt").write_text("Une phrase française tout à fait correcte pour ce test.\n")
+    result = ingest(tmp_path, IngestSettings())
+    assert [d.doc_id for d in result.documents] == ["good"]
+    assert len(result.skipped) == 1 and reason in result.skipped[0].reason
+    assert result.skipped[0].path.endswith(name)
+
+
+def test_markdown_and_other_extensions(tmp_path):
+    (tmp_path / "a.md").write_text("# Un titre de l'article ici\n\nUne phrase française tout à fait correcte.\n")
+    (tmp_path / "notes.csv").write_text("a,b\n")
+    result = ingest(tmp_path, IngestSettings())
+    d = result.documents[0]
+    assert d.title == "Un titre de l'article ici" and d.paragraphs[0].kind == "heading"
+    assert len(result.documents) == 1
