@@ -61,11 +61,14 @@ class IngestSettings(_Section):
 
 class DedupSettings(_Section):
     shingle_size: int = Field(3, ge=1, le=8)  # word n-grams
-    exact: bool = True
     near_threshold: float = Field(0.7, gt=0, le=1)  # Jaccard of shingles
     contained_threshold: float = Field(0.8, gt=0, le=1)  # share of A's shingles found in B
     # Texts with fewer words than this are only merged when exactly equal.
     min_words: int = Field(6, ge=1)
+    # Sentences from different documents whose content-word TF-IDF cosine
+    # reaches this state the same fact (reworded reports of one statement),
+    # unless they give different numbers.
+    same_fact_threshold: float = Field(0.45, gt=0, le=1)
 
 
 class StoriesSettings(_Section):

@@ -1,0 +1,74 @@
+from dataclasses import replace
+
+from pipeline.config import DedupSettings, IngestSettings
+from pipeline.dedup import dedup, group_of
+from pipeline.ingest import LanguageIdentifier, ingest_text
+
+LANGID = LanguageIdentifier(["fr", "en"])
+
+
+def make_doc(doc_id, *paragraphs):
+    return ingest_text("\n\n".join(paragraphs), doc_id=doc_id, path=f"corpus/{doc_id}.txt", sha256="0",
+                       encoding="utf-8", settings=IngestSettings(), langid=LANGID)
+
+
+BASE = ("Microsoft a confirmé dimanche qu'il poursuivait les discussions en vue de racheter les activités "
+        "américaines de TikTok, l'application chinoise de partage de vidéos.")
+
+
+def test_exact_and_near_paragraphs_grouped():
+    a = make_doc("a", BASE, "Une autre phrase sans rapport avec le reste de cet article de presse.")
+    b = make_doc("b", BASE.replace("dimanche", "dimanche soir"), "Le temps sera beau demain sur toute la région parisienne.")
+    c = make_doc("c", BASE)
+    result = dedup([a, b, c], DedupSettings())
+    groups = group_of(result.paragraph_groups)
+    g = groups["a:p1"]
+    assert {m.id for m in g.members} == {"a:p1", "b:p1", "c:p1"}
+    # the most complete text is canonical; the others are near copies of it
+    assert g.canonical == "b:p1"
+    members = {m.id: m for m in g.members}
+    assert members["a:p1"].relation == "near" and 0.7 <= members["a:p1"].score < 1.0
+    assert members["c:p1"].relation == "near"
+    assert "a:p2" not in groups
+
+
+def test_contained_paragraph():
+    long = BASE + " La Maison Blanche a fixé une date limite au 15 septembre pour conclure un accord."
+    result = dedup([make_doc("a", long), make_doc("b", BASE)], DedupSettings())
+    g = group_of(result.paragraph_groups)["b:p1"]
+    assert g.canonical == "a:p1"
+    assert {m.id: m.relation for m in g.members}["b:p1"] == "contained"
+
+
+def test_number_or_name_change_stays_apart():
+    s1 = "TikTok revendique une base de 100 millions d'utilisateurs aux États-Unis selon la société chinoise."
+    s2 = "TikTok revendique une base de 1 milliard d'utilisateurs aux États-Unis selon la société chinoise."
+    n1 = "Le patron de Microsoft Satya Nadella a eu une longue conversation téléphonique avec le président dimanche."
+    n2 = "Le patron de Microsoft Donald Trump a eu une longue conversation téléphonique avec le président dimanche."
+    result = dedup([make_doc("a", s1, n1), make_doc("b", s2, n2)], DedupSettings())
+    assert result.paragraph_groups == ()
+    assert result.sentence_groups == ()
+
+
+def test_short_texts_merge_only_when_equal():
+    result = dedup([make_doc("a", "Microsoft rachète TikTok."), make_doc("b", "Microsoft rachète TikTok US.")], DedupSettings())
+    assert result.paragraph_groups == () and result.sentence_groups == ()
+
+
+def test_sample_corpus_shared_statement_collapses(sample, settings):
+    result = dedup(sample.documents, settings.dedup)
+    groups = group_of(result.sentence_groups)
+    # The Microsoft statement on keeping American users' data in the US, quoted by 001 and reported by 004
+    g = groups["001_71b03b7a4a2965fd:p7.s1"]
+    members = {m.id for m in g.members}
+    assert "004_0f845232afc981bf:p10.s1" in members
+    assert len({m.split(":")[0] for m in members}) >= 2
+    # and "invite other American investors ... minority" is reported by three articles
+    g = groups["000_d4928d0422af127b:p4.s4"]
+    assert {m.id.split(":")[0][:3] for m in g.members} == {"000", "001", "004"}
+
+
+def test_sample_different_valuations_not_merged(sample, settings):
+    groups = group_of(dedup(sample.documents, settings.dedup).sentence_groups)
+    a = "002_7a8ce329a5818a70:p10.s2"  # "entre 50 et 100 milliards"
+    assert a not in groups or "004_0f845232afc981bf:p24.s2" not in {m.id for m in groups[a].members}
