@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up everything pipeline needs on a Debian machine with Python 3.11+:
+#   - Apertium and its fr-es / eng-spa pairs (Debian packages; needs root or sudo)
+#   - a virtual environment in .venv with torch==2.13.0 (CPU build) and the project
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v apertium >/dev/null 2>&1 || need_apt+=(apertium)
+for pkg in apertium-fr-es apertium-eng-spa; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: Python 3.11 or newer is needed; $("$PYTHON" --version 2>&1) found (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+# torch first and pinned: an unpinned torch pulls gigabytes of CUDA packages.
+.venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fast]"
+echo "setup: ready: $(.venv/bin/python --version), apertium $(dpkg-query -W -f='${Version}' apertium 2>/dev/null || echo unknown)"
