@@ -58,6 +58,18 @@ class IngestSettings(_Section):
             raise ValueError(f"extensions must start with a dot, got {bad}")
         return [e.lower() for e in v]
 
+    @field_validator("languages")
+    @classmethod
+    def _iso_codes(cls, v: list[str]) -> list[str]:
+        from lingua import IsoCode639_1
+
+        if not v:
+            raise ValueError("at least one language is needed")
+        bad = [c for c in v if not hasattr(IsoCode639_1, str(c).upper())]
+        if bad:
+            raise ValueError(f"unknown ISO 639-1 language code(s) {bad}")
+        return [c.lower() for c in v]
+
 
 class DedupSettings(_Section):
     shingle_size: int = Field(3, ge=1, le=8)  # word n-grams
@@ -72,8 +84,16 @@ class DedupSettings(_Section):
 
 
 class StoriesSettings(_Section):
-    # Documents whose content-word similarity reaches this join one story.
+    # Groups of documents whose average content-word similarity reaches this
+    # join one story (average link: one mixed document cannot chain two
+    # stories); also the least similarity a document needs to a story to move
+    # there because most of its paragraphs are about it.
     threshold: float = Field(0.12, ge=0, le=1)
+    # A paragraph votes for the story it is most similar to when the
+    # similarity reaches this; a document goes where most of its paragraphs
+    # (by content words) vote, and its paragraphs that vote for another story
+    # are left out of its brief.
+    paragraph_threshold: float = Field(0.1, ge=0, le=1)
 
 
 class SummarizeSettings(_Section):
@@ -113,6 +133,16 @@ class OutputSettings(_Section):
     formats: list[Literal["md", "json"]] = Field(default_factory=lambda: ["md", "json"])
 
 
+class CacheSettings(_Section):
+    # Reuse stage results (ingested files, dedup and stories, summaries,
+    # translations) from earlier runs; keys are content hashes, never stale.
+    enabled: bool = True
+    # SQLite file; empty = <out>/cache.sqlite. Relative to the working directory.
+    path: str = ""
+    # After a successful run, entries unused for this many days are removed; 0 = keep all.
+    max_age_days: int = Field(90, ge=0)
+
+
 class Settings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
@@ -120,6 +150,7 @@ class Settings(_Section):
     summarize: SummarizeSettings = Field(default_factory=SummarizeSettings)
     translate: TranslateSettings = Field(default_factory=TranslateSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
 
 def _describe(err: ValidationError, source: str) -> str:
