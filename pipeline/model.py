@@ -94,6 +94,10 @@ class Story:
     story_id: str
     doc_ids: tuple[str, ...]
     paragraph_ids: tuple[str, ...]  # unique (canonical) body paragraphs, in document order
+    # Body paragraphs of this story's documents that are about another story
+    # (a document covering two stories joins the one most of its text is
+    # about); they are left out of this story's summary and quotes.
+    off_topic_paragraph_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,18 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A quotation found in the sources, with who said it where the text says so."""
+
+    text_fr: str  # the words between the quotation marks, as in the source (normalised)
+    citations: tuple[Citation, ...]  # the sentences that contain it, in every source that reports it
+    speaker: str | None  # None when the text names no speaker: never guessed
+    attribution: str | None  # the source words the speaker was read from, e.g. ", a déclaré Donald Trump"
+    text_en: str = ""
+    speaker_en: str | None = None  # a described speaker ("un porte-parole") in English; a name stays as is
+
+
+@dataclass(frozen=True)
 class Translation:
     texts: tuple[str, ...]
     engine: str  # e.g. "apertium 3.8.3 (fr-es + spa-eng)"
@@ -149,3 +165,4 @@ class Brief:
     sources: tuple[SourceInfo, ...]
     engines: dict[str, str]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    quotes: tuple[Quote, ...] = field(default_factory=tuple)
