@@ -1,8 +1,8 @@
 """Command line: `python -m pipeline run` (and `--help` for the rest).
 
-Exit codes: 0 success; 1 partial (inputs skipped or stories failed);
+Exit codes of `run`: 0 success; 1 partial (inputs skipped or stories failed);
 2 configuration or usage error; 3 another run holds the lock;
-4 a required engine or model is missing.
+4 a required engine or model is missing; 70 (or anything else) is a bug.
 """
 
 from __future__ import annotations
@@ -10,42 +10,103 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .config import ConfigError, load_settings
-from .runner import EXIT_USAGE, RunOptions, run
+from .runner import EXIT_BUG, EXIT_USAGE, RunOptions, run
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+_EXIT_CODES = """exit codes:
+  0  success
+  1  partial: outputs written, but some inputs were skipped or some stories failed (see manifest.json)
+  2  configuration or usage error: nothing written
+  3  another run holds the lock on --out (or --wait-timeout expired)
+  4  a required engine or model is missing
+  70 an unexpected error: a bug (the traceback is logged); anything else is a bug too"""
 
 
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line; `extra={"fields": {...}}` adds machine-readable fields."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
-             "logger": record.name, "message": record.getMessage()},
-            ensure_ascii=False,
-        )
+        data = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
+                "logger": record.name, "message": record.getMessage()}
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            data.update({k: v for k, v in fields.items() if k not in data})
+        if record.exc_info:
+            data["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False, default=str)
 
 
 def _setup_logging(fmt: str, verbose: bool) -> None:
+    """Everything on stderr goes through one handler: in json mode, one JSON object per line.
+
+    Other libraries' log records and Python warnings are routed to it too, and
+    third-party progress bars (Hugging Face, tqdm) are turned off in json mode.
+    """
+    if fmt == "json":
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)-7s %(message)s"))
     root = logging.getLogger("pipeline")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+    logging.captureWarnings(True)
+    top = logging.getLogger()
+    top.handlers[:] = [handler]
+    top.setLevel(logging.WARNING)
+
+
+def _json_logs_requested(argv: list[str]) -> bool:
+    return "--log-format=json" in argv or any(a == "--log-format" and b == "json" for a, b in zip(argv, argv[1:]))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error in json mode is logged as one JSON line (still exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        if _json_logs_requested(sys.argv[1:] if _ARGV is None else _ARGV):
+            _setup_logging("json", False)
+            logging.getLogger("pipeline").error("usage: %s (see --help)", message, extra={"fields": {"exit_code": 2}})
+            self.exit(2)
+        super().error(message)
+
+
+_ARGV: list[str] | None = None
+
+
+def _non_negative_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {value!r}")
+    return seconds
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m pipeline", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run_p = sub.add_parser("run", help="turn a corpus folder into cited French and English briefs")
+    run_p = sub.add_parser("run", help="turn a corpus folder into cited French and English briefs",
+                           description="Turn a corpus folder into cited French and English briefs.", epilog=_EXIT_CODES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     run_p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
     run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of .txt/.md articles (default: %(default)s)")
     run_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
     run_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    run_p.add_argument("--wait", action="store_true",
+                       help="if another run holds the lock on --out, wait for it instead of exiting with code 3")
+    run_p.add_argument("--wait-timeout", type=_non_negative_seconds, metavar="SECONDS",
+                       help="with --wait (implied): give up with code 3 after this many seconds")
     run_p.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -53,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _ARGV
+    _ARGV = argv
     parser = _parser()
     args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
     _setup_logging(args.log_format, args.verbose)
@@ -63,9 +126,21 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             log.error("%s", exc)
             return EXIT_USAGE
-        report = run(RunOptions(settings=settings, config_path=args.config, corpus=args.corpus, out=args.out))
+        try:
+            report = run(RunOptions(
+                settings=settings, config_path=args.config, corpus=args.corpus, out=args.out,
+                wait=args.wait or args.wait_timeout is not None, wait_timeout=args.wait_timeout,
+                progress=args.log_format == "text" and sys.stderr.isatty(),
+            ))
+        except Exception:
+            # A bug, not a user mistake. Python's own exit status for an uncaught
+            # exception is 1, which means "partial" here: use EX_SOFTWARE instead.
+            log.critical("unexpected error: this is a bug in pipeline; please report it with this traceback",
+                         exc_info=True, extra={"fields": {"exit_code": EXIT_BUG}})
+            return EXIT_BUG
         if report.message:
-            (log.error if report.exit_code else log.info)("%s", report.message)
+            (log.error if report.exit_code else log.info)("%s", report.message,
+                                                          extra={"fields": {"exit_code": report.exit_code}})
         if report.run_dir is not None:
             print(report.run_dir)
         return report.exit_code

@@ -15,13 +15,16 @@ segmentation that also repairs glued joins such as "Pyrénées.Alors").
 
 from __future__ import annotations
 
+import codecs
+import errno
 import hashlib
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Protocol
 
 import charset_normalizer
 import sentencex
@@ -66,6 +69,25 @@ def split_lines(text: str) -> list[str]:
 
 
 # --- reading -----------------------------------------------------------------
+#
+# What is read, and what is skipped (each skip has a reason, shown in the log
+# and the manifest; the run goes on):
+#
+# - UTF-8 (with or without BOM) and UTF-16 with a BOM are read as such.
+# - Any other bytes: charset-normalizer proposes legacy encodings, and the
+#   first one whose decoded text uses the Western European repertoire of the
+#   languages this pipeline reads (Latin-1 / Windows-1252 letters and
+#   punctuation, for at least `_WESTERN_MIN` of the non-ASCII characters) is
+#   used, Windows-1252 preferred on a tie. So a Latin-1 or Windows-1252
+#   French file reads correctly; a file no encoding fits is skipped ("convert
+#   it to UTF-8"), rather than read as mojibake. A file that is mostly valid
+#   UTF-8 with a few bad bytes (mixed encodings) is skipped with the line of
+#   the first bad byte: guessing would garble its accents.
+# - Skipped: empty (or blank) files; binary files (NUL bytes or control
+#   characters); files over `ingest.max_file_mb`; anything that is not a
+#   regular file (a directory, FIFO or device named *.txt); unreadable files
+#   (permissions, I/O errors); files deleted between discovery and reading;
+#   broken or looping symlinks; file names that are not valid UTF-8.
 
 
 class InputError(Exception):
@@ -79,27 +101,95 @@ class DecodedFile:
     sha256: str
 
 
+_BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_WESTERN = frozenset(
+    [chr(c) for c in range(0xA0, 0x100)] + list("€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ")
+)
+_WESTERN_MIN = 0.9
+
+
+def _western_share(text: str) -> float:
+    """Share of the non-ASCII characters of text that are Western European letters or punctuation."""
+    other = [ch for ch in text if ord(ch) > 0x7F]
+    if not other:
+        return 1.0
+    return sum(ch in _WESTERN for ch in other) / len(other)
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise InputError("empty file")
+    sample = text[:20000]
+    if len(_BINARY_CONTROLS.findall(sample)) > max(2, len(sample) // 100):
+        raise InputError("binary file (control characters), not text")
+
+
+def _first_bad_byte(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return f"byte 0x{raw[exc.start]:02x} on line {line}"
+    return "none"
+
+
 def decode_bytes(raw: bytes) -> tuple[str, str]:
-    """Decode a text file: UTF-8 when valid, else the encoding charset-normalizer finds."""
+    """Decode a text file (see the rules above); raise InputError with the reason when it is not one."""
     if not raw.strip():
         raise InputError("empty file")
+    for bom, codec in ((codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom) and not raw.startswith(codecs.BOM_UTF32_LE):
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError:
+                raise InputError("starts with a UTF-16 byte order mark but is not valid UTF-16") from None
+            _check_text(text)
+            return text, "utf-16"
     if b"\x00" in raw[:8192]:
         raise InputError("binary file (contains NUL bytes), not text")
     try:
-        return raw.decode("utf-8-sig"), "utf-8"
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(raw).best()
-    if best is None:
-        raise InputError("not valid UTF-8 and no other text encoding fits; convert it to UTF-8")
-    return str(best), best.encoding
+    else:
+        _check_text(text)
+        return text, "utf-8"
+    good_utf8 = len(_UTF8_MULTIBYTE.findall(raw))
+    bad_bytes = len(raw.decode("utf-8", errors="replace").split("\ufffd")) - 1
+    if good_utf8 > bad_bytes:
+        raise InputError(
+            f"mixed encodings: mostly UTF-8 but {bad_bytes} invalid byte(s), the first is {_first_bad_byte(raw)}; "
+            "fix those bytes or convert the whole file to UTF-8"
+        )
+    candidates = []
+    for rank, match in enumerate(charset_normalizer.from_bytes(raw)):
+        text = str(match)
+        share = _western_share(text)
+        if share >= _WESTERN_MIN:
+            candidates.append((-share, match.encoding != "cp1252", rank, text, match.encoding))
+    if not candidates:
+        raise InputError(
+            f"not valid UTF-8 ({_first_bad_byte(raw)}) and no Western European legacy encoding fits; "
+            "convert it to UTF-8"
+        )
+    *_, text, encoding = min(candidates)
+    _check_text(text)
+    return text, encoding
 
 
-def read_file(path: Path, max_bytes: int) -> DecodedFile:
+def _read_raw(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, at most max_bytes (InputError with the reason otherwise)."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (ingest.max_file_mb)")
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError("is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError("not a regular file (a FIFO, socket or device)")
+        if st.st_size > max_bytes:
+            raise InputError(
+                f"file is {st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (ingest.max_file_mb)"
+            )
         raw = path.read_bytes()
     except InputError:
         raise
@@ -110,7 +200,16 @@ def read_file(path: Path, max_bytes: int) -> DecodedFile:
     except FileNotFoundError:
         raise InputError("file disappeared while the run was reading the corpus") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError("symlink loop") from None
         raise InputError(f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:  # it grew after stat
+        raise InputError(f"file is over the {max_bytes / 1e6:.1f} MB limit (ingest.max_file_mb)")
+    return raw
+
+
+def read_file(path: Path, max_bytes: int) -> DecodedFile:
+    raw = _read_raw(path, max_bytes)
     text, encoding = decode_bytes(raw)
     return DecodedFile(text=text, encoding=encoding, sha256=hashlib.sha256(raw).hexdigest())
 
@@ -119,7 +218,13 @@ def discover(corpus_dir: Path, extensions: list[str]) -> tuple[list[Path], list[
     """Candidate files under corpus_dir, sorted; plus what was skipped and why."""
     found: list[Path] = []
     skipped: list[SkippedInput] = []
-    for root, dirs, files in os.walk(corpus_dir, followlinks=False):
+
+    def walk_error(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else corpus_dir
+        if where != corpus_dir:
+            skipped.append(SkippedInput(_display(corpus_dir, where), f"cannot list folder: {exc.strerror or exc}"))
+
+    for root, dirs, files in os.walk(corpus_dir, followlinks=False, onerror=walk_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         root_path = Path(root)
         for d in list(dirs):
@@ -131,6 +236,9 @@ def discover(corpus_dir: Path, extensions: list[str]) -> tuple[list[Path], list[
             path = root_path / name
             if path.suffix.lower() not in extensions:
                 continue
+            if not _valid_name(name):
+                skipped.append(SkippedInput(_display(corpus_dir, path), "file name is not valid UTF-8; rename the file"))
+                continue
             if path.is_symlink():
                 try:
                     path.resolve(strict=True)
@@ -141,8 +249,17 @@ def discover(corpus_dir: Path, extensions: list[str]) -> tuple[list[Path], list[
     return found, skipped
 
 
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
+
+
 def _display(corpus_dir: Path, path: Path) -> str:
-    return f"{corpus_dir.name}/{path.relative_to(corpus_dir).as_posix()}"
+    shown = f"{corpus_dir.name}/{path.relative_to(corpus_dir).as_posix()}"
+    return shown if _valid_name(shown) else os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
 # --- language identification ----------------------------------------------------
@@ -324,22 +441,52 @@ def _doc_ids(corpus_dir: Path, files: list[Path]) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(corpus_dir).as_posix().replace("/", "__")
 
 
-def ingest(corpus_dir: Path, settings: IngestSettings) -> IngestResult:
-    """Read every text file under corpus_dir. Bad files are skipped with a reason."""
+class DocumentStore(Protocol):
+    """Where `ingest` keeps Documents between runs (`pipeline.cache.IngestCache`)."""
+
+    def load(self, sha256: str, doc_id: str, path: str) -> Document | None: ...
+
+    def save(self, sha256: str, doc_id: str, path: str, document: Document) -> None: ...
+
+
+def ingest(
+    corpus_dir: Path,
+    settings: IngestSettings,
+    *,
+    store: DocumentStore | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Read every text file under corpus_dir. Bad files are skipped with a reason.
+
+    With a `store`, a file whose bytes (SHA-256), id and path were ingested
+    before with the same settings is not decoded or analysed again; language
+    identification (lingua, slow to load) is then not even loaded.
+    `progress(done, total)` is called once before the first file (done = 0), then after each file.
+    """
     files, skipped = discover(corpus_dir, settings.extensions)
-    langid = LanguageIdentifier(settings.languages)
+    langid: LanguageIdentifier | None = None
     documents: list[Document] = []
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    for path, doc_id in _doc_ids(corpus_dir, files):
+    if progress is not None:
+        progress(0, len(files))
+    for done, (path, doc_id) in enumerate(_doc_ids(corpus_dir, files), start=1):
         shown = _display(corpus_dir, path)
         try:
-            decoded = read_file(path, max_bytes)
-            documents.append(
-                ingest_text(
-                    decoded.text, doc_id=doc_id, path=shown, sha256=decoded.sha256,
-                    encoding=decoded.encoding, settings=settings, langid=langid,
+            raw = _read_raw(path, max_bytes)
+            sha256 = hashlib.sha256(raw).hexdigest()
+            document = store.load(sha256, doc_id, shown) if store is not None else None
+            if document is None:
+                text, encoding = decode_bytes(raw)
+                if langid is None:
+                    langid = LanguageIdentifier(settings.languages)
+                document = ingest_text(
+                    text, doc_id=doc_id, path=shown, sha256=sha256, encoding=encoding, settings=settings, langid=langid,
                 )
-            )
+                if store is not None:
+                    store.save(sha256, doc_id, shown, document)
+            documents.append(document)
         except InputError as exc:
             skipped.append(SkippedInput(shown, str(exc)))
+        if progress is not None:
+            progress(done, len(files))
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))

@@ -1,51 +1,77 @@
-"""The run: wire the stages, time them, write outputs atomically, keep a manifest.
+"""The run: wire the stages, cache their results, time them, write outputs atomically, keep a manifest.
 
 Entry point: `run(options) -> RunReport`. Stages never print; the runner logs
-through the `pipeline` logger, which the CLI configures.
+through the `pipeline` logger, which the CLI configures, and owns the
+progress bars (stderr, only when the CLI says stderr is a terminal).
 
-Outputs go to `<out>/<run-id>/` through a hidden temporary folder renamed at
-the end, so a reader never sees a half-written run; `<out>/latest` then
-points at the new run. A lock file keeps two runs off one output folder.
+Layout of `--out`:
+
+    <out>/runs/<run-id>/     one folder per successful run (briefs, index, manifest)
+    <out>/latest             symlink to runs/<run-id> of the newest successful run
+    <out>/cache.sqlite       stage results reused by later runs (`pipeline.cache`)
+    <out>/.pipeline.lock     held while a run is going on
+
+A run writes into `<out>/runs/.tmp-<run-id>/`, renamed to `<out>/runs/<run-id>/`
+when complete, and only then is `latest` moved (a new symlink renamed over
+the old one). A run killed at any point leaves the previous runs and
+`latest` untouched; its temporary folder is removed by the next run, which
+reuses everything the killed run had committed to the cache.
+
+Exit codes: see `EXIT_*` below and README ("Exit codes").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import platform
 import secrets
 import shutil
+import socket
+import sqlite3
+import sys
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Iterator, Sequence
 
 from filelock import FileLock, Timeout
 
 from . import __version__
 from .brief import build_brief, choose_headline
+from .cache import (
+    Cache, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode, digest, encode, schema_fingerprint,
+    translator_identity,
+)
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
-from .dedup import dedup
 from .ingest import ingest
-from .model import Brief, DedupResult, Document, IngestResult, Story
+from .model import Brief, DedupResult, Document, IngestResult, Story, Summary
 from .render import brief_to_dict, render_index, render_markdown
-from .stories import group_stories
-from .summarize.extractive import summarize_story
 from .translate import TranslationError, Translator
 from .translate.select import choose_translator
 
 log = logging.getLogger("pipeline")
-T = TypeVar("T")
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
-EXIT_ENGINE_MISSING = 4
+EXIT_OK = 0  # every input read, every story written
+EXIT_PARTIAL = 1  # written, but some inputs were skipped or some stories failed
+EXIT_USAGE = 2  # configuration or usage error: nothing written
+EXIT_LOCKED = 3  # another run holds the lock on --out
+EXIT_ENGINE_MISSING = 4  # a required engine or model is missing
+EXIT_BUG = 70  # an unexpected exception (EX_SOFTWARE): a bug, never a user mistake; set by the CLI
+
+LOCK_NAME = ".pipeline.lock"
+LOCK_INFO_NAME = ".pipeline.lock.json"  # who holds the lock (pid, host, since): for the message of a blocked run
+
+# Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
+# translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
+# run in the middle of translation. Never set it in production.
+_SLOW_TRANSLATE_ENV = "PIPELINE_TEST_SLOW_TRANSLATE"
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,9 @@ class RunOptions:
     config_path: Path
     corpus: Path
     out: Path
+    wait: bool = False  # wait for the lock instead of exiting with EXIT_LOCKED
+    wait_timeout: float | None = None  # seconds to wait for the lock (None: no limit)
+    progress: bool = False  # progress bars on stderr (the CLI sets it when stderr is a terminal)
 
 
 @dataclass
@@ -62,13 +91,74 @@ class RunReport:
     run_dir: Path | None = None
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
 
 
-def _timed(timings: dict[str, float], stage: str, fn: Callable[[], T]) -> T:
-    start = time.perf_counter()
-    result = fn()
-    timings[stage] = round(time.perf_counter() - start, 4)
-    return result
+# --- helpers ---------------------------------------------------------------------------
+
+
+class _Clock:
+    """Per-stage wall time, accumulated (a stage may run once per story)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+class _Bars:
+    """tqdm progress bars on stderr when enabled, no-ops otherwise. Only the runner draws them."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @contextmanager
+    def bar(self, desc: str, total: int | None, unit: str) -> Iterator[Any]:
+        if not self.enabled:
+            yield _NoBar()
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
+            yield bar
+
+    def redirect_logs(self) -> Any:
+        """Log lines printed above the bars instead of through them."""
+        if not self.enabled:
+            return nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm(loggers=[log])
+
+
+class _NoBar:
+    total: int | None = None
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+
+class _SlowTranslator:
+    """Test-only (see _SLOW_TRANSLATE_ENV): sleeps before each call to the wrapped engine."""
+
+    def __init__(self, inner: Translator, seconds: float) -> None:
+        self.inner, self.seconds, self.engine = inner, seconds, inner.engine
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        time.sleep(self.seconds)
+        return self.inner.translate(texts)
 
 
 def _versions() -> dict[str, str]:
@@ -82,9 +172,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _new_run_id(out: Path) -> str:
+def _new_run_id(runs: Path) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return stamp if not (out / stamp).exists() else f"{stamp}-{secrets.token_hex(2)}"
+    return stamp if not (runs / stamp).exists() else f"{stamp}-{secrets.token_hex(2)}"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -111,91 +201,235 @@ def _dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
     }
 
 
-def _brief_for(story: Story, index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
-               translator: Translator, engines: dict[str, str], warnings: list[str]) -> Brief:
-    summary = summarize_story(story, index, dedup_result, settings.summarize)
-    headline_fr = choose_headline(story, index, summary)
-    english = translator.translate([headline_fr, *(s.text_fr for s in summary.sentences)])
-    return build_brief(story, summary, headline_fr, english[0], english[1:], index,
-                       {**engines, "summarizer": summary.engine}, warnings)
+# --- lock --------------------------------------------------------------------------------
+
+
+def _holder(out: Path) -> str:
+    try:
+        info = json.loads((out / LOCK_INFO_NAME).read_text(encoding="utf-8"))
+        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def run(options: RunOptions) -> RunReport:
-    settings, out = options.settings, options.out
-    out.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(out / ".pipeline.lock"))
+    out = options.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return RunReport(EXIT_USAGE, message=f"cannot create the output folder {out}: {exc.strerror or exc}; pass --out DIR")
+    if not options.corpus.is_dir():
+        return RunReport(EXIT_USAGE, message=f"corpus folder not found: {options.corpus}; pass --corpus DIR")
+    lock = FileLock(str(out / LOCK_NAME))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        return RunReport(EXIT_LOCKED, message=f"another run holds the lock on {out} ({out / '.pipeline.lock'}); "
-                                              "wait for it to finish, or use another --out")
+        if not options.wait:
+            return RunReport(EXIT_LOCKED, message=f"another run holds the lock on {out}{_holder(out)}; "
+                                                  "try again later, pass --wait, or use another --out")
+        limit = options.wait_timeout
+        log.info("another run holds the lock on %s%s; waiting%s", out, _holder(out),
+                 f" up to {limit:g} s" if limit is not None else "")
+        try:
+            lock.acquire(timeout=-1 if limit is None else limit)
+        except Timeout:
+            return RunReport(EXIT_LOCKED, message=f"another run still holds the lock on {out}{_holder(out)} "
+                                                  f"after waiting {limit:g} s; try again later or use another --out")
+    except OSError as exc:
+        return RunReport(EXIT_USAGE, message=f"cannot lock the output folder {out}: {exc.strerror or exc}; pass --out DIR")
     try:
+        _write_json(out / LOCK_INFO_NAME, {"pid": os.getpid(), "host": socket.gethostname(),
+                                           "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         return _run_locked(options)
     finally:
+        (out / LOCK_INFO_NAME).unlink(missing_ok=True)
         lock.release()
+
+
+def _open_cache(options: RunOptions) -> Cache:
+    cs = options.settings.cache
+    if not cs.enabled:
+        return NullCache()
+    return Cache(Path(cs.path) if cs.path else options.out / "cache.sqlite")
+
+
+# --- keys of the corpus-level and story-level results ------------------------------------------
+
+
+def _corpus_key(documents: Sequence[Document], settings: Settings) -> str:
+    return digest(
+        "corpus", schema_fingerprint(),
+        code_fingerprint("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim", "pipeline.stories"),
+        settings_dict(settings)["ingest"], settings_dict(settings)["dedup"], settings_dict(settings)["stories"],
+        [(d.doc_id, d.path, d.sha256) for d in documents],
+    )
+
+
+def _doc_of(member_id: str, index: CorpusIndex) -> str:
+    pid = index.sentences[member_id].pid if member_id in index.sentences else member_id
+    return index.paragraphs[pid].doc_id
+
+
+def _summary_key(story: Story, index: CorpusIndex, dedup_result: DedupResult, settings: Settings) -> str:
+    """What a story's summary and headline depend on: the story, its documents, the membership of
+    the dedup groups touching them (and the documents of their other members), the settings, the code.
+
+    Group scores are left out on purpose: they shift a little whenever any article is added (corpus
+    TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
+    something else of the dedup result, add it here.
+    """
+    docs = set(story.doc_ids)
+    groups = [
+        g for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
+        if any(_doc_of(m.id, index) in docs for m in g.members)
+    ]
+    involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
+    story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
+    return digest(
+        "summary", schema_fingerprint(),
+        code_fingerprint("pipeline.ingest", "pipeline.summarize.extractive", "pipeline.textsim", "pipeline.dedup",
+                         "pipeline.brief", "pipeline.corpus_index"),
+        settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
+        story_data,
+        [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],
+        sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
+    )
+
+
+# --- the run ---------------------------------------------------------------------------------
 
 
 def _run_locked(options: RunOptions) -> RunReport:
     settings, out, corpus = options.settings, options.out, options.corpus
     started = datetime.now(timezone.utc)
-    timings: dict[str, float] = {}
+    clock = _Clock()
+    bars = _Bars(options.progress)
     warnings: list[str] = []
-
-    if not corpus.is_dir():
-        return RunReport(EXIT_USAGE, message=f"corpus folder not found: {corpus}; pass --corpus DIR")
+    runs = out / "runs"
     remove_stale_temp(out)
 
     try:
         choice = choose_translator(settings.translate)
     except TranslationError as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
-    translator = choice.translator
     for w in choice.warnings:
-        log.warning(w)
+        log.warning("%s", w)
     warnings.extend(choice.warnings)
-    log.info("translator: %s", translator.engine)
+    log.info("translator: %s", choice.translator.engine)
 
+    try:
+        cache = _open_cache(options)
+    except (sqlite3.Error, OSError) as exc:
+        return RunReport(EXIT_USAGE, message=f"cannot open the cache ({settings.cache.path or out / 'cache.sqlite'}): "
+                                             f"{exc}; set cache.path to a writable file, or cache.enabled: false")
+    for w in cache.warnings:
+        log.warning("%s", w)
+    warnings.extend(cache.warnings)
+    try:
+        with bars.redirect_logs():
+            return _stages(options, choice.translator, choice.warnings, cache, clock, bars, warnings, started, runs)
+    finally:
+        cache.close()
+
+
+def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[str], cache: Cache, clock: _Clock,
+            bars: _Bars, warnings: list[str], started: datetime, runs: Path) -> RunReport:
+    settings, out, corpus = options.settings, options.out, options.corpus
+    run_start = time.perf_counter()
+    slow = os.environ.get(_SLOW_TRANSLATE_ENV)
+    inner: Translator = _SlowTranslator(engine, float(slow)) if slow else engine
+    translator = CachedTranslator(inner, cache, translator_identity(engine, settings_dict(settings)["translate"]))
+
+    # ingest
     log.info("ingest: reading %s", corpus)
-    ingested: IngestResult = _timed(timings, "ingest", lambda: ingest(corpus, settings.ingest))
+    with clock.stage("ingest"), bars.bar("ingest", None, "file") as bar:
+        def advance(done: int, total: int) -> None:
+            if done == 0:
+                bar.total = total
+                bar.refresh()
+            else:
+                bar.update(1)
+
+        ingested: IngestResult = ingest(
+            corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]), progress=advance,
+        )
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents: tuple[Document, ...] = ingested.documents
     log.info("ingest: %d documents, %d paragraphs, %d skipped", len(documents),
              sum(len(d.paragraphs) for d in documents), len(ingested.skipped))
-
+    if not documents and not ingested.skipped:
+        w = f"no {'/'.join(settings.ingest.extensions)} files found under {corpus}"
+        log.warning("%s", w)
+        warnings.append(w)
     index = CorpusIndex.build(documents)
-    dedup_result = _timed(timings, "dedup", lambda: dedup(documents, settings.dedup))
-    log.info("dedup: %d paragraph groups, %d sentence groups",
-             len(dedup_result.paragraph_groups), len(dedup_result.sentence_groups))
-    stories = _timed(timings, "stories", lambda: group_stories(documents, dedup_result, settings.stories))
+
+    # dedup and stories: reused whole when the set of documents is unchanged
+    corpus_key = _corpus_key(documents, settings)
+    with clock.stage("dedup"):
+        cached = cache.get_as("corpus", corpus_key, lambda v: (decode(DedupResult, v["dedup"]),
+                                                               [decode(Story, s) for s in v["stories"]]))
+    if cached is not None:
+        dedup_result, stories = cached
+        clock.timings.setdefault("stories", 0.0)
+    else:
+        from .dedup import dedup
+        from .stories import group_stories
+
+        with clock.stage("dedup"):
+            dedup_result = dedup(documents, settings.dedup)
+        with clock.stage("stories"):
+            stories = group_stories(documents, dedup_result, settings.stories)
+        cache.put("corpus", corpus_key, {"dedup": encode(dedup_result), "stories": encode(stories)})
+    log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
+             len(dedup_result.sentence_groups), " (cached)" if cached is not None else "")
     log.info("stories: %d", len(stories))
 
-    run_id = _new_run_id(out)
-    tmp = out / f".tmp-{run_id}"
+    # one brief per story
+    run_id = _new_run_id(runs)
+    tmp = runs / f".tmp-{run_id}"
     (tmp / "briefs").mkdir(parents=True)
     briefs: list[Brief] = []
     failed: list[dict[str, str]] = []
-    engines = {"translator": translator.engine}
-    start = time.perf_counter()
-    for story in stories:
-        try:
-            brief = _brief_for(story, index, dedup_result, settings, translator, engines, choice.warnings)
-        except TranslationError as exc:
-            log.error("story %s failed: %s", story.story_id, exc)
-            failed.append({"story_id": story.story_id, "reason": str(exc)})
-            continue
-        briefs.append(brief)
-        if "md" in settings.output.formats:
-            (tmp / "briefs" / f"{story.story_id}.md").write_text(render_markdown(brief, run_id), encoding="utf-8")
-        if "json" in settings.output.formats:
-            _write_json(tmp / "briefs" / f"{story.story_id}.json", brief_to_dict(brief, run_id))
-        log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary), len(brief.sources))
-    timings["summarize+translate+render"] = round(time.perf_counter() - start, 4)
+    engines = {"translator": engine.engine}
+    summarize_calls = 0
+    with bars.bar("briefs", len(stories), "story") as bar:
+        for story in stories:
+            key = _summary_key(story, index, dedup_result, settings)
+            with clock.stage("summarize"):
+                hit = cache.get_as("summary", key, lambda v: (decode(Summary, v["summary"]), v["headline_fr"]))
+                if hit is None:
+                    from .summarize.extractive import summarize_story
 
-    (tmp / "index.md").write_text(render_index(briefs, run_id, len(documents), len(ingested.skipped)), encoding="utf-8")
-    _write_json(tmp / "dedup.json", _dedup_json(dedup_result, index))
+                    summarize_calls += 1
+                    summary = summarize_story(story, index, dedup_result, settings.summarize)
+                    headline_fr = choose_headline(story, index, summary)
+                    cache.put("summary", key, {"summary": encode(summary), "headline_fr": headline_fr})
+                else:
+                    summary, headline_fr = hit
+                summary = dataclasses.replace(summary, story_id=story.story_id)
+            try:
+                with clock.stage("translate"):
+                    english = translator.translate([headline_fr, *(s.text_fr for s in summary.sentences)])
+            except TranslationError as exc:
+                log.error("story %s failed: %s", story.story_id, exc)
+                failed.append({"story_id": story.story_id, "reason": str(exc)})
+                bar.update(1)
+                continue
+            brief = build_brief(story, summary, headline_fr, english[0], english[1:], index,
+                                {**engines, "summarizer": summary.engine}, engine_warnings)
+            briefs.append(brief)
+            with clock.stage("render"):
+                _write_brief_files(tmp, brief, run_id, settings)
+            log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary), len(brief.sources))
+            bar.update(1)
+
+    # the run's own files, then the manifest last
+    with clock.stage("write"):
+        _write_run_files(tmp, briefs, run_id, documents, ingested, dedup_result, index)
     partial = bool(ingested.skipped or failed)
     exit_code = EXIT_PARTIAL if partial else EXIT_OK
+    clock.timings["total"] = round(time.perf_counter() - run_start, 4)
     manifest = {
         "run_id": run_id,
         "status": "partial" if partial else "ok",
@@ -218,7 +452,13 @@ def _run_locked(options: RunOptions) -> RunReport:
             "briefs": len(briefs),
             "failed_stories": len(failed),
         },
-        "timings_s": timings,
+        "timings_s": clock.timings,
+        "cache": {
+            "path": str(cache.path) if cache.path else None,
+            **cache.stats_dict(),
+            "engine_calls": {"summarize": summarize_calls, "translate": translator.calls,
+                             "translated_texts": translator.texts_translated},
+        },
         "warnings": warnings + [w for b in briefs for w in b.warnings if w not in warnings],
         "skipped_inputs": [asdict(s) for s in ingested.skipped],
         "failed_stories": failed,
@@ -230,23 +470,57 @@ def _run_locked(options: RunOptions) -> RunReport:
         ],
     }
     _write_json(tmp / "manifest.json", manifest)
-    final = out / run_id
+
+    # publish: rename the complete folder, then move `latest`
+    final = runs / run_id
     os.replace(tmp, final)
-    _point_latest(out, run_id)
-    log.info("wrote %s (%s)", final, manifest["status"])
-    return RunReport(exit_code, run_dir=final, warnings=manifest["warnings"])
+    _point_latest(out, final)
+    pruned = cache.prune(settings.cache.max_age_days)
+    if pruned:
+        log.info("cache: pruned %d entries unused for %d days", pruned, settings.cache.max_age_days)
+    log.info("wrote %s (%s): %d briefs, %d skipped inputs, %d failed stories, %.2f s; cache %s; engine calls: "
+             "%d summarize, %d translate", final, manifest["status"], len(briefs), len(ingested.skipped), len(failed),
+             clock.timings["total"], _cache_line(cache), summarize_calls, translator.calls,
+             extra={"fields": {"event": "run_finished", "run_id": run_id, "run_dir": str(final),
+                               "status": manifest["status"], "exit_code": exit_code, "counts": manifest["counts"],
+                               "cache": manifest["cache"], "timings_s": clock.timings}})
+    return RunReport(exit_code, run_dir=final, warnings=manifest["warnings"], manifest=manifest)
 
 
-def _point_latest(out: Path, run_id: str) -> None:
-    """Move the `latest` symlink atomically (a new link renamed over the old one)."""
-    tmp_link = out / f".latest-{run_id}"
+def _cache_line(cache: Cache) -> str:
+    return ", ".join(f"{k} {v['hits']}/{v['hits'] + v['misses']} hits" for k, v in cache.stats_dict().items()) or "off"
+
+
+# --- per-run outputs: add new output files here --------------------------------------------------
+
+
+def _write_brief_files(run_dir: Path, brief: Brief, run_id: str, settings: Settings) -> None:
+    """Files written for one story, in the run's (temporary) folder."""
+    if "md" in settings.output.formats:
+        (run_dir / "briefs" / f"{brief.story_id}.md").write_text(render_markdown(brief, run_id), encoding="utf-8")
+    if "json" in settings.output.formats:
+        _write_json(run_dir / "briefs" / f"{brief.story_id}.json", brief_to_dict(brief, run_id))
+
+
+def _write_run_files(run_dir: Path, briefs: Sequence[Brief], run_id: str, documents: Sequence[Document],
+                     ingested: IngestResult, dedup_result: DedupResult, index: CorpusIndex) -> None:
+    """Files written once per run (the manifest is written after these, last)."""
+    (run_dir / "index.md").write_text(render_index(briefs, run_id, len(documents), len(ingested.skipped)), encoding="utf-8")
+    _write_json(run_dir / "dedup.json", _dedup_json(dedup_result, index))
+
+
+def _point_latest(out: Path, final: Path) -> None:
+    """Move the `latest` symlink atomically (a new link renamed over the old one); relative target."""
+    tmp_link = out / f".latest-{final.name}"
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()
-    tmp_link.symlink_to(run_id, target_is_directory=True)
+    tmp_link.symlink_to(final.relative_to(out), target_is_directory=True)
     os.replace(tmp_link, out / "latest")
 
 
 def remove_stale_temp(out: Path) -> None:
-    """Remove temporary folders left by runs that were killed."""
-    for tmp in out.glob(".tmp-*"):
+    """Remove what runs that were killed left behind (temporary folders and links). Call with the lock held."""
+    for tmp in (*out.glob("runs/.tmp-*"), *out.glob(".tmp-*")):
         shutil.rmtree(tmp, ignore_errors=True)
+    for link in out.glob(".latest-*"):
+        link.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ def run_dir(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     latest = out / "latest"
     assert latest.is_symlink() and latest.resolve() == Path(proc.stdout.strip()).resolve()
+    assert latest.resolve().parent == (out / "runs").resolve()
     return latest
 
 
@@ -34,7 +35,7 @@ def test_outputs_written(run_dir):
     assert (run_dir / "index.md").is_file() and (run_dir / "manifest.json").is_file()
     assert (run_dir / "dedup.json").is_file()
     assert sorted(p.name for p in (run_dir / "briefs").iterdir()) == ["story-001.json", "story-001.md"]
-    assert not list(run_dir.parent.glob(".tmp-*"))
+    assert not list(run_dir.resolve().parent.glob(".tmp-*"))
 
 
 def test_every_citation_is_in_the_cited_lines(run_dir):

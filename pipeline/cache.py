@@ -1,0 +1,354 @@
+"""Content-addressed cache of stage results: one SQLite file (WAL), stdlib only.
+
+A re-run on an unchanged corpus does no model work, and a run that was
+killed loses nothing it had finished: every result is committed as soon as
+it is produced.
+
+One table, `entries(kind, key, value, used)`. `key` is the SHA-256 of
+everything a result depends on (see `digest`), so an entry is never stale:
+change an input, a setting that matters, the engine, the model or the code
+of the stage, and the key changes. `value` is JSON. Kinds:
+
+- `ingest`: one `Document` per file: its bytes' SHA-256, its id and shown
+  path, the ingest settings, the ingest code;
+- `corpus`: dedup result and stories, per set of documents + settings + code;
+- `summary`: one story's French summary and headline, per the story's
+  documents, the dedup groups it reads, the settings and the code;
+- `translate`: one English text per French text, per translator identity
+  (engine, model folder and its files, settings that change the output,
+  translator code). `CachedTranslator` wraps any `Translator`.
+
+Entries unused for `cache.max_age_days` are pruned after a successful run.
+A cache file that SQLite cannot read is moved aside (`*.corrupt-<time>`) and
+a fresh one started, with a warning: the cache is never a reason to fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import sqlite3
+import time
+import types
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from . import model as _model
+from .translate import TranslationError, Translator
+
+log = logging.getLogger("pipeline")
+T = TypeVar("T")
+
+# Bump to invalidate every entry written by an older layout of this file.
+CACHE_FORMAT = 1
+_SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
+
+
+# --- keys -----------------------------------------------------------------------
+
+
+def digest(*parts: Any) -> str:
+    """SHA-256 (hex) of JSON-serialisable parts; dicts hash the same whatever their key order."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def code_fingerprint(*modules: str) -> str:
+    """Hash of the source of the named modules, read without importing them.
+
+    Part of every key, so results made by older code are not reused after an
+    upgrade or an edit. A module that cannot be found hashes as missing.
+    """
+    h = hashlib.sha256(f"format {CACHE_FORMAT}".encode())
+    for name in modules:
+        h.update(name.encode())
+        try:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            h.update(Path(origin).read_bytes() if origin else b"<missing>")
+        except (ImportError, OSError, ValueError):
+            h.update(b"<missing>")
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def schema_fingerprint() -> str:
+    """Hash of the fields of every record in pipeline.model (what cached values decode into)."""
+    shapes = [
+        (name, [(f.name, str(f.type)) for f in dataclasses.fields(obj)])
+        for name, obj in sorted(vars(_model).items())
+        if dataclasses.is_dataclass(obj) and isinstance(obj, type)
+    ]
+    return digest(CACHE_FORMAT, shapes)
+
+
+def folder_fingerprint(path: str | os.PathLike[str] | None) -> list[tuple[str, int, int]]:
+    """(name, size, mtime) of the files directly in a model folder: its revision, cheaply."""
+    if not path:
+        return []
+    try:
+        return sorted(
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file()
+        )
+    except OSError:
+        return []
+
+
+# --- values ---------------------------------------------------------------------
+
+
+def encode(obj: Any) -> Any:
+    """A record (dataclass), or tuples/lists/dicts of them, as JSON-ready data."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [encode(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: encode(v) for k, v in obj.items()}
+    return obj
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def decode(tp: Any, data: Any) -> Any:
+    """Inverse of `encode` for the type `tp` (raises TypeError/KeyError/ValueError on a mismatch)."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(data, dict):
+            raise TypeError(f"{tp.__name__}: expected an object")
+        hints = _hints(tp)
+        return tp(**{k: decode(hints[k], v) for k, v in data.items()})
+    origin = get_origin(tp)
+    if origin is tuple:
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(decode(args[0], x) for x in data)
+        return tuple(decode(a, x) for a, x in zip(args, data, strict=True))
+    if origin is list:
+        return [decode(get_args(tp)[0], x) for x in data]
+    if origin is dict:
+        value_type = get_args(tp)[1]
+        return {k: decode(value_type, v) for k, v in data.items()}
+    if origin in (Union, types.UnionType):
+        if data is None:
+            return None
+        options = [a for a in get_args(tp) if a is not type(None)]
+        return decode(options[0], data) if len(options) == 1 else data
+    if origin is Literal or tp is Any:
+        return data
+    if tp is float and isinstance(data, int):
+        return float(data)
+    if isinstance(tp, type) and not isinstance(data, tp):
+        raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+    return data
+
+
+# --- the store ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class KindStats:
+    hits: int = 0
+    misses: int = 0
+
+
+class Cache:
+    """The SQLite store. Every write commits at once (a killed run keeps what it wrote)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stats: dict[str, KindStats] = {}
+        self.warnings: list[str] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open()
+        except sqlite3.OperationalError:  # cannot open (a folder, no permission): the caller reports it
+            raise
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            if not path.is_file():
+                raise
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{path}{suffix}")
+                if src.exists():
+                    os.replace(src, f"{aside}{suffix}")
+            self.warnings.append(f"cache {path} could not be read ({exc}); moved it to {aside} and started a new one")
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+                "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID"
+            )
+            db.execute("SELECT count(*) FROM entries WHERE 0").fetchall()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _stats(self, kind: str) -> KindStats:
+        return self.stats.setdefault(kind, KindStats())
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The cached values of those keys that have one (decoded JSON). Counts hits and misses."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, Any] = {}
+        for start in range(0, len(unique), _SQLITE_CHUNK):
+            chunk = unique[start : start + _SQLITE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, value FROM entries WHERE kind = ? AND key IN ({marks})", (kind, *chunk)
+            ).fetchall()
+            found.update((k, json.loads(v)) for k, v in rows)
+        if found:
+            now = time.time()
+            self._db.executemany(
+                "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in found]
+            )
+        st = self._stats(kind)
+        st.hits += len(found)
+        st.misses += len(unique) - len(found)
+        return found
+
+    def get(self, kind: str, key: str) -> Any | None:
+        return self.get_many(kind, [key]).get(key)
+
+    def get_as(self, kind: str, key: str, load: Any) -> Any | None:
+        """`get`, then `load(value)`; a value that no longer loads counts as a miss."""
+        value = self.get(kind, key)
+        if value is None:
+            return None
+        try:
+            return load(value)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            st = self._stats(kind)
+            st.hits -= 1
+            st.misses += 1
+            return None
+
+    def put_many(self, kind: str, items: Iterable[tuple[str, Any]]) -> None:
+        now = time.time()
+        rows = [(kind, k, json.dumps(v, ensure_ascii=False), now) for k, v in items]
+        with self._db:  # one transaction, committed on exit
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO entries (kind, key, value, used) VALUES (?, ?, ?, ?)", rows)
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        self.put_many(kind, [(key, value)])
+
+    def prune(self, max_age_days: float) -> int:
+        """Remove entries unused for max_age_days; returns how many."""
+        if max_age_days <= 0:
+            return 0
+        cur = self._db.execute("DELETE FROM entries WHERE used < ?", (time.time() - max_age_days * 86400,))
+        return cur.rowcount
+
+    def stats_dict(self) -> dict[str, dict[str, int]]:
+        return {kind: dataclasses.asdict(st) for kind, st in sorted(self.stats.items())}
+
+
+class NullCache(Cache):
+    """`cache.enabled: false`: nothing stored, every look-up a miss (still counted)."""
+
+    def __init__(self) -> None:  # noqa: D107 - no file
+        self.path = None  # type: ignore[assignment]
+        self.stats = {}
+        self.warnings = []
+
+    def close(self) -> None:
+        pass
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
+        self._stats(kind).misses += len(set(keys))
+        return {}
+
+    def put_many(self, kind: str, items: Iterable[tuple[str, Any]]) -> None:
+        for _ in items:
+            pass
+
+    def prune(self, max_age_days: float) -> int:
+        return 0
+
+
+# --- stage adapters ---------------------------------------------------------------------
+
+
+class IngestCache:
+    """`pipeline.ingest.DocumentStore` over the cache: one Document per file version."""
+
+    def __init__(self, cache: Cache, ingest_settings: dict[str, Any]) -> None:
+        self.cache = cache
+        self._prefix = digest("ingest", schema_fingerprint(), code_fingerprint("pipeline.ingest"), ingest_settings)
+
+    def _key(self, sha256: str, doc_id: str, path: str) -> str:
+        return digest(self._prefix, sha256, doc_id, path)
+
+    def load(self, sha256: str, doc_id: str, path: str) -> _model.Document | None:
+        return self.cache.get_as("ingest", self._key(sha256, doc_id, path), lambda v: decode(_model.Document, v))
+
+    def save(self, sha256: str, doc_id: str, path: str, document: _model.Document) -> None:
+        self.cache.put("ingest", self._key(sha256, doc_id, path), encode(document))
+
+
+class CachedTranslator:
+    """A `Translator` that asks the wrapped one only for texts it has not translated before.
+
+    Keyed by the translator's identity and the text, so each distinct
+    sentence is translated once, ever; new translations are committed to the
+    cache as soon as the engine returns them.
+    """
+
+    def __init__(self, inner: Translator, cache: Cache, identity: Any) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.engine = inner.engine
+        self._prefix = digest("translate", identity)
+        self.calls = 0  # calls to the wrapped translator
+        self.texts_translated = 0  # texts sent to it
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        keys = [digest(self._prefix, t) for t in texts]
+        found = self.cache.get_many("translate", keys)
+        todo: dict[str, str] = {}
+        for text, key in zip(texts, keys):
+            if key not in found:
+                todo.setdefault(key, text)
+        if todo:
+            self.calls += 1
+            self.texts_translated += len(todo)
+            out = self.inner.translate(list(todo.values()))
+            if len(out) != len(todo):
+                raise TranslationError(f"{self.engine} returned {len(out)} texts for {len(todo)}")
+            new = dict(zip(todo, out))
+            self.cache.put_many("translate", new.items())
+            found.update(new)
+        return [found[k] for k in keys]
+
+
+def translator_identity(translator: Translator, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a translation depends on: engine, model folder (files, sizes, times), settings, code."""
+    model_dirs = [str(getattr(translator, a)) for a in ("model_path", "ct2_dir") if getattr(translator, a, None)]
+    relevant = {k: settings.get(k) for k in ("backend", "model", "ct2_model", "compute_type", "beam_size",
+                                             "max_input_tokens", "apertium_pairs")}
+    return {
+        "engine": translator.engine,
+        "class": f"{type(translator).__module__}.{type(translator).__qualname__}",
+        "code": code_fingerprint(type(translator).__module__, "pipeline.translate.chunking"),
+        "models": {d: folder_fingerprint(d) for d in model_dirs},
+        "settings": relevant,
+    }
