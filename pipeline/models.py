@@ -263,7 +263,8 @@ def pull(name: str, *, cache_dir: Path | None = None) -> Path:
     except RepositoryNotFoundError:
         raise ModelError(f"cannot pull {name}: no such model on the hub (check the name)") from None
     except Exception as exc:  # network stacks raise many types; all mean the same to the user
-        raise ModelError(f"cannot pull {name}: {type(exc).__name__}: {exc}. {remedy}") from None
+        detail = (str(exc).strip().splitlines() or [""])[0].rstrip(".")
+        raise ModelError(f"cannot pull {name} ({type(exc).__name__}: {detail}). {remedy}") from None
     usable, reason = check_model_folder(folder)
     if usable:
         return folder
