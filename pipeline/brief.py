@@ -2,12 +2,14 @@
 
 Entry points:
 - `choose_headline(story, index) -> str`: the French headline;
-- `build_brief(...) -> Brief`.
+- `build_brief(...) -> Brief`;
+- `attach_quotes(brief, story, index, translator) -> Brief`: the story's key
+  quotes (`pipeline.quotes`), translated to English.
 
 The headline is the title (found by ingest) of the story's document that is
 most central to the story; with no title anywhere, the first summary
 sentence. The sources table lists every document of the story, with the
-paragraphs the summary cites.
+paragraphs the summary and the quotes cite.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from dataclasses import replace
 from typing import Sequence
 
 from .corpus_index import CorpusIndex
-from .model import Brief, SourceInfo, Story, Summary
+from .model import Brief, Quote, SourceInfo, Story, Summary
+from .quotes import extract_quotes
 from .textsim import ContentWords, tfidf
+from .translate import TranslationError, Translator
+
+MAX_QUOTES = 5
 
 
 def choose_headline(story: Story, index: CorpusIndex, summary: Summary) -> str:
@@ -44,22 +50,20 @@ def build_brief(
     index: CorpusIndex,
     engines: dict[str, str],
     warnings: Sequence[str],
+    quotes: Sequence[Quote] = (),
 ) -> Brief:
     if len(sentences_en) != len(summary.sentences):
         raise ValueError("one English sentence is needed per French summary sentence")
     sentences = tuple(replace(s, text_en=en) for s, en in zip(summary.sentences, sentences_en))
-    used: dict[str, set[int]] = {}
-    for s in sentences:
-        for c in s.citations:
-            used.setdefault(c.doc_id, set()).add(c.paragraph)
-    sources = tuple(
-        SourceInfo(
-            file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
-            lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
-        )
-        for d in story.doc_ids
-    )
     all_warnings = list(warnings)
+    off_topic: dict[str, int] = {}
+    for pid in story.off_topic_paragraph_ids:
+        doc_id = index.paragraphs[pid].doc_id
+        off_topic[doc_id] = off_topic.get(doc_id, 0) + 1
+    for doc_id, n in off_topic.items():
+        all_warnings.append(
+            f"{index.documents[doc_id].path}: {n} paragraph(s) are about another story and were left out of this brief"
+        )
     if not sentences:
         all_warnings.append("no French sentence was long enough to summarise; the brief is empty")
     flagged = sum(1 for s in sentences if s.flagged)
@@ -73,5 +77,46 @@ def build_brief(
         all_warnings.append(f"{len(other)} paragraph(s) not in French ({langs}) were not summarised")
     return Brief(
         story_id=story.story_id, headline_fr=headline_fr, headline_en=headline_en, summary=sentences,
-        sources=sources, engines=dict(engines), warnings=tuple(all_warnings),
+        sources=_sources(story, index, sentences, quotes), engines=dict(engines), warnings=tuple(all_warnings),
+        quotes=tuple(quotes),
     )
+
+
+def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequence[Quote]) -> tuple[SourceInfo, ...]:
+    used: dict[str, set[int]] = {}
+    for item in (*sentences, *quotes):
+        for c in item.citations:
+            used.setdefault(c.doc_id, set()).add(c.paragraph)
+    return tuple(
+        SourceInfo(
+            file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
+            lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
+        )
+        for d in story.doc_ids
+    )
+
+
+def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, translator: Translator,
+                  limit: int = MAX_QUOTES) -> Brief:
+    """The brief with the story's key quotes, in French and English, and their paragraphs in its sources.
+
+    A translation failure keeps the quotes in French only, with a warning:
+    quotes never cost the brief.
+    """
+    quotes = extract_quotes(story, index, limit, skip=[s.text_fr for s in brief.summary])
+    if not quotes:
+        return brief
+    described = [q.speaker for q in quotes if q.speaker and q.speaker[:1].islower()]
+    warnings = list(brief.warnings)
+    try:
+        english = translator.translate([*(q.text_fr for q in quotes), *described])
+    except TranslationError as exc:
+        english = [""] * (len(quotes) + len(described))
+        warnings.append(f"the quotes could not be translated ({exc}); they are shown in French only")
+    speaker_en = dict(zip(described, english[len(quotes):]))
+    quotes = [
+        replace(q, text_en=en, speaker_en=speaker_en.get(q.speaker, q.speaker) if q.speaker else None)
+        for q, en in zip(quotes, english)
+    ]
+    return replace(brief, quotes=tuple(quotes), warnings=tuple(warnings),
+                   sources=_sources(story, index, brief.summary, quotes))

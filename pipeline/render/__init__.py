@@ -1,19 +1,48 @@
-"""Render briefs as Markdown (Jinja2 templates) and JSON (versioned schema)."""
+"""Render briefs as Markdown (Jinja2 templates), JSON (versioned schema) and review HTML.
+
+- `render_markdown(brief, run_id)`, `render_index(...)`: Markdown that reads on
+  its own (GitHub/GitLab render it);
+- `brief_to_dict(brief, run_id)`: the JSON form, valid against
+  `brief.schema.json` (`SCHEMA_VERSION`, `schema()`);
+- `pipeline.render.review`: the offline review site (one HTML page per brief
+  and an index), see `paragraphs_for_review` and `write_review_site`.
+
+Citations are numbered once per brief, in order of first use: the summary's
+first, then the quotes'. A number always names one source sentence.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict
+from functools import lru_cache
+from importlib import resources
 from typing import Any, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..model import Brief
+from ..model import Brief, Citation, Quote, SummarySentence
 
-SCHEMA_VERSION = "1.0"
+# 1.1: quotes (with speaker, attribution and citations); citations of quotes
+# share the brief's numbering.
+SCHEMA_VERSION = "1.1"
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+
+
+def _md_text(text: str) -> str:
+    """Corpus text as Markdown text: markup characters escaped, so `<b>` or `*x*` show as written."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def _md_plain(text: str) -> str:
+    """Our own messages (warnings, engines) in Markdown: only raw HTML is neutralised, `code` stays code."""
+    return re.sub(r"([<>])", r"\\\1", text.replace("\n", " "))
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _md_text(text).replace("|", "\\|")
 
 
 def _environment() -> Environment:
@@ -21,50 +50,62 @@ def _environment() -> Environment:
         loader=PackageLoader("pipeline.render", "templates"),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # Markdown, not HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # Markdown, not HTML: corpus text goes through md_text / md_cell
     )
     env.filters["md_cell"] = _md_cell
+    env.filters["md_text"] = _md_text
+    env.filters["md_plain"] = _md_plain
     return env
 
 
-def _lines(start: int, end: int) -> str:
+def lines_label(start: int, end: int) -> str:
     return f"line {start}" if start == end else f"lines {start}–{end}"
 
 
 def citation_numbers(brief: Brief) -> dict[str, int]:
-    """Number each cited source sentence once, in order of first use."""
+    """Number each cited source sentence once, in order of first use (summary, then quotes)."""
     numbers: dict[str, int] = {}
-    for s in brief.summary:
-        for c in s.citations:
+    for item in (*brief.summary, *brief.quotes):
+        for c in item.citations:
             numbers.setdefault(c.sid, len(numbers) + 1)
     return numbers
 
 
+def cited_sentences(brief: Brief) -> dict[str, Citation]:
+    return {c.sid: c for item in (*brief.summary, *brief.quotes) for c in item.citations}
+
+
+def n_sources(item: SummarySentence | Quote) -> int:
+    return len({c.doc_id for c in item.citations})
+
+
+def _refs(item: SummarySentence | Quote, numbers: dict[str, int]) -> str:
+    return "".join(f"[{numbers[c.sid]}]" for c in item.citations)
+
+
 def render_markdown(brief: Brief, run_id: str) -> str:
     numbers = citation_numbers(brief)
-    by_sid = {c.sid: c for s in brief.summary for c in s.citations}
+    by_sid = cited_sentences(brief)
     sentences = [
-        {
-            "text_fr": s.text_fr,
-            "text_en": s.text_en,
-            "refs": "".join(f"[{numbers[c.sid]}]" for c in s.citations),
-            "n_sources": len({c.doc_id for c in s.citations}),
-            "flagged": s.flagged,
-        }
+        {"text_fr": s.text_fr, "text_en": s.text_en, "refs": _refs(s, numbers), "n_sources": n_sources(s),
+         "flagged": s.flagged}
         for s in brief.summary
     ]
+    quotes = [
+        {"text_fr": q.text_fr, "text_en": q.text_en, "speaker": q.speaker, "speaker_en": q.speaker_en or q.speaker,
+         "refs": _refs(q, numbers), "n_sources": n_sources(q)}
+        for q in brief.quotes
+    ]
     citations = [
-        {
-            "number": n,
-            "file": by_sid[sid].file,
-            "paragraph": by_sid[sid].paragraph,
-            "lines": _lines(by_sid[sid].line_start, by_sid[sid].line_end),
-            "text": by_sid[sid].text,
-        }
+        {"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
+         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text}
         for sid, n in numbers.items()
     ]
     return _environment().get_template("brief.md.j2").render(
-        brief=brief, run_id=run_id, sentences=sentences, citations=citations, n_docs=len(brief.sources)
+        brief=brief, run_id=run_id, sentences=sentences, quotes=quotes, citations=citations,
+        n_docs=len(brief.sources),
     )
 
 
@@ -72,6 +113,10 @@ def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipp
     return _environment().get_template("index.md.j2").render(
         briefs=briefs, run_id=run_id, n_documents=n_documents, n_skipped=n_skipped
     )
+
+
+def _citation_dict(c: Citation, numbers: dict[str, int]) -> dict[str, Any]:
+    return {"number": numbers[c.sid], **asdict(c)}
 
 
 def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
@@ -87,14 +132,30 @@ def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
                 "en": s.text_en,
                 "support": s.support,
                 "flagged": s.flagged,
-                "sources_count": len({c.doc_id for c in s.citations}),
-                "citations": [
-                    {"number": numbers[c.sid], **{k: v for k, v in asdict(c).items()}} for c in s.citations
-                ],
+                "sources_count": n_sources(s),
+                "citations": [_citation_dict(c, numbers) for c in s.citations],
             }
             for s in brief.summary
         ],
-        "sources": [asdict(s) for s in brief.sources],
-        "engines": brief.engines,
+        "quotes": [
+            {
+                "fr": q.text_fr,
+                "en": q.text_en,
+                "speaker": q.speaker,
+                "speaker_en": q.speaker_en,
+                "attribution": q.attribution,
+                "sources_count": n_sources(q),
+                "citations": [_citation_dict(c, numbers) for c in q.citations],
+            }
+            for q in brief.quotes
+        ],
+        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used)} for s in brief.sources],
+        "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) that every `brief_to_dict` result follows."""
+    return json.loads(resources.files("pipeline.render").joinpath("brief.schema.json").read_text(encoding="utf-8"))

@@ -1,0 +1,26 @@
+(function () {
+  "use strict";
+  var placeholder = document.getElementById("evidence-placeholder");
+  function show(id) {
+    var target = document.getElementById(id);
+    if (!target || !target.classList.contains("evidence")) { return false; }
+    document.querySelectorAll("section.evidence.shown").forEach(function (s) { s.classList.remove("shown"); });
+    document.querySelectorAll("a.cite.active").forEach(function (a) { a.classList.remove("active"); });
+    target.classList.add("shown");
+    document.querySelectorAll('a.cite[href="#' + id + '"]').forEach(function (a) { a.classList.add("active"); });
+    if (placeholder) { placeholder.hidden = true; }
+    return true;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a.cite") : null;
+    if (!link) { return; }
+    var id = link.getAttribute("href").slice(1);
+    if (show(id)) {
+      event.preventDefault();
+      history.replaceState(null, "", "#" + id);
+      var panel = document.getElementById("evidence");
+      if (panel && panel.getBoundingClientRect().top > window.innerHeight) { panel.scrollIntoView(); }
+    }
+  });
+  if (location.hash.length > 1) { show(location.hash.slice(1)); }
+})();

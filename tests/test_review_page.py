@@ -1,0 +1,218 @@
+"""The review site: offline HTML pages where a citation shows its paragraph in French and English.
+
+The browser tests drive Debian's chromium (scripts/setup.sh installs it)
+through Playwright; they skip only where chromium is absent.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.dedup import group_of
+from pipeline.render import citation_numbers
+from pipeline.render.review import paragraphs_for_review, render_review_page, write_review_site
+
+from conftest import CORPUS
+from test_schema import Tagged, build_run
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_ATTR = '"><img src=x onerror=alert(1)>'
+XSS_CORPUS = {
+    "a.txt": (
+        f"Piratage du site de la mairie {XSS_SCRIPT}\n\n"
+        f"Le site officiel de la mairie de Nîmes a affiché mardi le code {XSS_SCRIPT} après une attaque informatique "
+        "revendiquée par un groupe inconnu.\n\n"
+        f"« Le code {XSS_ATTR} a été injecté dans notre page d'accueil pendant la nuit de lundi », a déclaré "
+        "Claire Dumont, adjointe au numérique.\n"
+    ),
+    "b.txt": (
+        f"Le site officiel de la mairie de Nîmes a affiché mardi le code {XSS_SCRIPT} après une attaque informatique "
+        "revendiquée par un groupe inconnu de hackers.\n\n"
+        f"Les techniciens ont retrouvé la chaîne {XSS_ATTR} dans le titre de la page d'accueil de la mairie.\n"
+    ),
+}
+
+
+def chromium_missing() -> str | None:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        return "chromium is not installed (scripts/setup.sh installs the Debian package)"
+    return None
+
+
+needs_chromium = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def sample_site(tmp_path_factory, settings):
+    built = build_run(CORPUS, settings)
+    pids = paragraphs_for_review(built.briefs, built.index, built.dedup)
+    english = dict(zip(pids, Tagged().translate([built.index.paragraphs[p].text for p in pids])))
+    run_dir = tmp_path_factory.mktemp("run")
+    paths = write_review_site(run_dir, built.briefs, built.index, built.dedup, english, "run-test")
+    return built, english, paths
+
+
+@pytest.fixture(scope="module")
+def xss_site(tmp_path_factory, settings):
+    corpus = tmp_path_factory.mktemp("xss") / "corpus"
+    corpus.mkdir()
+    for name, text in XSS_CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    # a one-sentence summary, so that the quote is a key quote rather than a summary sentence
+    built = build_run(corpus, settings.model_copy(update={"summarize": settings.summarize.model_copy(update={"sentences": 1})}))
+    assert any(XSS_ATTR in q.text_fr for b in built.briefs for q in b.quotes)
+    pids = paragraphs_for_review(built.briefs, built.index, built.dedup)
+    english = dict(zip(pids, Tagged().translate([built.index.paragraphs[p].text for p in pids])))
+    paths = write_review_site(tmp_path_factory.mktemp("run"), built.briefs, built.index, built.dedup, english, "r")
+    return built, paths
+
+
+def test_paragraphs_for_review_are_the_cited_ones_and_their_duplicates(sample_site):
+    built, _english, _paths = sample_site
+    pids = paragraphs_for_review(built.briefs, built.index, built.dedup)
+    assert len(pids) == len(set(pids))
+    cited = {built.index.sentences[sid].pid for b in built.briefs for sid in citation_numbers(b)}
+    assert cited <= set(pids)
+    sentence_groups = group_of(built.dedup.sentence_groups)
+    for sid in (sid for b in built.briefs for sid in citation_numbers(b)):
+        for m in sentence_groups[sid].members if sid in sentence_groups else ():
+            assert built.index.sentences[m.id].pid in pids
+    assert all(built.index.paragraphs[p].lang == "fr" for p in pids)
+
+
+def test_site_files_are_self_contained(sample_site):
+    built, _english, paths = sample_site
+    assert [p.name for p in paths] == ["index.html"] + [f"{b.story_id}.html" for b in built.briefs]
+    for path in paths:
+        html = path.read_text(encoding="utf-8")
+        assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html), path  # nothing fetched
+        assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert 'href="story-001.html"' in paths[0].read_text(encoding="utf-8")
+
+
+def test_corpus_text_is_escaped(xss_site):
+    built, paths = xss_site
+    html = "".join(p.read_text(encoding="utf-8") for p in paths)
+    assert XSS_SCRIPT not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.count("<script>") == len(paths) - 1  # the page script only, on brief pages
+
+
+def _browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@needs_chromium
+def test_citation_click_shows_paragraph_side_by_side(sample_site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    built, english, paths = sample_site
+    brief = built.briefs[0]
+    page_path = paths[1]
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("request", lambda r: problems.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+            page.goto(page_path.as_uri())
+            page.wait_for_load_state("load")
+            assert page.locator("section.evidence.shown").count() == 0
+
+            # the third citation of the first summary sentence's duplicates, or its first: check both ends
+            citation = brief.summary[0].citations[-1]
+            number = citation_numbers(brief)[citation.sid]
+            page.locator(f'#brief a.cite[href="#ev-{number}"]').first.click()
+            shown = page.locator("section.evidence.shown")
+            assert shown.count() == 1 and shown.get_attribute("id") == f"ev-{number}"
+            cited = shown.locator(".paragraph").first
+            paragraph = built.index.paragraphs[built.index.sentences[citation.sid].pid]
+            assert cited.locator("code.file").inner_text() == citation.file
+            # text_content: the DOM text, the language badge ("fr", "en") first
+            assert cited.locator(".original").text_content() == "fr" + paragraph.text
+            assert cited.locator(".original mark").inner_text() == citation.text
+            assert cited.locator(".english").text_content() == "en" + english[paragraph.pid]
+            # side by side: the English column is to the right of the original, on the same row
+            left, right = cited.locator(".original").bounding_box(), cited.locator(".english").bounding_box()
+            assert right["x"] > left["x"] + left["width"] - 1 and abs(right["y"] - left["y"]) < 2
+            # its duplicates in other sources are listed under it
+            others = {c.file for c in brief.summary[0].citations if c.file != citation.file}
+            dup_files = set(shown.locator(".paragraph code.file").all_inner_texts()[1:])
+            assert others <= dup_files
+            page.screenshot(path=str(tmp_path / "review-citation.png"))
+
+            # a quote's citation works the same way
+            quote_cite = brief.quotes[0].citations[0]
+            page.locator(f'#brief a.cite[href="#ev-{citation_numbers(brief)[quote_cite.sid]}"]').first.click()
+            assert quote_cite.text in page.locator("section.evidence.shown mark").first.inner_text()
+            assert problems == []
+        finally:
+            browser.close()
+    assert (tmp_path / "review-citation.png").stat().st_size > 10_000
+
+
+@needs_chromium
+def test_index_page_links_to_briefs(sample_site):
+    from playwright.sync_api import sync_playwright
+
+    built, _english, paths = sample_site
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(paths[0].as_uri())
+            page.click(f"text={built.briefs[0].story_id}")
+            page.wait_for_load_state("load")
+            assert page.url.endswith(f"{built.briefs[0].story_id}.html")
+            assert page.locator("h1").inner_text() == built.briefs[0].headline_fr
+            assert errors == []
+        finally:
+            browser.close()
+
+
+@needs_chromium
+def test_corpus_markup_renders_as_text_in_the_browser(xss_site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    built, paths = xss_site
+    with sync_playwright() as p:
+        browser = _browser(p)
+        try:
+            page = browser.new_page()
+            dialogs: list[str] = []
+            errors: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            for path in paths:
+                page.goto(path.as_uri())
+                page.wait_for_load_state("load")
+                for link in page.locator("#brief a.cite").all():
+                    link.click()
+                assert page.locator("img").count() == 0
+                assert page.locator("script").count() == (0 if path.name == "index.html" else 1)
+            body = page.locator("body").inner_text()
+            assert XSS_SCRIPT in body and XSS_ATTR in body
+            page.screenshot(path=str(tmp_path / "review-xss.png"), full_page=True)
+        finally:
+            browser.close()
+    assert dialogs == [] and errors == []
+
+
+def test_page_renders_without_english(sample_site):
+    built, _english, _paths = sample_site
+    html = render_review_page(built.briefs[0], built.index, built.dedup, {}, "r")
+    assert "no English translation in this run" in html
