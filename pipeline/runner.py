@@ -45,8 +45,8 @@ from filelock import FileLock, Timeout
 from . import __version__
 from .brief import build_brief, choose_headline
 from .cache import (
-    Cache, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode, digest, encode, schema_fingerprint,
-    translator_identity,
+    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode,
+    digest, encode, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
@@ -260,6 +260,7 @@ def _corpus_key(documents: Sequence[Document], settings: Settings) -> str:
     return digest(
         "corpus", schema_fingerprint(),
         code_fingerprint("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim", "pipeline.stories"),
+        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
         settings_dict(settings)["ingest"], settings_dict(settings)["dedup"], settings_dict(settings)["stories"],
         [(d.doc_id, d.path, d.sha256) for d in documents],
     )
@@ -289,6 +290,7 @@ def _summary_key(story: Story, index: CorpusIndex, dedup_result: DedupResult, se
         "summary", schema_fingerprint(),
         code_fingerprint("pipeline.ingest", "pipeline.summarize.extractive", "pipeline.textsim", "pipeline.dedup",
                          "pipeline.brief", "pipeline.corpus_index"),
+        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
         settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
         story_data,
         [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],
@@ -418,6 +420,12 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
                 continue
             brief = build_brief(story, summary, headline_fr, english[0], english[1:], index,
                                 {**engines, "summarizer": summary.engine}, engine_warnings)
+            # --- issue 5: key quotes with speakers, translated (pipeline.brief.attach_quotes) ---
+            with clock.stage("translate"):
+                from .brief import attach_quotes
+
+                brief = attach_quotes(brief, story, index, translator)
+            # --- end issue 5 ---
             briefs.append(brief)
             with clock.stage("render"):
                 _write_brief_files(tmp, brief, run_id, settings)
@@ -427,6 +435,18 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     # the run's own files, then the manifest last
     with clock.stage("write"):
         _write_run_files(tmp, briefs, run_id, documents, ingested, dedup_result, index)
+    # --- issue 5: review site, cited paragraphs side by side in English (pipeline.render.review) ---
+    with clock.stage("review"):
+        from .render.review import paragraphs_for_review, write_review_site
+
+        review_pids = paragraphs_for_review(briefs, index, dedup_result)
+        try:
+            review_en = dict(zip(review_pids, translator.translate([index.paragraphs[p].text for p in review_pids])))
+        except TranslationError as exc:
+            log.warning("review pages: cited paragraphs left untranslated: %s", exc)
+            review_en = {}
+        write_review_site(tmp, briefs, index, dedup_result, review_en, run_id)
+    # --- end issue 5 ---
     partial = bool(ingested.skipped or failed)
     exit_code = EXIT_PARTIAL if partial else EXIT_OK
     clock.timings["total"] = round(time.perf_counter() - run_start, 4)
