@@ -31,6 +31,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sqlite3
 import time
 import types
@@ -46,6 +47,9 @@ T = TypeVar("T")
 
 # Bump to invalidate every entry written by an older layout of this file.
 CACHE_FORMAT = 1
+# Libraries whose version is part of the keys of the stages that use them.
+INGEST_LIBRARIES = ("sentencex", "lingua-language-detector", "charset-normalizer")
+TEXT_LIBRARIES = ("snowballstemmer", "stop-words", "numpy")  # dedup, stories, summaries
 _SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
 
 
@@ -86,6 +90,46 @@ def schema_fingerprint() -> str:
         if dataclasses.is_dataclass(obj) and isinstance(obj, type)
     ]
     return digest(CACHE_FORMAT, shapes)
+
+
+@lru_cache(maxsize=None)
+def package_versions(*names: str) -> tuple[tuple[str, str], ...]:
+    """Installed versions of the libraries a stage's output depends on (sentence splitter, stemmer...)."""
+    from importlib import metadata
+
+    out = []
+    for name in names:
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append((name, "missing"))
+    return tuple(out)
+
+
+_APERTIUM_MODES = Path("/usr/share/apertium/modes")
+_QUOTED_PATH = re.compile(r"'(/[^']+)'")
+
+
+def apertium_data_fingerprint(pairs: Sequence[str]) -> list[Any]:
+    """Each pair's mode file and the (size, mtime) of the data files it names: the language-pair
+    packages are Apertium's "model", upgraded independently of the apertium binary."""
+    out: list[Any] = []
+    for pair in pairs:
+        mode = _APERTIUM_MODES / f"{pair}.mode"
+        try:
+            text = mode.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            out.append([pair, "no mode file"])
+            continue
+        files = []
+        for name in sorted(set(_QUOTED_PATH.findall(text))):
+            try:
+                st = os.stat(name)
+                files.append((name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                files.append((name, -1, -1))
+        out.append([pair, hashlib.sha256(text.encode()).hexdigest(), files])
+    return out
 
 
 def folder_fingerprint(path: str | os.PathLike[str] | None) -> list[tuple[str, int, int]]:
@@ -293,7 +337,8 @@ class IngestCache:
 
     def __init__(self, cache: Cache, ingest_settings: dict[str, Any]) -> None:
         self.cache = cache
-        self._prefix = digest("ingest", schema_fingerprint(), code_fingerprint("pipeline.ingest"), ingest_settings)
+        self._prefix = digest("ingest", schema_fingerprint(), code_fingerprint("pipeline.ingest"), INGEST_LIBRARIES,
+                              package_versions(*INGEST_LIBRARIES), ingest_settings)
 
     def _key(self, sha256: str, doc_id: str, path: str) -> str:
         return digest(self._prefix, sha256, doc_id, path)
@@ -341,8 +386,10 @@ class CachedTranslator:
 
 
 def translator_identity(translator: Translator, settings: dict[str, Any]) -> dict[str, Any]:
-    """What a translation depends on: engine, model folder (files, sizes, times), settings, code."""
+    """What a translation depends on: engine, model folder (files, sizes, times) or Apertium pair
+    data, settings, code."""
     model_dirs = [str(getattr(translator, a)) for a in ("model_path", "ct2_dir") if getattr(translator, a, None)]
+    pairs = getattr(translator, "pairs", None)
     relevant = {k: settings.get(k) for k in ("backend", "model", "ct2_model", "compute_type", "beam_size",
                                              "max_input_tokens", "apertium_pairs")}
     return {
@@ -350,5 +397,6 @@ def translator_identity(translator: Translator, settings: dict[str, Any]) -> dic
         "class": f"{type(translator).__module__}.{type(translator).__qualname__}",
         "code": code_fingerprint(type(translator).__module__, "pipeline.translate.chunking"),
         "models": {d: folder_fingerprint(d) for d in model_dirs},
+        "apertium_data": apertium_data_fingerprint(list(pairs)) if pairs else None,
         "settings": relevant,
     }

@@ -45,8 +45,8 @@ from filelock import FileLock, Timeout
 from . import __version__
 from .brief import build_brief, choose_headline
 from .cache import (
-    Cache, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode, digest, encode, schema_fingerprint,
-    translator_identity,
+    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode,
+    digest, encode, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
@@ -260,6 +260,7 @@ def _corpus_key(documents: Sequence[Document], settings: Settings) -> str:
     return digest(
         "corpus", schema_fingerprint(),
         code_fingerprint("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim", "pipeline.stories"),
+        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
         settings_dict(settings)["ingest"], settings_dict(settings)["dedup"], settings_dict(settings)["stories"],
         [(d.doc_id, d.path, d.sha256) for d in documents],
     )
@@ -289,6 +290,7 @@ def _summary_key(story: Story, index: CorpusIndex, dedup_result: DedupResult, se
         "summary", schema_fingerprint(),
         code_fingerprint("pipeline.ingest", "pipeline.summarize.extractive", "pipeline.textsim", "pipeline.dedup",
                          "pipeline.brief", "pipeline.corpus_index"),
+        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
         settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
         story_data,
         [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],

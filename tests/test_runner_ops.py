@@ -244,6 +244,36 @@ def test_adding_an_article_reprocesses_only_what_it_changes(corpus, tmp_path, fa
                or "pompiers" in t or "Météo" in t for t in sent)
 
 
+def test_cached_translator_sends_each_new_text_once(tmp_path):
+    from pipeline.cache import Cache, CachedTranslator
+
+    cache = Cache(tmp_path / "c.sqlite")
+    engine = CountingTranslator()
+    cached = CachedTranslator(engine, cache, {"engine": engine.engine})
+    assert cached.translate(["a", "b", "a"]) == ["EN[a]", "EN[b]", "EN[a]"]
+    assert cached.translate(["b", "c"]) == ["EN[b]", "EN[c]"]
+    assert engine.calls == [["a", "b"], ["c"]]
+    other_model = CachedTranslator(engine, cache, {"engine": engine.engine, "model": "v2"})
+    other_model.translate(["a"])
+    assert engine.calls[-1] == ["a"]  # another identity, another key
+    cache.close()
+
+
+def test_translator_identity_follows_the_model_files(tmp_path):
+    from pipeline.cache import translator_identity
+
+    class FakeNeural(CountingTranslator):
+        model_path = tmp_path / "model"
+
+    FakeNeural.model_path.mkdir()
+    (FakeNeural.model_path / "model.safetensors").write_bytes(b"weights v1")
+    before = translator_identity(FakeNeural(), {"model": "m", "batch_size": 8})
+    assert translator_identity(FakeNeural(), {"model": "m", "batch_size": 64}) == before  # batch size: same output
+    (FakeNeural.model_path / "model.safetensors").write_bytes(b"weights v2, retrained")
+    assert translator_identity(FakeNeural(), {"model": "m", "batch_size": 8}) != before
+    assert translator_identity(FakeNeural(), {"model": "m", "beam_size": 4}) != before
+
+
 def test_changed_file_is_ingested_again(corpus, tmp_path, fake_engine):
     out = tmp_path / "out"
     assert run_in_process(corpus, out).exit_code == 0
