@@ -108,9 +108,104 @@ def _parser() -> argparse.ArgumentParser:
     run_p.add_argument("--wait-timeout", type=_non_negative_seconds, metavar="SECONDS",
                        help="with --wait (implied): give up with code 3 after this many seconds")
     run_p.add_argument("-v", "--verbose", action="store_true")
+    _add_eval_parser(sub)
     return parser
 
 
+_EVAL_HELP = """Measure quality on a development set and print the scores.
+
+  summarize: JSON lines with id, article, abstract; ROUGE-1/2/L F1 (accent-safe
+             tokens, no stemming) of the configured summarizer, next to LEAD-1/2/3
+  translate: lines 'French<TAB>English reference'; sacrebleu BLEU and chrF of the
+             configured translator, and its speed
+
+exit codes: 0 scored; 2 bad data file, config or arguments; 4 the engine is missing"""
+
+
+def _add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    eval_p = sub.add_parser("eval", help="measure summary (ROUGE) and translation (BLEU, chrF) quality",
+                            description=_EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tasks = eval_p.add_subparsers(dest="eval_task", required=True)
+    for task, data_help in (("summarize", "JSON lines with id, article, abstract"),
+                            ("translate", "lines 'French<TAB>English reference'")):
+        p = tasks.add_parser(task, help=f"score the configured {'summarizer' if task == 'summarize' else 'translator'}",
+                             description=_EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--data", type=Path, required=True, help=data_help)
+        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
+        p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N items only")
+        p.add_argument("--output", type=Path, metavar="PATH",
+                       help="results as JSON (default: outputs/eval/<task>-<time>.json)")
+        p.add_argument("--predictions", type=Path, metavar="PATH",
+                       help="system outputs: JSON lines {id, summary} / one English line per input")
+        p.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results (default: 0)")
+        if task == "translate":
+            p.add_argument("--raw-apertium", action="store_true",
+                           help="score the unrepaired pivot 'apertium -u fr-es | apertium -u spa-eng' instead")
+        p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+        p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
+    import random
+
+    from . import evaluate as ev
+    from .translate import TranslationError
+
+    if args.limit is not None and args.limit < 1:
+        log.error("--limit must be at least 1, got %d", args.limit)
+        return EXIT_USAGE
+    random.seed(args.seed)
+    try:
+        import numpy
+
+        numpy.random.seed(args.seed)
+    except ImportError:
+        pass
+    try:
+        settings = load_settings(args.config)
+        if args.eval_task == "summarize":
+            items = ev.load_summary_data(args.data, args.limit)
+            result: ev.SummaryEval | ev.TranslationEval = ev.evaluate_summaries(items, settings)
+        else:
+            pairs = ev.load_translation_data(args.data, args.limit)
+            if args.raw_apertium:
+                from .translate.apertium import RawApertiumPivot
+
+                translator = RawApertiumPivot(settings.translate.apertium_pairs)
+            else:
+                from .translate.select import choose_translator
+
+                choice = choose_translator(settings.translate)
+                for warning in choice.warnings:
+                    log.warning("%s", warning)
+                translator = choice.translator
+            result = ev.evaluate_translations(pairs, translator)
+    except (ConfigError, ev.EvalError) as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except TranslationError as exc:
+        log.error("%s", exc)
+        return 4
+    output = args.output or ev.default_output(args.eval_task)
+    ev.write_results(output, ev.results_record(args.eval_task, result, data=args.data, limit=args.limit,
+                                               settings=settings, config_path=args.config, seed=args.seed))
+    if args.predictions:
+        ev.write_predictions(args.predictions, result)
+    if isinstance(result, ev.SummaryEval):
+        print(f"{result.engine or settings.summarize.backend}: {result.n} articles of {args.data}, config {args.config}")
+        print(f"{'system':<12}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'tokens':>8}")
+        for r in (result.system, *result.baselines):
+            print(f"{r.system:<12}{r.rouge1:>7.2f}{r.rouge2:>7.2f}{r.rougeL:>7.2f}{r.avg_tokens:>8.1f}")
+        print(f"ROUGE F1 x 100, mean over articles: {result.rouge_signature}")
+        rate = f" ({result.n / result.seconds:.1f} articles/s)" if result.seconds else ""
+        print(f"summarizing took {result.seconds:.1f} s{rate}")
+    else:
+        print(f"{result.engine}: {result.n} sentence pairs of {args.data}, config {args.config}")
+        print(f"BLEU {result.bleu:6.2f}  {result.bleu_signature}")
+        print(f"chrF {result.chrf:6.2f}  {result.chrf_signature}")
+        print(f"{result.n} sentences in {result.seconds:.2f} s: {result.sentences_per_second} sentences/s")
+    print(f"results: {output}" + (f"; predictions: {args.predictions}" if args.predictions else ""))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.run_dir is not None:
             print(report.run_dir)
         return report.exit_code
+    if args.command == "eval":
+        return _eval(args, log)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 
