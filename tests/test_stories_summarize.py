@@ -57,3 +57,29 @@ def test_context_dependent_openings():
     assert is_context_dependent("« Et celle-ci pourrait bien venir de Microsoft.")
     assert not is_context_dependent("Microsoft pourrait inviter d'autres investisseurs américains.")
     assert not is_context_dependent("Cette semaine".replace("Cette", "Microsoft"))
+
+
+def test_context_dependent_ignores_dates_and_impersonal_il():
+    assert not is_context_dependent("Ce mardi 17 mars, Agnès Buzyn se confie au Monde sur l'épidémie.")
+    assert not is_context_dependent("Il faudra une enquête pour éclaircir les faits de dimanche.")
+    assert is_context_dependent("Cette figure de la Résistance est décédée dimanche.")
+    assert is_context_dependent("Il a déclaré que la décision était prise.")
+
+
+def test_single_article_summary_prefers_the_news_over_the_hook_and_the_quote(settings):
+    from pipeline.evaluate import SummaryItem, article_document, summarize_document
+    from pipeline.ingest import LanguageIdentifier
+
+    article = (
+        "Sur les réseaux sociaux, les images sont impressionnantes. "
+        "Dimanche matin à Venise, l'équipage du paquebot MSC Opéra a perdu le contrôle du navire, "
+        "qui a percuté le quai du port de San Basilio et blessé quatre personnes. "
+        "\"Nous avons eu très peur, tout le monde courait\", raconte une touriste. "
+        "Les vidéos montrent des touristes qui courent."
+    )
+    one = settings.model_copy(update={"summarize": SummarizeSettings(sentences=1, max_words=35)})
+    doc = article_document(SummaryItem("venise", article, ""), one, LanguageIdentifier(settings.ingest.languages))
+    summary = summarize_document(doc, one)
+    assert len(summary.sentences) == 1
+    assert summary.sentences[0].text_fr.startswith("Dimanche matin à Venise")
+    assert summary.sentences[0].citations[0].doc_id == "venise"

@@ -3,17 +3,26 @@
 Entry point: `summarize_story(story, index, dedup_result, settings) -> Summary`.
 
 Candidates are the French sentences of the story's unique body paragraphs.
-Each gets a salience score from three signals:
+Each gets a salience score, a weighted sum of signals:
 
-- centrality: TF-IDF cosine (content-word stems) with the story's centroid;
+- centrality: TF-IDF cosine (content-word stems) with the story's centroid,
+  relative to the most central candidate;
 - support: how many documents report it (its sentence dedup group,
   including same-fact rewordings), relative to the story's size;
-- position: earlier sentences in an article carry its lead.
+- position in its article: 1/sqrt(position), plus a bonus for the second
+  sentence: a French news article often opens on a hook ("Sur les réseaux
+  sociaux, les images sont impressionnantes.") and states the news next;
+- length: longer sentences (up to `_FULL_LENGTH` words) carry more of the
+  story;
+- names: sentences naming people, places and organisations carry facts;
+- quotations: a sentence with a quotation is a voice in the story, not its
+  summary (quotes have their own section of the brief).
 
-A sentence that opens with a pronoun or a connective pointing back at text
-the reader will not see ("Elle indique…", "Et celle-ci…", "Cependant…")
-has its salience multiplied by `_DEPENDENT_PENALTY`, so a self-contained
-report of the same fact is preferred.
+The weights were fitted on the OrangeSum validation set (README, "Measuring
+quality"). A sentence that opens with a pronoun or a connective pointing back
+at text the reader will not see ("Elle indique…", "Et celle-ci…",
+"Cependant…") has its salience multiplied by `_DEPENDENT_PENALTY`, so a
+self-contained report of the same fact is preferred.
 
 Sentences are then picked greedily by maximal marginal relevance
 (`salience_weight` * salience - (1 - salience_weight) * redundancy with
@@ -32,7 +41,7 @@ from ..config import SummarizeSettings
 from ..corpus_index import CorpusIndex
 from ..dedup import group_of
 from ..model import DedupResult, Sentence, Story, Summary, SummarySentence
-from ..textsim import ContentWords, tfidf
+from ..textsim import ContentWords, names, tfidf
 
 ENGINE = "extractive (centrality + support + position, MMR)"
 _WORD = re.compile(r"\w+")
@@ -43,11 +52,27 @@ _DEPENDENT_START = re.compile(
     re.IGNORECASE,
 )
 _DEPENDENT_PENALTY = 0.6
+_FULL_LENGTH = 35  # words; longer sentences get no more length credit
+_MAX_NAMES = 5
+_QUOTE = re.compile(r'[«»"]')
+_WEIGHTS = {"centrality": 0.9, "support": 0.3, "position": 0.25, "second": 0.25, "length": 1.05,
+            "names": 0.15, "quote": -0.3}
+
+
+# Openings that look dependent but are not: "Ce mardi", "Cette semaine" (a
+# date), impersonal "Il faut", "Il y a", "Il est possible de".
+_SELF_CONTAINED_START = re.compile(
+    r"^[«\"]?\s*(?:(?:ce|cette|cet|ces)\s+(?:(?:lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|matin|soir|"
+    r"week-end|weekend|jour|nuit|mois|semaine|année|an|printemps|été|automne|hiver|midi|après-midi)\b|\d)|"
+    r"il\s+(?:y\s+a|y\s+avait|faut|fallait|faudra|faudrait|reste|manque|semble|s'agit|suffit|"
+    r"est\s+(?:possible|impossible|difficile|nécessaire|important|probable|temps)\b))",
+    re.IGNORECASE,
+)
 
 
 def is_context_dependent(text: str) -> bool:
     """True when a sentence opens by pointing back at earlier text."""
-    return bool(_DEPENDENT_START.match(text))
+    return bool(_DEPENDENT_START.match(text)) and not _SELF_CONTAINED_START.match(text)
 
 
 def _candidates(story: Story, index: CorpusIndex, settings: SummarizeSettings) -> list[tuple[Sentence, int]]:
@@ -88,11 +113,21 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         return math.log1p(len(docs)) / math.log1p(n_docs) if n_docs > 1 else 1.0
 
     max_c = max(centrality) or 1.0
-    salience = [
-        (0.5 * (centrality[i] / max_c) + 0.3 * support(s) + 0.2 / math.sqrt(pos))
-        * (_DEPENDENT_PENALTY if is_context_dependent(s.text) else 1.0)
-        for i, (s, pos) in enumerate(candidates)
-    ]
+
+    def salience_of(i: int, s: Sentence, pos: int) -> float:
+        signals = {
+            "centrality": centrality[i] / max_c,
+            "support": support(s),
+            "position": 1 / math.sqrt(pos),
+            "second": float(pos == 2),
+            "length": min(len(_WORD.findall(s.text)), _FULL_LENGTH) / _FULL_LENGTH,
+            "names": min(len(names(s.text)), _MAX_NAMES) / _MAX_NAMES,
+            "quote": float(bool(_QUOTE.search(s.text))),
+        }
+        score = sum(_WEIGHTS[k] * v for k, v in signals.items())
+        return score * (_DEPENDENT_PENALTY if is_context_dependent(s.text) else 1.0)
+
+    salience = [salience_of(i, s, pos) for i, (s, pos) in enumerate(candidates)]
 
     chosen: list[int] = []
     covered: set[str] = set()
