@@ -375,6 +375,7 @@ def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
         return line
 
     out: list[Sentence] = []
+    spans: list[tuple[int, int]] = []
     cursor = 0
     for piece in sentencex.segment("fr", text):
         piece = piece.strip()
@@ -383,10 +384,25 @@ def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
         at = text.find(piece, cursor)
         if at < 0:  # the segmenter changed the text; fall back to the whole block
             return (Sentence(f"{pid}.s1", pid, text, block.line_start, block.line_end),)
-        end = at + len(piece)
-        cursor = end
-        out.append(Sentence(f"{pid}.s{len(out) + 1}", pid, piece, line_of(at), line_of(end - 1)))
+        cursor = at + len(piece)
+        if spans and _continues(text[spans[-1][0]:spans[-1][1]], piece):
+            spans[-1] = (spans[-1][0], cursor)
+        else:
+            spans.append((at, cursor))
+    for at, end in spans:
+        out.append(Sentence(f"{pid}.s{len(out) + 1}", pid, text[at:end], line_of(at), line_of(end - 1)))
     return tuple(out)
+
+
+# sentencex ends a sentence after "M." or "J." ("Tard vendredi, M." / "Trump a
+# déclaré"): a piece ending in a title or an initial continues into the next;
+# one ending in an abbreviated month continues when a number follows ("sept. 2020").
+_TITLE_END = re.compile(r"(?:^|[\s(«\"'])(?:M|MM|Mme|Mmes|Mlle|Mlles|Dr|Pr|Me|Mgr|St|Ste|[A-Z])\.$")
+_MONTH_END = re.compile(r"(?:^|\s)(?:janv|févr|fév|avr|juil|sept|oct|nov|déc)\.$", re.IGNORECASE)
+
+
+def _continues(previous: str, piece: str) -> bool:
+    return bool(_TITLE_END.search(previous)) or (bool(_MONTH_END.search(previous)) and piece[:1].isdigit())
 
 
 def ingest_text(

@@ -115,3 +115,16 @@ def test_markdown_and_other_extensions(tmp_path):
     d = result.documents[0]
     assert d.title == "Un titre de l'article ici" and d.paragraphs[0].kind == "heading"
     assert len(result.documents) == 1
+
+
+def test_sentences_do_not_end_at_titles_initials_or_month_abbreviations(tmp_path):
+    (tmp_path / "a.txt").write_text(
+        "Tard vendredi, M. Trump a déclaré aux journalistes qu'il interdirait TikTok. "
+        "Le 15 sept. 2020, Donald J. Trump a signé le décret. Il est parti.\n"
+    )
+    d = ingest(tmp_path, IngestSettings()).documents[0]
+    assert [s.text for s in d.paragraphs[0].sentences] == [
+        "Tard vendredi, M. Trump a déclaré aux journalistes qu'il interdirait TikTok.",
+        "Le 15 sept. 2020, Donald J. Trump a signé le décret.",
+        "Il est parti.",
+    ]
