@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     run_p.add_argument("--wait-timeout", type=_non_negative_seconds, metavar="SECONDS",
                        help="with --wait (implied): give up with code 3 after this many seconds")
     run_p.add_argument("-v", "--verbose", action="store_true")
+    _add_models_parser(sub)
     _add_eval_parser(sub)
     return parser
 
@@ -120,6 +121,20 @@ _EVAL_HELP = """Measure quality on a development set and print the scores.
              configured translator, and its speed
 
 exit codes: 0 scored; 2 bad data file, config or arguments; 4 the engine is missing"""
+
+
+def _add_models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    models_p = sub.add_parser("models", help="list, download or convert the configured neural models")
+    models_sub = models_p.add_subparsers(dest="models_command", required=True)
+    for name, text in (("list", "show each configured model, where it resolves and whether it is usable"),
+                       ("pull", "download the configured models where a model hub is reachable"),
+                       ("convert", "convert translate.model to CTranslate2 (translate.compute_type)")):
+        p = models_sub.add_parser(name, help=text)
+        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
+        p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+        p.add_argument("-v", "--verbose", action="store_true")
+        if name == "convert":
+            p.add_argument("--force", action="store_true", help="replace an existing conversion")
 
 
 def _add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -208,6 +223,47 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace, log: logging.Logger) -> int:
+    """`models list|pull|convert`; exit 0 when done, 2 for a bad config, 4 when a model is missing."""
+    from . import models as m
+    from .translate.apertium import apertium_version
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    tr, su = settings.translate, settings.summarize
+    ct2_dir = Path(tr.ct2_model) if tr.ct2_model else m.default_ct2_dir(tr.model, tr.compute_type)
+    if args.models_command == "list":
+        rows = []
+        for role, name in (("translate.model", tr.model), ("summarize.model", su.model)):
+            r = m.resolve_model(name)
+            rows.append((role, name, "usable" if r.usable else "missing", str(r.local_path or "-"), r.reason))
+        rows.append(("translate.ct2_model", str(ct2_dir), "usable" if m.is_ct2_model_dir(ct2_dir) else "missing",
+                     str(ct2_dir), "converted with 'models convert'"))
+        version = apertium_version()
+        rows.append(("apertium", " + ".join(tr.apertium_pairs), "usable" if version else "missing",
+                     "-", f"apertium {version}" if version else "apt-get install apertium apertium-fr-es apertium-eng-spa"))
+        for role, name, state, where, why in rows:
+            print(f"{role:<20} {state:<8} {name}\n{'':<20} {'':<8} at: {where}\n{'':<20} {'':<8} {why}")
+        print(f"translate.backend: {tr.backend}; summarize.backend: {su.backend}")
+        return 0
+    try:
+        if args.models_command == "pull":
+            names = [tr.model] + ([su.model] if su.backend == "seq2seq" else [])
+            for name in names:
+                print(f"{name}: {m.pull(name)}")
+            return 0
+        source = m.require_model(tr.model, what="translate.model")
+        assert source.local_path is not None
+        print(f"{tr.model} -> {m.convert_to_ct2(source.local_path, ct2_dir, tr.compute_type, force=args.force)}")
+        return 0
+    except m.ModelError as exc:
+        log.error("%s", exc)
+        return 4
+
+
 def main(argv: list[str] | None = None) -> int:
     global _ARGV
     _ARGV = argv
@@ -241,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         return report.exit_code
     if args.command == "eval":
         return _eval(args, log)
+    if args.command == "models":
+        return _models(args, log)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -46,13 +46,15 @@ from . import __version__
 from .brief import build_brief, choose_headline
 from .cache import (
     INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode,
-    digest, encode, package_versions, schema_fingerprint, translator_identity,
+    digest, encode, package_versions, schema_fingerprint, translator_identity, folder_fingerprint,
 )
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
 from .ingest import ingest
 from .model import Brief, DedupResult, Document, IngestResult, Story, Summary
 from .render import brief_to_dict, render_index, render_markdown
+from .summarize import SummarizeError, make_summarizer
+from .summarize import check_available as check_summarizer
 from .translate import TranslationError, Translator
 from .translate.select import choose_translator
 
@@ -271,6 +273,16 @@ def _doc_of(member_id: str, index: CorpusIndex) -> str:
     return index.paragraphs[pid].doc_id
 
 
+def _summarizer_model(settings: Settings) -> dict[str, str] | None:
+    """The seq2seq model folder's fingerprint (files, sizes, times); None for extractive."""
+    if settings.summarize.backend == "extractive":
+        return None
+    from .models import resolve_model
+
+    resolved = resolve_model(settings.summarize.model)
+    return folder_fingerprint(str(resolved.local_path)) if resolved.local_path else None
+
+
 def _summary_key(story: Story, index: CorpusIndex, dedup_result: DedupResult, settings: Settings) -> str:
     """What a story's summary and headline depend on: the story, its documents, the membership of
     the dedup groups touching them (and the documents of their other members), the settings, the code.
@@ -288,8 +300,10 @@ def _summary_key(story: Story, index: CorpusIndex, dedup_result: DedupResult, se
     story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
     return digest(
         "summary", schema_fingerprint(),
-        code_fingerprint("pipeline.ingest", "pipeline.summarize.extractive", "pipeline.textsim", "pipeline.dedup",
+        code_fingerprint("pipeline.ingest", "pipeline.summarize", "pipeline.summarize.extractive",
+                         "pipeline.summarize.seq2seq", "pipeline.textsim", "pipeline.dedup",
                          "pipeline.brief", "pipeline.corpus_index"),
+        _summarizer_model(settings),
         package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
         settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
         story_data,
@@ -314,6 +328,9 @@ def _run_locked(options: RunOptions) -> RunReport:
         choice = choose_translator(settings.translate)
     except TranslationError as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
+    missing = check_summarizer(settings.summarize)
+    if missing:
+        return RunReport(EXIT_ENGINE_MISSING, message=missing)
     for w in choice.warnings:
         log.warning("%s", w)
     warnings.extend(choice.warnings)
@@ -395,16 +412,19 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     failed: list[dict[str, str]] = []
     engines = {"translator": engine.engine}
     summarize_calls = 0
+    summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
+                                 device=settings.translate.device)
     with bars.bar("briefs", len(stories), "story") as bar:
         for story in stories:
             key = _summary_key(story, index, dedup_result, settings)
             with clock.stage("summarize"):
                 hit = cache.get_as("summary", key, lambda v: (decode(Summary, v["summary"]), v["headline_fr"]))
                 if hit is None:
-                    from .summarize.extractive import summarize_story
-
                     summarize_calls += 1
-                    summary = summarize_story(story, index, dedup_result, settings.summarize)
+                    try:
+                        summary = summarizer.summarize(story, index, dedup_result)
+                    except SummarizeError as exc:
+                        return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
                     headline_fr = choose_headline(story, index, summary)
                     cache.put("summary", key, {"summary": encode(summary), "headline_fr": headline_fr})
                 else:

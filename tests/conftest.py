@@ -30,3 +30,34 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def sample(settings: Settings) -> IngestResult:
     return ingest(CORPUS, settings.ingest)
+
+
+# --- tiny neural models, built once per session (see tiny_models.py) ---------------------
+
+
+@pytest.fixture(scope="session")
+def marian_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import build_tiny_marian
+
+    return build_tiny_marian(tmp_path_factory.mktemp("models") / "tiny-opus-mt-fr-en")
+
+
+@pytest.fixture(scope="session")
+def bart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import build_tiny_bart
+
+    return build_tiny_bart(tmp_path_factory.mktemp("models") / "tiny-barthez")
+
+
+@pytest.fixture(scope="session")
+def ct2_f32_dir(marian_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.models import convert_to_ct2
+
+    return convert_to_ct2(marian_dir, tmp_path_factory.mktemp("ct2") / "tiny-ct2-float32", "float32")
+
+
+@pytest.fixture(scope="session")
+def ct2_int8_dir(marian_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.models import convert_to_ct2
+
+    return convert_to_ct2(marian_dir, tmp_path_factory.mktemp("ct2") / "tiny-ct2-int8", "int8")

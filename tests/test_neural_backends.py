@@ -32,7 +32,7 @@ from pipeline.summarize.seq2seq import Seq2SeqGenerator, abstractive_summary, at
 from pipeline.translate.chunking import split_for_budget
 from pipeline.translate.ct2 import CT2Translator
 from pipeline.translate.marian import MarianTranslator
-from tiny_models import CORPUS, build_tiny_bart, build_tiny_marian
+from tiny_models import CORPUS
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 needs_ct2 = pytest.mark.skipif(
@@ -54,24 +54,7 @@ LONG = max(PARAGRAPHS, key=len)  # several sentences, well over a 32-token budge
 # --- fixtures: tiny models built once per session ----------------------------------
 
 
-@pytest.fixture(scope="session")
-def marian_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_marian(tmp_path_factory.mktemp("models") / "tiny-opus-mt-fr-en")
-
-
-@pytest.fixture(scope="session")
-def bart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_bart(tmp_path_factory.mktemp("models") / "tiny-barthez")
-
-
-@pytest.fixture(scope="session")
-def ct2_f32_dir(marian_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return convert_to_ct2(marian_dir, tmp_path_factory.mktemp("ct2") / "tiny-ct2-float32", "float32")
-
-
-@pytest.fixture(scope="session")
-def ct2_int8_dir(marian_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return convert_to_ct2(marian_dir, tmp_path_factory.mktemp("ct2") / "tiny-ct2-int8", "int8")
+# marian_dir, bart_dir, ct2_f32_dir and ct2_int8_dir come from conftest.py (shared with test_neural_run.py)
 
 
 @pytest.fixture(scope="session")
