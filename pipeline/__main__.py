@@ -68,18 +68,22 @@ def _json_logs_requested(argv: list[str]) -> bool:
     return "--log-format=json" in argv or any(a == "--log-format" and b == "json" for a, b in zip(argv, argv[1:]))
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error in json mode is logged as one JSON line (still exit 2)."""
+def _parser_class(json_logs: bool) -> type[argparse.ArgumentParser]:
+    """argparse, but a usage error in json mode is logged as one JSON line (still exit 2).
 
-    def error(self, message: str) -> NoReturn:
-        if _json_logs_requested(sys.argv[1:] if _ARGV is None else _ARGV):
-            _setup_logging("json", False)
-            logging.getLogger("pipeline").error("usage: %s (see --help)", message, extra={"fields": {"exit_code": 2}})
-            self.exit(2)
-        super().error(message)
+    Sub-commands' parsers are made from the same class, so they behave alike.
+    """
 
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            if json_logs:
+                _setup_logging("json", False)
+                logging.getLogger("pipeline").error("usage: %s (see --help)", message,
+                                                    extra={"fields": {"exit_code": 2}})
+                self.exit(2)
+            super().error(message)
 
-_ARGV: list[str] | None = None
+    return Parser
 
 
 def _non_negative_seconds(value: str) -> float:
@@ -92,8 +96,8 @@ def _non_negative_seconds(value: str) -> float:
     return seconds
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m pipeline", description=__doc__,
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = _parser_class(_json_logs_requested(argv))(prog="python -m pipeline", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="turn a corpus folder into cited French and English briefs",
@@ -265,9 +269,9 @@ def _models(args: argparse.Namespace, log: logging.Logger) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _ARGV
-    _ARGV = argv
-    parser = _parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = _parser(argv)
     args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
     _setup_logging(args.log_format, args.verbose)
     log = logging.getLogger("pipeline")
