@@ -57,7 +57,8 @@ The figures
   (ours: J >= 0.7 or containment >= 0.8; datasketch: J >= 0.7). Recall for
   J >= 0.7 and for containment >= 0.8 against the exact truth.
 * cost ratio: time at the largest size / time at the smallest, next to the
-  size ratio (linear = equal).
+  size ratio (linear = equal), in wall time and in process CPU time (the
+  machines are shared: CPU time moves less with the load of others).
 
 The last line printed is one JSON object with every figure.
 """
@@ -420,15 +421,16 @@ def run_datasketch(texts: list[str]) -> Reported:
 ENGINES: dict[str, Callable[[list[str]], Reported]] = {"ours": run_ours, "datasketch": run_datasketch}
 
 
-def timed(fn: Callable[[list[str]], Reported], texts: list[str], repeat: int) -> tuple[Reported, float]:
-    """Result and median wall time of ``repeat`` calls."""
-    times = []
+def timed(fn: Callable[[list[str]], Reported], texts: list[str], repeat: int) -> tuple[Reported, float, float]:
+    """Result, median wall time and median CPU time of ``repeat`` calls."""
+    wall, cpu = [], []
     for _ in range(repeat):
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(texts)
-        times.append(time.perf_counter() - t0)
-    return out, statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return out, statistics.median(wall), statistics.median(cpu)
 
 
 def traced_peak(fn: Callable[[list[str]], Reported], texts: list[str]) -> int:
@@ -505,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             if name == "datasketch" and size in args.skip_datasketch_at:
                 continue
             repeat = args.datasketch_repeat if name == "datasketch" else args.repeat
-            reported, seconds = timed(fn, texts, max(1, repeat))
+            reported, seconds, cpu_seconds = timed(fn, texts, max(1, repeat))
             pairs = set(reported)
             peak = None if size in args.skip_memory_at else traced_peak(fn, texts)
             target = truth.jaccard if name == "datasketch" else truth.jaccard | truth.containment
@@ -515,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {
                 "paragraphs_per_s": round(size / seconds, 1),
                 "seconds": round(seconds, 3),
+                "cpu_seconds": round(cpu_seconds, 3),
                 "timed_calls": max(1, repeat),
                 "peak_bytes": peak,
                 "peak_bytes_per_paragraph": None if peak is None else round(peak / size, 1),
@@ -526,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reported_figures_not_exact": wrong_values if name == "ours" else None,
             }
             results[name][str(size)] = row
-            print(f"  {name:<10} {row['paragraphs_per_s']:>9.0f} para/s  {seconds:7.2f} s  "
+            print(f"  {name:<10} {row['paragraphs_per_s']:>9.0f} para/s  {seconds:7.2f} s (cpu {cpu_seconds:6.2f} s)  "
                   f"peak {'-' if peak is None else f'{peak / 2**20:7.1f} MiB = {peak / size:6.0f} B/para'}  "
                   f"P {row['precision']}  R(J) {row['recall_jaccard']}  R(C) {row['recall_containment']}", flush=True)
         del texts, corpus
@@ -538,7 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     for rows in results.values():
         if len(sizes) >= 2 and sizes[0] in rows and sizes[-1] in rows:
             ratio = rows[sizes[-1]]["seconds"] / rows[sizes[0]]["seconds"]  # type: ignore[operator]
+            cpu_ratio = rows[sizes[-1]]["cpu_seconds"] / rows[sizes[0]]["cpu_seconds"]  # type: ignore[operator]
             rows["cost_ratio"] = {"from": int(sizes[0]), "to": int(sizes[-1]), "time_ratio": round(ratio, 2),
+                                  "cpu_time_ratio": round(cpu_ratio, 2),
                                   "size_ratio": int(sizes[-1]) / int(sizes[0])}  # type: ignore[assignment]
     summary["engines"] = results
     speedup: dict[str, float] = {}
@@ -559,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, rows in results.items():
         if "cost_ratio" in rows:
             c = rows["cost_ratio"]
-            print(f"{name}: time x{c['time_ratio']} for size x{c['size_ratio']:.0f}")  # type: ignore[index]
+            print(f"{name}: wall time x{c['time_ratio']}, CPU time x{c['cpu_time_ratio']} "  # type: ignore[index]
+                  f"for size x{c['size_ratio']:.0f}")  # type: ignore[index]
     print(json.dumps(summary, sort_keys=True))
     return 0
 
