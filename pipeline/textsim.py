@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import snowballstemmer
 from stop_words import get_stop_words
@@ -41,6 +41,48 @@ class ContentWords:
     def stems(self, text: str) -> list[str]:
         return self._stemmer.stemWords(self.words(text))
 
+    def stem(self, word: str) -> str:
+        return self._stemmer.stemWord(word)
+
+    @property
+    def stop_words(self) -> frozenset[str]:
+        return self._stop
+
+
+# Same-fact terms (see `fact_terms`): stems cut to this many letters, and numbers weighted this much.
+FACT_STEM_LETTERS = 6
+FACT_NUMBER_WEIGHT = 2.0
+
+
+def fact_terms(text: str, words: ContentWords) -> list[str]:
+    """Terms for comparing the facts two sentences state: content-word stems and numbers.
+
+    Stems are cut to `FACT_STEM_LETTERS` letters so that the forms of one word
+    meet where Snowball keeps them apart ("interdiction", "interdire",
+    "interdisons" -> "interd"; "annonce", "annoncé"). Numbers, which
+    `ContentWords` leaves out, are terms of their own together with what they
+    count ("15 septembre" -> "#15 septem", "entre 15 et 30 milliards" ->
+    "#15 millia", "#30 millia"), so "2 milliards" does not meet "2 août"; give
+    them `FACT_NUMBER_WEIGHT` with `fact_weight` in `tfidf`. Weekday names
+    are left out: most facts of a news story happen on one of a few days, so a
+    shared "vendredi" is no evidence of one fact (and another weekday is a
+    conflict, `dates_conflict`).
+    """
+    terms = [words.stem(w)[:FACT_STEM_LETTERS] for w in words.words(text) if w not in _WEEKDAYS]
+    for m in _NUMBER.finditer(text):
+        rest = text[m.end(): m.end() + 60]
+        following = [w for w in _WORD.findall(rest.lower()) if not w.isdigit() and w not in words.stop_words][:1]
+        if rest.lstrip().startswith("%"):
+            unit = "%"
+        else:
+            unit = words.stem(following[0])[:FACT_STEM_LETTERS] if following else ""
+        terms.append(f"#{m.group().replace(',', '.')} {unit}".rstrip())
+    return terms
+
+
+def fact_weight(term: str) -> float:
+    return FACT_NUMBER_WEIGHT if term.startswith("#") else 1.0
+
 
 @dataclass(frozen=True)
 class TfidfSpace:
@@ -64,10 +106,13 @@ class TfidfSpace:
         return [sum(x * total[w] for w, x in v.items()) / norm for v in self.vectors]
 
 
-def tfidf(stem_lists: Sequence[Sequence[str]]) -> TfidfSpace:
+def tfidf(stem_lists: Sequence[Sequence[str]], weight: Callable[[str], float] | None = None) -> TfidfSpace:
+    """TF-IDF space of the texts' terms; `weight(term)` multiplies a term's weight (default 1)."""
     n = len(stem_lists)
     df: Counter[str] = Counter(w for stems in stem_lists for w in set(stems))
     idf = {w: math.log((1 + n) / (1 + d)) + 1.0 for w, d in df.items()}
+    if weight is not None:
+        idf = {w: x * weight(w) for w, x in idf.items()}
     vectors = []
     for stems in stem_lists:
         counts = Counter(stems)
@@ -98,7 +143,15 @@ def _stop_words(language: str) -> frozenset[str]:
 
 
 def facts_conflict(a: str, b: str, *, language: str = "french") -> bool:
-    """True when two similar texts state different numbers or swap a name.
+    """True when two similar texts cannot state the same fact (`conflict_reasons` says why)."""
+    return bool(conflict_reasons(a, b, language=language))
+
+
+def conflict_reasons(a: str, b: str, *, language: str = "french") -> tuple[str, ...]:
+    """Why two similar texts state different facts: any of "number", "date", "speaker", "name"; () if none.
+
+    Dates (`dates_conflict`): another weekday, month or relative date.
+    Speakers (`speakers_conflict`): each names who said it, and not the same one.
 
     Numbers: a text that only adds a number the other lacks does not
     conflict; one that gives a different number does.
@@ -108,8 +161,19 @@ def facts_conflict(a: str, b: str, *, language: str = "french") -> bool:
     the content words that differ ("Satya Nadella" vs "Donald Trump" in
     otherwise identical sentences).
     """
+    reasons = []
     if _disagree(numbers(a), numbers(b)):
-        return True
+        reasons.append("number")
+    if dates_conflict(a, b):
+        reasons.append("date")
+    if speakers_conflict(a, b, language=language):
+        reasons.append("speaker")
+    if _name_swap(a, b, language):
+        reasons.append("name")
+    return tuple(reasons)
+
+
+def _name_swap(a: str, b: str, language: str) -> bool:
     na, nb = names(a), names(b)
     if not _disagree(na, nb):
         return False
@@ -119,3 +183,126 @@ def facts_conflict(a: str, b: str, *, language: str = "french") -> bool:
     differing = wa ^ wb
     swapped = {w for n in (na ^ nb) for w in _WORD.findall(n)}
     return bool(differing) and len(swapped & differing) / len(differing) >= 0.5
+
+
+# --- dates ---------------------------------------------------------------------------------------
+
+_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_MONTHS = {"janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
+           "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12}
+_RELATIVE_DAYS = (("avant-hier", "-2"), ("après-demain", "+2"), ("hier", "-1"), ("aujourd'hui", "0"), ("demain", "+1"))
+_PERIOD = re.compile(r"\b(mois|semaine|année|an)\s+(dernier|dernière|passé|passée|prochain|prochaine)\b")
+_PERIOD_SIGN = {"dernier": "-1", "dernière": "-1", "passé": "-1", "passée": "-1", "prochain": "+1", "prochaine": "+1"}
+_PERIOD_UNIT = {"mois": "month", "semaine": "week", "année": "year", "an": "year"}
+
+
+@dataclass(frozen=True)
+class Dates:
+    """The dates a text gives, by kind: weekdays, months, days relative to today, periods ("le mois dernier")."""
+
+    weekdays: frozenset[str]
+    months: frozenset[int]
+    days: frozenset[str]
+    periods: frozenset[str]
+
+
+def dates(text: str) -> Dates:
+    low = text.lower()
+    words = set(_WORD.findall(low))
+    days = set()
+    for phrase, offset in _RELATIVE_DAYS:  # longest first: "avant-hier" is not also "hier"
+        if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+            days.add(offset)
+            low = low.replace(phrase, " ")
+    periods = {f"{_PERIOD_UNIT[u]}{_PERIOD_SIGN[s]}" for u, s in _PERIOD.findall(low)}
+    return Dates(frozenset(w for w in _WEEKDAYS if w in words), frozenset(_MONTHS[w] for w in words if w in _MONTHS),
+                 frozenset(days), frozenset(periods))
+
+
+def dates_conflict(a: str, b: str) -> bool:
+    """True when two texts date their fact differently.
+
+    Dates of one kind must agree (one text may name more of them: "vendredi"
+    and "vendredi ... samedi" agree). Across kinds, only this is compared: a
+    weekday or "hier"/"aujourd'hui" means this week in a news report, so it
+    disagrees with "le mois dernier" or "l'an dernier". A text without a date
+    agrees with any.
+    """
+    da, db = dates(a), dates(b)
+    if any(_disagree(x, y) for x, y in ((da.weekdays, db.weekdays), (da.months, db.months),
+                                        (da.days, db.days), (da.periods, db.periods))):
+        return True
+
+    def recent(d: Dates) -> bool:
+        return bool(d.weekdays or d.days)
+
+    def long_ago(d: Dates) -> bool:
+        return any(p.startswith(("month", "year")) for p in d.periods)
+
+    return (recent(da) and long_ago(db)) or (recent(db) and long_ago(da))
+
+
+# --- speakers ------------------------------------------------------------------------------------
+
+_SAID = ("déclaré|annoncé|affirmé|indiqué|ajouté|souligné|expliqué|précisé|confirmé|assuré|estimé|tweeté|répété|"
+         "réitéré|averti|insisté|reconnu|dit|promis|prévenu|martelé|rappelé|écrit|"
+         r"refusé\s+de\s+(?:commenter|discuter|s'exprimer|répondre)")
+_SAYS = ("déclare|déclarent|affirme|affirment|indique|indiquent|explique|expliquent|souligne|soulignent|précise|"
+         "précisent|assure|assurent|estime|estiment|reconnaît|reconnait|reconnaissent|ajoute|ajoutent|confirme|"
+         r"confirment|annonce|annoncent|refuse\s+de\s+(?:commenter|discuter|s'exprimer|répondre)")
+_SPEECH = re.compile(
+    r"\b(?P<aux>(?:a|ont|avait|avaient|aurait|auraient)(?P<inv>-t-\w+)?\s+"
+    r"(?:(?:également|aussi|déjà|encore|ensuite|alors|enfin|pourtant|toutefois|récemment|notamment|bien)\s+)*)"
+    rf"(?:{_SAID})\b|\b(?:{_SAYS})\b(?P<inv2>-t-\w+)?", re.IGNORECASE)
+_DETERMINER = re.compile(r"(?:\b(?:l|d|la|le|les|une|un|cette|ce|son|sa|ses|leur|de|des|du)['\s]\s*)$", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[,;:«»\"()\[\]–—]|\bque\b|\bqu'")
+_AFTER_VERB_STOP = re.compile(r"[,;:.!?«»\"()–—]|\b(?:à|au|aux|dans|lors|devant|sur|en|pour|que|qu|lundi|mardi|mercredi|"
+                              r"jeudi|vendredi|samedi|dimanche|hier|mais|et)\b", re.IGNORECASE)
+_SELON = re.compile(r"\bselon\s+(?!laquelle|lequel|lesquel|lui\b|elle\b|eux\b|moi\b|nous\b|vous\b)([^,;:.!?«»\"()]+)",
+                    re.IGNORECASE)
+_TITLES = frozenset({"m", "mme", "mlle", "mm", "dr", "me", "pr", "mgr"})
+
+
+def _names_in(phrase: str, language: str) -> set[str]:
+    stop = _stop_words(language)
+    return {w.casefold() for w in _WORD.findall(phrase)
+            if len(w) > 1 and w[0].isupper() and w.casefold() not in stop and w.casefold() not in _TITLES
+            and w.casefold() not in _WEEKDAYS and w.casefold() not in _MONTHS}
+
+
+def speakers(text: str, *, language: str = "french") -> frozenset[str]:
+    """Names of the people or bodies a text attributes its statements to.
+
+    "X a déclaré", "X affirme", ", a déclaré X" (after a quotation), "selon X",
+    "X a refusé de commenter". Only the capitalised words of X count, so "le
+    président" or "la société" name nobody and never conflict; a pronoun
+    ("a-t-il déclaré") names nobody either.
+    """
+    found: set[str] = set()
+    for m in _SPEECH.finditer(text):
+        if m.group("inv") or m.group("inv2"):
+            continue
+        before, after = text[: m.start()], text[m.end():]
+        if m.group("aux") is None and _DETERMINER.search(before):
+            continue  # "l'annonce de vendredi": a noun, not a verb
+        cuts = [0, *(c.end() for c in _CLAUSE_END.finditer(before))]
+        subject = before[cuts[-1]:]
+        if not _WORD.search(subject):
+            stop = _AFTER_VERB_STOP.search(after)
+            subject = after[: stop.start()] if stop else after  # "« ... », a déclaré Donald Trump aux journalistes"
+        if not _WORD.search(subject):
+            # "le secrétaire d'État, Mike Pompeo, a déclaré que": the nearest clause before that names someone
+            for start, end in list(zip(cuts, cuts[1:]))[::-1][:2]:
+                if _names_in(before[start:end - 1], language):
+                    subject = before[start:end - 1]
+                    break
+        found |= _names_in(subject, language)
+    for m in _SELON.finditer(text):
+        found |= _names_in(m.group(1), language)
+    return frozenset(found)
+
+
+def speakers_conflict(a: str, b: str, *, language: str = "french") -> bool:
+    """True when both texts name who said it and no name is shared ("Trump a déclaré" vs "Pompeo a déclaré")."""
+    sa, sb = speakers(a, language=language), speakers(b, language=language)
+    return bool(sa) and bool(sb) and not (sa & sb)
