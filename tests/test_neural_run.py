@@ -15,9 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from pipeline.ingest import decode_bytes, normalize_line, split_lines
+from pipeline.render import schema
 
 from conftest import ROOT, apertium_missing
 
@@ -75,6 +77,7 @@ def test_seq2seq_summarizer_attributes_generated_sentences(tmp_path, bart_dir):
     proc, out = run_cli(tmp_path, cfg, "run")
     assert proc.returncode == 0, proc.stderr
     brief = the_brief(out)
+    jsonschema.validate(brief, schema(), cls=jsonschema.Draft202012Validator)
     assert brief["engines"]["summarizer"].startswith("seq2seq")
     for s in brief["summary"]:
         # generated text: every sentence is either supported by cited source sentences or flagged

@@ -147,3 +147,17 @@ def test_cli_run_briefs_follow_the_schema(which, tmp_path):
         validate(data)
         assert (run / "review" / f"{data['story_id']}.html").is_file()
     assert (run / "review" / "index.html").is_file()
+
+
+def test_only_a_flagged_sentence_may_have_no_citation():
+    from pipeline.model import Brief, SourceInfo, SummarySentence
+
+    uncited = SummarySentence("Une phrase générée sans appui.", (), 0.0, text_en="A generated sentence.", flagged=True)
+    source = SourceInfo("corpus/a.txt", "a", None, None, "fr", ())
+    brief = Brief(story_id="story-001", headline_fr="Titre", headline_en="Title", summary=(uncited,),
+                  sources=(source,), engines={"translator": "t", "summarizer": "s"})
+    data = brief_to_dict(brief, "run1")
+    validate(data)
+    data["summary"][0]["flagged"] = False
+    with pytest.raises(jsonschema.ValidationError):
+        validate(data)
