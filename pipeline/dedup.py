@@ -17,8 +17,8 @@ Two levels, paragraphs and sentences, and four relations:
 Texts shorter than `min_words` are merged only when exactly equal, and two
 texts that state a different number, date or speaker, or swap a name, are
 never merged (`pipeline.textsim.conflict_reasons`). Groups are transitive
-(union-find), except that a same-fact link never puts two such texts in one
-sentence group. The canonical member is the most complete text (most words),
+(union-find), except that a link never puts two such texts in one sentence
+group. The canonical member is the most complete text (most words),
 then the earliest document (date, then corpus order), then the earliest
 position.
 
@@ -291,11 +291,11 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
             compatible: Callable[[str, str], bool] | None = None) -> list[DupGroup]:
     """Transitive groups of linked items.
 
-    With `compatible` (a test on two texts), a same-fact link that would put
-    two incompatible texts in one group is dropped, taking links strongest
-    first (exact, near, contained, then same fact by score): two facts with a
-    different number, date or speaker stay apart even when a third sentence
-    is close to both.
+    With `compatible` (a test on two texts), a link that would put two
+    incompatible texts in one group is dropped, taking links strongest first
+    (exact, near, contained, then same fact; higher score first): two facts
+    with a different number, date or speaker stay apart even when a third
+    sentence is close to both.
     """
     links = sorted(links, key=lambda l: (_STRENGTH[l.relation], -l.score, l.a, l.b))
     uf = _UnionFind(len(items))
@@ -303,7 +303,7 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     kept: list[_Link] = []
     for link in links:
         ra, rb = uf.find(link.a), uf.find(link.b)
-        if ra != rb and compatible is not None and link.relation == "same_fact":
+        if ra != rb and compatible is not None and link.relation != "exact":
             ta, tb = texts.get(ra, {items[ra].text}), texts.get(rb, {items[rb].text})
             if not all(compatible(x, y) for x in ta for y in tb):
                 continue

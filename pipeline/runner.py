@@ -328,7 +328,9 @@ def _run_locked(options: RunOptions) -> RunReport:
         choice = choose_translator(settings.translate)
     except TranslationError as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
-    missing = check_summarizer(settings.summarize)
+    from .dedup import check_available as check_embedder  # dedup.embedder (issue 3): missing package = exit 4
+
+    missing = check_summarizer(settings.summarize) or check_embedder(settings.dedup)
     if missing:
         return RunReport(EXIT_ENGINE_MISSING, message=missing)
     for w in choice.warnings:

@@ -32,5 +32,5 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 # torch first and pinned: an unpinned torch pulls gigabytes of CUDA packages.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fast]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fast,embed]"
 echo "setup: ready: $(.venv/bin/python --version), apertium $(dpkg-query -W -f='${Version}' apertium 2>/dev/null || echo unknown)"
