@@ -36,44 +36,32 @@ def split_for_budget(text: str, count_tokens: Callable[[str], int], budget: int,
     if count_tokens(stripped) <= budget:
         return [stripped]
 
+    sentences = [s.strip() for s in sentencex.segment(lang, stripped) if s.strip()]
+    return _pack(sentences, count_tokens, budget, lambda sentence: _pack(
+        sentence.split(), count_tokens, budget, lambda word: _split_chars(word, count_tokens, budget)))
+
+
+def _pack(units: Sequence[str], count_tokens: Callable[[str], int], budget: int,
+          split_unit: Callable[[str], list[str]]) -> list[str]:
+    """Greedily join units (sentences, or words) with spaces into pieces under budget.
+
+    A unit over budget on its own is handed to `split_unit` (sentences to word
+    windows, words to character windows).
+    """
     pieces: list[str] = []
     current = ""
-    for sentence in sentencex.segment(lang, stripped):
-        sentence = sentence.strip()
-        if not sentence:
-            continue
-        candidate = f"{current} {sentence}" if current else sentence
+    for unit in units:
+        candidate = f"{current} {unit}" if current else unit
         if count_tokens(candidate) <= budget:
             current = candidate
             continue
         if current:
             pieces.append(current)
             current = ""
-        if count_tokens(sentence) <= budget:
-            current = sentence
+        if count_tokens(unit) <= budget:
+            current = unit
         else:
-            pieces.extend(_split_words(sentence, count_tokens, budget))
-    if current:
-        pieces.append(current)
-    return pieces
-
-
-def _split_words(sentence: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
-    """Greedy word windows under budget; over-long single words go to character windows."""
-    pieces: list[str] = []
-    current = ""
-    for word in sentence.split():
-        candidate = f"{current} {word}" if current else word
-        if count_tokens(candidate) <= budget:
-            current = candidate
-            continue
-        if current:
-            pieces.append(current)
-            current = ""
-        if count_tokens(word) <= budget:
-            current = word
-        else:
-            pieces.extend(_split_chars(word, count_tokens, budget))
+            pieces.extend(split_unit(unit))
     if current:
         pieces.append(current)
     return pieces
