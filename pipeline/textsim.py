@@ -122,10 +122,20 @@ def tfidf(stem_lists: Sequence[Sequence[str]], weight: Callable[[str], float] | 
     return TfidfSpace(tuple(vectors), idf)
 
 
+# Numbers written as words count as the number ("deux" and "2" agree, "deux" and "quatre" do not).
+# Left out: "un"/"une" (articles), "neuf" (also "new"), "sept" before a full stop ("sept. 2020").
+_COUNT_WORDS = {w: str(n) for n, w in enumerate(
+    "zéro _ deux trois quatre cinq six sept huit _ dix onze douze treize quatorze quinze seize".split()) if w != "_"}
+_COUNT_WORDS |= {"vingt": "20", "trente": "30", "quarante": "40", "cinquante": "50", "soixante": "60"}
+_SEPT_ABBREVIATION = re.compile(r"\bsept\.", re.IGNORECASE)
+
+
 def numbers(text: str) -> frozenset[str]:
-    """Numbers and number words, normalised ("1 000" and "1000" alike)."""
+    """Numbers and number words, normalised ("1 000" and "1000" alike, "deux" and "2" alike)."""
     found = {m.replace(" ", "").replace(",", ".") for m in _NUMBER.findall(text.replace("\u202f", ""))}
-    found |= {w for w in _WORD.findall(text.lower()) if w in _NUMBER_WORDS}
+    words = _WORD.findall(_SEPT_ABBREVIATION.sub(" ", text).lower())
+    found |= {w for w in words if w in _NUMBER_WORDS}
+    found |= {_COUNT_WORDS[w] for w in words if w in _COUNT_WORDS}
     return frozenset(found)
 
 
