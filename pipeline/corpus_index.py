@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .model import Citation, Document, Paragraph, Sentence
+
+
+def sentence_spans(paragraph: Paragraph) -> Iterator[tuple[Sentence, int, int]]:
+    """Each sentence of the paragraph with its [start, end) character offsets in the paragraph text.
+
+    Sentences are found in order; one whose text is not found is skipped.
+    """
+    cursor = 0
+    for s in paragraph.sentences:
+        at = paragraph.text.find(s.text, cursor)
+        if at < 0:
+            continue
+        cursor = at + len(s.text)
+        yield s, at, cursor
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from typing import Sequence
 
 from stop_words import get_stop_words
 
-from .corpus_index import CorpusIndex
+from .corpus_index import CorpusIndex, sentence_spans
 from .model import Citation, Paragraph, Quote, Story
 
 MIN_WORDS = 6
@@ -334,15 +334,8 @@ def _same_quote(a: str, b: str) -> bool:
 def _sentence_citations(found: _Found, index: CorpusIndex) -> list[Citation]:
     """The sentences of the paragraph that overlap the quoted words."""
     paragraph = index.paragraphs[found.pid]
-    cited: list[Citation] = []
-    cursor = 0
-    for s in paragraph.sentences:
-        at = paragraph.text.find(s.text, cursor)
-        if at < 0:
-            continue
-        cursor = at + len(s.text)
-        if at < found.end and cursor > found.start:
-            cited.append(index.cite(s.sid))
+    cited = [index.cite(s.sid) for s, start, end in sentence_spans(paragraph)
+             if start < found.end and end > found.start]
     if not cited and paragraph.sentences:
         cited.append(index.cite(paragraph.sentences[0].sid))
     return cited

@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..corpus_index import CorpusIndex
+from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, DupGroup, Paragraph
 from . import citation_numbers, cited_sentences, lines_label, n_sources
@@ -118,14 +118,11 @@ def _segments(paragraph: Paragraph, marked: set[str]) -> list[Segment]:
     """The paragraph's text cut at its sentences, the marked ones flagged."""
     out: list[Segment] = []
     cursor = 0
-    for s in paragraph.sentences:
-        at = paragraph.text.find(s.text, cursor)
-        if at < 0:
-            continue
+    for s, at, end in sentence_spans(paragraph):
         if at > cursor:
             out.append(Segment(paragraph.text[cursor:at], False))
         out.append(Segment(s.text, s.sid in marked))
-        cursor = at + len(s.text)
+        cursor = end
     if cursor < len(paragraph.text):
         out.append(Segment(paragraph.text[cursor:], False))
     return out or [Segment(paragraph.text, False)]
