@@ -11,12 +11,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from .config import ConfigError, load_settings
-from .runner import EXIT_BUG, EXIT_USAGE, RunOptions, run
+from .runner import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, RunOptions, run
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 _EXIT_CODES = """exit codes:
@@ -24,8 +25,37 @@ _EXIT_CODES = """exit codes:
   1  partial: outputs written, but some inputs were skipped or some stories failed (see manifest.json)
   2  configuration or usage error: nothing written
   3  another run holds the lock on --out (or --wait-timeout expired)
-  4  a required engine or model is missing
+  4  a required engine or model is missing, or the translation engine failed on every story
+  5  nothing to do: no readable input document (empty or unmounted corpus, every file skipped)
+  6  an output could not be written (disk full, read-only): nothing published, `latest` unchanged
+  130 interrupted (Ctrl-C, SIGINT): nothing published
   70 an unexpected error: a bug (the traceback is logged); anything else is a bug too"""
+
+# Control characters (a newline in a file name...) would let a message forge log lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _TextFormatter(logging.Formatter):
+    """`LEVEL message`, one line per message: control characters in the message are escaped
+    (shown as \\n, \\x1b...); a traceback, when there is one, follows on its own lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)-7s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return self._style.format(_Escaped(record))
+
+
+class _Escaped:
+    """A log record seen through `_TextFormatter`: the same fields, the message escaped."""
+
+    def __init__(self, record: logging.LogRecord) -> None:
+        self.__dict__.update(record.__dict__)
+        self.message = _escape_controls(record.message)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -53,7 +83,7 @@ def _setup_logging(fmt: str, verbose: bool) -> None:
         os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)-7s %(message)s"))
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     root = logging.getLogger("pipeline")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -275,6 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
     _setup_logging(args.log_format, args.verbose)
     log = logging.getLogger("pipeline")
+    try:
+        return _command(parser, args, log)
+    except KeyboardInterrupt:
+        # Ctrl-C / SIGINT: one log line (JSON in json mode), no traceback. The lock is released and the
+        # run's temporary folder is removed by the next run; `latest` was not moved.
+        log.error("interrupted (SIGINT): no new run published; outputs as they were",
+                  extra={"fields": {"event": "run_interrupted", "exit_code": EXIT_INTERRUPTED}})
+        return EXIT_INTERRUPTED
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: logging.Logger) -> int:
     if args.command == "run":
         try:
             settings = load_settings(args.config)

@@ -7,6 +7,7 @@ setting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +20,9 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `sentences: true` is not read as 1, nor "5" as 5 (YAML gives real numbers and booleans);
+    # no inf/nan: `.inf` passes `gt=0` and crashes later (issue 16).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class BoilerplateSettings(_Section):
@@ -39,6 +42,16 @@ class BoilerplateSettings(_Section):
         ]
     )
 
+    @field_validator("line_patterns", "footer_patterns")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {pattern!r} ({exc})") from None
+        return v
+
 
 class IngestSettings(_Section):
     extensions: list[str] = Field(default_factory=lambda: [".txt", ".md"])
@@ -53,6 +66,8 @@ class IngestSettings(_Section):
     @field_validator("extensions")
     @classmethod
     def _dotted(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one extension is needed (e.g. [.txt, .md]); with none, no file is read")
         bad = [e for e in v if not e.startswith(".")]
         if bad:
             raise ValueError(f"extensions must start with a dot, got {bad}")
@@ -146,6 +161,11 @@ class TranslateSettings(_Section):
 
 class OutputSettings(_Section):
     formats: list[Literal["md", "json"]] = Field(default_factory=lambda: ["md", "json"])
+    # After a successful run, only the newest this many run folders are kept in <out>/runs; 0 = keep all.
+    keep_runs: int = Field(30, ge=0)
+    # Run folders, the lock's info file and the cache readable by the owner only (folders 0700, files
+    # 0600); false: the process's umask decides.
+    private: bool = True
 
 
 class CacheSettings(_Section):
@@ -183,6 +203,12 @@ def load_settings(path: Path) -> Settings:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path} is a folder; name a YAML file (e.g. configs/default.yaml)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

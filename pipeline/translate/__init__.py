@@ -14,6 +14,11 @@ class TranslationError(Exception):
     """A translator could not run (missing engine, failed process)."""
 
 
+class EngineFailure(TranslationError):
+    """The engine itself is broken (fails, hangs, misaligned or empty output): not one story's
+    problem but the run's, which fails with exit 4 and publishes nothing."""
+
+
 class Translator(Protocol):
     engine: str
 
