@@ -2,7 +2,9 @@
 
 Exit codes of `run`: 0 success; 1 partial (inputs skipped or stories failed);
 2 configuration or usage error; 3 another run holds the lock;
-4 a required engine or model is missing; 70 (or anything else) is a bug.
+4 a required engine or model is missing, or the engine failed; 5 nothing to do
+(no readable document); 6 an output could not be written (disk full);
+130 interrupted (SIGINT); 70 (or anything else) is a bug.
 """
 
 from __future__ import annotations

@@ -243,9 +243,8 @@ class Cache:
         self._db: sqlite3.Connection | None = None
         self._writable = True
         self._bad_values = 0
-        if not ours and path.is_file() and not _looks_like_sqlite(path):
-            raise CacheRefused(f"cache.path {path} is an existing file that is not a SQLite database (not a cache "
-                               "of pipeline); it was left as it is: point cache.path to a new file, or remove it")
+        if not ours:
+            refuse_foreign_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if private:
             _make_private(path)
@@ -412,6 +411,13 @@ class Cache:
 
     def stats_dict(self) -> dict[str, dict[str, int]]:
         return {kind: dataclasses.asdict(st) for kind, st in sorted(self.stats.items())}
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """Raise CacheRefused when `path` (a user's `cache.path`) is an existing file that is not SQLite."""
+    if path.is_file() and not _looks_like_sqlite(path):
+        raise CacheRefused(f"cache.path {path} is an existing file that is not a SQLite database (not a cache "
+                           "of pipeline); it was left as it is: point cache.path to a new file, or remove it")
 
 
 def _looks_like_sqlite(path: Path) -> bool:

@@ -49,7 +49,7 @@ from typing import Any, Iterator, Sequence
 from . import __version__
 from .brief import build_brief, choose_headline
 from .cache import (
-    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CacheRefused, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode,
+    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CacheRefused, refuse_foreign_file, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode,
     digest, encode, package_versions, schema_fingerprint, translator_identity, folder_fingerprint,
 )
 from .config import Settings, settings_dict
@@ -274,6 +274,11 @@ def run(options: RunOptions) -> RunReport:
     if _out_inside_corpus(corpus, out):
         return RunReport(EXIT_USAGE, message=f"--out {out} is inside --corpus {corpus}: the next run would read "
                                              "this run's briefs as articles; pass an --out outside the corpus")
+    if options.settings.cache.enabled and options.settings.cache.path:
+        try:
+            refuse_foreign_file(Path(options.settings.cache.path))
+        except CacheRefused as exc:
+            return RunReport(EXIT_USAGE, message=str(exc))
     # Private by default (output.private): every folder and file this run creates, the cache included,
     # is for the owner only. The umask is the process's; it is put back when the run ends.
     old_umask = os.umask(0o077) if options.settings.output.private else None
