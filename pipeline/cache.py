@@ -313,9 +313,6 @@ class Cache:
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
-        if self._bad_values:
-            log.warning("cache %s: %d entries did not read back (not JSON or wrong shape); they were recomputed",
-                        self.path, self._bad_values)
 
     def _stats(self, kind: str) -> KindStats:
         return self.stats.setdefault(kind, KindStats())
@@ -362,6 +359,9 @@ class Cache:
             else:
                 bad.append(key)
         if bad:
+            if not self._bad_values:
+                self._warn(f"cache {self.path}: entries that do not read back (not JSON, or not the shape "
+                           f"stored for '{kind}') were dropped and are recomputed")
             self._bad_values += len(bad)
             if self._writable and self._db is not None:
                 self._db.executemany("DELETE FROM entries WHERE kind = ? AND key = ?", [(kind, k) for k in bad])

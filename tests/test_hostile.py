@@ -74,6 +74,17 @@ def engine(monkeypatch):
     return fake
 
 
+@pytest.fixture()
+def cli_logging():
+    """The CLI's logging setup replaces handlers: put them back for the tests after this one."""
+    loggers = [logging.getLogger("pipeline"), logging.getLogger()]
+    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    yield
+    for lg, (handlers, level, propagate) in zip(loggers, saved):
+        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+    logging.captureWarnings(False)
+
+
 def make_corpus(root: Path, files: dict[str, str]) -> Path:
     corpus = root / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -253,6 +264,8 @@ def test_damaged_cache_is_never_a_reason_to_fail(tmp_path, engine, damage):
     if damage in ("bad pages", "foreign table"):
         assert any("moved it to" in w for w in report.manifest["warnings"]), report.manifest["warnings"]
         assert list(out.glob("cache.sqlite.corrupt-*"))
+    else:
+        assert any("do not read back" in w for w in report.manifest["warnings"]), report.manifest["warnings"]
     assert go(corpus, out).exit_code == 0  # and the run after it too
 
 
@@ -274,7 +287,7 @@ def test_config_values_that_crashed_are_exit_2_naming_the_key(tmp_path, text, ke
     assert key in str(err.value) and "\n" not in str(err.value)
 
 
-def test_config_not_utf8_or_a_folder_is_exit_2_naming_the_file(tmp_path, capsys):
+def test_config_not_utf8_or_a_folder_is_exit_2_naming_the_file(tmp_path, capsys, cli_logging):
     from pipeline.__main__ import main
 
     latin1 = tmp_path / "latin1.yaml"
@@ -384,7 +397,7 @@ def test_file_names_cannot_inject_markdown_html_or_break_the_json_schema(tmp_pat
     assert "``corpus/a`<img src=x onerror=alert(1)>`.txt``" in story
 
 
-def test_text_logs_escape_control_characters(capsys):
+def test_text_logs_escape_control_characters(capsys, cli_logging):
     from pipeline.__main__ import _setup_logging
 
     _setup_logging("text", False)
