@@ -201,7 +201,7 @@ def test_nothing_to_do_is_not_success_and_latest_stays(tmp_path, engine, case):
     elif case == "other extensions":
         (corpus / "storm.pdf").write_text(STORM)
     report = go(corpus, out)
-    assert report.exit_code == 5 == runner.EXIT_NOTHING, report.message
+    assert report.exit_code == 5, report.message  # runner.EXIT_NOTHING
     assert "nothing to do" in report.message and report.run_dir is None
     assert (out / "latest").resolve() == good.run_dir.resolve()
     assert run_folders(out) == [good.run_dir.name] and not list((out / "runs").glob(".tmp-*"))
@@ -269,6 +269,20 @@ def test_damaged_cache_is_never_a_reason_to_fail(tmp_path, engine, damage):
     assert go(corpus, out).exit_code == 0  # and the run after it too
 
 
+def test_cache_write_on_a_full_disk_warns_and_goes_on(tmp_path):
+    from pipeline.cache import Cache
+
+    cache = Cache(tmp_path / "cache.sqlite")
+    cache.put("translate", "k0", "kept")
+    pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
+    cache._db.execute(f"PRAGMA max_page_count = {pages}")  # this connection's disk is now full
+    cache.put_many("translate", [(f"k{i}", "x" * 5000) for i in range(1, 50)])  # SQLITE_FULL
+    cache.put("translate", "k99", "later")
+    assert any("no more results are stored" in w for w in cache.warnings), cache.warnings
+    assert cache.get("translate", "k0") == "kept" and cache.get("translate", "k1") is None
+    cache.close()
+
+
 # --- crashes ---------------------------------------------------------------------------------------
 
 
@@ -314,7 +328,7 @@ def test_disk_full_is_a_clear_failure_and_latest_stays(tmp_path, engine, monkeyp
 
     monkeypatch.setattr(Path, "write_text", full)
     report = go(corpus, out)
-    assert report.exit_code == 6 == runner.EXIT_WRITE, report.message
+    assert report.exit_code == 6, report.message  # runner.EXIT_WRITE
     assert "No space left on device" in report.message and "index.md" in report.message
     assert (out / "latest").resolve() == good.run_dir.resolve()
     assert run_folders(out) == [good.run_dir.name] and not list((out / "runs").glob(".tmp-*"))
