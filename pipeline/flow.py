@@ -164,9 +164,21 @@ class StoryContext:
     """What per-story work reads (shared read-only with the workers)."""
 
     index: CorpusIndex
-    dedup: DedupResult
+    groups_of_doc: Mapping[str, list]  # each document's dedup groups (`groups_by_document`)
     settings: Settings
     summarizer: Any  # pipeline.summarize.Summarizer
+
+    def dedup_for(self, story: Story) -> DedupResult:
+        """The dedup groups that touch the story's documents: all a summary reads, and only those,
+        so that summarising one story costs what its own groups cost, not the whole corpus's."""
+        groups = story_groups(story, self.groups_of_doc)
+        return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
+                           tuple(g for g in groups if g.level == "sentence"))
+
+
+def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
+    """The dedup groups with a member in the story's documents, each once, in a stable order."""
+    return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
 
 
 @dataclass(frozen=True)
@@ -189,7 +201,7 @@ def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] |
 
     story, cached = item
     if cached is None:
-        summary = ctx.summarizer.summarize(story, ctx.index, ctx.dedup)
+        summary = ctx.summarizer.summarize(story, ctx.index, ctx.dedup_for(story))
         headline_fr = choose_headline(story, ctx.index, summary)
     else:
         summary, headline_fr = cached
@@ -222,7 +234,7 @@ class SummarizeStep:
         something else of the dedup result, add it here.
         """
         docs = set(story.doc_ids)
-        groups = {id(g): g for d in docs for g in groups_of_doc.get(d, ())}.values()
+        groups = story_groups(story, groups_of_doc)
         involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
         story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
         return digest(
@@ -451,7 +463,7 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     stats.summarize_calls += sum(1 for _, hit in items if hit is None)
     # neural summarizers use their own threads: one worker
     workers = 1 if settings.summarize.backend != "extractive" else None
-    with hooks.stage(step.name), executor.session(StoryContext(index, dedup_result, settings, summarizer),
+    with hooks.stage(step.name), executor.session(StoryContext(index, by_doc, settings, summarizer),
                                                   workers=workers) as session:
         texts = step.run(session, items)
     cache.put_many("summary", [
