@@ -178,7 +178,22 @@ class CacheSettings(_Section):
     max_age_days: int = Field(90, ge=0)
 
 
+class RunSettings(_Section):
+    # Where per-document and per-story work runs: this machine's cores, or a Ray cluster.
+    executor: Literal["local", "ray"] = "local"
+    # Worker processes (local) or actors (ray); 0 = every core here / every CPU of the cluster.
+    workers: int = Field(0, ge=0)
+
+
+class RaySettings(_Section):
+    # Address of an existing cluster ("auto", "ray://host:10001", "host:6379"); empty = RAY_ADDRESS,
+    # else a local cluster started for the run.
+    address: str = ""
+
+
 class Settings(_Section):
+    run: RunSettings = Field(default_factory=RunSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     stories: StoriesSettings = Field(default_factory=StoriesSettings)

@@ -36,12 +36,10 @@ from typing import Any, Sequence
 
 from . import __version__
 from .config import Settings, settings_dict
-from .corpus_index import CorpusIndex
-from .dedup import dedup
+from .flow import summarize_documents
 from .ingest import InputError, LanguageIdentifier, ingest_text
 from .model import Document, Summary
-from .stories import group_stories
-from .summarize.extractive import summarize_story
+from .summarize import Summarizer, make_summarizer
 from .translate import Translator
 
 LEAD_SIZES = (1, 2, 3)
@@ -160,11 +158,9 @@ def article_document(item: SummaryItem, settings: Settings, langid: LanguageIden
                        settings=settings.ingest, langid=langid)
 
 
-def summarize_document(doc: Document, settings: Settings) -> Summary:
-    """The brief's code path for a corpus of one document: dedup, story, summarizer."""
-    result = dedup([doc], settings.dedup)
-    stories = group_stories([doc], result, settings.stories)
-    return summarize_story(stories[0], CorpusIndex.build([doc]), result, settings.summarize)
+def summarize_document(doc: Document, settings: Settings, summarizer: Summarizer | None = None) -> Summary:
+    """The brief's code path for a corpus of one document: the flow's dedup, stories and summarize steps."""
+    return summarize_documents([doc], settings, summarizer=summarizer)[0].summary
 
 
 def lead(doc: Document, k: int) -> str:
@@ -191,12 +187,9 @@ def rouge_scores(name: str, hypotheses: Sequence[str], references: Sequence[str]
 
 
 def evaluate_summaries(items: Sequence[SummaryItem], settings: Settings) -> SummaryEval:
-    if settings.summarize.backend != "extractive":
-        raise EvalError(
-            f"summarize.backend {settings.summarize.backend!r}: briefs are made by the extractive summarizer, "
-            "and so is this evaluation; set summarize.backend: extractive"
-        )
     langid = LanguageIdentifier(settings.ingest.languages)
+    summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
+                                 device=settings.translate.device)
     predictions: list[SummaryPrediction] = []
     engine = ""
     start = time.perf_counter()
@@ -206,7 +199,7 @@ def evaluate_summaries(items: Sequence[SummaryItem], settings: Settings) -> Summ
         except InputError:  # nothing left of the article: an empty summary, scored as such
             predictions.append(SummaryPrediction(item.id, "", ("",) * len(LEAD_SIZES)))
             continue
-        summary = summarize_document(doc, settings)
+        summary = summarize_document(doc, settings, summarizer)
         engine = summary.engine
         predictions.append(SummaryPrediction(
             item.id, " ".join(s.text_fr for s in summary.sentences), tuple(lead(doc, k) for k in LEAD_SIZES)

@@ -25,7 +25,6 @@ Exit codes: see `EXIT_*` below and README ("Exit codes").
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import fcntl
 import json
@@ -47,19 +46,14 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from . import __version__
-from .brief import build_brief, choose_headline
-from .cache import (
-    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CacheRefused, refuse_foreign_file, CachedTranslator, IngestCache, NullCache, code_fingerprint, decode,
-    digest, encode, package_versions, schema_fingerprint, translator_identity, folder_fingerprint,
-)
+from .cache import Cache, CacheRefused, NullCache, refuse_foreign_file
 from .config import Settings, settings_dict
-from .corpus_index import CorpusIndex
-from .ingest import ingest
-from .model import Brief, DedupResult, Document, IngestResult, Story, Summary
-from .render import brief_to_dict, render_index, render_markdown
-from .summarize import SummarizeError, make_summarizer
+from .executors import make_executor
+from .flow import run_flow
+from .model import Document, IngestResult
+from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
-from .translate import EngineFailure, TranslationError, Translator
+from .translate import TranslationError, Translator
 from .translate.select import choose_translator
 
 log = logging.getLogger("pipeline")
@@ -79,12 +73,6 @@ TEMP_MARKER = ".pipeline-temp"  # in every temporary run folder: cleanup removes
 _RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z(?:-[0-9a-f]{4})?$")  # what _new_run_id makes
 # errno values of a failed write that are the machine's state, not a bug: a clear message, EXIT_WRITE
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
-
-# Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
-# translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
-# run in the middle of translation. Never set it in production.
-_SLOW_TRANSLATE_ENV = "PIPELINE_TEST_SLOW_TRANSLATE"
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -149,6 +137,14 @@ class _Bars:
         return logging_redirect_tqdm(loggers=[log])
 
 
+class _Hooks:
+    """The flow's timing and progress hooks (`pipeline.flow.Hooks`), backed by the clock and the bars."""
+
+    def __init__(self, clock: _Clock, bars: _Bars) -> None:
+        self.stage = clock.stage
+        self.bar = bars.bar
+
+
 class _NoBar:
     total: int | None = None
 
@@ -160,17 +156,6 @@ class _NoBar:
 
     def set_postfix_str(self, s: str) -> None:
         pass
-
-
-class _SlowTranslator:
-    """Test-only (see _SLOW_TRANSLATE_ENV): sleeps before each call to the wrapped engine."""
-
-    def __init__(self, inner: Translator, seconds: float) -> None:
-        self.inner, self.seconds, self.engine = inner, seconds, inner.engine
-
-    def translate(self, texts: Sequence[str]) -> list[str]:
-        time.sleep(self.seconds)
-        return self.inner.translate(texts)
 
 
 def _versions() -> dict[str, str]:
@@ -203,24 +188,6 @@ def _write_json(path: Path, data: Any) -> None:
     _write_text(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def _dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
-    def where(member_id: str) -> dict[str, Any]:
-        if member_id in index.sentences:
-            c = index.cite(member_id)
-            return {"file": c.file, "paragraph": c.paragraph, "line_start": c.line_start, "line_end": c.line_end, "text": c.text}
-        p = index.paragraphs[member_id]
-        return {"file": index.documents[p.doc_id].path, "paragraph": p.index, "line_start": p.line_start,
-                "line_end": p.line_end, "text": p.text}
-
-    return {
-        "groups": [
-            {
-                "group_id": g.group_id, "level": g.level, "canonical": g.canonical,
-                "members": [{"id": m.id, "relation": m.relation, "score": m.score, **where(m.id)} for m in g.members],
-            }
-            for g in (*result.paragraph_groups, *result.sentence_groups)
-        ]
-    }
 
 
 # --- lock --------------------------------------------------------------------------------
@@ -345,68 +312,11 @@ def _open_cache(options: RunOptions) -> Cache:
     return Cache(options.out / "cache.sqlite", ours=True, private=options.settings.output.private)
 
 
-# --- keys of the corpus-level and story-level results ------------------------------------------
-
-
-def _corpus_key(documents: Sequence[Document], settings: Settings) -> str:
-    return digest(
-        "corpus", schema_fingerprint(),
-        code_fingerprint("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim", "pipeline.stories"),
-        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
-        settings_dict(settings)["ingest"], settings_dict(settings)["dedup"], settings_dict(settings)["stories"],
-        [(d.doc_id, d.path, d.sha256) for d in documents],
-    )
-
-
-def _doc_of(member_id: str, index: CorpusIndex) -> str:
-    pid = index.sentences[member_id].pid if member_id in index.sentences else member_id
-    return index.paragraphs[pid].doc_id
-
-
-def _summarizer_model(settings: Settings) -> dict[str, str] | None:
-    """The seq2seq model folder's fingerprint (files, sizes, times); None for extractive."""
-    if settings.summarize.backend == "extractive":
-        return None
-    from .models import resolve_model
-
-    resolved = resolve_model(settings.summarize.model)
-    return folder_fingerprint(str(resolved.local_path)) if resolved.local_path else None
-
-
-def _summary_key(story: Story, index: CorpusIndex, dedup_result: DedupResult, settings: Settings) -> str:
-    """What a story's summary and headline depend on: the story, its documents, the membership of
-    the dedup groups touching them (and the documents of their other members), the settings, the code.
-
-    Group scores are left out on purpose: they shift a little whenever any article is added (corpus
-    TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
-    something else of the dedup result, add it here.
-    """
-    docs = set(story.doc_ids)
-    groups = [
-        g for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
-        if any(_doc_of(m.id, index) in docs for m in g.members)
-    ]
-    involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
-    story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
-    return digest(
-        "summary", schema_fingerprint(),
-        code_fingerprint("pipeline.ingest", "pipeline.summarize", "pipeline.summarize.extractive",
-                         "pipeline.summarize.seq2seq", "pipeline.textsim", "pipeline.dedup",
-                         "pipeline.brief", "pipeline.corpus_index"),
-        _summarizer_model(settings),
-        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
-        settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
-        story_data,
-        [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],
-        sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
-    )
-
-
 # --- the run ---------------------------------------------------------------------------------
 
 
 def _run_locked(options: RunOptions) -> RunReport:
-    settings, out, corpus = options.settings, options.out, options.corpus
+    settings, out = options.settings, options.out
     started = datetime.now(timezone.utc)
     clock = _Clock()
     bars = _Bars(options.progress)
@@ -496,124 +406,25 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
             bars: _Bars, warnings: list[str], started: datetime, runs: Path) -> RunReport:
     settings, out, corpus = options.settings, options.out, options.corpus
     run_start = time.perf_counter()
-    slow = os.environ.get(_SLOW_TRANSLATE_ENV)
-    inner: Translator = _SlowTranslator(engine, float(slow)) if slow else engine
-    translator = CachedTranslator(inner, cache, translator_identity(engine, settings_dict(settings)["translate"]))
-
-    # ingest
-    log.info("ingest: reading %s", corpus)
-    with clock.stage("ingest"), bars.bar("ingest", None, "file") as bar:
-        def advance(done: int, total: int) -> None:
-            if done == 0:
-                bar.total = total
-                bar.refresh()
-            else:
-                bar.update(1)
-
-        ingested: IngestResult = ingest(
-            corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]), progress=advance,
-        )
-    for s in ingested.skipped:
-        log.warning("skipped %s: %s", s.path, s.reason)
-    documents: tuple[Document, ...] = ingested.documents
-    log.info("ingest: %d documents, %d paragraphs, %d skipped", len(documents),
-             sum(len(d.paragraphs) for d in documents), len(ingested.skipped))
-    if not documents and not ingested.skipped:
-        w = f"no {'/'.join(settings.ingest.extensions)} files found under {corpus}"
-        log.warning("%s", w)
-        warnings.append(w)
-    index = CorpusIndex.build(documents)
-
-    # dedup and stories: reused whole when the set of documents is unchanged
-    corpus_key = _corpus_key(documents, settings)
-    with clock.stage("dedup"):
-        cached = cache.get_as("corpus", corpus_key, lambda v: (decode(DedupResult, v["dedup"]),
-                                                               [decode(Story, s) for s in v["stories"]]))
-    if cached is not None:
-        dedup_result, stories = cached
-        clock.timings.setdefault("stories", 0.0)
-    else:
-        from .dedup import dedup
-        from .stories import group_stories
-
-        with clock.stage("dedup"):
-            dedup_result = dedup(documents, settings.dedup)
-        with clock.stage("stories"):
-            stories = group_stories(documents, dedup_result, settings.stories)
-        cache.put("corpus", corpus_key, {"dedup": encode(dedup_result), "stories": encode(stories)})
-    log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
-             len(dedup_result.sentence_groups), " (cached)" if cached is not None else "")
-    log.info("stories: %d", len(stories))
-
-    # one brief per story
     run_id = _new_run_id(runs)
     tmp = runs / f".tmp-{run_id}"
     _make_temp(tmp)  # issue 16: marked, so cleanup removes only our temporary folders
-    briefs: list[Brief] = []
-    failed: list[dict[str, str]] = []
-    engines = {"translator": engine.engine}
-    summarize_calls = 0
-    summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
-                                 device=settings.translate.device)
-    with bars.bar("briefs", len(stories), "story") as bar:
-        for story in stories:
-            key = _summary_key(story, index, dedup_result, settings)
-            with clock.stage("summarize"):
-                hit = cache.get_as("summary", key, lambda v: (decode(Summary, v["summary"]), v["headline_fr"]))
-                if hit is None:
-                    summarize_calls += 1
-                    try:
-                        summary = summarizer.summarize(story, index, dedup_result)
-                    except SummarizeError as exc:
-                        return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
-                    headline_fr = choose_headline(story, index, summary)
-                    cache.put("summary", key, {"summary": encode(summary), "headline_fr": headline_fr})
-                else:
-                    summary, headline_fr = hit
-                summary = dataclasses.replace(summary, story_id=story.story_id)
-            try:
-                with clock.stage("translate"):
-                    english = translator.translate([headline_fr, *(s.text_fr for s in summary.sentences)])
-            except TranslationError as exc:
-                if isinstance(exc, EngineFailure):  # issue 16: a broken engine fails the run (exit 4)
-                    return RunReport(EXIT_ENGINE_MISSING, message=f"translation engine failed: {exc}; nothing "
-                                                                  "published, `latest` unchanged")
-                log.error("story %s failed: %s", story.story_id, exc)
-                failed.append({"story_id": story.story_id, "reason": str(exc)})
-                bar.update(1)
-                continue
-            brief = build_brief(story, summary, headline_fr, english[0], english[1:], index,
-                                {**engines, "summarizer": summary.engine}, engine_warnings)
-            # --- issue 5: key quotes with speakers, translated (pipeline.brief.attach_quotes) ---
-            with clock.stage("translate"):
-                from .brief import attach_quotes
-
-                brief = attach_quotes(brief, story, index, translator)
-            # --- end issue 5 ---
-            briefs.append(brief)
-            with clock.stage("render"):
-                _write_brief_files(tmp, brief, run_id, settings)
-            log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary), len(brief.sources))
-            bar.update(1)
+    executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
+    hooks = _Hooks(clock, bars)
+    try:
+        result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
+                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks)
+    except SummarizeError as exc:
+        return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
+    except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)
+        return RunReport(EXIT_ENGINE_MISSING, message=f"translation engine failed: {exc}; nothing published, "
+                                                      "`latest` unchanged")
+    ingested, documents, dedup_result, stories = result.ingested, result.ingested.documents, result.dedup, result.stories
+    briefs, failed, engines = result.briefs, result.failed, result.engines
+    warnings.extend(w for w in result.warnings if w not in warnings)  # issue 16: Python warnings may be in both
     if not briefs:  # issue 16: never publish a run with no brief
         return _no_brief_report(documents, ingested, failed, corpus)
-
-    # the run's own files, then the manifest last
-    with clock.stage("write"):
-        _write_run_files(tmp, briefs, run_id, documents, ingested, dedup_result, index)
-    # --- issue 5: review site, cited paragraphs side by side in English (pipeline.render.review) ---
-    with clock.stage("review"):
-        from .render.review import paragraphs_for_review, write_review_site
-
-        review_pids = paragraphs_for_review(briefs, index, dedup_result)
-        try:
-            review_en = dict(zip(review_pids, translator.translate([index.paragraphs[p].text for p in review_pids])))
-        except TranslationError as exc:
-            log.warning("review pages: cited paragraphs left untranslated: %s", exc)
-            warnings.append(f"review pages: cited paragraphs left untranslated: {exc}")  # issue 16: in the manifest
-            review_en = {}
-        write_review_site(tmp, briefs, index, dedup_result, review_en, run_id)
-    # --- end issue 5 ---
+    summarize_calls = result.stats.summarize_calls
     partial = bool(ingested.skipped or failed)
     exit_code = EXIT_PARTIAL if partial else EXIT_OK
     clock.timings["total"] = round(time.perf_counter() - run_start, 4)
@@ -627,6 +438,7 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
         "config_path": str(options.config_path),
         "config": settings_dict(settings),
         "versions": _versions(),
+        "executor": {"kind": executor.name, "workers": executor.workers},
         "engines": {**engines, "summarizer": briefs[0].engines["summarizer"] if briefs else settings.summarize.backend},
         "counts": {
             "documents": len(documents),
@@ -643,8 +455,8 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
         "cache": {
             "path": str(cache.path) if cache.path else None,
             **cache.stats_dict(),
-            "engine_calls": {"summarize": summarize_calls, "translate": translator.calls,
-                             "translated_texts": translator.texts_translated},
+            "engine_calls": {"summarize": summarize_calls, "translate": result.stats.translate_calls,
+                             "translated_texts": result.stats.translated_texts},
         },
         # issue 16: cache warnings raised during the run (a damaged cache set aside) too
         "warnings": warnings + [w for w in (*cache.warnings, *(w for b in briefs for w in b.warnings))
@@ -670,7 +482,7 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
         log.info("cache: pruned %d entries unused for %d days", pruned, settings.cache.max_age_days)
     log.info("wrote %s (%s): %d briefs, %d skipped inputs, %d failed stories, %.2f s; cache %s; engine calls: "
              "%d summarize, %d translate", final, manifest["status"], len(briefs), len(ingested.skipped), len(failed),
-             clock.timings["total"], _cache_line(cache), summarize_calls, translator.calls,
+             clock.timings["total"], _cache_line(cache), summarize_calls, result.stats.translate_calls,
              extra={"fields": {"event": "run_finished", "run_id": run_id, "run_dir": str(final),
                                "status": manifest["status"], "exit_code": exit_code, "counts": manifest["counts"],
                                "cache": manifest["cache"], "timings_s": clock.timings}})
@@ -679,24 +491,6 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
 
 def _cache_line(cache: Cache) -> str:
     return ", ".join(f"{k} {v['hits']}/{v['hits'] + v['misses']} hits" for k, v in cache.stats_dict().items()) or "off"
-
-
-# --- per-run outputs: add new output files here --------------------------------------------------
-
-
-def _write_brief_files(run_dir: Path, brief: Brief, run_id: str, settings: Settings) -> None:
-    """Files written for one story, in the run's (temporary) folder."""
-    if "md" in settings.output.formats:
-        _write_text(run_dir / "briefs" / f"{brief.story_id}.md", render_markdown(brief, run_id))
-    if "json" in settings.output.formats:
-        _write_json(run_dir / "briefs" / f"{brief.story_id}.json", brief_to_dict(brief, run_id))
-
-
-def _write_run_files(run_dir: Path, briefs: Sequence[Brief], run_id: str, documents: Sequence[Document],
-                     ingested: IngestResult, dedup_result: DedupResult, index: CorpusIndex) -> None:
-    """Files written once per run (the manifest is written after these, last)."""
-    _write_text(run_dir / "index.md", render_index(briefs, run_id, len(documents), len(ingested.skipped)))
-    _write_json(run_dir / "dedup.json", _dedup_json(dedup_result, index))
 
 
 def _point_latest(out: Path, final: Path) -> None:
