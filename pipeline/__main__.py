@@ -114,6 +114,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     run_p.add_argument("-v", "--verbose", action="store_true")
     _add_models_parser(sub)
     _add_eval_parser(sub)
+    _add_review_parser(sub)
     return parser
 
 
@@ -162,6 +163,78 @@ def _add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
                            help="score the unrepaired pivot 'apertium -u fr-es | apertium -u spa-eng' instead")
         p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
         p.add_argument("-v", "--verbose", action="store_true")
+
+
+_REVIEW_HELP = """Review the latest run's briefs in a browser, or export the reviewed ones.
+
+  review         serve http://HOST:PORT/ (127.0.0.1:8765): approve, reject with a reason,
+                 edit, comment each sentence and quote; sign off a brief. Decisions are kept
+                 in OUT/review.sqlite and carry over to later runs where a sentence is unchanged.
+  review export  write the reviewed briefs (Markdown and JSON, with decisions, edits,
+                 reviewer and time) to --to DIR; --signed-off-only for the signed-off ones
+
+exit codes: 0 done; 2 no run in --out, a bad address or an unusable --to"""
+
+
+def _add_review_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    review_p = sub.add_parser("review", help="review and sign off the latest run's briefs (local server), or export",
+                              description=_REVIEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    review_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
+    review_p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    review_p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    review_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    review_p.add_argument("-v", "--verbose", action="store_true")
+    review_sub = review_p.add_subparsers(dest="review_command")
+    export_p = review_sub.add_parser("export", help="write the reviewed briefs as Markdown and JSON",
+                                     description=_REVIEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export_p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the briefs to")
+    export_p.add_argument("--signed-off-only", action="store_true", help="only the briefs signed off and unchanged")
+    # SUPPRESS: `review --out X export` keeps X
+    export_p.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="output folder (default: outputs)")
+    export_p.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS, help="log lines on stderr")
+    export_p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+
+
+def _review(args: argparse.Namespace, log: logging.Logger) -> int:
+    from .review import ReviewError, latest_run, open_store, run_states
+
+    if args.review_command == "export":
+        from .review.export import export_briefs
+
+        try:
+            states = run_states(latest_run(args.out), open_store(args.out))
+            written = export_briefs(states, args.to, args.signed_off_only)
+        except ReviewError as exc:
+            log.error("%s", exc)
+            return EXIT_USAGE
+        except OSError as exc:
+            log.error("cannot write the export to %s: %s; choose a writable --to folder", args.to, exc)
+            return EXIT_USAGE
+        n = len(written) // 2
+        log.info("exported %d of %d brief(s) to %s%s", n, len(states), args.to,
+                 " (signed off only)" if args.signed_off_only else "")
+        for path in written:
+            print(path)
+        return 0
+    import socket
+
+    from .review.server import serve
+
+    try:
+        latest_run(args.out)
+        with socket.create_server((args.host, args.port)):
+            pass
+    except ReviewError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except OSError as exc:
+        log.error("cannot listen on %s:%d (%s); choose another --port or --host", args.host, args.port, exc)
+        return EXIT_USAGE
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: anyone who can reach this address can review; the default is 127.0.0.1",
+                    args.host)
+    serve(args.out, args.host, args.port)
+    return 0
 
 
 def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
@@ -303,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         return _eval(args, log)
     if args.command == "models":
         return _models(args, log)
+    if args.command == "review":
+        return _review(args, log)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -454,6 +454,19 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
             log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary), len(brief.sources))
             bar.update(1)
 
+    # --- issue 14: "Changes since <previous run>" in each brief (pipeline.changes); `latest` is still the previous run ---
+    with clock.stage("render"):
+        from .changes import compute_changes, previous_run_dir
+
+        changes = compute_changes(previous_run_dir(out), briefs)  # {} on a first run
+        for brief in (b for b in briefs if b.story_id in changes):
+            path, story_changes = tmp / "briefs" / brief.story_id, changes[brief.story_id]
+            if "md" in settings.output.formats:
+                path.with_suffix(".md").write_text(render_markdown(brief, run_id, story_changes), encoding="utf-8")
+            if "json" in settings.output.formats:
+                _write_json(path.with_suffix(".json"), brief_to_dict(brief, run_id, story_changes))
+    # --- end issue 14 ---
+
     # the run's own files, then the manifest last
     with clock.stage("write"):
         _write_run_files(tmp, briefs, run_id, documents, ingested, dedup_result, index)

@@ -18,11 +18,14 @@ import re
 from dataclasses import asdict
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..model import Brief, Citation, Quote, SummarySentence
+
+if TYPE_CHECKING:
+    from ..changes import Changes
 
 # 1.1: quotes (with speaker, attribution and citations); citations of quotes
 # share the brief's numbering.
@@ -85,7 +88,8 @@ def _refs(item: SummarySentence | Quote, numbers: dict[str, int]) -> str:
     return "".join(f"[{numbers[c.sid]}]" for c in item.citations)
 
 
-def render_markdown(brief: Brief, run_id: str) -> str:
+def render_markdown(brief: Brief, run_id: str, changes: "Changes | None" = None) -> str:
+    """The brief in Markdown; with `changes` (pipeline.changes), a "Changes since <run>" section."""
     numbers = citation_numbers(brief)
     by_sid = cited_sentences(brief)
     sentences = [
@@ -105,7 +109,7 @@ def render_markdown(brief: Brief, run_id: str) -> str:
     ]
     return _environment().get_template("brief.md.j2").render(
         brief=brief, run_id=run_id, sentences=sentences, quotes=quotes, citations=citations,
-        n_docs=len(brief.sources),
+        n_docs=len(brief.sources), changes=changes,
     )
 
 
@@ -119,9 +123,10 @@ def _citation_dict(c: Citation, numbers: dict[str, int]) -> dict[str, Any]:
     return {"number": numbers[c.sid], **asdict(c)}
 
 
-def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
+def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -> dict[str, Any]:
+    """The brief's JSON form; with `changes` (pipeline.changes), a `changes` object (issue 14)."""
     numbers = citation_numbers(brief)
-    return {
+    data = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "story_id": brief.story_id,
@@ -153,6 +158,9 @@ def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }
+    if changes is not None:
+        data["changes"] = changes.to_dict()
+    return data
 
 
 @lru_cache(maxsize=1)
