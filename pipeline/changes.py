@@ -52,7 +52,8 @@ class Changes:
                     or self.removed_sentences or self.changed_citations or self.changed_translations)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "unchanged": self.unchanged}
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {**data, "unchanged": self.unchanged}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Changes":
