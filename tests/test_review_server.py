@@ -317,3 +317,40 @@ def test_index_lists_briefs_with_review_progress(out):
     assert '<a href="/brief/story-001">story-001</a>' in html and "✔ Anne Martin" in html
     states = run_states(latest_run(out), open_store(out))
     assert [s.story_id for s in states] == ["story-001"] and states[0].to_review == 0
+
+
+def test_review_command_serves_the_latest_run_on_localhost(out):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "review", "--out", str(out), "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        page = None
+        for _ in range(200):  # up to ~20 s for the interpreter to start on a busy machine
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/brief/story-001", timeout=5).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        assert page is not None and "Sign off this brief" in page and A in page
+        # bound to 127.0.0.1 only: another address of this machine does not answer
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+                other = probe.getsockname()[0]
+            except OSError:  # no network interface but loopback: nothing else to check
+                other = "127.0.0.1"
+        if other != "127.0.0.1":
+            with pytest.raises(OSError):
+                socket.create_connection((other, port), timeout=2).close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
