@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..render import _environment as _markdown_environment
+from ..render import lines_label
 from .state import BriefState, ItemState
 
 EXPORT_VERSION = "1.0"
@@ -66,7 +67,9 @@ def export_markdown(state: BriefState) -> str:
         data=data, state=state, sentences=[i for i in kept if i.kind == "sentence"],
         quotes=[i for i in kept if i.kind == "quote"], rejected=[i for i in state.items if i.status == "rejected"],
         edited=[i for i in state.items if i.edited_fr is not None or i.edited_en is not None],
-        commented=[i for i in state.items if i.comments], citations=[numbers[n] for n in sorted(numbers)],
+        commented=[i for i in state.items if i.comments],
+        citations=[{**numbers[n], "lines": lines_label(numbers[n]["line_start"], numbers[n]["line_end"])}
+                   for n in sorted(numbers)],
     )
 
 
