@@ -354,3 +354,13 @@ def test_review_command_serves_the_latest_run_on_localhost(out):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_brief_page_shows_what_the_static_page_shows(out):
+    html = TestClient(create_app(out), base_url="http://127.0.0.1").get("/brief/story-001").text
+    for shown in ("Budget voté", "Budget passed", A, "EN A", Q, "EN " + Q, "<strong>Claire Dumont</strong>",
+                  "attributed from: “, a dit Claire Dumont”", "reported by 1 of 1 source", "<code>corpus/a.txt</code>",
+                  "<strong>translator</strong>: t", 'href="#ev-1"'):
+        assert shown in html, shown
+    # this hand-written run has no static review page: the page says the evidence cannot be shown
+    assert "the cited paragraphs cannot be shown" in html
