@@ -357,8 +357,10 @@ def test_review_command_serves_the_latest_run_on_localhost(out):
 
 
 def test_brief_page_shows_what_the_static_page_shows(out):
+    from markupsafe import escape
+
     html = TestClient(create_app(out), base_url="http://127.0.0.1").get("/brief/story-001").text
-    for shown in ("Budget voté", "Budget passed", A, "EN A", Q, "EN " + Q, "<strong>Claire Dumont</strong>",
+    for shown in ("Budget voté", "Budget passed", A, "EN A", str(escape(Q)), str(escape("EN " + Q)), "<strong>Claire Dumont</strong>",
                   "attributed from: “, a dit Claire Dumont”", "reported by 1 of 1 source", "<code>corpus/a.txt</code>",
                   "<strong>translator</strong>: t", 'href="#ev-1"'):
         assert shown in html, shown
