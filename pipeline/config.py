@@ -106,6 +106,9 @@ class StoriesSettings(_Section):
     # (the more articles, the surer the average; one broad article cannot chain two events).
     threshold: float = Field(0.25, ge=0, le=1)
     link_threshold: float = Field(0.13, ge=0, le=1)
+    # ... and at least this share of the stories' own average cosine between their articles
+    # (stories of near-copies only merge with stories just as close).
+    cohesion_ratio: float = Field(0.45, ge=0, le=1)
     # A paragraph votes for the story it is this similar to; a document goes
     # where most of its paragraphs (by content words) vote, and its paragraphs
     # that vote for another story are left out of its brief (never its main content).

@@ -303,7 +303,11 @@ def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settin
             if ra == rb:
                 continue
             kept.append((x, y))
-            if clusters.mean_cosine(ra, rb) >= link + (threshold - link) / math.sqrt(size[ra] * size[rb]):
+            need = link + (threshold - link) / math.sqrt(size[ra] * size[rb])
+            own = [clusters.cohesion(r) for r in (ra, rb) if size[r] > 1]
+            if own:
+                need = max(need, settings.cohesion_ratio * math.sqrt(own[0] * own[-1]))
+            if clusters.mean_cosine(ra, rb) >= need:
                 clusters.union(ra, rb)
                 merged += 1
         edges = kept
@@ -451,16 +455,28 @@ def _reason(space_terms: list[str], member: str, a_row: dict[int, float], b_row:
     return f"similar to {member} (cosine {sim:.2f}; shared terms: {words}), {why}"
 
 
-def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
-    if not documents:
-        return []
+def _document_space(documents: Sequence[Document], settings: StoriesSettings) -> tuple[_Space, _Stems]:
     stems = _Stems()
     finder = entity_finder(settings.entities)
     names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
         else [[] for _ in documents]
-    para_stems = [[(p.pid, stems(p.text)) for p in _body(d)] for d in documents]
     counts = [_term_counts(d, stems, nm, settings) for d, nm in zip(documents, names)]
-    space = _space(counts, settings.doc_terms)
+    return _space(counts, settings.doc_terms), stems
+
+
+def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a: str, b: str) -> float:
+    """Cosine of two documents (by doc_id) as grouping sees them; for inspection, not used to group."""
+    space, _ = _document_space(documents, settings)
+    ids = [d.doc_id for d in documents]
+    m = space.matrix
+    return float(m[ids.index(a)].multiply(m[ids.index(b)]).sum())
+
+
+def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
+    if not documents:
+        return []
+    space, stems = _document_space(documents, settings)
+    para_stems = [[(p.pid, stems(p.text)) for p in _body(d)] for d in documents]
     days = [_days(d.date) for d in documents]
     a, b, sims = candidate_pairs(space, days, settings)
     story_of = _merge(space, a, b, sims, settings)
