@@ -90,6 +90,16 @@ class DedupResult:
 
 
 @dataclass(frozen=True)
+class RelatedDocument:
+    """A document of another story that is similar to this one, but not enough to join it."""
+
+    doc_id: str
+    story_id: str  # the story it is in
+    score: float  # its best cosine with a document of this story
+    reason: str  # why it is related and why it did not join, in words
+
+
+@dataclass(frozen=True)
 class Story:
     story_id: str
     doc_ids: tuple[str, ...]
@@ -98,6 +108,8 @@ class Story:
     # (a document covering two stories joins the one most of its text is
     # about); they are left out of this story's summary and quotes.
     off_topic_paragraph_ids: tuple[str, ...] = ()
+    # Documents of other stories that are close to this one (best first): show them as "related".
+    related: tuple[RelatedDocument, ...] = ()
 
 
 @dataclass(frozen=True)
