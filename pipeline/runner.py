@@ -51,6 +51,7 @@ from .cache import (
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
 from .ingest import ingest
+from .verify import write_sources
 from .model import Brief, DedupResult, Document, IngestResult, Story, Summary
 from .render import brief_to_dict, render_index, render_markdown
 from .summarize import SummarizeError, make_summarizer
@@ -549,6 +550,7 @@ def _write_run_files(run_dir: Path, briefs: Sequence[Brief], run_id: str, docume
     """Files written once per run (the manifest is written after these, last)."""
     (run_dir / "index.md").write_text(render_index(briefs, run_id, len(documents), len(ingested.skipped)), encoding="utf-8")
     _write_json(run_dir / "dedup.json", _dedup_json(dedup_result, index))
+    write_sources(run_dir, documents)
 
 
 def _point_latest(out: Path, final: Path) -> None:
