@@ -863,6 +863,9 @@ def _opt_str(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+_MIN_PAGE_WORDS = 15  # fewer words extracted from a page: no article there (a menu, an error page, junk)
+
+
 def _html_page(raw: bytes, name: str) -> _Extracted:
     """Main text and metadata of a web page (trafilatura)."""
     import trafilatura
@@ -875,8 +878,12 @@ def _html_page(raw: bytes, name: str) -> _Extracted:
     except Exception as exc:  # trafilatura/lxml raise many kinds on broken markup
         raise InputError(f"malformed HTML, no text could be extracted ({exc.__class__.__name__})") from None
     text = ((getattr(doc, "text", None) or "") if doc is not None else "").strip()
-    if not text:
-        raise InputError("no main text found in the page (trafilatura found only navigation or boilerplate)")
+    # trafilatura puts one paragraph per line; a blank line between them makes each one of ours
+    text = "\n\n".join(line.strip() for line in text.splitlines() if line.strip())
+    words = len(_WORD.findall(text))
+    if words < _MIN_PAGE_WORDS:
+        raise InputError(f"no main text found in the page ({words} word(s) extracted; trafilatura found only "
+                         "navigation, boilerplate or broken markup)")
     return _Extracted(
         text=text, extractor=f"trafilatura {_package_version('trafilatura')}", encoding="html",
         title=getattr(doc, "title", None) or None, date=getattr(doc, "date", None) or None,
@@ -1094,6 +1101,10 @@ def _read_warc(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Reco
                 payload = rec.content_stream().read(max_bytes + 1)
                 if len(payload) > max_bytes:
                     yield _Skip(rid, f"record over the {max_bytes / 1e6:.1f} MB limit (ingest.max_file_mb)")
+                    continue
+                missing = getattr(rec.raw_stream, "limit", 0)
+                if missing:
+                    yield _Skip(rid, f"truncated WARC record: {missing} byte(s) of its declared length are missing")
                     continue
 
                 def extract(payload: bytes = payload, uri: str | None = uri, date: str | None = date) -> _Extracted:
