@@ -564,6 +564,23 @@ def _bullet_cuts(block: _Block) -> set[int]:
     return cuts
 
 
+# sentencex keeps everything up to a closing quotation mark in one sentence, so
+# one unbalanced " makes a 300-word "sentence". Those (over this many words)
+# are also cut after . ! ? … (and a closing quote) followed by a capital, unless
+# what ends there is a title or an initial ("M. Trump").
+_LONG_SENTENCE_WORDS = 60
+_FALLBACK_END = re.compile(r"[.!?…]+[\"»]?(?=\s*[\"«]?\s*[A-ZÀ-Ý])")
+
+
+_GLUED_DASH_ITEM = re.compile(r"(?<=[\w.:;])\s?-\s(?=[A-ZÀ-Ý])")  # "…handicapées- Jean-Baptiste Lemoyne…"
+
+
+def _fallback_ends(text: str, at: int, end: int) -> list[int]:
+    ends = [m.end() for m in _FALLBACK_END.finditer(text, at, end)
+            if not _TITLE_END.search(text[max(at, m.start() - 6):m.start() + 1])]
+    return ends + [m.start() for m in _GLUED_DASH_ITEM.finditer(text, at, end)]
+
+
 def _split_at(text: str, at: int, end: int, cuts: list[int]) -> list[tuple[int, int]]:
     """[at, end) cut at the given positions, each piece stripped of spaces; empty pieces dropped."""
     bounds = [at, *[c for c in cuts if at < c < end], end]
@@ -610,7 +627,11 @@ def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
         else:
             spans.append((at, cursor))
     cuts = sorted(_bullet_cuts(block))
+    for at, end in spans:
+        if len(_WORD.findall(text, at, end)) > _LONG_SENTENCE_WORDS:
+            cuts.extend(_fallback_ends(text, at, end))
     if cuts:
+        cuts.sort()
         spans = [p for at, end in spans for p in _split_at(text, at, end, cuts)]
     return tuple(sentence(k, at, end) for k, (at, end) in enumerate(spans, start=1))
 
