@@ -104,7 +104,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
                            description="Turn a corpus folder into cited French and English briefs.", epilog=_EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     run_p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
-    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of .txt/.md articles (default: %(default)s)")
+    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of articles: text, web pages, feeds, exports, web archives (default: %(default)s)")
     run_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
     run_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
     run_p.add_argument("--wait", action="store_true",

@@ -39,6 +39,7 @@ import time
 import unicodedata
 import zlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
@@ -774,6 +775,22 @@ class _Skip:
     reason: str
 
 
+# Libraries whose version changes what a reader extracts: part of the ingest cache key of its documents.
+_READER_LIBRARIES = {
+    "html": ("trafilatura", "lxml"), "warc": ("warcio", "trafilatura", "lxml"), "feed": ("feedparser", "lxml"),
+    "jsonl": ("lxml",), "json": ("lxml",), "csv": ("pyarrow", "lxml"), "parquet": ("pyarrow", "lxml"),
+}
+
+
+def _store_key(sha256: str, fmt: str) -> str:
+    """What the ingest cache keys a document on: its raw bytes' hash, plus the extractors' versions."""
+    libraries = _READER_LIBRARIES.get(fmt, ())
+    if not libraries:
+        return sha256
+    return _sha(" ".join([sha256, fmt, *(f"{n}={_package_version(n)}" for n in libraries)]).encode())
+
+
+@lru_cache(maxsize=None)
 def _package_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -1237,7 +1254,8 @@ def ingest(
                     continue
                 seen[doc_id] = item.where or "the file"
                 try:
-                    document = store.load(item.sha256, doc_id, shown) if store is not None else None
+                    key = _store_key(item.sha256, fmt)
+                    document = store.load(key, doc_id, shown) if store is not None else None
                     if document is None:
                         got = item.extract()
                         if langid is None:
@@ -1251,7 +1269,7 @@ def ingest(
                             notes=got.notes,
                         )
                         if store is not None:
-                            store.save(item.sha256, doc_id, shown, document)
+                            store.save(key, doc_id, shown, document)
                     documents.append(document)
                 except InputError as exc:
                     skipped.append(SkippedInput(where, str(exc)))

@@ -220,3 +220,29 @@ def test_csv_text_column_from_the_config(tmp_path):
     settings = Settings.model_validate({"ingest": {"fields": {"text": ["corps"]}}}).ingest
     (doc,) = ingest(tmp_path, settings).documents
     assert doc.doc_id == "t.9" and "1 200 postes" in doc.source_text
+
+
+class _DictStore:
+    def __init__(self) -> None:
+        self.saved: dict[tuple[str, str, str], object] = {}
+
+    def load(self, sha256, doc_id, path):
+        return self.saved.get((sha256, doc_id, path))
+
+    def save(self, sha256, doc_id, path, document):
+        self.saved[(sha256, doc_id, path)] = document
+
+
+def test_unchanged_records_come_from_the_store_without_extracting_again(mixed, monkeypatch):
+    corpus, first = mixed
+    store = _DictStore()
+    assert ingest(corpus, Settings().ingest, store=store).documents == first.documents
+    assert len(store.saved) == len(first.documents)
+    import trafilatura
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("trafilatura ran on an unchanged page")
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", no_extraction)
+    again = ingest(corpus, Settings().ingest, store=store)
+    assert again.documents == first.documents and again.skipped == ()
