@@ -543,10 +543,12 @@ _LINE_BULLET = re.compile(r"(?:[-*–—•►▪■◆●▶➤]|\d{1,2}[.)])\s
 _INLINE_BULLET = re.compile(r"[•►▪■◆●▶➤]")
 # "salairesInterpellé": a short bullet heading glued to the next sentence.
 _GLUED_HEADING = re.compile(r"[a-zà-ÿ]{2}(?=[A-ZÀ-Ý][a-zà-ÿ])")
+# "…quartier.PROPRETÉLa candidate…": a heading in capitals glued between two sentences.
+_GLUED_CAPS_HEADING = re.compile(r"(?<=[a-zà-ÿ.!?\"»])\s?([A-ZÀ-Ý]{4,})(?=[A-ZÀ-Ý][a-zà-ÿ])")  # "…quartier.PROPRETÉLa candidate…"
 
 
 def _bullet_cuts(block: _Block) -> set[int]:
-    """Positions in the block's joined text where a bullet item starts or ends."""
+    """Positions in the block's joined text where a bullet item or a glued capitals heading starts or ends."""
     cuts: set[int] = set()
     pos = 0
     previous_bullet = False
@@ -557,6 +559,8 @@ def _bullet_cuts(block: _Block) -> set[int]:
         previous_bullet = is_bullet
         pos += len(line.text) + 1
     text = block.text
+    for m in _GLUED_CAPS_HEADING.finditer(text):
+        cuts.update((m.start(1), m.end(1)))
     for m in _INLINE_BULLET.finditer(text):
         cuts.add(m.start())
         glued = _GLUED_HEADING.search(text, m.end(), min(len(text), m.end() + 60))

@@ -138,3 +138,14 @@ def test_offsets_survive_crlf_bom_tabs_and_guillemets(tmp_path):
     assert doc.source_text[s.char_start:s.char_end] == "«Suite à une conversation»,  a-t-il dit."
     assert s.text == "« Suite à une conversation », a-t-il dit."
     assert (s.line_start, s.line_end) == (3, 3)
+
+
+def test_an_unbalanced_quote_does_not_make_a_300_word_sentence():
+    filler = "Le conseil a examiné le dossier en séance publique pendant plus de trois heures hier soir. "
+    text = ('Le "projet de loi sera examiné en commission. ' + filler * 8
+            + "Son premier adjoint aura la charge de la sécurité.PROPRETÉLa candidate reprend les propositions. "
+            + "M. Dupont a répondu aux questions des élus.\n")
+    sentences = [s.text for p in _one(text).paragraphs for s in p.sentences]
+    assert max(len(s.split()) for s in sentences) <= 20
+    assert "PROPRETÉ" in sentences and "La candidate reprend les propositions." in sentences
+    assert "M. Dupont a répondu aux questions des élus." in sentences
