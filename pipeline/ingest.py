@@ -808,7 +808,8 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MB chunks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -934,18 +935,21 @@ def _html_page(raw: bytes, name: str) -> _Extracted:
     )
 
 
+def _read_whole(path: Path, gz: bool, limit_mb: float) -> tuple[bytes, bytes]:
+    """(raw bytes, content): the whole file, at most limit_mb, and its content decompressed when gz."""
+    raw = _read_raw(path, int(limit_mb * 1_000_000))
+    return raw, (_gunzip(raw) if gz else raw)
+
+
 def _read_html(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
-    raw = _read_raw(path, int(settings.max_file_mb * 1_000_000))
-    page = _gunzip(raw) if gz else raw
+    raw, page = _read_whole(path, gz, settings.max_file_mb)
     yield _Record(None, None, _sha(raw), lambda: _html_page(page, path.name))
 
 
 def _read_feed(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
     import feedparser
 
-    raw = _read_raw(path, int(settings.max_file_mb * 1_000_000))
-    if gz:
-        raw = _gunzip(raw)
+    _, raw = _read_whole(path, gz, settings.max_file_mb)
     found = _looks_like(raw)
     if found != "feed":
         raise InputError(f"not an RSS/Atom feed (the content looks like {found}, not feed XML)")
@@ -1022,9 +1026,7 @@ def _read_jsonl(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Rec
 
 
 def _read_json(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
-    raw = _read_raw(path, int(settings.max_json_array_mb * 1_000_000))
-    if gz:
-        raw = _gunzip(raw)
+    _, raw = _read_whole(path, gz, settings.max_json_array_mb)
     found = _looks_like(raw)
     if found != "json":
         raise _mismatch(path.name, "JSON", found)
@@ -1162,8 +1164,7 @@ def _read_warc(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Reco
 
 
 def _read_text(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
-    raw = _read_raw(path, int(settings.max_file_mb * 1_000_000))
-    data = _gunzip(raw) if gz else raw
+    raw, data = _read_whole(path, gz, settings.max_file_mb)
 
     def extract() -> _Extracted:
         text, encoding = decode_bytes(data)
@@ -1245,7 +1246,7 @@ def ingest(
             if fmt is None:
                 raise InputError("its extension is in ingest.extensions but is not a format pipeline reads")
             _check_regular(path)
-            file_sha = _file_sha256(path) if fmt not in ("txt", "md", "html") else ""
+            file_sha = file_sha256(path) if fmt not in ("txt", "md", "html") else ""
             seen: dict[str, str] = {}
             for item in _READERS[fmt](path, gz, settings):
                 where = shown if isinstance(item, _Record) and item.where is None else f"{shown} ({item.where})"

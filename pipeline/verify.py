@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from .ingest import file_sha256
 from .model import Document
 
 SOURCES_DIR = "sources"
@@ -107,14 +108,6 @@ def _check_citation(c: dict[str, Any], sources: dict[str, str], where: str) -> s
     return None
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_run(run_dir: Path, corpus: Path | None = None) -> VerifyReport:
     """Check a run's citations against its sources, the sources against their hashes, the inputs against theirs.
 
@@ -160,7 +153,7 @@ def verify_run(run_dir: Path, corpus: Path | None = None) -> VerifyReport:
             continue
         key = str(original)
         if key not in hashed_inputs:
-            hashed_inputs[key] = _file_sha256(original)
+            hashed_inputs[key] = file_sha256(original)
         if hashed_inputs[key] != e["file_sha256"]:
             report.problems.append(f"{e['file']}: the input file changed since the run (SHA-256 differs)")
         else:
