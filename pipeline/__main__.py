@@ -136,7 +136,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
                            description="Turn a corpus folder into cited French and English briefs.", epilog=_EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     run_p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
-    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of .txt/.md articles (default: %(default)s)")
+    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of articles: text, web pages, feeds, exports, web archives (default: %(default)s)")
     run_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
     run_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
     run_p.add_argument("--wait", action="store_true",
@@ -146,7 +146,34 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     run_p.add_argument("-v", "--verbose", action="store_true")
     _add_models_parser(sub)
     _add_eval_parser(sub)
+    verify_p = sub.add_parser("verify", help="re-check every citation of a run against its sources",
+                              description="Re-check a run: every citation's exact text against sources/<doc_id>.txt, "
+                                          "the sources' hashes, and the input files' hashes where they still exist. "
+                                          "Exit 0 when all match, 1 on any mismatch, 2 when RUN_DIR is not a run.")
+    verify_p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, e.g. outputs/latest")
+    verify_p.add_argument("--corpus", type=Path, help="where the inputs are (default: the corpus in manifest.json)")
+    verify_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    verify_p.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def _verify(args: argparse.Namespace, log: logging.Logger) -> int:
+    """`verify RUN_DIR`: counts on stdout (last line JSON); each mismatch logged; exit 0, 1 (mismatch) or 2."""
+    from .verify import VerifyError, verify_run
+
+    try:
+        report = verify_run(args.run_dir, args.corpus)
+    except VerifyError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    for problem in report.problems:
+        log.error("mismatch: %s", problem)
+    r = report
+    print(f"documents: {r.documents}, sources matching their hash: {r.sources_ok}")
+    print(f"inputs matching their hash: {r.inputs_ok}, inputs not found: {r.inputs_missing}")
+    print(f"citations: {r.citations}, exact text found at its offsets: {r.citations_ok}, mismatches: {len(r.problems)}")
+    print(json.dumps(r.as_dict()))
+    return 0 if r.ok else 1
 
 
 _EVAL_HELP = """Measure quality on a development set and print the scores.
@@ -330,6 +357,9 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
                 wait=args.wait or args.wait_timeout is not None, wait_timeout=args.wait_timeout,
                 progress=args.log_format == "text" and sys.stderr.isatty(),
             ))
+        except ConfigError as exc:  # found while reading the corpus (a CSV without the configured text column)
+            log.error("%s", exc, extra={"fields": {"exit_code": EXIT_USAGE}})
+            return EXIT_USAGE
         except Exception:
             # A bug, not a user mistake. Python's own exit status for an uncaught
             # exception is 1, which means "partial" here: use EX_SOFTWARE instead.
@@ -346,6 +376,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
         return _eval(args, log)
     if args.command == "models":
         return _models(args, log)
+    if args.command == "verify":
+        return _verify(args, log)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -87,6 +87,7 @@ def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequ
         SourceInfo(
             file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
             lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
+            url=index.documents[d].url, record=index.documents[d].record, notes=index.documents[d].notes,
         )
         for d in story.doc_ids
     )

@@ -36,8 +36,8 @@ class BoilerplateSettings(_Section):
         default_factory=lambda: [
             r"tags?\s*:.*",
             r"mots[- ]cl[ée]s\s*:.*",
-            r"the author\s+.*",
-            r"l[’']auteur\s*:?.*",
+            r"(?:about )?the author\s*(?::.*)?",
+            r"l[’']auteur\s*(?::.*)?",
             r"à propos de l[’']auteur.*",
         ]
     )
@@ -53,9 +53,36 @@ class BoilerplateSettings(_Section):
         return v
 
 
+class FieldSettings(_Section):
+    """Field (column) names read from JSON lines, JSON, CSV and Parquet records; the first present one wins."""
+
+    text: list[str] = Field(default_factory=lambda: [
+        "text", "content", "body", "article", "articleBody", "article_body", "full_text", "maintext", "description"])
+    title: list[str] = Field(default_factory=lambda: ["title", "headline", "name"])
+    date: list[str] = Field(default_factory=lambda: [
+        "date", "published", "published_at", "publish_date", "date_publish", "datePublished", "pubDate", "timestamp"])
+    url: list[str] = Field(default_factory=lambda: ["url", "link", "canonical_url", "source_url", "uri"])
+    id: list[str] = Field(default_factory=lambda: ["id", "guid", "uuid", "doc_id", "article_id", "_id"])
+    author: list[str] = Field(default_factory=lambda: ["author", "authors", "byline"])
+    language: list[str] = Field(default_factory=lambda: ["language", "lang"])
+
+    @field_validator("text")
+    @classmethod
+    def _not_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one text field name is needed")
+        return v
+
+
 class IngestSettings(_Section):
-    extensions: list[str] = Field(default_factory=lambda: [".txt", ".md"])
-    max_file_mb: float = Field(10.0, gt=0)
+    extensions: list[str] = Field(default_factory=lambda: [
+        ".txt", ".md", ".html", ".htm", ".html.gz", ".htm.gz", ".xml", ".rss", ".atom", ".jsonl", ".ndjson",
+        ".jsonl.gz", ".json", ".csv", ".csv.gz", ".parquet", ".warc", ".warc.gz"])
+    max_file_mb: float = Field(10.0, gt=0)  # one-document files (text, web pages), each WARC record, feeds
+    max_json_array_mb: float = Field(200.0, gt=0)  # a .json array is loaded whole; JSON lines, CSV, Parquet stream
+    # A symlink whose real path is outside the corpus is skipped unless this is true.
+    follow_symlinks_outside: bool = False
+    fields: FieldSettings = Field(default_factory=FieldSettings)
     # Candidate languages for language identification (ISO 639-1).
     languages: list[str] = Field(default_factory=lambda: ["fr", "en", "de", "es", "it", "pt", "nl"])
     # Paragraphs shorter than this many words inherit the document's language:

@@ -43,6 +43,7 @@ from .corpus_index import CorpusIndex
 from .executors import Executor, Session
 from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
 from .translate import TranslationError, Translator
+from .verify import write_sources
 
 log = logging.getLogger("pipeline")
 
@@ -575,6 +576,7 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
         with hooks.stage(render_step.name):
             for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index).items():
                 write_text(run_dir, rel, content)
+            write_sources(run_dir, documents)  # the text of record every citation points into
 
         # review site: cited paragraphs side by side in English
         with hooks.stage("review"):

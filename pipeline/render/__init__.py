@@ -26,7 +26,12 @@ from ..model import Brief, Citation, Quote, SummarySentence
 
 # 1.1: quotes (with speaker, attribution and citations); citations of quotes
 # share the brief's numbering.
-SCHEMA_VERSION = "1.1"
+# 2.0: citations point into the source of record (sources/<doc_id>.txt) and
+# check byte for byte: char_start, char_end, exact, prefix, suffix (W3C
+# TextPositionSelector + TextQuoteSelector), url; line numbers are lines of
+# the source of record (for .txt/.md, the file itself). Sources gain url,
+# record and notes ("feed summary only"). Document ids contain no ':'.
+SCHEMA_VERSION = "2.0"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 # Line breaks (CommonMark ends a line at \r too) and other control characters: in corpus text they
@@ -125,7 +130,8 @@ def render_markdown(brief: Brief, run_id: str) -> str:
     ]
     citations = [
         {"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
-         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text}
+         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text,
+         "doc_id": by_sid[sid].doc_id, "char_start": by_sid[sid].char_start, "char_end": by_sid[sid].char_end}
         for sid, n in numbers.items()
     ]
     return _environment().get_template("brief.md.j2").render(
@@ -174,7 +180,8 @@ def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
             }
             for q in brief.quotes
         ],
-        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used)} for s in brief.sources],
+        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used), "notes": list(s.notes)}
+                    for s in brief.sources],
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }
