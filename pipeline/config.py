@@ -7,6 +7,8 @@ setting.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Literal
 
@@ -141,7 +143,20 @@ class TranslateSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     beam_size: int = Field(1, ge=1)
     max_input_tokens: int = Field(256, ge=8)
+    # French->English Apertium route: [fr-es, spa-eng] (through Spanish) or [fra-cat, cat-eng].
     apertium_pairs: list[str] = Field(default_factory=lambda: ["fr-es", "spa-eng"])
+    # A translation engine that gives nothing back for this long is hung: the run fails (exit 4).
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("apertium_pairs")
+    @classmethod
+    def _pairs(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one Apertium pair is needed (default: [fr-es, spa-eng])")
+        bad = [p for p in v if not re.fullmatch(r"[a-z]{2,3}(?:_[A-Za-z0-9]+)?-[a-z]{2,3}(?:_[A-Za-z0-9]+)?", p)]
+        if bad:
+            raise ValueError(f"not Apertium pair names (like 'fr-es', 'spa-eng'): {bad}")
+        return v
 
 
 class OutputSettings(_Section):

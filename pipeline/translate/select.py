@@ -44,7 +44,7 @@ def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
     """Build the configured translator; raise TranslationError if a required one is missing."""
     backend = settings.backend
     if backend == "apertium":
-        return TranslatorChoice(ApertiumTranslator(settings.apertium_pairs), ())
+        return TranslatorChoice(ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s), ())
 
     from ..models import default_ct2_dir, resolve_model
 
@@ -68,7 +68,7 @@ def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
         assert resolved.local_path is not None
         return TranslatorChoice(_ct2(settings, ct2_dir, str(resolved.local_path)), ())
     # auto, and no neural model here
-    fallback = ApertiumTranslator(settings.apertium_pairs)
+    fallback = ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s)
     return TranslatorChoice(
         fallback,
         (
