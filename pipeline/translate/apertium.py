@@ -53,7 +53,8 @@ import unicodedata
 from typing import Sequence
 
 from . import EngineFailure
-from .engine import PairProcess, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
+from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
+from .names import NameGuard, restore
 
 # --- French in ----------------------------------------------------------------
 
@@ -411,7 +412,7 @@ class ApertiumTranslator:
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool = True) -> None:
+                 self_test: bool = True, protect_names: bool = True) -> None:
         self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
         version = apertium_version()
@@ -419,6 +420,8 @@ class ApertiumTranslator:
         self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat")
         self._spanish_between = self.pairs[0] in ("fr-es", "fra-spa")
         self._procs = [PairProcess(p, timeout_s=timeout_s) for p in self.pairs]
+        self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
+            if protect_names else None
         if self_test:
             self.self_test()
 
@@ -437,13 +440,27 @@ class ApertiumTranslator:
         for p in self._procs:
             p.close()
 
+    def _alone(self, words: list[str]) -> list[tuple[str, str]]:
+        """Words translated alone through the route, marks kept: (first pair's output, last pair's)."""
+        current = list(words)
+        first: list[str] = []
+        for k, proc in enumerate(self._procs):
+            current = [unformat(o).strip() for o in proc.run([escape(w) for w in current])]
+            if k == 0:
+                first = current
+            if k < len(self._procs) - 1:
+                current = [o if _LEFT_MARK.search(o) else fix_spanish(o) for o in current]
+        return list(zip(first, current))
+
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
+        current = [" ".join(t.translate(_CHARS_IN).split()) for t in texts]
+        names: list[list[str]] = [[] for _ in texts]
+        if self._names is not None:
+            current, names = self._names.protect(current)
         if self._french_in:
-            current = [prepare_french(t) if self._spanish_between else prepare_french(t, frozenset()) for t in texts]
-        else:
-            current = [" ".join(t.split()) for t in texts]
+            current = [prepare_french(t) if self._spanish_between else prepare_french(t, frozenset()) for t in current]
         todo = [i for i, t in enumerate(current) if t]
         for k, proc in enumerate(self._procs):
             segments = [escape(current[i]) for i in todo]
@@ -456,8 +473,8 @@ class ApertiumTranslator:
             for i, o in zip(todo, outs):
                 current[i] = " ".join(o.split())
         done = set(todo)
-        english = [clean_output(current[i], " ".join(src.translate(_CHARS_IN).split())) if i in done else ""
-                   for i, src in enumerate(texts)]
+        english = [clean_output(restore(current[i], names[i], texts[i]), " ".join(src.translate(_CHARS_IN).split()))
+                   if i in done else "" for i, src in enumerate(texts)]
         check_output(texts, english, self.engine)
         return english
 

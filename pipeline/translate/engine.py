@@ -151,11 +151,13 @@ def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
 class PairProcess:
     """One Apertium pair, started on first use and kept running; `run(segments)` streams them through."""
 
-    def __init__(self, pair: str, *, timeout_s: float = 60.0, marks: bool = True) -> None:
+    def __init__(self, pair: str, *, timeout_s: float = 60.0, marks: bool = True,
+                 argvs: list[list[str]] | None = None) -> None:
         self.pair = pair
         self.timeout_s = timeout_s
         self.marks = marks
-        self.argvs = stages(pair, marks=marks)  # fails now, before any work, when the pair is missing
+        # the mode's stages, or given ones (a pair's analyser alone); fails now when the pair is missing
+        self.argvs = argvs if argvs is not None else stages(pair, marks=marks)
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stderr = tempfile.TemporaryFile()
         self._lock = threading.Lock()
@@ -232,6 +234,11 @@ class PairProcess:
         if len(out) != len(segments) + 1 or out[-1]:
             raise self._failure(f"returned {len(out) - 1} texts for {len(segments)}; the alignment was lost")
         return [o[: -len(_END)] if o.endswith(_END) else o for o in out[:-1]]
+
+
+def analyser(pair: str, *, timeout_s: float = 60.0) -> PairProcess:
+    """The first stage of `pair` alone (its morphological analyser), kept running."""
+    return PairProcess(pair, timeout_s=timeout_s, argvs=stages(pair)[:1])
 
 
 def run_pair(process: PairProcess, texts: Sequence[str]) -> list[str]:
