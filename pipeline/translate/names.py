@@ -45,6 +45,8 @@ def _trusted(word: str, first: str, last: str, pivot: bool) -> bool:
     place it copied is a place for both ("Londres" -> "Londres" -> "London")."""
     if not last or _MARK.search(first + last):
         return False
+    if last.casefold() == word.casefold() and last != word:
+        return False  # the same name in other capitals ("Youtube"): keep the source's spelling
     if pivot and first == word:
         return False
     if word.isupper() and len(word) > 1:
@@ -124,11 +126,13 @@ class NameGuard:
         self._decide({(w, initial) for spans in found for _, _, w, initial in spans})
         out_texts, out_names = [], []
         for text, spans in zip(texts, found):
+            spans = _whole_names(text, spans, self._decided)
             pieces: list[str] = []
             names: list[str] = []
             pos = 0
+            spans, spans_kept = spans
             for start, end, word, initial in spans:
-                english = self._decided[(word, initial)]
+                english = word if (word, initial) in spans_kept else self._decided[(word, initial)]
                 if english is None:
                     continue
                 gap = text[pos:start]
@@ -146,6 +150,27 @@ class NameGuard:
 
 
 _AFTER = re.compile(r"(?P<p>[*#@~]*[Zz][Qq][Xx](?P<i>[a-z]+)[Xx][Qq][Zz])(?P<next> [A-Z][a-z]+\b)?")
+
+
+def _whole_names(text: str, spans: list[tuple[int, int, str, bool]],
+                 decided: dict[tuple[str, bool], str | None]) -> tuple[list[tuple[int, int, str, bool]], set]:
+    """A run of capitalised words with one protected name in it is one name: "Chantal Rouleau",
+    "Le Devoir", "Laissez Faire" (not "Chantal roll"). Returns the spans and the words so kept."""
+    kept: set[tuple[str, bool]] = set()
+    run: list[tuple[int, int, str, bool]] = []
+
+    def close() -> None:
+        if len(run) > 1 and any(decided[(w, i)] == w for _, _, w, i in run):
+            kept.update((w, i) for _, _, w, i in run if decided[(w, i)] is None)
+        run.clear()
+
+    for span in spans:
+        if run and text[run[-1][1]: span[0]] != " ":
+            close()
+        if not (span[3] and decided[(span[2], span[3])] is None):  # "Selon", "Avec" opening a sentence
+            run.append(span)
+    close()
+    return spans, kept
 
 
 def restore(text: str, names: Sequence[str], source: str = "") -> str:
