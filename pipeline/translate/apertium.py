@@ -55,6 +55,7 @@ from typing import Sequence
 from . import EngineFailure
 from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
 from .names import NameGuard, restore
+from .senses import fix_senses
 
 # --- French in ----------------------------------------------------------------
 
@@ -440,6 +441,10 @@ class ApertiumTranslator:
         for p in self._procs:
             p.close()
 
+    def _finish(self, english: str, source: str) -> str:
+        english = clean_output(english, source)
+        return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng") else english
+
     def _alone(self, words: list[str]) -> list[tuple[str, str]]:
         """Words translated alone through the route, marks kept: (first pair's output, last pair's)."""
         current = list(words)
@@ -473,7 +478,7 @@ class ApertiumTranslator:
             for i, o in zip(todo, outs):
                 current[i] = " ".join(o.split())
         done = set(todo)
-        english = [clean_output(restore(current[i], names[i], texts[i]), " ".join(src.translate(_CHARS_IN).split()))
+        english = [self._finish(restore(current[i], names[i], src), " ".join(src.translate(_CHARS_IN).split()))
                    if i in done else "" for i, src in enumerate(texts)]
         check_output(texts, english, self.engine)
         return english
