@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 
 class ConfigError(Exception):
@@ -145,13 +145,16 @@ class TranslateSettings(_Section):
     max_input_tokens: int = Field(256, ge=8)
     # French->English Apertium route: [fr-es, spa-eng] (through Spanish) or [fra-cat, cat-eng].
     apertium_pairs: list[str] = Field(default_factory=lambda: ["fr-es", "spa-eng"])
+    # The other French->English pivot, for a text whose English keeps words of the first pivot's
+    # language ("reflexionar"): the one leaving fewer is used; [] = none.
+    apertium_fallback_pairs: list[str] = Field(default_factory=list)
     # A translation engine that gives nothing back for this long is hung: the run fails (exit 4).
     timeout_s: float = Field(60.0, gt=0, le=3600)
 
-    @field_validator("apertium_pairs")
+    @field_validator("apertium_pairs", "apertium_fallback_pairs")
     @classmethod
-    def _pairs(cls, v: list[str]) -> list[str]:
-        if not v:
+    def _pairs(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and info.field_name == "apertium_pairs":
             raise ValueError("at least one Apertium pair is needed (default: [fr-es, spa-eng])")
         bad = [p for p in v if not re.fullmatch(r"[a-z]{2,3}(?:_[A-Za-z0-9]+)?-[a-z]{2,3}(?:_[A-Za-z0-9]+)?", p)]
         if bad:

@@ -392,6 +392,23 @@ def _check_pairs(pairs: Sequence[str]) -> list[str]:
 _LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)")
 
 
+def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
+    """Pivot-language words no pair could translate ("consultores", "bonos"), replaced by the
+    closest source word without accents (often an English cognate: "consultants"), or dropped."""
+    lowered = [w for w in re.findall(r"\w[\w'-]*", source) if w[:1].islower()]
+    plain = {_strip_accents(w).casefold(): _strip_accents(w) for w in lowered}
+    leak = set(words)
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) not in leak:
+            return m.group(0)
+        close = difflib.get_close_matches(_strip_accents(m.group(0)).casefold(), list(plain), n=1, cutoff=0.6)
+        return plain[close[0]] if close else ""
+
+    out = re.sub(r"\w[\w'-]*", repl, text)
+    return _SPACE_BEFORE.sub(r"\1", " ".join(out.split()))
+
+
 def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) -> None:
     """EngineFailure when the engine's output cannot be a translation: a count that does not match,
     nothing for a text that has words, or an Apertium mark the source did not have."""
@@ -408,12 +425,15 @@ class ApertiumTranslator:
     """`Translator` backed by Apertium pairs kept running (`engine.PairProcess`).
 
     `pairs` is the route, applied in order (French in: fr-es then spa-eng, or
-    fra-cat then cat-eng). Raises EngineFailure at construction when a pair is
-    missing or the start-up self-test translation fails.
+    fra-cat then cat-eng). A text whose English keeps words of the pivot
+    language goes through `fallback_pairs` too (the other pivot), and the one
+    that keeps fewer is used; what is left of them is dropped, never shown as
+    English. Raises EngineFailure at construction when a pair is missing or the
+    start-up self-test translation fails.
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool = True, protect_names: bool = True) -> None:
+                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = ()) -> None:
         self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
         version = apertium_version()
@@ -421,6 +441,9 @@ class ApertiumTranslator:
         self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat")
         self._spanish_between = self.pairs[0] in ("fr-es", "fra-spa")
         self._procs = [PairProcess(p, timeout_s=timeout_s) for p in self.pairs]
+        self._pivot_leaks = len(self.pairs) > 1
+        self._fallback = ApertiumTranslator(fallback_pairs, timeout_s=timeout_s, self_test=False,
+                                            protect_names=protect_names) if fallback_pairs else None
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
         if self_test:
@@ -460,6 +483,21 @@ class ApertiumTranslator:
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
+        english, leaks = self._translate(texts)
+        redo = [i for i, n in enumerate(leaks) if n]
+        if redo and self._fallback is not None:
+            # Words of the pivot language left in the English: the other pivot, when it leaves fewer
+            alt, alt_leaks = self._fallback._translate([texts[i] for i in redo])
+            for i, a, n in zip(redo, alt, alt_leaks):
+                if len(n) < len(leaks[i]):
+                    english[i], leaks[i] = a, n
+        english = [_replace_leaks(e, n, src) if n else e for e, n, src in zip(english, leaks, texts)]
+        check_output(texts, english, self.engine)
+        return english
+
+    def _translate(self, texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+        """English for each text, and the words the last pair did not know that are not in the
+        source either: words of the pivot language ("reflexionar"), never to be shown as English."""
         current = [" ".join(t.translate(_CHARS_IN).split()) for t in texts]
         names: list[list[str]] = [[] for _ in texts]
         if self._names is not None:
@@ -478,10 +516,20 @@ class ApertiumTranslator:
             for i, o in zip(todo, outs):
                 current[i] = " ".join(o.split())
         done = set(todo)
-        english = [self._finish(restore(current[i], names[i], src), " ".join(src.translate(_CHARS_IN).split()))
-                   if i in done else "" for i, src in enumerate(texts)]
-        check_output(texts, english, self.engine)
-        return english
+        english, leaks = [], []
+        for i, src in enumerate(texts):
+            if i not in done:
+                english.append("")
+                leaks.append([])
+                continue
+            source = " ".join(src.translate(_CHARS_IN).split())
+            marked = restore(current[i], names[i], src)
+            known = {_strip_accents(w).casefold() for w in re.findall(r"\w[\w'-]*|\w+", source)}
+            known.update(_strip_accents(w).casefold() for w in re.findall(r"\w+", source))
+            leaks.append([w for w in _UNKNOWN.findall(marked) if w[:1].islower()
+                          and _strip_accents(w).casefold() not in known] if self._pivot_leaks else [])
+            english.append(self._finish(marked, source))
+        return english, leaks
 
 
 class RawApertiumPivot:
