@@ -148,6 +148,13 @@ class TranslateSettings(_Section):
     # The other French->English pivot, for a text whose English keeps words of the first pivot's
     # language ("reflexionar"): the one leaving fewer is used; [] = none.
     apertium_fallback_pairs: list[str] = Field(default_factory=list)
+    # Neural models for the other directions (pipeline.translate.routes), used only when present
+    # locally; otherwise the Apertium route, or no route (German offline).
+    neural_models: dict[str, str] = Field(default_factory=lambda: {
+        "en-fr": "Helsinki-NLP/opus-mt-en-fr", "de-fr": "Helsinki-NLP/opus-mt-de-fr",
+        "de-en": "Helsinki-NLP/opus-mt-de-en", "es-en": "Helsinki-NLP/opus-mt-es-en",
+        "it-en": "Helsinki-NLP/opus-mt-it-en", "es-fr": "Helsinki-NLP/opus-mt-es-fr",
+    })
     # A translation engine that gives nothing back for this long is hung: the run fails (exit 4).
     timeout_s: float = Field(60.0, gt=0, le=3600)
 

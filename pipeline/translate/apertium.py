@@ -343,6 +343,14 @@ def _invert_question(sentence: str) -> str:
     return f"{wh}{aux if wh else aux.capitalize()} {subj}{rest}"
 
 
+def clean_marks(text: str, source: str = "") -> str:
+    """Output in a language other than English (French from eng-spa + es-fr): Apertium's marks and
+    tags removed, names Spanish respelled given back, spacing as the source language writes it."""
+    text = _restore_unknown(text, source) if source else text
+    text = _MARKS.sub("", _TAGS.sub("", text))
+    return " ".join(_INVERTED_MARKS.sub("", text).split())
+
+
 def clean_output(text: str, source: str = "") -> str:
     """English from the pivot, made readable; `source` is the French it came from."""
     text = _restore_unknown(text, source) if source else text
@@ -421,6 +429,14 @@ def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) ->
             raise EngineFailure(f"{engine} left an Apertium mark in {out[:60]!r}")
 
 
+# A sentence per source language for the start-up self-test (keyed by the first pair's source code).
+_PROBES = {"fr": "Le chat dort dans la maison.", "fra": "Le chat dort dans la maison.",
+           "eng": "The cat sleeps in the house.", "en": "The cat sleeps in the house.",
+           "es": "El gato duerme en la casa.", "spa": "El gato duerme en la casa.",
+           "cat": "El gat dorm a la casa.", "ita": "Il gatto dorme nella casa.",
+           "pt": "O gato dorme na casa.", "por": "O gato dorme na casa."}
+
+
 class ApertiumTranslator:
     """`Translator` backed by Apertium pairs kept running (`engine.PairProcess`).
 
@@ -442,6 +458,7 @@ class ApertiumTranslator:
         self._spanish_between = self.pairs[0] in ("fr-es", "fra-spa")
         self._procs = [PairProcess(p, timeout_s=timeout_s) for p in self.pairs]
         self._pivot_leaks = len(self.pairs) > 1
+        self._english_out = self.pairs[-1].split("-")[-1].split("_")[0] in ("eng", "en")
         self._fallback = ApertiumTranslator(fallback_pairs, timeout_s=timeout_s, self_test=False,
                                             protect_names=protect_names) if fallback_pairs else None
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
@@ -455,16 +472,18 @@ class ApertiumTranslator:
 
     def self_test(self) -> None:
         """Translate one known sentence; EngineFailure unless something sane comes back."""
-        probe = "Le chat dort dans la maison." if self._french_in else "Hola."
+        probe = _PROBES.get(self.pairs[0].split("-")[0].split("_")[0], "Hola.")
         out = self.translate([probe])[0]
-        if self._french_in and out.strip() == probe:
-            raise EngineFailure(f"{self.engine}: start-up self-test returned the French text unchanged")
+        if out.strip() == probe:
+            raise EngineFailure(f"{self.engine}: start-up self-test returned {probe!r} untranslated")
 
     def close(self) -> None:
         for p in self._procs:
             p.close()
 
     def _finish(self, english: str, source: str) -> str:
+        if not self._english_out:
+            return clean_marks(english, source)
         english = clean_output(english, source)
         return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng") else english
 
