@@ -249,7 +249,7 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
             if args.raw_apertium:
                 from .translate.apertium import RawApertiumPivot
 
-                translator = RawApertiumPivot(settings.translate.apertium_pairs)
+                translator = RawApertiumPivot(settings.translate.apertium_pairs, timeout_s=settings.translate.timeout_s)
             else:
                 from .translate.select import choose_translator
 
@@ -281,6 +281,8 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
         print(f"{result.engine}: {result.n} sentence pairs of {args.data}, config {args.config}")
         print(f"BLEU {result.bleu:6.2f}  {result.bleu_signature}")
         print(f"chrF {result.chrf:6.2f}  {result.chrf_signature}")
+        print(f"names kept {result.names_kept_percent:6.2f}%  ({result.names_kept} of {result.names} capitalised "
+              "source words that the reference also has)")
         print(f"{result.n} sentences in {result.seconds:.2f} s: {result.sentences_per_second} sentences/s")
     print(f"results: {output}" + (f"; predictions: {args.predictions}" if args.predictions else ""))
     return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 
 class ConfigError(Exception):
@@ -213,7 +213,30 @@ class TranslateSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     beam_size: int = Field(1, ge=1)
     max_input_tokens: int = Field(256, ge=8)
+    # French->English Apertium route: [fr-es, spa-eng] (through Spanish) or [fra-cat, cat-eng].
     apertium_pairs: list[str] = Field(default_factory=lambda: ["fr-es", "spa-eng"])
+    # The other French->English pivot, for a text whose English keeps words of the first pivot's
+    # language ("reflexionar"): the one leaving fewer is used; [] = none.
+    apertium_fallback_pairs: list[str] = Field(default_factory=list)
+    # Neural models for the other directions (pipeline.translate.routes), used only when present
+    # locally; otherwise the Apertium route, or no route (German offline).
+    neural_models: dict[str, str] = Field(default_factory=lambda: {
+        "en-fr": "Helsinki-NLP/opus-mt-en-fr", "de-fr": "Helsinki-NLP/opus-mt-de-fr",
+        "de-en": "Helsinki-NLP/opus-mt-de-en", "es-en": "Helsinki-NLP/opus-mt-es-en",
+        "it-en": "Helsinki-NLP/opus-mt-it-en", "es-fr": "Helsinki-NLP/opus-mt-es-fr",
+    })
+    # A translation engine that gives nothing back for this long is hung: the run fails (exit 4).
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("apertium_pairs", "apertium_fallback_pairs")
+    @classmethod
+    def _pairs(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and info.field_name == "apertium_pairs":
+            raise ValueError("at least one Apertium pair is needed (default: [fr-es, spa-eng])")
+        bad = [p for p in v if not re.fullmatch(r"[a-z]{2,3}(?:_[A-Za-z0-9]+)?-[a-z]{2,3}(?:_[A-Za-z0-9]+)?", p)]
+        if bad:
+            raise ValueError(f"not Apertium pair names (like 'fr-es', 'spa-eng'): {bad}")
+        return v
 
 
 class OutputSettings(_Section):
