@@ -3,8 +3,8 @@
 Entry points:
 - `choose_headline(story, index) -> str`: the French headline;
 - `build_brief(...) -> Brief`;
-- `attach_quotes(brief, story, index, translator) -> Brief`: the story's key
-  quotes (`pipeline.quotes`), translated to English.
+- `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`:
+  the story's key quotes (`pipeline.quotes`) with their English.
 
 The headline is the title (found by ingest) of the story's document that is
 most central to the story; with no title anywhere, the first summary
@@ -15,15 +15,11 @@ paragraphs the summary and the quotes cite.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .corpus_index import CorpusIndex
 from .model import Brief, Quote, SourceInfo, Story, Summary
-from .quotes import extract_quotes
 from .textsim import ContentWords, tfidf
-from .translate import TranslationError, Translator
-
-MAX_QUOTES = 5
 
 
 def choose_headline(story: Story, index: CorpusIndex, summary: Summary) -> str:
@@ -91,32 +87,35 @@ def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequ
         SourceInfo(
             file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
             lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
+            url=index.documents[d].url, record=index.documents[d].record, notes=index.documents[d].notes,
         )
         for d in story.doc_ids
     )
 
 
-def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, translator: Translator,
-                  limit: int = MAX_QUOTES) -> Brief:
-    """The brief with the story's key quotes, in French and English, and their paragraphs in its sources.
+def quote_texts(quotes: Sequence[Quote]) -> list[str]:
+    """The French texts a brief's quotes need in English: the quotes, and speakers described in words."""
+    return [*(q.text_fr for q in quotes), *(q.speaker for q in quotes if q.speaker and q.speaker[:1].islower())]
 
-    A translation failure keeps the quotes in French only, with a warning:
-    quotes never cost the brief.
+
+def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequence[Quote],
+                  english: Mapping[str, str]) -> Brief:
+    """The brief with the story's key quotes (`pipeline.quotes.extract_quotes`), in French and English,
+    and their paragraphs in its sources.
+
+    `english` maps French texts to English (`quote_texts` says which are needed). A quote
+    left untranslated is shown in French only, with a warning: quotes never cost the brief.
     """
-    quotes = extract_quotes(story, index, limit, skip=[s.text_fr for s in brief.summary])
     if not quotes:
         return brief
-    described = [q.speaker for q in quotes if q.speaker and q.speaker[:1].islower()]
     warnings = list(brief.warnings)
-    try:
-        english = translator.translate([*(q.text_fr for q in quotes), *described])
-    except TranslationError as exc:
-        english = [""] * (len(quotes) + len(described))
-        warnings.append(f"the quotes could not be translated ({exc}); they are shown in French only")
-    speaker_en = dict(zip(described, english[len(quotes):]))
+    missing = [t for t in quote_texts(quotes) if t not in english]
+    if missing:
+        warnings.append(f"{len(missing)} quote text(s) could not be translated; they are shown in French only")
     quotes = [
-        replace(q, text_en=en, speaker_en=speaker_en.get(q.speaker, q.speaker) if q.speaker else None)
-        for q, en in zip(quotes, english)
+        replace(q, text_en=english.get(q.text_fr, ""),
+                speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
+        for q in quotes
     ]
     return replace(brief, quotes=tuple(quotes), warnings=tuple(warnings),
                    sources=_sources(story, index, brief.summary, quotes))
