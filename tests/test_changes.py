@@ -15,7 +15,8 @@ from test_schema import validate
 
 def cite(file: str, line: int, text: str) -> Citation:
     doc = Path(file).stem
-    return Citation(file=file, doc_id=doc, paragraph=1, line_start=line, line_end=line, text=text, sid=f"{doc}:p1.s{line}")
+    return Citation(file=file, doc_id=doc, paragraph=1, line_start=line, line_end=line, text=text, sid=f"{doc}:p1.s{line}",
+                    char_start=100 * line, char_end=100 * line + len(text), exact=text)
 
 
 def source(file: str) -> SourceInfo:
