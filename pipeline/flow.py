@@ -367,14 +367,15 @@ class RenderStep:
 
     name = "render"
 
-    def brief_files(self, brief: Brief, run_id: str, settings: Settings) -> dict[str, str]:
+    def brief_files(self, brief: Brief, run_id: str, settings: Settings, changes: Any = None) -> dict[str, str]:
+        """A brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`)."""
         from .render import brief_to_dict, render_markdown
 
         files = {}
         if "md" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id)
+            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id, changes)
         if "json" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id))
+            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id, changes))
         return files
 
     def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
@@ -493,10 +494,37 @@ def _one_brief(story: Story, text: StoryText, english: Mapping[str, str], untran
         return step.run(story, text, english, index, engines, engine_warnings)
 
 
+class StoryIdsStep:
+    """Stories -> the same stories with ids stable across runs (`pipeline.story_ids`).
+
+    The state (which documents each id holds) is kept in each run folder as `stories.json`
+    and read back from the previous published run, so ids move only with `latest`.
+    """
+
+    name = "story_ids"
+    file = "stories.json"
+
+    def run(self, stories: Sequence[Story], documents: Sequence[Document], previous_run: Path | None,
+            ) -> tuple[list[Story], Any]:
+        from .story_ids import StoryState, assign_story_ids, document_key, load_story_state
+
+        state = StoryState()
+        if previous_run is not None and (previous_run / self.file).is_file():
+            try:
+                state = load_story_state(previous_run / self.file)
+            except ValueError as exc:
+                log.warning("story ids start afresh: %s", exc)
+        return assign_story_ids(stories, {d.doc_id: document_key(d) for d in documents}, state)
+
+
 def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Executor, engine: Translator,
              engine_warnings: Sequence[str], run_dir: Path, run_id: str, hooks: Hooks | None = None,
-             ) -> FlowResult:
-    """Every step, in order, for one corpus; files are written under `run_dir` (the runner's temporary folder)."""
+             previous_run: Path | None = None) -> FlowResult:
+    """Every step, in order, for one corpus; files are written under `run_dir` (the runner's temporary folder).
+
+    `previous_run` is the last published run folder: story ids continue from it, and each brief
+    says what changed since it.
+    """
     from .summarize import make_summarizer
 
     hooks = hooks or NoHooks()
@@ -530,7 +558,13 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks)
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
+    with hooks.stage(StoryIdsStep.name):
+        stories, story_state = StoryIdsStep().run(stories, documents, previous_run)
     log.info("stories: %d", len(stories))
+    from .changes import read_briefs, story_changes
+    from .render import brief_to_dict
+
+    previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
 
     # summarize (+ quotes), per story, on the workers
     summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
@@ -568,7 +602,10 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                     continue
                 briefs.append(brief)
                 with hooks.stage(render_step.name):
-                    for rel, content in render_step.brief_files(brief, run_id, settings).items():
+                    changes = (story_changes(previous_briefs.get(brief.story_id), brief_to_dict(brief, run_id),
+                                             previous_run.name)
+                               if previous_run is not None else None)
+                    for rel, content in render_step.brief_files(brief, run_id, settings, changes).items():
                         write_text(run_dir, rel, content)
                 log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
                          len(brief.sources))
@@ -577,6 +614,9 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
             for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index).items():
                 write_text(run_dir, rel, content)
             write_sources(run_dir, documents)  # the text of record every citation points into
+            from .story_ids import save_story_state
+
+            save_story_state(run_dir / StoryIdsStep.file, story_state)
 
         # review site: cited paragraphs side by side in English
         with hooks.stage("review"):
