@@ -388,14 +388,18 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     links: list[_Link] = []
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
+    keys = [exact_key(it.text) for it in items]
     for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
             continue  # French content words and rules; other languages: `_crosslingual_links`
+        # a sentence both documents give word for word is already an exact link: syndicated copies
+        # leave only their reworded sentences to compare
+        shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
         for i in scorer.sentences_of[doc_a]:
-            if not eligible[i]:
+            if not eligible[i] or keys[i] in shared:
                 continue
             for j in scorer.sentences_of[doc_b]:
-                if not eligible[j]:
+                if not eligible[j] or keys[j] in shared:
                     continue
                 cosine = scorer.cosine(i, j)
                 if cosine < floor:
