@@ -2,7 +2,9 @@
 
 Exit codes of `run`: 0 success; 1 partial (inputs skipped or stories failed);
 2 configuration or usage error; 3 another run holds the lock;
-4 a required engine or model is missing; 70 (or anything else) is a bug.
+4 a required engine or model is missing, or the engine failed; 5 nothing to do
+(no readable document); 6 an output could not be written (disk full);
+130 interrupted (SIGINT); 70 (or anything else) is a bug.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from .config import ConfigError, load_settings
-from .runner import EXIT_BUG, EXIT_USAGE, RunOptions, run
+from .runner import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, RunOptions, run
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 _EXIT_CODES = """exit codes:
@@ -24,8 +27,37 @@ _EXIT_CODES = """exit codes:
   1  partial: outputs written, but some inputs were skipped or some stories failed (see manifest.json)
   2  configuration or usage error: nothing written
   3  another run holds the lock on --out (or --wait-timeout expired)
-  4  a required engine or model is missing
+  4  a required engine or model is missing, or the translation engine failed on every story
+  5  nothing to do: no readable input document (empty or unmounted corpus, every file skipped)
+  6  an output could not be written (disk full, read-only): nothing published, `latest` unchanged
+  130 interrupted (Ctrl-C, SIGINT): nothing published
   70 an unexpected error: a bug (the traceback is logged); anything else is a bug too"""
+
+# Control characters (a newline in a file name...) would let a message forge log lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _TextFormatter(logging.Formatter):
+    """`LEVEL message`, one line per message: control characters in the message are escaped
+    (shown as \\n, \\x1b...); a traceback, when there is one, follows on its own lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)-7s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return self._style.format(_Escaped(record))
+
+
+class _Escaped:
+    """A log record seen through `_TextFormatter`: the same fields, the message escaped."""
+
+    def __init__(self, record: logging.LogRecord) -> None:
+        self.__dict__.update(record.__dict__)
+        self.message = _escape_controls(record.message)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -53,7 +85,7 @@ def _setup_logging(fmt: str, verbose: bool) -> None:
         os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)-7s %(message)s"))
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     root = logging.getLogger("pipeline")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -104,7 +136,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
                            description="Turn a corpus folder into cited French and English briefs.", epilog=_EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     run_p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
-    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of .txt/.md articles (default: %(default)s)")
+    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of articles: text, web pages, feeds, exports, web archives (default: %(default)s)")
     run_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
     run_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
     run_p.add_argument("--wait", action="store_true",
@@ -114,7 +146,34 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     run_p.add_argument("-v", "--verbose", action="store_true")
     _add_models_parser(sub)
     _add_eval_parser(sub)
+    verify_p = sub.add_parser("verify", help="re-check every citation of a run against its sources",
+                              description="Re-check a run: every citation's exact text against sources/<doc_id>.txt, "
+                                          "the sources' hashes, and the input files' hashes where they still exist. "
+                                          "Exit 0 when all match, 1 on any mismatch, 2 when RUN_DIR is not a run.")
+    verify_p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, e.g. outputs/latest")
+    verify_p.add_argument("--corpus", type=Path, help="where the inputs are (default: the corpus in manifest.json)")
+    verify_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    verify_p.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def _verify(args: argparse.Namespace, log: logging.Logger) -> int:
+    """`verify RUN_DIR`: counts on stdout (last line JSON); each mismatch logged; exit 0, 1 (mismatch) or 2."""
+    from .verify import VerifyError, verify_run
+
+    try:
+        report = verify_run(args.run_dir, args.corpus)
+    except VerifyError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    for problem in report.problems:
+        log.error("mismatch: %s", problem)
+    r = report
+    print(f"documents: {r.documents}, sources matching their hash: {r.sources_ok}")
+    print(f"inputs matching their hash: {r.inputs_ok}, inputs not found: {r.inputs_missing}")
+    print(f"citations: {r.citations}, exact text found at its offsets: {r.citations_ok}, mismatches: {len(r.problems)}")
+    print(json.dumps(r.as_dict()))
+    return 0 if r.ok else 1
 
 
 _EVAL_HELP = """Measure quality on a development set and print the scores.
@@ -190,7 +249,7 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
             if args.raw_apertium:
                 from .translate.apertium import RawApertiumPivot
 
-                translator = RawApertiumPivot(settings.translate.apertium_pairs)
+                translator = RawApertiumPivot(settings.translate.apertium_pairs, timeout_s=settings.translate.timeout_s)
             else:
                 from .translate.select import choose_translator
 
@@ -222,6 +281,8 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
         print(f"{result.engine}: {result.n} sentence pairs of {args.data}, config {args.config}")
         print(f"BLEU {result.bleu:6.2f}  {result.bleu_signature}")
         print(f"chrF {result.chrf:6.2f}  {result.chrf_signature}")
+        print(f"names kept {result.names_kept_percent:6.2f}%  ({result.names_kept} of {result.names} capitalised "
+              "source words that the reference also has)")
         print(f"{result.n} sentences in {result.seconds:.2f} s: {result.sentences_per_second} sentences/s")
     print(f"results: {output}" + (f"; predictions: {args.predictions}" if args.predictions else ""))
     return 0
@@ -275,6 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse exits with 2 on usage errors
     _setup_logging(args.log_format, args.verbose)
     log = logging.getLogger("pipeline")
+    try:
+        return _command(parser, args, log)
+    except KeyboardInterrupt:
+        # Ctrl-C / SIGINT: one log line (JSON in json mode), no traceback. The lock is released and the
+        # run's temporary folder is removed by the next run; `latest` was not moved.
+        log.error("interrupted (SIGINT): no new run published; outputs as they were",
+                  extra={"fields": {"event": "run_interrupted", "exit_code": EXIT_INTERRUPTED}})
+        return EXIT_INTERRUPTED
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: logging.Logger) -> int:
     if args.command == "run":
         try:
             settings = load_settings(args.config)
@@ -287,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
                 wait=args.wait or args.wait_timeout is not None, wait_timeout=args.wait_timeout,
                 progress=args.log_format == "text" and sys.stderr.isatty(),
             ))
+        except ConfigError as exc:  # found while reading the corpus (a CSV without the configured text column)
+            log.error("%s", exc, extra={"fields": {"exit_code": EXIT_USAGE}})
+            return EXIT_USAGE
         except Exception:
             # A bug, not a user mistake. Python's own exit status for an uncaught
             # exception is 1, which means "partial" here: use EX_SOFTWARE instead.
@@ -303,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         return _eval(args, log)
     if args.command == "models":
         return _models(args, log)
+    if args.command == "verify":
+        return _verify(args, log)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -3,8 +3,10 @@
 Entry points:
 - `choose_headline(story, index) -> str`: the French headline;
 - `build_brief(...) -> Brief`;
-- `attach_quotes(brief, story, index, translator) -> Brief`: the story's key
-  quotes (`pipeline.quotes`), translated to English;
+- `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`:
+  the story's key quotes (`pipeline.quotes`) with their English;
+  `english_quotes(quotes, index, dedup_result)` first gives a quote an English
+  source gives in that source's words (then it needs no translation);
 - `choose_languages(summary, index, dedup_result) -> Summary` and
   `plan_translations(summary, index, dedup_result) -> list[TranslationNeed]`:
   sources first, machine translation only for the rest.
@@ -27,16 +29,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from .corpus_index import CorpusIndex
 from .dedup import group_of
 from .model import Brief, DedupResult, DupGroup, Quote, SourceInfo, Story, Summary, SummarySentence
-from .quotes import extract_quotes
 from .textsim import ContentWords, tfidf
-from .translate import TranslationError, Translator
-
-MAX_QUOTES = 5
 
 
 def choose_headline(story: Story, index: CorpusIndex, summary: Summary) -> str:
@@ -213,6 +211,7 @@ def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequ
         SourceInfo(
             file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
             lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
+            url=index.documents[d].url, record=index.documents[d].record, notes=index.documents[d].notes,
         )
         for d in story.doc_ids
     )
@@ -234,38 +233,41 @@ def _english_quote(quote: Quote, index: CorpusIndex, groups: dict[str, DupGroup]
     return None
 
 
-def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, translator: Translator,
-                  limit: int = MAX_QUOTES, dedup_result: DedupResult | None = None) -> Brief:
-    """The brief with the story's key quotes, in French and English, and their paragraphs in its sources.
+def english_quotes(quotes: Sequence[Quote], index: CorpusIndex, dedup_result: DedupResult) -> list[Quote]:
+    """The quotes, those an English source gives quoted in English as that source words them
+    (`en_origin = "source"`, the English sentence cited); call before `quote_texts`, which then
+    leaves them out of translation."""
+    groups = group_of(dedup_result.sentence_groups)
+    given = [_english_quote(q, index, groups) for q in quotes]
+    return [q if g is None else replace(q, text_en=g[0], en_origin="source", citations=(*q.citations, index.cite(g[1])))
+            for q, g in zip(quotes, given)]
 
-    With `dedup_result`, a quote an English source gives (an English sentence
-    stating the same fact, quoting) is quoted in English as that source words
-    it (`en_origin = "source"`, the English sentence cited); only the others
-    are translated. A translation failure keeps the quotes in French only,
-    with a warning: quotes never cost the brief.
+
+def quote_texts(quotes: Sequence[Quote]) -> list[str]:
+    """The French texts a brief's quotes need in English: the quotes (but those an English source
+    gives, `english_quotes`), and speakers described in words."""
+    return [*(q.text_fr for q in quotes if q.en_origin != "source"),
+            *(q.speaker for q in quotes if q.speaker and q.speaker[:1].islower())]
+
+
+def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequence[Quote],
+                  english: Mapping[str, str]) -> Brief:
+    """The brief with the story's key quotes (`pipeline.quotes.extract_quotes`), in French and English,
+    and their paragraphs in its sources.
+
+    `english` maps French texts to English (`quote_texts` says which are needed); a quote an
+    English source gives (`english_quotes`) keeps that source's words. A quote
+    left untranslated is shown in French only, with a warning: quotes never cost the brief.
     """
-    quotes = extract_quotes(story, index, limit, skip=[s.text_fr for s in brief.summary])
     if not quotes:
         return brief
-    if dedup_result is not None:
-        groups = group_of(dedup_result.sentence_groups)
-        given = [_english_quote(q, index, groups) for q in quotes]
-        quotes = [q if g is None else replace(q, text_en=g[0], en_origin="source",
-                                              citations=(*q.citations, index.cite(g[1])))
-                  for q, g in zip(quotes, given)]
-    described = [q.speaker for q in quotes if q.speaker and q.speaker[:1].islower()]
     warnings = list(brief.warnings)
-    to_translate = [q for q in quotes if q.en_origin != "source"]
-    try:
-        english = translator.translate([*(q.text_fr for q in to_translate), *described])
-    except TranslationError as exc:
-        english = [""] * (len(to_translate) + len(described))
-        warnings.append(f"the quotes could not be translated ({exc}); they are shown in French only")
-    speaker_en = dict(zip(described, english[len(to_translate):]))
-    machine = iter(english[:len(to_translate)])
+    missing = [t for t in quote_texts(quotes) if t not in english]
+    if missing:
+        warnings.append(f"{len(missing)} quote text(s) could not be translated; they are shown in French only")
     quotes = [
-        replace(q, text_en=q.text_en if q.en_origin == "source" else next(machine),
-                speaker_en=speaker_en.get(q.speaker, q.speaker) if q.speaker else None)
+        replace(q, text_en=q.text_en if q.en_origin == "source" else english.get(q.text_fr, ""),
+                speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
         for q in quotes
     ]
     return replace(brief, quotes=tuple(quotes), warnings=tuple(warnings),

@@ -36,12 +36,10 @@ from typing import Any, Sequence
 
 from . import __version__
 from .config import Settings, settings_dict
-from .corpus_index import CorpusIndex
-from .dedup import dedup
+from .flow import summarize_documents
 from .ingest import InputError, LanguageIdentifier, ingest_text
 from .model import Document, Summary
-from .stories import group_stories
-from .summarize.extractive import summarize_story
+from .summarize import Summarizer, make_summarizer
 from .translate import Translator
 
 LEAD_SIZES = (1, 2, 3)
@@ -160,11 +158,9 @@ def article_document(item: SummaryItem, settings: Settings, langid: LanguageIden
                        settings=settings.ingest, langid=langid)
 
 
-def summarize_document(doc: Document, settings: Settings) -> Summary:
-    """The brief's code path for a corpus of one document: dedup, story, summarizer."""
-    result = dedup([doc], settings.dedup)
-    stories = group_stories([doc], result, settings.stories)
-    return summarize_story(stories[0], CorpusIndex.build([doc]), result, settings.summarize)
+def summarize_document(doc: Document, settings: Settings, summarizer: Summarizer | None = None) -> Summary:
+    """The brief's code path for a corpus of one document: the flow's dedup, stories and summarize steps."""
+    return summarize_documents([doc], settings, summarizer=summarizer)[0].summary
 
 
 def lead(doc: Document, k: int) -> str:
@@ -191,12 +187,9 @@ def rouge_scores(name: str, hypotheses: Sequence[str], references: Sequence[str]
 
 
 def evaluate_summaries(items: Sequence[SummaryItem], settings: Settings) -> SummaryEval:
-    if settings.summarize.backend != "extractive":
-        raise EvalError(
-            f"summarize.backend {settings.summarize.backend!r}: briefs are made by the extractive summarizer, "
-            "and so is this evaluation; set summarize.backend: extractive"
-        )
     langid = LanguageIdentifier(settings.ingest.languages)
+    summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
+                                 device=settings.translate.device)
     predictions: list[SummaryPrediction] = []
     engine = ""
     start = time.perf_counter()
@@ -206,7 +199,7 @@ def evaluate_summaries(items: Sequence[SummaryItem], settings: Settings) -> Summ
         except InputError:  # nothing left of the article: an empty summary, scored as such
             predictions.append(SummaryPrediction(item.id, "", ("",) * len(LEAD_SIZES)))
             continue
-        summary = summarize_document(doc, settings)
+        summary = summarize_document(doc, settings, summarizer)
         engine = summary.engine
         predictions.append(SummaryPrediction(
             item.id, " ".join(s.text_fr for s in summary.sentences), tuple(lead(doc, k) for k in LEAD_SIZES)
@@ -233,10 +226,27 @@ class TranslationEval:
     chrf_signature: str
     seconds: float  # the translate() call only
     hypotheses: tuple[str, ...]
+    names: int = 0  # capitalised source words the reference also contains verbatim
+    names_kept: int = 0  # ... of which the output contains them verbatim too
+
+    @property
+    def names_kept_percent(self) -> float:
+        return round(100 * self.names_kept / self.names, 2) if self.names else 100.0
 
     @property
     def sentences_per_second(self) -> float:
         return round(self.n / self.seconds, 1) if self.seconds > 0 else 0.0
+
+
+def names_kept(sources: Sequence[str], references: Sequence[str], hypotheses: Sequence[str]) -> tuple[int, int]:
+    """(names, kept): capitalised source words (Unicode `\\w+` tokens starting with a capital) that the
+    reference also contains as a token, once per sentence, and how many of them the output contains too."""
+    names = kept = 0
+    for src, ref, hyp in zip(sources, references, hypotheses, strict=True):
+        wanted = {w for w in _TOKEN.findall(src) if w[:1].isupper()} & set(_TOKEN.findall(ref))
+        names += len(wanted)
+        kept += len(wanted & set(_TOKEN.findall(hyp)))
+    return names, kept
 
 
 def evaluate_translations(pairs: Sequence[TranslationPair], translator: Translator) -> TranslationEval:
@@ -256,6 +266,7 @@ def evaluate_translations(pairs: Sequence[TranslationPair], translator: Translat
         bleu=round(bleu_score.score, 2), bleu_signature=str(bleu.get_signature()),
         chrf=round(chrf_score.score, 2), chrf_signature=str(chrf.get_signature()),
         seconds=seconds, hypotheses=tuple(hypotheses),
+        **dict(zip(("names", "names_kept"), names_kept([p.source for p in pairs], references[0], hypotheses))),
     )
 
 
@@ -289,6 +300,7 @@ def results_record(task: str, result: SummaryEval | TranslationEval, *, data: Pa
         metrics = {
             "bleu": {"score": result.bleu, "signature": result.bleu_signature},
             "chrf": {"score": result.chrf, "signature": result.chrf_signature},
+            "names_kept": {"percent": result.names_kept_percent, "kept": result.names_kept, "names": result.names},
             "seconds": round(result.seconds, 3),
             "sentences_per_second": result.sentences_per_second,
         }

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.brief import attach_quotes, build_brief
+from pipeline.brief import attach_quotes, build_brief, quote_texts
 from pipeline.corpus_index import CorpusIndex
 from pipeline.ingest import ingest
 from pipeline.model import Story, Summary
 from pipeline.quotes import extract_quotes
-from pipeline.translate import TranslationError
 
 
 def _story(index: CorpusIndex) -> Story:
@@ -104,13 +103,6 @@ class _Upper:
         return [t.upper() for t in texts]
 
 
-class _Broken:
-    engine = "broken"
-
-    def translate(self, texts):
-        raise TranslationError("apertium crashed")
-
-
 def _empty_brief(index):
     story = _story(index)
     return story, build_brief(story, Summary(story.story_id, (), "x"), "h", "h", [], index,
@@ -120,7 +112,9 @@ def _empty_brief(index):
 def test_attach_quotes_translates_quotes_and_described_speakers(sample):
     index = CorpusIndex.build(sample.documents)
     story, brief = _empty_brief(index)
-    brief = attach_quotes(brief, story, index, _Upper(), limit=20)
+    quotes = extract_quotes(story, index, limit=20)
+    texts = quote_texts(quotes)
+    brief = attach_quotes(brief, story, index, quotes, dict(zip(texts, _Upper().translate(texts))))
     assert brief.quotes and all(q.text_en == q.text_fr.upper() for q in brief.quotes)
     spokesman = next(q for q in brief.quotes if q.speaker == "un porte-parole de la Maison Blanche")
     assert spokesman.speaker_en == "UN PORTE-PAROLE DE LA MAISON BLANCHE"
@@ -134,6 +128,6 @@ def test_attach_quotes_translates_quotes_and_described_speakers(sample):
 def test_translation_failure_keeps_quotes_in_french_with_a_warning(sample):
     index = CorpusIndex.build(sample.documents)
     story, brief = _empty_brief(index)
-    brief = attach_quotes(brief, story, index, _Broken())
+    brief = attach_quotes(brief, story, index, extract_quotes(story, index), {})  # nothing translated
     assert brief.quotes and all(q.text_en == "" for q in brief.quotes)
     assert any("could not be translated" in w for w in brief.warnings)

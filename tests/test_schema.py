@@ -14,14 +14,11 @@ import jsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-from pipeline.brief import attach_quotes, build_brief, choose_headline
 from pipeline.corpus_index import CorpusIndex
-from pipeline.dedup import dedup
+from pipeline.flow import briefs_in_process
 from pipeline.ingest import ingest
 from pipeline.model import Brief, DedupResult
 from pipeline.render import SCHEMA_VERSION, brief_to_dict, schema
-from pipeline.stories import group_stories
-from pipeline.summarize.extractive import summarize_story
 
 from conftest import CORPUS, ROOT, apertium_missing
 from test_stories_mixed import write_mixed_corpus
@@ -44,20 +41,11 @@ class Built:
 
 
 def build_run(corpus: Path, settings, translator=None) -> Built:
-    """The runner's stages in process: ingest, dedup, stories, summary, translation, quotes."""
+    """The flow's steps in process: ingest, dedup, stories, summary, translation, quotes."""
     translator = translator or Tagged()
     docs = ingest(corpus, settings.ingest).documents
-    result = dedup(docs, settings.dedup)
-    index = CorpusIndex.build(docs)
-    briefs = []
-    for story in group_stories(docs, result, settings.stories):
-        summary = summarize_story(story, index, result, settings.summarize)
-        headline = choose_headline(story, index, summary)
-        english = translator.translate([headline, *(s.text_fr for s in summary.sentences)])
-        brief = build_brief(story, summary, headline, english[0], english[1:], index,
-                            {"translator": translator.engine, "summarizer": summary.engine}, [])
-        briefs.append(attach_quotes(brief, story, index, translator))
-    return Built(briefs, index, result)
+    built = briefs_in_process(docs, settings, translator)
+    return Built(built.briefs, built.index, built.dedup)
 
 
 def validate(data: dict) -> None:

@@ -26,23 +26,51 @@ from ..model import Brief, Citation, Quote, SummarySentence
 
 # 1.1: quotes (with speaker, attribution and citations); citations of quotes
 # share the brief's numbering.
-SCHEMA_VERSION = "1.1"
+# 2.0: citations point into the source of record (sources/<doc_id>.txt) and
+# check byte for byte: char_start, char_end, exact, prefix, suffix (W3C
+# TextPositionSelector + TextQuoteSelector), url; line numbers are lines of
+# the source of record (for .txt/.md, the file itself). Sources gain url,
+# record and notes ("feed summary only"). Document ids contain no ':'.
+SCHEMA_VERSION = "2.0"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+# Line breaks (CommonMark ends a line at \r too) and other control characters: in corpus text they
+# would start a new Markdown block (a heading, a list) inside a line of the brief.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_BACKTICKS = re.compile(r"`+")
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub(" ", text)
 
 
 def _md_text(text: str) -> str:
     """Corpus text as Markdown text: markup characters escaped, so `<b>` or `*x*` show as written."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
 
 
 def _md_plain(text: str) -> str:
     """Our own messages (warnings, engines) in Markdown: only raw HTML is neutralised, `code` stays code."""
-    return re.sub(r"([<>])", r"\\\1", text.replace("\n", " "))
+    return re.sub(r"([<>])", r"\\\1", _one_line(text))
 
 
 def _md_cell(text: str) -> str:
     return _md_text(text).replace("|", "\\|")
+
+
+def _md_code(text: str) -> str:
+    """A file name as a Markdown code span that no character of it can end: the fence is one backtick
+    longer than the longest run inside, control characters are shown escaped (a newline as \\n), so
+    nothing in the name becomes markup or HTML."""
+    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    fence = "`" * (max((len(r) for r in _BACKTICKS.findall(shown)), default=0) + 1)
+    pad = " " if shown.startswith(("`", " ")) or shown.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
+
+
+def _md_code_cell(text: str) -> str:
+    """`_md_code` inside a table row: a `|` would end the cell even in a code span (GFM), so it is escaped."""
+    return _md_code(text).replace("|", "\\|")
 
 
 def _environment() -> Environment:
@@ -57,6 +85,8 @@ def _environment() -> Environment:
     env.filters["md_cell"] = _md_cell
     env.filters["md_text"] = _md_text
     env.filters["md_plain"] = _md_plain
+    env.filters["md_code"] = _md_code
+    env.filters["md_code_cell"] = _md_code_cell
     return env
 
 
@@ -100,7 +130,8 @@ def render_markdown(brief: Brief, run_id: str) -> str:
     ]
     citations = [
         {"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
-         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text}
+         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text,
+         "doc_id": by_sid[sid].doc_id, "char_start": by_sid[sid].char_start, "char_end": by_sid[sid].char_end}
         for sid, n in numbers.items()
     ]
     return _environment().get_template("brief.md.j2").render(
@@ -149,7 +180,8 @@ def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
             }
             for q in brief.quotes
         ],
-        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used)} for s in brief.sources],
+        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used), "notes": list(s.notes)}
+                    for s in brief.sources],
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }

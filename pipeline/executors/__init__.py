@@ -1,0 +1,49 @@
+"""Executors: run a step's per-item work, here (local process pool) or on a cluster (Ray).
+
+Steps never know where they run. The flow hands an executor a module-level
+function `fn(shared, item) -> result`, the items, and the read-only `shared`
+context the function needs (the corpus index, settings, ...). The executor
+returns the results in the order of the items, whatever its number of
+workers, so a run's output does not depend on where or how widely it ran.
+
+`session(shared)` keeps workers (and whatever they built lazily, such as a
+translation engine) alive across several `map` calls; `map` on a session
+blocks until every result is back.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, ContextManager, Protocol, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Session(Protocol):
+    def map(self, fn: Callable[[Any, T], R], items: Sequence[T]) -> list[R]: ...
+
+
+class Executor(Protocol):
+    name: str
+    workers: int
+
+    def session(self, shared: Any, *, workers: int | None = None) -> ContextManager[Session]: ...
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_executor(kind: str, workers: int, ray_address: str = "") -> Executor:
+    """The executor the config asks for (`run.executor`, `run.workers`, `ray.address`)."""
+    if kind == "ray":
+        from .ray import RayExecutor
+
+        return RayExecutor(address=ray_address, workers=workers)
+    from .local import LocalExecutor
+
+    return LocalExecutor(workers or available_cores())

@@ -1,0 +1,641 @@
+"""The flow: the pipeline's steps, in order. Nothing operational lives here.
+
+    ingest -> dedup -> stories -> summarize (+ quotes) -> translate -> brief -> render
+
+Each step is a small class with one interface:
+
+- `name`: the stage name (timings, cache statistics, progress);
+- `code`: the modules its output depends on (part of its cache key);
+- `key(...)`: the cache key of one unit of its work, declared next to its code
+  (None where the step is not cached);
+- `run(...)`: the work itself, on typed records (`pipeline.model`).
+
+Per-item work (summarising a story, translating a chunk of texts) goes
+through an executor (`pipeline.executors`): a local process pool or a Ray
+cluster, with output identical whatever the number of workers. Corpus-wide
+steps (dedup, stories) run where the flow runs.
+
+`run_flow` composes the steps for `python -m pipeline run` (the runner adds
+the lock, the run folder, the cache store, progress and the manifest);
+`summarize_documents` is the same code path for `eval`. Adding a stage means
+adding a step class and one call in `run_flow`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
+
+from .brief import attach_quotes, build_brief, choose_headline, quote_texts
+from .cache import (
+    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode, digest,
+    encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
+)
+from .config import Settings, settings_dict
+from .corpus_index import CorpusIndex
+from .executors import Executor, Session
+from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
+from .translate import TranslationError, Translator
+from .verify import write_sources
+
+log = logging.getLogger("pipeline")
+
+# Texts per call to the translation cache (each call commits what it translated: a killed run
+# loses at most one batch) and per task sent to a worker. Fixed, so the way texts are grouped
+# never depends on the number of workers.
+TRANSLATE_BATCH = 512
+TRANSLATE_CHUNK = 64
+
+# Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
+# translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
+# run in the middle of translation. Never set it in production.
+SLOW_TRANSLATE_ENV = "PIPELINE_TEST_SLOW_TRANSLATE"
+
+
+# --- what the flow needs from whoever runs it ---------------------------------------------------
+
+
+class Hooks(Protocol):
+    """Timing and progress, provided by the runner (no-ops for eval and tests)."""
+
+    def stage(self, name: str) -> ContextManager[None]: ...
+
+    def bar(self, desc: str, total: int | None, unit: str) -> ContextManager[Any]: ...
+
+
+class _NoBar:
+    total: int | None = None
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+
+class NoHooks:
+    def stage(self, name: str) -> ContextManager[None]:
+        return nullcontext()
+
+    @contextmanager
+    def bar(self, desc: str, total: int | None, unit: str) -> Iterator[Any]:
+        yield _NoBar()
+
+
+@dataclass
+class FlowStats:
+    summarize_calls: int = 0
+    translate_calls: int = 0
+    translated_texts: int = 0
+
+
+@dataclass
+class FlowResult:
+    ingested: IngestResult
+    index: CorpusIndex
+    dedup: DedupResult
+    stories: list[Story]
+    briefs: list[Brief]
+    failed: list[dict[str, str]]
+    warnings: list[str]
+    stats: FlowStats
+    engines: dict[str, str]
+
+
+# --- steps ----------------------------------------------------------------------------------------
+
+
+class IngestStep:
+    """Files -> Documents (decoding, cleaning, paragraphs, sentences, language); cached per file."""
+
+    name = "ingest"
+
+    def run(self, corpus: Path, settings: Settings, cache: Cache,
+            progress: Callable[[int, int], None] | None = None) -> IngestResult:
+        from .ingest import ingest
+
+        return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
+                      progress=progress)
+
+
+class DedupStep:
+    """Documents -> duplicate groups of paragraphs and sentences (corpus-wide)."""
+
+    name = "dedup"
+    code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
+
+    def key(self, documents: Sequence[Document], settings: Settings) -> str:
+        return digest(
+            self.name, schema_fingerprint(), code_fingerprint(*self.code),
+            package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
+            settings_dict(settings)["ingest"], settings_dict(settings)["dedup"],
+            [(d.doc_id, d.path, d.sha256) for d in documents],
+        )
+
+    def run(self, documents: Sequence[Document], settings: Settings) -> DedupResult:
+        from .dedup import dedup
+
+        return dedup(documents, settings.dedup)
+
+
+class StoriesStep:
+    """Documents and duplicate groups -> stories (corpus-wide)."""
+
+    name = "stories"
+    code = ("pipeline.stories",)
+
+    def key(self, dedup_key: str, settings: Settings) -> str:
+        return digest(self.name, dedup_key, code_fingerprint(*self.code), settings_dict(settings)["stories"])
+
+    def run(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings) -> list[Story]:
+        from .stories import group_stories
+
+        return group_stories(documents, dedup_result, settings.stories)
+
+
+@dataclass
+class StoryContext:
+    """What per-story work reads (shared read-only with the workers)."""
+
+    index: CorpusIndex
+    groups_of_doc: Mapping[str, list]  # each document's dedup groups (`groups_by_document`)
+    settings: Settings
+    summarizer: Any  # pipeline.summarize.Summarizer
+
+    def dedup_for(self, story: Story) -> DedupResult:
+        """The dedup groups that touch the story's documents: all a summary reads, and only those,
+        so that summarising one story costs what its own groups cost, not the whole corpus's."""
+        groups = story_groups(story, self.groups_of_doc)
+        return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
+                           tuple(g for g in groups if g.level == "sentence"))
+
+
+def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
+    """The dedup groups with a member in the story's documents, each once, in a stable order."""
+    return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
+
+
+@dataclass(frozen=True)
+class StoryText:
+    """A story's French text: summary, headline and key quotes, before translation."""
+
+    summary: Summary
+    headline_fr: str
+    quotes: tuple[Quote, ...]
+
+
+def _doc_of(member_id: str, index: CorpusIndex) -> str:
+    pid = index.sentences[member_id].pid if member_id in index.sentences else member_id
+    return index.paragraphs[pid].doc_id
+
+
+def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] | None]) -> StoryText:
+    """Worker function: a story's summary (unless cached) and its quotes."""
+    from .quotes import extract_quotes
+
+    story, cached = item
+    if cached is None:
+        summary = ctx.summarizer.summarize(story, ctx.index, ctx.dedup_for(story))
+        headline_fr = choose_headline(story, ctx.index, summary)
+    else:
+        summary, headline_fr = cached
+    summary = dataclasses.replace(summary, story_id=story.story_id)
+    quotes = extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences])
+    return StoryText(summary, headline_fr, tuple(quotes))
+
+
+class SummarizeStep:
+    """Story -> French summary, headline and key quotes; summaries cached per story."""
+
+    name = "summarize"
+    code = ("pipeline.ingest", "pipeline.summarize", "pipeline.summarize.extractive", "pipeline.summarize.seq2seq",
+            "pipeline.textsim", "pipeline.dedup", "pipeline.brief", "pipeline.corpus_index")
+
+    def fixed(self, settings: Settings) -> str:
+        """The part of every story's key that does not depend on the story (computed once per run)."""
+        return digest(
+            self.name, schema_fingerprint(), code_fingerprint(*self.code), _summarizer_model(settings),
+            package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
+            settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
+        )
+
+    def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str) -> str:
+        """What a story's summary and headline depend on: the story, its documents, the membership of
+        the dedup groups touching them (and the documents of their other members), the settings, the code.
+
+        Group scores are left out on purpose: they shift a little whenever any article is added (corpus
+        TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
+        something else of the dedup result, add it here.
+        """
+        docs = set(story.doc_ids)
+        groups = story_groups(story, groups_of_doc)
+        involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
+        story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
+        return digest(
+            fixed, story_data,
+            [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],
+            sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
+        )
+
+    def run(self, session: Session, items: Sequence[tuple[Story, tuple[Summary, str] | None]]) -> list[StoryText]:
+        return session.map(_summarize_story, items)
+
+
+def _summarizer_model(settings: Settings) -> dict[str, str] | None:
+    """The seq2seq model folder's fingerprint (files, sizes, times); None for extractive."""
+    if settings.summarize.backend == "extractive":
+        return None
+    from .models import resolve_model
+
+    resolved = resolve_model(settings.summarize.model)
+    return folder_fingerprint(str(resolved.local_path)) if resolved.local_path else None
+
+
+def groups_by_document(dedup_result: DedupResult, index: CorpusIndex) -> dict[str, list]:
+    """Each document's dedup groups (one pass over the groups, not one per story)."""
+    out: dict[str, list] = {}
+    for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups):
+        for d in {_doc_of(m.id, index) for m in g.members}:
+            out.setdefault(d, []).append(g)
+    return out
+
+
+@dataclass
+class TranslateContext:
+    """What translation workers need: the settings to build their own engine, once per worker process."""
+
+    settings: Any  # TranslateSettings
+    slow: float = 0.0
+    prebuilt: Translator | None = None  # used as is in the process that built it (not in workers)
+    prebuilt_pid: int = field(default_factory=os.getpid)
+    _engine: Translator | None = field(default=None, repr=False)
+    _pid: int = field(default=0, repr=False)
+
+    def engine(self) -> Translator:
+        if self.prebuilt is not None and os.getpid() == self.prebuilt_pid:
+            return self.prebuilt
+        if self._engine is None or self._pid != os.getpid():
+            from .translate.select import choose_translator
+
+            self._engine, self._pid = choose_translator(self.settings).translator, os.getpid()
+        return self._engine
+
+
+def _translate_chunk(ctx: TranslateContext, texts: Sequence[str]) -> list[str]:
+    """Worker function: one chunk of texts through this worker's engine."""
+    if ctx.slow:
+        time.sleep(ctx.slow)
+    out = ctx.engine().translate(list(texts))
+    if len(out) != len(texts):
+        raise TranslationError(f"{ctx.engine().engine} returned {len(out)} texts for {len(texts)}")
+    return out
+
+
+class PooledTranslator:
+    """A `Translator` that splits its texts into fixed chunks and translates them on the executor's workers."""
+
+    def __init__(self, session: Session, engine: str) -> None:
+        self.session = session
+        self.engine = engine
+
+    def translate(self, texts: Sequence[str]) -> list[str]:
+        chunks = [list(texts[i:i + TRANSLATE_CHUNK]) for i in range(0, len(texts), TRANSLATE_CHUNK)]
+        return [t for part in self.session.map(_translate_chunk, chunks) for t in part]
+
+
+class TranslateStep:
+    """French texts of every story (headlines, summaries, quotes, reviewed paragraphs) -> English.
+
+    Texts are collected across stories, deduplicated, looked up in the cache, and
+    what is missing is translated in batches on the workers, each of which keeps
+    its engine alive for the whole step. A batch that fails costs only the
+    stories whose texts it held.
+    """
+
+    name = "translate"
+
+    def run(self, translator: CachedTranslator, texts: Sequence[str],
+            progress: Callable[[int], None] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+        """English for each text, and the reason for each text that could not be translated."""
+        unique = list(dict.fromkeys(t for t in texts))
+        english: dict[str, str] = {}
+        failed: dict[str, str] = {}
+        for i in range(0, len(unique), TRANSLATE_BATCH):
+            batch = unique[i:i + TRANSLATE_BATCH]
+            try:
+                english.update(zip(batch, translator.translate(batch)))
+            except TranslationError as exc:
+                if _is_engine_failure(exc):
+                    raise
+                failed.update((t, str(exc)) for t in batch)
+            if progress:
+                progress(len(batch))
+        return english, failed
+
+
+def _is_engine_failure(exc: TranslationError) -> bool:
+    """An engine that cannot work at all fails the run (exit 4), not a story."""
+    from . import translate
+
+    failure = getattr(translate, "EngineFailure", None)
+    return failure is not None and isinstance(exc, failure)
+
+
+class BriefStep:
+    """Story, French text and English -> Brief (citations, sources, quotes, warnings)."""
+
+    name = "brief"
+
+    def run(self, story: Story, text: StoryText, english: Mapping[str, str], index: CorpusIndex,
+            engines: dict[str, str], engine_warnings: Sequence[str]) -> Brief:
+        summary = text.summary
+        brief = build_brief(story, summary, text.headline_fr, english[text.headline_fr],
+                            [english[s.text_fr] for s in summary.sentences], index,
+                            {**engines, "summarizer": summary.engine}, engine_warnings)
+        return attach_quotes(brief, story, index, list(text.quotes), english)
+
+
+class RenderStep:
+    """Briefs -> files in the run folder: Markdown, JSON, index, dedup groups, review site."""
+
+    name = "render"
+
+    def brief_files(self, brief: Brief, run_id: str, settings: Settings) -> dict[str, str]:
+        from .render import brief_to_dict, render_markdown
+
+        files = {}
+        if "md" in settings.output.formats:
+            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id)
+        if "json" in settings.output.formats:
+            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id))
+        return files
+
+    def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
+                  index: CorpusIndex) -> dict[str, str]:
+        from .render import render_index
+
+        return {
+            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped)),
+            "dedup.json": _json(dedup_json(dedup_result, index)),
+        }
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
+    def where(member_id: str) -> dict[str, Any]:
+        if member_id in index.sentences:
+            c = index.cite(member_id)
+            return {"file": c.file, "paragraph": c.paragraph, "line_start": c.line_start, "line_end": c.line_end,
+                    "text": c.text}
+        p = index.paragraphs[member_id]
+        return {"file": index.documents[p.doc_id].path, "paragraph": p.index, "line_start": p.line_start,
+                "line_end": p.line_end, "text": p.text}
+
+    return {
+        "groups": [
+            {
+                "group_id": g.group_id, "level": g.level, "canonical": g.canonical,
+                "members": [{"id": m.id, "relation": m.relation, "score": m.score, **where(m.id)} for m in g.members],
+            }
+            for g in (*result.paragraph_groups, *result.sentence_groups)
+        ]
+    }
+
+
+# --- the flow ---------------------------------------------------------------------------------------
+
+
+def write_text(run_dir: Path, relative: str, text: str) -> None:
+    path = run_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # issue 16: the runner's message (disk full) names the file
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
+def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache, hooks: Hooks,
+                 ) -> tuple[DedupResult, list[Story], bool]:
+    """Dedup and stories, each reused from the cache when what it depends on is unchanged."""
+    dedup_step, stories_step = DedupStep(), StoriesStep()
+    dedup_key = dedup_step.key(documents, settings)
+    with hooks.stage(dedup_step.name):
+        dedup_result = cache.get_as("dedup", dedup_key, lambda v: decode(DedupResult, v))
+        cached = dedup_result is not None
+        if dedup_result is None:
+            dedup_result = dedup_step.run(documents, settings)
+            cache.put("dedup", dedup_key, encode(dedup_result))
+    stories_key = stories_step.key(dedup_key, settings)
+    with hooks.stage(stories_step.name):
+        stories = cache.get_as("stories", stories_key, lambda v: [decode(Story, s) for s in v])
+        if stories is None:
+            cached = False
+            stories = stories_step.run(documents, dedup_result, settings)
+            cache.put("stories", stories_key, encode(stories))
+    return dedup_result, stories, cached
+
+
+def _decoded_summary(value: Any) -> tuple[Summary, str] | None:
+    """A cached summary, or None when there is none or it no longer decodes (a miss)."""
+    if value is None:
+        return None
+    try:
+        return decode(Summary, value["summary"]), value["headline_fr"]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
+                      cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
+                      stats: FlowStats) -> list[StoryText]:
+    step = SummarizeStep()
+    by_doc = groups_by_document(dedup_result, index)
+    fixed = step.fixed(settings)
+    keys = [step.key(s, index, by_doc, fixed) for s in stories]
+    found = cache.get_many("summary", keys)
+    items = [(s, _decoded_summary(found.get(k))) for s, k in zip(stories, keys)]
+    stats.summarize_calls += sum(1 for _, hit in items if hit is None)
+    # neural summarizers use their own threads: one worker
+    workers = 1 if settings.summarize.backend != "extractive" else None
+    with hooks.stage(step.name), executor.session(StoryContext(index, by_doc, settings, summarizer),
+                                                  workers=workers) as session:
+        texts = step.run(session, items)
+    cache.put_many("summary", [
+        (k, {"summary": encode(t.summary), "headline_fr": t.headline_fr})
+        for k, t, (_, hit) in zip(keys, texts, items) if hit is None
+    ])
+    return texts
+
+
+def _one_brief(story: Story, text: StoryText, english: Mapping[str, str], untranslated: Mapping[str, str],
+               index: CorpusIndex, engines: dict[str, str], engine_warnings: Sequence[str],
+               failed: list[dict[str, str]], hooks: Hooks, step: BriefStep) -> Brief | None:
+    """The story's brief, or None (recorded in `failed`) when its summary could not be translated."""
+    story_texts = [text.headline_fr, *(s.text_fr for s in text.summary.sentences)]
+    reasons = [untranslated[x] for x in story_texts if x in untranslated]
+    if reasons:
+        log.error("story %s failed: %s", story.story_id, reasons[0])
+        failed.append({"story_id": story.story_id, "reason": reasons[0]})
+        return None
+    with hooks.stage(step.name):
+        return step.run(story, text, english, index, engines, engine_warnings)
+
+
+def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Executor, engine: Translator,
+             engine_warnings: Sequence[str], run_dir: Path, run_id: str, hooks: Hooks | None = None,
+             ) -> FlowResult:
+    """Every step, in order, for one corpus; files are written under `run_dir` (the runner's temporary folder)."""
+    from .summarize import make_summarizer
+
+    hooks = hooks or NoHooks()
+    stats = FlowStats()
+    warnings: list[str] = []
+
+    # ingest
+    log.info("ingest: reading %s", corpus)
+    ingest_step = IngestStep()
+    with hooks.stage(ingest_step.name), hooks.bar("ingest", None, "file") as bar:
+        def advance(done: int, total: int) -> None:
+            if done == 0:
+                bar.total = total
+                bar.refresh()
+            else:
+                bar.update(1)
+
+        ingested = ingest_step.run(corpus, settings, cache, advance)
+    for s in ingested.skipped:
+        log.warning("skipped %s: %s", s.path, s.reason)
+    documents = ingested.documents
+    log.info("ingest: %d documents, %d paragraphs, %d skipped", len(documents),
+             sum(len(d.paragraphs) for d in documents), len(ingested.skipped))
+    if not documents and not ingested.skipped:
+        w = f"no {'/'.join(settings.ingest.extensions)} files found under {corpus}"
+        log.warning("%s", w)
+        warnings.append(w)
+    index = CorpusIndex.build(documents)
+
+    # dedup, stories
+    dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks)
+    log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
+             len(dedup_result.sentence_groups), " (cached)" if cached else "")
+    log.info("stories: %d", len(stories))
+
+    # summarize (+ quotes), per story, on the workers
+    summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
+                                 device=settings.translate.device)
+    texts = summarize_stories(stories, index, dedup_result, settings, cache, executor, summarizer, hooks, stats)
+
+    # translate: every text of every story, in batches across stories
+    engines = {"translator": engine.engine}
+    wanted: list[str] = []
+    for t in texts:
+        wanted += [t.headline_fr, *(s.text_fr for s in t.summary.sentences), *quote_texts(t.quotes)]
+    slow = float(os.environ.get(SLOW_TRANSLATE_ENV) or 0)
+    # Apertium is rebuilt in each worker from the settings; a model-backed engine uses its own threads here
+    from .translate.apertium import ApertiumTranslator
+
+    neural = not isinstance(engine, ApertiumTranslator)
+    tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine)
+    translate_step = TranslateStep()
+    identity = translator_identity(engine, settings_dict(settings)["translate"])
+    with hooks.stage(translate_step.name), executor.session(tctx, workers=1 if neural else None) as session, \
+            hooks.bar("translate", len(set(wanted)), "text") as bar:
+        translator = CachedTranslator(PooledTranslator(session, engine.engine), cache, identity)
+        english, untranslated = translate_step.run(translator, wanted, bar.update)
+
+        # briefs
+        briefs: list[Brief] = []
+        failed: list[dict[str, str]] = []
+        brief_step, render_step = BriefStep(), RenderStep()
+        with hooks.bar("briefs", len(stories), "story") as bar:
+            for story, text in zip(stories, texts):
+                bar.update(1)
+                brief = _one_brief(story, text, english, untranslated, index, engines, engine_warnings, failed,
+                                   hooks, brief_step)
+                if brief is None:
+                    continue
+                briefs.append(brief)
+                with hooks.stage(render_step.name):
+                    for rel, content in render_step.brief_files(brief, run_id, settings).items():
+                        write_text(run_dir, rel, content)
+                log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
+                         len(brief.sources))
+
+        with hooks.stage(render_step.name):
+            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index).items():
+                write_text(run_dir, rel, content)
+            write_sources(run_dir, documents)  # the text of record every citation points into
+
+        # review site: cited paragraphs side by side in English
+        with hooks.stage("review"):
+            from .render.review import paragraphs_for_review, write_review_site
+
+            review_pids = paragraphs_for_review(briefs, index, dedup_result)
+            paragraphs = [index.paragraphs[p].text for p in review_pids]
+            review_english, review_failed = translate_step.run(translator, paragraphs)
+            if review_failed:
+                w = f"review pages: cited paragraphs left untranslated: {next(iter(review_failed.values()))}"
+                log.warning("%s", w)
+                warnings.append(w)
+            review_en = {p: review_english[t] for p, t in zip(review_pids, paragraphs) if t in review_english}
+            write_review_site(run_dir, briefs, index, dedup_result, review_en, run_id)
+        stats.translate_calls, stats.translated_texts = translator.calls, translator.texts_translated
+    return FlowResult(ingested, index, dedup_result, list(stories), briefs, failed, warnings, stats, engines)
+
+
+def summarize_documents(documents: Sequence[Document], settings: Settings, *, summarizer: Any = None,
+                        executor: Executor | None = None, cache: Cache | None = None) -> list[StoryText]:
+    """Dedup, stories and summaries of some documents, exactly as a run makes them (used by `eval`)."""
+    from .cache import NullCache
+    from .executors.local import LocalExecutor
+    from .summarize import make_summarizer
+
+    cache = cache or NullCache()
+    hooks = NoHooks()
+    index = CorpusIndex.build(documents)
+    dedup_result, stories, _ = corpus_steps(documents, settings, cache, hooks)
+    summarizer = summarizer or make_summarizer(settings.summarize, threads=settings.translate.threads,
+                                               device=settings.translate.device)
+    return summarize_stories(stories, index, dedup_result, settings, cache, executor or LocalExecutor(1),
+                             summarizer, hooks, FlowStats())
+
+
+@dataclass
+class InProcessBriefs:
+    briefs: list[Brief]
+    index: CorpusIndex
+    dedup: DedupResult
+
+
+def briefs_in_process(documents: Sequence[Document], settings: Settings, translator: Translator,
+                      ) -> InProcessBriefs:
+    """The briefs of some documents through the flow's steps, in this process, with no cache (tests, tools)."""
+    index = CorpusIndex.build(documents)
+    texts = summarize_documents(documents, settings)
+    dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
+    wanted = list(dict.fromkeys(
+        x for t in texts for x in (t.headline_fr, *(s.text_fr for s in t.summary.sentences), *quote_texts(t.quotes))
+    ))
+    english = dict(zip(wanted, translator.translate(wanted)))
+    step = BriefStep()
+    briefs = [step.run(story, text, english, index, {"translator": translator.engine}, [])
+              for story, text in zip(stories, texts)]
+    return InProcessBriefs(briefs, index, dedup_result)
+
+
+def _null_cache() -> Cache:
+    from .cache import NullCache
+
+    return NullCache()
