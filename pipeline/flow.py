@@ -121,11 +121,11 @@ class IngestStep:
     name = "ingest"
 
     def run(self, corpus: Path, settings: Settings, cache: Cache,
-            progress: Callable[[int, int], None] | None = None) -> IngestResult:
+            progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = ()) -> IngestResult:
         from .ingest import ingest
 
         return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
-                      progress=progress)
+                      progress=progress, exclude=exclude)
 
 
 class DedupStep:
@@ -618,7 +618,8 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
             else:
                 bar.update(1)
 
-        ingested = ingest_step.run(corpus, settings, cache, advance)
+        # never read the tool's own outputs back (the runner also refuses an --out inside the corpus)
+        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,))
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents = ingested.documents
