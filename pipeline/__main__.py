@@ -136,7 +136,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
                            description="Turn a corpus folder into cited French and English briefs.", epilog=_EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     run_p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML settings (default: %(default)s)")
-    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of .txt/.md articles (default: %(default)s)")
+    run_p.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of articles: text, web pages, feeds, exports, web archives (default: %(default)s)")
     run_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
     run_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
     run_p.add_argument("--wait", action="store_true",
@@ -146,7 +146,35 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     run_p.add_argument("-v", "--verbose", action="store_true")
     _add_models_parser(sub)
     _add_eval_parser(sub)
+    verify_p = sub.add_parser("verify", help="re-check every citation of a run against its sources",
+                              description="Re-check a run: every citation's exact text against sources/<doc_id>.txt, "
+                                          "the sources' hashes, and the input files' hashes where they still exist. "
+                                          "Exit 0 when all match, 1 on any mismatch, 2 when RUN_DIR is not a run.")
+    verify_p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, e.g. outputs/latest")
+    verify_p.add_argument("--corpus", type=Path, help="where the inputs are (default: the corpus in manifest.json)")
+    verify_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    verify_p.add_argument("-v", "--verbose", action="store_true")
+    _add_review_parser(sub)
     return parser
+
+
+def _verify(args: argparse.Namespace, log: logging.Logger) -> int:
+    """`verify RUN_DIR`: counts on stdout (last line JSON); each mismatch logged; exit 0, 1 (mismatch) or 2."""
+    from .verify import VerifyError, verify_run
+
+    try:
+        report = verify_run(args.run_dir, args.corpus)
+    except VerifyError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    for problem in report.problems:
+        log.error("mismatch: %s", problem)
+    r = report
+    print(f"documents: {r.documents}, sources matching their hash: {r.sources_ok}")
+    print(f"inputs matching their hash: {r.inputs_ok}, inputs not found: {r.inputs_missing}")
+    print(f"citations: {r.citations}, exact text found at its offsets: {r.citations_ok}, mismatches: {len(r.problems)}")
+    print(json.dumps(r.as_dict()))
+    return 0 if r.ok else 1
 
 
 _EVAL_HELP = """Measure quality on a development set and print the scores.
@@ -196,6 +224,78 @@ def _add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
         p.add_argument("-v", "--verbose", action="store_true")
 
 
+_REVIEW_HELP = """Review the latest run's briefs in a browser, or export the reviewed ones.
+
+  review         serve http://HOST:PORT/ (127.0.0.1:8765): approve, reject with a reason,
+                 edit, comment each sentence and quote; sign off a brief. Decisions are kept
+                 in OUT/review.sqlite and carry over to later runs where a sentence is unchanged.
+  review export  write the reviewed briefs (Markdown and JSON, with decisions, edits,
+                 reviewer and time) to --to DIR; --signed-off-only for the signed-off ones
+
+exit codes: 0 done; 2 no run in --out, a bad address or an unusable --to"""
+
+
+def _add_review_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    review_p = sub.add_parser("review", help="review and sign off the latest run's briefs (local server), or export",
+                              description=_REVIEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    review_p.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: %(default)s)")
+    review_p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    review_p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    review_p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    review_p.add_argument("-v", "--verbose", action="store_true")
+    review_sub = review_p.add_subparsers(dest="review_command")
+    export_p = review_sub.add_parser("export", help="write the reviewed briefs as Markdown and JSON",
+                                     description=_REVIEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export_p.add_argument("--to", type=Path, required=True, metavar="DIR", help="folder to write the briefs to")
+    export_p.add_argument("--signed-off-only", action="store_true", help="only the briefs signed off and unchanged")
+    # SUPPRESS: `review --out X export` keeps X
+    export_p.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="output folder (default: outputs)")
+    export_p.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS, help="log lines on stderr")
+    export_p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+
+
+def _review(args: argparse.Namespace, log: logging.Logger) -> int:
+    from .review import ReviewError, latest_run, open_store, run_states
+
+    if args.review_command == "export":
+        from .review.export import export_briefs
+
+        try:
+            states = run_states(latest_run(args.out), open_store(args.out))
+            written = export_briefs(states, args.to, args.signed_off_only)
+        except ReviewError as exc:
+            log.error("%s", exc)
+            return EXIT_USAGE
+        except OSError as exc:
+            log.error("cannot write the export to %s: %s; choose a writable --to folder", args.to, exc)
+            return EXIT_USAGE
+        n = len(written) // 2
+        log.info("exported %d of %d brief(s) to %s%s", n, len(states), args.to,
+                 " (signed off only)" if args.signed_off_only else "")
+        for path in written:
+            print(path)
+        return 0
+    import socket
+
+    from .review.server import serve
+
+    try:
+        latest_run(args.out)
+        with socket.create_server((args.host, args.port)):
+            pass
+    except ReviewError as exc:
+        log.error("%s", exc)
+        return EXIT_USAGE
+    except OSError as exc:
+        log.error("cannot listen on %s:%d (%s); choose another --port or --host", args.host, args.port, exc)
+        return EXIT_USAGE
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: anyone who can reach this address can review; the default is 127.0.0.1",
+                    args.host)
+    serve(args.out, args.host, args.port)
+    return 0
+
+
 def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
     import random
 
@@ -222,7 +322,7 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
             if args.raw_apertium:
                 from .translate.apertium import RawApertiumPivot
 
-                translator = RawApertiumPivot(settings.translate.apertium_pairs)
+                translator = RawApertiumPivot(settings.translate.apertium_pairs, timeout_s=settings.translate.timeout_s)
             else:
                 from .translate.select import choose_translator
 
@@ -254,6 +354,8 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
         print(f"{result.engine}: {result.n} sentence pairs of {args.data}, config {args.config}")
         print(f"BLEU {result.bleu:6.2f}  {result.bleu_signature}")
         print(f"chrF {result.chrf:6.2f}  {result.chrf_signature}")
+        print(f"names kept {result.names_kept_percent:6.2f}%  ({result.names_kept} of {result.names} capitalised "
+              "source words that the reference also has)")
         print(f"{result.n} sentences in {result.seconds:.2f} s: {result.sentences_per_second} sentences/s")
     print(f"results: {output}" + (f"; predictions: {args.predictions}" if args.predictions else ""))
     return 0
@@ -330,6 +432,9 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
                 wait=args.wait or args.wait_timeout is not None, wait_timeout=args.wait_timeout,
                 progress=args.log_format == "text" and sys.stderr.isatty(),
             ))
+        except ConfigError as exc:  # found while reading the corpus (a CSV without the configured text column)
+            log.error("%s", exc, extra={"fields": {"exit_code": EXIT_USAGE}})
+            return EXIT_USAGE
         except Exception:
             # A bug, not a user mistake. Python's own exit status for an uncaught
             # exception is 1, which means "partial" here: use EX_SOFTWARE instead.
@@ -346,6 +451,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
         return _eval(args, log)
     if args.command == "models":
         return _models(args, log)
+    if args.command == "verify":
+        return _verify(args, log)
+    if args.command == "review":
+        return _review(args, log)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from . import model as _model
-from .translate import TranslationError, Translator
+from .translate import EngineFailure, Translator
 
 log = logging.getLogger("pipeline")
 T = TypeVar("T")
@@ -520,16 +520,34 @@ class CachedTranslator:
             self.texts_translated += len(todo)
             out = self.inner.translate(list(todo.values()))
             if len(out) != len(todo):
-                raise TranslationError(f"{self.engine} returned {len(out)} texts for {len(todo)}")
+                raise EngineFailure(f"{self.engine} returned {len(out)} texts for {len(todo)}")
             new = dict(zip(todo, out))
+            # Output that cannot be a translation is used for nothing and never stored.
+            bad = [(src, new[k]) for k, src in todo.items() if not plausible_translation(src, new[k])]
+            if bad:
+                raise EngineFailure(f"{self.engine} returned {bad[0][1][:60]!r} for {bad[0][0][:60]!r} "
+                                    f"({len(bad)} of {len(todo)} texts fail the sanity check); nothing was cached")
             self.cache.put_many("translate", new.items())
             found.update(new)
         return [found[k] for k in keys]
 
 
+_APERTIUM_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)")
+
+
+def plausible_translation(source: str, output: str) -> bool:
+    """False for engine output that cannot be a translation: empty for a text with words, or an
+    Apertium mark (`*word`, `#word`, `@word`) the source did not have."""
+    if re.search(r"\w", source) and not output.strip():
+        return False
+    return len(_APERTIUM_MARK.findall(output)) <= len(_APERTIUM_MARK.findall(source))
+
+
 def translator_identity(translator: Translator, settings: dict[str, Any]) -> dict[str, Any]:
-    """What a translation depends on: engine, model folder (files, sizes, times) or Apertium pair
-    data, settings, code."""
+    """What a translation depends on: engine, model folder (files, sizes, times) or the Apertium
+    programs actually run and the pair data they read (resolved paths, sizes, times, hashes),
+    settings, code."""
+    own = getattr(translator, "identity", None)
     model_dirs = [str(getattr(translator, a)) for a in ("model_path", "ct2_dir") if getattr(translator, a, None)]
     pairs = getattr(translator, "pairs", None)
     relevant = {k: settings.get(k) for k in ("backend", "model", "ct2_model", "compute_type", "beam_size",
@@ -537,8 +555,10 @@ def translator_identity(translator: Translator, settings: dict[str, Any]) -> dic
     return {
         "engine": translator.engine,
         "class": f"{type(translator).__module__}.{type(translator).__qualname__}",
-        "code": code_fingerprint(type(translator).__module__, "pipeline.translate.chunking"),
+        "code": code_fingerprint(type(translator).__module__, "pipeline.translate.chunking",
+                                 "pipeline.translate.engine"),
         "models": {d: folder_fingerprint(d) for d in model_dirs},
         "apertium_data": apertium_data_fingerprint(list(pairs)) if pairs else None,
+        "engine_files": own() if callable(own) else None,
         "settings": relevant,
     }

@@ -226,10 +226,27 @@ class TranslationEval:
     chrf_signature: str
     seconds: float  # the translate() call only
     hypotheses: tuple[str, ...]
+    names: int = 0  # capitalised source words the reference also contains verbatim
+    names_kept: int = 0  # ... of which the output contains them verbatim too
+
+    @property
+    def names_kept_percent(self) -> float:
+        return round(100 * self.names_kept / self.names, 2) if self.names else 100.0
 
     @property
     def sentences_per_second(self) -> float:
         return round(self.n / self.seconds, 1) if self.seconds > 0 else 0.0
+
+
+def names_kept(sources: Sequence[str], references: Sequence[str], hypotheses: Sequence[str]) -> tuple[int, int]:
+    """(names, kept): capitalised source words (Unicode `\\w+` tokens starting with a capital) that the
+    reference also contains as a token, once per sentence, and how many of them the output contains too."""
+    names = kept = 0
+    for src, ref, hyp in zip(sources, references, hypotheses, strict=True):
+        wanted = {w for w in _TOKEN.findall(src) if w[:1].isupper()} & set(_TOKEN.findall(ref))
+        names += len(wanted)
+        kept += len(wanted & set(_TOKEN.findall(hyp)))
+    return names, kept
 
 
 def evaluate_translations(pairs: Sequence[TranslationPair], translator: Translator) -> TranslationEval:
@@ -249,6 +266,7 @@ def evaluate_translations(pairs: Sequence[TranslationPair], translator: Translat
         bleu=round(bleu_score.score, 2), bleu_signature=str(bleu.get_signature()),
         chrf=round(chrf_score.score, 2), chrf_signature=str(chrf.get_signature()),
         seconds=seconds, hypotheses=tuple(hypotheses),
+        **dict(zip(("names", "names_kept"), names_kept([p.source for p in pairs], references[0], hypotheses))),
     )
 
 
@@ -282,6 +300,7 @@ def results_record(task: str, result: SummaryEval | TranslationEval, *, data: Pa
         metrics = {
             "bleu": {"score": result.bleu, "signature": result.bleu_signature},
             "chrf": {"score": result.chrf, "signature": result.chrf_signature},
+            "names_kept": {"percent": result.names_kept_percent, "kept": result.names_kept, "names": result.names},
             "seconds": round(result.seconds, 3),
             "sentences_per_second": result.sentences_per_second,
         }

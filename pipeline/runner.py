@@ -49,6 +49,7 @@ from . import __version__
 from .cache import Cache, CacheRefused, NullCache, refuse_foreign_file
 from .config import Settings, settings_dict
 from .executors import make_executor
+from .changes import previous_run_dir
 from .flow import run_flow
 from .model import Document, IngestResult
 from .summarize import SummarizeError
@@ -413,7 +414,8 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     hooks = _Hooks(clock, bars)
     try:
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
-                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks)
+                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks,
+                          previous_run=previous_run_dir(out))
     except SummarizeError as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)

@@ -18,15 +18,23 @@ import re
 from dataclasses import asdict
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..model import Brief, Citation, Quote, SummarySentence
 
+if TYPE_CHECKING:
+    from ..changes import Changes
+
 # 1.1: quotes (with speaker, attribution and citations); citations of quotes
 # share the brief's numbering.
-SCHEMA_VERSION = "1.1"
+# 2.0: citations point into the source of record (sources/<doc_id>.txt) and
+# check byte for byte: char_start, char_end, exact, prefix, suffix (W3C
+# TextPositionSelector + TextQuoteSelector), url; line numbers are lines of
+# the source of record (for .txt/.md, the file itself). Sources gain url,
+# record and notes ("feed summary only"). Document ids contain no ':'.
+SCHEMA_VERSION = "2.0"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 # Line breaks (CommonMark ends a line at \r too) and other control characters: in corpus text they
@@ -110,7 +118,8 @@ def _refs(item: SummarySentence | Quote, numbers: dict[str, int]) -> str:
     return "".join(f"[{numbers[c.sid]}]" for c in item.citations)
 
 
-def render_markdown(brief: Brief, run_id: str) -> str:
+def render_markdown(brief: Brief, run_id: str, changes: "Changes | None" = None) -> str:
+    """The brief in Markdown; with `changes` (pipeline.changes), a "Changes since <run>" section."""
     numbers = citation_numbers(brief)
     by_sid = cited_sentences(brief)
     sentences = [
@@ -125,12 +134,13 @@ def render_markdown(brief: Brief, run_id: str) -> str:
     ]
     citations = [
         {"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
-         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text}
+         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text,
+         "doc_id": by_sid[sid].doc_id, "char_start": by_sid[sid].char_start, "char_end": by_sid[sid].char_end}
         for sid, n in numbers.items()
     ]
     return _environment().get_template("brief.md.j2").render(
         brief=brief, run_id=run_id, sentences=sentences, quotes=quotes, citations=citations,
-        n_docs=len(brief.sources),
+        n_docs=len(brief.sources), changes=changes,
     )
 
 
@@ -144,9 +154,10 @@ def _citation_dict(c: Citation, numbers: dict[str, int]) -> dict[str, Any]:
     return {"number": numbers[c.sid], **asdict(c)}
 
 
-def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
+def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -> dict[str, Any]:
+    """The brief's JSON form; with `changes` (pipeline.changes), a `changes` object (issue 14)."""
     numbers = citation_numbers(brief)
-    return {
+    data = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "story_id": brief.story_id,
@@ -174,10 +185,14 @@ def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
             }
             for q in brief.quotes
         ],
-        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used)} for s in brief.sources],
+        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used), "notes": list(s.notes)}
+                    for s in brief.sources],
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }
+    if changes is not None:
+        data["changes"] = changes.to_dict()
+    return data
 
 
 @lru_cache(maxsize=1)

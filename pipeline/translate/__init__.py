@@ -15,8 +15,13 @@ class TranslationError(Exception):
 
 
 class EngineFailure(TranslationError):
-    """The engine itself is broken (fails, hangs, misaligned or empty output): not one story's
-    problem but the run's, which fails with exit 4 and publishes nothing."""
+    """The engine itself is broken (a stage exits, hangs, prints misaligned or empty output, a
+    configured pair is missing): the run fails (exit 4), it is not a partial result."""
+
+
+class NoRoute(TranslationError):
+    """No offline route from this source language to the target (German, offline): the caller lists
+    such sources as related, with a warning, and never translates them through a wrong pivot."""
 
 
 class Translator(Protocol):
