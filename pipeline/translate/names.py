@@ -23,6 +23,7 @@ Numbers and dates need no protection: Apertium copies digits, and
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -43,8 +44,11 @@ def _trusted(word: str, first: str, last: str, pivot: bool) -> bool:
     pair knew an equivalent ("Alexandre" -> "Alejandro" -> "Alexander"); a person's name the first
     pair only copied is read again as a word by the next ("Santos" -> "Santos" -> "Saints"), a
     place it copied is a place for both ("Londres" -> "Londres" -> "London")."""
-    if not last or _MARK.search(first + last):
+    if not last:
         return False
+    if _MARK.search(first + last):  # a place only respelled ("Kioto"): clean_output gives the source's back
+        plain = _MARK.sub("", last)
+        return not pivot and " " not in plain and difflib.SequenceMatcher(None, plain.casefold(), word.casefold()).ratio() >= 0.7
     if last.casefold() == word.casefold() and last != word:
         return False  # the same name in other capitals ("Youtube"): keep the source's spelling
     if pivot and first == word:
