@@ -249,6 +249,8 @@ _INVERTED_MARKS = re.compile(r"[¿¡]\s*")
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?![\d,]|\.\d)")
 _UNKNOWN = re.compile(r"(?<![\w*#@])\*+(\w[\w'-]*)")
+# A generation error: "#darse" or "darse#" (a Spanish lemma spa-eng could not generate in English).
+_GENERATION_ERROR = re.compile(r"(?<![\w*#@])#+(\w[\w'-]*)|(\w[\w'-]*)#+(?![\w#])")
 _AGREEMENT = [
     (re.compile(r"\b(I)\s+(does|has|is)\b"), {"does": "do", "has": "have", "is": "am"}),
     (re.compile(r"\b(you|we|they|You|We|They)\s+(does|has|is|am|was)\b"),
@@ -347,7 +349,7 @@ def clean_marks(text: str, source: str = "") -> str:
     """Output in a language other than English (French from eng-spa + es-fr): Apertium's marks and
     tags removed, names Spanish respelled given back, spacing as the source language writes it."""
     text = _restore_unknown(text, source) if source else text
-    text = _MARKS.sub("", _TAGS.sub("", text))
+    text = _MARKS.sub("", _GENERATION_ERROR.sub(lambda m: m.group(1) or m.group(2), _TAGS.sub("", text)))
     return " ".join(_INVERTED_MARKS.sub("", text).split())
 
 
@@ -355,7 +357,7 @@ def clean_output(text: str, source: str = "") -> str:
     """English from the pivot, made readable; `source` is the French it came from."""
     text = _restore_unknown(text, source) if source else text
     text = _TAGS.sub("", text)
-    text = _MARKS.sub("", text)
+    text = _MARKS.sub("", _GENERATION_ERROR.sub(lambda m: m.group(1) or m.group(2), text))
     text = _GUILLEMETS.sub(r'"\1"', text)
     text = _INVERTED_MARKS.sub("", text)
     text = _SPACE_BEFORE.sub(r"\1", text)
@@ -397,7 +399,7 @@ def _check_pairs(pairs: Sequence[str]) -> list[str]:
 
 
 # A mark Apertium leaves: "*" (unknown), "#" (generation error), "@" (not transferred) glued to a word.
-_LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)")
+_LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")
 
 
 def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
@@ -545,7 +547,8 @@ class ApertiumTranslator:
             marked = restore(current[i], names[i], src)
             known = {_strip_accents(w).casefold() for w in re.findall(r"\w[\w'-]*|\w+", source)}
             known.update(_strip_accents(w).casefold() for w in re.findall(r"\w+", source))
-            leaks.append([w for w in _UNKNOWN.findall(marked) if w[:1].islower()
+            unknown = _UNKNOWN.findall(marked) + [a or b for a, b in _GENERATION_ERROR.findall(marked)]
+            leaks.append([w for w in unknown if w[:1].islower()
                           and _strip_accents(w).casefold() not in known] if self._pivot_leaks else [])
             english.append(self._finish(marked, source))
         return english, leaks

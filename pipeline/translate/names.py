@@ -164,7 +164,7 @@ def _whole_names(text: str, spans: list[tuple[int, int, str, bool]],
     run: list[tuple[int, int, str, bool]] = []
 
     def close() -> None:
-        if len(run) > 1 and any(decided[(w, i)] == w for _, _, w, i in run):
+        if len(run) > 1 and (any(decided[(w, i)] == w for _, _, w, i in run) or not any(i for *_, i in run)):
             kept.update((w, i) for _, _, w, i in run if decided[(w, i)] is None)
         run.clear()
 
