@@ -32,6 +32,8 @@ def _s(pattern: str, replacement: str, example: str, expect: str, when: str | No
 
 _QUESTIONED = {"put": "questioned", "puts": "questions", "putting": "questioning"}
 _ANY = {"where": "anywhere", "what": "anything", "who": "anyone", "when": "anytime", "how": "anyhow"}
+_ACRONYMS = {"UE": "EU", "ONU": "UN", "OTAN": "NATO", "FMI": "IMF", "OMS": "WHO", "BCE": "ECB", "PIB": "GDP",
+             "ADN": "DNA", "URSS": "USSR", "OGM": "GMO"}
 _HAS = {"is": "has", "are": "have", "was": "had", "were": "had"}
 
 SENSES: tuple[Sense, ...] = (
@@ -41,8 +43,13 @@ SENSES: tuple[Sense, ...] = (
     _s(r"\b(is|are|was|were|be|been|am) of return\b", r"\1 back", "Il est de retour à Paris.", "is back"),
     _s(r"\b(put|puts|putting) in (?:cause|entredicho)\b", lambda m: _QUESTIONED[m.group(1)],  # type: ignore[arg-type]
        "Il met en cause le gouvernement.", "questions"),
-    _s(r"\bNow well,", "However,", "Or, le Centre considère cela comme un mythe.", "However,"),
+    _s(r"\bNow well,?", "However,", "Or, le Centre considère cela comme un mythe.", "However,", r"(?:^|[.!?] )Or\b"),
+    _s(r"\bOf another side,", "On the other hand,", "D'un autre côté, il a besoin d'aide.", "On the other hand,",
+       r"\bd'un autre côté\b"),
     _s(r"\bOf another side,", "Besides,", "D'ailleurs, les avocats sont venus.", "Besides,"),
+    _s(r"\b([A-Z][\w-]+), that (?=[a-z])", r"\1, who ", "Il parle avec Jon Holmquist, qui travaille pour Coinabul.",
+       "Holmquist, who works", r", qui\b"),
+    _s(r"\b(the|a|of|to) \1\b", r"\1", "Il votera le texte le lendemain.", "the following day"),
     _s(r"^Consistently,", "As a result,", "En conséquence, 180 projets de loi.", "As a result,", r"^En conséquence"),
     _s(r"\b[Tt]o leave of\b", "from", "Il travaille ici à partir de 2009.", "from 2009"),
     _s(r"\bdisposals\b", "provisions", "ces nouvelles dispositions", "provisions", r"\bdispositions"),
@@ -64,6 +71,26 @@ SENSES: tuple[Sense, ...] = (
     _s(r"\bmorning\b", "tomorrow", "Il part demain.", "tomorrow", r"\bdemain\b(?!\s+matin)"),
     _s(r"\bapresamiento of functions\b", "inauguration", "la prise de fonctions du président", "inauguration"),
     _s(r"\bDefinitely that runs\b", "Quite common", "C'est tout à fait courant.", "common"),
+    _s(r"\b([Hh])is\b", lambda m: "Their" if m.group(1) == "H" else "their",  # type: ignore[arg-type]
+       "Les enfants aiment leur école.", "their school", r"\bleurs?\b(?!.*\b(?:son|sa|ses)\b)"),
+    _s(r"\bequally\b", "also", "Il a également parlé de la crise.", "also", r"\bégalement\b"),
+    _s(r"\barms\b", "weapons", "Il vend des armes à feu.", "weapons", r"\barmes?\b"),
+    _s(r"\bamong\b", "between", "Le rapport entre le Higgs et la masse.", "between", r"\bentre\b"),
+    _s(r"\b([Ff])inds\b", r"is", "La maison se trouve à Paris.", "is", r"\bse trouve\b"),
+    _s(r"\b([Aa])fterwards\b", lambda m: "Then" if m.group(1) == "A" else "then",  # type: ignore[arg-type]
+       "Ensuite, il est parti.", "Then", r"\bensuite\b"),
+    _s(r"\bconstituents\b", "voters", "Les électeurs ont voté.", "voters", r"\bélecteurs?\b"),
+    _s(r"\b([Ii])t does lacking(?: to)?\b", r"\1t is necessary to", "Il faut garder à l'esprit la résolution.",
+       "is necessary to"),
+    _s(r"\bcures\b", "care", "Les soins palliatifs sont gratuits.", "care", r"\bsoins\b"),
+    _s(r"\bwhereas\b", "while", "Il travaille alors que elle dort.", "while", r"\balors que\b|\btandis que\b"),
+    _s(r"\bwould have to\b", "should", "Il devrait partir.", "should", r"\bdevr(?:ait|aient|ais)\b"),
+    _s(r"\b(?:of )?numerous\b", "many", "De nombreux ressortissants sont venus.", "many",
+       r"\bnombreu(?:x|ses)\b"),
+    _s(r"\binvestigation\b", "research", "La recherche scientifique avance.", "research", r"\brecherches?\b"),
+    _s(r"\bagreements\b", "contracts", "Les contrats obtenus à Montréal.", "contracts", r"\bcontrats\b"),
+    _s(r"\b(UE|ONU|OTAN|FMI|OMS|BCE|PIB|ADN|URSS|OGM)\b", lambda m: _ACRONYMS[m.group(1)],  # type: ignore[arg-type]
+       "Selon Palas, l'UE aurait dû payer.", "EU"),
 )
 
 
