@@ -89,6 +89,25 @@ SENSES: tuple[Sense, ...] = (
        r"\bnombreu(?:x|ses)\b"),
     _s(r"\binvestigation\b", "research", "La recherche scientifique avance.", "research", r"\brecherches?\b"),
     _s(r"\bagreements\b", "contracts", "Les contrats obtenus à Montréal.", "contracts", r"\bcontrats\b"),
+    _s(r"\b(and|or) of\b", r"\1", "Il parle de politique et de sport.", "and sport"),
+    _s(r"\bprize(s?)\b", r"price\1", "Le prix de l'essence a baissé.", "price", r"\bprix\b(?! (?:Nobel|Goncourt|de la paix))"),
+    _s(r"\baugment(s|ed|ing)?\b", lambda m: "increase" + {"s": "s", "ed": "d", "ing": "ing"}.get(m.group(1) or "", ""),  # type: ignore[arg-type]
+       "Le chômage augmente.", "increases", r"\baugment"),
+    _s(r"\bworld-wide\b", "world", "Il a déclenché la première guerre mondiale.", "world war"),
+    _s(r"\b([Cc])an not\b", r"\1annot", "Ils ne peuvent pas occuper le même espace.", "cannot"),
+    _s(r"\b([Ll])ike this,", lambda m: "Thus," if m.group(1) == "L" else "thus,",  # type: ignore[arg-type]
+       "Ainsi, il est venu.", "Thus,", r"\bainsi\b"),
+    _s(r"\bnear of (?=\d)", "nearly ", "Il y a près de 300 cas.", "nearly 300"),
+    _s(r"\bnear of\b", "near", "Il habite près de la gare.", "near the"),
+    _s(r"\b(?:the )?society\b", "the company", "Le porte-parole de la société a parlé.", "the company",
+       r"\bsociété\b"),
+    _s(r"\b([Tt])he one of\b", lambda m: "One of" if m.group(1) == "T" else "one of",  # type: ignore[arg-type]
+       "Elle a été l'une des premières élues.", "one of"),
+    _s(r"\btongue(s?)\b", r"language\1", "Ils ne connaissent pas la langue du pays.", "language", r"\blangues?\b"),
+    _s(r"\b([Ii])t fails to\b", r"\1t is necessary to", "Il faut dire que c'est difficile.", "necessary to",
+       r"\bfaut\b"),
+    _s(r"\b([Ii])t fails\b", r"\1t takes", "Il faut un immense accélérateur de particules.", "takes", r"\bfaut\b"),
+    _s(r"\bflare(s?)\b", r"rocket\1", "La fusée a décollé.", "rocket", r"\bfusées?\b"),
     _s(r"\b(UE|ONU|OTAN|FMI|OMS|BCE|PIB|ADN|URSS|OGM)\b", lambda m: _ACRONYMS[m.group(1)],  # type: ignore[arg-type]
        "Selon Palas, l'UE aurait dû payer.", "EU"),
 )
