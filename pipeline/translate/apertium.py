@@ -402,6 +402,9 @@ def _check_pairs(pairs: Sequence[str]) -> list[str]:
 _LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")
 
 
+_LOST_PLACEHOLDER = re.compile(r"(?i)zq|xqz")
+
+
 def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
     """Pivot-language words no pair could translate ("consultores", "bonos"), replaced by the
     closest source word without accents (often an English cognate: "consultants"), or dropped."""
@@ -419,6 +422,13 @@ def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
     return _SPACE_BEFORE.sub(r"\1", " ".join(out.split()))
 
 
+def _has_mark(source: str, output: str) -> bool:
+    """An Apertium mark the source does not have: `*word`, `#word`, `word#`, `@word`, or more `*`,
+    `#`, `@` than the source has (a mark inside a word)."""
+    return (len(_LEFT_MARK.findall(output)) > len(_LEFT_MARK.findall(source))
+            or any(output.count(c) > source.count(c) for c in "*#@"))
+
+
 def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) -> None:
     """EngineFailure when the engine's output cannot be a translation: a count that does not match,
     nothing for a text that has words, or an Apertium mark the source did not have."""
@@ -427,7 +437,7 @@ def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) ->
     for src, out in zip(sources, outputs):
         if re.search(r"\w", src) and not out.strip():
             raise EngineFailure(f"{engine} returned nothing for {src[:60]!r}; the engine is broken")
-        if len(_LEFT_MARK.findall(out)) > len(_LEFT_MARK.findall(src)):
+        if _has_mark(src, out):
             raise EngineFailure(f"{engine} left an Apertium mark in {out[:60]!r}")
 
 
@@ -505,6 +515,11 @@ class ApertiumTranslator:
         if not texts:
             return []
         english, leaks = self._translate(texts)
+        broken = [i for i, e in enumerate(english) if _has_mark(texts[i], e) or _LOST_PLACEHOLDER.search(e)]
+        if broken:  # a placeholder Apertium split or respelled: those texts again, names unprotected
+            again, again_leaks = self._translate([texts[i] for i in broken], protect=False)
+            for i, e, n in zip(broken, again, again_leaks):
+                english[i], leaks[i] = e, n
         redo = [i for i, n in enumerate(leaks) if n]
         if redo and self._fallback is not None:
             # Words of the pivot language left in the English: the other pivot, when it leaves fewer
@@ -513,15 +528,18 @@ class ApertiumTranslator:
                 if len(n) < len(leaks[i]):
                     english[i], leaks[i] = a, n
         english = [_replace_leaks(e, n, src) if n else e for e, n, src in zip(english, leaks, texts)]
+        # a mark no repair above removed (one inside a word) is removed here: never shown
+        english = [" ".join(re.sub("[" + "".join(c for c in "*#@" if c not in src) + "]", " ", e).split())
+                   if _has_mark(src, e) and any(c not in src for c in "*#@") else e for e, src in zip(english, texts)]
         check_output(texts, english, self.engine)
         return english
 
-    def _translate(self, texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    def _translate(self, texts: Sequence[str], protect: bool = True) -> tuple[list[str], list[list[str]]]:
         """English for each text, and the words the last pair did not know that are not in the
         source either: words of the pivot language ("reflexionar"), never to be shown as English."""
         current = [" ".join(t.translate(_CHARS_IN).split()) for t in texts]
         names: list[list[str]] = [[] for _ in texts]
-        if self._names is not None:
+        if self._names is not None and protect:
             current, names = self._names.protect(current)
         if self._french_in:
             current = [prepare_french(t) if self._spanish_between else prepare_french(t, frozenset()) for t in current]
@@ -547,8 +565,7 @@ class ApertiumTranslator:
             marked = restore(current[i], names[i], src)
             known = {_strip_accents(w).casefold() for w in re.findall(r"\w[\w'-]*|\w+", source)}
             known.update(_strip_accents(w).casefold() for w in re.findall(r"\w+", source))
-            unknown = _UNKNOWN.findall(marked) + [a or b for a, b in _GENERATION_ERROR.findall(marked)]
-            leaks.append([w for w in unknown if w[:1].islower()
+            leaks.append([w for w in _UNKNOWN.findall(marked) if w[:1].islower()
                           and _strip_accents(w).casefold() not in known] if self._pivot_leaks else [])
             english.append(self._finish(marked, source))
         return english, leaks

@@ -102,7 +102,9 @@ class NameGuard:
             common = any("<np>" not in r for r in readings)
             acronym = len(word) > 1 and word.isupper()
             place = any("<np><loc>" in r for r in readings)
-            if unknown and initial and re.search(r"-[a-zà-ÿ]", word):
+            if len(word) < 2:
+                self._decided[(word, initial)] = None  # an initial ("J.R. Ewing"): nothing to protect
+            elif unknown and initial and re.search(r"-[a-zà-ÿ]", word):
                 self._decided[(word, initial)] = None  # "Mi-novembre": a compound word, not a name
             elif unknown:
                 self._decided[(word, initial)] = word
