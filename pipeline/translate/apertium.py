@@ -429,7 +429,13 @@ def _has_mark(source: str, output: str) -> bool:
             or any(output.count(c) > source.count(c) for c in "*#@"))
 
 
-def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) -> None:
+def _strip_marks(text: str, source: str) -> str:
+    """`*`, `#`, `@` removed wherever the text has more of one than the source."""
+    extra = "".join(c for c in "*#@" if text.count(c) > source.count(c))
+    return " ".join(re.sub(f"[{re.escape(extra)}]", "", text).split()) if extra else text
+
+
+def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str, *, marks: bool = True) -> None:
     """EngineFailure when the engine's output cannot be a translation: a count that does not match,
     nothing for a text that has words, or an Apertium mark the source did not have."""
     if len(outputs) != len(sources):
@@ -437,7 +443,7 @@ def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) ->
     for src, out in zip(sources, outputs):
         if re.search(r"\w", src) and not out.strip():
             raise EngineFailure(f"{engine} returned nothing for {src[:60]!r}; the engine is broken")
-        if _has_mark(src, out):
+        if marks and _has_mark(src, out):
             raise EngineFailure(f"{engine} left an Apertium mark in {out[:60]!r}")
 
 
@@ -529,8 +535,7 @@ class ApertiumTranslator:
                     english[i], leaks[i] = a, n
         english = [_replace_leaks(e, n, src) if n else e for e, n, src in zip(english, leaks, texts)]
         # a mark no repair above removed (one inside a word) is removed here: never shown
-        english = [" ".join(re.sub("[" + "".join(c for c in "*#@" if c not in src) + "]", " ", e).split())
-                   if _has_mark(src, e) and any(c not in src for c in "*#@") else e for e, src in zip(english, texts)]
+        english = [_strip_marks(e, src) if _has_mark(src, e) else e for e, src in zip(english, texts)]
         check_output(texts, english, self.engine)
         return english
 
@@ -549,7 +554,7 @@ class ApertiumTranslator:
             if k == 0 and self._spanish_between:
                 segments = [_SENTINEL.sub(lambda m: f"[QZX{m.group(1)}XZQ]", s) for s in segments]
             outs = [unformat(o) for o in proc.run(segments)]
-            check_output([current[i] for i in todo], [_LEFT_MARK.sub("", o) for o in outs], f"apertium {proc.pair}")
+            check_output([current[i] for i in todo], outs, f"apertium {proc.pair}", marks=False)
             if k < len(self._procs) - 1:
                 outs = [fix_spanish(o) for o in outs]
             for i, o in zip(todo, outs):
