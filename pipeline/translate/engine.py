@@ -253,7 +253,7 @@ def run_pair(process: PairProcess, texts: Sequence[str]) -> list[str]:
 def require_apertium() -> None:
     if shutil.which("lt-proc") is None:
         raise EngineFailure(
-            "Apertium is not installed (no lt-proc on PATH); install it with "
+            "apertium is not installed (no lt-proc on PATH); install it with "
             "'apt-get install -y apertium apertium-fr-es apertium-eng-spa' (scripts/setup.sh does this)"
         )
 
