@@ -532,7 +532,7 @@ class CachedTranslator:
         return [found[k] for k in keys]
 
 
-_APERTIUM_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)")
+_APERTIUM_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")
 
 
 def plausible_translation(source: str, output: str) -> bool:

@@ -249,6 +249,8 @@ _INVERTED_MARKS = re.compile(r"[¿¡]\s*")
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?![\d,]|\.\d)")
 _UNKNOWN = re.compile(r"(?<![\w*#@])\*+(\w[\w'-]*)")
+# A generation error: "#darse" or "darse#" (a Spanish lemma spa-eng could not generate in English).
+_GENERATION_ERROR = re.compile(r"(?<![\w*#@])#+(\w[\w'-]*)|(\w[\w'-]*)#+(?![\w#])")
 _AGREEMENT = [
     (re.compile(r"\b(I)\s+(does|has|is)\b"), {"does": "do", "has": "have", "is": "am"}),
     (re.compile(r"\b(you|we|they|You|We|They)\s+(does|has|is|am|was)\b"),
@@ -347,7 +349,7 @@ def clean_marks(text: str, source: str = "") -> str:
     """Output in a language other than English (French from eng-spa + es-fr): Apertium's marks and
     tags removed, names Spanish respelled given back, spacing as the source language writes it."""
     text = _restore_unknown(text, source) if source else text
-    text = _MARKS.sub("", _TAGS.sub("", text))
+    text = _MARKS.sub("", _GENERATION_ERROR.sub(lambda m: m.group(1) or m.group(2), _TAGS.sub("", text)))
     return " ".join(_INVERTED_MARKS.sub("", text).split())
 
 
@@ -355,7 +357,7 @@ def clean_output(text: str, source: str = "") -> str:
     """English from the pivot, made readable; `source` is the French it came from."""
     text = _restore_unknown(text, source) if source else text
     text = _TAGS.sub("", text)
-    text = _MARKS.sub("", text)
+    text = _MARKS.sub("", _GENERATION_ERROR.sub(lambda m: m.group(1) or m.group(2), text))
     text = _GUILLEMETS.sub(r'"\1"', text)
     text = _INVERTED_MARKS.sub("", text)
     text = _SPACE_BEFORE.sub(r"\1", text)
@@ -397,7 +399,10 @@ def _check_pairs(pairs: Sequence[str]) -> list[str]:
 
 
 # A mark Apertium leaves: "*" (unknown), "#" (generation error), "@" (not transferred) glued to a word.
-_LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)")
+_LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")
+
+
+_LOST_PLACEHOLDER = re.compile(r"(?i)zq|xqz")
 
 
 def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
@@ -417,7 +422,20 @@ def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
     return _SPACE_BEFORE.sub(r"\1", " ".join(out.split()))
 
 
-def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) -> None:
+def _has_mark(source: str, output: str) -> bool:
+    """An Apertium mark the source does not have: `*word`, `#word`, `word#`, `@word`, or more `*`,
+    `#`, `@` than the source has (a mark inside a word)."""
+    return (len(_LEFT_MARK.findall(output)) > len(_LEFT_MARK.findall(source))
+            or any(output.count(c) > source.count(c) for c in "*#@"))
+
+
+def _strip_marks(text: str, source: str) -> str:
+    """`*`, `#`, `@` removed wherever the text has more of one than the source."""
+    extra = "".join(c for c in "*#@" if text.count(c) > source.count(c))
+    return " ".join(re.sub(f"[{re.escape(extra)}]", "", text).split()) if extra else text
+
+
+def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str, *, marks: bool = True) -> None:
     """EngineFailure when the engine's output cannot be a translation: a count that does not match,
     nothing for a text that has words, or an Apertium mark the source did not have."""
     if len(outputs) != len(sources):
@@ -425,7 +443,7 @@ def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str) ->
     for src, out in zip(sources, outputs):
         if re.search(r"\w", src) and not out.strip():
             raise EngineFailure(f"{engine} returned nothing for {src[:60]!r}; the engine is broken")
-        if len(_LEFT_MARK.findall(out)) > len(_LEFT_MARK.findall(src)):
+        if marks and _has_mark(src, out):
             raise EngineFailure(f"{engine} left an Apertium mark in {out[:60]!r}")
 
 
@@ -503,6 +521,11 @@ class ApertiumTranslator:
         if not texts:
             return []
         english, leaks = self._translate(texts)
+        broken = [i for i, e in enumerate(english) if _has_mark(texts[i], e) or _LOST_PLACEHOLDER.search(e)]
+        if broken:  # a placeholder Apertium split or respelled: those texts again, names unprotected
+            again, again_leaks = self._translate([texts[i] for i in broken], protect=False)
+            for i, e, n in zip(broken, again, again_leaks):
+                english[i], leaks[i] = e, n
         redo = [i for i, n in enumerate(leaks) if n]
         if redo and self._fallback is not None:
             # Words of the pivot language left in the English: the other pivot, when it leaves fewer
@@ -511,15 +534,17 @@ class ApertiumTranslator:
                 if len(n) < len(leaks[i]):
                     english[i], leaks[i] = a, n
         english = [_replace_leaks(e, n, src) if n else e for e, n, src in zip(english, leaks, texts)]
+        # a mark no repair above removed (one inside a word) is removed here: never shown
+        english = [_strip_marks(e, src) if _has_mark(src, e) else e for e, src in zip(english, texts)]
         check_output(texts, english, self.engine)
         return english
 
-    def _translate(self, texts: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    def _translate(self, texts: Sequence[str], protect: bool = True) -> tuple[list[str], list[list[str]]]:
         """English for each text, and the words the last pair did not know that are not in the
         source either: words of the pivot language ("reflexionar"), never to be shown as English."""
         current = [" ".join(t.translate(_CHARS_IN).split()) for t in texts]
         names: list[list[str]] = [[] for _ in texts]
-        if self._names is not None:
+        if self._names is not None and protect:
             current, names = self._names.protect(current)
         if self._french_in:
             current = [prepare_french(t) if self._spanish_between else prepare_french(t, frozenset()) for t in current]
@@ -529,7 +554,7 @@ class ApertiumTranslator:
             if k == 0 and self._spanish_between:
                 segments = [_SENTINEL.sub(lambda m: f"[QZX{m.group(1)}XZQ]", s) for s in segments]
             outs = [unformat(o) for o in proc.run(segments)]
-            check_output([current[i] for i in todo], [_LEFT_MARK.sub("", o) for o in outs], f"apertium {proc.pair}")
+            check_output([current[i] for i in todo], outs, f"apertium {proc.pair}", marks=False)
             if k < len(self._procs) - 1:
                 outs = [fix_spanish(o) for o in outs]
             for i, o in zip(todo, outs):

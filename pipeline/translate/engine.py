@@ -201,7 +201,9 @@ class PairProcess:
             return self._run(segments)
 
     def _run(self, segments: Sequence[str]) -> list[str]:
-        payload = "".join(s.replace("\0", " ") + _END + "\0" for s in segments).encode("utf-8")
+        # each segment opens with its number as a superblank, which every stage passes through
+        # untouched: an output that does not start with its own number is misaligned
+        payload = "".join(f"[{i}]" + s.replace("\0", " ") + _END + "\0" for i, s in enumerate(segments)).encode("utf-8")
         first, last = self._procs[0], self._procs[-1]
         assert first.stdin is not None and last.stdout is not None
         write_error: list[BaseException] = []
@@ -231,9 +233,11 @@ class PairProcess:
         if write_error or writer.is_alive():
             raise self._failure("input could not be written")
         out = b"".join(chunks).decode("utf-8", "replace").split("\0")
-        if len(out) != len(segments) + 1 or out[-1]:
-            raise self._failure(f"returned {len(out) - 1} texts for {len(segments)}; the alignment was lost")
-        return [o[: -len(_END)] if o.endswith(_END) else o for o in out[:-1]]
+        if len(out) != len(segments) + 1 or out[-1] or any(not o.startswith(f"[{i}]") for i, o in enumerate(out[:-1])):
+            raise self._failure(f"returned {len(out) - 1} texts for {len(segments)}, out of order; "
+                                "the alignment was lost")
+        out = [o[len(f"[{i}]"):] for i, o in enumerate(out[:-1])]
+        return [o[: -len(_END)] if o.endswith(_END) else o for o in out]
 
 
 def analyser(pair: str, *, timeout_s: float = 60.0) -> PairProcess:
@@ -249,7 +253,7 @@ def run_pair(process: PairProcess, texts: Sequence[str]) -> list[str]:
 def require_apertium() -> None:
     if shutil.which("lt-proc") is None:
         raise EngineFailure(
-            "Apertium is not installed (no lt-proc on PATH); install it with "
+            "apertium is not installed (no lt-proc on PATH); install it with "
             "'apt-get install -y apertium apertium-fr-es apertium-eng-spa' (scripts/setup.sh does this)"
         )
 

@@ -23,6 +23,7 @@ Numbers and dates need no protection: Apertium copies digits, and
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -43,8 +44,11 @@ def _trusted(word: str, first: str, last: str, pivot: bool) -> bool:
     pair knew an equivalent ("Alexandre" -> "Alejandro" -> "Alexander"); a person's name the first
     pair only copied is read again as a word by the next ("Santos" -> "Santos" -> "Saints"), a
     place it copied is a place for both ("Londres" -> "Londres" -> "London")."""
-    if not last or _MARK.search(first + last):
+    if not last:
         return False
+    if _MARK.search(first + last):  # a place only respelled ("Kioto"): clean_output gives the source's back
+        plain = _MARK.sub("", last)
+        return not pivot and " " not in plain and difflib.SequenceMatcher(None, plain.casefold(), word.casefold()).ratio() >= 0.7
     if last.casefold() == word.casefold() and last != word:
         return False  # the same name in other capitals ("Youtube"): keep the source's spelling
     if pivot and first == word:
@@ -98,7 +102,9 @@ class NameGuard:
             common = any("<np>" not in r for r in readings)
             acronym = len(word) > 1 and word.isupper()
             place = any("<np><loc>" in r for r in readings)
-            if unknown and initial and re.search(r"-[a-zà-ÿ]", word):
+            if len(word) < 2:
+                self._decided[(word, initial)] = None  # an initial ("J.R. Ewing"): nothing to protect
+            elif unknown and initial and re.search(r"-[a-zà-ÿ]", word):
                 self._decided[(word, initial)] = None  # "Mi-novembre": a compound word, not a name
             elif unknown:
                 self._decided[(word, initial)] = word
@@ -160,7 +166,7 @@ def _whole_names(text: str, spans: list[tuple[int, int, str, bool]],
     run: list[tuple[int, int, str, bool]] = []
 
     def close() -> None:
-        if len(run) > 1 and any(decided[(w, i)] == w for _, _, w, i in run):
+        if len(run) > 1 and (any(decided[(w, i)] == w for _, _, w, i in run) or not any(i for *_, i in run)):
             kept.update((w, i) for _, _, w, i in run if decided[(w, i)] is None)
         run.clear()
 

@@ -32,6 +32,8 @@ def _s(pattern: str, replacement: str, example: str, expect: str, when: str | No
 
 _QUESTIONED = {"put": "questioned", "puts": "questions", "putting": "questioning"}
 _ANY = {"where": "anywhere", "what": "anything", "who": "anyone", "when": "anytime", "how": "anyhow"}
+_ACRONYMS = {"UE": "EU", "ONU": "UN", "OTAN": "NATO", "FMI": "IMF", "OMS": "WHO", "BCE": "ECB", "PIB": "GDP",
+             "ADN": "DNA", "URSS": "USSR", "OGM": "GMO"}
 _HAS = {"is": "has", "are": "have", "was": "had", "were": "had"}
 
 SENSES: tuple[Sense, ...] = (
@@ -41,8 +43,13 @@ SENSES: tuple[Sense, ...] = (
     _s(r"\b(is|are|was|were|be|been|am) of return\b", r"\1 back", "Il est de retour à Paris.", "is back"),
     _s(r"\b(put|puts|putting) in (?:cause|entredicho)\b", lambda m: _QUESTIONED[m.group(1)],  # type: ignore[arg-type]
        "Il met en cause le gouvernement.", "questions"),
-    _s(r"\bNow well,", "However,", "Or, le Centre considère cela comme un mythe.", "However,"),
+    _s(r"\bNow well,?", "However,", "Or, le Centre considère cela comme un mythe.", "However,", r"(?:^|[.!?] )Or\b"),
+    _s(r"\bOf another side,", "On the other hand,", "D'un autre côté, il a besoin d'aide.", "On the other hand,",
+       r"\bd'un autre côté\b"),
     _s(r"\bOf another side,", "Besides,", "D'ailleurs, les avocats sont venus.", "Besides,"),
+    _s(r"\b([A-Z][\w-]+), that (?=[a-z])", r"\1, who ", "Il parle avec Jon Holmquist, qui travaille pour Coinabul.",
+       "Holmquist, who works", r", qui\b"),
+    _s(r"\b(the|a|of|to) \1\b", r"\1", "Il votera le texte le lendemain.", "the following day"),
     _s(r"^Consistently,", "As a result,", "En conséquence, 180 projets de loi.", "As a result,", r"^En conséquence"),
     _s(r"\b[Tt]o leave of\b", "from", "Il travaille ici à partir de 2009.", "from 2009"),
     _s(r"\bdisposals\b", "provisions", "ces nouvelles dispositions", "provisions", r"\bdispositions"),
@@ -64,6 +71,45 @@ SENSES: tuple[Sense, ...] = (
     _s(r"\bmorning\b", "tomorrow", "Il part demain.", "tomorrow", r"\bdemain\b(?!\s+matin)"),
     _s(r"\bapresamiento of functions\b", "inauguration", "la prise de fonctions du président", "inauguration"),
     _s(r"\bDefinitely that runs\b", "Quite common", "C'est tout à fait courant.", "common"),
+    _s(r"\b([Hh])is\b", lambda m: "Their" if m.group(1) == "H" else "their",  # type: ignore[arg-type]
+       "Les enfants aiment leur école.", "their school", r"\bleurs?\b(?!.*\b(?:son|sa|ses)\b)"),
+    _s(r"\bequally\b", "also", "Il a également parlé de la crise.", "also", r"\bégalement\b"),
+    _s(r"\barms\b", "weapons", "Il vend des armes à feu.", "weapons", r"\barmes?\b"),
+    _s(r"\bamong\b", "between", "Le rapport entre le Higgs et la masse.", "between", r"\bentre\b"),
+    _s(r"\b([Ff])inds\b", r"is", "La maison se trouve à Paris.", "is", r"\bse trouve\b"),
+    _s(r"\b([Aa])fterwards\b", lambda m: "Then" if m.group(1) == "A" else "then",  # type: ignore[arg-type]
+       "Ensuite, il est parti.", "Then", r"\bensuite\b"),
+    _s(r"\bconstituents\b", "voters", "Les électeurs ont voté.", "voters", r"\bélecteurs?\b"),
+    _s(r"\b([Ii])t does lacking(?: to)?\b", r"\1t is necessary to", "Il faut garder à l'esprit la résolution.",
+       "is necessary to"),
+    _s(r"\bcures\b", "care", "Les soins palliatifs sont gratuits.", "care", r"\bsoins\b"),
+    _s(r"\bwhereas\b", "while", "Il travaille alors que elle dort.", "while", r"\balors que\b|\btandis que\b"),
+    _s(r"\bwould have to\b", "should", "Il devrait partir.", "should", r"\bdevr(?:ait|aient|ais)\b"),
+    _s(r"\b(?:of )?numerous\b", "many", "De nombreux ressortissants sont venus.", "many",
+       r"\bnombreu(?:x|ses)\b"),
+    _s(r"\binvestigation\b", "research", "La recherche scientifique avance.", "research", r"\brecherches?\b"),
+    _s(r"\bagreements\b", "contracts", "Les contrats obtenus à Montréal.", "contracts", r"\bcontrats\b"),
+    _s(r"\b(and|or) of\b", r"\1", "Il parle de politique et de sport.", "and sport"),
+    _s(r"\bprize(s?)\b", r"price\1", "Le prix de l'essence a baissé.", "price", r"\bprix\b(?! (?:Nobel|Goncourt|de la paix))"),
+    _s(r"\baugment(s|ed|ing)?\b", lambda m: "increase" + {"s": "s", "ed": "d", "ing": "ing"}.get(m.group(1) or "", ""),  # type: ignore[arg-type]
+       "Le chômage augmente.", "increases", r"\baugment"),
+    _s(r"\bworld-wide\b", "world", "Il a déclenché la première guerre mondiale.", "world war"),
+    _s(r"\b([Cc])an not\b", r"\1annot", "Ils ne peuvent pas occuper le même espace.", "cannot"),
+    _s(r"\b([Ll])ike this,", lambda m: "Thus," if m.group(1) == "L" else "thus,",  # type: ignore[arg-type]
+       "Ainsi, il est venu.", "Thus,", r"\bainsi\b"),
+    _s(r"\bnear of (?=\d)", "nearly ", "Il y a près de 300 cas.", "nearly 300"),
+    _s(r"\bnear of\b", "near", "Il habite près de la gare.", "near the"),
+    _s(r"\b(?:the )?society\b", "the company", "Le porte-parole de la société a parlé.", "the company",
+       r"\bsociété\b"),
+    _s(r"\b([Tt])he one of\b", lambda m: "One of" if m.group(1) == "T" else "one of",  # type: ignore[arg-type]
+       "Elle a été l'une des premières élues.", "one of"),
+    _s(r"\btongue(s?)\b", r"language\1", "Ils ne connaissent pas la langue du pays.", "language", r"\blangues?\b"),
+    _s(r"\b([Ii])t fails to\b", r"\1t is necessary to", "Il faut dire que c'est difficile.", "necessary to",
+       r"\bfaut\b"),
+    _s(r"\b([Ii])t fails\b", r"\1t takes", "Il faut un immense accélérateur de particules.", "takes", r"\bfaut\b"),
+    _s(r"\bflare(s?)\b", r"rocket\1", "La fusée a décollé.", "rocket", r"\bfusées?\b"),
+    _s(r"\b(UE|ONU|OTAN|FMI|OMS|BCE|PIB|ADN|URSS|OGM)\b", lambda m: _ACRONYMS[m.group(1)],  # type: ignore[arg-type]
+       "Selon Palas, l'UE aurait dû payer.", "EU"),
 )
 
 
