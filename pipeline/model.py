@@ -158,6 +158,13 @@ class SummarySentence:
     support: float  # 1.0 for extracted text; attribution score for generated text
     text_en: str = ""
     flagged: bool = False  # weak support: shown as a warning in the brief
+    # Where each language's text comes from: "source" = a source sentence in that language, given
+    # verbatim (its id in fr_sid / en_sid, and it is among the citations); "machine" = machine-translated
+    # (pipeline.brief.plan_translations says which texts need it, in which direction).
+    fr_origin: Literal["source", "machine"] = "source"
+    en_origin: Literal["source", "machine"] = "machine"
+    fr_sid: str | None = None
+    en_sid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,7 @@ class Quote:
     attribution: str | None  # the source words the speaker was read from, e.g. ", a déclaré Donald Trump"
     text_en: str = ""
     speaker_en: str | None = None  # a described speaker ("un porte-parole") in English; a name stays as is
+    en_origin: Literal["source", "machine"] = "machine"  # "source": quoted as an English source gives it
 
 
 @dataclass(frozen=True)

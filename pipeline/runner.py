@@ -49,6 +49,7 @@ from . import __version__
 from .cache import Cache, CacheRefused, NullCache, refuse_foreign_file
 from .config import Settings, settings_dict
 from .executors import make_executor
+from .changes import previous_run_dir
 from .flow import run_flow
 from .model import Document, IngestResult
 from .summarize import SummarizeError
@@ -413,7 +414,8 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     hooks = _Hooks(clock, bars)
     try:
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
-                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks)
+                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks,
+                          previous_run=previous_run_dir(out))
     except SummarizeError as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)
@@ -425,19 +427,6 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     if not briefs:  # issue 16: never publish a run with no brief
         return _no_brief_report(documents, ingested, failed, corpus)
     summarize_calls = result.stats.summarize_calls
-    # --- issue 14: "Changes since <previous run>" in each brief (pipeline.changes); `latest` is still the previous run ---
-    with clock.stage("render"):
-        from .changes import compute_changes, previous_run_dir
-        from .render import brief_to_dict, render_markdown
-
-        changes = compute_changes(previous_run_dir(out), briefs)  # {} on a first run
-        for brief in (b for b in briefs if b.story_id in changes):
-            path, story_changes = tmp / "briefs" / brief.story_id, changes[brief.story_id]
-            if "md" in settings.output.formats:
-                path.with_suffix(".md").write_text(render_markdown(brief, run_id, story_changes), encoding="utf-8")
-            if "json" in settings.output.formats:
-                _write_json(path.with_suffix(".json"), brief_to_dict(brief, run_id, story_changes))
-    # --- end issue 14 ---
     partial = bool(ingested.skipped or failed)
     exit_code = EXIT_PARTIAL if partial else EXIT_OK
     clock.timings["total"] = round(time.perf_counter() - run_start, 4)
