@@ -40,10 +40,16 @@ def pipeline_run(corpus: Path, out: Path) -> Path:
     return report.run_dir
 
 
-def keys_of(run_dir: Path) -> dict[str, str]:
-    """item key -> French text, of story-001 in the run."""
-    brief = json.loads((run_dir / "briefs" / "story-001.json").read_text(encoding="utf-8"))
-    return {item_key("story-001", kind, e["fr"], e["citations"]): e["fr"]
+def only_story(run_dir: Path) -> str:
+    """The id of the run's one story (the sample articles tell one story)."""
+    (brief,) = (run_dir / "briefs").glob("*.json")
+    return brief.stem
+
+
+def keys_of(run_dir: Path, story_id: str) -> dict[str, str]:
+    """item key -> French text, of the story in the run."""
+    brief = json.loads((run_dir / "briefs" / f"{story_id}.json").read_text(encoding="utf-8"))
+    return {item_key(story_id, kind, e["fr"], e["citations"]): e["fr"]
             for kind, entries in (("sentence", brief["summary"]), ("quote", brief["quotes"])) for e in entries}
 
 
@@ -77,6 +83,7 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
     for f in FIRST:
         shutil.copy(f, corpus / f.name)
     run1 = pipeline_run(corpus, out)
+    story_id = only_story(run1)
     thread.start()
     while not srv.started:
         thread.join(0.05)
@@ -94,7 +101,7 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
                     if not r.url.startswith((base + "/", "data:")) else None)
 
             page.goto(base + "/")
-            page.click("text=story-001")
+            page.click(f"text={story_id}")
             expect(page.locator("h1")).to_have_count(1)
             items = page.locator("li.item")
             n = items.count()
@@ -149,7 +156,8 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
             # the next run, with one article more
             shutil.copy(ADDED, corpus / ADDED.name)
             run2 = pipeline_run(corpus, out)
-            before, after = keys_of(run1), keys_of(run2)
+            assert only_story(run2) == story_id  # the same story keeps its id: runs are compared through it
+            before, after = keys_of(run1, story_id), keys_of(run2, story_id)
             kept, new = [k for k in after if k in before], [k for k in after if k not in before]
             assert kept and new  # the sample corpus: some sentences stay, some are new or re-cited
             page.reload()
@@ -161,10 +169,10 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
             changes = page.locator("#changes")
             expect(changes.locator("h2")).to_have_text(f"Changes since {run1.name}")
             expect(changes.locator(".new-article")).to_have_text(f"New article: corpus/{ADDED.name}")
-            written = json.loads((run2 / "briefs" / "story-001.json").read_text(encoding="utf-8"))["changes"]
+            written = json.loads((run2 / "briefs" / f"{story_id}.json").read_text(encoding="utf-8"))["changes"]
             assert changes.locator(".new-sentence").count() == len(written["new_sentences"])
             assert changes.locator(".removed-sentence").count() == len(written["removed_sentences"])
-            assert f"## Changes since {run1.name}" in (run2 / "briefs" / "story-001.md").read_text(encoding="utf-8")
+            assert f"## Changes since {run1.name}" in (run2 / "briefs" / f"{story_id}.md").read_text(encoding="utf-8")
             shot(page, tmp_path, "review-2-after-new-run.png")
 
             # review what is new (edit the first, approve the others), sign off again, export
@@ -184,9 +192,9 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
 
     to = tmp_path / "export"
     assert main(["review", "--out", str(out), "export", "--to", str(to), "--signed-off-only"]) == 0
-    data = json.loads((to / "story-001.json").read_text(encoding="utf-8"))
+    data = json.loads((to / f"{story_id}.json").read_text(encoding="utf-8"))
     assert data["run_id"] == run2.name and data["review"]["signed_off_by"] == "Anne Martin"
-    md = (to / "story-001.md").read_text(encoding="utf-8")
+    md = (to / f"{story_id}.md").read_text(encoding="utf-8")
     assert "**Signed off by Anne Martin**" in md and "Revu : " in md and "modifié par Anne Martin" in md
     # run 1's decisions are in the export exactly where their sentence is still in the brief
     by_status = {v: k for k, v in statuses.items()}
@@ -194,4 +202,4 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
     assert ("Edited by a person: " in md) == (by_status["status-edited"] in kept)
     assert sum(1 for e in data["summary"] + data["quotes"] if e["decision"] == "edited") >= 1
     if os.environ.get("PIPELINE_SCREENS_DIR"):
-        shutil.copy(to / "story-001.md", Path(os.environ["PIPELINE_SCREENS_DIR"]) / "export-story-001.md")
+        shutil.copy(to / f"{story_id}.md", Path(os.environ["PIPELINE_SCREENS_DIR"]) / "export-signed-off.md")
