@@ -620,6 +620,22 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     )
 
 
+def shared_facts(dedup_result: DedupResult) -> dict[tuple[str, str], int]:
+    """For pairs of documents, how many sentence groups they share (document ids sorted in each pair).
+
+    Each group counts its canonical member's document against each other
+    member's document (a star: linear in the group's size), so a story step can
+    join documents in different languages that report the same facts: content
+    words of two languages barely meet, their sentence groups do.
+    """
+    shared: dict[tuple[str, str], int] = defaultdict(int)
+    for g in dedup_result.sentence_groups:
+        home = g.canonical.rsplit(":", 1)[0]
+        for doc in {m.id.rsplit(":", 1)[0] for m in g.members} - {home}:
+            shared[(min(home, doc), max(home, doc))] += 1
+    return dict(shared)
+
+
 def group_of(groups: Iterable[DupGroup]) -> dict[str, DupGroup]:
     """Map every member id to its group."""
     return {m.id: g for g in groups for m in g.members}
