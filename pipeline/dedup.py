@@ -97,12 +97,18 @@ def exact_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
+# MinHash buckets: each text is paired with this many following texts of its bucket, not with all
+# (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
+BUCKET_WINDOW = 16
+
+
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Link]:
     """Exact, near and contained links.
 
     Exact copies link to the first of them (a star, linear in the copies), and
     only that first one goes on to MinHash: a text syndicated 1,000 times is
-    compared once, not 1,000² / 2 times.
+    compared once, not 1,000² / 2 times; near copies in one MinHash bucket
+    are paired with their `BUCKET_WINDOW` next ones only.
     """
     links: list[_Link] = []
     keys = [exact_key(it.text) for it in items]
@@ -119,6 +125,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Lin
         shingle_size=settings.shingle_size,
         jaccard_threshold=settings.near_threshold,
         containment_threshold=settings.contained_threshold,
+        bucket_window=BUCKET_WINDOW,
     )
     for p in pairs:
         a, b = long_idx[p.i], long_idx[p.j]
