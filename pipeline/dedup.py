@@ -252,13 +252,14 @@ DOC_TERMS = 40
 
 
 def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
-                   allowed: Callable[[int, int], bool] | None = None, block: int = 1024) -> list[tuple[int, int]]:
+                   labels: Sequence[str] | None = None, block: int = 1024) -> list[tuple[int, int]]:
     """Pairs (a < b) where b is among a's `neighbours` highest dot products, or a among b's.
 
     Dot products of the vectors cut to their `terms` heaviest entries (a
     sparse product, `block` rows at a time: memory and work follow the
-    non-zero products, not the number of pairs); `allowed(a, b)` filters
-    candidates before ranking (e.g. only documents in another language).
+    non-zero products, not the number of pairs; each row's best are picked
+    with numpy). With `labels`, only pairs with different labels count (e.g.
+    documents in another language).
     """
     from scipy.sparse import csr_matrix
 
@@ -271,6 +272,7 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
             vals.append(x)
     m = csr_matrix((vals, (rows, cols)), shape=(len(vectors), max(1, len(vocab))), dtype=np.float64)
     mt = m.T.tocsc()
+    codes = np.unique(np.asarray(labels or [""] * len(vectors)), return_inverse=True)[1]
     pairs: set[tuple[int, int]] = set()
     for start in range(0, m.shape[0], block):
         product = (m[start:start + block] @ mt).tocsr()
@@ -278,9 +280,14 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
             a = start + r
             lo, hi = product.indptr[r], product.indptr[r + 1]
             cols_r, vals_r = product.indices[lo:hi], product.data[lo:hi]
-            keep = [(-x, int(b)) for b, x in zip(cols_r, vals_r) if b != a and x > 0 and (allowed is None or allowed(a, int(b)))]
-            keep.sort()
-            pairs.update((min(a, b), max(a, b)) for _, b in keep[:neighbours])
+            keep = (cols_r != a) & (vals_r > 0)
+            if labels is not None:
+                keep &= codes[cols_r] != codes[a]
+            cols_r, vals_r = cols_r[keep], vals_r[keep]
+            if cols_r.size > neighbours:
+                best = np.argpartition(-vals_r, neighbours - 1)[:neighbours]
+                cols_r = cols_r[best]
+            pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
     return sorted(pairs)
 
 
@@ -478,7 +485,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
     doc_ids = list(sentences_of)
     space = tfidf([[a for k in sentences_of[d] for a in anchors(items[k].text, items[k].lang)] for d in doc_ids])
     pairs = top_neighbours(space.vectors, settings.crosslingual_neighbours, DOC_TERMS,
-                           allowed=lambda a, b: lang[doc_ids[a]] != lang[doc_ids[b]])
+                           labels=[lang[d] for d in doc_ids])
     needed = sorted({k for a, b in pairs for d in (doc_ids[a], doc_ids[b]) for k in sentences_of[d]})
     if not needed:
         return []
