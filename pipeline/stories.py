@@ -18,12 +18,22 @@ n x n matrix):
    `stories.window_days` are not linked: two same-topic events days apart are
    two stories (an ongoing story still grows day by day through articles in
    between).
-3. **Centroid-checked merging.** Pairs are taken from the most similar down to
-   `stories.threshold`; the two documents' stories merge only when the
-   centroids of the two stories (sum of their documents' vectors) are also at
-   least `stories.threshold` similar. One broad article mentioning two events
-   joins the one it is closest to; the other event's documents are not similar
-   to that story as a whole, so it cannot chain them together.
+3. **Average-link merging from the candidate pairs.** Pairs are taken from the
+   most similar down; the two documents' stories merge when the average cosine
+   between their documents (from the stories' summed vectors) reaches
+   `link_threshold + (threshold - link_threshold) / sqrt(n1 * n2)`: two
+   articles alone need `stories.threshold`, larger stories (a surer average)
+   need less, down to `stories.link_threshold`; and at least
+   `stories.cohesion_ratio` times the stories' own average cosine (stories of
+   near-copies merge only with stories just as close: two weather alerts are
+   two events). One broad article mentioning two events joins the one it is
+   closest to; the other event's documents are not similar to that story on
+   average, so it cannot chain them. Passes repeat until nothing merges.
+   Then a small story (at most `stories.attach_max_size` articles) joins the
+   larger story (3 articles or more) where most of its articles' nearest
+   neighbours are, when its average cosine with it reaches `stories.attach_min`
+   and `stories.attach_ratio` times that story's own average: the loose
+   articles of an ongoing story find it.
 4. **A document goes where most of its content goes.** Each body paragraph of a
    document with two or more of them votes, with its number of content words,
    for the story (its own or one of its neighbours') whose centroid, the
@@ -136,10 +146,11 @@ class _Space:
         return {t: x / z for t, x in v.items()}
 
 
-def _term_counts(doc: Document, stems: _Stems, names: list[str], settings: StoriesSettings) -> Counter[str]:
+def _term_counts(doc: Document, body_stems: list[tuple[str, list[str]]], stems: _Stems, names: list[str],
+                 settings: StoriesSettings) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for p in _body(doc):
-        counts.update(stems(p.text))
+    for _pid, ss in body_stems:
+        counts.update(ss)
     for t in stems(_title(doc)):
         counts[t] += settings.title_weight
     for name in names:
@@ -455,13 +466,16 @@ def _reason(space_terms: list[str], member: str, a_row: dict[int, float], b_row:
     return f"similar to {member} (cosine {sim:.2f}; shared terms: {words}), {why}"
 
 
-def _document_space(documents: Sequence[Document], settings: StoriesSettings) -> tuple[_Space, _Stems]:
+def _document_space(documents: Sequence[Document],
+                    settings: StoriesSettings) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
+    """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems)."""
     stems = _Stems()
     finder = entity_finder(settings.entities)
     names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
         else [[] for _ in documents]
-    counts = [_term_counts(d, stems, nm, settings) for d, nm in zip(documents, names)]
-    return _space(counts, settings.doc_terms), stems
+    para_stems = [[(p.pid, stems(p.text)) for p in _body(d)] for d in documents]
+    counts = [_term_counts(d, ps, stems, nm, settings) for d, ps, nm in zip(documents, para_stems, names)]
+    return _space(counts, settings.doc_terms), para_stems
 
 
 def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a: str, b: str) -> float:
@@ -475,8 +489,7 @@ def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a:
 def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
     if not documents:
         return []
-    space, stems = _document_space(documents, settings)
-    para_stems = [[(p.pid, stems(p.text)) for p in _body(d)] for d in documents]
+    space, para_stems = _document_space(documents, settings)
     days = [_days(d.date) for d in documents]
     a, b, sims = candidate_pairs(space, days, settings)
     story_of = _merge(space, a, b, sims, settings)
@@ -486,7 +499,9 @@ def group_stories(documents: Sequence[Document], dedup_result: DedupResult, sett
     for x, y in zip(a[strong].tolist(), b[strong].tolist()):
         neighbours[x].add(y)
         neighbours[y].add(x)
-    paragraphs = [[_Para(pid, space.vector(Counter(s)), len(s)) for pid, s in ps if s] for ps in para_stems]
+    # paragraph vectors only where a document has two or more paragraphs to weigh against each other
+    paragraphs = [[_Para(pid, space.vector(Counter(s)), len(s)) for pid, s in ps if s] if len(ps) > 1 else []
+                  for ps in para_stems]
     story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
 
     clusters: dict[int, list[int]] = defaultdict(list)

@@ -156,8 +156,11 @@ def main() -> None:
     exponents = {f"{a['n']}->{b['n']}": round(math.log(max(b["seconds"], 1e-3) / max(a["seconds"], 1e-3))
                                               / math.log(b["n"] / a["n"]), 3)
                  for a, b in zip(results, results[1:])}
-    print(f"growth exponents (wall): {exponents}")
-    print(json.dumps({"results": results, "exponents": exponents}))
+    cpu_exponents = {f"{a['n']}->{b['n']}": round(math.log(max(b["cpu_seconds"], 1e-3) / max(a["cpu_seconds"], 1e-3))
+                                                  / math.log(b["n"] / a["n"]), 3)
+                     for a, b in zip(results, results[1:])}
+    print(f"growth exponents: wall {exponents}, CPU {cpu_exponents}")
+    print(json.dumps({"results": results, "exponents": exponents, "cpu_exponents": cpu_exponents}))
 
 
 if __name__ == "__main__":
