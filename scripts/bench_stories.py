@@ -18,7 +18,8 @@ as OrangeSum articles are.
   articles otherwise without making every story 66 articles long).
 * Each story has 1 article (60%) or 2 to 8 (40%): the base and reworded
   variants: 25% of its sentences dropped, two sentences swapped, 10% of the
-  words replaced by words of an unrelated article, the title kept, cut or
+  words replaced by words of an unrelated article (re-spelt like the story's
+  copy), the title kept, cut or
   replaced by the variant's first words.
 * Dedup result: empty (grouping does not need it beyond canonical paragraphs).
 
@@ -94,7 +95,7 @@ def build(n: int, data: Path, seed: int = 7):
                 if len(ss) > 2:
                     i, j = rng.sample(range(len(ss)), 2)
                     ss[i], ss[j] = ss[j], ss[i]
-                other = _WORD.findall(rows[rng.randrange(len(rows))]["article"])
+                other = _WORD.findall(shift(rows[rng.randrange(len(rows))]["article"]))
                 ss = [" ".join(w if rng.random() > 0.1 else rng.choice(other) for w in s.split(" ")) for s in ss]
                 t = rng.choice([t, " ".join(t.split()[:5]), " ".join(ss[0].split()[:8])])
             doc_id = f"d{len(docs):06d}"
