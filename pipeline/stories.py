@@ -558,7 +558,8 @@ def group_stories(documents: Sequence[Document], dedup_result: DedupResult, sett
         kept: list[str] = []
         dropped: list[str] = []
         for doc in docs:
-            for p in _body(doc):
+            # a document with no body paragraph (a heading alone) is read through its headings
+            for p in _body(doc) or doc.paragraphs:
                 if p.pid in off_topic:
                     dropped.append(p.pid)
                     continue
