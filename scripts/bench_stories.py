@@ -12,10 +12,12 @@ as OrangeSum articles are.
 
 * Stories: a corpus of N articles has about N / 3 stories. Story k is based on
   article `k mod 1500`; copies beyond the first 1,500 have every content word
-  re-spelt with a suffix naming the copy ("Kerviel" -> "Kervielbq"), so they
+  re-spelt with letters naming the copy, so they
   are different events with the same shape and word statistics, and story
   sizes do not grow with N (a corpus of 1,500 bases cannot give 100k
-  articles otherwise without making every story 66 articles long).
+  articles otherwise without making every story 66 articles long). The code
+  goes after the first letter ("Kzqberviel"): a suffix could be cut by the
+  stemmer ("-s") and make copies meet.
 * Each story has 1 article (60%) or 2 to 8 (40%): the base and reworded
   variants: 25% of its sentences dropped, two sentences swapped, 10% of the
   words replaced by words of an unrelated article (re-spelt like the story's
@@ -59,7 +61,10 @@ def default_data() -> Path:
 
 
 def _suffix(copy: int) -> str:
-    out = ""
+    """Letters naming a copy, put after a word's first letter (endings would be cut by the stemmer)."""
+    if not copy:
+        return ""
+    out = "zq"
     while copy:
         copy, r = divmod(copy, 26)
         out += chr(ord("a") + r)
@@ -84,7 +89,7 @@ def build(n: int, data: Path, seed: int = 7):
             if not suffix:
                 return text
             return _WORD.sub(lambda m: m.group() if m.group().lower() in stop or m.group().isdigit()
-                             else m.group() + suffix, text)
+                             else m.group()[0] + suffix + m.group()[1:], text)
 
         title, sentences = shift(row["title"].strip()), [shift(s) for s in _SENT.split(row["article"].strip()) if s]
         size = 1 if rng.random() < 0.6 else rng.randint(2, 8)
