@@ -18,12 +18,22 @@ n x n matrix):
    `stories.window_days` are not linked: two same-topic events days apart are
    two stories (an ongoing story still grows day by day through articles in
    between).
-3. **Centroid-checked merging.** Pairs are taken from the most similar down to
-   `stories.threshold`; the two documents' stories merge only when the
-   centroids of the two stories (sum of their documents' vectors) are also at
-   least `stories.threshold` similar. One broad article mentioning two events
-   joins the one it is closest to; the other event's documents are not similar
-   to that story as a whole, so it cannot chain them together.
+3. **Average-link merging from the candidate pairs.** Pairs are taken from the
+   most similar down; the two documents' stories merge when the average cosine
+   between their documents (from the stories' summed vectors) reaches
+   `link_threshold + (threshold - link_threshold) / sqrt(n1 * n2)`: two
+   articles alone need `stories.threshold`, larger stories (a surer average)
+   need less, down to `stories.link_threshold`; and at least
+   `stories.cohesion_ratio` times the stories' own average cosine (stories of
+   near-copies merge only with stories just as close: two weather alerts are
+   two events). One broad article mentioning two events joins the one it is
+   closest to; the other event's documents are not similar to that story on
+   average, so it cannot chain them. Passes repeat until nothing merges.
+   Then a small story (at most `stories.attach_max_size` articles) joins the
+   larger story (3 articles or more) where most of its articles' nearest
+   neighbours are, when its average cosine with it reaches `stories.attach_min`
+   and `stories.attach_ratio` times that story's own average: the loose
+   articles of an ongoing story find it.
 4. **A document goes where most of its content goes.** Each body paragraph of a
    document with two or more of them votes, with its number of content words,
    for the story (its own or one of its neighbours') whose centroid, the
@@ -53,7 +63,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date as Date
-from typing import Callable, Sequence
+from array import array
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -136,10 +147,11 @@ class _Space:
         return {t: x / z for t, x in v.items()}
 
 
-def _term_counts(doc: Document, stems: _Stems, names: list[str], settings: StoriesSettings) -> Counter[str]:
+def _term_counts(doc: Document, body_stems: list[tuple[str, list[str]]], stems: _Stems, names: list[str],
+                 settings: StoriesSettings) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for p in _body(doc):
-        counts.update(stems(p.text))
+    for _pid, ss in body_stems:
+        counts.update(ss)
     for t in stems(_title(doc)):
         counts[t] += settings.title_weight
     for name in names:
@@ -160,24 +172,24 @@ def _top_terms(m: sp.csr_matrix, keep: int, eligible: np.ndarray | None = None) 
     return sp.csr_matrix((data[ok], (rows[ok], cols[ok])), shape=m.shape)
 
 
-def _space(counts: Sequence[Counter[str]], keep: int) -> _Space:
+def _space(counts: Iterable[Counter[str]], keep: int) -> _Space:
+    """TF-IDF rows of the documents' term counts (consumed one at a time: compact arrays, not lists of objects)."""
     vocab: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
-    tf: list[float] = []
+    indptr = array("q", [0])
+    indices = array("q")
+    tf = array("d")
     for c in counts:
-        for t, x in c.items():
-            indices.append(vocab.setdefault(t, len(vocab)))
-            tf.append(x)
+        indices.extend(vocab.setdefault(t, len(vocab)) for t in c)
+        tf.extend(c.values())
         indptr.append(len(indices))
-    n = len(counts)
-    idx = np.asarray(indices, dtype=np.int64)
-    df = np.bincount(idx, minlength=len(vocab)) if len(idx) else np.zeros(len(vocab), dtype=np.int64)
+    n = len(indptr) - 1
+    idx = np.frombuffer(indices, dtype=np.int64) if len(indices) else np.zeros(0, dtype=np.int64)
+    df = np.bincount(idx, minlength=len(vocab))
     idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    tfa = np.asarray(tf, dtype=np.float64)
-    data = np.where(tfa >= 1.0, 1.0 + np.log(np.maximum(tfa, 1.0)), tfa) * idf[idx] if len(idx) else tfa
-    ptr = np.asarray(indptr, dtype=np.int64)
-    matrix = _top_terms(sp.csr_matrix((data, idx, ptr), shape=(n, len(vocab))), keep)
+    tfa = np.frombuffer(tf, dtype=np.float64) if len(tf) else np.zeros(0)
+    data = np.where(tfa >= 1.0, 1.0 + np.log(np.maximum(tfa, 1.0)), tfa) * idf[idx]
+    ptr = np.frombuffer(indptr, dtype=np.int64)
+    matrix = _top_terms(sp.csr_matrix((data, idx.copy(), ptr.copy()), shape=(n, len(vocab))), keep)
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     matrix = sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
@@ -234,19 +246,28 @@ def candidate_pairs(space: _Space, days: Sequence[int | None], settings: Stories
     a, b = a[ok], b[ok]
     sims = np.empty(len(a))
     m = space.matrix
-    for s in range(0, len(a), 50_000):
-        sims[s:s + 50_000] = np.asarray(m[a[s:s + 50_000]].multiply(m[b[s:s + 50_000]]).sum(axis=1)).ravel()
+    for s in range(0, len(a), 20_000):
+        sims[s:s + 20_000] = np.asarray(m[a[s:s + 20_000]].multiply(m[b[s:s + 20_000]]).sum(axis=1)).ravel()
     return a, b, sims
 
 
 class _Clusters:
-    """Union-find over documents; each root keeps the sum of its documents' vectors (heaviest terms)."""
+    """Union-find over documents; each story keeps the sum of its documents' vectors (heaviest terms).
 
-    def __init__(self, rows: list[dict[int, float]]) -> None:
-        self.parent = list(range(len(rows)))
-        self.size = [1] * len(rows)
-        self.sums = [dict(r) for r in rows]
-        self.norm = [math.sqrt(sum(x * x for x in r.values())) for r in rows]
+    A document alone is read from the matrix when needed (no dict per document).
+    """
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        n = matrix.shape[0]
+        self.matrix = matrix
+        self.parent = list(range(n))
+        self.size = [1] * n
+        self.sums: dict[int, dict[int, float]] = {}
+        self.norm: dict[int, float] = {}
+
+    def _sum(self, a: int) -> dict[int, float]:
+        x = self.sums.get(a)
+        return x if x is not None else _row(self.matrix, a)
 
     def find(self, a: int) -> int:
         parent = self.parent
@@ -257,7 +278,7 @@ class _Clusters:
 
     def mean_cosine(self, a: int, b: int) -> float:
         """Average cosine between a document of story a and one of story b (average linkage)."""
-        x, y = self.sums[a], self.sums[b]
+        x, y = self._sum(a), self._sum(b)
         if len(x) > len(y):
             x, y = y, x
         dot = sum(v * y.get(t, 0.0) for t, v in x.items())
@@ -269,14 +290,16 @@ class _Clusters:
         return (self.norm[a] ** 2 - n) / (n * (n - 1)) if n > 1 else 1.0
 
     def union(self, a: int, b: int) -> None:
-        x, y = self.sums[a], self.sums[b]
+        x, y = self._sum(a), self._sum(b)
         if len(x) < len(y):
             a, b, x, y = b, a, y, x
         for t, v in y.items():
             x[t] = x.get(t, 0.0) + v
         if len(x) > _CENTROID_TERMS:
             x = dict(sorted(x.items(), key=lambda kv: -kv[1])[:_CENTROID_TERMS])
-        self.sums[a], self.sums[b] = x, {}
+        self.sums[a] = x
+        self.sums.pop(b, None)
+        self.norm.pop(b, None)
         self.norm[a] = math.sqrt(sum(v * v for v in x.values()))
         self.parent[b] = a
         self.size[a] += self.size[b]
@@ -290,26 +313,35 @@ def _row(m: sp.csr_matrix, i: int) -> dict[int, float]:
 def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings) -> list[int]:
     """Story label per document: pairs from the most similar down, merged when the stories' centroids agree."""
     n = space.matrix.shape[0]
-    clusters = _Clusters([_row(space.matrix, i) for i in range(n)])
+    clusters = _Clusters(space.matrix)
     link, threshold = settings.link_threshold, settings.threshold
     order = np.argsort(-sims, kind="stable")
+    order = order[: int(np.count_nonzero(sims >= link))]
     size = clusters.size
-    edges = list(zip(a[order].tolist(), b[order].tolist()))[: int(np.count_nonzero(sims >= link))]
+    # (a, b, cosine, versions of the two stories when last found too far apart)
+    edges = [(x, y, s, -1, -1) for x, y, s in zip(a[order].tolist(), b[order].tolist(), sims[order].tolist())]
+    version = [0] * n
     for _round in range(_MAX_ROUNDS):
         merged = 0
         kept = []
-        for x, y in edges:
+        for x, y, s, va, vb in edges:
             ra, rb = clusters.find(x), clusters.find(y)
             if ra == rb:
                 continue
-            kept.append((x, y))
+            if version[ra] == va and version[rb] == vb:  # neither story changed: still too far apart
+                kept.append((x, y, s, va, vb))
+                continue
             need = link + (threshold - link) / math.sqrt(size[ra] * size[rb])
             own = [clusters.cohesion(r) for r in (ra, rb) if size[r] > 1]
             if own:
                 need = max(need, settings.cohesion_ratio * math.sqrt(own[0] * own[-1]))
-            if clusters.mean_cosine(ra, rb) >= need:
+            mean = s if size[ra] == size[rb] == 1 else clusters.mean_cosine(ra, rb)
+            if mean >= need:
                 clusters.union(ra, rb)
+                version[clusters.find(ra)] += 1
                 merged += 1
+            else:
+                kept.append((x, y, s, version[ra], version[rb]))
         edges = kept
         if not merged:
             break
@@ -455,13 +487,23 @@ def _reason(space_terms: list[str], member: str, a_row: dict[int, float], b_row:
     return f"similar to {member} (cosine {sim:.2f}; shared terms: {words}), {why}"
 
 
-def _document_space(documents: Sequence[Document], settings: StoriesSettings) -> tuple[_Space, _Stems]:
+def _document_space(documents: Sequence[Document],
+                    settings: StoriesSettings) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
+    """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems)."""
     stems = _Stems()
     finder = entity_finder(settings.entities)
     names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
         else [[] for _ in documents]
-    counts = [_term_counts(d, stems, nm, settings) for d, nm in zip(documents, names)]
-    return _space(counts, settings.doc_terms), stems
+    para_stems: list[list[tuple[str, list[str]]]] = []
+
+    def counts() -> Iterable[Counter[str]]:
+        for d, nm in zip(documents, names):
+            ps = [(p.pid, stems(p.text)) for p in _body(d)]
+            # paragraphs are weighed against each other only in documents with two or more
+            para_stems.append(ps if len(ps) > 1 else [])
+            yield _term_counts(d, ps, stems, nm, settings)
+
+    return _space(counts(), settings.doc_terms), para_stems
 
 
 def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a: str, b: str) -> float:
@@ -475,8 +517,7 @@ def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a:
 def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
     if not documents:
         return []
-    space, stems = _document_space(documents, settings)
-    para_stems = [[(p.pid, stems(p.text)) for p in _body(d)] for d in documents]
+    space, para_stems = _document_space(documents, settings)
     days = [_days(d.date) for d in documents]
     a, b, sims = candidate_pairs(space, days, settings)
     story_of = _merge(space, a, b, sims, settings)
@@ -517,7 +558,8 @@ def group_stories(documents: Sequence[Document], dedup_result: DedupResult, sett
         kept: list[str] = []
         dropped: list[str] = []
         for doc in docs:
-            for p in _body(doc):
+            # a document with no body paragraph (a heading alone) is read through its headings
+            for p in _body(doc) or doc.paragraphs:
                 if p.pid in off_topic:
                     dropped.append(p.pid)
                     continue

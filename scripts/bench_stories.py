@@ -12,13 +12,16 @@ as OrangeSum articles are.
 
 * Stories: a corpus of N articles has about N / 3 stories. Story k is based on
   article `k mod 1500`; copies beyond the first 1,500 have every content word
-  re-spelt with a suffix naming the copy ("Kerviel" -> "Kervielbq"), so they
+  re-spelt with letters naming the copy, so they
   are different events with the same shape and word statistics, and story
   sizes do not grow with N (a corpus of 1,500 bases cannot give 100k
-  articles otherwise without making every story 66 articles long).
+  articles otherwise without making every story 66 articles long). The code
+  goes after the first letter ("Kzqberviel"): a suffix could be cut by the
+  stemmer ("-s") and make copies meet.
 * Each story has 1 article (60%) or 2 to 8 (40%): the base and reworded
   variants: 25% of its sentences dropped, two sentences swapped, 10% of the
-  words replaced by words of an unrelated article, the title kept, cut or
+  words replaced by words of an unrelated article (re-spelt like the story's
+  copy), the title kept, cut or
   replaced by the variant's first words.
 * Dedup result: empty (grouping does not need it beyond canonical paragraphs).
 
@@ -58,7 +61,10 @@ def default_data() -> Path:
 
 
 def _suffix(copy: int) -> str:
-    out = ""
+    """Letters naming a copy, put after a word's first letter (endings would be cut by the stemmer)."""
+    if not copy:
+        return ""
+    out = "zq"
     while copy:
         copy, r = divmod(copy, 26)
         out += chr(ord("a") + r)
@@ -83,7 +89,7 @@ def build(n: int, data: Path, seed: int = 7):
             if not suffix:
                 return text
             return _WORD.sub(lambda m: m.group() if m.group().lower() in stop or m.group().isdigit()
-                             else m.group() + suffix, text)
+                             else m.group()[0] + suffix + m.group()[1:], text)
 
         title, sentences = shift(row["title"].strip()), [shift(s) for s in _SENT.split(row["article"].strip()) if s]
         size = 1 if rng.random() < 0.6 else rng.randint(2, 8)
@@ -94,7 +100,7 @@ def build(n: int, data: Path, seed: int = 7):
                 if len(ss) > 2:
                     i, j = rng.sample(range(len(ss)), 2)
                     ss[i], ss[j] = ss[j], ss[i]
-                other = _WORD.findall(rows[rng.randrange(len(rows))]["article"])
+                other = _WORD.findall(shift(rows[rng.randrange(len(rows))]["article"]))
                 ss = [" ".join(w if rng.random() > 0.1 else rng.choice(other) for w in s.split(" ")) for s in ss]
                 t = rng.choice([t, " ".join(t.split()[:5]), " ".join(ss[0].split()[:8])])
             doc_id = f"d{len(docs):06d}"
@@ -156,8 +162,11 @@ def main() -> None:
     exponents = {f"{a['n']}->{b['n']}": round(math.log(max(b["seconds"], 1e-3) / max(a["seconds"], 1e-3))
                                               / math.log(b["n"] / a["n"]), 3)
                  for a, b in zip(results, results[1:])}
-    print(f"growth exponents (wall): {exponents}")
-    print(json.dumps({"results": results, "exponents": exponents}))
+    cpu_exponents = {f"{a['n']}->{b['n']}": round(math.log(max(b["cpu_seconds"], 1e-3) / max(a["cpu_seconds"], 1e-3))
+                                                  / math.log(b["n"] / a["n"]), 3)
+                     for a, b in zip(results, results[1:])}
+    print(f"growth exponents: wall {exponents}, CPU {cpu_exponents}")
+    print(json.dumps({"results": results, "exponents": exponents, "cpu_exponents": cpu_exponents}))
 
 
 if __name__ == "__main__":
