@@ -104,6 +104,8 @@ def test_budget_smaller_than_every_sentence_still_gives_a_summary():
     ("Ingrid Betancourt est libre L'armée colombienne a libéré les otages.",
      ("Ingrid Betancourt est libre", "L'armée colombienne a libéré les otages.")),
     ("Le ministre a parlé à Le Monde hier soir.", ("", "Le ministre a parlé à Le Monde hier soir.")),
+    ("Betancourt retrouve ses enfants BOGOTA (Reuters) - L'ex-otage a retrouvé ses enfants jeudi.",
+     ("Betancourt retrouve ses enfants", "L'ex-otage a retrouvé ses enfants jeudi.")),
 ])
 def test_cut_headline(text, expected):
     assert cut_headline(text) == expected

@@ -125,13 +125,21 @@ def _words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+# A wire dateline after a headline: "… retrouve ses enfants BOGOTA (Reuters) - L'ex-otage …".
+_DATELINE = re.compile(r"(?:^|\s)[A-ZÀ-Ý][A-ZÀ-Ý' -]{2,}\s*\((?:AFP|Reuters|AP|Belga|ATS)\)\s*[-–—:]\s*")
+
+
 def cut_headline(text: str) -> tuple[str, str]:
     """(headline, rest) when `text` opens with a headline line glued to a sentence, else ("", text).
 
-    The headline ends where a capitalised sentence opener ("Le", "L'", "Selon", …) follows a word
-    with no punctuation, after `_MIN_HEADLINE_WORDS` to `_MAX_HEADLINE_WORDS` words. Call it only
-    for a sentence that spans several lines of its file (the line break is the evidence).
+    The headline ends at a wire dateline ("BOGOTA (Reuters) -"), or where a capitalised sentence
+    opener ("Le", "L'", "Selon", …) follows a word with no punctuation (nor a preposition or an
+    article), after `_MIN_HEADLINE_WORDS` to `_MAX_HEADLINE_WORDS` words. Call it only for a
+    sentence that spans several lines of its file (the line break is the evidence).
     """
+    dateline = _DATELINE.search(text)
+    if dateline and _words(text[:dateline.start()]) <= _MAX_HEADLINE_WORDS:
+        return text[:dateline.start()].strip(), text[dateline.end():]
     for m in _GLUE.finditer(text):
         head, rest = text[:m.start()], text[m.end():]
         if _words(head) > _MAX_HEADLINE_WORDS:
