@@ -116,4 +116,7 @@ def test_split_bullets_and_shorten():
                                                                               "poires au vin"]
     assert split_bullets("► Cécile Duflot et sa robe à fleurs") == ["Cécile Duflot et sa robe à fleurs"]
     assert shorten("Un deux trois.", 10) == "Un deux trois."
+    # never inside a quotation: the cut falls before it
+    assert shorten('Le ministre a dit, en riant, que "la Belgique, c\'est plus qu\'un voisin, un ami" hier soir.', 14) \
+        == "Le ministre a dit, en riant…"
     assert shorten("un deux trois quatre cinq six sept huit neuf dix onze douze", 5) == "un deux trois quatre cinq…"

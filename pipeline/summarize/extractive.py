@@ -165,9 +165,14 @@ def split_bullets(text: str) -> list[str]:
     return [p.strip() for p in pieces if _words(p) > 0]
 
 
+def _quotes_closed(text: str) -> bool:
+    return text.count("«") == text.count("»") and text.count('"') % 2 == 0
+
+
 def shorten(text: str, cap: int) -> str:
     """`text` if it has at most `cap` words, else its longest opening that ends a clause within `cap`
-    words (at least a third of them), else its first `cap` words; a shortened text ends with "…"."""
+    words (at least a third of them) outside any quotation, else its first `cap` words; a shortened
+    text ends with "…"."""
     if _words(text) <= cap:
         return text
     best = 0
@@ -176,7 +181,7 @@ def shorten(text: str, cap: int) -> str:
         n = _words(text[:end])
         if n > cap:
             break
-        if n >= max(cap // 3, 1):
+        if n >= max(cap // 3, 1) and _quotes_closed(text[:end]):
             best = end
     if not best:
         words = list(_WORD.finditer(text))
