@@ -183,6 +183,10 @@ _EVAL_HELP = """Measure quality on a development set and print the scores.
              tokens, no stemming) of the configured summarizer, next to LEAD-1/2/3
   translate: lines 'French<TAB>English reference'; sacrebleu BLEU and chrF of the
              configured translator, and its speed
+  multi-summarize: a folder with refs.jsonl and docs/<cluster>/*.txt (RPM2); each
+             cluster run through the whole pipeline as its own corpus, the French
+             summary cut at 100 words, ROUGE against each reference, averaged; next
+             to lead, round-robin lead and people (each reference vs the others)
 
 exit codes: 0 scored; 2 bad data file, config or arguments; 4 the engine is missing"""
 
@@ -222,6 +226,31 @@ def _add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
                            help="score the unrepaired pivot 'apertium -u fr-es | apertium -u spa-eng' instead")
         p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
         p.add_argument("-v", "--verbose", action="store_true")
+    _add_multi_summarize_parser(tasks)
+
+
+def _default_rpm2() -> Path:
+    """../shared/eval-dev/rpm2-dev next to the checkout, else /work/shared/eval-dev/rpm2-dev."""
+    near = Path(__file__).resolve().parents[1] / ".." / "shared" / "eval-dev" / "rpm2-dev"
+    return near if near.is_dir() else Path("/work/shared/eval-dev/rpm2-dev")
+
+
+def _add_multi_summarize_parser(tasks: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = tasks.add_parser("multi-summarize", help="score the whole pipeline's French summaries of article clusters",
+                         description=_EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder with refs.jsonl and docs/<cluster>/ (default: ../shared/eval-dev/rpm2-dev)")
+    p.add_argument("--config", type=Path, default=Path("configs/eval-rpm2.yaml"),
+                   help="YAML settings (default: %(default)s)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N clusters only")
+    p.add_argument("--output", type=Path, metavar="PATH",
+                   help="results as JSON (default: outputs/eval/multi-summarize-<time>.json)")
+    p.add_argument("--predictions", type=Path, metavar="PATH", help="French summaries: JSON lines {id, summary}")
+    p.add_argument("--work", type=Path, metavar="DIR",
+                   help="cache kept between calls (default: pipeline-eval-multi-summarize in the temporary folder)")
+    p.add_argument("--seed", type=int, default=0, help="random seed, recorded in the results (default: 0)")
+    p.add_argument("--log-format", choices=["text", "json"], default="text", help="log lines on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="also the log of each cluster's run")
 
 
 _REVIEW_HELP = """Review the latest run's briefs in a browser, or export the reviewed ones.
@@ -317,6 +346,17 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
         if args.eval_task == "summarize":
             items = ev.load_summary_data(args.data, args.limit)
             result: ev.SummaryEval | ev.TranslationEval = ev.evaluate_summaries(items, settings)
+        elif args.eval_task == "multi-summarize":
+            args.data = args.data or _default_rpm2()
+            clusters = ev.load_clusters(args.data, args.limit)
+            quiet = not args.verbose  # each cluster is a whole run: its log only with -v
+            level = log.level
+            if quiet:
+                log.setLevel(logging.ERROR)
+            try:
+                result = ev.evaluate_multi_summaries(clusters, settings, args.config, args.work)
+            finally:
+                log.setLevel(level)
         else:
             pairs = ev.load_translation_data(args.data, args.limit)
             if args.raw_apertium:
@@ -342,7 +382,16 @@ def _eval(args: argparse.Namespace, log: logging.Logger) -> int:
                                                settings=settings, config_path=args.config, seed=args.seed))
     if args.predictions:
         ev.write_predictions(args.predictions, result)
-    if isinstance(result, ev.SummaryEval):
+    if args.eval_task == "multi-summarize":
+        assert isinstance(result, ev.SummaryEval)
+        print(f"{result.engine}: {result.n} clusters of {args.data}, config {args.config}; "
+              f"French summary of the story with the most documents, cut at {ev.CUT_WORDS} words")
+        print(f"{'system':<14}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'tokens':>8}")
+        for r in (result.system, *result.baselines):
+            print(f"{r.system:<14}{r.rouge1:>7.2f}{r.rouge2:>7.2f}{r.rougeL:>7.2f}{r.avg_tokens:>8.1f}")
+        print(f"ROUGE F1 x 100 against each reference, averaged, then over clusters: {result.rouge_signature}")
+        print(f"{result.n} pipeline runs took {result.seconds:.1f} s")
+    elif isinstance(result, ev.SummaryEval):
         print(f"{result.engine or settings.summarize.backend}: {result.n} articles of {args.data}, config {args.config}")
         print(f"{'system':<12}{'R-1':>7}{'R-2':>7}{'R-L':>7}{'tokens':>8}")
         for r in (result.system, *result.baselines):

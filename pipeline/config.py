@@ -205,6 +205,7 @@ class SummarizeSettings(_Section):
     # Sentences more similar than this to one already chosen are skipped.
     redundancy_threshold: float = Field(0.5, ge=0, le=1)
     min_sentence_words: int = Field(6, ge=1)
+    # A longer sentence is split at its bullets or shortened at a clause boundary, never skipped.
     max_sentence_words: int = Field(60, ge=5)
     # seq2seq backend
     model: str = "moussaKam/barthez-orangesum-abstract"
