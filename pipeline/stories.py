@@ -64,7 +64,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date as Date
 from array import array
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -487,9 +487,44 @@ def _reason(space_terms: list[str], member: str, a_row: dict[int, float], b_row:
     return f"similar to {member} (cosine {sim:.2f}; shared terms: {words}), {why}"
 
 
-def _document_space(documents: Sequence[Document],
-                    settings: StoriesSettings) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
-    """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems)."""
+def bridged_texts(documents: Sequence[Document], dedup_result: DedupResult) -> dict[str, list[str]]:
+    """For each document not in French, the French sentences that state what its sentences state.
+
+    The terms of a story are French stems; an English or Spanish report of the same facts shares
+    few of them. Dedup links a sentence to the French sentences that state the same fact, across
+    languages (`dedup.crosslingual`); a non-French document is read with those French sentences
+    too, so it joins the story of the facts it reports, and only through facts, never through a
+    shared topic word. Linear in the sentence groups.
+    """
+    lang_text: dict[str, tuple[str, str, str]] = {}  # sid -> (doc_id, language, text)
+    for d in documents:
+        if d.lang == "fr" and all(p.lang == "fr" for p in d.paragraphs):
+            continue
+        for p in d.paragraphs:
+            for sen in p.sentences:
+                lang_text[sen.sid] = (d.doc_id, p.lang, sen.text)
+    if not lang_text:
+        return {}
+    texts: dict[str, str] = {sen.sid: sen.text for d in documents for p in d.paragraphs if p.lang == "fr"
+                             for sen in p.sentences}
+    out: dict[str, list[str]] = defaultdict(list)
+    for g in dedup_result.sentence_groups:
+        fr = [texts[m.id] for m in g.members if m.id in texts]
+        if not fr:
+            continue
+        for m in g.members:
+            found = lang_text.get(m.id)
+            if found is not None and found[1] != "fr":
+                out[found[0]].append(fr[0])
+    return dict(out)
+
+
+def _document_space(documents: Sequence[Document], settings: StoriesSettings,
+                    bridged: Mapping[str, list[str]] | None = None,
+                    ) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
+    """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems).
+
+    `bridged`: French sentences to read a non-French document with (`bridged_texts`)."""
     stems = _Stems()
     finder = entity_finder(settings.entities)
     names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
@@ -501,7 +536,10 @@ def _document_space(documents: Sequence[Document],
             ps = [(p.pid, stems(p.text)) for p in _body(d)]
             # paragraphs are weighed against each other only in documents with two or more
             para_stems.append(ps if len(ps) > 1 else [])
-            yield _term_counts(d, ps, stems, nm, settings)
+            counts = _term_counts(d, ps, stems, nm, settings)
+            if bridged and d.doc_id in bridged:
+                counts.update(stems(" ".join(bridged[d.doc_id])))
+            yield counts
 
     return _space(counts(), settings.doc_terms), para_stems
 
@@ -517,7 +555,7 @@ def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a:
 def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
     if not documents:
         return []
-    space, para_stems = _document_space(documents, settings)
+    space, para_stems = _document_space(documents, settings, bridged_texts(documents, dedup_result))
     days = [_days(d.date) for d in documents]
     a, b, sims = candidate_pairs(space, days, settings)
     story_of = _merge(space, a, b, sims, settings)
