@@ -186,15 +186,17 @@ def build_brief(
     flagged = sum(1 for s in sentences if s.flagged)
     if flagged:
         all_warnings.append(f"{flagged} summary sentence(s) have weak support in the sources; check them")
+    cited = {c.sid.rsplit(".s", 1)[0] for item in sentences for c in item.citations}
     other = [
-        p for d in story.doc_ids for p in index.documents[d].paragraphs if p.kind == "body" and p.lang != "fr"
+        p for d in story.doc_ids for p in index.documents[d].paragraphs
+        if p.kind == "body" and p.lang != "fr" and p.pid not in cited
     ]
     if other:
         langs = ", ".join(sorted({p.lang for p in other}))
-        given = sum(1 for s in sentences if s.en_origin == "source")
-        all_warnings.append(f"{len(other)} paragraph(s) not in French ({langs}) were not summarised"
-                            + (f"; {given} English summary sentence(s) are given as an English source states them"
-                               if given else ""))
+        all_warnings.append(f"{len(other)} paragraph(s) not in French ({langs}) are not in the summary")
+    given = sum(1 for s in sentences if s.en_origin == "source")
+    if given:
+        all_warnings.append(f"{given} English summary sentence(s) are given as an English source states them")
     return Brief(
         story_id=story.story_id, headline_fr=headline_fr, headline_en=headline_en, summary=sentences,
         sources=_sources(story, index, sentences, quotes), engines=dict(engines), warnings=tuple(all_warnings),

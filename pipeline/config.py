@@ -207,6 +207,10 @@ class SummarizeSettings(_Section):
     min_sentence_words: int = Field(6, ge=1)
     # A longer sentence is split at its bullets or shortened at a clause boundary, never skipped.
     max_sentence_words: int = Field(60, ge=5)
+    # A story with no French text is summarised from its sentences in these languages (their French
+    # is then translated, marked as such); a story in none of them (German offline: no route) gets no
+    # brief and is listed in the run's index with a warning.
+    fallback_languages: list[str] = Field(default_factory=lambda: ["en", "es", "ca", "it", "pt"])
     # seq2seq backend
     model: str = "moussaKam/barthez-orangesum-abstract"
     max_input_tokens: int = Field(512, ge=16)

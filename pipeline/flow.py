@@ -110,6 +110,7 @@ class FlowResult:
     warnings: list[str]
     stats: FlowStats
     engines: dict[str, str]
+    unsummarised: list[dict[str, Any]] = field(default_factory=list)  # stories given no brief, and why
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -191,13 +192,17 @@ class StoryText:
     (`pipeline.brief.plan_translations`: only what no source states in the target language)."""
 
     summary: Summary
-    headline_fr: str
+    headline_fr: str  # the headline as the chosen source gives it (in `headline_lang`)
     quotes: tuple[Quote, ...]
     needs: tuple[TranslationNeed, ...] = ()
+    headline_lang: str = "fr"
+
+    def headline_jobs(self) -> list[tuple[str, str, str]]:
+        return [(self.headline_lang, "fr", self.headline_fr), (self.headline_lang, "en", self.headline_fr)]
 
     def jobs(self) -> list[tuple[str, str, str]]:
         """(source language, target language, text) of every text this story needs translated."""
-        return [("fr", "en", self.headline_fr), *((n.source_lang, n.target_lang, n.text) for n in self.needs),
+        return [*self.headline_jobs(), *((n.source_lang, n.target_lang, n.text) for n in self.needs),
                 *(("fr", "en", t) for t in quote_texts(self.quotes))]
 
 
@@ -220,7 +225,19 @@ def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] |
     dedup = ctx.dedup_for(story)
     quotes = english_quotes(extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences]),
                             ctx.index, dedup)
-    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, ctx.index, dedup)))
+    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, ctx.index, dedup)),
+                     _headline_lang(story, ctx.index, summary, headline_fr))
+
+
+def _headline_lang(story: Story, index: CorpusIndex, summary: Summary, headline: str) -> str:
+    """The language of the headline: its document's (a title), or its sentence's (a summary sentence)."""
+    for d in story.doc_ids:
+        if index.documents[d].title == headline:
+            return index.documents[d].lang
+    for s in summary.sentences:
+        if s.text_fr == headline and s.citations and s.citations[0].sid in index.sentences:
+            return index.paragraphs[index.sentences[s.citations[0].sid].pid].lang
+    return "fr"
 
 
 class SummarizeStep:
@@ -394,7 +411,8 @@ class BriefStep:
             warnings.append(f"{len(missing)} summary text(s) could not be translated "
                             f"({', '.join(sorted({f'{n.source_lang}->{n.target_lang}' for n in missing}))}); "
                             "they are shown in their source language")
-        brief = build_brief(story, summary, text.headline_fr, translated[("fr", "en", text.headline_fr)], (), index,
+        head_fr, head_en = (translated.get(j, text.headline_fr) for j in text.headline_jobs())
+        brief = build_brief(story, summary, head_fr, head_en, (), index,
                             {**engines, "summarizer": summary.engine}, warnings, dedup_result=dedup)
         english = {t: e for (src, tgt, t), e in translated.items() if (src, tgt) == ("fr", "en")}
         return attach_quotes(brief, story, index, list(text.quotes), english)
@@ -417,11 +435,11 @@ class RenderStep:
         return files
 
     def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
-                  index: CorpusIndex) -> dict[str, str]:
+                  index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
         from .render import render_index
 
         return {
-            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped)),
+            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
             "dedup.json": _json(dedup_json(dedup_result, index)),
         }
 
@@ -521,10 +539,20 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
 def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str],
                untranslated: Mapping[tuple[str, str, str], str], index: CorpusIndex, dedup: DedupResult,
                engines: dict[str, str], engine_warnings: Sequence[str], failed: list[dict[str, str]], hooks: Hooks,
-               step: BriefStep) -> Brief | None:
-    """The story's brief, or None (recorded in `failed`) when its French->English summary could not be translated."""
-    jobs = [("fr", "en", text.headline_fr), *(("fr", "en", n.text) for n in text.needs
-                                              if (n.source_lang, n.target_lang) == ("fr", "en"))]
+               step: BriefStep, unsummarised: list[dict[str, Any]], readable: Sequence[str]) -> Brief | None:
+    """The story's brief, or None: recorded in `failed` when its French->English summary could not be
+    translated, in `unsummarised` when none of its articles is in a language read here (`readable`:
+    French and summarize.fallback_languages), which is never an empty brief."""
+    langs = sorted({index.documents[d].lang for d in story.doc_ids})
+    if not text.summary.sentences and not set(langs) & set(readable):
+        reason = (f"articles in {', '.join(langs)}: no offline route to French and English "
+                  f"(summarize.fallback_languages: {', '.join(readable[1:])})")
+        log.warning("story %s has no brief: %s", story.story_id, reason)
+        unsummarised.append({"story_id": story.story_id, "files": [index.documents[d].path for d in story.doc_ids],
+                             "reason": reason})
+        return None
+    jobs = [*text.headline_jobs(), *(("fr", "en", n.text) for n in text.needs
+                                     if (n.source_lang, n.target_lang) == ("fr", "en"))]
     reasons = [untranslated[j] for j in jobs if j in untranslated]
     if reasons:
         log.error("story %s failed: %s", story.story_id, reasons[0])
@@ -666,13 +694,15 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
         # briefs
         briefs: list[Brief] = []
         failed: list[dict[str, str]] = []
+        unsummarised: list[dict[str, Any]] = []
+        readable = ["fr", *settings.summarize.fallback_languages]
         brief_step, render_step = BriefStep(), RenderStep()
         story_ctx = StoryContext(index, by_doc, settings, summarizer)
         with hooks.bar("briefs", len(stories), "story") as bar:
             for story, text in zip(stories, texts):
                 bar.update(1)
                 brief = _one_brief(story, text, translated, untranslated, index, story_ctx.dedup_for(story), engines,
-                                   engine_warnings, failed, hooks, brief_step)
+                                   engine_warnings, failed, hooks, brief_step, unsummarised, readable)
                 if brief is None:
                     continue
                 briefs.append(brief)
@@ -686,7 +716,8 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                          len(brief.sources))
 
         with hooks.stage(render_step.name):
-            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index).items():
+            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index,
+                                                                unsummarised).items():
                 write_text(run_dir, rel, content)
             write_sources(run_dir, documents)  # the text of record every citation points into
             from .story_ids import save_story_state
@@ -707,7 +738,11 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                 warnings.append(w)
             review_en = {p: review_done[j] for p, j in zip(review_pids, review_jobs) if j in review_done}
             write_review_site(run_dir, briefs, index, dedup_result, review_en, run_id)
-    return FlowResult(ingested, index, dedup_result, list(stories), briefs, failed, warnings, stats, engines)
+    if unsummarised:
+        warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
+                        "offline route got no brief (listed in index.md and the manifest)")
+    return FlowResult(ingested, index, dedup_result, list(stories), briefs, failed, warnings, stats, engines,
+                      unsummarised)
 
 
 def summarize_documents(documents: Sequence[Document], settings: Settings, *, summarizer: Any = None,

@@ -465,6 +465,7 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
                                 if w not in warnings],
         "skipped_inputs": [asdict(s) for s in ingested.skipped],
         "failed_stories": failed,
+        "unsummarised_stories": result.unsummarised,
         "documents": [
             {"file": d.path, "sha256": d.sha256, "encoding": d.encoding, "lang": d.lang, "title": d.title,
              "date": d.date, "paragraphs": len(d.paragraphs),

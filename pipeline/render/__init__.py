@@ -144,9 +144,11 @@ def render_markdown(brief: Brief, run_id: str, changes: "Changes | None" = None)
     )
 
 
-def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipped: int) -> str:
+def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipped: int,
+                 unsummarised: Sequence[dict[str, Any]] = ()) -> str:
+    """The run's index; `unsummarised`: stories given no brief ({story_id, files, reason})."""
     return _environment().get_template("index.md.j2").render(
-        briefs=briefs, run_id=run_id, n_documents=n_documents, n_skipped=n_skipped
+        briefs=briefs, run_id=run_id, n_documents=n_documents, n_skipped=n_skipped, unsummarised=unsummarised
     )
 
 

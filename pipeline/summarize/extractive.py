@@ -231,17 +231,23 @@ def candidates(story: Story, index: CorpusIndex, settings: SummarizeSettings) ->
     """Readable pieces of the story's French body sentences, with their position in their article.
 
     Never empty when the story has French text: without any piece of `min_sentence_words`, shorter
-    ones are used, then the documents' headings.
+    ones are used, then the documents' headings. A story with no French text is read in
+    `fallback_languages` the same way (the brief translates what it takes into French).
     """
     cap = min(settings.max_sentence_words, settings.max_words)
     docs = [index.documents[d] for d in story.doc_ids]
     keep = set(story.paragraph_ids)
-    body = [(rank, p) for rank, d in enumerate(docs) for p in d.paragraphs if p.kind == "body" and p.lang == "fr"]
-    found = _pieces_of(body, keep, cap, settings.min_sentence_words) or _pieces_of(body, keep, cap, 1)
-    if found:
-        return found
-    headings = [(rank, p) for rank, d in enumerate(docs) for p in d.paragraphs if p.kind == "heading" and p.lang == "fr"]
-    return _pieces_of(headings, {p.pid for _, p in headings}, cap, 1)
+    for langs in ({"fr"}, set(settings.fallback_languages)):  # French first; else the story's own language
+        body = [(rank, p) for rank, d in enumerate(docs) for p in d.paragraphs if p.kind == "body" and p.lang in langs]
+        found = _pieces_of(body, keep, cap, settings.min_sentence_words) or _pieces_of(body, keep, cap, 1)
+        if found:
+            return found
+        headings = [(rank, p) for rank, d in enumerate(docs) for p in d.paragraphs
+                    if p.kind == "heading" and p.lang in langs]
+        found = _pieces_of(headings, {p.pid for _, p in headings}, cap, 1)
+        if found:
+            return found
+    return []
 
 
 # --- salience, selection, order -------------------------------------------------------------------------
