@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from ..config import SummarizeSettings
@@ -240,7 +239,8 @@ def candidates(story: Story, index: CorpusIndex, settings: SummarizeSettings) ->
     found = _pieces_of(body, keep, cap, settings.min_sentence_words) or _pieces_of(body, keep, cap, 1)
     if found:
         return found
-    headings = [(rank, p) for rank, d in enumerate(docs) for p in d.paragraphs if p.kind == "heading" and p.lang == "fr"]
+    headings = [(rank, p) for rank, d in enumerate(docs) for p in d.paragraphs
+                if p.kind == "heading" and p.lang == "fr"]
     return _pieces_of(headings, {p.pid for _, p in headings}, cap, 1)
 
 
@@ -263,7 +263,8 @@ def _coverage(stems: list[list[str]], doc_of: list[int], n_docs: int) -> list[fl
     return out
 
 
-def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult, settings: SummarizeSettings) -> Summary:
+def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
+                    settings: SummarizeSettings) -> Summary:
     found = candidates(story, index, settings)
     if not found:
         return Summary(story.story_id, (), ENGINE)
@@ -338,5 +339,6 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
     for i in chosen:
         s = found[i].sentence
         cited = [s.sid] + [sid for sid in sources(s) if sid != s.sid]
-        out.append(SummarySentence(text_fr=found[i].text, citations=tuple(index.cite(sid) for sid in cited), support=1.0))
+        out.append(SummarySentence(text_fr=found[i].text, citations=tuple(index.cite(sid) for sid in cited),
+                                   support=1.0))
     return Summary(story.story_id, tuple(out), ENGINE)
