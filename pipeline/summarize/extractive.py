@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from ..config import SummarizeSettings
@@ -269,7 +268,8 @@ def _coverage(stems: list[list[str]], doc_of: list[int], n_docs: int) -> list[fl
     return out
 
 
-def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult, settings: SummarizeSettings) -> Summary:
+def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
+                    settings: SummarizeSettings) -> Summary:
     found = candidates(story, index, settings)
     if not found:
         return Summary(story.story_id, (), ENGINE)
@@ -344,5 +344,6 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
     for i in chosen:
         s = found[i].sentence
         cited = [s.sid] + [sid for sid in sources(s) if sid != s.sid]
-        out.append(SummarySentence(text_fr=found[i].text, citations=tuple(index.cite(sid) for sid in cited), support=1.0))
+        out.append(SummarySentence(text_fr=found[i].text, citations=tuple(index.cite(sid) for sid in cited),
+                                   support=1.0))
     return Summary(story.story_id, tuple(out), ENGINE)
