@@ -31,7 +31,7 @@ def test_markdown_has_sections_numbered_citations_and_source_counts():
         assert heading in md
     assert "1. Microsoft rachète TikTok. [1][2] — *rapporté par 2 sources sur 2*" in md
     assert "1. Microsoft buys TikTok. [1][2] — *reported by 2 of 2 sources*" in md
-    assert "2. Other fact. [2] — *reported by 1 of 2 sources* · ⚠️ *weak support, check it*" in md
+    assert "2. Other fact. [2] — *reported by 1 of 2 sources* · *machine-translated* · ⚠️ *weak support, check it*" in md
     assert "2. `corpus/b.txt`, paragraph 1, lines 1–2: TikTok est racheté par Microsoft." in md
     assert "| `corpus/a.txt` | Titre | 2020-08 | fr | 2 |" in md
     assert "| `corpus/b.txt` | — | — | fr | 1, 3 |" in md

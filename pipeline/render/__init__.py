@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 # check byte for byte: char_start, char_end, exact, prefix, suffix (W3C
 # TextPositionSelector + TextQuoteSelector), url; line numbers are lines of
 # the source of record (for .txt/.md, the file itself). Sources gain url,
-# record and notes ("feed summary only"). Document ids contain no ':'.
+# record and notes ("feed summary only"). Document ids contain no ':'. Story ids are
+# stable across runs (story-<8 hex>). Summary sentences say where each language's
+# text comes from (fr_origin, en_origin: "source" = a source sentence verbatim,
+# "machine" = machine-translated); quotes likewise (en_origin). An optional
+# `changes` object says what changed since the previous run.
 SCHEMA_VERSION = "2.0"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
@@ -124,12 +128,12 @@ def render_markdown(brief: Brief, run_id: str, changes: "Changes | None" = None)
     by_sid = cited_sentences(brief)
     sentences = [
         {"text_fr": s.text_fr, "text_en": s.text_en, "refs": _refs(s, numbers), "n_sources": n_sources(s),
-         "flagged": s.flagged}
+         "flagged": s.flagged, "fr_origin": s.fr_origin, "en_origin": s.en_origin}
         for s in brief.summary
     ]
     quotes = [
         {"text_fr": q.text_fr, "text_en": q.text_en, "speaker": q.speaker, "speaker_en": q.speaker_en or q.speaker,
-         "refs": _refs(q, numbers), "n_sources": n_sources(q)}
+         "refs": _refs(q, numbers), "n_sources": n_sources(q), "en_origin": q.en_origin}
         for q in brief.quotes
     ]
     citations = [
@@ -168,6 +172,8 @@ def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -
             {
                 "fr": s.text_fr,
                 "en": s.text_en,
+                "fr_origin": s.fr_origin,
+                "en_origin": s.en_origin,
                 "support": s.support,
                 "flagged": s.flagged,
                 "sources_count": n_sources(s),
@@ -179,6 +185,7 @@ def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -
             {
                 "fr": q.text_fr,
                 "en": q.text_en,
+                "en_origin": q.en_origin,
                 "speaker": q.speaker,
                 "speaker_en": q.speaker_en,
                 "attribution": q.attribution,
