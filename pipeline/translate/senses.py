@@ -108,6 +108,9 @@ SENSES: tuple[Sense, ...] = (
        r"\bfaut\b"),
     _s(r"\b([Ii])t fails\b", r"\1t takes", "Il faut un immense accélérateur de particules.", "takes", r"\bfaut\b"),
     _s(r"\bflare(s?)\b", r"rocket\1", "La fusée a décollé.", "rocket", r"\bfusées?\b"),
+    _s(r"\b(in|on|with|for|by|from) of the\b", r"\1", "Les échanges basés sur des banques centrales.",
+       "based in central banks"),
+    _s(r"\bthe years (1[89]\d0|20[0-9]0)\b", r"the \1s", "La fin des années 1980 fut difficile.", "the 1980s"),
     _s(r"\b(UE|ONU|OTAN|FMI|OMS|BCE|PIB|ADN|URSS|OGM)\b", lambda m: _ACRONYMS[m.group(1)],  # type: ignore[arg-type]
        "Selon Palas, l'UE aurait dû payer.", "EU"),
 )
