@@ -55,6 +55,7 @@ from .model import Document, IngestResult
 from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
 from .translate import TranslationError, Translator
+from .translate.routes import check_routes
 from .translate.select import choose_translator
 
 log = logging.getLogger("pipeline")
@@ -327,6 +328,11 @@ def _run_locked(options: RunOptions) -> RunReport:
 
     try:
         choice = choose_translator(settings.translate)
+        # every configured language's route to French and English, before any work: a missing
+        # Apertium pair is exit 4 naming its Debian package; a language with no route at all
+        # (German offline) is said here, and again for each story it concerns
+        for line in check_routes(settings.translate, settings.ingest.languages):
+            log.info("%s", line)
     except TranslationError as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     from .dedup import check_available as check_embedder  # dedup.embedder (issue 3): missing package = exit 4
