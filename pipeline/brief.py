@@ -33,7 +33,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 from .corpus_index import CorpusIndex
 from .dedup import group_of
-from .model import Brief, DedupResult, DupGroup, Quote, SourceInfo, Story, Summary, SummarySentence
+from .model import Brief, DedupResult, DupGroup, Quote, RelatedSource, SourceInfo, Story, Summary, SummarySentence
 from .textsim import ContentWords, tfidf
 
 
@@ -201,6 +201,8 @@ def build_brief(
         story_id=story.story_id, headline_fr=headline_fr, headline_en=headline_en, summary=sentences,
         sources=_sources(story, index, sentences, quotes), engines=dict(engines), warnings=tuple(all_warnings),
         quotes=tuple(quotes),
+        related=tuple(RelatedSource(index.documents[r.doc_id].path, index.documents[r.doc_id].title, r.story_id,
+                                    r.score, r.reason) for r in story.related if r.doc_id in index.documents),
     )
 
 

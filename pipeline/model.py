@@ -208,6 +208,17 @@ class SourceInfo:
 
 
 @dataclass(frozen=True)
+class RelatedSource:
+    """An article of another story listed in this brief as related (`Story.related`), with why."""
+
+    file: str
+    title: str | None
+    story_id: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class Brief:
     story_id: str
     headline_fr: str
@@ -217,3 +228,4 @@ class Brief:
     engines: dict[str, str]
     warnings: tuple[str, ...] = field(default_factory=tuple)
     quotes: tuple[Quote, ...] = field(default_factory=tuple)
+    related: tuple[RelatedSource, ...] = field(default_factory=tuple)

@@ -196,6 +196,7 @@ def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -
         ],
         "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used), "notes": list(s.notes)}
                     for s in brief.sources],
+        "related": [asdict(r) for r in brief.related],
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }
