@@ -201,7 +201,9 @@ class FactSignature:
     speakers: frozenset[str]
 
 
+@lru_cache(maxsize=1 << 16)
 def fact_signature(text: str, lang: str = "fr") -> FactSignature:
+    """Memoised: dedup checks each text against many candidates."""
     return FactSignature(numbers(text, lang), dates(text, lang), speakers(text, lang=lang))
 
 
