@@ -265,6 +265,10 @@ class TranslateContext:
     _engine: Translator | None = field(default=None, repr=False)
     _pid: int = field(default=0, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (a Ray actor): the settings only; the engine is built there."""
+        return {**self.__dict__, "prebuilt": None, "_engine": None, "_pid": 0}
+
     def engine(self) -> Translator:
         if self.prebuilt is not None and os.getpid() == self.prebuilt_pid:
             return self.prebuilt

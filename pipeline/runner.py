@@ -44,7 +44,7 @@ from filelock import FileLock, Timeout
 from . import __version__
 from .cache import Cache, NullCache
 from .config import Settings, settings_dict
-from .executors import make_executor
+from .executors import ExecutorError, make_executor
 from .flow import run_flow
 from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
@@ -267,12 +267,12 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     run_id = _new_run_id(runs)
     tmp = runs / f".tmp-{run_id}"
     (tmp / "briefs").mkdir(parents=True)
-    executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
     hooks = _Hooks(clock, bars)
     try:
+        executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
                           engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks)
-    except SummarizeError as exc:
+    except (SummarizeError, ExecutorError) as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     ingested, documents, dedup_result, stories = result.ingested, result.ingested.documents, result.dedup, result.stories
     briefs, failed, engines = result.briefs, result.failed, result.engines
