@@ -536,10 +536,11 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine)
     translate_step = TranslateStep()
     identity = translator_identity(engine, settings_dict(settings)["translate"])
-    with hooks.stage(translate_step.name), executor.session(tctx, workers=1 if neural else None) as session, \
-            hooks.bar("translate", len(set(wanted)), "text") as bar:
+    # the session (workers and their engines) lives on for the review pages; the stage is timed on its own
+    with executor.session(tctx, workers=1 if neural else None) as session:
         translator = CachedTranslator(PooledTranslator(session, engine.engine), cache, identity)
-        english, untranslated = translate_step.run(translator, wanted, bar.update)
+        with hooks.stage(translate_step.name), hooks.bar("translate", len(set(wanted)), "text") as bar:
+            english, untranslated = translate_step.run(translator, wanted, bar.update)
 
         # briefs
         briefs: list[Brief] = []
