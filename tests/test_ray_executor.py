@@ -87,3 +87,20 @@ def test_ray_cluster_writes_the_same_briefs_as_local(cluster_address, tmp_path):
     # Ray's own output stays out of the run's log: every stderr line is one of our JSON records
     for line in stderr.splitlines():
         assert isinstance(json.loads(line), dict), line
+
+
+def test_unreachable_cluster_is_a_failed_run_with_the_reason(tmp_path):
+    import socket
+
+    from pipeline.config import Settings
+    from pipeline.runner import RunOptions, run
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings.model_validate({"run": {"executor": "ray"}, "ray": {"address": f"127.0.0.1:{port}"},
+                                        "translate": {"backend": "apertium"}, "cache": {"enabled": False}})
+    report = run(RunOptions(settings=settings, config_path=Path("test"), corpus=ROOT / "corpus", out=tmp_path / "out"))
+    assert report.exit_code == 4
+    assert f"127.0.0.1:{port}" in report.message and "run.executor: local" in report.message
+    assert not (tmp_path / "out" / "latest").exists()

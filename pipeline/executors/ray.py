@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -56,6 +57,19 @@ def _import_ray() -> Any:
     return ray
 
 
+def _reachable(address: str) -> str | None:
+    """Why a `host:port` (or `ray://host:port`) address cannot be reached, or None. Ray itself retries for
+    minutes on a wrong address; a refused or silent port is said at once. Other forms ("auto") go to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        return f"nothing answers at {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
 def connect(address: str = "") -> Any:
     """Connect to the cluster (once per process): `address`, else RAY_ADDRESS, else a local one."""
     ray = _import_ray()
@@ -65,6 +79,10 @@ def connect(address: str = "") -> Any:
     address = address or os.environ.get("RAY_ADDRESS", "")
     # Worker output stays in the cluster's logs: stderr is the run's log (JSON lines with --log-format json).
     common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    problem = _reachable(address) if address else None
+    if problem:
+        raise ExecutorError(f"cannot connect to the Ray cluster at {address}: {problem}; check ray.address / "
+                            "RAY_ADDRESS (or set run.executor: local)")
     try:
         if address:
             log.info("ray: connecting to %s", address)
@@ -110,10 +128,10 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str = "", workers: int = 0) -> None:
-        _import_ray()
         self.address = address
         self.configured = workers
-        self.workers = workers  # 0 until connected: then every CPU of the cluster
+        self._ray = connect(address)  # before any work: a cluster that cannot be reached fails the run at once
+        self.workers = self._size(self._ray)
 
     def _size(self, ray: Any) -> int:
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -125,7 +143,7 @@ class RayExecutor:
 
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
-        ray = connect(self.address)
+        ray = self._ray
         n = self._size(ray) if workers is None else max(1, min(workers, self._size(ray)))
         if n == 1:  # one worker asked for (a model-backed engine using its own threads): here
             yield _InProcess(shared)
