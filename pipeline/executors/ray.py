@@ -77,8 +77,13 @@ def connect(address: str = "") -> Any:
         return ray
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     address = address or os.environ.get("RAY_ADDRESS", "")
-    # Worker output stays in the cluster's logs: stderr is the run's log (JSON lines with --log-format json).
-    common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    # Worker output stays in the cluster's logs; Ray's own warnings go through the run's log like any
+    # library's (JSON lines with --log-format json), not through the handler Ray installs on import.
+    ray_log = logging.getLogger("ray")
+    ray_log.handlers[:] = []
+    ray_log.propagate = True
+    ray_log.setLevel(logging.WARNING)
+    common: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "configure_logging": False}
     problem = _reachable(address) if address else None
     if problem:
         raise ExecutorError(f"cannot connect to the Ray cluster at {address}: {problem}; check ray.address / "
@@ -89,7 +94,9 @@ def connect(address: str = "") -> Any:
             ray.init(address=address, **common)
         else:
             log.info("ray: starting a local cluster (%d CPUs)", available_cores())
-            ray.init(num_cpus=available_cores(), include_dashboard=False, _node_ip_address="127.0.0.1", **common)
+            # "local": a new instance, never one another process started on this machine
+            ray.init(address="local", num_cpus=available_cores(), include_dashboard=False,
+                     _node_ip_address="127.0.0.1", **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         raise ExecutorError(f"cannot connect to {where}: {exc}; check ray.address / RAY_ADDRESS "
