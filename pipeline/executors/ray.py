@@ -136,26 +136,19 @@ class RayExecutor:
 
     def __init__(self, address: str = "", workers: int = 0) -> None:
         self.address = address
-        self.configured = workers
         self._ray = connect(address)  # before any work: a cluster that cannot be reached fails the run at once
-        self.workers = self._size(self._ray)
-
-    def _size(self, ray: Any) -> int:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        if self.configured > cpus:
-            log.warning("ray: run.workers is %d but the cluster has %d CPUs; using %d actors",
-                        self.configured, cpus, cpus)
-        self.workers = max(1, min(self.configured or cpus, cpus))
-        return self.workers
+        cpus = int(self._ray.cluster_resources().get("CPU", 1))
+        if workers > cpus:  # an actor takes one CPU: more actors than CPUs would wait forever
+            log.warning("ray: run.workers is %d but the cluster has %d CPUs; using %d actors", workers, cpus, cpus)
+        self.workers = max(1, min(workers or cpus, cpus))
 
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
-        ray = self._ray
-        n = self._size(ray) if workers is None else max(1, min(workers, self._size(ray)))
+        n = self.workers if workers is None else max(1, min(workers, self.workers))
         if n == 1:  # one worker asked for (a model-backed engine using its own threads): here
             yield _InProcess(shared)
             return
-        session = _ActorSession(ray, shared, n)
+        session = _ActorSession(self._ray, shared, n)
         try:
             yield session
         finally:
