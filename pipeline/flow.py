@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
 
-from .brief import attach_quotes, build_brief, choose_headline, quote_texts
+from .brief import (
+    TranslationNeed, apply_translations, attach_quotes, build_brief, choose_headline, english_quotes, plan_translations,
+    quote_texts,
+)
 from .cache import (
     INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode, digest,
     encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
@@ -43,6 +46,7 @@ from .corpus_index import CorpusIndex
 from .executors import Executor, Session
 from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
 from .translate import TranslationError, Translator
+from .verify import write_sources
 
 log = logging.getLogger("pipeline")
 
@@ -106,6 +110,7 @@ class FlowResult:
     warnings: list[str]
     stats: FlowStats
     engines: dict[str, str]
+    unsummarised: list[dict[str, Any]] = field(default_factory=list)  # stories given no brief, and why
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -117,11 +122,11 @@ class IngestStep:
     name = "ingest"
 
     def run(self, corpus: Path, settings: Settings, cache: Cache,
-            progress: Callable[[int, int], None] | None = None) -> IngestResult:
+            progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = ()) -> IngestResult:
         from .ingest import ingest
 
         return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
-                      progress=progress)
+                      progress=progress, exclude=exclude)
 
 
 class DedupStep:
@@ -164,18 +169,41 @@ class StoryContext:
     """What per-story work reads (shared read-only with the workers)."""
 
     index: CorpusIndex
-    dedup: DedupResult
+    groups_of_doc: Mapping[str, list]  # each document's dedup groups (`groups_by_document`)
     settings: Settings
     summarizer: Any  # pipeline.summarize.Summarizer
+
+    def dedup_for(self, story: Story) -> DedupResult:
+        """The dedup groups that touch the story's documents: all a summary reads, and only those,
+        so that summarising one story costs what its own groups cost, not the whole corpus's."""
+        groups = story_groups(story, self.groups_of_doc)
+        return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
+                           tuple(g for g in groups if g.level == "sentence"))
+
+
+def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
+    """The dedup groups with a member in the story's documents, each once, in a stable order."""
+    return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
 
 
 @dataclass(frozen=True)
 class StoryText:
-    """A story's French text: summary, headline and key quotes, before translation."""
+    """A story's summary, headline and key quotes, before translation, and what needs translating
+    (`pipeline.brief.plan_translations`: only what no source states in the target language)."""
 
     summary: Summary
-    headline_fr: str
+    headline_fr: str  # the headline as the chosen source gives it (in `headline_lang`)
     quotes: tuple[Quote, ...]
+    needs: tuple[TranslationNeed, ...] = ()
+    headline_lang: str = "fr"
+
+    def headline_jobs(self) -> list[tuple[str, str, str]]:
+        return [(self.headline_lang, "fr", self.headline_fr), (self.headline_lang, "en", self.headline_fr)]
+
+    def jobs(self) -> list[tuple[str, str, str]]:
+        """(source language, target language, text) of every text this story needs translated."""
+        return [*self.headline_jobs(), *((n.source_lang, n.target_lang, n.text) for n in self.needs),
+                *(("fr", "en", t) for t in quote_texts(self.quotes))]
 
 
 def _doc_of(member_id: str, index: CorpusIndex) -> str:
@@ -189,13 +217,27 @@ def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] |
 
     story, cached = item
     if cached is None:
-        summary = ctx.summarizer.summarize(story, ctx.index, ctx.dedup)
+        summary = ctx.summarizer.summarize(story, ctx.index, ctx.dedup_for(story))
         headline_fr = choose_headline(story, ctx.index, summary)
     else:
         summary, headline_fr = cached
     summary = dataclasses.replace(summary, story_id=story.story_id)
-    quotes = extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences])
-    return StoryText(summary, headline_fr, tuple(quotes))
+    dedup = ctx.dedup_for(story)
+    quotes = english_quotes(extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences]),
+                            ctx.index, dedup)
+    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, ctx.index, dedup)),
+                     _headline_lang(story, ctx.index, summary, headline_fr))
+
+
+def _headline_lang(story: Story, index: CorpusIndex, summary: Summary, headline: str) -> str:
+    """The language of the headline: its document's (a title), or its sentence's (a summary sentence)."""
+    for d in story.doc_ids:
+        if index.documents[d].title == headline:
+            return index.documents[d].lang
+    for s in summary.sentences:
+        if s.text_fr == headline and s.citations and s.citations[0].sid in index.sentences:
+            return index.paragraphs[index.sentences[s.citations[0].sid].pid].lang
+    return "fr"
 
 
 class SummarizeStep:
@@ -222,7 +264,7 @@ class SummarizeStep:
         something else of the dedup result, add it here.
         """
         docs = set(story.doc_ids)
-        groups = {id(g): g for d in docs for g in groups_of_doc.get(d, ())}.values()
+        groups = story_groups(story, groups_of_doc)
         involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
         story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
         return digest(
@@ -276,28 +318,44 @@ class TranslateContext:
             from .translate.select import choose_translator
 
             self._engine, self._pid = choose_translator(self.settings).translator, os.getpid()
+            self._router = None
         return self._engine
 
+    def router(self) -> Any:
+        """Every other direction (`pipeline.translate.routes`), built on first use in this process."""
+        engine = self.engine()
+        if getattr(self, "_router", None) is None or self._router_pid != os.getpid():
+            from .translate.routes import RouteTranslator
 
-def _translate_chunk(ctx: TranslateContext, texts: Sequence[str]) -> list[str]:
-    """Worker function: one chunk of texts through this worker's engine."""
+            self._router, self._router_pid = RouteTranslator(self.settings, engine), os.getpid()
+        return self._router
+
+
+def _translate_chunk(ctx: TranslateContext, job: tuple[str, str, Sequence[str]]) -> list[str]:
+    """Worker function: one chunk of texts, from one language to another, through this worker's engines."""
+    source, target, texts = job
     if ctx.slow:
         time.sleep(ctx.slow)
-    out = ctx.engine().translate(list(texts))
+    if (source, target) == ("fr", "en"):
+        out = ctx.engine().translate(list(texts))
+    else:
+        out = ctx.router().translate(list(texts), source, target)
     if len(out) != len(texts):
-        raise TranslationError(f"{ctx.engine().engine} returned {len(out)} texts for {len(texts)}")
+        raise TranslationError(f"{source}->{target} returned {len(out)} texts for {len(texts)}")
     return out
 
 
 class PooledTranslator:
-    """A `Translator` that splits its texts into fixed chunks and translates them on the executor's workers."""
+    """A `Translator` (one direction) that splits its texts into fixed chunks and translates them on the
+    executor's workers."""
 
-    def __init__(self, session: Session, engine: str) -> None:
+    def __init__(self, session: Session, engine: str, source: str = "fr", target: str = "en") -> None:
         self.session = session
         self.engine = engine
+        self.direction = (source, target)
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        chunks = [list(texts[i:i + TRANSLATE_CHUNK]) for i in range(0, len(texts), TRANSLATE_CHUNK)]
+        chunks = [(*self.direction, list(texts[i:i + TRANSLATE_CHUNK])) for i in range(0, len(texts), TRANSLATE_CHUNK)]
         return [t for part in self.session.map(_translate_chunk, chunks) for t in part]
 
 
@@ -344,12 +402,23 @@ class BriefStep:
 
     name = "brief"
 
-    def run(self, story: Story, text: StoryText, english: Mapping[str, str], index: CorpusIndex,
-            engines: dict[str, str], engine_warnings: Sequence[str]) -> Brief:
-        summary = text.summary
-        brief = build_brief(story, summary, text.headline_fr, english[text.headline_fr],
-                            [english[s.text_fr] for s in summary.sentences], index,
-                            {**engines, "summarizer": summary.engine}, engine_warnings)
+    def run(self, story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str], index: CorpusIndex,
+            dedup: DedupResult, engines: dict[str, str], engine_warnings: Sequence[str]) -> Brief:
+        """`translated` maps (source language, target language, text) to the translation; a text in
+        another direction than French->English left untranslated keeps its own words, with a warning."""
+        missing = [n for n in text.needs if (n.source_lang, n.target_lang, n.text) not in translated]
+        summary = apply_translations(text.summary, index, dedup, text.needs,
+                                     [translated.get((n.source_lang, n.target_lang, n.text), n.text)
+                                      for n in text.needs])
+        warnings = list(engine_warnings)
+        if missing:
+            warnings.append(f"{len(missing)} summary text(s) could not be translated "
+                            f"({', '.join(sorted({f'{n.source_lang}->{n.target_lang}' for n in missing}))}); "
+                            "they are shown in their source language")
+        head_fr, head_en = (translated.get(j, text.headline_fr) for j in text.headline_jobs())
+        brief = build_brief(story, summary, head_fr, head_en, (), index,
+                            {**engines, "summarizer": summary.engine}, warnings, dedup_result=dedup)
+        english = {t: e for (src, tgt, t), e in translated.items() if (src, tgt) == ("fr", "en")}
         return attach_quotes(brief, story, index, list(text.quotes), english)
 
 
@@ -358,22 +427,23 @@ class RenderStep:
 
     name = "render"
 
-    def brief_files(self, brief: Brief, run_id: str, settings: Settings) -> dict[str, str]:
+    def brief_files(self, brief: Brief, run_id: str, settings: Settings, changes: Any = None) -> dict[str, str]:
+        """A brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`)."""
         from .render import brief_to_dict, render_markdown
 
         files = {}
         if "md" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id)
+            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id, changes)
         if "json" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id))
+            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id, changes))
         return files
 
     def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
-                  index: CorpusIndex) -> dict[str, str]:
+                  index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
         from .render import render_index
 
         return {
-            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped)),
+            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
             "dedup.json": _json(dedup_json(dedup_result, index)),
         }
 
@@ -409,7 +479,12 @@ def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
 def write_text(run_dir: Path, relative: str, text: str) -> None:
     path = run_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # issue 16: the runner's message (disk full) names the file
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache, hooks: Hooks,
@@ -445,9 +520,9 @@ def _decoded_summary(value: Any) -> tuple[Summary, str] | None:
 
 def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
                       cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
-                      stats: FlowStats) -> list[StoryText]:
+                      stats: FlowStats, by_doc: Mapping[str, list] | None = None) -> list[StoryText]:
     step = SummarizeStep()
-    by_doc = groups_by_document(dedup_result, index)
+    by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
     fixed = step.fixed(settings)
     keys = [step.key(s, index, by_doc, fixed) for s in stories]
     found = cache.get_many("summary", keys)
@@ -455,7 +530,7 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     stats.summarize_calls += sum(1 for _, hit in items if hit is None)
     # neural summarizers use their own threads: one worker
     workers = 1 if settings.summarize.backend != "extractive" else None
-    with hooks.stage(step.name), executor.session(StoryContext(index, dedup_result, settings, summarizer),
+    with hooks.stage(step.name), executor.session(StoryContext(index, by_doc, settings, summarizer),
                                                   workers=workers) as session:
         texts = step.run(session, items)
     cache.put_many("summary", [
@@ -465,24 +540,99 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     return texts
 
 
-def _one_brief(story: Story, text: StoryText, english: Mapping[str, str], untranslated: Mapping[str, str],
-               index: CorpusIndex, engines: dict[str, str], engine_warnings: Sequence[str],
-               failed: list[dict[str, str]], hooks: Hooks, step: BriefStep) -> Brief | None:
-    """The story's brief, or None (recorded in `failed`) when its summary could not be translated."""
-    story_texts = [text.headline_fr, *(s.text_fr for s in text.summary.sentences)]
-    reasons = [untranslated[x] for x in story_texts if x in untranslated]
+def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str],
+               untranslated: Mapping[tuple[str, str, str], str], index: CorpusIndex, dedup: DedupResult,
+               engines: dict[str, str], engine_warnings: Sequence[str], failed: list[dict[str, str]], hooks: Hooks,
+               step: BriefStep, unsummarised: list[dict[str, Any]], readable: Sequence[str]) -> Brief | None:
+    """The story's brief, or None: recorded in `failed` when its French->English summary could not be
+    translated, in `unsummarised` when none of its articles is in a language read here (`readable`:
+    French and summarize.fallback_languages), which is never an empty brief."""
+    langs = sorted({index.documents[d].lang for d in story.doc_ids})
+    if not text.summary.sentences and not set(langs) & set(readable):
+        reason = (f"articles in {', '.join(langs)}: no offline route to French and English "
+                  f"(summarize.fallback_languages: {', '.join(readable[1:])})")
+        log.warning("story %s has no brief: %s", story.story_id, reason)
+        unsummarised.append({"story_id": story.story_id, "files": [index.documents[d].path for d in story.doc_ids],
+                             "reason": reason})
+        return None
+    jobs = [*text.headline_jobs(), *(("fr", "en", n.text) for n in text.needs
+                                     if (n.source_lang, n.target_lang) == ("fr", "en"))]
+    reasons = [untranslated[j] for j in jobs if j in untranslated]
     if reasons:
         log.error("story %s failed: %s", story.story_id, reasons[0])
         failed.append({"story_id": story.story_id, "reason": reasons[0]})
         return None
     with hooks.stage(step.name):
-        return step.run(story, text, english, index, engines, engine_warnings)
+        return step.run(story, text, translated, index, dedup, engines, engine_warnings)
+
+
+def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engine: Translator, tctx: TranslateContext,
+                   cache: Cache, settings: Settings, stats: FlowStats, progress: Callable[[int], None] | None = None,
+                   ) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str], str]]:
+    """Translate (source, target, text) jobs, one cached, pooled translator per direction.
+
+    French->English goes through the configured engine; other directions through their route
+    (`pipeline.translate.routes`). A direction with no route leaves its texts untranslated, with
+    the reason; an engine that cannot work at all (EngineFailure) fails the run.
+    """
+    from .translate import NoRoute
+
+    step = TranslateStep()
+    translated: dict[tuple[str, str, str], str] = {}
+    untranslated: dict[tuple[str, str, str], str] = {}
+    directions: dict[tuple[str, str], list[str]] = {}
+    for source, target, text in jobs:
+        if source == target:
+            translated[(source, target, text)] = text
+        else:
+            directions.setdefault((source, target), []).append(text)
+    for (source, target), texts in sorted(directions.items()):
+        try:
+            direct = engine if (source, target) == ("fr", "en") else tctx.router().engine_for(source, target)
+        except NoRoute as exc:
+            untranslated.update(((source, target, t), str(exc)) for t in texts)
+            continue
+        identity = {**translator_identity(direct, settings_dict(settings)["translate"]), "direction": [source, target]}
+        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache, identity)
+        done, failed = step.run(translator, texts, progress)
+        translated.update(((source, target, t), e) for t, e in done.items())
+        untranslated.update(((source, target, t), r) for t, r in failed.items())
+        stats.translate_calls += translator.calls
+        stats.translated_texts += translator.texts_translated
+    return translated, untranslated
+
+
+class StoryIdsStep:
+    """Stories -> the same stories with ids stable across runs (`pipeline.story_ids`).
+
+    The state (which documents each id holds) is kept in each run folder as `stories.json`
+    and read back from the previous published run, so ids move only with `latest`.
+    """
+
+    name = "story_ids"
+    file = "stories.json"
+
+    def run(self, stories: Sequence[Story], documents: Sequence[Document], previous_run: Path | None,
+            ) -> tuple[list[Story], Any]:
+        from .story_ids import StoryState, assign_story_ids, document_key, load_story_state
+
+        state = StoryState()
+        if previous_run is not None and (previous_run / self.file).is_file():
+            try:
+                state = load_story_state(previous_run / self.file)
+            except ValueError as exc:
+                log.warning("story ids start afresh: %s", exc)
+        return assign_story_ids(stories, {d.doc_id: document_key(d) for d in documents}, state)
 
 
 def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Executor, engine: Translator,
              engine_warnings: Sequence[str], run_dir: Path, run_id: str, hooks: Hooks | None = None,
-             ) -> FlowResult:
-    """Every step, in order, for one corpus; files are written under `run_dir` (the runner's temporary folder)."""
+             previous_run: Path | None = None) -> FlowResult:
+    """Every step, in order, for one corpus; files are written under `run_dir` (the runner's temporary folder).
+
+    `previous_run` is the last published run folder: story ids continue from it, and each brief
+    says what changed since it.
+    """
     from .summarize import make_summarizer
 
     hooks = hooks or NoHooks()
@@ -500,7 +650,8 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
             else:
                 bar.update(1)
 
-        ingested = ingest_step.run(corpus, settings, cache, advance)
+        # never read the tool's own outputs back (the runner also refuses an --out inside the corpus)
+        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,))
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents = ingested.documents
@@ -516,69 +667,87 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks)
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
+    with hooks.stage(StoryIdsStep.name):
+        stories, story_state = StoryIdsStep().run(stories, documents, previous_run)
     log.info("stories: %d", len(stories))
+    from .changes import read_briefs, story_changes
+    from .render import brief_to_dict
+
+    previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
 
     # summarize (+ quotes), per story, on the workers
     summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
                                  device=settings.translate.device)
-    texts = summarize_stories(stories, index, dedup_result, settings, cache, executor, summarizer, hooks, stats)
+    by_doc = groups_by_document(dedup_result, index)
+    texts = summarize_stories(stories, index, dedup_result, settings, cache, executor, summarizer, hooks, stats,
+                              by_doc)
 
-    # translate: every text of every story, in batches across stories
+    # translate: every text of every story, in batches across stories, per direction
     engines = {"translator": engine.engine}
-    wanted: list[str] = []
-    for t in texts:
-        wanted += [t.headline_fr, *(s.text_fr for s in t.summary.sentences), *quote_texts(t.quotes)]
+    jobs = list(dict.fromkeys(j for t in texts for j in t.jobs()))
     slow = float(os.environ.get(SLOW_TRANSLATE_ENV) or 0)
     # Apertium is rebuilt in each worker from the settings; a model-backed engine uses its own threads here
     from .translate.apertium import ApertiumTranslator
 
     neural = not isinstance(engine, ApertiumTranslator)
     tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine)
-    translate_step = TranslateStep()
-    identity = translator_identity(engine, settings_dict(settings)["translate"])
     # the session (workers and their engines) lives on for the review pages; the stage is timed on its own
     with executor.session(tctx, workers=1 if neural else None) as session:
-        translator = CachedTranslator(PooledTranslator(session, engine.engine), cache, identity)
-        with hooks.stage(translate_step.name), hooks.bar("translate", len(set(wanted)), "text") as bar:
-            english, untranslated = translate_step.run(translator, wanted, bar.update)
+        with hooks.stage(TranslateStep.name), hooks.bar("translate", len(jobs), "text") as bar:
+            translated, untranslated = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, bar.update)
 
         # briefs
         briefs: list[Brief] = []
         failed: list[dict[str, str]] = []
+        unsummarised: list[dict[str, Any]] = []
+        readable = ["fr", *settings.summarize.fallback_languages]
         brief_step, render_step = BriefStep(), RenderStep()
+        story_ctx = StoryContext(index, by_doc, settings, summarizer)
         with hooks.bar("briefs", len(stories), "story") as bar:
             for story, text in zip(stories, texts):
                 bar.update(1)
-                brief = _one_brief(story, text, english, untranslated, index, engines, engine_warnings, failed,
-                                   hooks, brief_step)
+                brief = _one_brief(story, text, translated, untranslated, index, story_ctx.dedup_for(story), engines,
+                                   engine_warnings, failed, hooks, brief_step, unsummarised, readable)
                 if brief is None:
                     continue
                 briefs.append(brief)
                 with hooks.stage(render_step.name):
-                    for rel, content in render_step.brief_files(brief, run_id, settings).items():
+                    changes = (story_changes(previous_briefs.get(brief.story_id), brief_to_dict(brief, run_id),
+                                             previous_run.name)
+                               if previous_run is not None else None)
+                    for rel, content in render_step.brief_files(brief, run_id, settings, changes).items():
                         write_text(run_dir, rel, content)
                 log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
                          len(brief.sources))
 
         with hooks.stage(render_step.name):
-            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index).items():
+            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index,
+                                                                unsummarised).items():
                 write_text(run_dir, rel, content)
+            write_sources(run_dir, documents)  # the text of record every citation points into
+            from .story_ids import save_story_state
+
+            save_story_state(run_dir / StoryIdsStep.file, story_state)
 
         # review site: cited paragraphs side by side in English
         with hooks.stage("review"):
             from .render.review import paragraphs_for_review, write_review_site
 
             review_pids = paragraphs_for_review(briefs, index, dedup_result)
-            paragraphs = [index.paragraphs[p].text for p in review_pids]
-            review_english, review_failed = translate_step.run(translator, paragraphs)
+            review_jobs = [(index.paragraphs[p].lang, "en", index.paragraphs[p].text) for p in review_pids]
+            review_done, review_failed = translate_jobs(review_jobs, session, engine, tctx, cache, settings, stats)
             if review_failed:
-                w = f"review pages: cited paragraphs left untranslated: {next(iter(review_failed.values()))}"
+                w = f"review pages: {len(review_failed)} cited paragraph(s) left untranslated: " \
+                    f"{next(iter(review_failed.values()))}"
                 log.warning("%s", w)
                 warnings.append(w)
-            review_en = {p: review_english[t] for p, t in zip(review_pids, paragraphs) if t in review_english}
+            review_en = {p: review_done[j] for p, j in zip(review_pids, review_jobs) if j in review_done}
             write_review_site(run_dir, briefs, index, dedup_result, review_en, run_id)
-        stats.translate_calls, stats.translated_texts = translator.calls, translator.texts_translated
-    return FlowResult(ingested, index, dedup_result, list(stories), briefs, failed, warnings, stats, engines)
+    if unsummarised:
+        warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
+                        "offline route got no brief (listed in index.md and the manifest)")
+    return FlowResult(ingested, index, dedup_result, list(stories), briefs, failed, warnings, stats, engines,
+                      unsummarised)
 
 
 def summarize_documents(documents: Sequence[Document], settings: Settings, *, summarizer: Any = None,
@@ -611,12 +780,10 @@ def briefs_in_process(documents: Sequence[Document], settings: Settings, transla
     index = CorpusIndex.build(documents)
     texts = summarize_documents(documents, settings)
     dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
-    wanted = list(dict.fromkeys(
-        x for t in texts for x in (t.headline_fr, *(s.text_fr for s in t.summary.sentences), *quote_texts(t.quotes))
-    ))
-    english = dict(zip(wanted, translator.translate(wanted)))
-    step = BriefStep()
-    briefs = [step.run(story, text, english, index, {"translator": translator.engine}, [])
+    jobs = list(dict.fromkeys(j for t in texts for j in t.jobs()))  # the translator stands in for every direction
+    translated = dict(zip(jobs, translator.translate([text for _, _, text in jobs])))
+    step, ctx = BriefStep(), StoryContext(index, groups_by_document(dedup_result, index), settings, None)
+    briefs = [step.run(story, text, translated, index, ctx.dedup_for(story), {"translator": translator.engine}, [])
               for story, text in zip(stories, texts)]
     return InProcessBriefs(briefs, index, dedup_result)
 

@@ -2,10 +2,20 @@
 
 Entry point: `ingest(corpus_dir, settings) -> IngestResult`.
 
-Every kept paragraph remembers the 1-based line range it came from in the
-original file, and every sentence the lines its text lies on, so citations
-can be checked mechanically: normalise the cited lines with
-`normalize_line`, join them with one space, and the sentence text is in there.
+Formats (chosen by extension, checked against the content): .txt/.md;
+web pages .html/.htm(.gz) (trafilatura: main text and the page's metadata);
+RSS/Atom feeds .xml/.rss/.atom (feedparser: one article per item); exports
+.jsonl/.ndjson, .json (an array of records), .csv, .parquet (one article per
+record, field names from `ingest.fields`, streamed); web archives .warc(.gz)
+(warcio: one article per HTML response record). See `_FORMATS`.
+
+Every document has a source of record (`Document.source_text`, written to
+`sources/<doc_id>.txt` by `write_sources`): for .txt/.md the decoded file
+itself, for the other formats the extracted text. Every kept paragraph and
+sentence remembers its 1-based line range in that text and its character
+offsets [char_start, char_end), so a citation quotes
+`source_text[char_start:char_end]` byte for byte; `normalize_line` is for
+matching (dedup, summaries), never for what is cited.
 
 Libraries: charset-normalizer (encoding detection for non-UTF-8 files),
 lingua (language identification, restricted to the configured languages
@@ -15,23 +25,32 @@ segmentation that also repairs glued joins such as "Pyrénées.Alors").
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import errno
+import gzip
 import hashlib
+import json
+import logging
 import os
 import re
 import stat
+import time
 import unicodedata
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import charset_normalizer
 import sentencex
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
-from .config import IngestSettings
+from .config import ConfigError, IngestSettings
 from .model import Document, DroppedBlock, IngestResult, Paragraph, Sentence, SkippedInput
+
+log = logging.getLogger("pipeline")
 
 # --- normalisation -----------------------------------------------------------
 
@@ -63,9 +82,104 @@ def normalize_line(line: str) -> str:
     return text
 
 
+class _Line:
+    """One normalised line and where each of its characters came from in the source text.
+
+    `src(i)` gives the [start, end) source offsets of character i of `text`
+    (absolute in the document's source text).
+    """
+
+    __slots__ = ("number", "text", "offset", "starts", "ends")
+
+    def __init__(self, number: int, text: str, offset: int, starts: list[int] | None, ends: list[int] | None) -> None:
+        self.number = number
+        self.text = text
+        self.offset = offset  # identity mapping when starts is None: character i is source[offset + i]
+        self.starts = starts
+        self.ends = ends
+
+    def src(self, i: int) -> tuple[int, int]:
+        if self.starts is None or self.ends is None:
+            return self.offset + i, self.offset + i + 1
+        return self.offset + self.starts[i], self.offset + self.ends[i]
+
+    def drop_prefix(self, k: int) -> "_Line":
+        if k == 0:
+            return self
+        if self.starts is None or self.ends is None:
+            return _Line(self.number, self.text[k:], self.offset + k, None, None)
+        return _Line(self.number, self.text[k:], self.offset, self.starts[k:], self.ends[k:])
+
+
+def _normalize_mapped(line: str) -> tuple[str, list[int] | None, list[int] | None]:
+    """`normalize_line(line)` with, for each output character, the [start, end) of the input it came from.
+
+    (None, None) maps character i to input character i (the line needed no change).
+    """
+    expected = normalize_line(line)
+    if expected == line:
+        return expected, None, None
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    n = len(line)
+    i = 0
+    while i < n:  # NFC per base character and its combining marks
+        j = i + 1
+        while j < n and unicodedata.combining(line[j]):
+            j += 1
+        for ch in unicodedata.normalize("NFC", line[i:j]).translate(_CHAR_MAP):
+            chars.append(ch)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    out_c: list[str] = []
+    out_s: list[int] = []
+    out_e: list[int] = []
+    for ch, a, b in zip(chars, starts, ends):  # runs of spaces -> one space; strip
+        if ch.isspace():
+            if not out_c or out_c[-1] == " ":
+                if out_c:
+                    out_e[-1] = b
+                continue
+            ch = " "
+        out_c.append(ch)
+        out_s.append(a)
+        out_e.append(b)
+    while out_c and out_c[-1] == " ":
+        out_c.pop(); out_s.pop(); out_e.pop()
+    fc: list[str] = []
+    fs: list[int] = []
+    fe: list[int] = []
+    for k, (ch, a, b) in enumerate(zip(out_c, out_s, out_e)):  # « like this »
+        if ch == "»" and fc and fc[-1] != " ":
+            fc.append(" "); fs.append(a); fe.append(a)
+        fc.append(ch); fs.append(a); fe.append(b)
+        if ch == "«" and (k + 1 == len(out_c) or out_c[k + 1] != " "):
+            fc.append(" "); fs.append(b); fe.append(b)
+    text = "".join(fc)
+    if text != expected:  # an unusual composition: map every character to the whole line
+        return expected, [0] * len(expected), [n] * len(expected)
+    return text, fs, fe
+
+
 def split_lines(text: str) -> list[str]:
     """Lines as an editor numbers them (\\n, \\r\\n and \\r all end a line)."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _lines_with_offsets(text: str) -> list[tuple[str, int]]:
+    """`split_lines(text)` with the offset of each line's first character in text."""
+    out: list[tuple[str, int]] = []
+    start = 0
+    for m in _LINE_BREAK.finditer(text):
+        out.append((text[start:m.start()], start))
+        start = m.end()
+    out.append((text[start:], start))
+    return out
 
 
 # --- reading -----------------------------------------------------------------
@@ -178,7 +292,7 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
     return text, encoding
 
 
-def _read_raw(path: Path, max_bytes: int) -> bytes:
+def _read_raw(path: Path, max_bytes: int, read: bool = True) -> bytes:
     """The bytes of a regular file, at most max_bytes (InputError with the reason otherwise)."""
     try:
         st = path.stat()
@@ -190,6 +304,9 @@ def _read_raw(path: Path, max_bytes: int) -> bytes:
             raise InputError(
                 f"file is {st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (ingest.max_file_mb)"
             )
+        if not read:
+            with path.open("rb"):
+                return b""
         raw = path.read_bytes()
     except InputError:
         raise
@@ -214,10 +331,30 @@ def read_file(path: Path, max_bytes: int) -> DecodedFile:
     return DecodedFile(text=text, encoding=encoding, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def discover(corpus_dir: Path, extensions: list[str]) -> tuple[list[Path], list[SkippedInput]]:
-    """Candidate files under corpus_dir, sorted; plus what was skipped and why."""
+# Folders an output tree of this tool has (next to its .pipeline.lock): never read as news.
+_OUTPUT_MARK = ".pipeline.lock"
+_OUTPUT_DIRS = ("runs", "latest")
+
+
+def has_extension(name: str, extensions: Iterable[str]) -> bool:
+    lower = name.lower()
+    return any(lower.endswith(e) for e in extensions)
+
+
+def discover(
+    corpus_dir: Path, extensions: list[str], follow_outside: bool = False, exclude: Sequence[Path] = (),
+) -> tuple[list[Path], list[SkippedInput]]:
+    """Candidate files under corpus_dir, sorted; plus what was skipped and why.
+
+    Never descends into `exclude` (e.g. the run's --out) nor into the `runs/`
+    and `latest` of a folder holding a `.pipeline.lock` (an output folder of
+    this tool). A symlink whose real path is outside the corpus is skipped
+    unless `follow_outside` (`ingest.follow_symlinks_outside`).
+    """
     found: list[Path] = []
     skipped: list[SkippedInput] = []
+    root_real = corpus_dir.resolve()
+    excluded = {p.resolve() for p in exclude}
 
     def walk_error(exc: OSError) -> None:
         where = Path(exc.filename) if exc.filename else corpus_dir
@@ -225,25 +362,36 @@ def discover(corpus_dir: Path, extensions: list[str]) -> tuple[list[Path], list[
             skipped.append(SkippedInput(_display(corpus_dir, where), f"cannot list folder: {exc.strerror or exc}"))
 
     for root, dirs, files in os.walk(corpus_dir, followlinks=False, onerror=walk_error):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         root_path = Path(root)
+        output_here = _OUTPUT_MARK in files or root_path.resolve() in excluded
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and (root_path / d).resolve() not in excluded
+            and not (output_here and d in _OUTPUT_DIRS)
+        )
         for d in list(dirs):
-            if Path(d).suffix.lower() in extensions:
+            if has_extension(d, extensions):
                 skipped.append(SkippedInput(_display(corpus_dir, root_path / d), "is a directory, not a file"))
         for name in sorted(files):
             if name.startswith("."):
                 continue
             path = root_path / name
-            if path.suffix.lower() not in extensions:
+            if not has_extension(name, extensions):
                 continue
             if not _valid_name(name):
                 skipped.append(SkippedInput(_display(corpus_dir, path), "file name is not valid UTF-8; rename the file"))
                 continue
             if path.is_symlink():
                 try:
-                    path.resolve(strict=True)
+                    real = path.resolve(strict=True)
                 except (OSError, RuntimeError) as exc:
                     skipped.append(SkippedInput(_display(corpus_dir, path), f"broken or looping symlink ({exc.__class__.__name__})"))
+                    continue
+                if not follow_outside and not real.is_relative_to(root_real):
+                    skipped.append(SkippedInput(
+                        _display(corpus_dir, path),
+                        "symlink to a file outside the corpus, not read (set ingest.follow_symlinks_outside: true "
+                        "to allow it)"))
                     continue
             found.append(path)
     return found, skipped
@@ -257,8 +405,13 @@ def _valid_name(name: str) -> bool:
     return True
 
 
+def corpus_name(corpus_dir: Path) -> str:
+    """The corpus folder's name as citations show it ("corpus" for `--corpus .` run in a folder named corpus)."""
+    return corpus_dir.resolve().name or "corpus"
+
+
 def _display(corpus_dir: Path, path: Path) -> str:
-    shown = f"{corpus_dir.name}/{path.relative_to(corpus_dir).as_posix()}"
+    shown = f"{corpus_name(corpus_dir)}/{path.relative_to(corpus_dir).as_posix()}"
     return shown if _valid_name(shown) else os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
@@ -296,20 +449,26 @@ _DATE_PREFIX = re.compile(r"^date\s*:?\s*(\d{4}-\d{2}(?:-\d{2})?)\b\s*", re.IGNO
 _MD_PREFIX = re.compile(r"^(#{1,6}\s+|>\s*)")
 _END_PUNCT = (".", "…", ":", ";", "!", '"', "»", ")")
 _WORD = re.compile(r"\w+")
+# Characters that are not text: replaced by a space (same length, so offsets and
+# line numbers hold) before anything is analysed or written.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]")
 
 
 @dataclass
 class _Block:
-    line_start: int
-    lines: list[tuple[int, str]]  # (1-based line number, normalised text)
+    lines: list[_Line]
 
     @property
-    def text(self) -> str:
-        return " ".join(t for _, t in self.lines)
+    def line_start(self) -> int:
+        return self.lines[0].number
 
     @property
     def line_end(self) -> int:
-        return self.lines[-1][0]
+        return self.lines[-1].number
+
+    @property
+    def text(self) -> str:
+        return " ".join(line.text for line in self.lines)
 
 
 def _is_heading(text: str, n_lines: int) -> bool:
@@ -321,60 +480,143 @@ def _is_heading(text: str, n_lines: int) -> bool:
     return not text.endswith(_END_PUNCT)
 
 
-def _blocks(lines: list[str], settings: IngestSettings) -> tuple[list[_Block], list[DroppedBlock], str | None]:
-    """Group normalised lines into blocks; drop boilerplate; read the date prefix."""
+def _blocks(source: str, settings: IngestSettings) -> tuple[list[_Block], list[DroppedBlock], str | None]:
+    """Group normalised lines into blocks; drop boilerplate; read the date prefix.
+
+    A footer line (tags, author box: `boilerplate.footer_patterns`) ends the
+    article only near its end: when less text follows it than precedes it. A
+    footer-like line before any text (a tag line at the top) is dropped alone.
+    """
     line_res = [re.compile(p, re.IGNORECASE) for p in settings.boilerplate.line_patterns]
     footer_res = [re.compile(p, re.IGNORECASE) for p in settings.boilerplate.footer_patterns]
+    raw_lines = _lines_with_offsets(source)
+    normalised: list[_Line] = []
+    for number, (raw, offset) in enumerate(raw_lines, start=1):
+        text, starts, ends = _normalize_mapped(raw)
+        normalised.append(_Line(number, text, offset, starts, ends))
+    remaining = sum(len(line.text) for line in normalised)
     blocks: list[_Block] = []
     dropped: list[DroppedBlock] = []
     date: str | None = None
     current: _Block | None = None
     seen_text = False
-    for number, raw in enumerate(lines, start=1):
-        text = normalize_line(raw)
-        if not seen_text and text:
-            m = _DATE_PREFIX.match(text)
+    before = 0
+    for line in normalised:
+        remaining -= len(line.text)
+        number = line.number
+        if not seen_text and line.text:
+            m = _DATE_PREFIX.match(line.text)
             if m:
                 date = m.group(1)
-                text = text[m.end():]
+                line = line.drop_prefix(m.end())
             seen_text = True
-        text = _MD_PREFIX.sub("", text)
+        md = _MD_PREFIX.match(line.text)
+        if md:
+            line = line.drop_prefix(md.end())
+        text = line.text
         if not text:
             current = None
             continue
-        if blocks and any(r.fullmatch(text) for r in footer_res):
-            rest = [normalize_line(x) for x in lines[number - 1:]]
-            dropped.append(
-                DroppedBlock(number, len(lines), "\n".join(x for x in rest if x), "footer: tags / author box and what follows")
-            )
-            break
+        if any(r.fullmatch(text) for r in footer_res):
+            if not blocks:
+                dropped.append(DroppedBlock(number, number, text, "tag or author line before the article"))
+                continue
+            if remaining <= before:
+                rest = [x.text for x in normalised[number - 1:]]
+                dropped.append(DroppedBlock(number, len(normalised), "\n".join(x for x in rest if x),
+                                            "footer: tags / author box and what follows"))
+                break
         if any(r.fullmatch(text) for r in line_res):
             dropped.append(DroppedBlock(number, number, text, "page boilerplate line"))
             continue
+        before += len(text)
         if current is None:
-            current = _Block(number, [])
+            current = _Block([])
             blocks.append(current)
-        current.lines.append((number, text))
+        current.lines.append(line)
     return blocks, dropped, date
+
+
+# A bullet item starts a sentence of its own: at the start of a line, or inline
+# ("…inscrire.► Les votants…", "• Hausses de salairesInterpellé lors…").
+_LINE_BULLET = re.compile(r"(?:[-*–—•►▪■◆●▶➤]|\d{1,2}[.)])\s")
+_INLINE_BULLET = re.compile(r"[•►▪■◆●▶➤]")
+# "salairesInterpellé": a short bullet heading glued to the next sentence.
+_GLUED_HEADING = re.compile(r"[a-zà-ÿ]{2}(?=[A-ZÀ-Ý][a-zà-ÿ])")
+# "…quartier.PROPRETÉLa candidate…": a heading in capitals glued between two sentences.
+_GLUED_CAPS_HEADING = re.compile(r"(?<=[a-zà-ÿ.!?\"»])\s?([A-ZÀ-Ý]{4,})(?=[A-ZÀ-Ý][a-zà-ÿ])")  # "…quartier.PROPRETÉLa candidate…"
+
+
+def _bullet_cuts(block: _Block) -> set[int]:
+    """Positions in the block's joined text where a bullet item or a glued capitals heading starts or ends."""
+    cuts: set[int] = set()
+    pos = 0
+    previous_bullet = False
+    for k, line in enumerate(block.lines):
+        is_bullet = bool(_LINE_BULLET.match(line.text)) or bool(_INLINE_BULLET.match(line.text))
+        if k > 0 and (is_bullet or previous_bullet):
+            cuts.add(pos)
+        previous_bullet = is_bullet
+        pos += len(line.text) + 1
+    text = block.text
+    for m in _GLUED_CAPS_HEADING.finditer(text):
+        cuts.update((m.start(1), m.end(1)))
+    for m in _INLINE_BULLET.finditer(text):
+        cuts.add(m.start())
+        glued = _GLUED_HEADING.search(text, m.end(), min(len(text), m.end() + 60))
+        if glued and len(_WORD.findall(text[m.end():glued.end()])) <= 8:
+            cuts.add(glued.end())
+    return cuts
+
+
+# sentencex keeps everything up to a closing quotation mark in one sentence, so
+# one unbalanced " makes a 300-word "sentence". Those (over this many words)
+# are also cut after . ! ? … (and a closing quote) followed by a capital, unless
+# what ends there is a title or an initial ("M. Trump").
+_LONG_SENTENCE_WORDS = 60
+_FALLBACK_END = re.compile(r"[.!?…]+[\"»]?(?=\s*[\"«]?\s*[A-ZÀ-Ý])")
+
+
+_GLUED_DASH_ITEM = re.compile(r"(?<=[\w.:;])\s?-\s(?=[A-ZÀ-Ý])")  # "…handicapées- Jean-Baptiste Lemoyne…"
+
+
+def _fallback_ends(text: str, at: int, end: int) -> list[int]:
+    ends = [m.end() for m in _FALLBACK_END.finditer(text, at, end)
+            if not _TITLE_END.search(text[max(at, m.start() - 6):m.start() + 1])]
+    return ends + [m.start() for m in _GLUED_DASH_ITEM.finditer(text, at, end)]
+
+
+def _split_at(text: str, at: int, end: int, cuts: list[int]) -> list[tuple[int, int]]:
+    """[at, end) cut at the given positions, each piece stripped of spaces; empty pieces dropped."""
+    bounds = [at, *[c for c in cuts if at < c < end], end]
+    out = []
+    for a, b in zip(bounds, bounds[1:]):
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
 
 
 def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
     text = block.text
-    # start offset of each line in the joined text
-    starts: list[tuple[int, int]] = []
+    line_at: list[int] = []  # start offset of each line in the joined text
     pos = 0
-    for number, line_text in block.lines:
-        starts.append((pos, number))
-        pos += len(line_text) + 1
+    for line in block.lines:
+        line_at.append(pos)
+        pos += len(line.text) + 1
 
-    def line_of(offset: int) -> int:
-        line = starts[0][1]
-        for start, number in starts:
-            if start <= offset:
-                line = number
-        return line
+    def where(offset: int) -> tuple[_Line, int]:
+        k = bisect.bisect_right(line_at, offset) - 1
+        return block.lines[k], offset - line_at[k]
 
-    out: list[Sentence] = []
+    def sentence(k: int, at: int, end: int) -> Sentence:
+        first, i = where(at)
+        last, j = where(end - 1)
+        return Sentence(f"{pid}.s{k}", pid, text[at:end], first.number, last.number, first.src(i)[0], last.src(j)[1])
+
     spans: list[tuple[int, int]] = []
     cursor = 0
     for piece in sentencex.segment("fr", text):
@@ -383,15 +625,20 @@ def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
             continue
         at = text.find(piece, cursor)
         if at < 0:  # the segmenter changed the text; fall back to the whole block
-            return (Sentence(f"{pid}.s1", pid, text, block.line_start, block.line_end),)
+            return (sentence(1, 0, len(text)),)
         cursor = at + len(piece)
         if spans and _continues(text[spans[-1][0]:spans[-1][1]], piece):
             spans[-1] = (spans[-1][0], cursor)
         else:
             spans.append((at, cursor))
+    cuts = sorted(_bullet_cuts(block))
     for at, end in spans:
-        out.append(Sentence(f"{pid}.s{len(out) + 1}", pid, text[at:end], line_of(at), line_of(end - 1)))
-    return tuple(out)
+        if len(_WORD.findall(text, at, end)) > _LONG_SENTENCE_WORDS:
+            cuts.extend(_fallback_ends(text, at, end))
+    if cuts:
+        cuts.sort()
+        spans = [p for at, end in spans for p in _split_at(text, at, end, cuts)]
+    return tuple(sentence(k, at, end) for k, (at, end) in enumerate(spans, start=1))
 
 
 # sentencex ends a sentence after "M." or "J." ("Tard vendredi, M." / "Trump a
@@ -405,12 +652,31 @@ def _continues(previous: str, piece: str) -> bool:
     return bool(_TITLE_END.search(previous)) or (bool(_MONTH_END.search(previous)) and piece[:1].isdigit())
 
 
+def clean_source(text: str) -> tuple[str, int, int]:
+    """Control characters (NUL included) replaced by spaces: (text, how many, line of the first)."""
+    first = _CONTROL.search(text)
+    if first is None:
+        return text, 0, 0
+    line = len(split_lines(text[: first.start()]))
+    cleaned, n = _CONTROL.subn(" ", text)
+    return cleaned, n, line
+
+
 def ingest_text(
     text: str, *, doc_id: str, path: str, sha256: str, encoding: str,
     settings: IngestSettings, langid: LanguageIdentifier,
 ) -> Document:
-    """Turn one decoded file into a Document (raises InputError if nothing is left)."""
-    blocks, dropped, date = _blocks(split_lines(text), settings)
+    """Turn one decoded text into a Document (raises InputError if no article text is left).
+
+    `text`, with control characters replaced by spaces, is the document's
+    source of record (`Document.source_text`).
+    """
+    text, n_control, control_line = clean_source(text)
+    blocks, dropped, date = _blocks(text, settings)
+    if n_control:
+        dropped.insert(0, DroppedBlock(control_line, control_line, "",
+                                       f"{n_control} control character(s) (NUL and the like) replaced by spaces, "
+                                       f"the first on line {control_line}"))
     seen: dict[str, int] = {}
     kept: list[_Block] = []
     for block in blocks:
@@ -432,9 +698,13 @@ def ingest_text(
         words = len(_WORD.findall(body))
         lang = (langid.detect(body) if words >= settings.lang_min_words else None) or doc_lang
         kind = "heading" if _is_heading(body, len(block.lines)) else "body"
+        first, last = block.lines[0], block.lines[-1]
         paragraphs.append(
-            Paragraph(pid, doc_id, index, body, block.line_start, block.line_end, lang, kind, _sentences(pid, block))
+            Paragraph(pid, doc_id, index, body, block.line_start, block.line_end, lang, kind, _sentences(pid, block),
+                      first.src(0)[0], last.src(len(last.text) - 1)[1])
         )
+    if not any(p.kind == "body" for p in paragraphs):
+        raise InputError("no article text: only headings, tags or short lines are left after removing page boilerplate")
     title = None
     for p in paragraphs:
         if p.kind == "body":
@@ -445,16 +715,498 @@ def ingest_text(
     return Document(
         doc_id=doc_id, path=path, sha256=sha256, encoding=encoding, lang=doc_lang,
         title=title, date=date, paragraphs=tuple(paragraphs), dropped=tuple(dropped),
+        source_text=text, file_sha256=sha256,
     )
 
 
+# --- formats -------------------------------------------------------------------------
+#
+# Each reader turns one input file into records: (record key, where, raw sha256,
+# extract()). extract() runs only when the ingest cache has no Document for
+# that record's bytes, so trafilatura, feedparser and friends are not run again
+# on an unchanged corpus. A reader raises InputError for a file it cannot read
+# at all and yields a _Skip for one bad record (the others are still read).
+
+# extension (after an optional .gz) -> format
+_FORMATS = {
+    ".txt": "txt", ".md": "md", ".html": "html", ".htm": "html", ".xml": "feed", ".rss": "feed",
+    ".atom": "feed", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+    ".parquet": "parquet", ".warc": "warc",
+}
+_GZIP_OK = {"html", "warc", "jsonl", "csv", "json", "txt", "md"}
+_HTML_TAG = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|article|div|p)\b", re.IGNORECASE)
+_FEED_ROOT = re.compile(rb"<\s*(?:rss|feed|rdf:RDF)\b")
+_HTML_FRAGMENT = re.compile(r"<\s*(?:p|div|br|span|a|h[1-6]|ul|ol|li|article|section|em|strong|b|i|img|figure)\b[^>]*>",
+                            re.IGNORECASE)
+
+
+def format_of(name: str) -> tuple[str | None, bool]:
+    """(format, gzipped) from a file name; format None when the extension is not one we read."""
+    lower = name.lower()
+    gz = lower.endswith(".gz")
+    if gz:
+        lower = lower[:-3]
+    fmt = _FORMATS.get(os.path.splitext(lower)[1])
+    if fmt is None or (gz and fmt not in _GZIP_OK):
+        return None, gz
+    return fmt, gz
+
+
+@dataclass
+class _Extracted:
+    text: str
+    extractor: str
+    encoding: str = "utf-8"
+    title: str | None = None
+    date: str | None = None
+    url: str | None = None
+    author: str | None = None
+    site_name: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Record:
+    key: str | None  # for the doc id: None for a one-document file
+    where: str | None  # shown to the user: "line 3", "row 2", "item 1", a WARC-Record-ID
+    sha256: str  # of the record's raw bytes
+    extract: Callable[[], _Extracted]
+
+
+@dataclass
+class _Skip:
+    where: str
+    reason: str
+
+
+# Libraries whose version changes what a reader extracts: part of the ingest cache key of its documents.
+_READER_LIBRARIES = {
+    "html": ("trafilatura", "lxml"), "warc": ("warcio", "trafilatura", "lxml"), "feed": ("feedparser", "lxml"),
+    "jsonl": ("lxml",), "json": ("lxml",), "csv": ("pyarrow", "lxml"), "parquet": ("pyarrow", "lxml"),
+}
+
+
+def _store_key(sha256: str, fmt: str) -> str:
+    """What the ingest cache keys a document on: its raw bytes' hash, plus the extractors' versions."""
+    libraries = _READER_LIBRARIES.get(fmt, ())
+    if not libraries:
+        return sha256
+    return _sha(" ".join([sha256, fmt, *(f"{n}={_package_version(n)}" for n in libraries)]).encode())
+
+
+@lru_cache(maxsize=None)
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _gunzip(raw: bytes) -> bytes:
+    if not raw.startswith(b"\x1f\x8b"):
+        raise InputError("named .gz but not gzip-compressed")
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"damaged gzip data ({exc})") from None
+
+
+def _open_stream(path: Path, gz: bool) -> IO[bytes]:
+    """The file's bytes, decompressed on the fly when gz (InputError when it is not gzip)."""
+    f = path.open("rb")
+    if not gz:
+        return f
+    if f.read(2) != b"\x1f\x8b":
+        f.close()
+        raise InputError("named .gz but not gzip-compressed")
+    f.seek(0)
+    return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
+
+
+def _looks_like(raw: bytes) -> str:
+    """What the first bytes say the content is: gzip, pdf, zip, parquet, warc, feed, html, xml, json, text."""
+    head = raw[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head.startswith(b"<"):
+        if _FEED_ROOT.search(head):
+            return "feed"
+        return "html" if _HTML_TAG.search(head) else "xml"
+    if head[:1] in (b"{", b"["):
+        return "json"
+    return "text"
+
+
+def _mismatch(name: str, fmt: str, found: str) -> InputError:
+    return InputError(f"named like {fmt} but the content looks like {found}; rename it or fix the export")
+
+
+def _html_fragment_text(html: str) -> str:
+    """Text of an HTML fragment (a feed item's content, a record's HTML body): one paragraph per block element."""
+    import lxml.html
+
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except Exception:  # lxml raises ParserError / ValueError subclasses on junk
+        return re.sub(r"<[^>]+>", " ", html)
+    for el in list(root.iter("script", "style")):
+        el.drop_tree()
+    for br in root.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    blocks = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article", "tr", "figure")
+    for el in root.iter(*blocks):
+        el.tail = "\n\n" + (el.tail or "")
+        if el.text:
+            el.text = "\n\n" + el.text
+    text = root.text_content()
+    return re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", text).strip()
+
+
+def _text_value(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return _html_fragment_text(text) if _HTML_FRAGMENT.search(text) else text
+
+
+def _first(record: dict[str, Any], names: Sequence[str]) -> Any:
+    for name in names:
+        value = record.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+_MIN_PAGE_WORDS = 15  # fewer words extracted from a page: no article there (a menu, an error page, junk)
+
+
+def _html_page(raw: bytes, name: str) -> _Extracted:
+    """Main text and metadata of a web page (trafilatura)."""
+    import trafilatura
+
+    found = _looks_like(raw)
+    if found not in ("html", "xml", "text") or not _HTML_TAG.search(raw[:200_000]):
+        raise _mismatch(name, "an HTML page", found if found != "text" else "text without HTML markup")
+    try:
+        doc = trafilatura.bare_extraction(raw, with_metadata=True)
+    except Exception as exc:  # trafilatura/lxml raise many kinds on broken markup
+        raise InputError(f"malformed HTML, no text could be extracted ({exc.__class__.__name__})") from None
+    text = ((getattr(doc, "text", None) or "") if doc is not None else "").strip()
+    # trafilatura puts one paragraph per line; a blank line between them makes each one of ours
+    text = "\n\n".join(line.strip() for line in text.splitlines() if line.strip())
+    words = len(_WORD.findall(text))
+    if words < _MIN_PAGE_WORDS:
+        raise InputError(f"no main text found in the page ({words} word(s) extracted; trafilatura found only "
+                         "navigation, boilerplate or broken markup)")
+    return _Extracted(
+        text=text, extractor=f"trafilatura {_package_version('trafilatura')}", encoding="html",
+        title=getattr(doc, "title", None) or None, date=getattr(doc, "date", None) or None,
+        url=getattr(doc, "url", None) or None, author=getattr(doc, "author", None) or None,
+        site_name=getattr(doc, "sitename", None) or None,
+    )
+
+
+def _read_whole(path: Path, gz: bool, limit_mb: float) -> tuple[bytes, bytes]:
+    """(raw bytes, content): the whole file, at most limit_mb, and its content decompressed when gz."""
+    raw = _read_raw(path, int(limit_mb * 1_000_000))
+    return raw, (_gunzip(raw) if gz else raw)
+
+
+def _read_html(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    raw, page = _read_whole(path, gz, settings.max_file_mb)
+    yield _Record(None, None, _sha(raw), lambda: _html_page(page, path.name))
+
+
+def _read_feed(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    import feedparser
+
+    _, raw = _read_whole(path, gz, settings.max_file_mb)
+    found = _looks_like(raw)
+    if found != "feed":
+        raise InputError(f"not an RSS/Atom feed (the content looks like {found}, not feed XML)")
+    feed = feedparser.parse(raw)
+    if feed.bozo and not feed.entries:
+        raise InputError(f"not a readable RSS/Atom feed: {feed.get('bozo_exception')}")
+    version = f"feedparser {_package_version('feedparser')}"
+    site = feed.feed.get("title") if feed.get("feed") else None
+    for n, entry in enumerate(feed.entries, start=1):
+        full = entry.get("content")
+        body = full[0].get("value") if full else None
+        notes: tuple[str, ...] = ()
+        if not body:
+            body = entry.get("summary")
+            notes = ("feed summary only",)
+        parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+        date = time.strftime("%Y-%m-%d", parsed) if parsed else (entry.get("published") or entry.get("updated"))
+        key = entry.get("id") or entry.get("link") or str(n)
+        payload = json.dumps([key, entry.get("title"), body, date, entry.get("link")], ensure_ascii=False)
+
+        def extract(body: Any = body, entry: Any = entry, date: Any = date, notes: tuple[str, ...] = notes) -> _Extracted:
+            text = _text_value(body).strip()
+            if not text:
+                raise InputError("empty text (the item has neither content nor summary)")
+            return _Extracted(text=text, extractor=version, title=entry.get("title") or None, date=date,
+                              url=entry.get("link") or None, author=entry.get("author") or None,
+                              site_name=site, notes=notes)
+
+        yield _Record(key, f"item {n}", _sha(payload.encode("utf-8")), extract)
+
+
+def _record_extract(record: dict[str, Any], settings: IngestSettings, extractor: str) -> _Extracted:
+    fields = settings.fields
+    value = _first(record, fields.text)
+    if value is None:
+        raise InputError(f"no text field (ingest.fields.text: {', '.join(fields.text)})")
+    text = _text_value(value).strip()
+    if not text:
+        raise InputError("empty text")
+    return _Extracted(text=text, extractor=extractor, title=_opt_str(_first(record, fields.title)),
+                      date=_opt_str(_first(record, fields.date)), url=_opt_str(_first(record, fields.url)),
+                      author=_opt_str(_first(record, fields.author)))
+
+
+def _record(n: int, where: str, record: Any, raw: bytes, settings: IngestSettings, extractor: str) -> _Record | _Skip:
+    if not isinstance(record, dict):
+        return _Skip(where, f"not a JSON object but {type(record).__name__}")
+    key = _first(record, settings.fields.id)
+    return _Record(str(key) if key is not None else str(n), where, _sha(raw),
+                   lambda: _record_extract(record, settings, extractor))
+
+
+def _read_jsonl(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    extractor = "json lines (python json)"
+    with _open_stream(path, gz) as stream:
+        try:
+            first = True
+            for n, line in enumerate(stream, start=1):
+                if first and line.strip():
+                    line = line.removeprefix(b"\xef\xbb\xbf")
+                    if not line.lstrip().startswith(b"{"):
+                        raise _mismatch(path.name, "JSON lines", _looks_like(line))
+                    first = False
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    yield _Skip(f"line {n}", f"line {n} is not JSON ({exc})")
+                    continue
+                yield _record(n, f"line {n}", record, line, settings, extractor)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"cannot read the file to its end ({exc})") from None
+
+
+def _read_json(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    _, raw = _read_whole(path, gz, settings.max_json_array_mb)
+    found = _looks_like(raw)
+    if found != "json":
+        raise _mismatch(path.name, "JSON", found)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON ({exc})") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise InputError("JSON that is neither an array of records nor one record")
+    for n, record in enumerate(data, start=1):
+        raw_record = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+        yield _record(n, f"record {n}", record, raw_record, settings, "json (python json)")
+
+
+def _check_columns(path: Path, columns: Sequence[str], settings: IngestSettings) -> None:
+    if not any(c in columns for c in settings.fields.text):
+        raise ConfigError(
+            f"{path}: no text column: none of ingest.fields.text ({', '.join(settings.fields.text)}) is among its "
+            f"columns ({', '.join(columns)}); set ingest.fields.text to the column that holds the article text"
+        )
+
+
+def _batch_records(batches: Iterable[Any], path: Path, settings: IngestSettings,
+                   extractor: str) -> Iterator[_Record | _Skip]:
+    n = 0
+    checked = False
+    for batch in batches:
+        if not checked:
+            _check_columns(path, batch.schema.names, settings)
+            checked = True
+        for record in batch.to_pylist():
+            n += 1
+            raw = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str).encode()
+            yield _record(n, f"row {n}", record, raw, settings, extractor)
+
+
+def _read_csv(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    import pyarrow
+    import pyarrow.csv as pacsv
+
+    bad_rows: list[_Skip] = []
+
+    def invalid(row: Any) -> str:
+        bad_rows.append(_Skip(f"line {row.number}" if row.number else "a row",
+                              f"expected {row.expected_columns} columns, found {row.actual_columns}"))
+        return "skip"
+
+    with _open_stream(path, gz) as head:
+        try:
+            sample = head.read(4096)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"cannot read the file ({exc})") from None
+    found = _looks_like(sample)
+    if found != "text":
+        raise _mismatch(path.name, "CSV", found)
+    extractor = f"csv (pyarrow {pyarrow.__version__})"
+    try:
+        with _open_stream(path, gz) as stream:
+            reader = pacsv.open_csv(
+                stream, parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
+                convert_options=pacsv.ConvertOptions(strings_can_be_null=False),
+            )
+            for item in _batch_records(reader, path, settings, extractor):
+                yield from bad_rows
+                bad_rows.clear()
+                yield item
+        yield from bad_rows
+    except pyarrow.ArrowInvalid as exc:
+        raise InputError(f"not readable as CSV ({str(exc).splitlines()[0]})") from None
+
+
+def _read_parquet(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if not head.startswith(b"PAR1"):
+        raise _mismatch(path.name, "Parquet", _looks_like(head))
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=512)
+        yield from _batch_records(batches, path, settings, f"parquet (pyarrow {pyarrow.__version__})")
+    except (pyarrow.ArrowException, OSError) as exc:
+        raise InputError(f"not readable as Parquet ({exc})") from None
+
+
+def _read_warc(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    max_bytes = int(settings.max_file_mb * 1_000_000)
+    other: dict[str, int] = {}
+    with path.open("rb") as f:
+        head = f.read(4096)
+        if gz and not head.startswith(b"\x1f\x8b"):
+            raise InputError("named .gz but not gzip-compressed")
+        if not gz and _looks_like(head) != "warc":
+            raise _mismatch(path.name, "a WARC archive", _looks_like(head))
+        f.seek(0)
+        n = 0
+        try:
+            for rec in ArchiveIterator(f):
+                n += 1
+                kind = rec.rec_type
+                ctype = (rec.http_headers.get_header("Content-Type") or "") if rec.http_headers else ""
+                if kind != "response" or "html" not in ctype.lower():
+                    label = kind if kind != "response" else f"response {ctype.split(';')[0] or 'without type'}"
+                    other[label] = other.get(label, 0) + 1
+                    rec.content_stream().read()
+                    continue
+                rid = rec.rec_headers.get_header("WARC-Record-ID") or f"record {n}"
+                uri = rec.rec_headers.get_header("WARC-Target-URI")
+                date = rec.rec_headers.get_header("WARC-Date")
+                payload = rec.content_stream().read(max_bytes + 1)
+                if len(payload) > max_bytes:
+                    yield _Skip(rid, f"record over the {max_bytes / 1e6:.1f} MB limit (ingest.max_file_mb)")
+                    continue
+                missing = getattr(rec.raw_stream, "limit", 0)
+                if missing:
+                    yield _Skip(rid, f"truncated WARC record: {missing} byte(s) of its declared length are missing")
+                    continue
+
+                def extract(payload: bytes = payload, uri: str | None = uri, date: str | None = date) -> _Extracted:
+                    page = _html_page(payload, uri or path.name)
+                    return replace(page, url=page.url or uri, date=page.date or (date[:10] if date else None))
+
+                yield _Record(rid.strip("<>").removeprefix("urn:uuid:"), rid, _sha(payload), extract)
+        except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError) as exc:
+            yield _Skip(f"after record {n}", f"truncated or damaged WARC record; the rest of the file is not read ({exc})")
+    if other:
+        log.info("%s: %d non-HTML WARC record(s) skipped (%s)", path.name, sum(other.values()),
+                 ", ".join(f"{k}: {v}" for k, v in sorted(other.items())))
+
+
+def _read_text(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
+    raw, data = _read_whole(path, gz, settings.max_file_mb)
+
+    def extract() -> _Extracted:
+        text, encoding = decode_bytes(data)
+        return _Extracted(text=text, extractor="text", encoding=encoding)
+
+    yield _Record(None, None, _sha(raw), extract)
+
+
+_READERS: dict[str, Callable[[Path, bool, IngestSettings], Iterator[_Record | _Skip]]] = {
+    "txt": _read_text, "md": _read_text, "html": _read_html, "feed": _read_feed, "jsonl": _read_jsonl,
+    "json": _read_json, "csv": _read_csv, "parquet": _read_parquet, "warc": _read_warc,
+}
+
+
+# --- ids -----------------------------------------------------------------------------
+
+_UNSAFE_ID = re.compile(r"[^\w.-]+")
+
+
+def safe_id(text: str) -> str:
+    """An id made of letters, digits, '.', '_' and '-' only (paragraph ids are "<doc_id>:p<n>", split on ':')."""
+    return (_UNSAFE_ID.sub("_", text).strip("._") or "doc")[:120]
+
+
 def _doc_ids(corpus_dir: Path, files: list[Path]) -> Iterator[tuple[Path, str]]:
-    stems = [p.stem for p in files]
-    for path in files:
-        if stems.count(path.stem) == 1:
-            yield path, path.stem
-        else:
-            yield path, path.relative_to(corpus_dir).as_posix().replace("/", "__")
+    """(file, id): the file's stem (without .gz and the format's extension), or its path when stems collide."""
+    def stem(p: Path) -> str:
+        name = p.name[:-3] if p.name.lower().endswith(".gz") else p.name
+        return os.path.splitext(name)[0]
+
+    stems = [stem(p) for p in files]
+    counts: dict[str, int] = {}
+    for st in stems:
+        counts[st] = counts.get(st, 0) + 1
+    used: set[str] = set()
+    for path, st in zip(files, stems):
+        base = safe_id(st if counts[st] == 1 else path.relative_to(corpus_dir).as_posix().replace("/", "__"))
+        doc_id, k = base, 2
+        while doc_id in used:
+            doc_id, k = f"{base}-{k}", k + 1
+        used.add(doc_id)
+        yield path, doc_id
 
 
 class DocumentStore(Protocol):
@@ -471,38 +1223,68 @@ def ingest(
     *,
     store: DocumentStore | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exclude: Sequence[Path] = (),
 ) -> IngestResult:
-    """Read every text file under corpus_dir. Bad files are skipped with a reason.
+    """Read every input file under corpus_dir. Bad files and bad records are skipped with a reason.
 
-    With a `store`, a file whose bytes (SHA-256), id and path were ingested
-    before with the same settings is not decoded or analysed again; language
-    identification (lingua, slow to load) is then not even loaded.
+    With a `store`, a file (or record) whose bytes (SHA-256), id and path were
+    ingested before with the same settings is not decoded, extracted or
+    analysed again; language identification (lingua, slow to load) is then
+    not even loaded. `exclude`: folders never read (pass the run's --out).
     `progress(done, total)` is called once before the first file (done = 0), then after each file.
+    Raises ConfigError when a CSV or Parquet file has none of the configured text columns.
     """
-    files, skipped = discover(corpus_dir, settings.extensions)
+    files, skipped = discover(corpus_dir, settings.extensions, settings.follow_symlinks_outside, tuple(exclude))
     langid: LanguageIdentifier | None = None
     documents: list[Document] = []
-    max_bytes = int(settings.max_file_mb * 1_000_000)
     if progress is not None:
         progress(0, len(files))
-    for done, (path, doc_id) in enumerate(_doc_ids(corpus_dir, files), start=1):
+    for done, (path, file_id) in enumerate(_doc_ids(corpus_dir, files), start=1):
         shown = _display(corpus_dir, path)
+        fmt, gz = format_of(path.name)
         try:
-            raw = _read_raw(path, max_bytes)
-            sha256 = hashlib.sha256(raw).hexdigest()
-            document = store.load(sha256, doc_id, shown) if store is not None else None
-            if document is None:
-                text, encoding = decode_bytes(raw)
-                if langid is None:
-                    langid = LanguageIdentifier(settings.languages)
-                document = ingest_text(
-                    text, doc_id=doc_id, path=shown, sha256=sha256, encoding=encoding, settings=settings, langid=langid,
-                )
-                if store is not None:
-                    store.save(sha256, doc_id, shown, document)
-            documents.append(document)
+            if fmt is None:
+                raise InputError("its extension is in ingest.extensions but is not a format pipeline reads")
+            _check_regular(path)
+            file_sha = file_sha256(path) if fmt not in ("txt", "md", "html") else ""
+            seen: dict[str, str] = {}
+            for item in _READERS[fmt](path, gz, settings):
+                where = shown if isinstance(item, _Record) and item.where is None else f"{shown} ({item.where})"
+                if isinstance(item, _Skip):
+                    skipped.append(SkippedInput(where, item.reason))
+                    continue
+                doc_id = file_id if item.key is None else f"{file_id}.{safe_id(item.key)}"
+                if doc_id in seen:
+                    skipped.append(SkippedInput(where, f"duplicate record id {item.key!r} (first at {seen[doc_id]})"))
+                    continue
+                seen[doc_id] = item.where or "the file"
+                try:
+                    key = _store_key(item.sha256, fmt)
+                    document = store.load(key, doc_id, shown) if store is not None else None
+                    if document is None:
+                        got = item.extract()
+                        if langid is None:
+                            langid = LanguageIdentifier(settings.languages)
+                        document = ingest_text(got.text, doc_id=doc_id, path=shown, sha256=item.sha256,
+                                               encoding=got.encoding, settings=settings, langid=langid)
+                        document = replace(
+                            document, format=fmt, record=item.where, url=got.url, extractor=got.extractor,
+                            file_sha256=file_sha or item.sha256, title=got.title or document.title,
+                            date=got.date or document.date, author=got.author, site_name=got.site_name,
+                            notes=got.notes,
+                        )
+                        if store is not None:
+                            store.save(key, doc_id, shown, document)
+                    documents.append(document)
+                except InputError as exc:
+                    skipped.append(SkippedInput(where, str(exc)))
         except InputError as exc:
             skipped.append(SkippedInput(shown, str(exc)))
         if progress is not None:
             progress(done, len(files))
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+def _check_regular(path: Path) -> None:
+    """InputError unless path is a readable regular file (the reasons `_read_raw` gives)."""
+    _read_raw(path, 1 << 62, read=False)

@@ -18,6 +18,11 @@ class Sentence:
     text: str
     line_start: int  # 1-based, inclusive, in the original file
     line_end: int
+    # [char_start, char_end): where the sentence lies in the document's source
+    # text (Document.source_text, written to sources/<doc_id>.txt), in Unicode
+    # code points; source_text[char_start:char_end] is what a citation quotes.
+    char_start: int = 0
+    char_end: int = 0
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class Paragraph:
     lang: str  # ISO 639-1, e.g. "fr"
     kind: ParagraphKind
     sentences: tuple[Sentence, ...]
+    char_start: int = 0  # [char_start, char_end) in Document.source_text
+    char_end: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,15 +52,28 @@ class DroppedBlock:
 
 @dataclass(frozen=True)
 class Document:
-    doc_id: str  # file stem, unique within a corpus
+    doc_id: str  # file stem (or file stem + record), unique within a corpus; letters, digits, . _ - only
     path: str  # as cited: "corpus/<file>" (corpus folder name + relative path)
-    sha256: str  # of the raw bytes
+    sha256: str  # of the raw bytes this document was read from (the file, or the record's own bytes)
     encoding: str
     lang: str
     title: str | None
     date: str | None
     paragraphs: tuple[Paragraph, ...]
     dropped: tuple[DroppedBlock, ...] = ()
+    # The source of record: the text every citation's char offsets and line
+    # numbers point into (written to sources/<doc_id>.txt). For .txt/.md the
+    # decoded file itself; for web pages the extracted main text; for records
+    # the record's text field.
+    source_text: str = ""
+    format: str = "txt"  # txt, md, html, feed, jsonl, json, csv, parquet, warc
+    record: str | None = None  # where in the file: "line 12", "row 3", "item 2", a WARC-Record-ID
+    url: str | None = None  # canonical URL, feed item link, WARC target URI, record URL field
+    extractor: str = "text"  # what made source_text, with its version (e.g. "trafilatura 2.0.0")
+    file_sha256: str = ""  # of the whole input file's raw bytes (= sha256 for one-document files)
+    author: str | None = None
+    site_name: str | None = None
+    notes: tuple[str, ...] = ()  # e.g. "feed summary only"
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,16 @@ class DedupResult:
 
 
 @dataclass(frozen=True)
+class RelatedDocument:
+    """A document of another story that is similar to this one, but not enough to join it."""
+
+    doc_id: str
+    story_id: str  # the story it is in
+    score: float  # its best cosine with a document of this story
+    reason: str  # why it is related and why it did not join, in words
+
+
+@dataclass(frozen=True)
 class Story:
     story_id: str
     doc_ids: tuple[str, ...]
@@ -98,6 +128,8 @@ class Story:
     # (a document covering two stories joins the one most of its text is
     # about); they are left out of this story's summary and quotes.
     off_topic_paragraph_ids: tuple[str, ...] = ()
+    # Documents of other stories that are close to this one (best first): show them as "related".
+    related: tuple[RelatedDocument, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +141,14 @@ class Citation:
     line_end: int
     text: str  # the cited source sentence, normalised
     sid: str
+    # W3C Web Annotation selectors into the source of record (sources/<doc_id>.txt):
+    # TextPositionSelector [char_start, char_end) and TextQuoteSelector exact/prefix/suffix.
+    char_start: int = 0
+    char_end: int = 0
+    exact: str = ""  # source_text[char_start:char_end], byte for byte (no normalisation)
+    prefix: str = ""  # up to 32 characters before exact
+    suffix: str = ""  # up to 32 characters after exact
+    url: str | None = None  # the document's URL when known
 
 
 @dataclass(frozen=True)
@@ -118,6 +158,13 @@ class SummarySentence:
     support: float  # 1.0 for extracted text; attribution score for generated text
     text_en: str = ""
     flagged: bool = False  # weak support: shown as a warning in the brief
+    # Where each language's text comes from: "source" = a source sentence in that language, given
+    # verbatim (its id in fr_sid / en_sid, and it is among the citations); "machine" = machine-translated
+    # (pipeline.brief.plan_translations says which texts need it, in which direction).
+    fr_origin: Literal["source", "machine"] = "source"
+    en_origin: Literal["source", "machine"] = "machine"
+    fr_sid: str | None = None
+    en_sid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +184,7 @@ class Quote:
     attribution: str | None  # the source words the speaker was read from, e.g. ", a déclaré Donald Trump"
     text_en: str = ""
     speaker_en: str | None = None  # a described speaker ("un porte-parole") in English; a name stays as is
+    en_origin: Literal["source", "machine"] = "machine"  # "source": quoted as an English source gives it
 
 
 @dataclass(frozen=True)
@@ -154,6 +202,9 @@ class SourceInfo:
     date: str | None
     lang: str
     paragraphs_used: tuple[int, ...]
+    url: str | None = None
+    record: str | None = None
+    notes: tuple[str, ...] = ()  # e.g. "feed summary only"
 
 
 @dataclass(frozen=True)

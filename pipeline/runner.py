@@ -9,23 +9,29 @@ Layout of `--out`:
     <out>/runs/<run-id>/     one folder per successful run (briefs, index, manifest)
     <out>/latest             symlink to runs/<run-id> of the newest successful run
     <out>/cache.sqlite       stage results reused by later runs (`pipeline.cache`)
-    <out>/.pipeline.lock     held while a run is going on
+    <out>/.pipeline.lock.json   who holds the lock (the lock itself is a flock on the <out> folder)
 
-A run writes into `<out>/runs/.tmp-<run-id>/`, renamed to `<out>/runs/<run-id>/`
-when complete, and only then is `latest` moved (a new symlink renamed over
-the old one). A run killed at any point leaves the previous runs and
-`latest` untouched; its temporary folder is removed by the next run, which
-reuses everything the killed run had committed to the cache.
+A run writes into `<out>/runs/.tmp-<run-id>/` (with a marker file, `.pipeline-temp`),
+renamed to `<out>/runs/<run-id>/` when complete, and only then is `latest`
+moved (a new symlink renamed over the old one). A run killed at any point
+leaves the previous runs and `latest` untouched; its temporary folder is
+removed by the next run, which reuses everything the killed run had
+committed to the cache. Cleanup only ever removes what this tool made: marked
+temporary folders, its own `.latest-<run-id>` links, run folders named like run ids.
+A run with no brief (nothing to read, or every story failed) is never published.
 
 Exit codes: see `EXIT_*` below and README ("Exit codes").
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
 import platform
+import re
 import secrets
 import shutil
 import socket
@@ -39,13 +45,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from filelock import FileLock, Timeout
-
 from . import __version__
-from .cache import Cache, NullCache
+from .cache import Cache, CacheRefused, NullCache, refuse_foreign_file
 from .config import Settings, settings_dict
 from .executors import ExecutorError, make_executor
+from .changes import previous_run_dir
 from .flow import run_flow
+from .model import Document, IngestResult
 from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
 from .translate import TranslationError, Translator
@@ -57,11 +63,17 @@ EXIT_OK = 0  # every input read, every story written
 EXIT_PARTIAL = 1  # written, but some inputs were skipped or some stories failed
 EXIT_USAGE = 2  # configuration or usage error: nothing written
 EXIT_LOCKED = 3  # another run holds the lock on --out
-EXIT_ENGINE_MISSING = 4  # a required engine or model is missing
+EXIT_ENGINE_MISSING = 4  # a required engine or model is missing, or the engine failed on every story
+EXIT_NOTHING = 5  # nothing to do: no readable document (empty or unmounted corpus, every file skipped)
+EXIT_WRITE = 6  # an output could not be written (disk full, read-only): nothing published
 EXIT_BUG = 70  # an unexpected exception (EX_SOFTWARE): a bug, never a user mistake; set by the CLI
+EXIT_INTERRUPTED = 130  # SIGINT (128 + 2), set by the CLI: nothing published
 
-LOCK_NAME = ".pipeline.lock"
 LOCK_INFO_NAME = ".pipeline.lock.json"  # who holds the lock (pid, host, since): for the message of a blocked run
+TEMP_MARKER = ".pipeline-temp"  # in every temporary run folder: cleanup removes only folders that have it
+_RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z(?:-[0-9a-f]{4})?$")  # what _new_run_id makes
+# errno values of a failed write that are the machine's state, not a bug: a clear message, EXIT_WRITE
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -163,8 +175,20 @@ def _new_run_id(runs: Path) -> str:
     return stamp if not (runs / stamp).exists() else f"{stamp}-{secrets.token_hex(2)}"
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Write a run file; an OSError names the file even when it comes from the final flush (ENOSPC)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    _write_text(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
 
 
 # --- lock --------------------------------------------------------------------------------
@@ -178,45 +202,115 @@ def _holder(out: Path) -> str:
         return ""
 
 
+def _out_inside_corpus(corpus: Path, out: Path) -> bool:
+    """--out is --corpus or a folder under it: the next run would read this run's briefs as news."""
+    c, o = corpus.resolve(), out.resolve()
+    return o == c or c in o.parents
+
+
+class _Busy(Exception):
+    """Another process holds the lock."""
+
+
+def _lock(out: Path, wait: bool, timeout: float | None) -> int:
+    """flock on the `<out>` folder itself; returns the open descriptor (closing it releases the lock).
+
+    A lock on the folder, not on a file in it, so a user deleting files in `<out>` cannot let a second
+    run in while the first one is writing (issue 16). Raises _Busy, or OSError when it cannot lock.
+    """
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if not wait or (deadline is not None and time.monotonic() >= deadline):
+                    raise _Busy() from None
+                time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def run(options: RunOptions) -> RunReport:
+    out, corpus = options.out, options.corpus
+    # Checked before anything is created: exit 2 writes nothing.
+    if not corpus.is_dir():
+        return RunReport(EXIT_USAGE, message=f"corpus folder not found: {corpus}; pass --corpus DIR")
+    if _out_inside_corpus(corpus, out):
+        return RunReport(EXIT_USAGE, message=f"--out {out} is inside --corpus {corpus}: the next run would read "
+                                             "this run's briefs as articles; pass an --out outside the corpus")
+    if options.settings.cache.enabled and options.settings.cache.path:
+        try:
+            refuse_foreign_file(Path(options.settings.cache.path))
+        except CacheRefused as exc:
+            return RunReport(EXIT_USAGE, message=str(exc))
+    # Private by default (output.private): every folder and file this run creates, the cache included,
+    # is for the owner only. The umask is the process's; it is put back when the run ends.
+    old_umask = os.umask(0o077) if options.settings.output.private else None
+    try:
+        return _run_with_lock(options)
+    finally:
+        if old_umask is not None:
+            os.umask(old_umask)
+
+
+def _run_with_lock(options: RunOptions) -> RunReport:
     out = options.out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return RunReport(EXIT_USAGE, message=f"cannot create the output folder {out}: {exc.strerror or exc}; pass --out DIR")
-    if not options.corpus.is_dir():
-        return RunReport(EXIT_USAGE, message=f"corpus folder not found: {options.corpus}; pass --corpus DIR")
-    lock = FileLock(str(out / LOCK_NAME))
+    if not out.is_dir():
+        return RunReport(EXIT_USAGE, message=f"the output folder {out} is not a folder; pass --out DIR")
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if not options.wait:
-            return RunReport(EXIT_LOCKED, message=f"another run holds the lock on {out}{_holder(out)}; "
-                                                  "try again later, pass --wait, or use another --out")
-        limit = options.wait_timeout
-        log.info("another run holds the lock on %s%s; waiting%s", out, _holder(out),
-                 f" up to {limit:g} s" if limit is not None else "")
         try:
-            lock.acquire(timeout=-1 if limit is None else limit)
-        except Timeout:
-            return RunReport(EXIT_LOCKED, message=f"another run still holds the lock on {out}{_holder(out)} "
-                                                  f"after waiting {limit:g} s; try again later or use another --out")
+            fd = _lock(out, wait=False, timeout=None)
+        except _Busy:
+            if not options.wait:
+                return RunReport(EXIT_LOCKED, message=f"another run holds the lock on {out}{_holder(out)}; "
+                                                      "try again later, pass --wait, or use another --out")
+            limit = options.wait_timeout
+            log.info("another run holds the lock on %s%s; waiting%s", out, _holder(out),
+                     f" up to {limit:g} s" if limit is not None else "")
+            try:
+                fd = _lock(out, wait=True, timeout=limit)
+            except _Busy:
+                return RunReport(EXIT_LOCKED, message=f"another run still holds the lock on {out}{_holder(out)} "
+                                                      f"after waiting {limit:g} s; try again later or use another --out")
     except OSError as exc:
         return RunReport(EXIT_USAGE, message=f"cannot lock the output folder {out}: {exc.strerror or exc}; pass --out DIR")
     try:
-        _write_json(out / LOCK_INFO_NAME, {"pid": os.getpid(), "host": socket.gethostname(),
-                                           "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        try:
+            _write_json(out / LOCK_INFO_NAME, {"pid": os.getpid(), "host": socket.gethostname(),
+                                               "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        except OSError as exc:
+            if exc.errno not in _WRITE_ERRNOS:
+                raise
+            return RunReport(EXIT_WRITE, message=_write_failure(exc))
         return _run_locked(options)
     finally:
         (out / LOCK_INFO_NAME).unlink(missing_ok=True)
-        lock.release()
+        os.close(fd)
+
+
+def _write_failure(exc: OSError) -> str:
+    where = exc.filename or "the output folder"
+    return (f"cannot write {where}: {exc.strerror or exc}; free space there (or pass another --out) and run "
+            "again; no new run was published, `latest` is unchanged")
 
 
 def _open_cache(options: RunOptions) -> Cache:
+    """The run's cache. `<out>/cache.sqlite` is ours; a `cache.path` file that is not a SQLite
+    database is someone else's and is refused (CacheRefused), never moved or replaced."""
     cs = options.settings.cache
     if not cs.enabled:
         return NullCache()
-    return Cache(Path(cs.path) if cs.path else options.out / "cache.sqlite")
+    if cs.path:
+        return Cache(Path(cs.path), ours=False, private=options.settings.output.private)
+    return Cache(options.out / "cache.sqlite", ours=True, private=options.settings.output.private)
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -240,24 +334,73 @@ def _run_locked(options: RunOptions) -> RunReport:
     missing = check_summarizer(settings.summarize) or check_embedder(settings.dedup)
     if missing:
         return RunReport(EXIT_ENGINE_MISSING, message=missing)
-    for w in choice.warnings:
+    # The engine's own warnings (e.g. Marian without sacremoses) go to the log, the manifest and the brief.
+    engine_warnings = (*choice.warnings, *getattr(choice.translator, "warnings", ()))
+    for w in engine_warnings:
         log.warning("%s", w)
-    warnings.extend(choice.warnings)
+    warnings.extend(engine_warnings)
     log.info("translator: %s", choice.translator.engine)
 
     try:
         cache = _open_cache(options)
+    except CacheRefused as exc:
+        return RunReport(EXIT_USAGE, message=str(exc))
     except (sqlite3.Error, OSError) as exc:
         return RunReport(EXIT_USAGE, message=f"cannot open the cache ({settings.cache.path or out / 'cache.sqlite'}): "
                                              f"{exc}; set cache.path to a writable file, or cache.enabled: false")
     for w in cache.warnings:
         log.warning("%s", w)
     warnings.extend(cache.warnings)
+    report: RunReport | None = None
     try:
-        with bars.redirect_logs():
-            return _stages(options, choice.translator, choice.warnings, cache, clock, bars, warnings, started, runs)
+        with bars.redirect_logs(), _python_warnings_into(warnings):
+            report = _stages(options, choice.translator, engine_warnings, cache, clock, bars, warnings, started, runs)
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        report = RunReport(EXIT_WRITE, message=_write_failure(exc))
     finally:
         cache.close()
+        if report is None or report.run_dir is None:
+            remove_stale_temp(out)  # nothing published: no temporary folder is left behind
+    if report.run_dir is not None:
+        _prune_runs(runs, settings.output.keep_runs, report.run_dir)
+    return report
+
+
+@contextmanager
+def _python_warnings_into(warnings: list[str]) -> Iterator[None]:
+    """Python warnings raised during the run (a library's UserWarning...) are added to the run's
+    warnings (manifest), each once, and still shown as before (the CLI logs them)."""
+    import warnings as pywarnings
+
+    with pywarnings.catch_warnings():
+        shown = pywarnings.showwarning
+
+        def keep(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            text = f"{category.__name__}: {message}"
+            if text not in warnings:
+                warnings.append(text)
+            shown(message, category, *args, **kwargs)
+
+        pywarnings.showwarning = keep
+        yield
+
+
+def _no_brief_report(documents: Sequence[Document], ingested: IngestResult, failed: Sequence[dict[str, str]],
+                     corpus: Path) -> RunReport:
+    """A run that produced no brief is not published (`latest` keeps the last good run): exit 4 when
+    the engine failed every story, 5 when there was nothing to summarise."""
+    if failed:
+        return RunReport(EXIT_ENGINE_MISSING, message=f"translation failed for every story ({len(failed)}), first: "
+                                                      f"{failed[0]['reason']}; nothing published, `latest` unchanged")
+    if not documents:
+        found = f"{len(ingested.skipped)} file(s) found, all skipped (reasons above)" if ingested.skipped else \
+            "no input file found"
+        return RunReport(EXIT_NOTHING, message=f"nothing to do: {found} under {corpus} (is it mounted?); "
+                                               "nothing published, `latest` unchanged")
+    return RunReport(EXIT_NOTHING, message=f"nothing to do: no story with text in the {len(documents)} document(s) "
+                                           f"under {corpus}; nothing published, `latest` unchanged")
 
 
 def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[str], cache: Cache, clock: _Clock,
@@ -266,17 +409,23 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     run_start = time.perf_counter()
     run_id = _new_run_id(runs)
     tmp = runs / f".tmp-{run_id}"
-    (tmp / "briefs").mkdir(parents=True)
+    _make_temp(tmp)  # issue 16: marked, so cleanup removes only our temporary folders
     hooks = _Hooks(clock, bars)
     try:
         executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
-                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks)
+                          engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks,
+                          previous_run=previous_run_dir(out))
     except (SummarizeError, ExecutorError) as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
+    except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)
+        return RunReport(EXIT_ENGINE_MISSING, message=f"translation engine failed: {exc}; nothing published, "
+                                                      "`latest` unchanged")
     ingested, documents, dedup_result, stories = result.ingested, result.ingested.documents, result.dedup, result.stories
     briefs, failed, engines = result.briefs, result.failed, result.engines
-    warnings.extend(result.warnings)
+    warnings.extend(w for w in result.warnings if w not in warnings)  # issue 16: Python warnings may be in both
+    if not briefs:  # issue 16: never publish a run with no brief
+        return _no_brief_report(documents, ingested, failed, corpus)
     summarize_calls = result.stats.summarize_calls
     partial = bool(ingested.skipped or failed)
     exit_code = EXIT_PARTIAL if partial else EXIT_OK
@@ -311,9 +460,12 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
             "engine_calls": {"summarize": summarize_calls, "translate": result.stats.translate_calls,
                              "translated_texts": result.stats.translated_texts},
         },
-        "warnings": warnings + [w for b in briefs for w in b.warnings if w not in warnings],
+        # issue 16: cache warnings raised during the run (a damaged cache set aside) too
+        "warnings": warnings + [w for w in (*cache.warnings, *(w for b in briefs for w in b.warnings))
+                                if w not in warnings],
         "skipped_inputs": [asdict(s) for s in ingested.skipped],
         "failed_stories": failed,
+        "unsummarised_stories": result.unsummarised,
         "documents": [
             {"file": d.path, "sha256": d.sha256, "encoding": d.encoding, "lang": d.lang, "title": d.title,
              "date": d.date, "paragraphs": len(d.paragraphs),
@@ -325,6 +477,7 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
 
     # publish: rename the complete folder, then move `latest`
     final = runs / run_id
+    (tmp / TEMP_MARKER).unlink()  # issue 16: a published run folder is no longer temporary
     os.replace(tmp, final)
     _point_latest(out, final)
     pruned = cache.prune(settings.cache.max_age_days)
@@ -346,15 +499,43 @@ def _cache_line(cache: Cache) -> str:
 def _point_latest(out: Path, final: Path) -> None:
     """Move the `latest` symlink atomically (a new link renamed over the old one); relative target."""
     tmp_link = out / f".latest-{final.name}"
-    if tmp_link.is_symlink() or tmp_link.exists():
+    if tmp_link.is_symlink():
         tmp_link.unlink()
     tmp_link.symlink_to(final.relative_to(out), target_is_directory=True)
     os.replace(tmp_link, out / "latest")
 
 
+def _make_temp(tmp: Path) -> None:
+    """The run's temporary folder, with the marker that lets a later run's cleanup recognise it."""
+    (tmp / "briefs").mkdir(parents=True)
+    (tmp / TEMP_MARKER).write_text(f"pipeline run temporary folder (pid {os.getpid()})\n", encoding="utf-8")
+
+
 def remove_stale_temp(out: Path) -> None:
-    """Remove what runs that were killed left behind (temporary folders and links). Call with the lock held."""
-    for tmp in (*out.glob("runs/.tmp-*"), *out.glob(".tmp-*")):
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Remove what runs that were killed left behind. Call with the lock held.
+
+    Only what this tool made: `runs/.tmp-<run-id>` folders holding the TEMP_MARKER file, and
+    `.latest-<run-id>` symlinks pointing into `runs/`. Anything else in `--out` (another program's
+    `.tmp-*`) is left alone.
+    """
+    for tmp in out.glob("runs/.tmp-*"):
+        if _RUN_ID.match(tmp.name[len(".tmp-"):]) and not tmp.is_symlink() and (tmp / TEMP_MARKER).is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
     for link in out.glob(".latest-*"):
-        link.unlink(missing_ok=True)
+        if _RUN_ID.match(link.name[len(".latest-"):]) and link.is_symlink() and os.readlink(link).startswith("runs/"):
+            link.unlink(missing_ok=True)
+
+
+def _prune_runs(runs: Path, keep: int, current: Path) -> None:
+    """Keep the newest `keep` run folders (output.keep_runs; 0 = all); never the one just published.
+    Only folders named like run ids are considered."""
+    if keep <= 0:
+        return
+    named = sorted((p for p in runs.iterdir() if _RUN_ID.match(p.name) and p.is_dir() and not p.is_symlink()),
+                   key=lambda p: p.name)
+    old = [p for p in named[:-keep] if p.name != current.name]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+    if old:
+        log.info("output.keep_runs %d: removed %d older run folder(s): %s", keep, len(old),
+                 ", ".join(p.name for p in old))

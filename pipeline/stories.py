@@ -1,258 +1,603 @@
-"""Stories: group documents about the same news story; one brief per story.
+"""Stories: group documents about the same news event; one brief per story.
 
 Entry point: `group_stories(documents, dedup_result, settings) -> list[Story]`.
 
-Documents and paragraphs are compared by TF-IDF cosine of their content-word
-stems (body paragraphs only; IDF over the documents). The rule has two steps:
+Every step is linear in the number of documents (no all-pairs similarity, no
+n x n matrix):
 
-1. **Average-link grouping.** Two groups of documents join when the
-   *average* similarity between their documents reaches `stories.threshold`
-   (agglomerative clustering, average linkage). Unlike single link, one
-   document that covers two stories cannot chain them together: the other
-   documents of the two stories are not similar to each other, so the
-   average stays low.
-2. **A document goes where most of its content goes.** Each body paragraph
-   votes, with its number of content words, for the story whose other
-   documents it is most similar to (cosine with their centroid), when that
-   similarity reaches `stories.paragraph_threshold`; a paragraph that
-   matches no story abstains. A document moves to the story with the most
-   votes when it differs from its own and the document as a whole is
-   similar enough to it (cosine with the story's centroid >=
-   `stories.threshold`). Repeated until nothing moves.
+1. **Document vectors.** TF-IDF (sublinear term frequency, IDF over the
+   documents at hand) of each document's content-word stems: body paragraphs,
+   plus the title counted `stories.title_weight` times, plus the names it
+   mentions (`stories.entities`, weighted `stories.entity_weight`), L2-normalised.
+2. **Candidate pairs from an inverted index.** Each document is indexed by its
+   `stories.index_terms` heaviest terms, leaving out terms found in more than
+   `stories.max_df` documents (they would make posting lists, and the work,
+   grow with the corpus). Documents sharing indexed terms are scored by those
+   terms; each keeps its `stories.neighbours` best, and only these pairs get an
+   exact cosine. Pairs of dated documents further apart than
+   `stories.window_days` are not linked: two same-topic events days apart are
+   two stories (an ongoing story still grows day by day through articles in
+   between).
+3. **Average-link merging from the candidate pairs.** Pairs are taken from the
+   most similar down; the two documents' stories merge when the average cosine
+   between their documents (from the stories' summed vectors) reaches
+   `link_threshold + (threshold - link_threshold) / sqrt(n1 * n2)`: two
+   articles alone need `stories.threshold`, larger stories (a surer average)
+   need less, down to `stories.link_threshold`; and at least
+   `stories.cohesion_ratio` times the stories' own average cosine (stories of
+   near-copies merge only with stories just as close: two weather alerts are
+   two events). One broad article mentioning two events joins the one it is
+   closest to; the other event's documents are not similar to that story on
+   average, so it cannot chain them. Passes repeat until nothing merges.
+   Then a small story (at most `stories.attach_max_size` articles) joins the
+   larger story (3 articles or more) where most of its articles' nearest
+   neighbours are, when its average cosine with it reaches `stories.attach_min`
+   and `stories.attach_ratio` times that story's own average: the loose
+   articles of an ongoing story find it.
+4. **A document goes where most of its content goes.** Each body paragraph of a
+   document with two or more of them votes, with its number of content words,
+   for the story (its own or one of its neighbours') whose centroid, the
+   document left out, it is most similar to, when that similarity reaches
+   `stories.paragraph_threshold`. A document moves to the story with most
+   votes when the document as a whole is `stories.threshold` similar to it.
+   Paragraphs voting for another story than their document's, and not similar
+   to their own, are *off topic* (`Story.off_topic_paragraph_ids`): left out of
+   the brief, but never the document's main content (they must weigh less
+   than half of it) and never its only paragraph.
 
-Paragraphs of a document that voted for another story than the one the
-document joined are *off topic* there: listed in
-`Story.off_topic_paragraph_ids` and left out of the story's paragraphs, so
-the brief neither summarises nor quotes them.
-
-A story keeps each paragraph once: a paragraph that duplicates another
-(exact, near or contained) is represented by its group's canonical member.
-Stories are numbered by size (most documents first), then by first document.
+Nothing is dropped: every document is in exactly one story. A document that
+is similar to a story but not enough to join it is listed in that story's
+`related` with the reason. A story keeps each paragraph once: a paragraph that
+duplicates another (exact, near or contained) is represented by its group's
+canonical member. A story's documents are in date order when dated (undated
+ones after, in corpus order). Stories are numbered by size (most documents
+first), then by first document; `pipeline.story_ids` turns these numbers
+into ids that are stable across runs.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Sequence
+from datetime import date as Date
+from array import array
+from typing import Callable, Iterable, Mapping, Sequence
 
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
+import numpy as np
+import scipy.sparse as sp
 
 from .config import StoriesSettings
 from .dedup import group_of
-from .model import DedupResult, Document, Paragraph, Story
-from .textsim import ContentWords, tfidf
+from .model import DedupResult, Document, Paragraph, RelatedDocument, Story
+from .textsim import ContentWords
 
-_MAX_ROUNDS = 10
-Vector = dict[str, float]
+log = logging.getLogger("pipeline")
 
-
-@dataclass(frozen=True)
-class _Para:
-    pid: str
-    vector: Vector
-    weight: int  # content words
+_CENTROID_TERMS = 1000  # a story's centroid keeps its heaviest terms (merging stays cheap)
+_RELATED_PER_STORY = 5
+_MAX_ROUNDS = 10  # passes over the candidate pairs (each linear); two or three are usual
+_ENTITY = "@"  # prefix of entity terms
+# A capitalised word (names, places, organisations) not at the start of a sentence or after a quote.
+_NAME = re.compile(r"(?<![.!?«\"]\s)(?<!^)\b([A-ZÉÈÀÂÎÔÛÇ][\w-]+(?:\s+[A-ZÉÈÀÂÎÔÛÇ][\w-]+)*)")
 
 
 def _body(doc: Document) -> list[Paragraph]:
     return [p for p in doc.paragraphs if p.kind == "body"]
 
 
-def document_similarity(documents: Sequence[Document], words: ContentWords) -> list[list[float]]:
-    space = tfidf([words.stems(" ".join(p.text for p in _body(d))) for d in documents])
-    n = len(documents)
-    return [[space.cosine(i, j) if i != j else 1.0 for j in range(n)] for i in range(n)]
+def _title(doc: Document) -> str:
+    if doc.title:
+        return doc.title
+    heads = [p.text for p in doc.paragraphs if p.kind == "heading"]
+    return heads[0] if heads else ""
 
 
-def _vector(stems: Sequence[str], idf: dict[str, float]) -> Vector:
-    counts = Counter(w for w in stems if w in idf)
-    v = {w: (1.0 + math.log(c)) * idf[w] for w, c in counts.items()}
-    z = math.sqrt(sum(x * x for x in v.values())) or 1.0
-    return {w: x / z for w, x in v.items()}
+def capitalised_names(texts: Sequence[str]) -> list[list[str]]:
+    """Names per text: runs of capitalised words that do not start a sentence ("Jérôme Kerviel")."""
+    return [[m.casefold() for m in _NAME.findall(t)] for t in texts]
 
 
-def _cosine(a: Vector, b: Vector) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(x * b.get(w, 0.0) for w, x in a.items())
+EntityFinder = Callable[[Sequence[str]], list[list[str]]]
 
 
-def _centroid(vectors: Sequence[Vector]) -> Vector:
-    total: defaultdict[str, float] = defaultdict(float)
-    for v in vectors:
-        for w, x in v.items():
-            total[w] += x
-    z = math.sqrt(sum(x * x for x in total.values())) or 1.0
-    return {w: x / z for w, x in total.items()}
+def entity_finder(kind: str) -> EntityFinder | None:
+    if kind == "none":
+        return None
+    if kind == "spacy":
+        from .entities import spacy_entities
+
+        return spacy_entities
+    return capitalised_names
 
 
-def _average_link(sim: list[list[float]], threshold: float) -> list[int]:
-    """Cluster label per document: average-linkage clusters cut at `threshold`."""
-    n = len(sim)
-    if n == 1:
-        return [0]
-    distance = [[0.0 if i == j else max(0.0, 1.0 - sim[i][j]) for j in range(n)] for i in range(n)]
-    tree = linkage(squareform(distance, checks=False), method="average")
-    labels = fcluster(tree, t=1.0 - threshold + 1e-9, criterion="distance")
-    return [int(x) for x in labels]
+class _Stems:
+    """Content-word stems with a per-word cache (stemming dominates on large corpora)."""
+
+    def __init__(self) -> None:
+        self.words = ContentWords()
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        cache, stem = self.cache, self.words.stem
+        out = []
+        for w in self.words.words(text):
+            s = cache.get(w)
+            if s is None:
+                s = cache[w] = stem(w)
+            out.append(s)
+        return out
 
 
-class _Stories:
-    """Stories as sums of their documents' vectors, kept up to date as documents move.
+@dataclass(frozen=True)
+class _Space:
+    """Documents as rows of a sparse L2-normalised TF-IDF matrix."""
 
-    The centroid of a story (its documents other than the one being placed)
-    is the normalised sum; cosines go through an inverted index of stems, so
-    a paragraph is only scored against stories that share a stem with it.
+    matrix: sp.csr_matrix
+    vocab: dict[str, int]
+    idf: np.ndarray
+    df: np.ndarray
+
+    def vector(self, counts: Counter[str]) -> dict[int, float]:
+        v = {self.vocab[t]: (1.0 + math.log(c)) * self.idf[self.vocab[t]] for t, c in counts.items()
+             if t in self.vocab and c >= 1}
+        z = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {t: x / z for t, x in v.items()}
+
+
+def _term_counts(doc: Document, body_stems: list[tuple[str, list[str]]], stems: _Stems, names: list[str],
+                 settings: StoriesSettings) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for _pid, ss in body_stems:
+        counts.update(ss)
+    for t in stems(_title(doc)):
+        counts[t] += settings.title_weight
+    for name in names:
+        counts[_ENTITY + name] += settings.entity_weight
+    return +counts
+
+
+def _top_terms(m: sp.csr_matrix, keep: int, eligible: np.ndarray | None = None) -> sp.csr_matrix:
+    """Each row's `keep` heaviest entries (among `eligible` ones)."""
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    cols, data = m.indices, m.data
+    if eligible is not None:
+        rows, cols, data = rows[eligible], cols[eligible], data[eligible]
+    order = np.lexsort((-data, rows))
+    rows, cols, data = rows[order], cols[order], data[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    ok = (np.arange(len(rows)) - starts) < keep
+    return sp.csr_matrix((data[ok], (rows[ok], cols[ok])), shape=m.shape)
+
+
+def _space(counts: Iterable[Counter[str]], keep: int) -> _Space:
+    """TF-IDF rows of the documents' term counts (consumed one at a time: compact arrays, not lists of objects)."""
+    vocab: dict[str, int] = {}
+    indptr = array("q", [0])
+    indices = array("q")
+    tf = array("d")
+    for c in counts:
+        indices.extend(vocab.setdefault(t, len(vocab)) for t in c)
+        tf.extend(c.values())
+        indptr.append(len(indices))
+    n = len(indptr) - 1
+    idx = np.frombuffer(indices, dtype=np.int64) if len(indices) else np.zeros(0, dtype=np.int64)
+    df = np.bincount(idx, minlength=len(vocab))
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    tfa = np.frombuffer(tf, dtype=np.float64) if len(tf) else np.zeros(0)
+    data = np.where(tfa >= 1.0, 1.0 + np.log(np.maximum(tfa, 1.0)), tfa) * idf[idx]
+    ptr = np.frombuffer(indptr, dtype=np.int64)
+    matrix = _top_terms(sp.csr_matrix((data, idx.copy(), ptr.copy()), shape=(n, len(vocab))), keep)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    matrix = sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
+    return _Space(matrix, vocab, idf, df)
+
+
+def _index_matrix(space: _Space, settings: StoriesSettings) -> sp.csr_matrix:
+    """Each document's heaviest `index_terms` terms found in 2 to `max_df` documents."""
+    df = space.df[space.matrix.indices]
+    return _top_terms(space.matrix, settings.index_terms, (df >= 2) & (df <= settings.max_df))
+
+
+def _days(d: str | None) -> int | None:
+    if not d:
+        return None
+    try:
+        parts = [int(x) for x in d.split("-")]
+        return Date(parts[0], parts[1], parts[2] if len(parts) > 2 else 15).toordinal()
+    except (ValueError, IndexError):
+        return None
+
+
+def candidate_pairs(space: _Space, days: Sequence[int | None], settings: StoriesSettings,
+                    block: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, cosine) for each document's best `neighbours` by indexed terms, a < b, within the time window."""
+    q = _index_matrix(space, settings)
+    qt = sp.csr_matrix(q.T)
+    k = settings.neighbours
+    pa: list[np.ndarray] = []
+    pb: list[np.ndarray] = []
+    n = q.shape[0]
+    for start in range(0, n, block):
+        scores = sp.csr_matrix(q[start:start + block] @ qt)
+        for r in range(scores.shape[0]):
+            lo, hi = scores.indptr[r], scores.indptr[r + 1]
+            cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
+            self_mask = cols != start + r
+            cols, vals = cols[self_mask], vals[self_mask]
+            if len(cols) > k:
+                top = np.argpartition(-vals, k)[:k]
+                cols = cols[top]
+            pa.append(np.full(len(cols), start + r, dtype=np.int64))
+            pb.append(cols.astype(np.int64))
+    if not pa:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    a, b = np.concatenate(pa), np.concatenate(pb)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.unique(lo * n + hi)
+    a, b = pairs // n, pairs % n
+    day = np.array([-10**9 if d is None else d for d in days], dtype=np.int64)
+    known = (day[a] > -10**9) & (day[b] > -10**9)
+    ok = ~known | (np.abs(day[a] - day[b]) <= settings.window_days)
+    a, b = a[ok], b[ok]
+    sims = np.empty(len(a))
+    m = space.matrix
+    for s in range(0, len(a), 20_000):
+        sims[s:s + 20_000] = np.asarray(m[a[s:s + 20_000]].multiply(m[b[s:s + 20_000]]).sum(axis=1)).ravel()
+    return a, b, sims
+
+
+class _Clusters:
+    """Union-find over documents; each story keeps the sum of its documents' vectors (heaviest terms).
+
+    A document alone is read from the matrix when needed (no dict per document).
     """
 
-    def __init__(self, story_of: list[int], refs: list[Vector]) -> None:
-        self.story_of, self.refs = story_of, refs
-        self.sums: defaultdict[int, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
-        self.size: Counter[int] = Counter(story_of)
-        self.postings: defaultdict[str, set[int]] = defaultdict(set)
-        for d, s in enumerate(story_of):
-            self._add(d, s, 1.0)
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        n = matrix.shape[0]
+        self.matrix = matrix
+        self.parent = list(range(n))
+        self.size = [1] * n
+        self.sums: dict[int, dict[int, float]] = {}
+        self.norm: dict[int, float] = {}
 
-    def _add(self, d: int, s: int, sign: float) -> None:
-        total = self.sums[s]
-        for w, x in self.refs[d].items():
-            total[w] += sign * x
-            self.postings[w].add(s)
+    def _sum(self, a: int) -> dict[int, float]:
+        x = self.sums.get(a)
+        return x if x is not None else _row(self.matrix, a)
 
-    def move(self, d: int, target: int) -> None:
-        self._add(d, self.story_of[d], -1.0)
-        self.size[self.story_of[d]] -= 1
-        self._add(d, target, 1.0)
-        self.size[target] += 1
-        self.story_of[d] = target
+    def find(self, a: int) -> int:
+        parent = self.parent
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
 
-    def _norm(self, s: int, without: int | None) -> float:
-        total = self.sums[s]
-        if without is None:
-            return math.sqrt(sum(x * x for x in total.values()))
-        ref = self.refs[without]
-        return math.sqrt(sum((x - ref.get(w, 0.0)) ** 2 for w, x in total.items()))
+    def mean_cosine(self, a: int, b: int) -> float:
+        """Average cosine between a document of story a and one of story b (average linkage)."""
+        x, y = self._sum(a), self._sum(b)
+        if len(x) > len(y):
+            x, y = y, x
+        dot = sum(v * y.get(t, 0.0) for t, v in x.items())
+        return dot / (self.size[a] * self.size[b])
 
-    def scores(self, d: int, vectors: Sequence[Vector]) -> list[dict[int, float]]:
-        """For each vector (of document d's paragraphs): cosine with every story sharing a stem, d left out."""
-        own = self.story_of[d]
-        ref = self.refs[d]
-        norms: dict[int, float] = {}
-        out = []
-        for v in vectors:
-            acc: defaultdict[int, float] = defaultdict(float)
-            for w, x in v.items():
-                for s in self.postings.get(w, ()):
-                    value = self.sums[s].get(w, 0.0) - (ref.get(w, 0.0) if s == own else 0.0)
-                    acc[s] += x * value
-            result = {}
-            for s, dot in acc.items():
-                if s == own and self.size[own] == 1:
-                    continue
-                if s not in norms:
-                    norms[s] = self._norm(s, d if s == own else None)
-                if norms[s] > 1e-12 and dot > 0:
-                    result[s] = dot / norms[s]
-            out.append(result)
-        return out
+    def cohesion(self, a: int) -> float:
+        """Mean cosine between two different documents of the story (its centroid kept to its heaviest terms)."""
+        n = self.size[a]
+        return (self.norm[a] ** 2 - n) / (n * (n - 1)) if n > 1 else 1.0
 
-    def choices(self, d: int, paragraphs: Sequence[_Para], threshold: float) -> dict[str, tuple[int, float, float]]:
-        """For each paragraph of d that matches a story: (story, its score, the score of d's own story).
+    def union(self, a: int, b: int) -> None:
+        x, y = self._sum(a), self._sum(b)
+        if len(x) < len(y):
+            a, b, x, y = b, a, y, x
+        for t, v in y.items():
+            x[t] = x.get(t, 0.0) + v
+        if len(x) > _CENTROID_TERMS:
+            x = dict(sorted(x.items(), key=lambda kv: -kv[1])[:_CENTROID_TERMS])
+        self.sums[a] = x
+        self.sums.pop(b, None)
+        self.norm.pop(b, None)
+        self.norm[a] = math.sqrt(sum(v * v for v in x.values()))
+        self.parent[b] = a
+        self.size[a] += self.size[b]
 
-        A document alone in its story is represented, for each of its
-        paragraphs, by its other paragraphs: a one-document story keeps a
-        paragraph that fits the rest of its text.
-        """
-        own = self.story_of[d]
-        out: dict[str, tuple[int, float, float]] = {}
-        for para, scores in zip(paragraphs, self.scores(d, [p.vector for p in paragraphs])):
-            if self.size[own] == 1:
-                rest = [q.vector for q in paragraphs if q.pid != para.pid]
-                scores[own] = _cosine(para.vector, _centroid(rest)) if rest else 0.0
-            if not scores:
+
+def _row(m: sp.csr_matrix, i: int) -> dict[int, float]:
+    lo, hi = m.indptr[i], m.indptr[i + 1]
+    return dict(zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist()))
+
+
+def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings) -> list[int]:
+    """Story label per document: pairs from the most similar down, merged when the stories' centroids agree."""
+    n = space.matrix.shape[0]
+    clusters = _Clusters(space.matrix)
+    link, threshold = settings.link_threshold, settings.threshold
+    order = np.argsort(-sims, kind="stable")
+    order = order[: int(np.count_nonzero(sims >= link))]
+    size = clusters.size
+    # (a, b, cosine, versions of the two stories when last found too far apart)
+    edges = [(x, y, s, -1, -1) for x, y, s in zip(a[order].tolist(), b[order].tolist(), sims[order].tolist())]
+    version = [0] * n
+    for _round in range(_MAX_ROUNDS):
+        merged = 0
+        kept = []
+        for x, y, s, va, vb in edges:
+            ra, rb = clusters.find(x), clusters.find(y)
+            if ra == rb:
                 continue
-            best = max(scores, key=lambda s: (scores[s], s == own, -s))
-            if scores[best] >= threshold:
-                out[para.pid] = (best, scores[best], scores.get(own, 0.0))
-        return out
+            if version[ra] == va and version[rb] == vb:  # neither story changed: still too far apart
+                kept.append((x, y, s, va, vb))
+                continue
+            need = link + (threshold - link) / math.sqrt(size[ra] * size[rb])
+            own = [clusters.cohesion(r) for r in (ra, rb) if size[r] > 1]
+            if own:
+                need = max(need, settings.cohesion_ratio * math.sqrt(own[0] * own[-1]))
+            mean = s if size[ra] == size[rb] == 1 else clusters.mean_cosine(ra, rb)
+            if mean >= need:
+                clusters.union(ra, rb)
+                version[clusters.find(ra)] += 1
+                merged += 1
+            else:
+                kept.append((x, y, s, version[ra], version[rb]))
+        edges = kept
+        if not merged:
+            break
+    else:
+        log.warning("stories: merging still changed after %d rounds; stopped there", _MAX_ROUNDS)
+    for _round in range(_MAX_ROUNDS if settings.attach_neighbours else 0):
+        if not _attach(clusters, a, b, sims, settings):
+            break
+    return [clusters.find(i) for i in range(n)]
 
 
-def _move_documents(stories: _Stories, full: list[Vector], paragraphs: list[list[_Para]],
-                    settings: StoriesSettings) -> bool:
-    """One sweep of step 2: move each document to the story most of its paragraphs vote for."""
-    moved = False
-    for d in range(len(full)):
-        own = stories.story_of[d]
-        choices = stories.choices(d, paragraphs[d], settings.paragraph_threshold)
+def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings) -> int:
+    """Small stories join the larger story most of their nearest articles are in (one pass, no cascade)."""
+    n = len(clusters.parent)
+    root = [clusters.find(i) for i in range(n)]
+    near: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    ok = sims >= settings.attach_floor
+    for x, y, s in zip(a[ok].tolist(), b[ok].tolist(), sims[ok].tolist()):
+        near[x].append((s, y))
+        near[y].append((s, x))
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, r in enumerate(root):
+        members[r].append(i)
+    size = {r: len(ms) for r, ms in members.items()}
+    joined = 0
+    for r, ms in members.items():
+        if size[r] > settings.attach_max_size:
+            continue
         votes: Counter[int] = Counter()
-        for para in paragraphs[d]:
-            if para.pid in choices:
-                votes[choices[para.pid][0]] += para.weight
+        total = 0.0
+        for i in ms:
+            for s, j in sorted(near.get(i, ()), reverse=True)[: settings.attach_neighbours]:
+                if root[j] != r:
+                    votes[root[j]] += s
+                    total += s
+        if not votes:
+            continue
+        target, weight = votes.most_common(1)[0]
+        if size[target] <= max(size[r], 2) or 2 * weight < total:
+            continue
+        ra, rb = clusters.find(r), clusters.find(target)
+        if ra != rb and clusters.mean_cosine(ra, rb) >= max(settings.attach_min, settings.attach_ratio * clusters.cohesion(rb)):
+            clusters.union(ra, rb)
+            joined += 1
+    return joined
+
+
+@dataclass
+class _Para:
+    pid: str
+    vector: dict[int, float]
+    weight: int
+
+
+def _story_sums(space: _Space, story_of: Sequence[int]) -> tuple[sp.csr_matrix, np.ndarray]:
+    labels = np.asarray(story_of, dtype=np.int64)
+    n = len(labels)
+    ind = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(int(labels.max()) + 1, n))
+    sums = sp.csr_matrix(ind @ space.matrix)
+    return sums, np.asarray(sums.multiply(sums).sum(axis=1)).ravel()
+
+
+def _paragraph_scores(d: int, paras: list[_Para], candidates: list[int], own: int, space: _Space,
+                      sums: sp.csr_matrix, sq: np.ndarray) -> np.ndarray:
+    """Cosine of each paragraph of document d with each candidate story's sum, d left out of its own."""
+    doc = space.matrix[d]
+    cand = sums[candidates]
+    cols = {t for p in paras for t in p.vector}
+    pm = sp.csr_matrix(([x for p in paras for x in p.vector.values()],
+                        ([i for i, p in enumerate(paras) for _ in p.vector], [t for p in paras for t in p.vector])),
+                       shape=(len(paras), space.matrix.shape[1])) if cols else None
+    if pm is None:
+        return np.zeros((len(paras), len(candidates)))
+    dots = (pm @ cand.T).toarray()
+    norms = np.sqrt(np.maximum(sq[candidates], 0.0))
+    k = candidates.index(own)
+    own_dot_doc = float(cand[k].multiply(doc).sum())
+    doc_sq = float(doc.multiply(doc).sum())
+    dots[:, k] -= (pm @ doc.T).toarray().ravel()
+    norms[k] = math.sqrt(max(sq[own] - 2 * own_dot_doc + doc_sq, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(norms > 1e-9, dots / np.where(norms > 1e-9, norms, 1.0), 0.0)
+    return out
+
+
+def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[_Para]], story_of: list[int],
+            neighbours: dict[int, set[int]], settings: StoriesSettings) -> tuple[list[int], set[str]]:
+    """Step 4: move documents where most of their paragraphs go; find off-topic paragraphs."""
+    sums, sq = _story_sums(space, story_of)
+    size = Counter(story_of)
+    moved = 0
+    for d, paras in enumerate(paragraphs):
+        if len(paras) < 2:
+            continue
+        own = story_of[d]
+        candidates = sorted({own} | {story_of[j] for j in neighbours.get(d, ())})
+        if len(candidates) < 2:
+            continue
+        scores = _paragraph_scores(d, paras, candidates, own, space, sums, sq)
+        votes: Counter[int] = Counter()
+        for i, p in enumerate(paras):
+            best = int(np.argmax(scores[i]))
+            if scores[i, best] >= settings.paragraph_threshold:
+                votes[candidates[best]] += p.weight
         if not votes:
             continue
         target = max(votes, key=lambda s: (votes[s], s == own, -s))
         if target == own:
             continue
-        if stories.scores(d, [full[d]])[0].get(target, 0.0) >= settings.threshold:
-            stories.move(d, target)
-            moved = True
-    return moved
-
-
-def _off_topic(stories: _Stories, paragraphs: list[list[_Para]], settings: StoriesSettings) -> set[str]:
-    """Paragraphs that vote for another story than their document's, and do not fit their own."""
-    out: set[str] = set()
+        doc_sim = float(sums[target].multiply(space.matrix[d]).sum()) / math.sqrt(max(sq[target], 1e-12))
+        if doc_sim >= settings.threshold:
+            story_of[d] = target
+            size[own] -= 1
+            size[target] += 1
+            moved += 1
+    if moved:
+        sums, sq = _story_sums(space, story_of)
+    off_topic: set[str] = set()
     for d, paras in enumerate(paragraphs):
-        for pid, (s, _score, own_score) in stories.choices(d, paras, settings.paragraph_threshold).items():
-            if s != stories.story_of[d] and own_score < settings.paragraph_threshold:
-                out.add(pid)
-    return out
+        own = story_of[d]
+        if len(paras) < 2 or size[own] < 2:
+            continue
+        candidates = sorted({own} | {story_of[j] for j in neighbours.get(d, ())})
+        if len(candidates) < 2:
+            continue
+        scores = _paragraph_scores(d, paras, candidates, own, space, sums, sq)
+        k = candidates.index(own)
+        away = [p for i, p in enumerate(paras)
+                if scores[i, k] < settings.paragraph_threshold
+                and candidates[int(np.argmax(scores[i]))] != own
+                and float(scores[i].max()) >= settings.paragraph_threshold]
+        # never the document's main content: what stays must outweigh what goes
+        if away and 2 * sum(p.weight for p in away) < sum(p.weight for p in paras):
+            off_topic |= {p.pid for p in away}
+    return story_of, off_topic
+
+
+def _reason(space_terms: list[str], member: str, a_row: dict[int, float], b_row: dict[int, float], sim: float,
+            threshold: float) -> str:
+    shared = sorted(set(a_row) & set(b_row), key=lambda t: -a_row[t] * b_row[t])[:4]
+    words = ", ".join(space_terms[t].lstrip(_ENTITY) for t in shared)
+    why = "too weak to join" if sim < threshold else "but not to the story as a whole"
+    return f"similar to {member} (cosine {sim:.2f}; shared terms: {words}), {why}"
+
+
+def bridged_texts(documents: Sequence[Document], dedup_result: DedupResult) -> dict[str, list[str]]:
+    """For each document not in French, the French sentences that state what its sentences state.
+
+    The terms of a story are French stems; an English or Spanish report of the same facts shares
+    few of them. Dedup links a sentence to the French sentences that state the same fact, across
+    languages (`dedup.crosslingual`); a non-French document is read with those French sentences
+    too, so it joins the story of the facts it reports, and only through facts, never through a
+    shared topic word. Linear in the sentence groups.
+    """
+    lang_text: dict[str, tuple[str, str, str]] = {}  # sid -> (doc_id, language, text)
+    for d in documents:
+        if d.lang == "fr" and all(p.lang == "fr" for p in d.paragraphs):
+            continue
+        for p in d.paragraphs:
+            for sen in p.sentences:
+                lang_text[sen.sid] = (d.doc_id, p.lang, sen.text)
+    if not lang_text:
+        return {}
+    texts: dict[str, str] = {sen.sid: sen.text for d in documents for p in d.paragraphs if p.lang == "fr"
+                             for sen in p.sentences}
+    out: dict[str, list[str]] = defaultdict(list)
+    for g in dedup_result.sentence_groups:
+        fr = [texts[m.id] for m in g.members if m.id in texts]
+        if not fr:
+            continue
+        for m in g.members:
+            found = lang_text.get(m.id)
+            if found is not None and found[1] != "fr":
+                out[found[0]].append(fr[0])
+    return dict(out)
+
+
+def _document_space(documents: Sequence[Document], settings: StoriesSettings,
+                    bridged: Mapping[str, list[str]] | None = None,
+                    ) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
+    """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems).
+
+    `bridged`: French sentences to read a non-French document with (`bridged_texts`)."""
+    stems = _Stems()
+    finder = entity_finder(settings.entities)
+    names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
+        else [[] for _ in documents]
+    para_stems: list[list[tuple[str, list[str]]]] = []
+
+    def counts() -> Iterable[Counter[str]]:
+        for d, nm in zip(documents, names):
+            ps = [(p.pid, stems(p.text)) for p in _body(d)]
+            # paragraphs are weighed against each other only in documents with two or more
+            para_stems.append(ps if len(ps) > 1 else [])
+            counts = _term_counts(d, ps, stems, nm, settings)
+            if bridged and d.doc_id in bridged:
+                counts.update(stems(" ".join(bridged[d.doc_id])))
+            yield counts
+
+    return _space(counts(), settings.doc_terms), para_stems
+
+
+def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a: str, b: str) -> float:
+    """Cosine of two documents (by doc_id) as grouping sees them; for inspection, not used to group."""
+    space, _ = _document_space(documents, settings)
+    ids = [d.doc_id for d in documents]
+    m = space.matrix
+    return float(m[ids.index(a)].multiply(m[ids.index(b)]).sum())
 
 
 def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
     if not documents:
         return []
-    words = ContentWords()
-    para_stems = [[(p.pid, words.stems(p.text)) for p in _body(d)] for d in documents]
-    space = tfidf([[w for _, stems in ps for w in stems] for ps in para_stems])
-    n = len(documents)
-    full = list(space.vectors)
-    sim = [[space.cosine(i, j) if i != j else 1.0 for j in range(n)] for i in range(n)]
-    paragraphs = [[_Para(pid, _vector(stems, space.idf), len(stems)) for pid, stems in ps if stems] for ps in para_stems]
+    space, para_stems = _document_space(documents, settings, bridged_texts(documents, dedup_result))
+    days = [_days(d.date) for d in documents]
+    a, b, sims = candidate_pairs(space, days, settings)
+    story_of = _merge(space, a, b, sims, settings)
 
-    def on_topic_vectors(excluded: set[str]) -> list[Vector]:
-        if not excluded:
-            return full
-        return [_vector([w for pid, stems in ps if pid not in excluded for w in stems], space.idf) for ps in para_stems]
+    neighbours: dict[int, set[int]] = defaultdict(set)
+    strong = sims >= settings.paragraph_threshold
+    for x, y in zip(a[strong].tolist(), b[strong].tolist()):
+        neighbours[x].add(y)
+        neighbours[y].add(x)
+    paragraphs = [[_Para(pid, space.vector(Counter(s)), len(s)) for pid, s in ps if s] for ps in para_stems]
+    story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
 
-    # Step 1, then step 2 until stable. Stories are represented by their
-    # documents' on-topic paragraphs, so an off-topic paragraph does not pull
-    # other documents after it.
-    story_of = _average_link(sim, settings.threshold)
-    off_topic: set[str] = set()
-    for _ in range(_MAX_ROUNDS):
-        stories = _Stories(story_of, on_topic_vectors(off_topic))
-        moved = _move_documents(stories, full, paragraphs, settings)
-        found = _off_topic(stories, paragraphs, settings)
-        story_of = stories.story_of
-        if not moved and found == off_topic:
-            break
-        off_topic = found
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(documents)):
+        clusters[story_of[i]].append(i)
+    ordered = sorted(clusters.values(), key=lambda ds: (-len(ds), documents[ds[0]].doc_id))
+    number = {story_of[ds[0]]: k for k, ds in enumerate(ordered, start=1)}
 
-    clusters: dict[int, list[Document]] = defaultdict(list)
-    for i, doc in enumerate(documents):
-        clusters[story_of[i]].append(doc)
+    # related: documents of other stories similar to a member, not enough to join
+    terms = [""] * len(space.vocab)
+    for t, i in space.vocab.items():
+        terms[i] = t
+    related: dict[int, dict[int, tuple[float, int]]] = defaultdict(dict)
+    for x, y, s in zip(a.tolist(), b.tolist(), sims.tolist()):
+        if s < settings.related_threshold or story_of[x] == story_of[y]:
+            continue
+        for here, there in ((x, y), (y, x)):
+            best = related[story_of[here]].get(there)
+            if best is None or s > best[0]:
+                related[story_of[here]][there] = (s, here)
 
     para_group = group_of(dedup_result.paragraph_groups)
     stories: list[Story] = []
-    for docs in sorted(clusters.values(), key=lambda ds: (-len(ds), ds[0].doc_id)):
+    for ds in ordered:
+        ds = sorted(ds, key=lambda i: (days[i] is None, days[i] or 0, i))
+        docs = [documents[i] for i in ds]
         ids = {d.doc_id for d in docs}
         kept: list[str] = []
         dropped: list[str] = []
         for doc in docs:
-            for p in _body(doc):
+            # a document with no body paragraph (a heading alone) is read through its headings
+            for p in _body(doc) or doc.paragraphs:
                 if p.pid in off_topic:
                     dropped.append(p.pid)
                     continue
@@ -261,6 +606,14 @@ def group_stories(documents: Sequence[Document], dedup_result: DedupResult, sett
                         and group.canonical not in off_topic:
                     continue
                 kept.append(p.pid)
-        stories.append(Story(f"story-{len(stories) + 1:03d}", tuple(d.doc_id for d in docs), tuple(kept),
-                             tuple(dropped)))
+        label = story_of[ds[0]]
+        rel = sorted(related.get(label, {}).items(), key=lambda kv: -kv[1][0])[:_RELATED_PER_STORY]
+        stories.append(Story(
+            f"story-{number[label]:03d}", tuple(d.doc_id for d in docs), tuple(kept), tuple(dropped),
+            tuple(RelatedDocument(documents[j].doc_id, f"story-{number[story_of[j]]:03d}", round(s, 3),
+                                  _reason(terms, documents[here].doc_id, _row(space.matrix, here), _row(space.matrix, j), s,
+                                          settings.threshold))
+                  for j, (s, here) in rel)))
+    log.info("stories: %d documents, %d candidate pairs, %d stories, %d off-topic paragraphs",
+             len(documents), len(a), len(stories), len(off_topic))
     return stories

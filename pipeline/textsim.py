@@ -25,7 +25,9 @@ _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A capitalised word that does not start a sentence or follow an opening quote.
 _NAME = re.compile(r"(?<![.!?«\"]\s)(?<!^)\b([A-ZÉÈÀÂÎÔÛÇ][\w-]+)")
-_NUMBER_WORDS = {"million", "millions", "milliard", "milliards", "mille", "cent", "cents"}
+# Stop-word lists (package `stop-words`) by ISO 639-1 code, for the languages ingest identifies.
+LANGUAGE_NAMES = {"fr": "french", "en": "english", "es": "spanish", "it": "italian", "pt": "portuguese",
+                  "de": "german", "nl": "dutch", "ca": "catalan"}
 
 
 class ContentWords:
@@ -123,20 +125,53 @@ def tfidf(stem_lists: Sequence[Sequence[str]], weight: Callable[[str], float] | 
 
 
 # Numbers written as words count as the number ("deux" and "2" agree, "deux" and "quatre" do not).
-# Left out: "un"/"une" (articles), "neuf" (also "new"), "sept" before a full stop ("sept. 2020").
+# Left out: "un"/"une" (articles), "neuf" (also "new"), "sept" before a full stop ("sept. 2020");
+# English "one" (a pronoun too).
 _COUNT_WORDS = {w: str(n) for n, w in enumerate(
     "zéro _ deux trois quatre cinq six sept huit _ dix onze douze treize quatorze quinze seize".split()) if w != "_"}
 _COUNT_WORDS |= {"vingt": "20", "trente": "30", "quarante": "40", "cinquante": "50", "soixante": "60"}
+_COUNT_WORDS_EN = {w: str(n) for n, w in enumerate(
+    "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split())
+    if w != "_"}
+_COUNT_WORDS_EN |= {"twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60"}
+_SCALE_WORDS = {"million": "e6", "millions": "e6", "milliard": "e9", "milliards": "e9", "mille": "e3",
+                "cent": "e2", "cents": "e2"}
+_SCALE_WORDS_EN = {"million": "e6", "millions": "e6", "billion": "e9", "billions": "e9", "thousand": "e3",
+                   "thousands": "e3", "hundred": "e2", "hundreds": "e2"}
 _SEPT_ABBREVIATION = re.compile(r"\bsept\.", re.IGNORECASE)
 
 
-def numbers(text: str) -> frozenset[str]:
-    """Numbers and number words, normalised ("1 000" and "1000" alike, "deux" and "2" alike)."""
-    found = {m.replace(" ", "").replace(",", ".") for m in _NUMBER.findall(text.replace("\u202f", ""))}
-    words = _WORD.findall(_SEPT_ABBREVIATION.sub(" ", text).lower())
-    found |= {w for w in words if w in _NUMBER_WORDS}
-    found |= {_COUNT_WORDS[w] for w in words if w in _COUNT_WORDS}
+def numbers(text: str, lang: str = "fr") -> frozenset[str]:
+    """Numbers and number words as canonical values, read by the conventions of `lang`.
+
+    French: "1 000", "2.600" (a point before three digits groups thousands),
+    "2,5" (decimal comma); English: "1,000", "2.5". So "2.600" in French and
+    "2,600" in English are both "2600", "2,5" and "2.5" both "2.5". Number
+    words count as the number ("deux", "two" -> "2"); scale words as powers
+    ("million" -> "e6", "milliard" and "billion" -> "e9").
+    """
+    text = text.replace("\u202f", " ").replace("\xa0", " ")
+    found = {_canonical_number(m.group(), lang) for m in _GROUPED_NUMBER[lang == "en"].finditer(text)}
+    words = _WORD.findall(_SEPT_ABBREVIATION.sub(" ", text).lower()) if lang != "en" else _WORD.findall(text.lower())
+    count_words, scale_words = (_COUNT_WORDS_EN, _SCALE_WORDS_EN) if lang == "en" else (_COUNT_WORDS, _SCALE_WORDS)
+    found |= {scale_words[w] for w in words if w in scale_words}
+    found |= {count_words[w] for w in words if w in count_words}
     return frozenset(found)
+
+
+# A number with its group separators: French "1 000 000", "2.600", "3,5"; English "1,000,000", "3.5".
+_GROUPED_NUMBER = (re.compile(r"\d{1,3}(?:[ .]\d{3})+(?:,\d+)?(?!\d)|\d+(?:,\d+)?"),
+                   re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?"))
+
+
+def _canonical_number(token: str, lang: str) -> str:
+    if lang == "en":
+        whole, _, frac = token.replace(",", "").partition(".")
+    else:
+        whole, _, frac = token.replace(" ", "").replace(".", "").partition(",")
+    whole = whole.lstrip("0") or "0"
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac}" if frac else whole
 
 
 def names(text: str) -> frozenset[str]:
@@ -152,33 +187,58 @@ def _stop_words(language: str) -> frozenset[str]:
     return frozenset(get_stop_words(language))
 
 
-def facts_conflict(a: str, b: str, *, language: str = "french") -> bool:
+def facts_conflict(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None) -> bool:
     """True when two similar texts cannot state the same fact (`conflict_reasons` says why)."""
-    return bool(conflict_reasons(a, b, language=language))
+    return bool(conflict_reasons(a, b, lang=lang, lang_b=lang_b))
 
 
-def conflict_reasons(a: str, b: str, *, language: str = "french") -> tuple[str, ...]:
+@dataclass(frozen=True)
+class FactSignature:
+    """What a text says that must agree for two texts to state one fact, in language-independent form."""
+
+    numbers: frozenset[str]
+    dates: "Dates"
+    speakers: frozenset[str]
+
+
+def fact_signature(text: str, lang: str = "fr") -> FactSignature:
+    return FactSignature(numbers(text, lang), dates(text, lang), speakers(text, lang=lang))
+
+
+def signature_conflicts(a: FactSignature, b: FactSignature) -> tuple[str, ...]:
+    """The "number", "date" and "speaker" reasons of `conflict_reasons`, from two signatures."""
+    reasons = []
+    if _disagree(a.numbers, b.numbers):
+        reasons.append("number")
+    if _dates_disagree(a.dates, b.dates):
+        reasons.append("date")
+    if a.speakers and b.speakers and not (a.speakers & b.speakers):
+        reasons.append("speaker")
+    return tuple(reasons)
+
+
+def conflict_reasons(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None) -> tuple[str, ...]:
     """Why two similar texts state different facts: any of "number", "date", "speaker", "name"; () if none.
+
+    `lang` is the language of `a` (ISO 639-1) and `lang_b` that of `b` (default: the same);
+    numbers, dates and speakers are read by each text's own conventions, so a
+    French text and an English one are compared too ("2,5 milliards" and "2.5
+    billion" agree; "mardi" and "on Monday" do not).
 
     Dates (`dates_conflict`): another weekday, month or relative date.
     Speakers (`speakers_conflict`): each names who said it, and not the same one.
 
     Numbers: a text that only adds a number the other lacks does not
     conflict; one that gives a different number does.
-    Names: reworded reports of one fact often mention different people and
-    places around it, so differing names alone are not a conflict. A swap is:
-    each text has a name the other lacks, and names make up at least half of
-    the content words that differ ("Satya Nadella" vs "Donald Trump" in
-    otherwise identical sentences).
+    Names (texts in one language only): reworded reports of one fact often
+    mention different people and places around it, so differing names alone
+    are not a conflict. A swap is: each text has a name the other lacks, and
+    names make up at least half of the content words that differ ("Satya
+    Nadella" vs "Donald Trump" in otherwise identical sentences).
     """
-    reasons = []
-    if _disagree(numbers(a), numbers(b)):
-        reasons.append("number")
-    if dates_conflict(a, b):
-        reasons.append("date")
-    if speakers_conflict(a, b, language=language):
-        reasons.append("speaker")
-    if _name_swap(a, b, language):
+    lang_b = lang_b or lang
+    reasons = list(signature_conflicts(fact_signature(a, lang), fact_signature(b, lang_b)))
+    if lang == lang_b and _name_swap(a, b, LANGUAGE_NAMES.get(lang, "french")):
         reasons.append("name")
     return tuple(reasons)
 
@@ -216,7 +276,20 @@ class Dates:
     periods: frozenset[str]
 
 
-def dates(text: str) -> Dates:
+_WEEKDAYS_EN = dict(zip(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), _WEEKDAYS))
+_MONTHS_EN = {m: k for k, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
+                                           "september", "october", "november", "december"), start=1)}
+_RELATIVE_DAYS_EN = (("day before yesterday", "-2"), ("day after tomorrow", "+2"), ("yesterday", "-1"),
+                     ("today", "0"), ("tomorrow", "+1"))
+_PERIOD_EN = re.compile(r"\b(last|past|next)\s+(month|week|year)\b")
+
+
+def dates(text: str, lang: str = "fr") -> Dates:
+    """The dates a text gives (French or English words; other languages: none), in one form for both."""
+    if lang == "en":
+        return _dates_en(text)
+    if lang != "fr":
+        return Dates(frozenset(), frozenset(), frozenset(), frozenset())
     low = text.lower()
     words = set(_WORD.findall(low))
     days = set()
@@ -229,7 +302,22 @@ def dates(text: str) -> Dates:
                  frozenset(days), frozenset(periods))
 
 
-def dates_conflict(a: str, b: str) -> bool:
+def _dates_en(text: str) -> Dates:
+    low = text.lower()
+    days = set()
+    for phrase, offset in _RELATIVE_DAYS_EN:
+        if re.search(rf"\b{phrase}\b", low):
+            days.add(offset)
+            low = low.replace(phrase, " ")
+    words = set(_WORD.findall(low))
+    # "may" is a month only when capitalised ("in May", not "it may rain")
+    months = {_MONTHS_EN[w] for w in words if w in _MONTHS_EN and w != "may"} | ({5} if re.search(r"\bMay\b", text) else set())
+    periods = {f"{u}{'+1' if s == 'next' else '-1'}" for s, u in _PERIOD_EN.findall(low)}
+    return Dates(frozenset(_WEEKDAYS_EN[w] for w in words if w in _WEEKDAYS_EN), frozenset(months),
+                 frozenset(days), frozenset(periods))
+
+
+def dates_conflict(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None) -> bool:
     """True when two texts date their fact differently.
 
     Dates of one kind must agree (one text may name more of them: "vendredi"
@@ -238,7 +326,10 @@ def dates_conflict(a: str, b: str) -> bool:
     disagrees with "le mois dernier" or "l'an dernier". A text without a date
     agrees with any.
     """
-    da, db = dates(a), dates(b)
+    return _dates_disagree(dates(a, lang), dates(b, lang_b or lang))
+
+
+def _dates_disagree(da: Dates, db: Dates) -> bool:
     if any(_disagree(x, y) for x, y in ((da.weekdays, db.weekdays), (da.months, db.months),
                                         (da.days, db.days), (da.periods, db.periods))):
         return True
@@ -270,24 +361,31 @@ _AFTER_VERB_STOP = re.compile(r"[,;:.!?«»\"()–—]|\b(?:à|au|aux|dans|lors|
                               r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\b", re.IGNORECASE)
 _SELON = re.compile(r"\bselon\s+(?!laquelle|lequel|lesquel|lui\b|elle\b|eux\b|moi\b|nous\b|vous\b)([^,;:.!?«»\"()]+)",
                     re.IGNORECASE)
-_TITLES = frozenset({"m", "mme", "mlle", "mm", "dr", "me", "pr", "mgr"})
+_TITLES = frozenset({"m", "mme", "mlle", "mm", "dr", "me", "pr", "mgr", "mr", "mrs", "ms", "prof"})
 
 
 def _names_in(phrase: str, language: str) -> set[str]:
     stop = _stop_words(language)
     return {w.casefold() for w in _WORD.findall(phrase)
             if len(w) > 1 and w[0].isupper() and w.casefold() not in stop and w.casefold() not in _TITLES
-            and w.casefold() not in _WEEKDAYS and w.casefold() not in _MONTHS}
+            and w.casefold() not in _WEEKDAYS and w.casefold() not in _MONTHS
+            and w.casefold() not in _WEEKDAYS_EN and w.casefold() not in _MONTHS_EN}
 
 
-def speakers(text: str, *, language: str = "french") -> frozenset[str]:
+def speakers(text: str, *, lang: str = "fr") -> frozenset[str]:
     """Names of the people or bodies a text attributes its statements to.
 
     "X a déclaré", "X affirme", ", a déclaré X" (after a quotation), "selon X",
     "X a refusé de commenter". Only the capitalised words of X count, so "le
     président" or "la société" name nobody and never conflict; a pronoun
-    ("a-t-il déclaré") names nobody either.
+    ("a-t-il déclaré") names nobody either. English: "X said", "said X",
+    "according to X". Other languages: nobody (never a conflict).
     """
+    if lang == "en":
+        return _speakers_en(text)
+    if lang != "fr":
+        return frozenset()
+    language = "french"
     found: set[str] = set()
     for m in _SPEECH.finditer(text):
         if m.group("inv") or m.group("inv2"):
@@ -312,7 +410,30 @@ def speakers(text: str, *, language: str = "french") -> frozenset[str]:
     return frozenset(found)
 
 
-def speakers_conflict(a: str, b: str, *, language: str = "french") -> bool:
+_SPEECH_EN = re.compile(r"\b(?:said|says|told|announced|stated|declared|added|explained|confirmed|insisted|warned|"
+                        r"claimed|argued|noted|stressed|tweeted|wrote|admitted|promised)\b")
+_ACCORDING_TO = re.compile(r"\baccording\s+to\s+([^,;:.!?\"()]+)", re.IGNORECASE)
+_AFTER_VERB_STOP_EN = re.compile(r"[,;:.!?\"()–—]|\b(?:that|to|on|in|at|during|but|and|when|yesterday|"
+                                 r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+_CLAUSE_END_EN = re.compile(r"[,;:\"()\[\]–—]|\bthat\b")
+
+
+def _speakers_en(text: str) -> frozenset[str]:
+    found: set[str] = set()
+    for m in _SPEECH_EN.finditer(text):
+        before, after = text[: m.start()], text[m.end():]
+        cuts = [0, *(c.end() for c in _CLAUSE_END_EN.finditer(before))]
+        subject = before[cuts[-1]:]
+        if not _names_in(subject, "english"):
+            stop = _AFTER_VERB_STOP_EN.search(after)
+            subject = after[: stop.start()] if stop else after  # '"...", said John Smith'
+        found |= _names_in(subject, "english")
+    for m in _ACCORDING_TO.finditer(text):
+        found |= _names_in(m.group(1), "english")
+    return frozenset(found)
+
+
+def speakers_conflict(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None) -> bool:
     """True when both texts name who said it and no name is shared ("Trump a déclaré" vs "Pompeo a déclaré")."""
-    sa, sb = speakers(a, language=language), speakers(b, language=language)
+    sa, sb = speakers(a, lang=lang), speakers(b, lang=lang_b or lang)
     return bool(sa) and bool(sb) and not (sa & sb)

@@ -84,6 +84,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+
+def default_eval_dev(root: Path = ROOT) -> Path:
+    """The shared eval data: `../shared/eval-dev/` next to the repository (where a checkout lives
+    beside `shared/`), else /work/shared/eval-dev (a worktree under /work/wt/). `--orangesum` overrides."""
+    beside = root / ".." / "shared" / "eval-dev"
+    return beside.resolve() if beside.is_dir() else Path("/work/shared/eval-dev")
+
 from pipeline import minhash  # noqa: E402
 from pipeline.minhash import find_similar_pairs, shingle_hashes, tokenize  # noqa: E402
 
@@ -458,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="sizes at which no tracemalloc run is made (any engine)")
     ap.add_argument("--check-truth", type=int, default=3000, metavar="N",
                     help="cross-check the prefix-filter truth by brute force on the first N texts (0: skip)")
-    ap.add_argument("--orangesum", type=Path, default=Path("/work/shared/eval-dev/orangesum-valid.jsonl"))
+    ap.add_argument("--orangesum", type=Path, default=default_eval_dev() / "orangesum-valid.jsonl",
+                    help="OrangeSum JSON lines (default: ../shared/eval-dev/orangesum-valid.jsonl beside the repository)")
     ap.add_argument("--corpus-dir", type=Path, default=ROOT / "corpus")
     args = ap.parse_args(argv)
 

@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/bench_translate.py            # everything; last line is JSON
     .venv/bin/python scripts/bench_translate.py --reps 5
+    .venv/bin/python scripts/bench_translate.py --apertium-only   # Apertium per-call speed, text steps per MB
 
 The neural engines run a RANDOMLY initialised model with exactly the
 architecture of Helsinki-NLP/opus-mt-fr-en (values from its config.json:
@@ -231,6 +232,60 @@ def bench_apertium(pairs: tuple[str, ...] = ("fr-es", "spa-eng")) -> dict:
     }
 
 
+def _eval_dev() -> Path:
+    here = ROOT / ".." / "shared" / "eval-dev"
+    return here if here.is_dir() else Path("/work/shared/eval-dev")
+
+
+def bench_apertium_calls(data: Path, sentences: int = 300, per_call: int = 6) -> dict:
+    """Words/s when texts come a few at a time, as a run translates story by story (headline +
+    summary sentences per call): a process pipeline started per call (`apertium fr-es | apertium
+    spa-eng`, what the engine did before) against the kept-alive pairs of ApertiumTranslator (all
+    repairs included). Sentences: the first `sentences` French lines of newstest2013."""
+    from pipeline.translate.apertium import ApertiumTranslator
+
+    lines = [ln.split("\t")[0] for ln in (data / "newstest2013-fr-en.tsv").read_text("utf-8").splitlines()[:sentences]]
+    calls = [lines[i: i + per_call] for i in range(0, len(lines), per_call)]
+    words = sum(len(t.split()) for t in lines)
+    command = "apertium fr-es | apertium spa-eng"
+    start, cpu = time.perf_counter(), time.process_time()
+    for call in calls:
+        subprocess.run(["bash", "-o", "pipefail", "-c", command], input="\n\n".join(call) + "\n",
+                       capture_output=True, text=True, check=True)
+    before_s = time.perf_counter() - start
+    start = time.perf_counter()
+    translator = ApertiumTranslator()
+    startup_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for call in calls:
+        translator.translate(call)
+    after_s = time.perf_counter() - start
+    translator.close()
+    return {
+        "sentences": len(lines), "texts_per_call": per_call, "calls": len(calls), "french_words": words,
+        "process_per_call_words_per_s": round(words / before_s, 1),
+        "kept_alive_words_per_s": round(words / after_s, 1),
+        "kept_alive_startup_s": round(startup_s, 2),
+        "speedup": round(before_s / after_s, 1),
+    }
+
+
+def bench_text_steps(sizes_mb: tuple[float, ...] = (0.5, 1.0, 2.0)) -> dict:
+    """Seconds per MB of the French preparation and English clean-up on one-line texts of growing
+    size: a linear step keeps the same seconds per MB (issue 16: a 5 MB line never finished)."""
+    from pipeline.translate.apertium import clean_output, fix_spanish, prepare_french
+
+    sentence = "Il dit que nous avons vu elle avec vous, et « Tom fume-t-il » encore 2 600 fois à Kioto. "
+    out = {}
+    for mb in sizes_mb:
+        line = sentence * int(mb * 1_000_000 / len(sentence))
+        start = time.perf_counter()
+        prepared = prepare_french(line)
+        clean_output(fix_spanish(prepared), line)
+        out[f"{mb:g}MB_s_per_MB"] = round((time.perf_counter() - start) / mb, 2)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=sorted(ENGINES), help="run one engine (used by the parent run)")
@@ -241,7 +296,19 @@ def main() -> int:
     parser.add_argument("--src-len", type=int, default=30)
     parser.add_argument("--out-len", type=int, default=35)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--apertium-only", action="store_true",
+                        help="only Apertium: per-call words/s before/after, and the text steps' seconds per MB")
+    parser.add_argument("--data", type=Path, default=_eval_dev(), help="folder with newstest2013-fr-en.tsv")
     args = parser.parse_args()
+    if args.apertium_only:
+        result = {"calls": bench_apertium_calls(args.data), "text_steps": bench_text_steps()}
+        c = result["calls"]
+        print(f"apertium, {c['texts_per_call']} texts per call: process pipeline per call "
+              f"{c['process_per_call_words_per_s']} words/s, kept alive {c['kept_alive_words_per_s']} words/s "
+              f"({c['speedup']}x; start-up once {c['kept_alive_startup_s']} s)")
+        print("text steps, seconds per MB of one-line text: " + ", ".join(f"{k} {v}" for k, v in result["text_steps"].items()))
+        print(json.dumps(result))
+        return 0
 
     if args.build:
         build(args.build)

@@ -34,7 +34,9 @@ def run_dir(tmp_path_factory):
 def test_outputs_written(run_dir):
     assert (run_dir / "index.md").is_file() and (run_dir / "manifest.json").is_file()
     assert (run_dir / "dedup.json").is_file()
-    assert sorted(p.name for p in (run_dir / "briefs").iterdir()) == ["story-001.json", "story-001.md"]
+    names = sorted(p.name for p in (run_dir / "briefs").iterdir())
+    assert len(names) == 2 and names[0].endswith(".json") and names[1] == names[0].replace(".json", ".md")
+    assert re.fullmatch(r"story-[0-9a-f]{8}\.json", names[0])  # a stable id, not a position
     assert not list(run_dir.resolve().parent.glob(".tmp-*"))
 
 
@@ -62,7 +64,7 @@ def test_every_citation_is_in_the_cited_lines(run_dir):
 
 
 def test_markdown_brief_reads_on_its_own(run_dir):
-    md = (run_dir / "briefs" / "story-001.md").read_text()
+    md = next((run_dir / "briefs").glob("story-*.md")).read_text()
     assert md.startswith("# ")
     for section in ("## Résumé", "## Summary (English)", "## Citations", "## Sources"):
         assert section in md

@@ -159,3 +159,81 @@ def test_cli_translate_with_apertium_and_raw_baseline(tsv, tmp_path, capsys):
             assert preds.read_text(encoding="utf-8").startswith("He has two cars.")
         else:
             assert record["engine"].startswith("raw apertium")
+
+
+# --- multi-summarize (RPM2-style clusters) -------------------------------------------------------
+
+CLUSTER_DOCS = {
+    "A_C1": [
+        "Lyon ferme la presqu'île\nLe conseil municipal de Lyon a voté lundi l'interdiction des voitures dans la "
+        "presqu'île le dimanche à partir de juin.\nLes commerçants du centre craignent une baisse de leur chiffre "
+        "d'affaires.\n",
+        "Voitures interdites le dimanche à Lyon\nLes voitures seront interdites dans la presqu'île de Lyon le dimanche "
+        "dès le mois de juin, a décidé lundi le conseil municipal.\nLes transports en commun seront renforcés ce jour-là.\n",
+    ],
+    "B_C1": [
+        "Canicule dans le Sud\nUn épisode de canicule touche le sud de la France cette semaine, avec plus de quarante "
+        "degrés à Marseille et à Nîmes.\nLes agriculteurs de la Drôme craignent pour leurs récoltes de pêches.\n",
+        "Quarante degrés à Marseille\nLa canicule frappe le sud de la France, où le thermomètre a dépassé quarante "
+        "degrés mardi à Marseille.\nLes préfectures ont déclenché l'alerte rouge dans quatre départements.\n",
+    ],
+}
+
+
+@pytest.fixture
+def rpm2(tmp_path):
+    root = tmp_path / "rpm2"
+    refs = []
+    for cid, texts in CLUSTER_DOCS.items():
+        folder = root / "docs" / cid
+        folder.mkdir(parents=True)
+        for i, text in enumerate(texts, start=1):
+            # as distributed: UTF-8 with a BOM, CRLF, title on the first line
+            (folder / f"{cid}_{i:02d}.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+        first_lines = [t.split("\n")[1] for t in texts]
+        refs.append({"id": cid, "refs": [first_lines[0], first_lines[1], " ".join(first_lines)]})
+    (root / "refs.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in refs), encoding="utf-8")
+    return root
+
+
+def test_cut_words_and_round_robin():
+    from pipeline.evaluate import cut_words, round_robin
+
+    assert cut_words("un deux , trois quatre", 3) == "un deux , trois"
+    assert cut_words("l'été « chaud » arrive", 2) == "l'été « chaud"
+    assert round_robin([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]]) == "a1 b1 c1 a2 c2 a3"
+
+
+def test_clusters_need_refs_and_folders(tmp_path):
+    from pipeline.evaluate import load_clusters
+
+    with pytest.raises(EvalError, match="refs.jsonl"):
+        load_clusters(tmp_path)
+    (tmp_path / "refs.jsonl").write_text('{"id": "X", "refs": ["r"]}\n', encoding="utf-8")
+    with pytest.raises(EvalError, match="line 1: no folder"):
+        load_clusters(tmp_path)
+
+
+@pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
+def test_cli_multi_summarize_runs_each_cluster_through_the_pipeline(rpm2, tmp_path, capsys):
+    out, preds = tmp_path / "r.json", tmp_path / "p.jsonl"
+    code = main(["eval", "multi-summarize", "--data", str(rpm2), "--output", str(out), "--predictions", str(preds),
+                 "--work", str(tmp_path / "work")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "round-robin" in printed and "people" in printed and "2 clusters" in printed
+    record = json.loads(out.read_text(encoding="utf-8"))
+    systems = {s["system"]: s for s in record["metrics"]["rouge"]["systems"]}
+    assert list(systems) == ["pipeline", "lead", "round-robin", "people"]
+    # round-robin lead: each article's first sentence, then each one's second, title lines left out
+    from pipeline.evaluate import load_clusters, multi_rouge
+
+    clusters = load_clusters(rpm2)
+    lines = {cid: [t.split("\n")[1:3] for t in texts] for cid, texts in CLUSTER_DOCS.items()}
+    expected = [" ".join([lines[c.id][0][0], lines[c.id][1][0], lines[c.id][0][1], lines[c.id][1][1]]) for c in clusters]
+    assert systems["round-robin"]["rouge1"] == multi_rouge("x", expected, [c.refs for c in clusters]).rouge1 < 100
+    summaries = {json.loads(line)["id"]: json.loads(line)["summary"] for line in preds.read_text().splitlines()}
+    assert set(summaries) == {"A_C1", "B_C1"}
+    for cid, summary in summaries.items():
+        assert summary and not summary.startswith(CLUSTER_DOCS[cid][0].split("\n")[0])  # no title glued on
+    assert "Lyon" in summaries["A_C1"] and "Marseille" in summaries["B_C1"]

@@ -10,7 +10,6 @@ import pytest
 from pipeline.config import Settings
 from pipeline.evaluate import summarize_document
 from pipeline.flow import summarize_documents
-from pipeline.ingest import ingest
 from pipeline.runner import RunOptions, run
 
 from conftest import apertium_missing

@@ -5,9 +5,11 @@ import jsonschema
 from pipeline.model import Brief, Citation, Quote, SourceInfo, SummarySentence
 from pipeline.render import SCHEMA_VERSION, brief_to_dict, render_index, render_markdown, schema
 
-C1 = Citation("corpus/a.txt", "a", 2, 3, 3, "Microsoft rachète TikTok.", "a:p2.s1")
-C2 = Citation("corpus/b.txt", "b", 1, 1, 2, "TikTok est racheté par Microsoft.", "b:p1.s1")
-C3 = Citation("corpus/b.txt", "b", 3, 7, 7, "« Nous ne commentons pas les rumeurs », a déclaré un porte-parole.", "b:p3.s1")
+C1 = Citation("corpus/a.txt", "a", 2, 3, 3, "Microsoft rachète TikTok.", "a:p2.s1", 40, 65, "Microsoft rachète TikTok.")
+C2 = Citation("corpus/b.txt", "b", 1, 1, 2, "TikTok est racheté par Microsoft.", "b:p1.s1", 0, 33,
+              "TikTok est racheté\npar Microsoft.")
+C3 = Citation("corpus/b.txt", "b", 3, 7, 7, "« Nous ne commentons pas les rumeurs », a déclaré un porte-parole.", "b:p3.s1",
+              120, 184, "«Nous ne commentons pas les rumeurs», a déclaré un porte-parole.")
 BRIEF = Brief(
     story_id="story-001", headline_fr="Microsoft | TikTok", headline_en="Microsoft | TikTok",
     summary=(SummarySentence("Microsoft rachète TikTok.", (C1, C2), 1.0, text_en="Microsoft buys TikTok."),

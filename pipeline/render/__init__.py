@@ -18,31 +18,62 @@ import re
 from dataclasses import asdict
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ..model import Brief, Citation, Quote, SummarySentence
 
+if TYPE_CHECKING:
+    from ..changes import Changes
+
 # 1.1: quotes (with speaker, attribution and citations); citations of quotes
 # share the brief's numbering.
-SCHEMA_VERSION = "1.1"
+# 2.0: citations point into the source of record (sources/<doc_id>.txt) and
+# check byte for byte: char_start, char_end, exact, prefix, suffix (W3C
+# TextPositionSelector + TextQuoteSelector), url; line numbers are lines of
+# the source of record (for .txt/.md, the file itself). Sources gain url,
+# record and notes ("feed summary only"). Document ids contain no ':'.
+SCHEMA_VERSION = "2.0"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+# Line breaks (CommonMark ends a line at \r too) and other control characters: in corpus text they
+# would start a new Markdown block (a heading, a list) inside a line of the brief.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_BACKTICKS = re.compile(r"`+")
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub(" ", text)
 
 
 def _md_text(text: str) -> str:
     """Corpus text as Markdown text: markup characters escaped, so `<b>` or `*x*` show as written."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
 
 
 def _md_plain(text: str) -> str:
     """Our own messages (warnings, engines) in Markdown: only raw HTML is neutralised, `code` stays code."""
-    return re.sub(r"([<>])", r"\\\1", text.replace("\n", " "))
+    return re.sub(r"([<>])", r"\\\1", _one_line(text))
 
 
 def _md_cell(text: str) -> str:
     return _md_text(text).replace("|", "\\|")
+
+
+def _md_code(text: str) -> str:
+    """A file name as a Markdown code span that no character of it can end: the fence is one backtick
+    longer than the longest run inside, control characters are shown escaped (a newline as \\n), so
+    nothing in the name becomes markup or HTML."""
+    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    fence = "`" * (max((len(r) for r in _BACKTICKS.findall(shown)), default=0) + 1)
+    pad = " " if shown.startswith(("`", " ")) or shown.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
+
+
+def _md_code_cell(text: str) -> str:
+    """`_md_code` inside a table row: a `|` would end the cell even in a code span (GFM), so it is escaped."""
+    return _md_code(text).replace("|", "\\|")
 
 
 def _environment() -> Environment:
@@ -57,6 +88,8 @@ def _environment() -> Environment:
     env.filters["md_cell"] = _md_cell
     env.filters["md_text"] = _md_text
     env.filters["md_plain"] = _md_plain
+    env.filters["md_code"] = _md_code
+    env.filters["md_code_cell"] = _md_code_cell
     return env
 
 
@@ -85,7 +118,8 @@ def _refs(item: SummarySentence | Quote, numbers: dict[str, int]) -> str:
     return "".join(f"[{numbers[c.sid]}]" for c in item.citations)
 
 
-def render_markdown(brief: Brief, run_id: str) -> str:
+def render_markdown(brief: Brief, run_id: str, changes: "Changes | None" = None) -> str:
+    """The brief in Markdown; with `changes` (pipeline.changes), a "Changes since <run>" section."""
     numbers = citation_numbers(brief)
     by_sid = cited_sentences(brief)
     sentences = [
@@ -100,18 +134,21 @@ def render_markdown(brief: Brief, run_id: str) -> str:
     ]
     citations = [
         {"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
-         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text}
+         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text,
+         "doc_id": by_sid[sid].doc_id, "char_start": by_sid[sid].char_start, "char_end": by_sid[sid].char_end}
         for sid, n in numbers.items()
     ]
     return _environment().get_template("brief.md.j2").render(
         brief=brief, run_id=run_id, sentences=sentences, quotes=quotes, citations=citations,
-        n_docs=len(brief.sources),
+        n_docs=len(brief.sources), changes=changes,
     )
 
 
-def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipped: int) -> str:
+def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipped: int,
+                 unsummarised: Sequence[dict[str, Any]] = ()) -> str:
+    """The run's index; `unsummarised`: stories given no brief ({story_id, files, reason})."""
     return _environment().get_template("index.md.j2").render(
-        briefs=briefs, run_id=run_id, n_documents=n_documents, n_skipped=n_skipped
+        briefs=briefs, run_id=run_id, n_documents=n_documents, n_skipped=n_skipped, unsummarised=unsummarised
     )
 
 
@@ -119,9 +156,10 @@ def _citation_dict(c: Citation, numbers: dict[str, int]) -> dict[str, Any]:
     return {"number": numbers[c.sid], **asdict(c)}
 
 
-def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
+def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -> dict[str, Any]:
+    """The brief's JSON form; with `changes` (pipeline.changes), a `changes` object (issue 14)."""
     numbers = citation_numbers(brief)
-    return {
+    data = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "story_id": brief.story_id,
@@ -149,10 +187,14 @@ def brief_to_dict(brief: Brief, run_id: str) -> dict[str, Any]:
             }
             for q in brief.quotes
         ],
-        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used)} for s in brief.sources],
+        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used), "notes": list(s.notes)}
+                    for s in brief.sources],
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }
+    if changes is not None:
+        data["changes"] = changes.to_dict()
+    return data
 
 
 @lru_cache(maxsize=1)

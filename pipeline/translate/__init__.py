@@ -14,6 +14,16 @@ class TranslationError(Exception):
     """A translator could not run (missing engine, failed process)."""
 
 
+class EngineFailure(TranslationError):
+    """The engine itself is broken (a stage exits, hangs, prints misaligned or empty output, a
+    configured pair is missing): the run fails (exit 4), it is not a partial result."""
+
+
+class NoRoute(TranslationError):
+    """No offline route from this source language to the target (German, offline): the caller lists
+    such sources as related, with a warning, and never translates them through a wrong pivot."""
+
+
 class Translator(Protocol):
     engine: str
 

@@ -47,14 +47,15 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import unicodedata
-from pathlib import Path
 from typing import Sequence
 
-from . import TranslationError
+from . import EngineFailure
+from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
+from .names import NameGuard, restore
+from .senses import fix_senses
 
 # --- French in ----------------------------------------------------------------
 
@@ -78,6 +79,12 @@ _NOUN_SUBJECT_BEFORE = re.compile(
     r"leur|nos|vos|leurs|un|une|des|du)\s*[\w-]+(?:\s+(?:de|d'|du|des)\s*[\w-]+)?)\s+$",
 )
 _PUIS_JE = re.compile(r"\b([Pp])uis-je\b")
+
+
+# How far back a look-behind check reads: the longest thing it looks for (a
+# noun phrase "le chat de Tom", a preposition) is far shorter, and a bounded
+# window keeps every step linear in the text (a 5 MB one-line article).
+_LOOKBACK = 80
 
 
 def _match_case(word: str, like: str) -> str:
@@ -114,7 +121,7 @@ def _uninvert_questions(text: str) -> str:
         def swap(m: re.Match[str]) -> str:
             if m.group("subj").lower() in ("nous", "vous") and not question:
                 return m.group(0)
-            return _uninvert(m, sentence[: m.start()])
+            return _uninvert(m, sentence[max(0, m.start() - _LOOKBACK): m.start()])
 
         if question:
             sentence = _PUIS_JE.sub(lambda m: "Je peux" if m.group(1) == "P" else "je peux", sentence)
@@ -163,7 +170,8 @@ def _mark_subjects(text: str, which: frozenset[str]) -> str:
             return pronoun
         if key == "il" and _IMPERSONAL.match(text, m.end()):
             return pronoun
-        if key in ("nous", "vous", "elle", "elles") and _PREPOSITION_BEFORE.search(text, 0, m.start()):
+        if key in ("nous", "vous", "elle", "elles") and _PREPOSITION_BEFORE.search(
+                text, max(0, m.start() - _LOOKBACK), m.start()):
             return pronoun
         return f"QZX{key}XZQ {pronoun}"
 
@@ -204,7 +212,8 @@ _SPANISH_WORDS = [(re.compile(r"\ben dia\b"), "en día")]
 
 def _restore(m: re.Match[str]) -> str:
     nxt, word, tag = m.group("next") or "", m.group("word") or "", m.group(1)
-    start = m.start() == 0 or m.string[: m.start()].rstrip(" ")[-1:] in ("", "\n", ".", "!", "?", "¿", "¡")
+    before = m.string[max(0, m.start() - _LOOKBACK): m.start()].rstrip(" ")
+    start = m.start() == 0 or before[-1:] in ("", "\n", ".", "!", "?", "¿", "¡")
     if tag in _SPANISH_INSERT:
         insert = _SPANISH_INSERT[tag]
         insert = insert.capitalize() if start else insert
@@ -233,13 +242,15 @@ def fix_spanish(text: str) -> str:
 
 # --- English out ------------------------------------------------------------------
 
-_GUILLEMETS = re.compile(r"«\s*(.*?)\s*»")
+_GUILLEMETS = re.compile(r"«\s*([^«»]*?)\s*»")
 _SPACE_BEFORE = re.compile(r"\s+([,.;:!?)%])")
 _SPACE_AFTER = re.compile(r"([(])\s+")
 _INVERTED_MARKS = re.compile(r"[¿¡]\s*")
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f.]\d{3})+(?![\d,]|\.\d)")
 _UNKNOWN = re.compile(r"(?<![\w*#@])\*+(\w[\w'-]*)")
+# A generation error: "#darse" or "darse#" (a Spanish lemma spa-eng could not generate in English).
+_GENERATION_ERROR = re.compile(r"(?<![\w*#@])#+(\w[\w'-]*)|(\w[\w'-]*)#+(?![\w#])")
 _AGREEMENT = [
     (re.compile(r"\b(I)\s+(does|has|is)\b"), {"does": "do", "has": "have", "is": "am"}),
     (re.compile(r"\b(you|we|they|You|We|They)\s+(does|has|is|am|was)\b"),
@@ -334,11 +345,19 @@ def _invert_question(sentence: str) -> str:
     return f"{wh}{aux if wh else aux.capitalize()} {subj}{rest}"
 
 
+def clean_marks(text: str, source: str = "") -> str:
+    """Output in a language other than English (French from eng-spa + es-fr): Apertium's marks and
+    tags removed, names Spanish respelled given back, spacing as the source language writes it."""
+    text = _restore_unknown(text, source) if source else text
+    text = _MARKS.sub("", _GENERATION_ERROR.sub(lambda m: m.group(1) or m.group(2), _TAGS.sub("", text)))
+    return " ".join(_INVERTED_MARKS.sub("", text).split())
+
+
 def clean_output(text: str, source: str = "") -> str:
     """English from the pivot, made readable; `source` is the French it came from."""
     text = _restore_unknown(text, source) if source else text
     text = _TAGS.sub("", text)
-    text = _MARKS.sub("", text)
+    text = _MARKS.sub("", _GENERATION_ERROR.sub(lambda m: m.group(1) or m.group(2), text))
     text = _GUILLEMETS.sub(r'"\1"', text)
     text = _INVERTED_MARKS.sub("", text)
     text = _SPACE_BEFORE.sub(r"\1", text)
@@ -368,107 +387,213 @@ def apertium_version() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _require_apertium() -> None:
-    if shutil.which("apertium") is None:
-        raise TranslationError(
-            "apertium is not installed; install it with "
-            "'apt-get install -y apertium apertium-fr-es apertium-eng-spa' (scripts/setup.sh does this)"
-        )
+def _check_pairs(pairs: Sequence[str]) -> list[str]:
+    pairs = list(pairs)
+    if not pairs:
+        raise EngineFailure("translate.apertium_pairs is empty: there is no pair to translate with "
+                            "(the default is [fr-es, spa-eng])")
+    require_apertium()
+    for pair in pairs:
+        mode_file(pair)
+    return pairs
 
 
-def _run(command: list[str], text: str, timeout_s: float, what: str) -> str:
-    try:
-        proc = subprocess.run(command, input=text, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise TranslationError(f"{what} did not finish within {timeout_s:.0f} s") from None
-    if proc.returncode != 0:
-        detail = proc.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise TranslationError(
-            f"{what} failed (exit {proc.returncode}): {detail[0]}; "
-            f"is the language pair installed? (apt-get install apertium-fr-es apertium-eng-spa)"
-        )
-    return proc.stdout
+# A mark Apertium leaves: "*" (unknown), "#" (generation error), "@" (not transferred) glued to a word.
+_LEFT_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")
 
 
-def _run_apertium(pair: str, text: str, timeout_s: float, *, marks: bool) -> str:
-    return _run(["apertium", pair] if marks else ["apertium", "-u", pair], text, timeout_s, f"apertium {pair}")
+_LOST_PLACEHOLDER = re.compile(r"(?i)zq|xqz")
 
 
-def _mode_file(pair: str) -> Path:
-    dirs = [os.environ.get("APERTIUM_DATADIR", ""), "/usr/share/apertium", "/usr/local/share/apertium"]
-    for d in dirs:
-        if d and (Path(d) / "modes" / f"{pair}.mode").is_file():
-            return Path(d) / "modes" / f"{pair}.mode"
-    raise TranslationError(
-        f"no Apertium mode {pair!r} (looked in {', '.join(d + '/modes' for d in dirs if d)}); "
-        "install it with 'apt-get install apertium-fr-es apertium-eng-spa'"
-    )
+def _replace_leaks(text: str, words: Sequence[str], source: str) -> str:
+    """Pivot-language words no pair could translate ("consultores", "bonos"), replaced by the
+    closest source word without accents (often an English cognate: "consultants"), or dropped."""
+    lowered = [w for w in re.findall(r"\w[\w'-]*", source) if w[:1].islower()]
+    plain = {_strip_accents(w).casefold(): _strip_accents(w) for w in lowered}
+    leak = set(words)
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) not in leak:
+            return m.group(0)
+        close = difflib.get_close_matches(_strip_accents(m.group(0)).casefold(), list(plain), n=1, cutoff=0.6)
+        return plain[close[0]] if close else ""
+
+    out = re.sub(r"\w[\w'-]*", repl, text)
+    return _SPACE_BEFORE.sub(r"\1", " ".join(out.split()))
 
 
-def _run_with_blanks(pair: str, text: str, timeout_s: float) -> str:
-    """`apertium <pair>` (with marks), where each sentinel becomes a superblank the pair carries along.
+def _has_mark(source: str, output: str) -> bool:
+    """An Apertium mark the source does not have: `*word`, `#word`, `word#`, `@word`, or more `*`,
+    `#`, `@` than the source has (a mark inside a word)."""
+    return (len(_LEFT_MARK.findall(output)) > len(_LEFT_MARK.findall(source))
+            or any(output.count(c) > source.count(c) for c in "*#@"))
 
-    This is what the `apertium` front end does for plain text (deformat, run
-    the mode, reformat), with one step in between that front end cannot do.
-    """
-    stream = _run(["apertium-destxt"], text, timeout_s, "apertium-destxt")
-    stream = _SENTINEL.sub(lambda m: f"[QZX{m.group(1)}XZQ]", stream)
-    mode = shlex.quote(str(_mode_file(pair)))
-    return _run(["bash", "-c", f"bash {mode} -g '' | apertium-retxt"], stream, timeout_s, f"apertium {pair}")
+
+def _strip_marks(text: str, source: str) -> str:
+    """`*`, `#`, `@` removed wherever the text has more of one than the source."""
+    extra = "".join(c for c in "*#@" if text.count(c) > source.count(c))
+    return " ".join(re.sub(f"[{re.escape(extra)}]", "", text).split()) if extra else text
+
+
+def check_output(sources: Sequence[str], outputs: Sequence[str], engine: str, *, marks: bool = True) -> None:
+    """EngineFailure when the engine's output cannot be a translation: a count that does not match,
+    nothing for a text that has words, or an Apertium mark the source did not have."""
+    if len(outputs) != len(sources):
+        raise EngineFailure(f"{engine} returned {len(outputs)} texts for {len(sources)}; the alignment was lost")
+    for src, out in zip(sources, outputs):
+        if re.search(r"\w", src) and not out.strip():
+            raise EngineFailure(f"{engine} returned nothing for {src[:60]!r}; the engine is broken")
+        if marks and _has_mark(src, out):
+            raise EngineFailure(f"{engine} left an Apertium mark in {out[:60]!r}")
+
+
+# A sentence per source language for the start-up self-test (keyed by the first pair's source code).
+_PROBES = {"fr": "Le chat dort dans la maison.", "fra": "Le chat dort dans la maison.",
+           "eng": "The cat sleeps in the house.", "en": "The cat sleeps in the house.",
+           "es": "El gato duerme en la casa.", "spa": "El gato duerme en la casa.",
+           "cat": "El gat dorm a la casa.", "ita": "Il gatto dorme nella casa.",
+           "pt": "O gato dorme na casa.", "por": "O gato dorme na casa."}
 
 
 class ApertiumTranslator:
-    """`Translator` backed by the apertium command-line tool."""
+    """`Translator` backed by Apertium pairs kept running (`engine.PairProcess`).
 
-    def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 600.0) -> None:
-        _require_apertium()
-        self.pairs = list(pairs)
+    `pairs` is the route, applied in order (French in: fr-es then spa-eng, or
+    fra-cat then cat-eng). A text whose English keeps words of the pivot
+    language goes through `fallback_pairs` too (the other pivot), and the one
+    that keeps fewer is used; what is left of them is dropped, never shown as
+    English. Raises EngineFailure at construction when a pair is missing or the
+    start-up self-test translation fails.
+    """
+
+    def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
+                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = ()) -> None:
+        self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
         version = apertium_version()
         self.engine = f"apertium {version or '(version unknown)'} ({' + '.join(self.pairs)})"
-        self._french_in = bool(self.pairs) and self.pairs[0] in ("fr-es", "fra-spa")
+        self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat")
+        self._spanish_between = self.pairs[0] in ("fr-es", "fra-spa")
+        self._procs = [PairProcess(p, timeout_s=timeout_s) for p in self.pairs]
+        self._pivot_leaks = len(self.pairs) > 1
+        self._english_out = self.pairs[-1].split("-")[-1].split("_")[0] in ("eng", "en")
+        self._fallback = ApertiumTranslator(fallback_pairs, timeout_s=timeout_s, self_test=False,
+                                            protect_names=protect_names) if fallback_pairs else None
+        self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
+            if protect_names else None
+        if self_test:
+            self.self_test()
+
+    def identity(self) -> list[object]:
+        """Every program run and data file read, by resolved path, size, time and hash (the cache key)."""
+        return [pair_identity(p) for p in self.pairs]
+
+    def self_test(self) -> None:
+        """Translate one known sentence; EngineFailure unless something sane comes back."""
+        probe = _PROBES.get(self.pairs[0].split("-")[0].split("_")[0], "Hola.")
+        out = self.translate([probe])[0]
+        if out.strip() == probe:
+            raise EngineFailure(f"{self.engine}: start-up self-test returned {probe!r} untranslated")
+
+    def close(self) -> None:
+        for p in self._procs:
+            p.close()
+
+    def _finish(self, english: str, source: str) -> str:
+        if not self._english_out:
+            return clean_marks(english, source)
+        english = clean_output(english, source)
+        return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng") else english
+
+    def _alone(self, words: list[str]) -> list[tuple[str, str]]:
+        """Words translated alone through the route, marks kept: (first pair's output, last pair's)."""
+        current = list(words)
+        first: list[str] = []
+        for k, proc in enumerate(self._procs):
+            current = [unformat(o).strip() for o in proc.run([escape(w) for w in current])]
+            if k == 0:
+                first = current
+            if k < len(self._procs) - 1:
+                current = [o if _LEFT_MARK.search(o) else fix_spanish(o) for o in current]
+        return list(zip(first, current))
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
-        prepared = [prepare_french(t) if self._french_in else " ".join(t.split()) for t in texts]
-        joined = "\n\n".join(p if p else "." for p in prepared) + "\n"
-        for k, pair in enumerate(self.pairs):
-            if k == 0 and self._french_in:
-                joined = _run_with_blanks(pair, joined, self.timeout_s)
-            else:
-                joined = _run_apertium(pair, joined, self.timeout_s, marks=True)
-            if k < len(self.pairs) - 1:
-                joined = fix_spanish(joined)
-        pieces = [p for p in re.split(r"\n\s*\n", joined.strip("\n"))]
-        if len(pieces) != len(texts):
-            raise TranslationError(
-                f"apertium returned {len(pieces)} texts for {len(texts)} inputs; the alignment was lost"
-            )
-        return [clean_output(out, " ".join(src.translate(_CHARS_IN).split())) if prep else ""
-                for out, src, prep in zip(pieces, texts, prepared)]
+        english, leaks = self._translate(texts)
+        broken = [i for i, e in enumerate(english) if _has_mark(texts[i], e) or _LOST_PLACEHOLDER.search(e)]
+        if broken:  # a placeholder Apertium split or respelled: those texts again, names unprotected
+            again, again_leaks = self._translate([texts[i] for i in broken], protect=False)
+            for i, e, n in zip(broken, again, again_leaks):
+                english[i], leaks[i] = e, n
+        redo = [i for i, n in enumerate(leaks) if n]
+        if redo and self._fallback is not None:
+            # Words of the pivot language left in the English: the other pivot, when it leaves fewer
+            alt, alt_leaks = self._fallback._translate([texts[i] for i in redo])
+            for i, a, n in zip(redo, alt, alt_leaks):
+                if len(n) < len(leaks[i]):
+                    english[i], leaks[i] = a, n
+        english = [_replace_leaks(e, n, src) if n else e for e, n, src in zip(english, leaks, texts)]
+        # a mark no repair above removed (one inside a word) is removed here: never shown
+        english = [_strip_marks(e, src) if _has_mark(src, e) else e for e, src in zip(english, texts)]
+        check_output(texts, english, self.engine)
+        return english
+
+    def _translate(self, texts: Sequence[str], protect: bool = True) -> tuple[list[str], list[list[str]]]:
+        """English for each text, and the words the last pair did not know that are not in the
+        source either: words of the pivot language ("reflexionar"), never to be shown as English."""
+        current = [" ".join(t.translate(_CHARS_IN).split()) for t in texts]
+        names: list[list[str]] = [[] for _ in texts]
+        if self._names is not None and protect:
+            current, names = self._names.protect(current)
+        if self._french_in:
+            current = [prepare_french(t) if self._spanish_between else prepare_french(t, frozenset()) for t in current]
+        todo = [i for i, t in enumerate(current) if t]
+        for k, proc in enumerate(self._procs):
+            segments = [escape(current[i]) for i in todo]
+            if k == 0 and self._spanish_between:
+                segments = [_SENTINEL.sub(lambda m: f"[QZX{m.group(1)}XZQ]", s) for s in segments]
+            outs = [unformat(o) for o in proc.run(segments)]
+            check_output([current[i] for i in todo], outs, f"apertium {proc.pair}", marks=False)
+            if k < len(self._procs) - 1:
+                outs = [fix_spanish(o) for o in outs]
+            for i, o in zip(todo, outs):
+                current[i] = " ".join(o.split())
+        done = set(todo)
+        english, leaks = [], []
+        for i, src in enumerate(texts):
+            if i not in done:
+                english.append("")
+                leaks.append([])
+                continue
+            source = " ".join(src.translate(_CHARS_IN).split())
+            marked = restore(current[i], names[i], src)
+            known = {_strip_accents(w).casefold() for w in re.findall(r"\w[\w'-]*|\w+", source)}
+            known.update(_strip_accents(w).casefold() for w in re.findall(r"\w+", source))
+            leaks.append([w for w in _UNKNOWN.findall(marked) if w[:1].islower()
+                          and _strip_accents(w).casefold() not in known] if self._pivot_leaks else [])
+            english.append(self._finish(marked, source))
+        return english, leaks
 
 
 class RawApertiumPivot:
-    """The unrepaired baseline: `apertium -u fr-es | apertium -u spa-eng`, one line per text.
+    """The unrepaired baseline: each text through the pairs without marks (`apertium -u`).
 
     For measuring what the repairs in `ApertiumTranslator` are worth; briefs
     never use it.
     """
 
-    def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 600.0) -> None:
-        _require_apertium()
-        self.pairs = list(pairs)
+    def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0) -> None:
+        self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
         self.engine = f"raw apertium {apertium_version() or '(version unknown)'} ({' | '.join(self.pairs)})"
+        self._procs = [PairProcess(p, timeout_s=timeout_s, marks=False) for p in self.pairs]
+
+    def identity(self) -> list[object]:
+        return [pair_identity(p) for p in self.pairs]
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        if not texts:
-            return []
-        joined = "\n".join(" ".join(t.split()) for t in texts) + "\n"
-        for pair in self.pairs:
-            joined = _run_apertium(pair, joined, self.timeout_s, marks=False)
-        lines = joined.rstrip("\n").split("\n")
-        if len(lines) != len(texts):
-            raise TranslationError(f"apertium returned {len(lines)} lines for {len(texts)} inputs")
-        return lines
+        current = [" ".join(t.split()) for t in texts]
+        for proc in self._procs:
+            current = [" ".join(o.split()) for o in run_pair(proc, current)]
+        return current

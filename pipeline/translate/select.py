@@ -21,6 +21,11 @@ class TranslatorChoice:
     warnings: tuple[str, ...]
 
 
+def _apertium(settings: TranslateSettings) -> ApertiumTranslator:
+    return ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s,
+                              fallback_pairs=settings.apertium_fallback_pairs)
+
+
 def _marian(settings: TranslateSettings, path: str) -> Translator:
     from .marian import MarianTranslator
 
@@ -44,7 +49,7 @@ def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
     """Build the configured translator; raise TranslationError if a required one is missing."""
     backend = settings.backend
     if backend == "apertium":
-        return TranslatorChoice(ApertiumTranslator(settings.apertium_pairs), ())
+        return TranslatorChoice(_apertium(settings), ())
 
     from ..models import default_ct2_dir, resolve_model
 
@@ -68,7 +73,7 @@ def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
         assert resolved.local_path is not None
         return TranslatorChoice(_ct2(settings, ct2_dir, str(resolved.local_path)), ())
     # auto, and no neural model here
-    fallback = ApertiumTranslator(settings.apertium_pairs)
+    fallback = _apertium(settings)
     return TranslatorChoice(
         fallback,
         (

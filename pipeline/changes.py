@@ -1,0 +1,129 @@
+"""What changed in each story since the previous run (issue 14).
+
+Entry points:
+- `previous_run_dir(out) -> Path | None`: the run `<out>/latest` points at
+  (call it before the new run is published: it is then the previous one);
+- `compute_changes(previous_run_dir, briefs) -> dict[story_id, Changes]`:
+  pure, reads only `<previous_run_dir>/briefs/*.json`. Runs are compared
+  through their story ids (stable across runs): a story id absent from the
+  previous run is a new story.
+
+Per story: articles (source files) added and removed, summary sentences
+added and removed (by their French text), sentences whose citations changed,
+and sentences whose English translation changed. `briefs` are `Brief`
+objects (the runner) or brief dicts as `brief_to_dict` writes them (the
+review server reading a run folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .model import Brief
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass(frozen=True)
+class TranslationChange:
+    fr: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    previous_run: str  # run id (folder name) of the run compared with
+    new_story: bool  # the story id is not in the previous run
+    new_articles: tuple[str, ...] = ()  # files, as cited
+    removed_articles: tuple[str, ...] = ()
+    new_sentences: tuple[str, ...] = ()  # French text
+    removed_sentences: tuple[str, ...] = ()
+    changed_citations: tuple[str, ...] = ()  # same French text, different cited sources
+    changed_translations: tuple[TranslationChange, ...] = ()
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.new_story or self.new_articles or self.removed_articles or self.new_sentences
+                    or self.removed_sentences or self.changed_citations or self.changed_translations)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {**data, "unchanged": self.unchanged}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Changes":
+        return cls(
+            previous_run=str(data["previous_run"]), new_story=bool(data["new_story"]),
+            **{k: tuple(data.get(k, ())) for k in ("new_articles", "removed_articles", "new_sentences",
+                                                    "removed_sentences", "changed_citations")},
+            changed_translations=tuple(TranslationChange(**t) for t in data.get("changed_translations", ())),
+        )
+
+
+def previous_run_dir(out: Path) -> Path | None:
+    """The run folder `<out>/latest` points at, or None (first run, or a dangling link)."""
+    latest = Path(out) / "latest"
+    return latest.resolve() if latest.is_dir() else None
+
+
+def read_briefs(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """story id -> brief dict, from `<run_dir>/briefs/*.json`; unreadable files are skipped with a warning."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((Path(run_dir) / "briefs").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            out[str(data["story_id"])] = data
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: not a readable brief (%s); left out of the comparison", path, exc)
+    return out
+
+
+def _as_dict(brief: Brief | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(brief, Brief):
+        from .render import brief_to_dict
+
+        return brief_to_dict(brief, "")
+    return brief
+
+
+def _cited(sentence: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    return sorted((c["file"], c["line_start"], c["line_end"]) for c in sentence.get("citations", ()))
+
+
+def story_changes(previous: Mapping[str, Any] | None, current: Mapping[str, Any], previous_run: str) -> Changes:
+    if previous is None:
+        return Changes(previous_run=previous_run, new_story=True)
+    before_files = [s["file"] for s in previous.get("sources", ())]
+    now_files = [s["file"] for s in current.get("sources", ())]
+    before = {s["fr"]: s for s in previous.get("summary", ())}
+    now = {s["fr"]: s for s in current.get("summary", ())}
+    kept = [fr for fr in now if fr in before]
+    return Changes(
+        previous_run=previous_run, new_story=False,
+        new_articles=tuple(f for f in now_files if f not in before_files),
+        removed_articles=tuple(f for f in before_files if f not in now_files),
+        new_sentences=tuple(fr for fr in now if fr not in before),
+        removed_sentences=tuple(fr for fr in before if fr not in now),
+        changed_citations=tuple(fr for fr in kept if _cited(before[fr]) != _cited(now[fr])),
+        changed_translations=tuple(TranslationChange(fr, before[fr].get("en", ""), now[fr].get("en", ""))
+                                   for fr in kept if before[fr].get("en", "") != now[fr].get("en", "")),
+    )
+
+
+def compute_changes(previous_run_dir: Path | None,
+                    briefs: Sequence[Brief | Mapping[str, Any]]) -> dict[str, Changes]:
+    """Per story id, what changed since the run in `previous_run_dir`; {} when there is none (first run)."""
+    if previous_run_dir is None or not Path(previous_run_dir).is_dir():
+        return {}
+    previous = read_briefs(Path(previous_run_dir))
+    run_id = Path(previous_run_dir).name
+    out: dict[str, Changes] = {}
+    for brief in briefs:
+        data = _as_dict(brief)
+        out[str(data["story_id"])] = story_changes(previous.get(str(data["story_id"])), data, run_id)
+    return out

@@ -1,0 +1,49 @@
+"""Dedup on syndicated copies: big duplicate groups stay whole, conflicting facts stay apart, and the
+document pairs compared grow with the documents, not with their square (timings: scripts/bench_dedup_scale.py)."""
+
+from __future__ import annotations
+
+from pipeline.config import DedupSettings, IngestSettings
+from pipeline.dedup import DOC_NEIGHBOURS, SameFactScorer, dedup, group_of, top_neighbours
+from pipeline.ingest import LanguageIdentifier, ingest_text
+
+LANGID = LanguageIdentifier(["fr"])
+LEAD = ("Le constructeur automobile a annoncé mardi la fermeture de son usine de Douai, qui emploie "
+        "{n} salariés, d'ici la fin de l'année prochaine.")
+OTHER = ("Les syndicats ont appelé à une grève illimitée et demandent l'ouverture immédiate de négociations "
+         "avec la direction du groupe.")
+
+
+def make_doc(doc_id: str, *paragraphs: str):
+    return ingest_text("\n\n".join(paragraphs) + "\n", doc_id=doc_id, path=f"corpus/{doc_id}.txt", sha256=doc_id,
+                       encoding="utf-8", settings=IngestSettings(languages=["fr"]), langid=LANGID)
+
+
+def test_a_syndicated_sentence_is_one_group_and_a_different_number_another():
+    docs = [make_doc(f"a{k}", LEAD.format(n="1 200"), OTHER) for k in range(30)]
+    docs += [make_doc(f"b{k}", LEAD.format(n="1 500").replace("mardi", "mardi soir"), OTHER) for k in range(30)]
+    result = dedup(docs, DedupSettings(crosslingual="none"))
+    groups = group_of(result.sentence_groups)
+    a = {m.id for m in groups["a0:p1.s1"].members}
+    b = {m.id for m in groups["b0:p1.s1"].members}
+    assert a == {f"a{k}:p1.s1" for k in range(30)}
+    assert b == {f"b{k}:p1.s1" for k in range(30)}  # near copies of the a's, but 1 500 is not 1 200
+    assert {m.id for m in groups["a0:p2.s1"].members} == {f"{x}{k}:p2.s1" for x in "ab" for k in range(30)}
+    relations = {m.id: m.relation for m in groups["a0:p2.s1"].members}
+    assert set(relations.values()) == {"exact"}
+
+
+def test_each_document_is_compared_with_a_bounded_number_of_others():
+    docs = [make_doc(f"d{k}", LEAD.format(n=str(100 + k)), OTHER) for k in range(3 * DOC_NEIGHBOURS)]
+    texts = [s.text for d in docs for p in d.paragraphs if p.kind == "body" for s in p.sentences]
+    owners = [d.doc_id for d in docs for p in d.paragraphs if p.kind == "body" for s in p.sentences]
+    pairs = SameFactScorer(texts, owners).similar_documents(0.2)
+    n = len(docs)
+    assert len(pairs) <= n * DOC_NEIGHBOURS < n * (n - 1) // 2
+    assert {d for a, b, _ in pairs for d in (a, b)} == {d.doc_id for d in docs}  # nobody left out
+
+
+def test_top_neighbours_keeps_the_most_similar_ones():
+    vectors = [{"x": 1.0}, {"x": 0.9, "y": 0.1}, {"x": 0.2, "z": 0.9}, {"w": 1.0}]
+    assert top_neighbours(vectors, 1, 10) == [(0, 1), (0, 2)]
+    assert top_neighbours(vectors, 1, 10, labels=["x", "x", "y", "y"]) == [(0, 2), (1, 2)]
