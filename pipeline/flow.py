@@ -307,6 +307,10 @@ class TranslateContext:
     _engine: Translator | None = field(default=None, repr=False)
     _pid: int = field(default=0, repr=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (a Ray actor): the settings only; the engine is built there."""
+        return {**self.__dict__, "prebuilt": None, "_engine": None, "_pid": 0}
+
     def engine(self) -> Translator:
         if self.prebuilt is not None and os.getpid() == self.prebuilt_pid:
             return self.prebuilt
@@ -687,9 +691,10 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
 
     neural = not isinstance(engine, ApertiumTranslator)
     tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine)
-    with hooks.stage(TranslateStep.name), executor.session(tctx, workers=1 if neural else None) as session, \
-            hooks.bar("translate", len(jobs), "text") as bar:
-        translated, untranslated = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, bar.update)
+    # the session (workers and their engines) lives on for the review pages; the stage is timed on its own
+    with executor.session(tctx, workers=1 if neural else None) as session:
+        with hooks.stage(TranslateStep.name), hooks.bar("translate", len(jobs), "text") as bar:
+            translated, untranslated = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, bar.update)
 
         # briefs
         briefs: list[Brief] = []

@@ -48,7 +48,7 @@ from typing import Any, Iterator, Sequence
 from . import __version__
 from .cache import Cache, CacheRefused, NullCache, refuse_foreign_file
 from .config import Settings, settings_dict
-from .executors import make_executor
+from .executors import ExecutorError, make_executor
 from .changes import previous_run_dir
 from .flow import run_flow
 from .model import Document, IngestResult
@@ -416,13 +416,13 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     run_id = _new_run_id(runs)
     tmp = runs / f".tmp-{run_id}"
     _make_temp(tmp)  # issue 16: marked, so cleanup removes only our temporary folders
-    executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
     hooks = _Hooks(clock, bars)
     try:
+        executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
                           engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks,
                           previous_run=previous_run_dir(out))
-    except SummarizeError as exc:
+    except (SummarizeError, ExecutorError) as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)
         return RunReport(EXIT_ENGINE_MISSING, message=f"translation engine failed: {exc}; nothing published, "

@@ -33,5 +33,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 # torch first and pinned: an unpinned torch pulls gigabytes of CUDA packages.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fast,embed]"
+# ray: the optional Ray executor (run.executor: ray), installed here so its test runs
+# (about 240 MB in site-packages, under a minute from a PyPI mirror).
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fast,embed,ray]"
 echo "setup: ready: $(.venv/bin/python --version), apertium $(dpkg-query -W -f='${Version}' apertium 2>/dev/null || echo unknown)"

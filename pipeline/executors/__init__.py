@@ -20,6 +20,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class ExecutorError(Exception):
+    """The configured executor cannot run (Ray missing, cluster unreachable): the run fails with exit 4."""
+
+
 class Session(Protocol):
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T]) -> list[R]: ...
 

@@ -145,13 +145,23 @@ def _view(pid: str, index: CorpusIndex, marked: set[str], english_by_pid: Mappin
     )
 
 
-def _order(index: CorpusIndex) -> dict[str, int]:
-    return {pid: i for i, pid in enumerate(index.paragraphs)}
+@dataclass(frozen=True)
+class _Lookups:
+    """Built once per site, not once per page: each is linear in the corpus."""
+
+    order: Mapping[str, int]  # paragraph id -> position in the corpus (duplicates are shown in corpus order)
+    para_groups: Mapping[str, DupGroup]
+    sent_groups: Mapping[str, DupGroup]
+
+    @classmethod
+    def build(cls, index: CorpusIndex, dedup_result: DedupResult) -> "_Lookups":
+        return cls({pid: i for i, pid in enumerate(index.paragraphs)},
+                   group_of(dedup_result.paragraph_groups), group_of(dedup_result.sentence_groups))
 
 
-def _evidence(brief: Brief, index: CorpusIndex, para_groups: Mapping[str, DupGroup],
-              sent_groups: Mapping[str, DupGroup], english_by_pid: Mapping[str, str]) -> list[Evidence]:
-    order = _order(index)
+def _evidence(brief: Brief, index: CorpusIndex, lookups: _Lookups, english_by_pid: Mapping[str, str]
+              ) -> list[Evidence]:
+    order, para_groups, sent_groups = lookups.order, lookups.para_groups, lookups.sent_groups
     by_sid = cited_sentences(brief)
     out = []
     for sid, number in citation_numbers(brief).items():
@@ -175,6 +185,7 @@ def _script() -> tuple[str, str]:
     return text, f"'sha256-{digest}'"
 
 
+@lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("pipeline.render", "templates"),
@@ -186,14 +197,14 @@ def _environment() -> Environment:
 
 
 def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResult,
-                       english_by_pid: Mapping[str, str], run_id: str) -> str:
-    para_groups = group_of(dedup_result.paragraph_groups)
-    sent_groups = group_of(dedup_result.sentence_groups)
+                       english_by_pid: Mapping[str, str], run_id: str, lookups: _Lookups | None = None) -> str:
+    """One brief's page (`lookups`: built once by the caller when rendering many pages)."""
+    lookups = lookups or _Lookups.build(index, dedup_result)
     numbers = citation_numbers(brief)
     script, script_hash = _script()
     return _environment().get_template("review_brief.html.j2").render(
         brief=brief, run_id=run_id, numbers=numbers, n_docs=len(brief.sources), n_sources=n_sources,
-        evidence=_evidence(brief, index, para_groups, sent_groups, english_by_pid),
+        evidence=_evidence(brief, index, lookups, english_by_pid),
         script=script, script_hash=script_hash,
     )
 
@@ -212,8 +223,10 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "index.html"]
     written[0].write_text(render_review_index(briefs, run_id), encoding="utf-8")
+    lookups = _Lookups.build(index, dedup_result)
     for brief in briefs:
         path = folder / f"{brief.story_id}.html"
-        path.write_text(render_review_page(brief, index, dedup_result, english_by_pid, run_id), encoding="utf-8")
+        path.write_text(render_review_page(brief, index, dedup_result, english_by_pid, run_id, lookups),
+                        encoding="utf-8")
         written.append(path)
     return written

@@ -1,0 +1,94 @@
+"""Ray against local on a 2,000-article syndicated corpus: same briefs, and the time each took.
+
+    .venv/bin/python scripts/ray_compare.py [--size 2000] [--workers 2] [--address HOST:PORT]
+
+Builds the corpus of `scripts/bench_scale.py` (OrangeSum articles and their
+republished variants), runs `python -m pipeline run` with `run.executor: local`
+and then with `run.executor: ray` (no cache, Apertium), and checks that every
+brief, review page, `index.md` and `dedup.json` is byte-identical (the run id
+blanked). Without `--address` it starts a real local cluster for the Ray run: a
+head node and a second worker node, separate processes with `--workers / 2`
+CPUs each (`ray.cluster_utils.Cluster`), shut down at the end whatever
+happens. Too slow for the test suite (tests/test_ray_executor.py runs a small
+corpus on the same kind of cluster); run it by hand or in a nightly job.
+Last line: JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale import ROOT, build_corpus, default_data, load_bases, run_pipeline  # noqa: E402
+
+
+def outputs(run_dir: Path) -> dict[str, str]:
+    """sha256 of every file of a run but the manifest, with the run id blanked out."""
+    return {
+        str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes().replace(run_dir.name.encode(), b"<run>")).hexdigest()
+        for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def run_one(corpus: Path, work: Path, executor: str, workers: int) -> tuple[dict, dict[str, str]]:
+    out = work / f"out-{executor}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    config = work / f"{executor}.yaml"
+    config.write_text(json.dumps({"run": {"executor": executor, "workers": workers},
+                                  "translate": {"backend": "apertium"}, "cache": {"enabled": False}}))
+    result = run_pipeline(corpus, out, config, None, work / f"{executor}.log")
+    if result["exit_code"] not in (0, 1):
+        raise SystemExit(f"ray_compare: the {executor} run failed (exit {result['exit_code']}); see {work}/{executor}.log")
+    return result, outputs((out / "latest").resolve())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2, help="local processes; Ray actors (two nodes share them)")
+    ap.add_argument("--address", default="", help="an existing Ray cluster instead of a local two-node one")
+    ap.add_argument("--data", type=Path, default=default_data())
+    ap.add_argument("--work", type=Path, default=ROOT / "outputs" / "ray_compare")
+    args = ap.parse_args()
+
+    corpus = args.work / f"corpus-{args.size}"
+    build_corpus(corpus, args.size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
+    local, local_files = run_one(corpus, args.work, "local", args.workers)
+    print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, stages {local.get('timings_s')}", flush=True)
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    cluster = None
+    try:
+        if args.address:
+            os.environ["RAY_ADDRESS"] = args.address
+        else:
+            from ray.cluster_utils import Cluster
+
+            cluster = Cluster(initialize_head=False)
+            per_node = max(1, args.workers // 2)
+            cluster.add_node(num_cpus=per_node, include_dashboard=False)
+            cluster.add_node(num_cpus=per_node)
+            cluster.wait_for_nodes()
+            os.environ["RAY_ADDRESS"] = cluster.address
+        on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+    print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors are "
+          f"the cluster's processes), stages {on_ray.get('timings_s')}", flush=True)
+    differing = sorted(k for k in set(local_files) | set(ray_files) if local_files.get(k) != ray_files.get(k))
+    print(f"{len(local_files)} files; {'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}")
+    print(json.dumps({"size": args.size, "workers": args.workers, "identical": not differing, "files": len(local_files),
+                      "differing": differing, "local": local, "ray": on_ray}))
+    return 0 if not differing else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The Ray executor on a real two-node cluster writes the same briefs as the local executor.
+
+The cluster is a head and a second worker node, each a separate set of Ray
+processes with one CPU (`ray.cluster_utils.Cluster`), so the two actors of a
+`run.workers: 2` run sit on different nodes. It is always shut down.
+The 2,000-article comparison is `scripts/ray_compare.py` (minutes; not run here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, apertium_missing
+from test_flow import _outputs
+from test_stories_mixed import write_mixed_corpus
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install '.[ray]' (scripts/setup.sh installs it)")
+
+pytestmark = pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def cluster_address(tmp_path_factory):
+    from ray.cluster_utils import Cluster
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    cluster = Cluster(initialize_head=False)
+    try:
+        common = {"num_cpus": 1, "object_store_memory": 100 * 1024 * 1024}
+        cluster.add_node(include_dashboard=False, **common)  # the head
+        cluster.add_node(**common)  # a second node: its own raylet and worker processes
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        cluster.shutdown()
+
+
+def _corpus(folder: Path) -> Path:
+    """The sample corpus, the mixed-story test texts, and 18 syndicated copies of 3 OrangeSum articles."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_scale import build_corpus, default_data, load_bases
+
+    source = default_data() / "orangesum-valid.jsonl"
+    if not source.exists():
+        pytest.fail(f"{source} not found: the eval-dev data is needed for the syndicated copies")
+    write_mixed_corpus(folder)
+    build_corpus(folder / "wire", 18, load_bases(source)[:3], variants=6, seed=1)
+    return folder
+
+
+def _run(corpus: Path, out: Path, executor: str, address: str) -> tuple[Path, dict, str]:
+    config = out.parent / f"{out.name}.yaml"
+    config.write_text(yaml.safe_dump({
+        "run": {"executor": executor, "workers": 2}, "translate": {"backend": "apertium"},
+        "cache": {"enabled": False},
+    }), encoding="utf-8")
+    env = {**os.environ, "RAY_ADDRESS": address, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--corpus", str(corpus), "--out", str(out), "--config", str(config),
+         "--log-format", "json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = Path(proc.stdout.strip())
+    return run_dir, json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")), proc.stderr
+
+
+def test_ray_cluster_writes_the_same_briefs_as_local(cluster_address, tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    local_dir, local_manifest, _ = _run(corpus, tmp_path / "local", "local", cluster_address)
+    ray_dir, ray_manifest, stderr = _run(corpus, tmp_path / "ray", "ray", cluster_address)
+
+    assert ray_manifest["executor"] == {"kind": "ray", "workers": 2}  # both nodes' CPUs: one actor on each
+    assert local_manifest["executor"] == {"kind": "local", "workers": 2}
+    assert ray_manifest["counts"] == local_manifest["counts"]
+    assert ray_manifest["counts"]["stories"] > 2  # several stories: the actors share the summaries
+    assert ray_manifest["cache"]["engine_calls"]["translated_texts"] > 64  # and several translation chunks
+    local, on_ray = _outputs(local_dir), _outputs(ray_dir)
+    assert local and on_ray == local
+    # Ray's own output stays out of the run's log: every stderr line is one of our JSON records
+    for line in stderr.splitlines():
+        assert isinstance(json.loads(line), dict), line
+
+
+def test_unreachable_cluster_is_a_failed_run_with_the_reason(tmp_path):
+    import socket
+
+    from pipeline.config import Settings
+    from pipeline.runner import RunOptions, run
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings.model_validate({"run": {"executor": "ray"}, "ray": {"address": f"127.0.0.1:{port}"},
+                                        "translate": {"backend": "apertium"}, "cache": {"enabled": False}})
+    report = run(RunOptions(settings=settings, config_path=Path("test"), corpus=ROOT / "corpus", out=tmp_path / "out"))
+    assert report.exit_code == 4
+    assert f"127.0.0.1:{port}" in report.message and "run.executor: local" in report.message
+    assert not (tmp_path / "out" / "latest").exists()
