@@ -662,6 +662,9 @@ def clean_source(text: str) -> tuple[str, int, int]:
     return cleaned, n, line
 
 
+_MIN_HEADLINE_WORDS = 5  # a document with no body paragraph needs this many words to be an article
+
+
 def ingest_text(
     text: str, *, doc_id: str, path: str, sha256: str, encoding: str,
     settings: IngestSettings, langid: LanguageIdentifier,
@@ -703,7 +706,9 @@ def ingest_text(
             Paragraph(pid, doc_id, index, body, block.line_start, block.line_end, lang, kind, _sentences(pid, block),
                       first.src(0)[0], last.src(len(last.text) - 1)[1])
         )
-    if not any(p.kind == "body" for p in paragraphs):
+    if not any(p.kind == "body" for p in paragraphs) and len(_WORD.findall(full)) < _MIN_HEADLINE_WORDS:
+        # a one-line news item ("Grève des contrôleurs aériens ce jeudi") is an article, read through
+        # its heading; a few words left by boilerplate removal ("Newsletter") are not
         raise InputError("no article text: only headings, tags or short lines are left after removing page boilerplate")
     title = None
     for p in paragraphs:

@@ -64,7 +64,8 @@ def test_verify_finds_a_changed_source_and_a_changed_input(mixed_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     index = json.loads((copy / "sources" / "index.json").read_text())
-    brief = json.loads((copy / "briefs" / "story-001.json").read_text())
+    brief_path = next((copy / "briefs").glob("story-*.json"))
+    brief = json.loads(brief_path.read_text())
     c = brief["summary"][0]["citations"][0]
     source = copy / "sources" / f"{c['doc_id']}.txt"
     text = source.read_text(encoding="utf-8")
@@ -72,7 +73,7 @@ def test_verify_finds_a_changed_source_and_a_changed_input(mixed_run, tmp_path):
                       encoding="utf-8")
     code, counts, stderr = _verify(copy)
     assert code == 1 and not counts["ok"] and counts["citations_ok"] < counts["citations"]
-    assert "SHA-256 differs" in stderr and "story-001.json" in stderr
+    assert "SHA-256 differs" in stderr and brief_path.name in stderr
     moved = tmp_path / "news"
     shutil.copytree(corpus, moved)
     (moved / "note.txt").write_text("changed\n", encoding="utf-8")
