@@ -230,9 +230,8 @@ def _add_eval_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
 
 
 def _default_rpm2() -> Path:
-    """../shared/eval-dev/rpm2-dev next to the checkout, else /work/shared/eval-dev/rpm2-dev."""
-    near = Path(__file__).resolve().parents[1] / ".." / "shared" / "eval-dev" / "rpm2-dev"
-    return near if near.is_dir() else Path("/work/shared/eval-dev/rpm2-dev")
+    """../shared/eval-dev/rpm2-dev next to the checkout."""
+    return Path(__file__).resolve().parents[1] / ".." / "shared" / "eval-dev" / "rpm2-dev"
 
 
 def _add_multi_summarize_parser(tasks: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

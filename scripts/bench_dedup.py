@@ -87,9 +87,9 @@ sys.path.insert(0, str(ROOT))
 
 def default_eval_dev(root: Path = ROOT) -> Path:
     """The shared eval data: `../shared/eval-dev/` next to the repository (where a checkout lives
-    beside `shared/`), else /work/shared/eval-dev (a worktree under /work/wt/). `--orangesum` overrides."""
+    beside `shared/`). `--orangesum` overrides."""
     beside = root / ".." / "shared" / "eval-dev"
-    return beside.resolve() if beside.is_dir() else Path("/work/shared/eval-dev")
+    return beside.resolve()
 
 from pipeline import minhash  # noqa: E402
 from pipeline.minhash import find_similar_pairs, shingle_hashes, tokenize  # noqa: E402

@@ -48,7 +48,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -78,7 +77,7 @@ _TITLE_SUFFIXES = ["", " (AFP)", " - Le Journal", " : ce que l'on sait", " | Act
 
 def default_data() -> Path:
     here = ROOT / ".." / "shared" / "eval-dev"
-    return here if here.exists() else Path("/work/shared/eval-dev")
+    return here
 
 
 # --- corpora -------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ from pipeline.summarize.extractive import summarize_story  # noqa: E402
 
 def default_data() -> Path:
     here = ROOT / ".." / "shared" / "eval-dev"
-    return here if here.exists() else Path("/work/shared/eval-dev")
+    return here
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def default_data() -> Path:
     here = ROOT / ".." / "shared" / "eval-dev"
-    return here if here.exists() else Path("/work/shared/eval-dev")
+    return here
 
 
 def build_corpus(folder: Path, data: Path, n_orangesum: int, seed: int) -> dict[str, str]:

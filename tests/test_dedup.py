@@ -1,4 +1,3 @@
-from dataclasses import replace
 
 from pipeline.config import DedupSettings, IngestSettings
 from pipeline.dedup import dedup, group_of

@@ -80,7 +80,9 @@ def _md_code_cell(text: str) -> str:
     return _md_code(text).replace("|", "\\|")
 
 
+@lru_cache(maxsize=1)
 def _environment() -> Environment:
+    """The Markdown templates' environment, built once (templates compile once per process)."""
     env = Environment(
         loader=PackageLoader("pipeline.render", "templates"),
         undefined=StrictUndefined,

@@ -45,7 +45,6 @@ dev set (README, "Measuring quality"):
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import shutil
 import subprocess
@@ -260,8 +259,8 @@ _AGREEMENT = [
 ]
 _AUX = "am|are|is|was|were|have|has|had|can|could|will|would|shall|should|must|may|might|do|does|did"
 _QUESTION = re.compile(
-    rf"^(?P<wh>(?:Why|Where|When|How|What|Who)\s+)?(?P<subj>I|[Yy]ou|[Hh]e|[Ss]he|[Ii]t|[Ww]e|[Tt]hey)\s+"
-    rf"(?P<verb>[a-z]+)\b(?P<rest>\s*(?P<next>[a-z]*).*)$"
+    r"^(?P<wh>(?:Why|Where|When|How|What|Who)\s+)?(?P<subj>I|[Yy]ou|[Hh]e|[Ss]he|[Ii]t|[Ww]e|[Tt]hey)\s+"
+    r"(?P<verb>[a-z]+)\b(?P<rest>\s*(?P<next>[a-z]*).*)$"
 )
 _AUXILIARIES = frozenset(_AUX.split("|"))
 _PARTICIPLES = frozenset(
