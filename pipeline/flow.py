@@ -73,13 +73,18 @@ class Hooks(Protocol):
     def bar(self, desc: str, total: int | None, unit: str) -> ContextManager[Any]: ...
 
 
-class _NoBar:
+class NoBar:
+    """A progress bar that shows nothing (eval, tests, and runs whose stderr is not a terminal)."""
+
     total: int | None = None
 
     def update(self, n: int = 1) -> None:
         pass
 
     def refresh(self) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
         pass
 
 
@@ -89,7 +94,7 @@ class NoHooks:
 
     @contextmanager
     def bar(self, desc: str, total: int | None, unit: str) -> Iterator[Any]:
-        yield _NoBar()
+        yield NoBar()
 
 
 @dataclass

@@ -50,7 +50,7 @@ from .cache import Cache, CacheRefused, NullCache, refuse_foreign_file
 from .config import Settings, settings_dict
 from .executors import ExecutorError, make_executor
 from .changes import previous_run_dir
-from .flow import run_flow
+from .flow import NoBar, run_flow
 from .model import Document, IngestResult
 from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
@@ -123,7 +123,7 @@ class _Bars:
     @contextmanager
     def bar(self, desc: str, total: int | None, unit: str) -> Iterator[Any]:
         if not self.enabled:
-            yield _NoBar()
+            yield NoBar()
             return
         from tqdm import tqdm
 
@@ -145,19 +145,6 @@ class _Hooks:
     def __init__(self, clock: _Clock, bars: _Bars) -> None:
         self.stage = clock.stage
         self.bar = bars.bar
-
-
-class _NoBar:
-    total: int | None = None
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def refresh(self) -> None:
-        pass
-
-    def set_postfix_str(self, s: str) -> None:
-        pass
 
 
 def _versions() -> dict[str, str]:
