@@ -100,13 +100,14 @@ def story_changes(previous: Mapping[str, Any] | None, current: Mapping[str, Any]
         return Changes(previous_run=previous_run, new_story=True)
     before_files = [s["file"] for s in previous.get("sources", ())]
     now_files = [s["file"] for s in current.get("sources", ())]
+    before_set, now_set = set(before_files), set(now_files)
     before = {s["fr"]: s for s in previous.get("summary", ())}
     now = {s["fr"]: s for s in current.get("summary", ())}
     kept = [fr for fr in now if fr in before]
     return Changes(
         previous_run=previous_run, new_story=False,
-        new_articles=tuple(f for f in now_files if f not in before_files),
-        removed_articles=tuple(f for f in before_files if f not in now_files),
+        new_articles=tuple(f for f in now_files if f not in before_set),
+        removed_articles=tuple(f for f in before_files if f not in now_set),
         new_sentences=tuple(fr for fr in now if fr not in before),
         removed_sentences=tuple(fr for fr in before if fr not in now),
         changed_citations=tuple(fr for fr in kept if _cited(before[fr]) != _cited(now[fr])),

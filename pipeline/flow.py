@@ -45,7 +45,7 @@ from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
 from .executors import Executor, Session
 from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
-from .translate import TranslationError, Translator
+from .translate import EngineFailure, TranslationError, Translator
 from .verify import write_sources
 
 log = logging.getLogger("pipeline")
@@ -221,13 +221,13 @@ def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] |
     from .quotes import extract_quotes
 
     story, cached = item
+    dedup = ctx.dedup_for(story)
     if cached is None:
-        summary = ctx.summarizer.summarize(story, ctx.index, ctx.dedup_for(story))
+        summary = ctx.summarizer.summarize(story, ctx.index, dedup)
         headline_fr = choose_headline(story, ctx.index, summary)
     else:
         summary, headline_fr = cached
     summary = dataclasses.replace(summary, story_id=story.story_id)
-    dedup = ctx.dedup_for(story)
     quotes = english_quotes(extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences]),
                             ctx.index, dedup)
     return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, ctx.index, dedup)),
@@ -311,10 +311,14 @@ class TranslateContext:
     prebuilt_pid: int = field(default_factory=os.getpid)
     _engine: Translator | None = field(default=None, repr=False)
     _pid: int = field(default=0, repr=False)
+    _router: Any = field(default=None, repr=False)  # pipeline.translate.routes.RouteTranslator
+    _router_pid: int = field(default=0, repr=False)
+    # translator identity per direction (hashes the engine's programs and data): computed once per run
+    identities: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent to another process (a Ray actor): the settings only; the engine is built there."""
-        return {**self.__dict__, "prebuilt": None, "_engine": None, "_pid": 0}
+        return {**self.__dict__, "prebuilt": None, "_engine": None, "_pid": 0, "_router": None, "_router_pid": 0}
 
     def engine(self) -> Translator:
         if self.prebuilt is not None and os.getpid() == self.prebuilt_pid:
@@ -323,13 +327,12 @@ class TranslateContext:
             from .translate.select import choose_translator
 
             self._engine, self._pid = choose_translator(self.settings).translator, os.getpid()
-            self._router = None
         return self._engine
 
     def router(self) -> Any:
         """Every other direction (`pipeline.translate.routes`), built on first use in this process."""
         engine = self.engine()
-        if getattr(self, "_router", None) is None or self._router_pid != os.getpid():
+        if self._router is None or self._router_pid != os.getpid():
             from .translate.routes import RouteTranslator
 
             self._router, self._router_pid = RouteTranslator(self.settings, engine), os.getpid()
@@ -386,20 +389,12 @@ class TranslateStep:
             try:
                 english.update(zip(batch, translator.translate(batch)))
             except TranslationError as exc:
-                if _is_engine_failure(exc):
+                if isinstance(exc, EngineFailure):  # an engine that cannot work fails the run (exit 4)
                     raise
                 failed.update((t, str(exc)) for t in batch)
             if progress:
                 progress(len(batch))
         return english, failed
-
-
-def _is_engine_failure(exc: TranslationError) -> bool:
-    """An engine that cannot work at all fails the run (exit 4), not a story."""
-    from . import translate
-
-    failure = getattr(translate, "EngineFailure", None)
-    return failure is not None and isinstance(exc, failure)
 
 
 class BriefStep:
@@ -423,7 +418,8 @@ class BriefStep:
         head_fr, head_en = (translated.get(j, text.headline_fr) for j in text.headline_jobs())
         brief = build_brief(story, summary, head_fr, head_en, (), index,
                             {**engines, "summarizer": summary.engine}, warnings, dedup_result=dedup)
-        english = {t: e for (src, tgt, t), e in translated.items() if (src, tgt) == ("fr", "en")}
+        quote_jobs = [("fr", "en", t) for t in quote_texts(text.quotes)]  # this story's only: linear per story
+        english = {j[2]: translated[j] for j in quote_jobs if j in translated}
         return attach_quotes(brief, story, index, list(text.quotes), english)
 
 
@@ -597,8 +593,11 @@ def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engin
         except NoRoute as exc:
             untranslated.update(((source, target, t), str(exc)) for t in texts)
             continue
-        identity = {**translator_identity(direct, settings_dict(settings)["translate"]), "direction": [source, target]}
-        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache, identity)
+        if (source, target) not in tctx.identities:
+            tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"]),
+                                                 "direction": [source, target]}
+        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache,
+                                      tctx.identities[(source, target)])
         done, failed = step.run(translator, texts, progress)
         translated.update(((source, target, t), e) for t, e in done.items())
         untranslated.update(((source, target, t), r) for t, r in failed.items())
