@@ -49,7 +49,8 @@ def _corpus(folder: Path) -> Path:
 
     source = default_data() / "orangesum-valid.jsonl"
     if not source.exists():
-        pytest.fail(f"{source} not found: the eval-dev data is needed for the syndicated copies")
+        # as the other tests on eval-dev data: a checkout without ../shared beside it skips, saying why
+        pytest.skip(f"{source} not found: the eval-dev data is needed for the syndicated copies")
     write_mixed_corpus(folder)
     build_corpus(folder / "wire", 18, load_bases(source)[:3], variants=6, seed=1)
     return folder
