@@ -733,20 +733,18 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)
 
-        # review site: cited paragraphs side by side in English
+        # review site: cited paragraphs side by side in English, each distinct sentence translated once
         with hooks.stage("review"):
-            from .render.review import paragraphs_for_review, write_review_site
+            from .render.review import review_jobs, write_review_site
 
-            review_pids = paragraphs_for_review(briefs, index, dedup_result)
-            review_jobs = [(index.paragraphs[p].lang, "en", index.paragraphs[p].text) for p in review_pids]
-            review_done, review_failed = translate_jobs(review_jobs, session, engine, tctx, cache, settings, stats)
+            jobs = review_jobs(briefs, index, dedup_result)
+            review_done, review_failed = translate_jobs(jobs, session, engine, tctx, cache, settings, stats)
             if review_failed:
-                w = f"review pages: {len(review_failed)} cited paragraph(s) left untranslated: " \
+                w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
                     f"{next(iter(review_failed.values()))}"
                 log.warning("%s", w)
                 warnings.append(w)
-            review_en = {p: review_done[j] for p, j in zip(review_pids, review_jobs) if j in review_done}
-            write_review_site(run_dir, briefs, index, dedup_result, review_en, run_id)
+            write_review_site(run_dir, briefs, index, dedup_result, review_done, run_id, cache=cache)
     if unsummarised:
         warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
                         "offline route got no brief (listed in index.md and the manifest)")

@@ -424,16 +424,17 @@ def test_text_logs_escape_control_characters(capsys, cli_logging):
 
 
 def test_review_translation_failure_is_in_the_manifest(tmp_path, monkeypatch):
-    class NoParagraphs(FakeTranslator):
-        def translate(self, texts):  # summary sentences go through, whole paragraphs (review pages) fail
-            if any(re.search(r"\. \w", t) for t in texts):
-                raise TranslationError("engine refused a long paragraph")
+    class Refuses(FakeTranslator):
+        def translate(self, texts):  # the sentence the one-sentence brief leaves out (review pages only) fails
+            if any("rafales" in t for t in texts):
+                raise TranslationError("engine refused a sentence")
             return super().translate(texts)
 
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(NoParagraphs(), ()))
-    report = go(make_corpus(tmp_path, {"storm.txt": STORM}), tmp_path / "out")
+    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(Refuses(), ()))
+    settings = Settings.model_validate({"summarize": {"sentences": 1}})
+    report = go(make_corpus(tmp_path, {"storm.txt": STORM}), tmp_path / "out", settings)
     assert report.exit_code == 0, report.message
-    assert any("review pages" in w and "long paragraph" in w for w in report.manifest["warnings"])
+    assert any("review pages" in w and "refused a sentence" in w for w in report.manifest["warnings"])
 
 
 def test_engine_and_python_warnings_reach_the_manifest(tmp_path, monkeypatch):

@@ -14,7 +14,8 @@ import pytest
 
 from pipeline.dedup import group_of
 from pipeline.render import citation_numbers
-from pipeline.render.review import paragraphs_for_review, render_review_page, write_review_site
+from pipeline.corpus_index import sentence_spans
+from pipeline.render.review import paragraphs_for_review, render_review_page, review_jobs, write_review_site
 
 from conftest import CORPUS
 from test_schema import Tagged, build_run
@@ -50,11 +51,25 @@ def chromium_missing() -> str | None:
 needs_chromium = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 
 
+def _english(built) -> dict[tuple[str, str, str], str]:
+    """The review pages' translations, as the flow makes them: each distinct sentence once."""
+    jobs = review_jobs(built.briefs, built.index, built.dedup)
+    return dict(zip(jobs, Tagged().translate([text for _lang, _en, text in jobs])))
+
+
+def _english_of(paragraph, english) -> str:
+    """A paragraph's English as the page shows it: its sentences translated one by one, in place."""
+    out, cursor = [], 0
+    for s, at, end in sentence_spans(paragraph):
+        out += [paragraph.text[cursor:at], english[(paragraph.lang, "en", s.text)]]
+        cursor = end
+    return "".join(out) + paragraph.text[cursor:]
+
+
 @pytest.fixture(scope="module")
 def sample_site(tmp_path_factory, settings):
     built = build_run(CORPUS, settings)
-    pids = paragraphs_for_review(built.briefs, built.index, built.dedup)
-    english = dict(zip(pids, Tagged().translate([built.index.paragraphs[p].text for p in pids])))
+    english = _english(built)
     run_dir = tmp_path_factory.mktemp("run")
     paths = write_review_site(run_dir, built.briefs, built.index, built.dedup, english, "run-test")
     return built, english, paths
@@ -69,9 +84,8 @@ def xss_site(tmp_path_factory, settings):
     # a one-sentence summary, so that the quote is a key quote rather than a summary sentence
     built = build_run(corpus, settings.model_copy(update={"summarize": settings.summarize.model_copy(update={"sentences": 1})}))
     assert any(XSS_ATTR in q.text_fr for b in built.briefs for q in b.quotes)
-    pids = paragraphs_for_review(built.briefs, built.index, built.dedup)
-    english = dict(zip(pids, Tagged().translate([built.index.paragraphs[p].text for p in pids])))
-    paths = write_review_site(tmp_path_factory.mktemp("run"), built.briefs, built.index, built.dedup, english, "r")
+    paths = write_review_site(tmp_path_factory.mktemp("run"), built.briefs, built.index, built.dedup, _english(built),
+                              "r")
     return built, paths
 
 
@@ -142,7 +156,8 @@ def test_citation_click_shows_paragraph_side_by_side(sample_site, tmp_path):
             # text_content: the DOM text, the language badge ("fr", "en") first
             assert cited.locator(".original").text_content() == "fr" + paragraph.text
             assert cited.locator(".original mark").inner_text() == citation.text
-            assert cited.locator(".english").text_content() == "en" + english[paragraph.pid]
+            assert cited.locator(".english").text_content() == "en" + _english_of(paragraph, english)
+            assert cited.locator(".english mark").inner_text() == english[("fr", "en", citation.text)]
             # side by side: the English column is to the right of the original, on the same row
             left, right = cited.locator(".original").bounding_box(), cited.locator(".english").bounding_box()
             assert right["x"] > left["x"] + left["width"] - 1 and abs(right["y"] - left["y"]) < 2
@@ -216,3 +231,65 @@ def test_page_renders_without_english(sample_site):
     built, _english, _paths = sample_site
     html = render_review_page(built.briefs[0], built.index, built.dedup, {}, "r")
     assert "no English translation in this run" in html
+
+
+WIRE = (
+    "La tempête Ciaran a frappé les côtes de la Bretagne dans la nuit de mercredi à jeudi avec des rafales à "
+    "180 kilomètres par heure. Plus de 780 000 foyers ont été privés d'électricité dans le Finistère selon Enedis.\n\n"
+    "Les écoles de toute la région sont restées fermées jeudi par mesure de précaution, a annoncé la préfecture. "
+    "Les trains entre Brest et Rennes ne circuleront pas avant vendredi matin.\n"
+)
+
+
+def _wire_site(folder: Path, copies: int, settings):
+    """A wire story republished `copies` times under other titles (the paragraphs identical), and its pages."""
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    for i in range(copies):
+        (corpus / f"copy{i:02d}.txt").write_text(f"Tempête en Bretagne, édition {i}\n\n{WIRE}", encoding="utf-8")
+    built = build_run(corpus, settings)
+    english = _english(built)
+    paths = write_review_site(folder / "run", built.briefs, built.index, built.dedup, english, "r")
+    return built, english, paths
+
+
+def test_a_duplicate_group_is_shown_once_per_page_and_translated_once(tmp_path, settings):
+    """Each summary sentence cites every copy; the copies' paragraphs are not repeated under every citation."""
+    shown = {}
+    for copies in (3, 9):
+        built, english, paths = _wire_site(tmp_path / str(copies), copies, settings)
+        assert len(built.briefs) == 1
+        brief, html = built.briefs[0], paths[1].read_text(encoding="utf-8")
+        numbers = citation_numbers(brief)
+        assert len(numbers) >= 2 * copies  # two sentences at least, each cited in every copy
+        # every file the text comes from is named on the page
+        assert all(f"corpus/copy{i:02d}.txt" in html for i in range(copies))
+        # one paragraph view per citation (its own paragraph), plus the duplicate blocks; each block shows
+        # one text for the identical copies, with the list of files
+        blocks = html.count('<div class="dups"')
+        in_blocks = html.count('class="paragraph"') - len(numbers)
+        assert f"{copies} copies of this text:" in html
+        shown[copies] = (len(english), blocks, in_blocks)
+    # neither the translations nor the duplicate blocks grow with the number of copies
+    assert shown[3] == shown[9]
+
+
+def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
+    from pipeline.cache import Cache
+
+    built, english, _paths = sample_site
+    cache = Cache(tmp_path / "cache.sqlite")
+    first = write_review_site(tmp_path / "run-1", built.briefs, built.index, built.dedup, english, "run-1", cache=cache)
+    assert cache.stats["review"].hits == 0 and cache.stats["review"].misses == len(built.briefs)
+    second = write_review_site(tmp_path / "run-2", built.briefs, built.index, built.dedup, english, "run-2",
+                               cache=cache)
+    assert cache.stats["review"].hits == len(built.briefs)
+    # the same pages, with this run's id
+    for a, b in zip(first[1:], second[1:]):
+        assert a.read_text(encoding="utf-8").replace("run-1", "run-2") == b.read_text(encoding="utf-8")
+        assert "<run-id/>" not in b.read_text(encoding="utf-8")
+    # a changed translation is a changed page: rendered again
+    changed = {job: f"{text} (revised)" for job, text in english.items()}
+    third = write_review_site(tmp_path / "run-3", built.briefs, built.index, built.dedup, changed, "run-3", cache=cache)
+    assert cache.stats["review"].misses == 2 * len(built.briefs)
+    assert "(revised)" in third[1].read_text(encoding="utf-8")

@@ -1,43 +1,65 @@
 """The review site: one static HTML page per brief, and an index, that work offline.
 
 Entry points:
-- `paragraphs_for_review(briefs, index, dedup_result) -> list[str]`: the ids of
-  the French paragraphs the pages show (every cited paragraph and its
-  duplicates), to translate to English before writing the pages;
-- `write_review_site(run_dir, briefs, index, dedup_result, english_by_pid, run_id)
-  -> list[Path]`: writes `<run_dir>/review/index.html` and
+- `review_jobs(briefs, index, dedup_result) -> list[(lang, "en", text)]`: the
+  texts to translate to English before writing the pages: each distinct
+  sentence of the paragraphs the pages show, once;
+- `write_review_site(run_dir, briefs, index, dedup_result, translated, run_id,
+  cache=None) -> list[Path]`: writes `<run_dir>/review/index.html` and
   `<run_dir>/review/<story>.html`, returns their paths.
 
 On a brief's page, clicking a citation number shows the cited paragraph in
 its original language and in English side by side, the cited sentence
-marked, followed by the same text in other sources: the paragraph's
+marked in both, followed by the same text in other sources: the paragraph's
 duplicate group (exact, near, contained) and the sentence's (including
 reworded same-fact reports), each side by side too.
 
+Linear in the input: the duplicates of a citation are one block per page
+for each (paragraph group, sentence group) pair, shared by every citation
+into it (the page script moves the block under the citation shown), and
+within a block paragraphs with the same text are shown once, with the list
+of files they appear in. English is made sentence by sentence, so a text is
+translated once whatever the number of paragraphs that repeat it. Pages are
+cached (kind "review") by what they show and the code that renders them, so
+a run whose briefs, groups and translations did not change renders nothing.
+
 Pages are self-contained: inline CSS and JavaScript, no network (a Content
 Security Policy allows nothing else; the script runs by its hash). Every
-corpus text goes through Jinja2 autoescaping, and the script only toggles
-pre-rendered sections, so text like `<script>` shows as written.
+corpus text goes through Jinja2 autoescaping, and the script only moves and
+toggles pre-rendered sections, so text like `<script>` shows as written.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, DupGroup, Paragraph
 from . import citation_numbers, cited_sentences, lines_label, n_sources
 
+if TYPE_CHECKING:
+    from ..cache import Cache
+
 REVIEW_DIR = "review"
+CACHE_KIND = "review"
+_TEMPLATES = ("review_brief.html.j2", "_review_head.html.j2", "review.css", "review.js")
+# Stands for the run id in cached pages. Autoescaping turns any '<' of corpus text into '&lt;',
+# so this string can only come from the template, never from what a page shows.
+_RUN_ID_SLOT = Markup("<run-id/>")
+_WORD = re.compile(r"\w")
+
+Translated = Mapping[tuple[str, str, str], str]  # (source language, "en", text) -> English
 
 
 @dataclass(frozen=True)
@@ -46,17 +68,42 @@ class Segment:
     marked: bool
 
 
-@dataclass
-class ParagraphView:
+@dataclass(frozen=True)
+class Copy:
+    """One place a paragraph text appears."""
+
     pid: str
     file: str
     paragraph: int
     lines: str
+    relations: tuple[str, ...] = ()  # how it duplicates the group's canonical member
+
+
+@dataclass
+class TextView:
+    """A paragraph text with its marked sentences, original and English, and every paragraph that has it."""
+
     lang: str
     segments: list[Segment]
-    english: str | None  # None: no English available
+    english: list[Segment] | None  # None: no English available
     english_note: str  # why english is what it is ("" when translated)
-    relations: list[str] = field(default_factory=list)  # how it duplicates the cited text
+    copies: list[Copy] = field(default_factory=list)
+
+
+@dataclass
+class DupBlock:
+    """The same text in other sources: the paragraphs of a (paragraph group, sentence group) pair."""
+
+    id: str
+    texts: list[TextView]
+
+    @property
+    def n_paragraphs(self) -> int:
+        return sum(len(t.copies) for t in self.texts)
+
+    @property
+    def n_files(self) -> int:
+        return len({c.file for t in self.texts for c in t.copies})
 
 
 @dataclass
@@ -66,83 +113,32 @@ class Evidence:
     paragraph: int
     lines: str
     text: str
-    cited: ParagraphView
-    duplicates: list[ParagraphView]
+    cited: TextView
+    block: str | None  # id of its DupBlock; None: no duplicate in other sources
 
 
-def _cited_pids(briefs: Sequence[Brief], index: CorpusIndex) -> list[str]:
-    return [index.sentences[sid].pid for b in briefs for sid in citation_numbers(b)]
-
-
-def _duplicates(sid: str, index: CorpusIndex, para_groups: Mapping[str, DupGroup],
-                sent_groups: Mapping[str, DupGroup]) -> dict[str, tuple[list[str], set[str]]]:
-    """pid -> (relations, sids to mark) for the paragraphs that repeat sentence `sid` or its paragraph."""
-    pid = index.sentences[sid].pid
-    out: dict[str, tuple[list[str], set[str]]] = {}
-    group = para_groups.get(pid)
-    if group is not None:
-        for m in group.members:
-            if m.id != pid:
-                label = "canonical paragraph of its group" if m.id == group.canonical else \
-                    f"same paragraph: {m.relation}, similarity {m.score:.2f}"
-                out.setdefault(m.id, ([], set()))[0].append(label)
-    group = sent_groups.get(sid)
-    if group is not None:
-        for m in group.members:
-            if m.id == sid or m.id not in index.sentences:
-                continue
-            other = index.sentences[m.id].pid
-            label = "canonical sentence of its group" if m.id == group.canonical else \
-                f"same {'fact, reworded' if m.relation == 'same_fact' else 'sentence: ' + m.relation}, similarity {m.score:.2f}"
-            relations, marks = out.setdefault(other, ([], set()))
-            relations.append(label)
-            marks.add(m.id)
-    out.pop(pid, None)  # the cited paragraph itself is shown above its duplicates
-    return out
-
-
-def paragraphs_for_review(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult) -> list[str]:
-    """Ids of the French paragraphs the review pages show, in order of first use, each once."""
-    para_groups = group_of(dedup_result.paragraph_groups)
-    sent_groups = group_of(dedup_result.sentence_groups)
-    seen: dict[str, None] = {}
-    for b in briefs:
-        for sid in citation_numbers(b):
-            seen.setdefault(index.sentences[sid].pid, None)
-            for pid in _duplicates(sid, index, para_groups, sent_groups):
-                seen.setdefault(pid, None)
-    return [pid for pid in seen if index.paragraphs[pid].lang == "fr"]
-
-
-def _segments(paragraph: Paragraph, marked: set[str]) -> list[Segment]:
-    """The paragraph's text cut at its sentences, the marked ones flagged."""
+def _units(paragraph: Paragraph) -> list[Segment]:
+    """The paragraph's text cut at its sentences (nothing marked)."""
     out: list[Segment] = []
     cursor = 0
     for s, at, end in sentence_spans(paragraph):
         if at > cursor:
             out.append(Segment(paragraph.text[cursor:at], False))
-        out.append(Segment(s.text, s.sid in marked))
+        out.append(Segment(s.text, False))
         cursor = end
     if cursor < len(paragraph.text):
         out.append(Segment(paragraph.text[cursor:], False))
     return out or [Segment(paragraph.text, False)]
 
 
-def _view(pid: str, index: CorpusIndex, marked: set[str], english_by_pid: Mapping[str, str],
-          relations: list[str] | None = None) -> ParagraphView:
-    p = index.paragraphs[pid]
-    if p.lang == "en":
-        english, note = p.text, "the paragraph is in English"
-    elif pid in english_by_pid and english_by_pid[pid].strip():
-        english, note = english_by_pid[pid], ""
-    elif p.lang == "fr":
-        english, note = None, "no English translation in this run"
-    else:
-        english, note = None, f"not translated: the paragraph is in '{p.lang}', the translator reads French"
-    return ParagraphView(
-        pid=pid, file=index.documents[p.doc_id].path, paragraph=p.index, lines=lines_label(p.line_start, p.line_end),
-        lang=p.lang, segments=_segments(p, marked), english=english, english_note=note, relations=relations or [],
-    )
+def _segments(paragraph: Paragraph, marked: set[str]) -> list[Segment]:
+    """The paragraph's text cut at its sentences, the marked ones (sentence ids) flagged."""
+    texts = {s.text for s in paragraph.sentences if s.sid in marked}
+    return [Segment(u.text, u.text in texts) for u in _units(paragraph)]
+
+
+def _translatable(text: str) -> bool:
+    return bool(_WORD.search(text))
 
 
 @dataclass(frozen=True)
@@ -158,23 +154,131 @@ class _Lookups:
         return cls({pid: i for i, pid in enumerate(index.paragraphs)},
                    group_of(dedup_result.paragraph_groups), group_of(dedup_result.sentence_groups))
 
+    def block_key(self, sid: str, index: CorpusIndex) -> tuple[str | None, str | None]:
+        """The duplicate groups of a cited sentence's paragraph and of the sentence (None: in none)."""
+        pg = self.para_groups.get(index.sentences[sid].pid)
+        sg = self.sent_groups.get(sid)
+        return (pg.group_id if pg else None, sg.group_id if sg else None)
 
-def _evidence(brief: Brief, index: CorpusIndex, lookups: _Lookups, english_by_pid: Mapping[str, str]
-              ) -> list[Evidence]:
-    order, para_groups, sent_groups = lookups.order, lookups.para_groups, lookups.sent_groups
-    by_sid = cited_sentences(brief)
+    def members(self, sid: str, index: CorpusIndex) -> dict[str, tuple[list[str], set[str]]]:
+        """pid -> (relations, sids to mark) for every paragraph of the two groups of a cited sentence,
+        its own paragraph included, in corpus order."""
+        out: dict[str, tuple[list[str], set[str]]] = {}
+        group = self.para_groups.get(index.sentences[sid].pid)
+        if group is not None:
+            for m in group.members:
+                label = "canonical paragraph of its group" if m.id == group.canonical else \
+                    f"same paragraph: {m.relation}, similarity {m.score:.2f}"
+                out.setdefault(m.id, ([], set()))[0].append(label)
+        group = self.sent_groups.get(sid)
+        if group is not None:
+            for m in group.members:
+                if m.id not in index.sentences:
+                    continue
+                label = "canonical sentence of its group" if m.id == group.canonical else \
+                    f"same {'fact, reworded' if m.relation == 'same_fact' else 'sentence: ' + m.relation}, " \
+                    f"similarity {m.score:.2f}"
+                relations, marks = out.setdefault(index.sentences[m.id].pid, ([], set()))
+                relations.append(label)
+                marks.add(m.id)
+        return dict(sorted(out.items(), key=lambda kv: self.order.get(kv[0], 0)))
+
+
+def _shown(briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups) -> dict[str, None]:
+    """Every paragraph the pages show (cited ones and their duplicates), in order of first use, each once."""
+    seen: dict[str, None] = {}
+    for b in briefs:
+        keys: set[tuple[str | None, str | None]] = set()
+        for sid in citation_numbers(b):
+            seen.setdefault(index.sentences[sid].pid, None)
+            key = lookups.block_key(sid, index)
+            if key != (None, None) and key not in keys:  # a block is listed once per page
+                keys.add(key)
+                seen.update(dict.fromkeys(lookups.members(sid, index)))
+    return seen
+
+
+def paragraphs_for_review(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult) -> list[str]:
+    """Ids of the paragraphs the review pages show, in order of first use, each once."""
+    return list(_shown(briefs, index, _Lookups.build(index, dedup_result)))
+
+
+def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult) -> list[tuple[str, str, str]]:
+    """(language, "en", text) of each distinct sentence to translate for the pages, once, in order of first use.
+
+    Sentence by sentence rather than paragraph by paragraph: republished copies of an article repeat
+    most sentences in paragraphs that differ by one, and the brief's own sentences are already translated.
+    """
+    jobs: dict[tuple[str, str, str], None] = {}
+    for pid in paragraphs_for_review(briefs, index, dedup_result):
+        p = index.paragraphs[pid]
+        if p.lang != "en":
+            jobs.update(dict.fromkeys((p.lang, "en", u.text) for u in _units(p) if _translatable(u.text)))
+    return list(jobs)
+
+
+def _english(p: Paragraph, segments: list[Segment], translated: Translated) -> tuple[list[Segment] | None, str]:
+    if p.lang == "en":
+        return segments, "the paragraph is in English"
     out = []
+    for s in segments:
+        if not _translatable(s.text):
+            out.append(s)
+            continue
+        english = translated.get((p.lang, "en", s.text), "")
+        if not english.strip():
+            if p.lang == "fr":
+                return None, "no English translation in this run"
+            return None, f"not translated: the paragraph is in '{p.lang}', no English translation in this run"
+        out.append(Segment(english, s.marked))
+    return out, ""
+
+
+def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
+    p = index.paragraphs[pid]
+    return Copy(pid, index.documents[p.doc_id].path, p.index, lines_label(p.line_start, p.line_end), tuple(relations))
+
+
+def _view(pid: str, index: CorpusIndex, marked: set[str], translated: Translated) -> TextView:
+    p = index.paragraphs[pid]
+    segments = _segments(p, marked)
+    english, note = _english(p, segments, translated)
+    return TextView(p.lang, segments, english, note)
+
+
+def _block(block_id: str, members: Mapping[str, tuple[list[str], set[str]]], index: CorpusIndex,
+           translated: Translated) -> DupBlock:
+    """The members, paragraphs with the same text and the same marks shown once."""
+    texts: dict[tuple, TextView] = {}
+    for pid, (relations, marks) in members.items():
+        p = index.paragraphs[pid]
+        segments = _segments(p, marks)
+        key = (p.lang, tuple(segments))
+        if key not in texts:
+            english, note = _english(p, segments, translated)
+            texts[key] = TextView(p.lang, segments, english, note)
+        texts[key].copies.append(_copy(pid, index, relations))
+    return DupBlock(block_id, list(texts.values()))
+
+
+def _evidence(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated
+              ) -> tuple[list[Evidence], list[DupBlock]]:
+    by_sid = cited_sentences(brief)
+    evidence: list[Evidence] = []
+    blocks: dict[tuple[str | None, str | None], DupBlock] = {}
     for sid, number in citation_numbers(brief).items():
         c = by_sid[sid]
         pid = index.sentences[sid].pid
-        dups = _duplicates(sid, index, para_groups, sent_groups)
-        out.append(Evidence(
+        key = lookups.block_key(sid, index)
+        if key != (None, None) and key not in blocks:
+            blocks[key] = _block(f"dup-{len(blocks) + 1}", lookups.members(sid, index), index, translated)
+        cited = _view(pid, index, {sid}, translated)
+        cited.copies.append(_copy(pid, index))
+        evidence.append(Evidence(
             number=number, file=c.file, paragraph=c.paragraph, lines=lines_label(c.line_start, c.line_end),
-            text=c.text, cited=_view(pid, index, {sid}, english_by_pid),
-            duplicates=[_view(d, index, marks, english_by_pid, relations)
-                        for d, (relations, marks) in sorted(dups.items(), key=lambda kv: order.get(kv[0], 0))],
+            text=c.text, cited=cited, block=blocks[key].id if key in blocks else None,
         ))
-    return out
+    return evidence, list(blocks.values())
 
 
 @lru_cache(maxsize=1)
@@ -196,17 +300,33 @@ def _environment() -> Environment:
     )
 
 
-def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResult,
-                       english_by_pid: Mapping[str, str], run_id: str, lookups: _Lookups | None = None) -> str:
-    """One brief's page (`lookups`: built once by the caller when rendering many pages)."""
-    lookups = lookups or _Lookups.build(index, dedup_result)
-    numbers = citation_numbers(brief)
+@lru_cache(maxsize=1)
+def _code_key() -> str:
+    """What the pages' HTML depends on besides their data: this module, the templates, Jinja2."""
+    from ..cache import code_fingerprint, digest, package_versions
+
+    folder = resources.files("pipeline.render").joinpath("templates")
+    return digest(CACHE_KIND, code_fingerprint(__name__, "pipeline.render"), package_versions("jinja2", "markupsafe"),
+                  [(n, folder.joinpath(n).read_text(encoding="utf-8")) for n in _TEMPLATES])
+
+
+def _page_data(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated) -> dict:
+    evidence, blocks = _evidence(brief, index, lookups, translated)
+    return {"brief": brief, "numbers": citation_numbers(brief), "n_docs": len(brief.sources),
+            "evidence": evidence, "blocks": blocks}
+
+
+def _render_page(data: dict, run_id: str | Markup) -> str:
     script, script_hash = _script()
     return _environment().get_template("review_brief.html.j2").render(
-        brief=brief, run_id=run_id, numbers=numbers, n_docs=len(brief.sources), n_sources=n_sources,
-        evidence=_evidence(brief, index, lookups, english_by_pid),
-        script=script, script_hash=script_hash,
-    )
+        **data, run_id=run_id, n_sources=n_sources, script=script, script_hash=script_hash)
+
+
+def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResult, translated: Translated,
+                       run_id: str, lookups: _Lookups | None = None) -> str:
+    """One brief's page (`lookups`: built once by the caller when rendering many pages)."""
+    lookups = lookups or _Lookups.build(index, dedup_result)
+    return _render_page(_page_data(brief, index, lookups, translated), run_id)
 
 
 def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
@@ -217,16 +337,34 @@ def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
 
 
 def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
-                      english_by_pid: Mapping[str, str], run_id: str) -> list[Path]:
-    """Write the review pages under `<run_dir>/review/`; return their paths (index first)."""
+                      translated: Translated, run_id: str, cache: "Cache | None" = None) -> list[Path]:
+    """Write the review pages under `<run_dir>/review/`; return their paths (index first).
+
+    With `cache`, a page whose data (brief, the paragraphs it shows, their groups and English) and
+    rendering code are unchanged is taken from it instead of rendered again.
+    """
+    from ..cache import digest, encode
+
     folder = Path(run_dir) / REVIEW_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "index.html"]
     written[0].write_text(render_review_index(briefs, run_id), encoding="utf-8")
     lookups = _Lookups.build(index, dedup_result)
-    for brief in briefs:
+    pages = [_page_data(brief, index, lookups, translated) for brief in briefs]
+    keys = [digest(_code_key(), encode(data)) for data in pages] if cache is not None else []
+    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
+    new: dict[str, str] = {}
+    slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
+    for i, (brief, data) in enumerate(zip(briefs, pages)):
+        key = keys[i] if keys else ""
+        html = found.get(key) if keys else None
+        if not isinstance(html, str):
+            html = _render_page(data, _RUN_ID_SLOT)
+            if keys:
+                new[key] = html
         path = folder / f"{brief.story_id}.html"
-        path.write_text(render_review_page(brief, index, dedup_result, english_by_pid, run_id, lookups),
-                        encoding="utf-8")
+        path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)
+    if cache is not None and new:
+        cache.put_many(CACHE_KIND, new.items())
     return written

@@ -6,6 +6,9 @@
     if (!target || !target.classList.contains("evidence")) { return false; }
     document.querySelectorAll("section.evidence.shown").forEach(function (s) { s.classList.remove("shown"); });
     document.querySelectorAll("a.cite.active").forEach(function (a) { a.classList.remove("active"); });
+    // the duplicates are one block per page, shared by the citations into the same groups: move it here
+    var block = target.dataset.block ? document.getElementById(target.dataset.block) : null;
+    if (block && block.parentNode !== target) { target.appendChild(block); }
     target.classList.add("shown");
     document.querySelectorAll('a.cite[href="#' + id + '"]').forEach(function (a) { a.classList.add("active"); });
     if (placeholder) { placeholder.hidden = true; }
