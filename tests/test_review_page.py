@@ -293,3 +293,28 @@ def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
     third = write_review_site(tmp_path / "run-3", built.briefs, built.index, built.dedup, changed, "run-3", cache=cache)
     assert cache.stats["review"].misses == 2 * len(built.briefs)
     assert "(revised)" in third[1].read_text(encoding="utf-8")
+
+
+def test_a_paragraph_in_another_language_is_shown_in_french_and_english_too(tmp_path, settings):
+    from markupsafe import escape
+    from test_crosslingual import ENGLISH, FRENCH
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "canicule_fr.txt").write_text("\n\n".join(FRENCH) + "\n", encoding="utf-8")
+    (corpus / "heatwave_en.txt").write_text("\n\n".join(ENGLISH) + "\n", encoding="utf-8")
+    built = build_run(corpus, settings.model_copy(update={"ingest": settings.ingest.model_copy(
+        update={"languages": ["fr", "en"]})}))
+    jobs = review_jobs(built.briefs, built.index, built.dedup)
+    english = _english(built)
+    assert not [j for j in jobs if j[0] == j[1]]  # nothing is translated into its own language
+    paths = write_review_site(tmp_path / "run", built.briefs, built.index, built.dedup, english, "r")
+    html = "".join(p.read_text(encoding="utf-8") for p in paths)
+    shown_en = [built.index.paragraphs[pid] for pid in paragraphs_for_review(built.briefs, built.index, built.dedup)
+                if built.index.paragraphs[pid].lang == "en"]
+    assert shown_en, "the pages show an English source"
+    assert '<div class="french" lang="fr"><span class="lang">fr</span>' in html
+    for p in shown_en:
+        for s in p.sentences:
+            assert ("en", "fr", s.text) in jobs and ("en", "en", s.text) not in jobs
+            assert str(escape(english[("en", "fr", s.text)])) in html

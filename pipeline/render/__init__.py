@@ -5,7 +5,7 @@
 - `brief_to_dict(brief, run_id)`: the JSON form, valid against
   `brief.schema.json` (`SCHEMA_VERSION`, `schema()`);
 - `pipeline.render.review`: the offline review site (one HTML page per brief
-  and an index), see `paragraphs_for_review` and `write_review_site`.
+  and an index), see `review_jobs` and `write_review_site`.
 
 Citations are numbered once per brief, in order of first use: the summary's
 first, then the quotes'. A number always names one source sentence.

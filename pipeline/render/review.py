@@ -1,16 +1,17 @@
 """The review site: one static HTML page per brief, and an index, that work offline.
 
 Entry points:
-- `review_jobs(briefs, index, dedup_result) -> list[(lang, "en", text)]`: the
-  texts to translate to English before writing the pages: each distinct
-  sentence of the paragraphs the pages show, once;
+- `review_jobs(briefs, index, dedup_result) -> list[(lang, target, text)]`:
+  the texts to translate before writing the pages: each distinct sentence
+  of the paragraphs the pages show, once, to English (and to French when
+  the paragraph is in another language);
 - `write_review_site(run_dir, briefs, index, dedup_result, translated, run_id,
   cache=None) -> list[Path]`: writes `<run_dir>/review/index.html` and
   `<run_dir>/review/<story>.html`, returns their paths.
 
 On a brief's page, clicking a citation number shows the cited paragraph in
-its original language and in English side by side, the cited sentence
-marked in both, followed by the same text in other sources: the paragraph's
+its original language, in French (when the original is not French) and in
+English side by side, the cited sentence marked in each, followed by the same text in other sources: the paragraph's
 duplicate group (exact, near, contained) and the sentence's (including
 reworded same-fact reports), each side by side too.
 
@@ -59,7 +60,7 @@ _TEMPLATES = ("review_brief.html.j2", "_review_head.html.j2", "review.css", "rev
 _RUN_ID_SLOT = Markup("<run-id/>")
 _WORD = re.compile(r"\w")
 
-Translated = Mapping[tuple[str, str, str], str]  # (source language, "en", text) -> English
+Translated = Mapping[tuple[str, str, str], str]  # (source language, target language, text) -> translation
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,14 @@ class Copy:
 
 @dataclass
 class TextView:
-    """A paragraph text with its marked sentences, original and English, and every paragraph that has it."""
+    """A paragraph text with its marked sentences, original, French and English, and every paragraph that has it."""
 
     lang: str
     segments: list[Segment]
     english: list[Segment] | None  # None: no English available
     english_note: str  # why english is what it is ("" when translated)
+    french: list[Segment] | None = None  # None: the original is French, or no French available
+    french_note: str = ""
     copies: list[Copy] = field(default_factory=list)
 
 
@@ -203,8 +206,13 @@ def paragraphs_for_review(briefs: Sequence[Brief], index: CorpusIndex, dedup_res
     return list(_shown(briefs, index, _Lookups.build(index, dedup_result)))
 
 
+def _targets(lang: str) -> tuple[str, ...]:
+    """The languages a paragraph is shown in besides its own: English always, French too."""
+    return tuple(t for t in ("fr", "en") if t != lang)
+
+
 def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult) -> list[tuple[str, str, str]]:
-    """(language, "en", text) of each distinct sentence to translate for the pages, once, in order of first use.
+    """(language, target, text) of each distinct sentence to translate for the pages, once, in order of first use.
 
     Sentence by sentence rather than paragraph by paragraph: republished copies of an article repeat
     most sentences in paragraphs that differ by one, and the brief's own sentences are already translated.
@@ -212,26 +220,35 @@ def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: Dedup
     jobs: dict[tuple[str, str, str], None] = {}
     for pid in paragraphs_for_review(briefs, index, dedup_result):
         p = index.paragraphs[pid]
-        if p.lang != "en":
-            jobs.update(dict.fromkeys((p.lang, "en", u.text) for u in _units(p) if _translatable(u.text)))
+        units = [u.text for u in _units(p) if _translatable(u.text)]
+        jobs.update(dict.fromkeys((p.lang, target, u) for target in _targets(p.lang) for u in units))
     return list(jobs)
 
 
-def _english(p: Paragraph, segments: list[Segment], translated: Translated) -> tuple[list[Segment] | None, str]:
-    if p.lang == "en":
-        return segments, "the paragraph is in English"
+def _translation(p: Paragraph, segments: list[Segment], translated: Translated, target: str
+                 ) -> tuple[list[Segment] | None, str]:
+    """The paragraph in `target`, sentence by sentence, marks kept; None and why when a sentence has none."""
+    name = {"en": "English", "fr": "French"}[target]
+    if p.lang == target:
+        return segments, f"the paragraph is in {name}"
     out = []
     for s in segments:
         if not _translatable(s.text):
             out.append(s)
             continue
-        english = translated.get((p.lang, "en", s.text), "")
-        if not english.strip():
+        text = translated.get((p.lang, target, s.text), "")
+        if not text.strip():
             if p.lang == "fr":
-                return None, "no English translation in this run"
-            return None, f"not translated: the paragraph is in '{p.lang}', no English translation in this run"
-        out.append(Segment(english, s.marked))
+                return None, f"no {name} translation in this run"
+            return None, f"not translated: the paragraph is in '{p.lang}', no {name} translation in this run"
+        out.append(Segment(text, s.marked))
     return out, ""
+
+
+def _text_view(p: Paragraph, segments: list[Segment], translated: Translated) -> TextView:
+    english, note = _translation(p, segments, translated, "en")
+    french, french_note = _translation(p, segments, translated, "fr") if p.lang != "fr" else (None, "")
+    return TextView(p.lang, segments, english, note, french, french_note)
 
 
 def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
@@ -241,9 +258,7 @@ def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
 
 def _view(pid: str, index: CorpusIndex, marked: set[str], translated: Translated) -> TextView:
     p = index.paragraphs[pid]
-    segments = _segments(p, marked)
-    english, note = _english(p, segments, translated)
-    return TextView(p.lang, segments, english, note)
+    return _text_view(p, _segments(p, marked), translated)
 
 
 def _block(block_id: str, members: Mapping[str, tuple[list[str], set[str]]], index: CorpusIndex,
@@ -255,8 +270,7 @@ def _block(block_id: str, members: Mapping[str, tuple[list[str], set[str]]], ind
         segments = _segments(p, marks)
         key = (p.lang, tuple(segments))
         if key not in texts:
-            english, note = _english(p, segments, translated)
-            texts[key] = TextView(p.lang, segments, english, note)
+            texts[key] = _text_view(p, segments, translated)
         texts[key].copies.append(_copy(pid, index, relations))
     return DupBlock(block_id, list(texts.values()))
 
