@@ -255,6 +255,8 @@ def _wire_site(folder: Path, copies: int, settings):
 
 def test_a_duplicate_group_is_shown_once_per_page_and_translated_once(tmp_path, settings):
     """Each summary sentence cites every copy; the copies' paragraphs are not repeated under every citation."""
+    from markupsafe import escape
+
     shown = {}
     for copies in (3, 9):
         built, english, paths = _wire_site(tmp_path / str(copies), copies, settings)
@@ -269,7 +271,10 @@ def test_a_duplicate_group_is_shown_once_per_page_and_translated_once(tmp_path, 
         blocks = html.count('<div class="dups"')
         in_blocks = html.count('class="paragraph"') - len(numbers)
         assert f"{copies} copies of this text:" in html
-        shown[copies] = (len(english), blocks, in_blocks)
+        # the paragraph's text is written once on the page, however many citations and copies show it
+        lead = built.index.sentences[next(iter(numbers))]
+        assert html.count(f'data-k="0">{escape(lead.text)}</span>') == 1
+        shown[copies] = (len(english), blocks, in_blocks, html.count('<div class="pair'))
     # neither the translations nor the duplicate blocks grow with the number of copies
     assert shown[3] == shown[9]
 

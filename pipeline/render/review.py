@@ -11,23 +11,29 @@ Entry points:
 
 On a brief's page, clicking a citation number shows the cited paragraph in
 its original language, in French (when the original is not French) and in
-English side by side, the cited sentence marked in each, followed by the same text in other sources: the paragraph's
-duplicate group (exact, near, contained) and the sentence's (including
-reworded same-fact reports), each side by side too.
+English side by side, the cited sentence marked in each, followed by the
+same text in other sources: the paragraph's duplicate group (exact, near,
+contained) and the sentence's (including reworded same-fact reports), each
+side by side too, with every file it appears in.
 
-Linear in the input: the duplicates of a citation are one block per page
-for each (paragraph group, sentence group) pair, shared by every citation
-into it (the page script moves the block under the citation shown), and
-within a block paragraphs with the same text are shown once, with the list
-of files they appear in. English is made sentence by sentence, so a text is
-translated once whatever the number of paragraphs that repeat it. Pages are
-cached (kind "review") by what they show and the code that renders them, so
-a run whose briefs, groups and translations did not change renders nothing.
+Linear in the input: each distinct paragraph text is written once per page
+(original, French, English, cut at its sentences) and every place that
+shows it is a slot the page script fills with a copy, its own sentences
+marked. A citation's duplicates are one block per page for each (paragraph
+group, sentence group) pair, shared by every citation into it (the script
+moves the block under the citation shown); in a block, paragraphs with the
+same text and marks are one slot with the list of files they appear in.
+Translations are made sentence by sentence, so a sentence is translated
+once whatever the number of paragraphs that repeat it. Pages are cached
+(kind "review") under a hash of their inputs and the code that renders
+them, so a run whose briefs, groups and translations did not change renders
+nothing.
 
 Pages are self-contained: inline CSS and JavaScript, no network (a Content
 Security Policy allows nothing else; the script runs by its hash). Every
-corpus text goes through Jinja2 autoescaping, and the script only moves and
-toggles pre-rendered sections, so text like `<script>` shows as written.
+corpus text goes through Jinja2 autoescaping, and the script only copies,
+moves and toggles pre-rendered elements (marks are made with textContent),
+so text like `<script>` shows as written.
 """
 
 from __future__ import annotations
@@ -64,9 +70,11 @@ Translated = Mapping[tuple[str, str, str], str]  # (source language, target lang
 
 
 @dataclass(frozen=True)
-class Segment:
+class Unit:
+    """A piece of a paragraph: a sentence (numbered `k` in the paragraph), or the space between two (k None)."""
+
     text: str
-    marked: bool
+    k: int | None
 
 
 @dataclass(frozen=True)
@@ -81,15 +89,25 @@ class Copy:
 
 
 @dataclass
-class TextView:
-    """A paragraph text with its marked sentences, original, French and English, and every paragraph that has it."""
+class StoredText:
+    """A distinct paragraph text, written once per page: original, French (when the original is not
+    French) and English, sentence by sentence; the slots that show it say which sentences to mark."""
 
+    id: str
     lang: str
-    segments: list[Segment]
-    english: list[Segment] | None  # None: no English available
+    original: list[Unit]
+    english: list[Unit] | None  # None: no English available
     english_note: str  # why english is what it is ("" when translated)
-    french: list[Segment] | None = None  # None: the original is French, or no French available
+    french: list[Unit] | None = None  # None: the original is French, or no French available
     french_note: str = ""
+
+
+@dataclass
+class Slot:
+    """Where a stored text is shown (the page script copies it in), the sentences marked, and where it comes from."""
+
+    text: str  # StoredText.id
+    marks: str  # the k of the marked sentences, space-separated
     copies: list[Copy] = field(default_factory=list)
 
 
@@ -98,15 +116,15 @@ class DupBlock:
     """The same text in other sources: the paragraphs of a (paragraph group, sentence group) pair."""
 
     id: str
-    texts: list[TextView]
+    slots: list[Slot]
 
     @property
     def n_paragraphs(self) -> int:
-        return sum(len(t.copies) for t in self.texts)
+        return sum(len(s.copies) for s in self.slots)
 
     @property
     def n_files(self) -> int:
-        return len({c.file for t in self.texts for c in t.copies})
+        return len({c.file for s in self.slots for c in s.copies})
 
 
 @dataclass
@@ -116,28 +134,36 @@ class Evidence:
     paragraph: int
     lines: str
     text: str
-    cited: TextView
+    cited: Slot
     block: str | None  # id of its DupBlock; None: no duplicate in other sources
 
 
-def _units(paragraph: Paragraph) -> list[Segment]:
-    """The paragraph's text cut at its sentences (nothing marked)."""
-    out: list[Segment] = []
+def _units(paragraph: Paragraph) -> list[Unit]:
+    """The paragraph's text cut at its sentences; text between sentences that has words is numbered too
+    (it is translated), blank text is not."""
+    pieces: list[str] = []
     cursor = 0
     for s, at, end in sentence_spans(paragraph):
         if at > cursor:
-            out.append(Segment(paragraph.text[cursor:at], False))
-        out.append(Segment(s.text, False))
+            pieces.append(paragraph.text[cursor:at])
+        pieces.append(s.text)
         cursor = end
-    if cursor < len(paragraph.text):
-        out.append(Segment(paragraph.text[cursor:], False))
-    return out or [Segment(paragraph.text, False)]
+    if cursor < len(paragraph.text) or not pieces:
+        pieces.append(paragraph.text[cursor:])
+    out, k = [], 0
+    for text in pieces:
+        if _translatable(text):
+            out.append(Unit(text, k))
+            k += 1
+        else:
+            out.append(Unit(text, None))
+    return out
 
 
-def _segments(paragraph: Paragraph, marked: set[str]) -> list[Segment]:
-    """The paragraph's text cut at its sentences, the marked ones (sentence ids) flagged."""
+def _marks(paragraph: Paragraph, units: list[Unit], marked: set[str]) -> str:
+    """The k of the paragraph's sentences whose id is in `marked`."""
     texts = {s.text for s in paragraph.sentences if s.sid in marked}
-    return [Segment(u.text, u.text in texts) for u in _units(paragraph)]
+    return " ".join(str(u.k) for u in units if u.k is not None and u.text in texts)
 
 
 def _translatable(text: str) -> bool:
@@ -220,35 +246,26 @@ def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: Dedup
     jobs: dict[tuple[str, str, str], None] = {}
     for pid in paragraphs_for_review(briefs, index, dedup_result):
         p = index.paragraphs[pid]
-        units = [u.text for u in _units(p) if _translatable(u.text)]
+        units = [u.text for u in _units(p) if u.k is not None]
         jobs.update(dict.fromkeys((p.lang, target, u) for target in _targets(p.lang) for u in units))
     return list(jobs)
 
 
-def _translation(p: Paragraph, segments: list[Segment], translated: Translated, target: str
-                 ) -> tuple[list[Segment] | None, str]:
-    """The paragraph in `target`, sentence by sentence, marks kept; None and why when a sentence has none."""
+def _translation(p: Paragraph, units: list[Unit], translated: Translated, target: str
+                 ) -> tuple[list[Unit] | None, str]:
+    """The paragraph in `target`, sentence by sentence; None and why when a sentence has no translation."""
     name = {"en": "English", "fr": "French"}[target]
     if p.lang == target:
-        return segments, f"the paragraph is in {name}"
+        return units, f"the paragraph is in {name}"
     out = []
-    for s in segments:
-        if not _translatable(s.text):
-            out.append(s)
-            continue
-        text = translated.get((p.lang, target, s.text), "")
-        if not text.strip():
+    for u in units:
+        text = translated.get((p.lang, target, u.text), "") if u.k is not None else u.text
+        if u.k is not None and not text.strip():
             if p.lang == "fr":
                 return None, f"no {name} translation in this run"
             return None, f"not translated: the paragraph is in '{p.lang}', no {name} translation in this run"
-        out.append(Segment(text, s.marked))
+        out.append(Unit(text, u.k))
     return out, ""
-
-
-def _text_view(p: Paragraph, segments: list[Segment], translated: Translated) -> TextView:
-    english, note = _translation(p, segments, translated, "en")
-    french, french_note = _translation(p, segments, translated, "fr") if p.lang != "fr" else (None, "")
-    return TextView(p.lang, segments, english, note, french, french_note)
 
 
 def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
@@ -256,43 +273,78 @@ def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
     return Copy(pid, index.documents[p.doc_id].path, p.index, lines_label(p.line_start, p.line_end), tuple(relations))
 
 
-def _view(pid: str, index: CorpusIndex, marked: set[str], translated: Translated) -> TextView:
-    p = index.paragraphs[pid]
-    return _text_view(p, _segments(p, marked), translated)
+class _Page:
+    """One page's citations, duplicate blocks and stored texts (each distinct paragraph text once)."""
+
+    def __init__(self, index: CorpusIndex, lookups: _Lookups, translated: Translated) -> None:
+        self.index, self.lookups, self.translated = index, lookups, translated
+        self.texts: dict[tuple[str, str], StoredText] = {}
+        self.blocks: dict[tuple[str | None, str | None], DupBlock] = {}
+
+    def slot(self, pid: str, marked: set[str]) -> Slot:
+        p = self.index.paragraphs[pid]
+        units = _units(p)
+        stored = self.texts.get((p.lang, p.text))
+        if stored is None:
+            english, note = _translation(p, units, self.translated, "en")
+            french, french_note = _translation(p, units, self.translated, "fr") if p.lang != "fr" else (None, "")
+            stored = StoredText(f"t-{len(self.texts) + 1}", p.lang, units, english, note, french, french_note)
+            self.texts[(p.lang, p.text)] = stored
+        return Slot(stored.id, _marks(p, units, marked))
+
+    def block(self, sid: str) -> str | None:
+        """The id of the block of the cited sentence's duplicates (made on first use); None: it has none."""
+        key = self.lookups.block_key(sid, self.index)
+        if key == (None, None):
+            return None
+        if key not in self.blocks:
+            slots: dict[tuple[str, str], Slot] = {}  # paragraphs with the same text and marks: one slot
+            for pid, (relations, marks) in self.lookups.members(sid, self.index).items():
+                s = self.slot(pid, marks)
+                slots.setdefault((s.text, s.marks), s).copies.append(_copy(pid, self.index, relations))
+            self.blocks[key] = DupBlock(f"dup-{len(self.blocks) + 1}", list(slots.values()))
+        return self.blocks[key].id
+
+    def data(self, brief: Brief) -> dict:
+        by_sid = cited_sentences(brief)
+        evidence = []
+        for sid, number in citation_numbers(brief).items():
+            c = by_sid[sid]
+            pid = self.index.sentences[sid].pid
+            block = self.block(sid)
+            cited = self.slot(pid, {sid})
+            cited.copies.append(_copy(pid, self.index))
+            evidence.append(Evidence(number=number, file=c.file, paragraph=c.paragraph,
+                                     lines=lines_label(c.line_start, c.line_end), text=c.text, cited=cited,
+                                     block=block))
+        return {"brief": brief, "numbers": citation_numbers(brief), "n_docs": len(brief.sources),
+                "evidence": evidence, "blocks": list(self.blocks.values()), "texts": list(self.texts.values())}
 
 
-def _block(block_id: str, members: Mapping[str, tuple[list[str], set[str]]], index: CorpusIndex,
-           translated: Translated) -> DupBlock:
-    """The members, paragraphs with the same text and the same marks shown once."""
-    texts: dict[tuple, TextView] = {}
-    for pid, (relations, marks) in members.items():
-        p = index.paragraphs[pid]
-        segments = _segments(p, marks)
-        key = (p.lang, tuple(segments))
-        if key not in texts:
-            texts[key] = _text_view(p, segments, translated)
-        texts[key].copies.append(_copy(pid, index, relations))
-    return DupBlock(block_id, list(texts.values()))
-
-
-def _evidence(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated
-              ) -> tuple[list[Evidence], list[DupBlock]]:
-    by_sid = cited_sentences(brief)
-    evidence: list[Evidence] = []
-    blocks: dict[tuple[str | None, str | None], DupBlock] = {}
-    for sid, number in citation_numbers(brief).items():
-        c = by_sid[sid]
+def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated) -> str:
+    """What a page shows, hashed from its inputs (cheap next to building it): the brief, the groups of
+    its cited sentences and paragraphs, every paragraph shown (in the order shown) and its translations."""
+    h = hashlib.sha256(_code_key().encode())
+    h.update(repr(brief).encode())
+    groups: dict[str, DupGroup] = {}
+    pids: dict[str, None] = {}
+    for sid in citation_numbers(brief):
         pid = index.sentences[sid].pid
-        key = lookups.block_key(sid, index)
-        if key != (None, None) and key not in blocks:
-            blocks[key] = _block(f"dup-{len(blocks) + 1}", lookups.members(sid, index), index, translated)
-        cited = _view(pid, index, {sid}, translated)
-        cited.copies.append(_copy(pid, index))
-        evidence.append(Evidence(
-            number=number, file=c.file, paragraph=c.paragraph, lines=lines_label(c.line_start, c.line_end),
-            text=c.text, cited=cited, block=blocks[key].id if key in blocks else None,
-        ))
-    return evidence, list(blocks.values())
+        pids[pid] = None
+        for g in (lookups.para_groups.get(pid), lookups.sent_groups.get(sid)):
+            if g is not None and g.group_id not in groups:
+                groups[g.group_id] = g
+                pids.update((m.id if m.id in index.paragraphs else index.sentences[m.id].pid, None)
+                            for m in g.members if m.id in index.paragraphs or m.id in index.sentences)
+    for g in groups.values():  # scores as shown (two decimals): they move a little with any new article
+        h.update(repr((g.group_id, g.level, g.canonical,
+                       [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
+    for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
+        p = index.paragraphs[pid]
+        h.update(repr((index.documents[p.doc_id].path, p)).encode())
+        for target in _targets(p.lang):
+            h.update(repr([translated.get((p.lang, target, u.text)) for u in _units(p) if u.k is not None]).encode())
+    return h.hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -324,12 +376,6 @@ def _code_key() -> str:
                   [(n, folder.joinpath(n).read_text(encoding="utf-8")) for n in _TEMPLATES])
 
 
-def _page_data(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated) -> dict:
-    evidence, blocks = _evidence(brief, index, lookups, translated)
-    return {"brief": brief, "numbers": citation_numbers(brief), "n_docs": len(brief.sources),
-            "evidence": evidence, "blocks": blocks}
-
-
 def _render_page(data: dict, run_id: str | Markup) -> str:
     script, script_hash = _script()
     return _environment().get_template("review_brief.html.j2").render(
@@ -340,7 +386,7 @@ def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResu
                        run_id: str, lookups: _Lookups | None = None) -> str:
     """One brief's page (`lookups`: built once by the caller when rendering many pages)."""
     lookups = lookups or _Lookups.build(index, dedup_result)
-    return _render_page(_page_data(brief, index, lookups, translated), run_id)
+    return _render_page(_Page(index, lookups, translated).data(brief), run_id)
 
 
 def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
@@ -357,28 +403,21 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     With `cache`, a page whose data (brief, the paragraphs it shows, their groups and English) and
     rendering code are unchanged is taken from it instead of rendered again.
     """
-    from ..cache import digest, encode
-
     folder = Path(run_dir) / REVIEW_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "index.html"]
     written[0].write_text(render_review_index(briefs, run_id), encoding="utf-8")
     lookups = _Lookups.build(index, dedup_result)
-    pages = [_page_data(brief, index, lookups, translated) for brief in briefs]
-    keys = [digest(_code_key(), encode(data)) for data in pages] if cache is not None else []
+    keys = [_page_key(brief, index, lookups, translated) for brief in briefs] if cache is not None else []
     found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
-    new: dict[str, str] = {}
     slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
-    for i, (brief, data) in enumerate(zip(briefs, pages)):
-        key = keys[i] if keys else ""
-        html = found.get(key) if keys else None
+    for i, brief in enumerate(briefs):
+        html = found.get(keys[i]) if keys else None
         if not isinstance(html, str):
-            html = _render_page(data, _RUN_ID_SLOT)
-            if keys:
-                new[key] = html
+            html = _render_page(_Page(index, lookups, translated).data(brief), _RUN_ID_SLOT)
+            if cache is not None:
+                cache.put(CACHE_KIND, keys[i], html)  # committed at once: a killed run keeps its pages
         path = folder / f"{brief.story_id}.html"
         path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)
-    if cache is not None and new:
-        cache.put_many(CACHE_KIND, new.items())
     return written

@@ -1,6 +1,23 @@
 (function () {
   "use strict";
   var placeholder = document.getElementById("evidence-placeholder");
+  // each distinct paragraph text is on the page once (#texts); a slot shows a copy, its sentences marked
+  function fill(root) {
+    root.querySelectorAll(".slot").forEach(function (slot) {
+      var source = slot.firstElementChild ? null : document.getElementById(slot.dataset.text);
+      if (!source) { return; }
+      var copy = source.cloneNode(true);
+      copy.removeAttribute("id");
+      var marks = slot.dataset.marks.split(" ");
+      copy.querySelectorAll("span.s").forEach(function (s) {
+        if (marks.indexOf(s.dataset.k) < 0) { return; }
+        var mark = document.createElement("mark");
+        mark.textContent = s.textContent;
+        s.replaceWith(mark);
+      });
+      slot.appendChild(copy);
+    });
+  }
   function show(id) {
     var target = document.getElementById(id);
     if (!target || !target.classList.contains("evidence")) { return false; }
@@ -9,6 +26,7 @@
     // the duplicates are one block per page, shared by the citations into the same groups: move it here
     var block = target.dataset.block ? document.getElementById(target.dataset.block) : null;
     if (block && block.parentNode !== target) { target.appendChild(block); }
+    fill(target);
     target.classList.add("shown");
     document.querySelectorAll('a.cite[href="#' + id + '"]').forEach(function (a) { a.classList.add("active"); });
     if (placeholder) { placeholder.hidden = true; }
