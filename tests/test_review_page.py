@@ -280,7 +280,10 @@ def test_a_duplicate_group_is_shown_once_per_page_and_translated_once(tmp_path, 
 
 
 def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
+    import dataclasses
+
     from pipeline.cache import Cache
+    from pipeline.model import DedupResult
 
     built, english, _paths = sample_site
     cache = Cache(tmp_path / "cache.sqlite")
@@ -293,6 +296,12 @@ def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
     for a, b in zip(first[1:], second[1:]):
         assert a.read_text(encoding="utf-8").replace("run-1", "run-2") == b.read_text(encoding="utf-8")
         assert "<run-id/>" not in b.read_text(encoding="utf-8")
+    # group ids are numbered across the corpus (any new article renumbers them) and not shown: no new page
+    assert built.dedup.sentence_groups
+    renumbered = DedupResult(*(tuple(dataclasses.replace(g, group_id=f"X{g.group_id}") for g in groups)
+                               for groups in (built.dedup.paragraph_groups, built.dedup.sentence_groups)))
+    write_review_site(tmp_path / "run-2b", built.briefs, built.index, renumbered, english, "run-2", cache=cache)
+    assert cache.stats["review"].hits == 2 * len(built.briefs)
     # a changed translation is a changed page: rendered again
     changed = {job: f"{text} (revised)" for job, text in english.items()}
     third = write_review_site(tmp_path / "run-3", built.briefs, built.index, built.dedup, changed, "run-3", cache=cache)

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 REVIEW_DIR = "review"
 CACHE_KIND = "review"
+CACHE_BATCH = 32  # pages per commit to the cache
 _TEMPLATES = ("review_brief.html.j2", "_review_head.html.j2", "review.css", "review.js")
 # Stands for the run id in cached pages. Autoescaping turns any '<' of corpus text into '&lt;',
 # so this string can only come from the template, never from what a page shows.
@@ -336,9 +337,10 @@ def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: T
                 groups[g.group_id] = g
                 pids.update((m.id if m.id in index.paragraphs else index.sentences[m.id].pid, None)
                             for m in g.members if m.id in index.paragraphs or m.id in index.sentences)
-    for g in groups.values():  # scores as shown (two decimals): they move a little with any new article
-        h.update(repr((g.group_id, g.level, g.canonical,
-                       [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
+    # not the group ids (numbered across the corpus, they move when any article is added), and the
+    # scores as shown (two decimals: they move a little with any new article)
+    for g in groups.values():
+        h.update(repr((g.level, g.canonical, [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
     for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
         p = index.paragraphs[pid]
         h.update(repr((index.documents[p.doc_id].path, p)).encode())
@@ -411,13 +413,16 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     keys = [_page_key(brief, index, lookups, translated) for brief in briefs] if cache is not None else []
     found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
     slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
+    new: list[tuple[str, str]] = []
     for i, brief in enumerate(briefs):
         html = found.get(keys[i]) if keys else None
         if not isinstance(html, str):
             html = _render_page(_Page(index, lookups, translated).data(brief), _RUN_ID_SLOT)
-            if cache is not None:
-                cache.put(CACHE_KIND, keys[i], html)  # committed at once: a killed run keeps its pages
+            new.append((keys[i], html) if keys else ("", ""))
         path = folder / f"{brief.story_id}.html"
         path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)
+        if cache is not None and (len(new) >= CACHE_BATCH or i == len(briefs) - 1) and new:
+            cache.put_many(CACHE_KIND, new)  # one commit per batch: a killed run keeps what it rendered
+            new = []
     return written
