@@ -281,6 +281,7 @@ def test_a_duplicate_group_is_shown_once_per_page_and_translated_once(tmp_path, 
 
 def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
     import dataclasses
+    import sqlite3
 
     from pipeline.cache import Cache
     from pipeline.model import DedupResult
@@ -302,10 +303,16 @@ def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
                                for groups in (built.dedup.paragraph_groups, built.dedup.sentence_groups)))
     write_review_site(tmp_path / "run-2b", built.briefs, built.index, renumbered, english, "run-2", cache=cache)
     assert cache.stats["review"].hits == 2 * len(built.briefs)
+    # a damaged cache entry is rendered again, never written out as it is
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        db.execute("UPDATE entries SET value = '\"bm90IGEgcGFnZQ==\"' WHERE kind = 'review'")
+    again = write_review_site(tmp_path / "run-4", built.briefs, built.index, built.dedup, english, "run-4", cache=cache)
+    for a, b in zip(first[1:], again[1:]):
+        assert a.read_text(encoding="utf-8").replace("run-1", "run-4") == b.read_text(encoding="utf-8")
     # a changed translation is a changed page: rendered again
     changed = {job: f"{text} (revised)" for job, text in english.items()}
     third = write_review_site(tmp_path / "run-3", built.briefs, built.index, built.dedup, changed, "run-3", cache=cache)
-    assert cache.stats["review"].misses == 2 * len(built.briefs)
+    assert cache.stats["review"].misses == 2 * len(built.briefs)  # (the damaged entries read as hits)
     assert "(revised)" in third[1].read_text(encoding="utf-8")
 
 

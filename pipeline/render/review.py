@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -398,6 +399,20 @@ def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
     )
 
 
+def _pack(html: str) -> str:
+    """A page as stored in the cache: zlib-compressed (pages are mostly markup and repeated words), base64."""
+    return base64.b64encode(zlib.compress(html.encode("utf-8"), 6)).decode("ascii")
+
+
+def _unpack(value: object) -> str | None:
+    """The page a cache value holds; None for a value that does not read back (recomputed)."""
+    try:
+        return zlib.decompress(base64.b64decode(value, validate=True)).decode("utf-8") if isinstance(value, str) \
+            else None
+    except (ValueError, zlib.error):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
+
+
 def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       translated: Translated, run_id: str, cache: "Cache | None" = None) -> list[Path]:
     """Write the review pages under `<run_dir>/review/`; return their paths (index first).
@@ -415,10 +430,10 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
     new: list[tuple[str, str]] = []
     for i, brief in enumerate(briefs):
-        html = found.get(keys[i]) if keys else None
-        if not isinstance(html, str):
+        html = _unpack(found.get(keys[i])) if keys else None
+        if html is None:
             html = _render_page(_Page(index, lookups, translated).data(brief), _RUN_ID_SLOT)
-            new.append((keys[i], html) if keys else ("", ""))
+            new.append((keys[i], _pack(html)) if keys else ("", ""))
         path = folder / f"{brief.story_id}.html"
         path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)
