@@ -153,8 +153,8 @@ class DedupSettings(_Section):
     crosslingual_neighbours: int = Field(5, ge=1)
     # ... and such a link joins two groups only when every cosine between their most complete texts
     # (up to 8 each) reaches this: a sentence joins a group through a link to the group as a whole,
-    # never through one looser same-language link of it (`dedup._groups`; WMT newstest2013).
-    crosslingual_group_threshold: float = Field(0.86, gt=0, le=1)
+    # never through one looser same-language link of it (`dedup._groups`; WMT newstest2013). 0: no check.
+    crosslingual_group_threshold: float = Field(0.86, ge=0, le=1)
 
 
 class StoriesSettings(_Section):

@@ -608,6 +608,7 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     French-French link to another fact, and two French groups never meet
     through one English sentence unless they agree. Cost: at most
     `GROUP_CORE` x `GROUP_CORE` dot products per cross-language link.
+    (`across_threshold` 0: no check, a link joins the two whole groups.)
     """
     def across_languages(link: _Link) -> bool:
         return items[link.a].lang != items[link.b].lang
@@ -636,7 +637,7 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
             sa, sb = sigs.get(ra) or {signature(ra)}, sigs.get(rb) or {signature(rb)}
             if link.relation != "exact" and not all(agree(x, y) for x in sa for y in sb):
                 continue
-        if vectors is not None and across_languages(link):
+        if vectors is not None and across_threshold > 0 and across_languages(link):
             if core is None:  # the same-language groups are made: their cores, embedded in one batch
                 core = _group_cores(items, uf, links[n:])
                 vectors.embed(k for ks in core.values() for k in ks)
