@@ -453,10 +453,8 @@ def anchors(text: str, lang: str) -> list[str]:
     `COGNATE_LETTERS` letters of its longer words: French, English, Spanish,
     Italian, Portuguese and Catalan share many ("recommande" / "recommends",
     "développement" / "development", "vitamines" / "vitamins"), so two reports
-    of one story meet even when they name no one and give no number (on WMT
-    newstest2013, 3,000 lines: 161 of 181 French-English article pairs are
-    among each other's 5 best documents by names and numbers, 180 with
-    cognates, for 12% more document pairs).
+    of one story meet even when they name no one and give no number
+    (scripts/eval_crosslingual.py: recall and story recall).
     """
     import unicodedata
 
