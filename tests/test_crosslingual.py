@@ -141,3 +141,79 @@ def test_documents_in_two_languages_reporting_the_same_facts_are_linked_for_stor
 
     _, result = mixed
     assert shared_facts(result)[("canicule_fr", "heatwave_en")] >= 2
+
+
+# Two French reports of a warehouse fire and an English one that translates the first. The French rule links
+# b_fr's third sentence (the mayor's call for an inquiry) to a_fr's (the firefighters' four hours): they share
+# most content words. The English translation of a_fr's sentence must not join the mayor's sentence through
+# that looser French-French link; English sentences that state what a whole French group states do join it.
+FIRE_A = [
+    "Incendie à Vénissieux : un entrepôt de pneus détruit",
+    "Un incendie a détruit dans la nuit de lundi à mardi un entrepôt de la zone industrielle de Vénissieux, sans "
+    "faire de victime.",
+    "Les pompiers ont mis quatre heures à maîtriser les flammes, qui ont ravagé un bâtiment de stockage de pneus usagés.",
+    "La préfecture a demandé aux riverains de garder leurs fenêtres fermées en raison des fumées noires.",
+]
+FIRE_B = [
+    "Vénissieux : l'entrepôt de pneus parti en fumée",
+    "Un entrepôt de la zone industrielle de Vénissieux a été détruit par les flammes dans la nuit de lundi à mardi.",
+    "Le maire de Vénissieux réclame une enquête sur le stockage des pneus usagés dans ce bâtiment, où les pompiers "
+    "avaient signalé des flammes.",
+    "Les riverains ont été invités par la préfecture à ne pas ouvrir leurs fenêtres à cause des fumées.",
+]
+FIRE_EN = [
+    "Fire in Vénissieux: tyre warehouse destroyed",
+    "A fire destroyed a warehouse in the Vénissieux industrial zone overnight from Monday to Tuesday, with no casualties.",
+    "Firefighters took four hours to bring the flames under control, which gutted a building used to store used tyres.",
+    "The prefecture asked local residents to keep their windows closed because of the black smoke.",
+]
+
+
+@pytest.fixture(scope="module")
+def fire():
+    return [make_doc("a_fr", FIRE_A), make_doc("b_fr", FIRE_B), make_doc("e_en", FIRE_EN)]
+
+
+def test_a_sentence_in_another_language_joins_a_group_only_when_it_states_what_the_whole_group_states(fire):
+    result = dedup(fire, DedupSettings())
+    # French rewordings and the English report of the same fact: one group
+    assert {"a_fr:p2.s1", "b_fr:p2.s1", "e_en:p2.s1"} <= _group_ids(result, "a_fr:p2.s1")
+    assert {"a_fr:p4.s1", "b_fr:p4.s1", "e_en:p4.s1"} <= _group_ids(result, "a_fr:p4.s1")
+    # the French-French link stays as the French rule makes it, and the translation of one of its two
+    # sentences is not chained to the other
+    assert _group_ids(result, "a_fr:p3.s1") == {"a_fr:p3.s1", "b_fr:p3.s1"}
+    assert _group_ids(result, "e_en:p3.s1") == {"e_en:p3.s1"}
+    # without the group check (crosslingual_group_threshold: 0) the link chains it to the mayor's sentence
+    chained = dedup(fire, DedupSettings(crosslingual_group_threshold=0.0))
+    assert _group_ids(chained, "e_en:p3.s1") == {"a_fr:p3.s1", "b_fr:p3.s1", "e_en:p3.s1"}
+
+
+# WMT newstest2013 lines 90-95 (French and English): a report that names no one and gives no number.
+DIET_FR = [
+    "L'organisme recommande également de limiter sa consommation de viande rouge.",
+    "En trop grande quantité, elle fait grimper les risques d'être atteint d'un cancer colorectal.",
+    "Les charcuteries aussi, et elles devraient être évitées.",
+    "La conservation de la viande par fumage, séchage ou salaison peut entraîner la formation de substances "
+    "carcinogènes.",
+]
+DIET_EN = [
+    "The organisation also recommends limiting your consumption of red meat.",
+    "In large amounts, it increases the risks of developing colo-rectal cancer.",
+    "Likewise, so do cured meat products, and these should be avoided.",
+    "The conservation of meat by smoking, drying or curing can cause the formation of carcinogens.",
+]
+
+
+def test_reports_in_two_languages_with_no_shared_name_or_number_still_meet_through_cognates():
+    from pipeline.config import StoriesSettings
+    from pipeline.dedup import anchors
+    from pipeline.stories import group_stories
+
+    assert {"c:recomm", "c:consom"} <= set(anchors(DIET_FR[0], "fr"))
+    assert "c:recomm" in set(anchors(DIET_FR[0], "fr")) & set(anchors(DIET_EN[0], "en"))
+    documents = [make_doc("diet_fr", DIET_FR), make_doc("diet_en", DIET_EN)]
+    result = dedup(documents, DedupSettings())
+    assert "diet_en:p1.s1" in _group_ids(result, "diet_fr:p1.s1")  # red meat
+    assert "diet_en:p4.s1" in _group_ids(result, "diet_fr:p4.s1")  # smoking, drying, curing
+    stories = group_stories(documents, result, StoriesSettings())
+    assert [s.doc_ids for s in stories] == [("diet_fr", "diet_en")]
