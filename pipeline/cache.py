@@ -485,11 +485,24 @@ class IngestCache:
     def _key(self, sha256: str, doc_id: str, path: str) -> str:
         return digest(self._prefix, sha256, doc_id, path)
 
-    def load(self, sha256: str, doc_id: str, path: str) -> _model.Document | None:
-        return self.cache.get_as("ingest", self._key(sha256, doc_id, path), lambda v: decode(_model.Document, v))
+    def load_many(self, keys: Sequence[tuple[str, str, str]]) -> list[_model.Document | None]:
+        """The cached Document of each (store key, doc id, path), or None; one query for all of them."""
+        digests = [self._key(*k) for k in keys]
+        found = self.cache.get_many("ingest", digests)
+        out: list[_model.Document | None] = []
+        for d in digests:
+            try:
+                out.append(decode(_model.Document, found[d]) if d in found else None)
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError):  # a stale shape: a miss
+                st = self.cache._stats("ingest")
+                st.hits -= 1
+                st.misses += 1
+                out.append(None)
+        return out
 
-    def save(self, sha256: str, doc_id: str, path: str, document: _model.Document) -> None:
-        self.cache.put("ingest", self._key(sha256, doc_id, path), encode(document))
+    def save_many(self, items: Sequence[tuple[tuple[str, str, str], _model.Document]]) -> None:
+        if items:
+            self.cache.put_many("ingest", [(self._key(*k), encode(doc)) for k, doc in items])
 
 
 class CachedTranslator:

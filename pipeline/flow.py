@@ -122,16 +122,23 @@ class FlowResult:
 
 
 class IngestStep:
-    """Files -> Documents (decoding, cleaning, paragraphs, sentences, language); cached per file."""
+    """Files -> Documents (decoding, cleaning, paragraphs, sentences, language); cached per file.
+
+    Files are read and hashed where the flow runs; what the cache does not hold is analysed on the
+    executor's workers, in fixed slices (`pipeline.ingest.INGEST_SLICE`)."""
 
     name = "ingest"
 
     def run(self, corpus: Path, settings: Settings, cache: Cache,
-            progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = ()) -> IngestResult:
-        from .ingest import ingest
+            progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = (),
+            executor: Executor | None = None) -> IngestResult:
+        from .ingest import IngestContext, ingest
 
-        return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
-                      progress=progress, exclude=exclude)
+        store = IngestCache(cache, settings_dict(settings)["ingest"])
+        if executor is None:
+            return ingest(corpus, settings.ingest, store=store, progress=progress, exclude=exclude)
+        with executor.session(IngestContext(settings.ingest)) as session:
+            return ingest(corpus, settings.ingest, store=store, progress=progress, exclude=exclude, session=session)
 
 
 class DedupStep:
@@ -655,7 +662,8 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                 bar.update(1)
 
         # never read the tool's own outputs back (the runner also refuses an --out inside the corpus)
-        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,))
+        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,),
+                                   executor=executor)
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents = ingested.documents

@@ -29,6 +29,7 @@ def _outputs(run_dir: Path) -> dict[str, str]:
 @pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
 def test_one_and_two_workers_write_identical_briefs(tmp_path, monkeypatch):
     monkeypatch.setattr("pipeline.flow.TRANSLATE_CHUNK", 4)  # many chunks: the workers share the translation
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 2)  # and the files to analyse
     corpus = write_mixed_corpus(tmp_path / "corpus")
     outputs = {}
     for workers in (1, 2):
