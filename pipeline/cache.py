@@ -11,7 +11,9 @@ of the stage, and the key changes. `value` is JSON. Kinds:
 
 - `ingest`: one `Document` per file: its bytes' SHA-256, its id and shown
   path, the ingest settings, the ingest code;
-- `corpus`: dedup result and stories, per set of documents + settings + code;
+- `dedup_features`: one document's per-document dedup work (fact terms, stems, fact
+  signatures), per its bytes' SHA-256, the ingest settings and the code (`flow.DedupStep`);
+- `dedup`, `stories`: dedup result and stories, per set of documents + settings + code;
 - `summary`: one story's French summary and headline, per the story's
   documents, the dedup groups it reads, the settings and the code;
 - `translate`: one English text per French text, per translator identity
@@ -59,7 +61,8 @@ _SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _COLUMNS = ["kind", "key", "value", "used"]
 # What each kind's value must be once decoded from JSON; anything else is a damaged entry.
-_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dict, "summary": dict}
+_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dict, "summary": dict,
+                                 "dedup_features": dict}
 # SQLite primary result codes of a write or open that failed for the machine's reasons, not damage:
 # PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
 _NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}
