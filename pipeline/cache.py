@@ -44,7 +44,7 @@ import time
 import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from . import model as _model
 from .translate import EngineFailure, Translator
@@ -180,34 +180,67 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def decode(tp: Any, data: Any) -> Any:
     """Inverse of `encode` for the type `tp` (raises TypeError/KeyError/ValueError on a mismatch)."""
+    return _decoder(tp)(data)
+
+
+@lru_cache(maxsize=None)
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """The decoding function of one type, built once: a warm run decodes every cached Document, dedup
+    group and story, so the type is not re-examined for every value."""
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(data, dict):
-            raise TypeError(f"{tp.__name__}: expected an object")
+        fields: dict[str, Callable[[Any], Any]] = {}
         hints = _hints(tp)
-        return tp(**{k: decode(hints[k], v) for k, v in data.items()})
+
+        def field(name: str) -> Callable[[Any], Any]:
+            if name not in fields:
+                fields[name] = _decoder(hints[name])  # KeyError for a field the type does not have
+            return fields[name]
+
+        def record(data: Any) -> Any:
+            if not isinstance(data, dict):
+                raise TypeError(f"{tp.__name__}: expected an object")
+            return tp(**{k: field(k)(v) for k, v in data.items()})
+
+        return record
     origin = get_origin(tp)
     if origin is tuple:
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], x) for x in data)
-        return tuple(decode(a, x) for a, x in zip(args, data, strict=True))
+            item = _decoder(args[0])
+            return lambda data: tuple(item(x) for x in data)
+        items = [_decoder(a) for a in args]
+        return lambda data: tuple(d(x) for d, x in zip(items, data, strict=True))
     if origin is list:
-        return [decode(get_args(tp)[0], x) for x in data]
+        item = _decoder(get_args(tp)[0])
+        return lambda data: [item(x) for x in data]
     if origin is dict:
-        value_type = get_args(tp)[1]
-        return {k: decode(value_type, v) for k, v in data.items()}
+        value = _decoder(get_args(tp)[1])
+        return lambda data: {k: value(v) for k, v in data.items()}
     if origin in (Union, types.UnionType):
-        if data is None:
-            return None
         options = [a for a in get_args(tp) if a is not type(None)]
-        return decode(options[0], data) if len(options) == 1 else data
+        if len(options) == 1:
+            only = _decoder(options[0])
+            return lambda data: None if data is None else only(data)
+        return lambda data: data
     if origin is Literal or tp is Any:
-        return data
-    if tp is float and isinstance(data, int):
-        return float(data)
-    if isinstance(tp, type) and not isinstance(data, tp):
-        raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
-    return data
+        return lambda data: data
+    if tp is float:
+        def number(data: Any) -> Any:
+            if isinstance(data, int):
+                return float(data)
+            if not isinstance(data, float):
+                raise TypeError(f"expected float, got {type(data).__name__}")
+            return data
+
+        return number
+    if isinstance(tp, type):
+        def checked(data: Any) -> Any:
+            if not isinstance(data, tp):
+                raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+            return data
+
+        return checked
+    return lambda data: data
 
 
 # --- the store ------------------------------------------------------------------
