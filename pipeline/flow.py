@@ -132,13 +132,10 @@ class IngestStep:
     def run(self, corpus: Path, settings: Settings, cache: Cache,
             progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = (),
             executor: Executor | None = None) -> IngestResult:
-        from .ingest import IngestContext, ingest
+        from .ingest import ingest
 
-        store = IngestCache(cache, settings_dict(settings)["ingest"])
-        if executor is None:
-            return ingest(corpus, settings.ingest, store=store, progress=progress, exclude=exclude)
-        with executor.session(IngestContext(settings.ingest)) as session:
-            return ingest(corpus, settings.ingest, store=store, progress=progress, exclude=exclude, session=session)
+        return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
+                      progress=progress, exclude=exclude, executor=executor)
 
 
 class DedupStep:

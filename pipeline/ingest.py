@@ -38,6 +38,7 @@ import stat
 import time
 import unicodedata
 import zlib
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -1253,18 +1254,22 @@ class _Job:
 
 @dataclass
 class IngestContext:
-    """What ingest workers share: the settings, and a language identifier built once per process."""
+    """What ingest workers share: the settings, and a language identifier built once.
+
+    The flow builds it (and loads lingua's models: seconds of CPU for seven languages) here, before
+    the local pool forks, so the workers share those pages instead of each loading its own; a
+    process that gets the context through pickling (a Ray actor) builds its own on first use."""
 
     settings: IngestSettings
     _langid: LanguageIdentifier | None = None
-    _pid: int = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_langid": None, "_pid": 0}  # lingua is rebuilt where it runs
+        return {**self.__dict__, "_langid": None}  # lingua is rebuilt where it runs
 
     def langid(self) -> LanguageIdentifier:
-        if self._langid is None or self._pid != os.getpid():
-            self._langid, self._pid = LanguageIdentifier(self.settings.languages), os.getpid()
+        if self._langid is None:
+            self._langid = LanguageIdentifier(self.settings.languages)
+            self._langid.detect("Le conseil a voté. The council voted.")  # loads every model now
         return self._langid
 
 
@@ -1335,24 +1340,49 @@ def ingest(
     store: DocumentStore | None = None,
     progress: Callable[[int, int], None] | None = None,
     exclude: Sequence[Path] = (),
-    session: Session | None = None,
+    executor: Any = None,
 ) -> IngestResult:
     """Read every input file under corpus_dir. Bad files and bad records are skipped with a reason.
 
     Files are read and hashed here, in rounds of `INGEST_ROUND` records; a
     record whose bytes (SHA-256), id and path were ingested before with the
     same settings comes from the `store` (one query per round); the others
-    go to `session` (`pipeline.executors`; default: this process) in slices
-    of `INGEST_SLICE`, where they are decoded, extracted, cleaned, split
-    into sentences and their language identified. Language identification
-    (lingua, slow to load) is loaded only where something is analysed. The
-    result is the same, in the same order, whatever the number of workers.
+    go to the `executor`'s workers (`pipeline.executors`; default: this
+    process) in slices of `INGEST_SLICE`, where they are decoded, extracted,
+    cleaned, split into sentences and their language identified. Language
+    identification (lingua, slow to load) is loaded only when something is
+    analysed, once, before the workers start. The result is the same, in the
+    same order, whatever the number of workers.
     `exclude`: folders never read (pass the run's --out).
     `progress(done, total)` is called once before the first file (done = 0), then after each file.
     Raises ConfigError when a CSV or Parquet file has none of the configured text columns.
     """
+    with ExitStack() as stack:
+        return _ingest(corpus_dir, settings, store, progress, exclude, _LazySession(executor, settings, stack))
+
+
+class _LazySession:
+    """The executor's session, opened at the first record that is not in the store (a warm run starts
+    no worker and loads no language model)."""
+
+    def __init__(self, executor: Any, settings: IngestSettings, stack: ExitStack) -> None:
+        self.executor, self.settings, self.stack = executor, settings, stack
+        self._session: Session | None = None
+
+    def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
+        if not items:
+            return []
+        if self._session is None:
+            context = IngestContext(self.settings)
+            context.langid()  # here, before the pool forks (see IngestContext)
+            self._session = (_InProcess(context) if self.executor is None
+                             else self.stack.enter_context(self.executor.session(context)))
+        return self._session.map(fn, items)
+
+
+def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | None,
+            progress: Callable[[int, int], None] | None, exclude: Sequence[Path], session: Session) -> IngestResult:
     files, skipped = discover(corpus_dir, settings.extensions, settings.follow_symlinks_outside, tuple(exclude))
-    session = session or _InProcess(IngestContext(settings))
     documents: list[Document] = []
     round_ = _Round()
     finished = 0

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.config import ConfigError, Settings
 from pipeline.executors.local import LocalExecutor
-from pipeline.ingest import IngestContext, format_of, ingest, normalize_line
+from pipeline.ingest import format_of, ingest, normalize_line
 
 P1 = ("Le conseil municipal de Lyon a voté jeudi soir la création de trois nouvelles lignes de tramway. "
       "Les travaux commenceront au printemps prochain et dureront quatre ans.")
@@ -265,8 +265,7 @@ def test_a_pool_of_workers_gives_the_same_documents_and_skips_in_the_same_order(
     monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
     settings = Settings().ingest
     alone = ingest(copy, settings)
-    with LocalExecutor(2).session(IngestContext(settings)) as session:
-        pooled = ingest(copy, settings, session=session)
+    pooled = ingest(copy, settings, executor=LocalExecutor(2))
     assert pooled == alone
     assert len(alone.documents) == len(first.documents) + 2
     reasons = [(s.path.rsplit("/", 1)[-1], s.reason) for s in alone.skipped]
