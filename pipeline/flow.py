@@ -179,7 +179,10 @@ class DedupStep:
                 out.append(None)
         todo = [i for i, f in enumerate(out) if f is None]
         slices = [[documents[i] for i in todo[n:n + DEDUP_SLICE]] for n in range(0, len(todo), DEDUP_SLICE)]
-        with (executor.session(None) if executor is not None and len(slices) > 1 else nullcontext(_Here())) as session:
+        from .executors.local import _InProcess
+
+        with (executor.session(None) if executor is not None and len(slices) > 1
+              else nullcontext(_InProcess(None))) as session:
             made = [f for part in session.map(_features_slice, slices) for f in part]
         for i, f in zip(todo, made):
             out[i] = f
@@ -196,11 +199,6 @@ class DedupStep:
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
 # work is cut the same way whatever the pool size).
 DEDUP_SLICE = 32
-
-
-class _Here:
-    def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
-        return [fn(None, item) for item in items]
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:

@@ -1291,14 +1291,6 @@ def ingest_slice(ctx: IngestContext, jobs: Sequence[_Job]) -> list[Document | st
     return out
 
 
-class _InProcess:
-    def __init__(self, shared: Any) -> None:
-        self.shared = shared
-
-    def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
-        return [fn(self.shared, item) for item in items]
-
-
 class _Round:
     """The records read since the last flush, in corpus order: skips, and jobs with their store keys."""
 
@@ -1375,6 +1367,8 @@ class _LazySession:
         if self._session is None:
             context = IngestContext(self.settings)
             context.langid()  # here, before the pool forks (see IngestContext)
+            from .executors.local import _InProcess
+
             self._session = (_InProcess(context) if self.executor is None
                              else self.stack.enter_context(self.executor.session(context)))
         return self._session.map(fn, items)
