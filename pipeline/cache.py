@@ -11,7 +11,9 @@ of the stage, and the key changes. `value` is JSON. Kinds:
 
 - `ingest`: one `Document` per file: its bytes' SHA-256, its id and shown
   path, the ingest settings, the ingest code;
-- `corpus`: dedup result and stories, per set of documents + settings + code;
+- `dedup_features`: one document's per-document dedup work (fact terms, stems, fact
+  signatures), per its bytes' SHA-256, the ingest settings and the code (`flow.DedupStep`);
+- `dedup`, `stories`: dedup result and stories, per set of documents + settings + code;
 - `summary`: one story's French summary and headline, per the story's
   documents, the dedup groups it reads, the settings and the code;
 - `translate`: one English text per French text, per translator identity
@@ -42,7 +44,7 @@ import time
 import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from . import model as _model
 from .translate import EngineFailure, Translator
@@ -59,7 +61,8 @@ _SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _COLUMNS = ["kind", "key", "value", "used"]
 # What each kind's value must be once decoded from JSON; anything else is a damaged entry.
-_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dict, "summary": dict}
+_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dict, "summary": dict,
+                                 "dedup_features": dict}
 # SQLite primary result codes of a write or open that failed for the machine's reasons, not damage:
 # PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
 _NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}
@@ -177,34 +180,67 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def decode(tp: Any, data: Any) -> Any:
     """Inverse of `encode` for the type `tp` (raises TypeError/KeyError/ValueError on a mismatch)."""
+    return _decoder(tp)(data)
+
+
+@lru_cache(maxsize=None)
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """The decoding function of one type, built once: a warm run decodes every cached Document, dedup
+    group and story, so the type is not re-examined for every value."""
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(data, dict):
-            raise TypeError(f"{tp.__name__}: expected an object")
+        fields: dict[str, Callable[[Any], Any]] = {}
         hints = _hints(tp)
-        return tp(**{k: decode(hints[k], v) for k, v in data.items()})
+
+        def field(name: str) -> Callable[[Any], Any]:
+            if name not in fields:
+                fields[name] = _decoder(hints[name])  # KeyError for a field the type does not have
+            return fields[name]
+
+        def record(data: Any) -> Any:
+            if not isinstance(data, dict):
+                raise TypeError(f"{tp.__name__}: expected an object")
+            return tp(**{k: field(k)(v) for k, v in data.items()})
+
+        return record
     origin = get_origin(tp)
     if origin is tuple:
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], x) for x in data)
-        return tuple(decode(a, x) for a, x in zip(args, data, strict=True))
+            item = _decoder(args[0])
+            return lambda data: tuple(item(x) for x in data)
+        items = [_decoder(a) for a in args]
+        return lambda data: tuple(d(x) for d, x in zip(items, data, strict=True))
     if origin is list:
-        return [decode(get_args(tp)[0], x) for x in data]
+        item = _decoder(get_args(tp)[0])
+        return lambda data: [item(x) for x in data]
     if origin is dict:
-        value_type = get_args(tp)[1]
-        return {k: decode(value_type, v) for k, v in data.items()}
+        value = _decoder(get_args(tp)[1])
+        return lambda data: {k: value(v) for k, v in data.items()}
     if origin in (Union, types.UnionType):
-        if data is None:
-            return None
         options = [a for a in get_args(tp) if a is not type(None)]
-        return decode(options[0], data) if len(options) == 1 else data
+        if len(options) == 1:
+            only = _decoder(options[0])
+            return lambda data: None if data is None else only(data)
+        return lambda data: data
     if origin is Literal or tp is Any:
-        return data
-    if tp is float and isinstance(data, int):
-        return float(data)
-    if isinstance(tp, type) and not isinstance(data, tp):
-        raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
-    return data
+        return lambda data: data
+    if tp is float:
+        def number(data: Any) -> Any:
+            if isinstance(data, int):
+                return float(data)
+            if not isinstance(data, float):
+                raise TypeError(f"expected float, got {type(data).__name__}")
+            return data
+
+        return number
+    if isinstance(tp, type):
+        def checked(data: Any) -> Any:
+            if not isinstance(data, tp):
+                raise TypeError(f"expected {tp.__name__}, got {type(data).__name__}")
+            return data
+
+        return checked
+    return lambda data: data
 
 
 # --- the store ------------------------------------------------------------------
@@ -485,11 +521,24 @@ class IngestCache:
     def _key(self, sha256: str, doc_id: str, path: str) -> str:
         return digest(self._prefix, sha256, doc_id, path)
 
-    def load(self, sha256: str, doc_id: str, path: str) -> _model.Document | None:
-        return self.cache.get_as("ingest", self._key(sha256, doc_id, path), lambda v: decode(_model.Document, v))
+    def load_many(self, keys: Sequence[tuple[str, str, str]]) -> list[_model.Document | None]:
+        """The cached Document of each (store key, doc id, path), or None; one query for all of them."""
+        digests = [self._key(*k) for k in keys]
+        found = self.cache.get_many("ingest", digests)
+        out: list[_model.Document | None] = []
+        for d in digests:
+            try:
+                out.append(decode(_model.Document, found[d]) if d in found else None)
+            except (TypeError, KeyError, ValueError, AttributeError, IndexError):  # a stale shape: a miss
+                st = self.cache._stats("ingest")
+                st.hits -= 1
+                st.misses += 1
+                out.append(None)
+        return out
 
-    def save(self, sha256: str, doc_id: str, path: str, document: _model.Document) -> None:
-        self.cache.put("ingest", self._key(sha256, doc_id, path), encode(document))
+    def save_many(self, items: Sequence[tuple[tuple[str, str, str], _model.Document]]) -> None:
+        if items:
+            self.cache.put_many("ingest", [(self._key(*k), encode(doc)) for k, doc in items])
 
 
 class CachedTranslator:

@@ -103,7 +103,8 @@ def exact_key(text: str) -> str:
 BUCKET_WINDOW = 16
 
 
-def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Link]:
+def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
+                   signature: Callable[[int], FactSignature] | None = None) -> list[_Link]:
     """Exact, near and contained links.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -130,7 +131,8 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings) -> list[_Lin
     )
     for p in pairs:
         a, b = long_idx[p.i], long_idx[p.j]
-        if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang):
+        if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang,
+                          signatures=(signature(a), signature(b)) if signature is not None else None):
             continue
         if p.jaccard >= settings.near_threshold:
             links.append(_Link(a, b, "near", p.jaccard))
@@ -247,6 +249,63 @@ def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
             and evidence.cosine >= settings.embedding_min_cosine)
 
 
+@dataclass(frozen=True)
+class SentenceFeatures:
+    """What dedup reads of one sentence on its own: computed once per document (on the executor's
+    workers) and kept in the cache by the document's content, so a run with a few new articles
+    computes only theirs (`document_features`)."""
+
+    terms: tuple[str, ...]  # textsim.fact_terms: the same-fact cosine
+    stems: tuple[str, ...]  # ContentWords.stems: the document similarity
+    signature: FactSignature  # numbers, dates, speakers: conflicts
+
+
+@dataclass(frozen=True)
+class DocumentFeatures:
+    """`SentenceFeatures` of a document's body sentences and the fact signatures of its body paragraphs,
+    in order: all dedup computes of one document on its own (it depends on the document's text and
+    languages only)."""
+
+    paragraphs: tuple[FactSignature, ...]
+    sentences: tuple[SentenceFeatures, ...]
+
+
+def document_features(doc: Document, words: ContentWords | None = None) -> DocumentFeatures:
+    words = words or ContentWords()
+    body = [p for p in doc.paragraphs if p.kind == "body"]
+    return DocumentFeatures(
+        tuple(fact_signature(p.text, p.lang) for p in body),
+        tuple(SentenceFeatures(tuple(fact_terms(s.text, words)), tuple(words.stems(s.text)),
+                               fact_signature(s.text, p.lang)) for p in body for s in p.sentences))
+
+
+def _signature_json(g: FactSignature) -> list:
+    d = g.dates
+    return [sorted(g.numbers), sorted(d.weekdays), sorted(d.months), sorted(d.days), sorted(d.periods),
+            sorted(g.speakers)]
+
+
+def _signature_from_json(value: list) -> FactSignature:
+    from .textsim import Dates
+
+    nums, weekdays, months, days, periods, speakers = value
+    return FactSignature(frozenset(nums), Dates(frozenset(weekdays), frozenset(int(m) for m in months),
+                                                frozenset(days), frozenset(periods)), frozenset(speakers))
+
+
+def features_to_json(features: DocumentFeatures) -> dict:
+    return {"paragraphs": [_signature_json(g) for g in features.paragraphs],
+            "sentences": [[list(f.terms), list(f.stems), _signature_json(f.signature)] for f in features.sentences]}
+
+
+def features_from_json(value: dict) -> DocumentFeatures:
+    """Inverse of `features_to_json` (raises TypeError/ValueError/KeyError on another shape)."""
+    return DocumentFeatures(
+        tuple(_signature_from_json(g) for g in value["paragraphs"]),
+        tuple(SentenceFeatures(tuple(terms), tuple(stems), _signature_from_json(g))
+              for terms, stems, g in value["sentences"]))
+
+
 # similar_documents: neighbours kept per document, and terms of each document used to find them.
 DOC_NEIGHBOURS = 20
 DOC_TERMS = 40
@@ -307,17 +366,21 @@ class SameFactScorer:
     """
 
     def __init__(self, texts: Sequence[str], docs: Sequence[str], words: ContentWords | None = None,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, features: Sequence[SentenceFeatures] | None = None) -> None:
         words = words or ContentWords()
         self.texts = list(texts)
         self.docs = list(docs)
-        self.terms = [fact_terms(t, words) for t in self.texts]
+        self.features = features  # each text's, when the caller has them (`document_features`)
+        self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
+                                                                                     for t in self.texts]
+        self._term_ids, self._term_weight = _term_arrays(self.terms)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
         self.doc_ids = list(self.sentences_of)
         self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
-        doc_stems = [[w for k in self.sentences_of[d] for w in words.stems(self.texts[k])] for d in self.doc_ids]
+        stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
+        doc_stems = [[w for k in self.sentences_of[d] for w in stems[k]] for d in self.doc_ids]
         self.doc_space = tfidf(doc_stems)
         self.embedder = embedder
         self._vectors: dict[int, np.ndarray] = {}
@@ -355,13 +418,33 @@ class SameFactScorer:
                                 tfidf([self.terms[k] for k in members], fact_weight))
         return self._local[key]
 
+    def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
+        """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
+        the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
+        sentence pair)."""
+        members = [*self.sentences_of[doc_a], *self.sentences_of[doc_b]]
+        rows = np.concatenate([np.full(len(self._term_ids[k][0]), n, dtype=np.int64) for n, k in enumerate(members)])
+        terms = np.concatenate([self._term_ids[k][0] for k in members])
+        counts = np.concatenate([self._term_ids[k][1] for k in members])
+        local, column = np.unique(terms, return_inverse=True)
+        df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
+        idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
+        m = np.zeros((len(members), len(local)))
+        m[rows, column] = (1.0 + np.log(counts)) * idf[column]
+        norms = np.sqrt((m * m).sum(axis=1))
+        m /= np.where(norms > 0, norms, 1.0)[:, None]
+        n_a = len(self.sentences_of[doc_a])
+        return m[:n_a] @ m[n_a:].T
+
     def cosine(self, i: int, j: int) -> float:
         """Content-word cosine of two sentences, IDF from the sentences of their two documents."""
         position, space = self._space(i, j)
         return space.cosine(position[i], position[j])
 
     def conflicts(self, i: int, j: int) -> tuple[str, ...]:
-        return conflict_reasons(self.texts[i], self.texts[j])
+        f = self.features
+        return conflict_reasons(self.texts[i], self.texts[j],
+                                signatures=(f[i].signature, f[j].signature) if f is not None else None)
 
     def embed(self, indices: Iterable[int]) -> None:
         """Embed these sentences (those not embedded yet), in one batch."""
@@ -382,8 +465,20 @@ class SameFactScorer:
                                 self.doc_similarity(self.docs[i], self.docs[j]))
 
 
+def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Each text's distinct term ids and their counts, and each term id's weight (`fact_weight`)."""
+    vocab: dict[str, int] = {}
+    out = []
+    for ts in terms:
+        ids = np.array([vocab.setdefault(t, len(vocab)) for t in ts], dtype=np.int64)
+        unique, counts = np.unique(ids, return_counts=True)
+        out.append((unique, counts))
+    weight = np.array([fact_weight(t) for t in vocab] or [1.0])
+    return out, weight
+
+
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
-                     embedder: Embedder | None) -> list[_Link]:
+                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -395,7 +490,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     the embedding could still decide (cosine >= embedding_min_cosine, no
     conflict) are embedded, so a big corpus is not embedded whole.
     """
-    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder)
+    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
     eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
     floor = settings.same_fact_threshold
     if embedder is not None:
@@ -410,21 +505,19 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
         shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
-        for i in scorer.sentences_of[doc_a]:
-            if not eligible[i] or keys[i] in shared:
+        side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
+        cosines = scorer.pair_cosines(doc_a, doc_b)
+        for r, c in zip(*np.nonzero(cosines >= floor)):
+            i, j = side_a[r], side_b[c]
+            if not eligible[i] or keys[i] in shared or not eligible[j] or keys[j] in shared:
                 continue
-            for j in scorer.sentences_of[doc_b]:
-                if not eligible[j] or keys[j] in shared:
-                    continue
-                cosine = scorer.cosine(i, j)
-                if cosine < floor:
-                    continue
-                a, b = min(i, j), max(i, j)
-                evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
-                if same_fact(evidence, settings):
-                    links.append(_Link(a, b, "same_fact", round(cosine, 4)))
-                elif embedder is not None and not evidence.conflicts:
-                    undecided.append((a, b, evidence))
+            cosine = float(cosines[r, c])
+            a, b = min(i, j), max(i, j)
+            evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
+            if same_fact(evidence, settings):
+                links.append(_Link(a, b, "same_fact", round(cosine, 4)))
+            elif embedder is not None and not evidence.conflicts:
+                undecided.append((a, b, evidence))
     scorer.embed(k for i, j, _ in undecided for k in (i, j))
     for i, j, evidence in undecided:
         if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
@@ -695,11 +788,14 @@ def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
     return [s for doc in documents for p in doc.paragraphs if p.kind == "body" for s in p.sentences]
 
 
-def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None) -> DedupResult:
+def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
+          features: Sequence[DocumentFeatures] | None = None) -> DedupResult:
     """Duplicate groups of the documents' body paragraphs and sentences.
 
     `embedder` overrides the one `settings.embedder` names (tests); with
     `embedder: none` in the settings no embedding is used at all.
+    `features`: each document's `document_features` when the caller has them (from the cache, or
+    computed on workers); otherwise they are computed here.
     """
     if not _engines(settings):
         embedder = None
@@ -717,20 +813,24 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
             for k, s in enumerate(p.sentences):
                 sentences.append(_Item(s.sid, doc.doc_id, s.text,
                                        (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k), p.lang))
-    para_links = _shingle_links(paragraphs, settings)
+    words = ContentWords()
+    features = features if features is not None else [document_features(d, words) for d in documents]
+    per_sentence = [f for fs in features for f in fs.sentences]
+    per_paragraph = [g for fs in features for g in fs.paragraphs]
+    if len(per_sentence) != len(sentences) or len(per_paragraph) != len(paragraphs):
+        raise ValueError(f"dedup: features of {len(per_paragraph)} paragraphs and {len(per_sentence)} sentences "
+                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
+
+    def signature(i: int) -> FactSignature:
+        return per_sentence[i].signature
+
+    para_links = _shingle_links(paragraphs, settings, per_paragraph.__getitem__)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    sent_links = (_shingle_links(sentences, settings) + _same_fact_links(sentences, settings, ContentWords(), same_language)
+    sent_links = (_shingle_links(sentences, settings, signature)
+                  + _same_fact_links(sentences, settings, words, same_language, per_sentence)
                   + _crosslingual_links(sentences, settings, vectors))
-    signatures: dict[str, FactSignature] = {}
-
-    def signature(i: int) -> FactSignature:
-        it = sentences[i]
-        key = f"{it.lang}\t{it.text}"
-        if key not in signatures:
-            signatures[key] = fact_signature(it.text, it.lang)
-        return signatures[key]
 
     return DedupResult(
         paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),

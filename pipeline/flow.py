@@ -122,20 +122,29 @@ class FlowResult:
 
 
 class IngestStep:
-    """Files -> Documents (decoding, cleaning, paragraphs, sentences, language); cached per file."""
+    """Files -> Documents (decoding, cleaning, paragraphs, sentences, language); cached per file.
+
+    Files are read and hashed where the flow runs; what the cache does not hold is analysed on the
+    executor's workers, in fixed slices (`pipeline.ingest.INGEST_SLICE`)."""
 
     name = "ingest"
 
     def run(self, corpus: Path, settings: Settings, cache: Cache,
-            progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = ()) -> IngestResult:
+            progress: Callable[[int, int], None] | None = None, exclude: Sequence[Path] = (),
+            executor: Executor | None = None) -> IngestResult:
         from .ingest import ingest
 
         return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
-                      progress=progress, exclude=exclude)
+                      progress=progress, exclude=exclude, executor=executor)
 
 
 class DedupStep:
-    """Documents -> duplicate groups of paragraphs and sentences (corpus-wide)."""
+    """Documents -> duplicate groups of paragraphs and sentences.
+
+    Per-document work (`pipeline.dedup.document_features`: fact terms, stems, fact signatures) runs
+    on the executor's workers and is cached by document content (`features_key`), so a run with a
+    few new articles computes only theirs; the corpus-wide part (MinHash LSH, document neighbours,
+    same-fact comparisons of neighbouring documents, grouping) runs here on every changed corpus."""
 
     name = "dedup"
     code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
@@ -148,10 +157,57 @@ class DedupStep:
             [(d.doc_id, d.path, d.sha256) for d in documents],
         )
 
-    def run(self, documents: Sequence[Document], settings: Settings) -> DedupResult:
+    def features_key(self, settings: Settings) -> Callable[[Document], str]:
+        """The cache key of one document's features: its bytes and what its text and features depend on
+        (not the dedup settings, nor the other documents)."""
+        fixed = digest("dedup-features", schema_fingerprint(), code_fingerprint(*self.code),
+                       package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES), settings_dict(settings)["ingest"])
+        return lambda d: digest(fixed, d.sha256)
+
+    def features(self, documents: Sequence[Document], settings: Settings, cache: Cache,
+                 executor: Executor | None = None) -> list[Any]:
+        """Each document's `DocumentFeatures`: from the cache, the others computed on the workers (fixed slices)."""
+        from .dedup import features_from_json, features_to_json
+
+        keys = [self.features_key(settings)(d) for d in documents]
+        found = cache.get_many("dedup_features", keys)
+        out: list[Any] = []
+        for k in keys:
+            try:
+                out.append(features_from_json(found[k]) if k in found else None)
+            except (TypeError, KeyError, ValueError):  # an entry of another shape: a miss
+                out.append(None)
+        todo = [i for i, f in enumerate(out) if f is None]
+        slices = [[documents[i] for i in todo[n:n + DEDUP_SLICE]] for n in range(0, len(todo), DEDUP_SLICE)]
+        from .executors.local import _InProcess
+
+        with (executor.session(None) if executor is not None and len(slices) > 1
+              else nullcontext(_InProcess(None))) as session:
+            made = [f for part in session.map(_features_slice, slices) for f in part]
+        for i, f in zip(todo, made):
+            out[i] = f
+        cache.put_many("dedup_features", [(keys[i], features_to_json(out[i])) for i in todo])
+        return out
+
+    def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
+            ) -> DedupResult:
         from .dedup import dedup
 
-        return dedup(documents, settings.dedup)
+        return dedup(documents, settings.dedup, features=features)
+
+
+# Documents per task when dedup's per-document features are computed on the workers (fixed: the
+# work is cut the same way whatever the pool size).
+DEDUP_SLICE = 32
+
+
+def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
+    """Worker function: `pipeline.dedup.document_features` of some documents."""
+    from .dedup import document_features
+    from .textsim import ContentWords
+
+    words = ContentWords()
+    return [document_features(d, words) for d in documents]
 
 
 class StoriesStep:
@@ -489,7 +545,7 @@ def write_text(run_dir: Path, relative: str, text: str) -> None:
 
 
 def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache, hooks: Hooks,
-                 ) -> tuple[DedupResult, list[Story], bool]:
+                 executor: Executor | None = None) -> tuple[DedupResult, list[Story], bool]:
     """Dedup and stories, each reused from the cache when what it depends on is unchanged."""
     dedup_step, stories_step = DedupStep(), StoriesStep()
     dedup_key = dedup_step.key(documents, settings)
@@ -497,7 +553,9 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
         dedup_result = cache.get_as("dedup", dedup_key, lambda v: decode(DedupResult, v))
         cached = dedup_result is not None
         if dedup_result is None:
-            dedup_result = dedup_step.run(documents, settings)
+            features = dedup_step.features(documents, settings, cache, executor)
+            dedup_result = dedup_step.run(documents, settings, features)
+            del features
             cache.put("dedup", dedup_key, encode(dedup_result))
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
@@ -655,7 +713,8 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                 bar.update(1)
 
         # never read the tool's own outputs back (the runner also refuses an --out inside the corpus)
-        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,))
+        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,),
+                                   executor=executor)
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents = ingested.documents
@@ -668,7 +727,7 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     index = CorpusIndex.build(documents)
 
     # dedup, stories
-    dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks)
+    dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor)
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
     with hooks.stage(StoryIdsStep.name):

@@ -38,8 +38,9 @@ import stat
 import time
 import unicodedata
 import zlib
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
@@ -775,7 +776,7 @@ class _Record:
     key: str | None  # for the doc id: None for a one-document file
     where: str | None  # shown to the user: "line 3", "row 2", "item 1", a WARC-Record-ID
     sha256: str  # of the record's raw bytes
-    extract: Callable[[], _Extracted]
+    extract: Callable[[], _Extracted]  # picklable (a partial of a module-level function): it runs on a worker
 
 
 @dataclass
@@ -948,7 +949,7 @@ def _read_whole(path: Path, gz: bool, limit_mb: float) -> tuple[bytes, bytes]:
 
 def _read_html(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
     raw, page = _read_whole(path, gz, settings.max_file_mb)
-    yield _Record(None, None, _sha(raw), lambda: _html_page(page, path.name))
+    yield _Record(None, None, _sha(raw), partial(_html_page, page, path.name))
 
 
 def _read_feed(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
@@ -974,16 +975,18 @@ def _read_feed(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Reco
         date = time.strftime("%Y-%m-%d", parsed) if parsed else (entry.get("published") or entry.get("updated"))
         key = entry.get("id") or entry.get("link") or str(n)
         payload = json.dumps([key, entry.get("title"), body, date, entry.get("link")], ensure_ascii=False)
-
-        def extract(body: Any = body, entry: Any = entry, date: Any = date, notes: tuple[str, ...] = notes) -> _Extracted:
-            text = _text_value(body).strip()
-            if not text:
-                raise InputError("empty text (the item has neither content nor summary)")
-            return _Extracted(text=text, extractor=version, title=entry.get("title") or None, date=date,
-                              url=entry.get("link") or None, author=entry.get("author") or None,
-                              site_name=site, notes=notes)
-
+        extract = partial(_feed_extract, body, version, entry.get("title") or None, date, entry.get("link") or None,
+                          entry.get("author") or None, site, notes)
         yield _Record(key, f"item {n}", _sha(payload.encode("utf-8")), extract)
+
+
+def _feed_extract(body: Any, version: str, title: str | None, date: str | None, url: str | None, author: str | None,
+                  site: str | None, notes: tuple[str, ...]) -> _Extracted:
+    text = _text_value(body).strip()
+    if not text:
+        raise InputError("empty text (the item has neither content nor summary)")
+    return _Extracted(text=text, extractor=version, title=title, date=date, url=url, author=author, site_name=site,
+                      notes=notes)
 
 
 def _record_extract(record: dict[str, Any], settings: IngestSettings, extractor: str) -> _Extracted:
@@ -1004,7 +1007,7 @@ def _record(n: int, where: str, record: Any, raw: bytes, settings: IngestSetting
         return _Skip(where, f"not a JSON object but {type(record).__name__}")
     key = _first(record, settings.fields.id)
     return _Record(str(key) if key is not None else str(n), where, _sha(raw),
-                   lambda: _record_extract(record, settings, extractor))
+                   partial(_record_extract, record, settings, extractor))
 
 
 def _read_jsonl(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
@@ -1155,12 +1158,8 @@ def _read_warc(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Reco
                 if missing:
                     yield _Skip(rid, f"truncated WARC record: {missing} byte(s) of its declared length are missing")
                     continue
-
-                def extract(payload: bytes = payload, uri: str | None = uri, date: str | None = date) -> _Extracted:
-                    page = _html_page(payload, uri or path.name)
-                    return replace(page, url=page.url or uri, date=page.date or (date[:10] if date else None))
-
-                yield _Record(rid.strip("<>").removeprefix("urn:uuid:"), rid, _sha(payload), extract)
+                yield _Record(rid.strip("<>").removeprefix("urn:uuid:"), rid, _sha(payload),
+                              partial(_warc_extract, payload, uri, date, path.name))
         except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError) as exc:
             yield _Skip(f"after record {n}", f"truncated or damaged WARC record; the rest of the file is not read ({exc})")
     if other:
@@ -1168,14 +1167,19 @@ def _read_warc(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Reco
                  ", ".join(f"{k}: {v}" for k, v in sorted(other.items())))
 
 
+def _warc_extract(payload: bytes, uri: str | None, date: str | None, name: str) -> _Extracted:
+    page = _html_page(payload, uri or name)
+    return replace(page, url=page.url or uri, date=page.date or (date[:10] if date else None))
+
+
 def _read_text(path: Path, gz: bool, settings: IngestSettings) -> Iterator[_Record | _Skip]:
     raw, data = _read_whole(path, gz, settings.max_file_mb)
+    yield _Record(None, None, _sha(raw), partial(_text_extract, data))
 
-    def extract() -> _Extracted:
-        text, encoding = decode_bytes(data)
-        return _Extracted(text=text, extractor="text", encoding=encoding)
 
-    yield _Record(None, None, _sha(raw), extract)
+def _text_extract(data: bytes) -> _Extracted:
+    text, encoding = decode_bytes(data)
+    return _Extracted(text=text, extractor="text", encoding=encoding)
 
 
 _READERS: dict[str, Callable[[Path, bool, IngestSettings], Iterator[_Record | _Skip]]] = {
@@ -1215,11 +1219,110 @@ def _doc_ids(corpus_dir: Path, files: list[Path]) -> Iterator[tuple[Path, str]]:
 
 
 class DocumentStore(Protocol):
-    """Where `ingest` keeps Documents between runs (`pipeline.cache.IngestCache`)."""
+    """Where `ingest` keeps Documents between runs (`pipeline.cache.IngestCache`): (store key, doc id, path)."""
 
-    def load(self, sha256: str, doc_id: str, path: str) -> Document | None: ...
+    def load_many(self, keys: Sequence[tuple[str, str, str]]) -> list[Document | None]: ...
 
-    def save(self, sha256: str, doc_id: str, path: str, document: Document) -> None: ...
+    def save_many(self, items: Sequence[tuple[tuple[str, str, str], Document]]) -> None: ...
+
+
+class Session(Protocol):
+    """Where the per-record work runs (`pipeline.executors`): results in the order of the items."""
+
+    def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]: ...
+
+
+# Records per task sent to a worker, and records read (and hashed, and looked up in the cache) per round
+# before the round's misses go to the workers. Fixed, so the work is cut the same way whatever the number
+# of workers; a round's raw bytes are all the driver holds of the input at once.
+INGEST_SLICE = 16
+INGEST_ROUND = 512
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One record to analyse on a worker: how to get its text, and the Document's identity."""
+
+    extract: Callable[[], _Extracted]  # a partial of a module-level function (picklable)
+    doc_id: str
+    path: str
+    sha256: str
+    fmt: str
+    where: str | None
+    file_sha256: str
+
+
+@dataclass
+class IngestContext:
+    """What ingest workers share: the settings, and a language identifier built once.
+
+    The flow builds it (and loads lingua's models: seconds of CPU for seven languages) here, before
+    the local pool forks, so the workers share those pages instead of each loading its own; a
+    process that gets the context through pickling (a Ray actor) builds its own on first use."""
+
+    settings: IngestSettings
+    _langid: LanguageIdentifier | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_langid": None}  # lingua is rebuilt where it runs
+
+    def langid(self) -> LanguageIdentifier:
+        if self._langid is None:
+            self._langid = LanguageIdentifier(self.settings.languages)
+            self._langid.detect("Le conseil a voté. The council voted.")  # loads every model now
+        return self._langid
+
+
+def ingest_slice(ctx: IngestContext, jobs: Sequence[_Job]) -> list[Document | str]:
+    """Worker function: each record's Document, or why it was skipped (decode, extract, clean, split, langid)."""
+    out: list[Document | str] = []
+    for job in jobs:
+        try:
+            got = job.extract()
+            document = ingest_text(got.text, doc_id=job.doc_id, path=job.path, sha256=job.sha256,
+                                   encoding=got.encoding, settings=ctx.settings, langid=ctx.langid())
+            out.append(replace(
+                document, format=job.fmt, record=job.where, url=got.url, extractor=got.extractor,
+                file_sha256=job.file_sha256 or job.sha256, title=got.title or document.title,
+                date=got.date or document.date, author=got.author, site_name=got.site_name, notes=got.notes,
+            ))
+        except InputError as exc:
+            out.append(str(exc))
+    return out
+
+
+class _Round:
+    """The records read since the last flush, in corpus order: skips, and jobs with their store keys."""
+
+    def __init__(self) -> None:
+        self.entries: list[SkippedInput | tuple[_Job, str, str]] = []  # (job, where shown, store key)
+        self.jobs = 0
+        self.files = 0  # files whose every record is in this round (for progress)
+
+    def flush(self, session: Session, store: DocumentStore | None, documents: list[Document],
+              skipped: list[SkippedInput]) -> None:
+        """Cached Documents from the store, the others analysed on the workers (fixed slices), all in order."""
+        pending = [e for e in self.entries if not isinstance(e, SkippedInput)]
+        keys = [(key, job.doc_id, job.path) for job, _, key in pending]
+        found = store.load_many(keys) if store is not None else [None] * len(pending)
+        misses = [job for (job, _, _), hit in zip(pending, found) if hit is None]
+        slices = [misses[i:i + INGEST_SLICE] for i in range(0, len(misses), INGEST_SLICE)]
+        made = iter([r for part in session.map(ingest_slice, slices) for r in part])
+        results = [hit if hit is not None else next(made) for hit in found]
+        if store is not None:
+            store.save_many([(k, r) for k, r, hit in zip(keys, results, found)
+                             if hit is None and isinstance(r, Document)])
+        by_entry = iter(results)
+        for entry in self.entries:
+            if isinstance(entry, SkippedInput):
+                skipped.append(entry)
+                continue
+            result = next(by_entry)
+            if isinstance(result, Document):
+                documents.append(result)
+            else:
+                skipped.append(SkippedInput(entry[1], result))
+        self.entries, self.jobs = [], 0
 
 
 def ingest(
@@ -1229,22 +1332,67 @@ def ingest(
     store: DocumentStore | None = None,
     progress: Callable[[int, int], None] | None = None,
     exclude: Sequence[Path] = (),
+    executor: Any = None,
 ) -> IngestResult:
     """Read every input file under corpus_dir. Bad files and bad records are skipped with a reason.
 
-    With a `store`, a file (or record) whose bytes (SHA-256), id and path were
-    ingested before with the same settings is not decoded, extracted or
-    analysed again; language identification (lingua, slow to load) is then
-    not even loaded. `exclude`: folders never read (pass the run's --out).
+    Files are read and hashed here, in rounds of `INGEST_ROUND` records; a
+    record whose bytes (SHA-256), id and path were ingested before with the
+    same settings comes from the `store` (one query per round); the others
+    go to the `executor`'s workers (`pipeline.executors`; default: this
+    process) in slices of `INGEST_SLICE`, where they are decoded, extracted,
+    cleaned, split into sentences and their language identified. Language
+    identification (lingua, slow to load) is loaded only when something is
+    analysed, once, before the workers start. The result is the same, in the
+    same order, whatever the number of workers.
+    `exclude`: folders never read (pass the run's --out).
     `progress(done, total)` is called once before the first file (done = 0), then after each file.
     Raises ConfigError when a CSV or Parquet file has none of the configured text columns.
     """
+    with ExitStack() as stack:
+        return _ingest(corpus_dir, settings, store, progress, exclude, _LazySession(executor, settings, stack))
+
+
+class _LazySession:
+    """The executor's session, opened at the first record that is not in the store (a warm run starts
+    no worker and loads no language model)."""
+
+    def __init__(self, executor: Any, settings: IngestSettings, stack: ExitStack) -> None:
+        self.executor, self.settings, self.stack = executor, settings, stack
+        self._session: Session | None = None
+
+    def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
+        if not items:
+            return []
+        if self._session is None:
+            context = IngestContext(self.settings)
+            context.langid()  # here, before the pool forks (see IngestContext)
+            from .executors.local import _InProcess
+
+            self._session = (_InProcess(context) if self.executor is None
+                             else self.stack.enter_context(self.executor.session(context)))
+        return self._session.map(fn, items)
+
+
+def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | None,
+            progress: Callable[[int, int], None] | None, exclude: Sequence[Path], session: Session) -> IngestResult:
     files, skipped = discover(corpus_dir, settings.extensions, settings.follow_symlinks_outside, tuple(exclude))
-    langid: LanguageIdentifier | None = None
     documents: list[Document] = []
+    round_ = _Round()
+    finished = 0
+
+    def flush() -> None:
+        nonlocal finished
+        round_.flush(session, store, documents, skipped)
+        for _ in range(round_.files):
+            finished += 1
+            if progress is not None:
+                progress(finished, len(files))
+        round_.files = 0
+
     if progress is not None:
         progress(0, len(files))
-    for done, (path, file_id) in enumerate(_doc_ids(corpus_dir, files), start=1):
+    for path, file_id in _doc_ids(corpus_dir, files):
         shown = _display(corpus_dir, path)
         fmt, gz = format_of(path.name)
         try:
@@ -1256,37 +1404,23 @@ def ingest(
             for item in _READERS[fmt](path, gz, settings):
                 where = shown if isinstance(item, _Record) and item.where is None else f"{shown} ({item.where})"
                 if isinstance(item, _Skip):
-                    skipped.append(SkippedInput(where, item.reason))
+                    round_.entries.append(SkippedInput(where, item.reason))
                     continue
                 doc_id = file_id if item.key is None else f"{file_id}.{safe_id(item.key)}"
                 if doc_id in seen:
-                    skipped.append(SkippedInput(where, f"duplicate record id {item.key!r} (first at {seen[doc_id]})"))
+                    round_.entries.append(
+                        SkippedInput(where, f"duplicate record id {item.key!r} (first at {seen[doc_id]})"))
                     continue
                 seen[doc_id] = item.where or "the file"
-                try:
-                    key = _store_key(item.sha256, fmt)
-                    document = store.load(key, doc_id, shown) if store is not None else None
-                    if document is None:
-                        got = item.extract()
-                        if langid is None:
-                            langid = LanguageIdentifier(settings.languages)
-                        document = ingest_text(got.text, doc_id=doc_id, path=shown, sha256=item.sha256,
-                                               encoding=got.encoding, settings=settings, langid=langid)
-                        document = replace(
-                            document, format=fmt, record=item.where, url=got.url, extractor=got.extractor,
-                            file_sha256=file_sha or item.sha256, title=got.title or document.title,
-                            date=got.date or document.date, author=got.author, site_name=got.site_name,
-                            notes=got.notes,
-                        )
-                        if store is not None:
-                            store.save(key, doc_id, shown, document)
-                    documents.append(document)
-                except InputError as exc:
-                    skipped.append(SkippedInput(where, str(exc)))
+                job = _Job(item.extract, doc_id, shown, item.sha256, fmt, item.where, file_sha)
+                round_.entries.append((job, where, _store_key(item.sha256, fmt)))
+                round_.jobs += 1
+                if round_.jobs >= INGEST_ROUND:
+                    flush()
         except InputError as exc:
-            skipped.append(SkippedInput(shown, str(exc)))
-        if progress is not None:
-            progress(done, len(files))
+            round_.entries.append(SkippedInput(shown, str(exc)))
+        round_.files += 1
+    flush()
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))
 
 

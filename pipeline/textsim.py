@@ -174,7 +174,9 @@ def _canonical_number(token: str, lang: str) -> str:
     return f"{whole}.{frac}" if frac else whole
 
 
+@lru_cache(maxsize=1 << 16)
 def names(text: str) -> frozenset[str]:
+    """Memoised: dedup checks each text against many candidates (`_name_swap`)."""
     return frozenset(m.casefold() for m in _NAME.findall(text))
 
 
@@ -187,9 +189,10 @@ def _stop_words(language: str) -> frozenset[str]:
     return frozenset(get_stop_words(language))
 
 
-def facts_conflict(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None) -> bool:
+def facts_conflict(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None,
+                   signatures: tuple[FactSignature, FactSignature] | None = None) -> bool:
     """True when two similar texts cannot state the same fact (`conflict_reasons` says why)."""
-    return bool(conflict_reasons(a, b, lang=lang, lang_b=lang_b))
+    return bool(conflict_reasons(a, b, lang=lang, lang_b=lang_b, signatures=signatures))
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,8 @@ def signature_conflicts(a: FactSignature, b: FactSignature) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def conflict_reasons(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None) -> tuple[str, ...]:
+def conflict_reasons(a: str, b: str, *, lang: str = "fr", lang_b: str | None = None,
+                     signatures: tuple[FactSignature, FactSignature] | None = None) -> tuple[str, ...]:
     """Why two similar texts state different facts: any of "number", "date", "speaker", "name"; () if none.
 
     `lang` is the language of `a` (ISO 639-1) and `lang_b` that of `b` (default: the same);
@@ -237,9 +241,13 @@ def conflict_reasons(a: str, b: str, *, lang: str = "fr", lang_b: str | None = N
     are not a conflict. A swap is: each text has a name the other lacks, and
     names make up at least half of the content words that differ ("Satya
     Nadella" vs "Donald Trump" in otherwise identical sentences).
+
+    `signatures`: the two texts' `fact_signature`s when the caller has them already (dedup keeps them
+    per document between runs).
     """
     lang_b = lang_b or lang
-    reasons = list(signature_conflicts(fact_signature(a, lang), fact_signature(b, lang_b)))
+    sa, sb = signatures or (fact_signature(a, lang), fact_signature(b, lang_b))
+    reasons = list(signature_conflicts(sa, sb))
     if lang == lang_b and _name_swap(a, b, LANGUAGE_NAMES.get(lang, "french")):
         reasons.append("name")
     return tuple(reasons)

@@ -29,7 +29,8 @@ it started (``os.wait4``: user + system, pool workers and Apertium included),
 peak RSS (the largest single process, from ``wait4``; and the largest sum of
 proportional set sizes over the process tree, sampled every second: pool
 workers share the parent's pages, PSS counts them once), articles per second,
-and the manifest's per-stage seconds (``timings_s``).
+and the manifest's per-stage seconds (``timings_s``, wall; ``timings_cpu_s``, CPU of the run and of the
+worker processes that ended during the stage).
 
 Between consecutive sizes, the growth exponent of each stage (cold):
 ``log(t2 / t1) / log(n2 / n1)`` (1.0 = linear); stages under 0.2 s at the
@@ -247,7 +248,8 @@ def run_pipeline(corpus: Path, out: Path, config: Path | None, timeout: float | 
     manifest = out / "latest" / "manifest.json"
     if proc.returncode in (0, 1) and manifest.exists():
         m = json.loads(manifest.read_text(encoding="utf-8"))
-        result.update(timings_s=m["timings_s"], counts=m["counts"], engine_calls=m["cache"]["engine_calls"],
+        result.update(timings_s=m["timings_s"], timings_cpu_s=m.get("timings_cpu_s", {}), counts=m["counts"],
+                      engine_calls=m["cache"]["engine_calls"],
                       executor=m.get("executor"))
     return result
 
@@ -324,6 +326,9 @@ def main() -> int:
                   f"pss {res['peak_tree_pss_mb']:>7.0f} MB  {res['articles_per_s']} art/s", flush=True)
             if "timings_s" in res:
                 print("        stages: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings_s"].items()), flush=True)
+            if res.get("timings_cpu_s"):
+                print("        stages CPU: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings_cpu_s"].items()),
+                      flush=True)
             if res["exit_code"] not in (0, 1):
                 print(f"        run failed: see {out / (phase + '.log')}", flush=True)
                 break

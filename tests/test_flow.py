@@ -29,6 +29,7 @@ def _outputs(run_dir: Path) -> dict[str, str]:
 @pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
 def test_one_and_two_workers_write_identical_briefs(tmp_path, monkeypatch):
     monkeypatch.setattr("pipeline.flow.TRANSLATE_CHUNK", 4)  # many chunks: the workers share the translation
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 2)  # and the files to analyse
     corpus = write_mixed_corpus(tmp_path / "corpus")
     outputs = {}
     for workers in (1, 2):
@@ -49,3 +50,30 @@ def test_eval_summarizes_through_the_flow(sample):
     through_flow = summarize_documents([doc], settings)[0].summary
     assert summarize_document(doc, settings) == through_flow
     assert through_flow.sentences
+
+
+def test_new_articles_cost_dedup_only_their_own_per_document_work(sample, tmp_path, monkeypatch):
+    """Dedup's per-document work is cached by document content: a run with one more article computes
+    only that article's, on the pool, and finds the same groups as a run from scratch."""
+    from pipeline import dedup as dedup_module
+    from pipeline.cache import Cache
+    from pipeline.executors.local import LocalExecutor
+    from pipeline.flow import NoHooks, corpus_steps
+
+    settings = Settings()
+    documents = list(sample.documents)
+    assert len(documents) > 3
+    cache = Cache(tmp_path / "cache.sqlite")
+    corpus_steps(documents[:-1], settings, cache, NoHooks(), LocalExecutor(2))
+
+    computed: list[str] = []
+    real = dedup_module.document_features
+
+    def counted(doc, words=None):
+        computed.append(doc.doc_id)
+        return real(doc, words)
+
+    monkeypatch.setattr(dedup_module, "document_features", counted)
+    again, _, cached = corpus_steps(documents, settings, cache, NoHooks(), LocalExecutor(1))
+    assert not cached and computed == [documents[-1].doc_id]
+    assert again == dedup_module.dedup(documents, settings.dedup)

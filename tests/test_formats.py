@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, Settings
+from pipeline.executors.local import LocalExecutor
 from pipeline.ingest import format_of, ingest, normalize_line
 
 P1 = ("Le conseil municipal de Lyon a voté jeudi soir la création de trois nouvelles lignes de tramway. "
@@ -226,11 +227,11 @@ class _DictStore:
     def __init__(self) -> None:
         self.saved: dict[tuple[str, str, str], object] = {}
 
-    def load(self, sha256, doc_id, path):
-        return self.saved.get((sha256, doc_id, path))
+    def load_many(self, keys):
+        return [self.saved.get(k) for k in keys]
 
-    def save(self, sha256, doc_id, path, document):
-        self.saved[(sha256, doc_id, path)] = document
+    def save_many(self, items):
+        self.saved.update(items)
 
 
 def test_unchanged_records_come_from_the_store_without_extracting_again(mixed, monkeypatch):
@@ -246,3 +247,27 @@ def test_unchanged_records_come_from_the_store_without_extracting_again(mixed, m
     monkeypatch.setattr(trafilatura, "bare_extraction", no_extraction)
     again = ingest(corpus, Settings().ingest, store=store)
     assert again.documents == first.documents and again.skipped == ()
+
+
+def test_a_pool_of_workers_gives_the_same_documents_and_skips_in_the_same_order(mixed, tmp_path, monkeypatch):
+    """Records are analysed on the workers in fixed slices; the result does not depend on their number."""
+    import shutil
+
+    corpus, first = mixed
+    copy = tmp_path / "news"
+    shutil.copytree(corpus, copy)
+    # skips found while reading (here) and while analysing (on a worker), between good records
+    (copy / "bad.jsonl").write_text(
+        json.dumps({"id": "a", "text": P3}) + "\nnot json\n" + json.dumps({"id": "e", "text": ""}) + "\n"
+        + json.dumps({"id": "b", "text": P4}) + "\n", encoding="utf-8")
+    (copy / "binary.txt").write_bytes(b"\x00\x01\x02 PK junk \xff\xfe" * 40)
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 1)  # many slices and rounds even for a small corpus
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
+    settings = Settings().ingest
+    alone = ingest(copy, settings)
+    pooled = ingest(copy, settings, executor=LocalExecutor(2))
+    assert pooled == alone
+    assert len(alone.documents) == len(first.documents) + 2
+    reasons = [(s.path.rsplit("/", 1)[-1], s.reason) for s in alone.skipped]
+    assert [r[0] for r in reasons] == ["bad.jsonl (line 2)", "bad.jsonl (line 3)", "binary.txt"]
+    assert reasons[1][1].startswith("no text field")  # found on a worker
