@@ -306,7 +306,7 @@ class SummarizeStep:
 
     name = "summarize"
     code = ("pipeline.ingest", "pipeline.summarize", "pipeline.summarize.extractive", "pipeline.summarize.seq2seq",
-            "pipeline.textsim", "pipeline.dedup", "pipeline.brief", "pipeline.corpus_index")
+            "pipeline.textsim", "pipeline.dedup", "pipeline.brief", "pipeline.corpus_index", "pipeline.quotes")
 
     def fixed(self, settings: Settings) -> str:
         """The part of every story's key that does not depend on the story (computed once per run)."""
@@ -577,6 +577,27 @@ def _decoded_summary(value: Any) -> tuple[Summary, str] | None:
         return None
 
 
+def _encoded_text(text: StoryText) -> dict[str, Any]:
+    """A story's summary, headline, quotes and translation plan as cached (one entry per story key)."""
+    return {"summary": encode(text.summary), "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
+            "quotes": encode(text.quotes), "needs": [list(n) for n in text.needs]}
+
+
+def _decoded_text(story: Story, value: Any) -> StoryText | None:
+    """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
+    (an older entry: the worker then extracts quotes and plans again) or no longer decodes."""
+    hit = _decoded_summary(value)
+    if hit is None or "quotes" not in value:
+        return None
+    try:
+        return StoryText(dataclasses.replace(hit[0], story_id=story.story_id), hit[1],
+                         tuple(decode(Quote, q) for q in value["quotes"]),
+                         tuple(TranslationNeed(int(p), t, sl, tl) for p, t, sl, tl in value["needs"]),
+                         value["headline_lang"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
                       cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
                       stats: FlowStats, by_doc: Mapping[str, list] | None = None) -> list[StoryText]:
@@ -585,18 +606,20 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     fixed = step.fixed(settings)
     keys = [step.key(s, index, by_doc, fixed) for s in stories]
     found = cache.get_many("summary", keys)
-    items = [(s, _decoded_summary(found.get(k))) for s, k in zip(stories, keys)]
-    stats.summarize_calls += sum(1 for _, hit in items if hit is None)
+    # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
+    done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
+    todo = [(i, s, _decoded_summary(found.get(k))) for i, (s, k) in enumerate(zip(stories, keys)) if done[i] is None]
+    stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
     # neural summarizers use their own threads: one worker
     workers = 1 if settings.summarize.backend != "extractive" else None
-    with hooks.stage(step.name), executor.session(StoryContext(index, by_doc, settings, summarizer),
-                                                  workers=workers) as session:
-        texts = step.run(session, items)
-    cache.put_many("summary", [
-        (k, {"summary": encode(t.summary), "headline_fr": t.headline_fr})
-        for k, t, (_, hit) in zip(keys, texts, items) if hit is None
-    ])
-    return texts
+    with hooks.stage(step.name):
+        if todo:
+            with executor.session(StoryContext(index, by_doc, settings, summarizer), workers=workers) as session:
+                made = step.run(session, [(s, hit) for _, s, hit in todo])
+            for (i, _, _), text in zip(todo, made):
+                done[i] = text
+            cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(todo, made)])
+    return [t for t in done if t is not None]
 
 
 def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str],

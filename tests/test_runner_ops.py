@@ -49,11 +49,11 @@ Météo-France a levé la vigilance rouge vendredi matin mais maintient une vigi
 
 CHEESE = """Le festival du fromage attire les foules à Rocamadour
 
-Le festival annuel du fromage de chèvre a réuni plus de 25 000 visiteurs ce week-end dans le village de Rocamadour.
-Une centaine de producteurs du Lot et de l'Aveyron ont présenté leurs meilleurs cabécous aux amateurs venus de toute la France.
-Le jury a décerné la médaille d'or à une petite ferme familiale installée depuis trois générations sur le causse de Gramat.
-Les organisateurs prévoient déjà d'agrandir le marché couvert pour accueillir davantage d'exposants l'an prochain.
-Des ateliers de dégustation ont permis aux enfants de découvrir la fabrication traditionnelle du fromage au lait cru.
+Le festival annuel du fromage de chèvre a réuni plus de 25 000 visiteurs ce week-end dans le village de Rocamadour. Il fêtait sa trentième édition.
+Une centaine de producteurs du Lot et de l'Aveyron ont présenté leurs meilleurs cabécous aux amateurs venus de toute la France. Certains venaient pour la première fois.
+Le jury a décerné la médaille d'or à une petite ferme familiale installée depuis trois générations sur le causse de Gramat. La ferme compte quarante chèvres.
+Les organisateurs prévoient déjà d'agrandir le marché couvert pour accueillir davantage d'exposants l'an prochain. La mairie soutient le projet.
+Des ateliers de dégustation ont permis aux enfants de découvrir la fabrication traditionnelle du fromage au lait cru. Ils ont affiché complet.
 """
 
 
@@ -356,8 +356,9 @@ def test_kill_during_translation_then_resume(corpus, tmp_path):
     proc = popen("run", "--corpus", str(corpus), "--out", str(out), env={"PIPELINE_TEST_SLOW_TRANSLATE": "3"})
     seen: list[str] = []
     try:
-        # story-001 is all cached; the first new story's brief means its translations are committed,
-        # and the run is now sleeping in the second new story's translation
+        # the briefs' translations are committed before any brief is written; the run is then
+        # sleeping in the review pages' translations (the cheese article's paragraphs hold
+        # sentences no summary cites, so the review pages need new ones)
         wait_for_line(lines_of(proc.stderr), r"INFO +brief story-", seen, count=2)
         time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
