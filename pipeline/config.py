@@ -172,7 +172,7 @@ class StoriesSettings(_Section):
     # (same-topic events days apart are two stories).
     window_days: int = Field(3, ge=0)
     # Title terms count this many times; names (entities) this many times each.
-    title_weight: float = Field(2.0, ge=0)
+    title_weight: float = Field(1.0, ge=0)
     entities: Literal["names", "spacy", "none"] = "names"
     entity_weight: float = Field(2.0, ge=0)
     # A document is represented by its heaviest `doc_terms` terms. Candidate
