@@ -24,16 +24,18 @@ n x n matrix):
    `link_threshold + (threshold - link_threshold) / sqrt(n1 * n2)`: two
    articles alone need `stories.threshold`, larger stories (a surer average)
    need less, down to `stories.link_threshold`; and at least
-   `stories.cohesion_ratio` times the stories' own average cosine (stories of
-   near-copies merge only with stories just as close: two weather alerts are
-   two events). One broad article mentioning two events joins the one it is
+   `stories.cohesion_ratio` times the closer story's own average cosine
+   (stories of near-copies merge only with stories just as close: two weather
+   alerts are two events; a loose story cannot swallow tight ones). One broad article mentioning two events joins the one it is
    closest to; the other event's documents are not similar to that story on
    average, so it cannot chain them. Passes repeat until nothing merges.
    Then a small story (at most `stories.attach_max_size` articles) joins the
    larger story (3 articles or more) where most of its articles' nearest
-   neighbours are, when its average cosine with it reaches `stories.attach_min`
-   and `stories.attach_ratio` times that story's own average: the loose
-   articles of an ongoing story find it.
+   neighbours are, when two of that story's articles at least are among them and
+   each of its own articles has one there, and its average cosine with it reaches
+   `stories.attach_min` and `stories.attach_ratio` times that story's own
+   average as it was when merging ended (a story does not loosen, and take ever
+   looser articles, as it grows): the loose articles of an ongoing story find it.
 4. **A document goes where most of its content goes.** Each body paragraph of a
    document with two or more of them votes, with its number of content words,
    for the story (its own or one of its neighbours') whose centroid, the
