@@ -165,8 +165,8 @@ class StoriesSettings(_Section):
     # (the more articles, the surer the average; one broad article cannot chain two events).
     threshold: float = Field(0.25, ge=0, le=1)
     link_threshold: float = Field(0.13, ge=0, le=1)
-    # ... and at least this share of the stories' own average cosine between their articles
-    # (stories of near-copies only merge with stories just as close).
+    # ... and at least this share of the closer story's own average cosine between its articles
+    # (stories of near-copies only merge with stories just as close; a loose story cannot swallow tight ones).
     cohesion_ratio: float = Field(0.45, ge=0, le=1)
     # A paragraph votes for the story it is this similar to; a document goes
     # where most of its paragraphs (by content words) vote, and its paragraphs
@@ -176,9 +176,9 @@ class StoriesSettings(_Section):
     # (same-topic events days apart are two stories).
     window_days: int = Field(3, ge=0)
     # Title terms count this many times; names (entities) this many times each.
-    title_weight: float = Field(2.0, ge=0)
+    title_weight: float = Field(1.0, ge=0)
     entities: Literal["names", "spacy", "none"] = "names"
-    entity_weight: float = Field(1.0, ge=0)
+    entity_weight: float = Field(2.0, ge=0)
     # A document is represented by its heaviest `doc_terms` terms. Candidate
     # pairs: each document is indexed by its heaviest `index_terms` terms found
     # in at most `max_df` documents, and keeps its `neighbours` best.
@@ -188,14 +188,15 @@ class StoriesSettings(_Section):
     neighbours: int = Field(20, ge=1)
     # A story of at most `attach_max_size` articles joins a larger one (of 3 or
     # more) when most of its articles' `attach_neighbours` nearest articles
-    # (cosine >= attach_floor) are there, and its average cosine with it is at
-    # least attach_min and attach_ratio times the larger story's own average
+    # (cosine >= attach_floor) are there, two of its articles at least and near
+    # each of its own, and its average cosine with it is at least attach_min and
+    # attach_ratio times the larger story's own average when merging ended
     # (0 neighbours: off).
     attach_neighbours: int = Field(8, ge=0)
     attach_floor: float = Field(0.1, ge=0, le=1)
     attach_max_size: int = Field(8, ge=1)
     attach_min: float = Field(0.08, ge=0, le=1)
-    attach_ratio: float = Field(0.45, ge=0, le=1)
+    attach_ratio: float = Field(0.4, ge=0, le=1)
     # A document of another story at least this similar to a member is listed as related.
     related_threshold: float = Field(0.12, ge=0, le=1)
 

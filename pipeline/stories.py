@@ -24,16 +24,18 @@ n x n matrix):
    `link_threshold + (threshold - link_threshold) / sqrt(n1 * n2)`: two
    articles alone need `stories.threshold`, larger stories (a surer average)
    need less, down to `stories.link_threshold`; and at least
-   `stories.cohesion_ratio` times the stories' own average cosine (stories of
-   near-copies merge only with stories just as close: two weather alerts are
-   two events). One broad article mentioning two events joins the one it is
+   `stories.cohesion_ratio` times the closer story's own average cosine
+   (stories of near-copies merge only with stories just as close: two weather
+   alerts are two events; a loose story cannot swallow tight ones). One broad article mentioning two events joins the one it is
    closest to; the other event's documents are not similar to that story on
    average, so it cannot chain them. Passes repeat until nothing merges.
    Then a small story (at most `stories.attach_max_size` articles) joins the
    larger story (3 articles or more) where most of its articles' nearest
-   neighbours are, when its average cosine with it reaches `stories.attach_min`
-   and `stories.attach_ratio` times that story's own average: the loose
-   articles of an ongoing story find it.
+   neighbours are, when two of that story's articles at least are among them and
+   each of its own articles has one there, and its average cosine with it reaches
+   `stories.attach_min` and `stories.attach_ratio` times that story's own
+   average as it was when merging ended (a story does not loosen, and take ever
+   looser articles, as it grows): the loose articles of an ongoing story find it.
 4. **A document goes where most of its content goes.** Each body paragraph of a
    document with two or more of them votes, with its number of content words,
    for the story (its own or one of its neighbours') whose centroid, the
@@ -318,42 +320,48 @@ def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settin
     order = np.argsort(-sims, kind="stable")
     order = order[: int(np.count_nonzero(sims >= link))]
     size = clusters.size
-    # (a, b, cosine, versions of the two stories when last found too far apart)
-    edges = [(x, y, s, -1, -1) for x, y, s in zip(a[order].tolist(), b[order].tolist(), sims[order].tolist())]
-    version = [0] * n
+    # (a, b, cosine, sizes of the two stories when last found too far apart). A pair is judged again
+    # only once one of its stories has grown by a quarter: a story of k articles is re-judged against
+    # each neighbour O(log k) times, not k times (growth stays linear with large stories).
+    edges = [(x, y, s, 0, 0) for x, y, s in zip(a[order].tolist(), b[order].tolist(), sims[order].tolist())]
     for _round in range(_MAX_ROUNDS):
         merged = 0
         kept = []
-        for x, y, s, va, vb in edges:
+        for x, y, s, na, nb in edges:
             ra, rb = clusters.find(x), clusters.find(y)
             if ra == rb:
                 continue
-            if version[ra] == va and version[rb] == vb:  # neither story changed: still too far apart
-                kept.append((x, y, s, va, vb))
+            if 4 * size[ra] < 5 * na and 4 * size[rb] < 5 * nb:  # neither story grew much: still too far apart
+                kept.append((x, y, s, na, nb))
                 continue
             need = link + (threshold - link) / math.sqrt(size[ra] * size[rb])
+            # the closer story's own closeness: a story of near-copies takes no loose neighbour, and a
+            # loose story (a topic taking shape) cannot swallow tight ones
             own = [clusters.cohesion(r) for r in (ra, rb) if size[r] > 1]
             if own:
-                need = max(need, settings.cohesion_ratio * math.sqrt(own[0] * own[-1]))
+                need = max(need, settings.cohesion_ratio * max(own))
             mean = s if size[ra] == size[rb] == 1 else clusters.mean_cosine(ra, rb)
             if mean >= need:
                 clusters.union(ra, rb)
-                version[clusters.find(ra)] += 1
                 merged += 1
             else:
-                kept.append((x, y, s, version[ra], version[rb]))
+                kept.append((x, y, s, size[ra], size[rb]))
         edges = kept
         if not merged:
             break
     else:
         log.warning("stories: merging still changed after %d rounds; stopped there", _MAX_ROUNDS)
+    # a story is judged by what it was when merging ended, not by what it becomes as small stories join
+    # it (it would loosen with each one and take ever looser ones: a topic, not a story)
+    founded = {r: clusters.cohesion(r) for r in {clusters.find(i) for i in range(n)} if size[r] > 1}
     for _round in range(_MAX_ROUNDS if settings.attach_neighbours else 0):
-        if not _attach(clusters, a, b, sims, settings):
+        if not _attach(clusters, a, b, sims, settings, founded):
             break
     return [clusters.find(i) for i in range(n)]
 
 
-def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings) -> int:
+def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings,
+            founded: dict[int, float]) -> int:
     """Small stories join the larger story most of their nearest articles are in (one pass, no cascade)."""
     n = len(clusters.parent)
     root = [clusters.find(i) for i in range(n)]
@@ -371,20 +379,34 @@ def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray,
         if size[r] > settings.attach_max_size:
             continue
         votes: Counter[int] = Counter()
+        voters: dict[int, set[int]] = defaultdict(set)  # the target's articles near this story
+        near_to: dict[int, set[int]] = defaultdict(set)  # this story's articles near the target
         total = 0.0
         for i in ms:
             for s, j in sorted(near.get(i, ()), reverse=True)[: settings.attach_neighbours]:
                 if root[j] != r:
                     votes[root[j]] += s
+                    voters[root[j]].add(j)
+                    near_to[root[j]].add(i)
                     total += s
         if not votes:
             continue
         target, weight = votes.most_common(1)[0]
-        if size[target] <= max(size[r], 2) or 2 * weight < total:
+        # near two of its articles at least, and each of its own articles near one: one broad
+        # article can neither pull another event in nor take its own second event along
+        if size[target] <= max(size[r], 2) or 2 * weight < total or len(voters[target]) < 2 \
+                or len(near_to[target]) < len(ms):
             continue
         ra, rb = clusters.find(r), clusters.find(target)
-        if ra != rb and clusters.mean_cosine(ra, rb) >= max(settings.attach_min, settings.attach_ratio * clusters.cohesion(rb)):
+        if ra == rb:
+            continue
+        mean = clusters.mean_cosine(ra, rb)
+        own = founded.get(rb, clusters.cohesion(rb))
+        # a small story of near-copies joins only a story it is about as close to as they are to each other
+        bar = own if size[r] < size[target] else max(own, clusters.cohesion(ra))
+        if mean >= max(settings.attach_min, settings.attach_ratio * bar):
             clusters.union(ra, rb)
+            founded[clusters.find(ra)] = own
             joined += 1
     return joined
 

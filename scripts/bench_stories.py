@@ -56,8 +56,9 @@ _WORD = re.compile(r"\w+")
 
 
 def default_data() -> Path:
+    """`../shared/eval-dev` beside the checkout, else /work/shared/eval-dev (a worktree elsewhere)."""
     here = ROOT / ".." / "shared" / "eval-dev"
-    return here
+    return here if here.exists() else Path("/work/shared/eval-dev")
 
 
 def _suffix(copy: int) -> str:

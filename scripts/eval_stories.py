@@ -4,6 +4,7 @@
     .venv/bin/python scripts/eval_stories.py --direct         # grouping only (ingest, dedup, group_stories,
                                                               # extractive summary), no translation
     .venv/bin/python scripts/eval_stories.py --orangesum 200 --seed 13 --data ../shared/eval-dev
+    .venv/bin/python scripts/eval_stories.py --direct --seed 99 --set entities=none   # a signal left out
 
 The corpus (written to a temporary folder)
 ------------------------------------------
@@ -50,8 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_data() -> Path:
+    """`../shared/eval-dev` beside the checkout, else /work/shared/eval-dev (a worktree elsewhere)."""
     here = ROOT / ".." / "shared" / "eval-dev"
-    return here
+    return here if here.exists() else Path("/work/shared/eval-dev")
 
 
 def build_corpus(folder: Path, data: Path, n_orangesum: int, seed: int) -> dict[str, str]:
@@ -114,7 +116,7 @@ def real_run(corpus: Path, work: Path) -> tuple[dict[str, str], int, float]:
     return story_of, empty, seconds
 
 
-def direct(corpus: Path) -> tuple[dict[str, str], int, float]:
+def direct(corpus: Path, overrides: list[str] = ()) -> tuple[dict[str, str], int, float]:
     """Grouping in-process: ingest, dedup, group_stories, extractive summary per story."""
     sys.path.insert(0, str(ROOT))
     from pipeline.config import load_settings
@@ -125,6 +127,13 @@ def direct(corpus: Path) -> tuple[dict[str, str], int, float]:
     from pipeline.summarize.extractive import summarize_story
 
     settings = load_settings(ROOT / "configs" / "default.yaml")
+    if overrides:  # a signal switched off or re-weighted (ablation): stories.KEY=VALUE
+        update = {}
+        for item in overrides:
+            key, _, value = item.partition("=")
+            current = getattr(settings.stories, key)
+            update[key] = value if isinstance(current, str) else type(current)(value)
+        settings = settings.model_copy(update={"stories": settings.stories.model_copy(update=update)})
     docs = ingest(corpus, settings.ingest).documents
     result = dedup(docs, settings.dedup)
     start = time.perf_counter()
@@ -143,6 +152,8 @@ def main() -> None:
     ap.add_argument("--orangesum", type=int, default=200, help="OrangeSum articles, one event each")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--direct", action="store_true", help="group in-process instead of the real run")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --direct: override a stories setting (ablation), e.g. entities=none")
     ap.add_argument("--show", type=int, default=5, help="print this many impure stories")
     args = ap.parse_args()
 
@@ -150,7 +161,7 @@ def main() -> None:
         work = Path(tmp)
         labels = build_corpus(work / "corpus", args.data, args.orangesum, args.seed)
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_utime
-        story_of, empty, seconds = direct(work / "corpus") if args.direct else real_run(work / "corpus", work)
+        story_of, empty, seconds = direct(work / "corpus", args.set) if args.direct else real_run(work / "corpus", work)
         cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
     lost = sorted(set(labels) - set(story_of))
     scores = pairwise(labels, {f: s for f, s in story_of.items() if f in labels})
@@ -170,7 +181,7 @@ def main() -> None:
     print(f"{'grouping' if args.direct else 'run'} {seconds:.1f} s wall, {cpu:.1f} s CPU")
     print(json.dumps({"mode": "direct" if args.direct else "run", "documents": len(labels), "stories": len(stories),
                       **scores, "empty_briefs": empty, "lost": len(lost), "seconds": round(seconds, 1),
-                      "cpu_seconds": round(cpu, 1), "orangesum": args.orangesum, "seed": args.seed}))
+                      "cpu_seconds": round(cpu, 1), "orangesum": args.orangesum, "seed": args.seed, "set": args.set}))
 
 
 if __name__ == "__main__":
