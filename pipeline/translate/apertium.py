@@ -53,6 +53,7 @@ from typing import Sequence
 
 from . import EngineFailure
 from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
+from .combine import combine
 from .names import NameGuard, restore
 from .senses import fix_senses
 
@@ -466,7 +467,8 @@ class ApertiumTranslator:
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = ()) -> None:
+                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = (),
+                 combine_routes: Sequence[Sequence[str]] = ()) -> None:
         self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
         version = apertium_version()
@@ -478,6 +480,9 @@ class ApertiumTranslator:
         self._english_out = self.pairs[-1].split("-")[-1].split("_")[0] in ("eng", "en")
         self._fallback = ApertiumTranslator(fallback_pairs, timeout_s=timeout_s, self_test=False,
                                             protect_names=protect_names) if fallback_pairs else None
+        self._alternatives = [ApertiumTranslator(r, timeout_s=timeout_s, self_test=False, protect_names=protect_names)
+                              for r in combine_routes]
+        self.engine += "".join(f", combined with {' + '.join(a.pairs)}" for a in self._alternatives)
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
         if self_test:
@@ -485,7 +490,7 @@ class ApertiumTranslator:
 
     def identity(self) -> list[object]:
         """Every program run and data file read, by resolved path, size, time and hash (the cache key)."""
-        return [pair_identity(p) for p in self.pairs]
+        return [pair_identity(p) for p in self.pairs] + [a.identity() for a in self._alternatives]
 
     def self_test(self) -> None:
         """Translate one known sentence; EngineFailure unless something sane comes back."""
@@ -497,6 +502,8 @@ class ApertiumTranslator:
     def close(self) -> None:
         for p in self._procs:
             p.close()
+        for a in self._alternatives:
+            a.close()
 
     def _finish(self, english: str, source: str) -> str:
         if not self._english_out:
@@ -536,6 +543,8 @@ class ApertiumTranslator:
         # a mark no repair above removed (one inside a word) is removed here: never shown
         english = [_strip_marks(e, src) if _has_mark(src, e) else e for e, src in zip(english, texts)]
         check_output(texts, english, self.engine)
+        if self._alternatives:  # the other pivots' English, and per text the one the combination keeps
+            english = combine([english, *(a.translate(texts) for a in self._alternatives)])
         return english
 
     def _translate(self, texts: Sequence[str], protect: bool = True) -> tuple[list[str], list[list[str]]]:
