@@ -237,8 +237,9 @@ class TranslateSettings(_Section):
     # language ("reflexionar"): the one leaving fewer is used; [] = none.
     apertium_fallback_pairs: list[str] = Field(default_factory=list)
     # Other French->English routes translated too; per sentence the combination
-    # (pipeline.translate.combine) keeps one: through Catalan and Esperanto by default; [] = none.
-    apertium_combine: list[list[str]] = Field(default_factory=lambda: [["fra-cat", "cat-eng"], ["fr-eo", "eo-en"]])
+    # (pipeline.translate.combine) keeps one: through Catalan then Spanish, Catalan, Esperanto; [] = none.
+    apertium_combine: list[list[str]] = Field(default_factory=lambda: [
+        ["fra-cat", "cat-spa", "spa-eng"], ["fra-cat", "cat-eng"], ["fr-eo", "eo-en"]])
     # Neural models for the other directions (pipeline.translate.routes), used only when present
     # locally; otherwise the Apertium route, or no route (German offline).
     neural_models: dict[str, str] = Field(default_factory=lambda: {

@@ -27,10 +27,10 @@ def test_the_pivots_agreement_and_english_words_choose():
 
 
 @pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
-def test_default_translator_combines_three_pivots_and_leaves_no_mark():
+def test_default_translator_combines_four_routes_and_leaves_no_mark():
     translator = choose_translator(Settings().translate).translator
     try:
-        assert "fra-cat + cat-eng" in translator.engine and "fr-eo + eo-en" in translator.engine
+        assert all(r in translator.engine for r in ("fra-cat + cat-spa + spa-eng", "fra-cat + cat-eng", "fr-eo + eo-en"))
         english = translator.translate(["Le patron de la société a parlé à Dallas.", "Il est de retour à Paris."])
         assert len(english) == 2 and all(english)
         assert not re.search(r"(?i)[*#@]|zqx", " ".join(english))

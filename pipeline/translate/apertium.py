@@ -49,6 +49,7 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from . import EngineFailure
@@ -526,6 +527,16 @@ class ApertiumTranslator:
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
+        if not self._alternatives:
+            return self._translate_route(texts)
+        # the other routes' English, each in its own processes (so in parallel), and per text the
+        # one the combination keeps
+        with ThreadPoolExecutor(len(self._alternatives)) as pool:
+            others = [pool.submit(a.translate, texts) for a in self._alternatives]
+            english = self._translate_route(texts)
+            return combine([english, *(f.result() for f in others)])
+
+    def _translate_route(self, texts: Sequence[str]) -> list[str]:
         english, leaks = self._translate(texts)
         broken = [i for i, e in enumerate(english) if _has_mark(texts[i], e) or _LOST_PLACEHOLDER.search(e)]
         if broken:  # a placeholder Apertium split or respelled: those texts again, names unprotected
@@ -543,8 +554,6 @@ class ApertiumTranslator:
         # a mark no repair above removed (one inside a word) is removed here: never shown
         english = [_strip_marks(e, src) if _has_mark(src, e) else e for e, src in zip(english, texts)]
         check_output(texts, english, self.engine)
-        if self._alternatives:  # the other pivots' English, and per text the one the combination keeps
-            english = combine([english, *(a.translate(texts) for a in self._alternatives)])
         return english
 
     def _translate(self, texts: Sequence[str], protect: bool = True) -> tuple[list[str], list[list[str]]]:
