@@ -474,7 +474,7 @@ class ApertiumTranslator:
         self.timeout_s = timeout_s
         version = apertium_version()
         self.engine = f"apertium {version or '(version unknown)'} ({' + '.join(self.pairs)})"
-        self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat")
+        self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat", "fr-eo")
         self._spanish_between = self.pairs[0] in ("fr-es", "fra-spa")
         self._procs = [PairProcess(p, timeout_s=timeout_s) for p in self.pairs]
         self._pivot_leaks = len(self.pairs) > 1
@@ -510,7 +510,7 @@ class ApertiumTranslator:
         if not self._english_out:
             return clean_marks(english, source)
         english = clean_output(english, source)
-        return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng") else english
+        return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng", "eo-en") else english
 
     def _alone(self, words: list[str]) -> list[tuple[str, str]]:
         """Words translated alone through the route, marks kept: (first pair's output, last pair's)."""
