@@ -27,8 +27,10 @@ def test_the_pivots_agreement_and_english_words_choose():
 
 
 @pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
-def test_default_translator_combines_four_routes_and_leaves_no_mark():
-    translator = choose_translator(Settings().translate).translator
+def test_configured_translator_combines_four_routes_and_leaves_no_mark():
+    settings = Settings.model_validate({"translate": {"backend": "apertium", "apertium_combine": [
+        ["fra-cat", "cat-spa", "spa-eng"], ["fra-cat", "cat-eng"], ["fr-eo", "eo-en"]]}})
+    translator = choose_translator(settings.translate).translator
     try:
         assert all(r in translator.engine for r in ("fra-cat + cat-spa + spa-eng", "fra-cat + cat-eng", "fr-eo + eo-en"))
         english = translator.translate(["Le patron de la société a parlé à Dallas.", "Il est de retour à Paris."])
