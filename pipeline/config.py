@@ -241,6 +241,11 @@ class TranslateSettings(_Section):
     # The other French->English pivot, for a text whose English keeps words of the first pivot's
     # language ("reflexionar"): the one leaving fewer is used; [] = none.
     apertium_fallback_pairs: list[str] = Field(default_factory=list)
+    # Other French->English routes translated too; per sentence the combination
+    # (pipeline.translate.combine) keeps one, e.g. [[fra-cat, cat-spa, spa-eng], [fra-cat, cat-eng],
+    # [fr-eo, eo-en]] (chrF +0.7 on news). Off by default: the Catalan pairs' output depends on the
+    # other texts of a call (README), so briefs would depend on the worker count.
+    apertium_combine: list[list[str]] = Field(default_factory=list)
     # Neural models for the other directions (pipeline.translate.routes), used only when present
     # locally; otherwise the Apertium route, or no route (German offline).
     neural_models: dict[str, str] = Field(default_factory=lambda: {
@@ -253,12 +258,21 @@ class TranslateSettings(_Section):
 
     @field_validator("apertium_pairs", "apertium_fallback_pairs")
     @classmethod
-    def _pairs(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        if not v and info.field_name == "apertium_pairs":
+    def _pairs(cls, v: list[str], info: ValidationInfo | None) -> list[str]:
+        if not v and info is not None and info.field_name == "apertium_pairs":
             raise ValueError("at least one Apertium pair is needed (default: [fr-es, spa-eng])")
         bad = [p for p in v if not re.fullmatch(r"[a-z]{2,3}(?:_[A-Za-z0-9]+)?-[a-z]{2,3}(?:_[A-Za-z0-9]+)?", p)]
         if bad:
             raise ValueError(f"not Apertium pair names (like 'fr-es', 'spa-eng'): {bad}")
+        return v
+
+    @field_validator("apertium_combine")
+    @classmethod
+    def _routes(cls, v: list[list[str]]) -> list[list[str]]:
+        for route in v:
+            if not route:
+                raise ValueError("an empty route in translate.apertium_combine (like [fra-cat, cat-eng])")
+            cls._pairs(route, None)  # type: ignore[arg-type]
         return v
 
 

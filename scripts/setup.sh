@@ -15,7 +15,7 @@ need_apt=()
 command -v apertium >/dev/null 2>&1 || need_apt+=(apertium)
 # chromium: the review page's browser test (driven by Playwright, headless)
 # Apertium pairs: fr->en (fr-es + spa-eng) and the routes of pipeline/translate/routes.py (en, es, ca, it, pt)
-for pkg in apertium-fr-es apertium-eng-spa apertium-fra-cat apertium-eng-cat apertium-cat-ita apertium-es-pt chromium; do
+for pkg in apertium-fr-es apertium-eng-spa apertium-fra-cat apertium-eng-cat apertium-eo-fr apertium-eo-en apertium-cat-ita apertium-es-pt chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi

@@ -33,6 +33,15 @@ def test_each_news_sense_is_fixed(translator, sense):
     ("Chantal Rouleau a été l'une des premières élues de Montréal.", ["Chantal Rouleau"]),
     ("Joseph Dougherty, professeur à l'Université La Salle, enseigne à Manille.", ["Joseph Dougherty", "La Salle"]),
     ("La CASA et l'ESA ont signé avec TikTok USA.", ["CASA", "ESA", "TikTok USA"]),
+    # initials, a letter, a noun before a number
+    ("L'auteur A. N. Wilson a parlé avec un officiel U.S. de la Ligue 1 et des axes X et Y.",
+     ["A. N. Wilson", "U.S.", "Ligue 1", "X and Y"]),
+    # a name the analyser reads as a conjugated verb ("Dallas": "you tiled"), also inside a quotation
+    ('Larry Hagman est mort à Dallas, où il jouait dans "Dallas".', ["to Dallas", '"Dallas"']),
+    ("On a vu Mette-Marit de Norvège et le professeur Charmé.", ["Mette-Marit", "Charmé"]),
+    # a place Apertium only respells, or makes an adjective of
+    ("Les équipes comme Marseille ont parlé de la Palestine.", ["Marseille", "Palestine"]),
+    ("Victoria Principal est venue.", ["Victoria Principal"]),  # a first name that is also a place
 ])
 def test_names_pass_the_pivot_verbatim(translator, french, names):
     english = translator.translate([french])[0]
@@ -43,11 +52,13 @@ def test_names_pass_the_pivot_verbatim(translator, french, names):
 def test_places_apertium_knows_are_translated(translator):
     english = translator.translate(["Il est allé en Allemagne puis à Londres."])[0]
     assert "Germany" in english and "London" in english
+    english = translator.translate(["Il va en Syrie, à Moscou et au Nord."])[0]
+    assert "Syria" in english and "Moscow" in english and "North" in english
 
 
 # Words the pivot leaves in Spanish when neither pair knows them; none may reach the English.
 SPANISH_LEAKS = ["apresamiento", "reflexionar", "bonos", "consultores", "neoyorquinos", "reagrupa", "aventajada",
-                 "Burdeos", "recensé"]
+                 "Burdeos", "recensé", "darse", "cuenta"]
 
 
 def test_no_spanish_word_left_in_the_english(translator):
@@ -60,6 +71,7 @@ def test_no_spanish_word_left_in_the_english(translator):
         "Les grosses équipes comme Marseille, Lyon ou Bordeaux sont à la lutte pour le titre.",
         "\"Je ne me suis pas rendu compte que ce serait le semestre le plus apocalyptique\", dit-elle.",
         "Demande Valeriy Poliakov pour inviter à réfléchir sur cette question complexe.",
+        "C'est ainsi que les autorités de la ville se sont rendu compte qu'il n'y avait qu'une seule façon.",
     ]
     english = " ".join(translator.translate(french))
     words = set(re.findall(r"\w+", english))

@@ -49,10 +49,12 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from . import EngineFailure
 from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
+from .combine import combine
 from .names import NameGuard, restore
 from .senses import fix_senses
 
@@ -466,18 +468,22 @@ class ApertiumTranslator:
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = ()) -> None:
+                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = (),
+                 combine_routes: Sequence[Sequence[str]] = ()) -> None:
         self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
         version = apertium_version()
         self.engine = f"apertium {version or '(version unknown)'} ({' + '.join(self.pairs)})"
-        self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat")
+        self._french_in = self.pairs[0] in ("fr-es", "fra-spa", "fra-cat", "fr-eo")
         self._spanish_between = self.pairs[0] in ("fr-es", "fra-spa")
         self._procs = [PairProcess(p, timeout_s=timeout_s) for p in self.pairs]
         self._pivot_leaks = len(self.pairs) > 1
         self._english_out = self.pairs[-1].split("-")[-1].split("_")[0] in ("eng", "en")
         self._fallback = ApertiumTranslator(fallback_pairs, timeout_s=timeout_s, self_test=False,
                                             protect_names=protect_names) if fallback_pairs else None
+        self._alternatives = [ApertiumTranslator(r, timeout_s=timeout_s, self_test=False, protect_names=protect_names)
+                              for r in combine_routes]
+        self.engine += "".join(f", combined with {' + '.join(a.pairs)}" for a in self._alternatives)
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
         if self_test:
@@ -485,7 +491,7 @@ class ApertiumTranslator:
 
     def identity(self) -> list[object]:
         """Every program run and data file read, by resolved path, size, time and hash (the cache key)."""
-        return [pair_identity(p) for p in self.pairs]
+        return [pair_identity(p) for p in self.pairs] + [a.identity() for a in self._alternatives]
 
     def self_test(self) -> None:
         """Translate one known sentence; EngineFailure unless something sane comes back."""
@@ -497,12 +503,14 @@ class ApertiumTranslator:
     def close(self) -> None:
         for p in self._procs:
             p.close()
+        for a in self._alternatives:
+            a.close()
 
     def _finish(self, english: str, source: str) -> str:
         if not self._english_out:
             return clean_marks(english, source)
         english = clean_output(english, source)
-        return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng") else english
+        return fix_senses(english, source) if self._french_in and self.pairs[-1] in ("spa-eng", "cat-eng", "eo-en") else english
 
     def _alone(self, words: list[str]) -> list[tuple[str, str]]:
         """Words translated alone through the route, marks kept: (first pair's output, last pair's)."""
@@ -519,6 +527,16 @@ class ApertiumTranslator:
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
+        if not self._alternatives:
+            return self._translate_route(texts)
+        # the other routes' English, each in its own processes (so in parallel), and per text the
+        # one the combination keeps
+        with ThreadPoolExecutor(len(self._alternatives)) as pool:
+            others = [pool.submit(a.translate, texts) for a in self._alternatives]
+            english = self._translate_route(texts)
+            return combine([english, *(f.result() for f in others)])
+
+    def _translate_route(self, texts: Sequence[str]) -> list[str]:
         english, leaks = self._translate(texts)
         broken = [i for i, e in enumerate(english) if _has_mark(texts[i], e) or _LOST_PLACEHOLDER.search(e)]
         if broken:  # a placeholder Apertium split or respelled: those texts again, names unprotected

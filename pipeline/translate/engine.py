@@ -49,6 +49,7 @@ PAIR_PACKAGES = {
     "ita-spa": "apertium-spa-ita", "spa-ita": "apertium-spa-ita",
     "pt-es": "apertium-es-pt", "es-pt": "apertium-es-pt",
     "por-cat": "apertium-por-cat", "cat-por": "apertium-por-cat",
+    "fr-eo": "apertium-eo-fr", "eo-en": "apertium-eo-en",
 }
 _NULL_FLUSH = frozenset(
     "lt-proc apertium-tagger apertium-pretransfer lrx-proc apertium-transfer apertium-interchunk "

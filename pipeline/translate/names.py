@@ -24,14 +24,19 @@ Numbers and dates need no protection: Apertium copies digits, and
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .engine import PairProcess, escape
 
-_CAPITALISED = re.compile(r"(?<![\w-])[A-ZÀ-ÖØ-ÞŒ][\w-]*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;«\"“(]\s*|\s[-–—]\s)$")
+# initials ("A.", "U.S.", "N.Y.U.", "J.R") or a capitalised word
+_CAPITALISED = re.compile(r"(?<![\w.-])(?:(?:[A-Z]\.)+(?:[A-Z](?![\w.]))?|[A-ZÀ-ÖØ-ÞŒ][\w-]*)")
+# a sentence's or a quotation's first word; a quotation inside a sentence ('de "Dallas"') is not one
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;(]\s*|(?:^|\s)[-–—]\s|(?<![\w,] )[«\"“]\s*)$")
+_VERB_FORM = re.compile(r"<(?:vblex|vbser|vbhaver|vbmod)>(?!<(?:inf|imp)>)")
+_NUMBER_AFTER = re.compile(r" \d")
 _READING = re.compile(r"/([^/$]*)")
 
 
@@ -49,8 +54,11 @@ def _trusted(word: str, first: str, last: str, pivot: bool) -> bool:
     if _MARK.search(first + last):  # a place only respelled ("Kioto"): clean_output gives the source's back
         plain = _MARK.sub("", last)
         return not pivot and " " not in plain and difflib.SequenceMatcher(None, plain.casefold(), word.casefold()).ratio() >= 0.7
-    if last.casefold() == word.casefold() and last != word:
-        return False  # the same name in other capitals ("Youtube"): keep the source's spelling
+    if (last.casefold() == word.casefold() and last != word) or (
+            len(last) > len(word) >= 6 and len(os.path.commonprefix([last.casefold(), word.casefold()])) >= len(word) - 1):
+        # the same name in other capitals ("Youtube") or only respelled ("Marseilles", "Suriname",
+        # and "Palestinian", which is an adjective): the source's spelling, protected
+        return False
     if pivot and first == word:
         return False
     if word.isupper() and len(word) > 1:
@@ -96,14 +104,24 @@ class NameGuard:
         check: list[tuple[str, bool]] = []
         places: set[str] = set()
         for (word, initial), analysis in zip(todo, analyses):
-            readings = _READING.findall(analysis.split("$")[0])
+            parts = [_READING.findall(u) for u in analysis.split("$")[:-1]] or [[]]
+            readings = parts[0]
+            if "-" in word and all(p[:1].isupper() for p in word.split("-")) and len(parts) > 1:
+                # "Mette-Marit", "Lu-Gucci": a name when any part is one ("Haute-Couture" is not)
+                readings = next((r for r in parts if not r or any(x.startswith("*") or "<np>" in x for x in r)),
+                                readings)
             unknown = not readings or any(r.startswith("*") for r in readings)
             proper = any("<np>" in r for r in readings)
             common = any("<np>" not in r for r in readings)
             acronym = len(word) > 1 and word.isupper()
-            place = any("<np><loc>" in r for r in readings)
-            if len(word) < 2:
-                self._decided[(word, initial)] = None  # an initial ("J.R. Ewing"): nothing to protect
+            # a place, and no person's name ("Victoria" is both: spa-eng reads it as "victory")
+            place = any("<np><loc>" in r for r in readings) and not any("<np><ant>" in r for r in readings)
+            if "." in word or (len(word) == 1 and not initial):
+                self._decided[(word, initial)] = word  # initials ("A. N. Wilson", "U.S."), "les axes X et Y"
+            elif len(word) < 2:
+                self._decided[(word, initial)] = None  # "A" opening a sentence is "À"
+            elif not initial and readings and all(_VERB_FORM.search(r) for r in readings):
+                self._decided[(word, initial)] = word  # only a conjugated verb inside a sentence: "Charmé", "Dallas"
             elif unknown and initial and re.search(r"-[a-zà-ÿ]", word):
                 self._decided[(word, initial)] = None  # "Mi-novembre": a compound word, not a name
             elif unknown:
@@ -138,7 +156,8 @@ class NameGuard:
             pos = 0
             spans, spans_kept = spans
             for start, end, word, initial in spans:
-                english = word if (word, initial) in spans_kept else self._decided[(word, initial)]
+                numbered = not initial and _NUMBER_AFTER.match(text, end)  # "la Ligue 1", "Formule 1"
+                english = word if (word, initial) in spans_kept or numbered else self._decided[(word, initial)]
                 if english is None:
                     continue
                 gap = text[pos:start]

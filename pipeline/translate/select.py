@@ -23,7 +23,8 @@ class TranslatorChoice:
 
 def _apertium(settings: TranslateSettings) -> ApertiumTranslator:
     return ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s,
-                              fallback_pairs=settings.apertium_fallback_pairs)
+                              fallback_pairs=settings.apertium_fallback_pairs,
+                              combine_routes=settings.apertium_combine)
 
 
 def _marian(settings: TranslateSettings, path: str) -> Translator:

@@ -99,8 +99,11 @@ SENSES: tuple[Sense, ...] = (
        "Ainsi, il est venu.", "Thus,", r"\bainsi\b"),
     _s(r"\bnear of (?=\d)", "nearly ", "Il y a près de 300 cas.", "nearly 300"),
     _s(r"\bnear of\b", "near", "Il habite près de la gare.", "near the"),
-    _s(r"\b(?:the )?society\b", "the company", "Le porte-parole de la société a parlé.", "the company",
-       r"\bsociété\b"),
+    _s(r"\b(?:([Tt]he|[Aa]n?) )?society\b", lambda m: f"{(m.group(1) or 'the').replace('An', 'A').replace('an', 'a')} company",  # type: ignore[arg-type]
+       "Le porte-parole de la société a parlé.", "the company", r"\bsociété\b"),
+    _s(r"\b(has|have|had) darse cuenta\b", r"\1 realised", "Les autorités se sont rendu compte du problème.",
+       "have realised"),
+    _s(r"\bdarse(?: cuenta)?\b", "realise", "Il faut se rendre compte du problème.", "realise"),
     _s(r"\b([Tt])he one of\b", lambda m: "One of" if m.group(1) == "T" else "one of",  # type: ignore[arg-type]
        "Elle a été l'une des premières élues.", "one of"),
     _s(r"\btongue(s?)\b", r"language\1", "Ils ne connaissent pas la langue du pays.", "language", r"\blangues?\b"),
