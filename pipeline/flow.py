@@ -501,12 +501,21 @@ class RenderStep:
 
         return {
             "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
-            "dedup.json": _json(dedup_json(dedup_result, index)),
+            "dedup.json": _json_lines(dedup_json(dedup_result, index), "groups"),
         }
 
 
 def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def _json_lines(data: dict[str, Any], key: str) -> str:
+    """`data` as JSON with one item of its list `key` per line: still one JSON document, readable and
+    greppable, and written by the C encoder (an indented dump goes through the pure-Python encoder,
+    seconds per 10,000 articles for dedup.json)."""
+    head = json.dumps({k: v for k, v in data.items() if k != key}, ensure_ascii=False)[1:-1]
+    items = ",\n".join(json.dumps(x, ensure_ascii=False) for x in data[key])
+    return "{" + (head + ", " if head else "") + json.dumps(key) + ": [\n" + items + "\n]}\n"
 
 
 def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
