@@ -788,6 +788,7 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine)
     # the session (workers and their engines) lives on for the review pages; the stage is timed on its own
     with executor.session(tctx, workers=1 if neural else None) as session:
+        log.info("translate: %d distinct texts for %d stories", len(jobs), len(texts))
         with hooks.stage(TranslateStep.name), hooks.bar("translate", len(jobs), "text") as bar:
             translated, untranslated = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, bar.update)
 

@@ -357,9 +357,9 @@ def test_sigint_with_json_logs_stays_json_and_exits_130(tmp_path):
     try:
         for line in proc.stderr:
             seen.append(line)
-            if '"stories: ' in line:
+            if '"translate: ' in line:  # logged as the (slowed) translation starts
                 break
-        time.sleep(0.5)  # in the (slowed) translation now
+        time.sleep(0.5)  # in the slowed translation now
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=60)
     finally:
