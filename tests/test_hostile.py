@@ -367,7 +367,7 @@ def test_sigint_with_json_logs_stays_json_and_exits_130(tmp_path):
             proc.kill()
     lines = [x for x in "".join(seen).splitlines() + (rest or "").splitlines() if x.strip()]
     records = [json.loads(x) for x in lines]  # every line is JSON: no raw traceback
-    assert proc.returncode == 130
+    assert proc.returncode == 130, "\n".join(lines)
     assert records[-1]["event"] == "run_interrupted" and records[-1]["exit_code"] == 130
     assert not (tmp_path / "out" / "latest").exists()
 
