@@ -352,7 +352,10 @@ def test_sigint_with_json_logs_stays_json_and_exits_130(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PIPELINE_TEST_SLOW_TRANSLATE": "30"}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--corpus", str(corpus), "--out",
                              str(tmp_path / "out"), "--log-format", "json"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a suite started in the background (`cmd &`) has SIGINT
+                            # ignored, which Python and so the run would inherit
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     try:
         for line in proc.stderr:
