@@ -56,9 +56,8 @@ _WORD = re.compile(r"\w+")
 
 
 def default_data() -> Path:
-    """`../shared/eval-dev` beside the checkout, else /work/shared/eval-dev (a worktree elsewhere)."""
-    here = ROOT / ".." / "shared" / "eval-dev"
-    return here if here.exists() else Path("/work/shared/eval-dev")
+    """`../shared/eval-dev` beside the checkout (elsewhere, pass --data)."""
+    return ROOT / ".." / "shared" / "eval-dev"
 
 
 def _suffix(copy: int) -> str:

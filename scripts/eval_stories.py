@@ -51,9 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_data() -> Path:
-    """`../shared/eval-dev` beside the checkout, else /work/shared/eval-dev (a worktree elsewhere)."""
-    here = ROOT / ".." / "shared" / "eval-dev"
-    return here if here.exists() else Path("/work/shared/eval-dev")
+    """`../shared/eval-dev` beside the checkout (elsewhere, pass --data)."""
+    return ROOT / ".." / "shared" / "eval-dev"
 
 
 def build_corpus(folder: Path, data: Path, n_orangesum: int, seed: int) -> dict[str, str]:
