@@ -199,6 +199,10 @@ class StoriesSettings(_Section):
     attach_ratio: float = Field(0.4, ge=0, le=1)
     # A document of another story at least this similar to a member is listed as related.
     related_threshold: float = Field(0.12, ge=0, le=1)
+    # Across runs, new documents join the previous run's stories (`pipeline.story_join`) unless more
+    # than this share of the corpus is new or edited (or of the previous documents gone): then every
+    # document is regrouped from scratch. 0: always regroup.
+    regroup_share: float = Field(0.2, ge=0, le=1)
 
 
 class SummarizeSettings(_Section):

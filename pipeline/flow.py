@@ -211,10 +211,15 @@ def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
 
 
 class StoriesStep:
-    """Documents and duplicate groups -> stories (corpus-wide)."""
+    """Documents and duplicate groups -> stories (corpus-wide).
+
+    Across runs, new documents join the previous run's stories (`pipeline.story_join`, state in
+    the run folder next to `stories.json`) instead of every document being regrouped; the log
+    says which happened and why.
+    """
 
     name = "stories"
-    code = ("pipeline.stories",)
+    code = ("pipeline.stories", "pipeline.story_join")
 
     def key(self, dedup_key: str, settings: Settings) -> str:
         return digest(self.name, dedup_key, code_fingerprint(*self.code), settings_dict(settings)["stories"])
@@ -223,6 +228,38 @@ class StoriesStep:
         from .stories import group_stories
 
         return group_stories(documents, dedup_result, settings.stories)
+
+    def across_runs(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings, cache: Cache,
+                    base: str, previous_run: Path | None) -> tuple[list[Story], Any, bool]:
+        """Stories, the grouping state for the next run (None when there is none to keep), and whether
+        they came from the cache. `base`: this step's key of the inputs."""
+        from .stories import group
+        from .story_join import decide, join, previous_state, state_of
+
+        load = lambda v: [decode(Story, s) for s in v]  # noqa: E731
+        state, why = previous_state(previous_run)
+        if state is not None and state.base == base:  # the same inputs as the previous run
+            stories = cache.get_as("stories", state.key, load)
+            if stories is not None:
+                log.info("stories: unchanged since the previous run (%d documents)", len(documents))
+                return stories, state, True
+        why = decide(state, why, documents, settings.stories)
+        if not why and state is not None:
+            key = digest(self.name, "joined", base, state.key)
+            grouped, counts, n = join(documents, dedup_result, settings.stories, state)
+            log.info("stories: %d new documents placed into %d kept (%d joined existing stories, %d new stories; "
+                     "%d gone)", counts.new, counts.kept, counts.joined, counts.new_stories, counts.gone)
+            cache.put("stories", key, encode(grouped.stories))
+            return grouped.stories, state_of(documents, grouped, settings.stories, key, base, n), False
+        stories = cache.get_as("stories", base, load)
+        if stories is not None:
+            log.info("stories: regrouped from scratch (%s): found in the cache; no grouping state kept for the "
+                     "next run", why)
+            return stories, None, True
+        log.info("stories: regrouped from scratch: %s", why)
+        grouped = group(documents, dedup_result, settings.stories)
+        cache.put("stories", base, encode(grouped.stories))
+        return grouped.stories, state_of(documents, grouped, settings.stories, base, base), False
 
 
 @dataclass
@@ -554,8 +591,12 @@ def write_text(run_dir: Path, relative: str, text: str) -> None:
 
 
 def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache, hooks: Hooks,
-                 executor: Executor | None = None) -> tuple[DedupResult, list[Story], bool]:
-    """Dedup and stories, each reused from the cache when what it depends on is unchanged."""
+                 executor: Executor | None = None, previous_run: Path | None = None, run_dir: Path | None = None,
+                 ) -> tuple[DedupResult, list[Story], bool]:
+    """Dedup and stories, each reused from the cache when what it depends on is unchanged.
+
+    `previous_run`: new documents join its stories when it kept a grouping state; `run_dir`: where
+    this run's grouping state is written for the next run."""
     dedup_step, stories_step = DedupStep(), StoriesStep()
     dedup_key = dedup_step.key(documents, settings)
     with hooks.stage(dedup_step.name):
@@ -568,11 +609,13 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
             cache.put("dedup", dedup_key, encode(dedup_result))
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
-        stories = cache.get_as("stories", stories_key, lambda v: [decode(Story, s) for s in v])
-        if stories is None:
-            cached = False
-            stories = stories_step.run(documents, dedup_result, settings)
-            cache.put("stories", stories_key, encode(stories))
+        stories, state, from_cache = stories_step.across_runs(documents, dedup_result, settings, cache, stories_key,
+                                                              previous_run)
+        cached = cached and from_cache
+        if run_dir is not None and state is not None:
+            from .story_join import STATE_FILE, save_state
+
+            save_state(run_dir / STATE_FILE, state)
     return dedup_result, stories, cached
 
 
@@ -759,7 +802,8 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     index = CorpusIndex.build(documents)
 
     # dedup, stories
-    dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor)
+    dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor, previous_run,
+                                                 run_dir)
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
     with hooks.stage(StoryIdsStep.name):

@@ -174,9 +174,13 @@ def _top_terms(m: sp.csr_matrix, keep: int, eligible: np.ndarray | None = None) 
     return sp.csr_matrix((data[ok], (rows[ok], cols[ok])), shape=m.shape)
 
 
-def _space(counts: Iterable[Counter[str]], keep: int) -> _Space:
-    """TF-IDF rows of the documents' term counts (consumed one at a time: compact arrays, not lists of objects)."""
-    vocab: dict[str, int] = {}
+def _space(counts: Iterable[Counter[str]], keep: int,
+           base: tuple[dict[str, int], np.ndarray, int] | None = None) -> _Space:
+    """TF-IDF rows of the documents' term counts (consumed one at a time: compact arrays, not lists of objects).
+
+    `base`: (vocabulary, document frequencies, number of documents) of documents already read
+    (`pipeline.story_join`): the rows are those of the new documents, weighed by the IDF of all."""
+    vocab: dict[str, int] = dict(base[0]) if base else {}
     indptr = array("q", [0])
     indices = array("q")
     tf = array("d")
@@ -187,7 +191,11 @@ def _space(counts: Iterable[Counter[str]], keep: int) -> _Space:
     n = len(indptr) - 1
     idx = np.frombuffer(indices, dtype=np.int64) if len(indices) else np.zeros(0, dtype=np.int64)
     df = np.bincount(idx, minlength=len(vocab))
-    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    total = n
+    if base:
+        df[: len(base[1])] += base[1]
+        total += base[2]
+    idf = np.log((1.0 + total) / (1.0 + df)) + 1.0
     tfa = np.frombuffer(tf, dtype=np.float64) if len(tf) else np.zeros(0)
     data = np.where(tfa >= 1.0, 1.0 + np.log(np.maximum(tfa, 1.0)), tfa) * idf[idx]
     ptr = np.frombuffer(indptr, dtype=np.int64)
@@ -266,6 +274,12 @@ class _Clusters:
         self.size = [1] * n
         self.sums: dict[int, dict[int, float]] = {}
         self.norm: dict[int, float] = {}
+        # stories kept from a previous run (`pipeline.story_join`): new documents join them, they never merge
+        self.settled: set[int] = set()
+
+    def apart(self, a: int, b: int) -> bool:
+        """Two stories that must stay apart (both kept from a previous run)."""
+        return a in self.settled and b in self.settled
 
     def _sum(self, a: int) -> dict[int, float]:
         x = self.sums.get(a)
@@ -305,6 +319,9 @@ class _Clusters:
         self.norm[a] = math.sqrt(sum(v * v for v in x.values()))
         self.parent[b] = a
         self.size[a] += self.size[b]
+        if b in self.settled:
+            self.settled.discard(b)
+            self.settled.add(a)
 
 
 def _row(m: sp.csr_matrix, i: int) -> dict[int, float]:
@@ -312,10 +329,13 @@ def _row(m: sp.csr_matrix, i: int) -> dict[int, float]:
     return dict(zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist()))
 
 
-def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings) -> list[int]:
-    """Story label per document: pairs from the most similar down, merged when the stories' centroids agree."""
+def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings,
+           clusters: _Clusters | None = None) -> list[int]:
+    """Story label per document: pairs from the most similar down, merged when the stories' centroids agree.
+
+    `clusters`: stories already formed (`pipeline.story_join`); by default every document alone."""
     n = space.matrix.shape[0]
-    clusters = _Clusters(space.matrix)
+    clusters = clusters or _Clusters(space.matrix)
     link, threshold = settings.link_threshold, settings.threshold
     order = np.argsort(-sims, kind="stable")
     order = order[: int(np.count_nonzero(sims >= link))]
@@ -329,7 +349,7 @@ def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settin
         kept = []
         for x, y, s, na, nb in edges:
             ra, rb = clusters.find(x), clusters.find(y)
-            if ra == rb:
+            if ra == rb or clusters.apart(ra, rb):
                 continue
             if 4 * size[ra] < 5 * na and 4 * size[rb] < 5 * nb:  # neither story grew much: still too far apart
                 kept.append((x, y, s, na, nb))
@@ -398,7 +418,7 @@ def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray,
                 or len(near_to[target]) < len(ms):
             continue
         ra, rb = clusters.find(r), clusters.find(target)
-        if ra == rb:
+        if ra == rb or clusters.apart(ra, rb):
             continue
         mean = clusters.mean_cosine(ra, rb)
         own = founded.get(rb, clusters.cohesion(rb))
@@ -543,10 +563,12 @@ def bridged_texts(documents: Sequence[Document], dedup_result: DedupResult) -> d
 
 def _document_space(documents: Sequence[Document], settings: StoriesSettings,
                     bridged: Mapping[str, list[str]] | None = None,
+                    base: tuple[dict[str, int], np.ndarray, int] | None = None,
                     ) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
     """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems).
 
-    `bridged`: French sentences to read a non-French document with (`bridged_texts`)."""
+    `bridged`: French sentences to read a non-French document with (`bridged_texts`);
+    `base`: documents already read (`_space`)."""
     stems = _Stems()
     finder = entity_finder(settings.entities)
     names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
@@ -563,7 +585,7 @@ def _document_space(documents: Sequence[Document], settings: StoriesSettings,
                 counts.update(stems(" ".join(bridged[d.doc_id])))
             yield counts
 
-    return _space(counts(), settings.doc_terms), para_stems
+    return _space(counts(), settings.doc_terms, base), para_stems
 
 
 def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a: str, b: str) -> float:
@@ -575,8 +597,24 @@ def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a:
 
 
 def group_stories(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> list[Story]:
+    return group(documents, dedup_result, settings).stories
+
+
+@dataclass
+class Grouped:
+    """A grouping and what placing later documents into it needs (`pipeline.story_join`)."""
+
+    stories: list[Story]
+    space: _Space
+    story_of: list[int]  # per document, the index of its story in `stories`
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray]  # candidate pairs (a, b, cosine)
+    off_topic: set[str]
+
+
+def group(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> Grouped:
     if not documents:
-        return []
+        none = np.zeros(0, dtype=np.int64)
+        return Grouped([], _space([], settings.doc_terms), [], (none, none, np.zeros(0)), set())
     space, para_stems = _document_space(documents, settings, bridged_texts(documents, dedup_result))
     days = [_days(d.date) for d in documents]
     a, b, sims = candidate_pairs(space, days, settings)
@@ -589,7 +627,20 @@ def group_stories(documents: Sequence[Document], dedup_result: DedupResult, sett
         neighbours[y].add(x)
     paragraphs = [[_Para(pid, space.vector(Counter(s)), len(s)) for pid, s in ps if s] for ps in para_stems]
     story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
+    stories, number = assemble(documents, space, story_of, (a, b, sims), off_topic, dedup_result, settings)
+    log.info("stories: %d documents, %d candidate pairs, %d stories, %d off-topic paragraphs",
+             len(documents), len(a), len(stories), len(off_topic))
+    return Grouped(stories, space, number, (a, b, sims), off_topic)
 
+
+def assemble(documents: Sequence[Document], space: _Space, story_of: Sequence[int],
+             pairs: tuple[np.ndarray, np.ndarray, np.ndarray], off_topic: set[str], dedup_result: DedupResult,
+             settings: StoriesSettings) -> tuple[list[Story], list[int]]:
+    """The stories of a labelling (numbered by size), and each document's story index.
+
+    `pairs`: candidate pairs (a, b, cosine) from which related documents are listed."""
+    a, b, sims = pairs
+    days = [_days(d.date) for d in documents]
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in range(len(documents)):
         clusters[story_of[i]].append(i)
@@ -636,6 +687,4 @@ def group_stories(documents: Sequence[Document], dedup_result: DedupResult, sett
                                   _reason(terms, documents[here].doc_id, _row(space.matrix, here), _row(space.matrix, j), s,
                                           settings.threshold))
                   for j, (s, here) in rel)))
-    log.info("stories: %d documents, %d candidate pairs, %d stories, %d off-topic paragraphs",
-             len(documents), len(a), len(stories), len(off_topic))
-    return stories
+    return stories, [number[label] - 1 for label in story_of]
