@@ -1,6 +1,8 @@
 """Stories: group documents about the same news event; one brief per story.
 
-Entry point: `group_stories(documents, dedup_result, settings) -> list[Story]`.
+Entry point: `group_stories(documents, dedup_result, settings) -> list[Story]`
+(`group` also returns what `pipeline.story_join` needs to place later documents
+into these stories instead of regrouping every document on the next run).
 
 Every step is linear in the number of documents (no all-pairs similarity, no
 n x n matrix):

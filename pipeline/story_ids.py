@@ -3,7 +3,9 @@
 `group_stories` numbers the stories of one run (`story-001`, by size). A
 scheduled job runs on a growing corpus, and reviewers and links follow a story
 by its id, so `assign_story_ids` gives each story the id it had in the previous
-run, matched by the documents they share:
+run, matched by the documents they share (when new documents joined the
+previous stories, `pipeline.story_join`, every story that goes on holds all its
+previous documents still in the corpus, so it keeps its id):
 
 * a new story takes the id of the previous story it holds most documents of,
   provided it holds at least half of that story's documents still in the
