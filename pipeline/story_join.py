@@ -98,13 +98,20 @@ def state_of(documents: Sequence[Document], grouped: Grouped, settings: StoriesS
     vocab = [""] * len(space.vocab)
     for t, i in space.vocab.items():
         vocab[i] = t
+    matrix, df = space.matrix, np.asarray(space.df, dtype=np.int64)
+    if not np.all(df > 0):  # terms of documents gone: the vocabulary stays linear in the documents here
+        used = df > 0
+        column = np.cumsum(used) - 1
+        matrix = sp.csr_matrix((matrix.data, column[matrix.indices], matrix.indptr),
+                               shape=(matrix.shape[0], int(used.sum())))
+        vocab, df = [t for t, u in zip(vocab, used.tolist()) if u], df[used]
     row = {d.doc_id: i for i, d in enumerate(documents)}
     off = sorted((row[pid.split(":")[0]], pid.split(":", 1)[1]) for pid in grouped.off_topic)
     a, b, s = grouped.pairs
     keep = s >= settings.related_threshold
     return GroupingState(key, base, fingerprint(settings), [document_key(d) for d in documents],
                          [d.sha256 for d in documents], np.asarray(grouped.story_of, dtype=np.int64),
-                         space.matrix, vocab, np.asarray(space.df, dtype=np.int64),
+                         matrix, vocab, df,
                          len(documents) if n is None else n, off, (a[keep], b[keep], s[keep]))
 
 

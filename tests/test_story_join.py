@@ -101,4 +101,5 @@ def test_removed_and_edited_articles_keep_the_other_memberships(tmp_path, caplog
         in _messages(caplog)
     assert second == {sid: tuple(d for d in ds if d != "canicule_agriculteurs") for sid, ds in first.items()}
     state = load_state(tmp_path / "run2" / STATE_FILE)
-    assert "corpus/canicule_agriculteurs.txt" not in state.keys and np.all(state.df >= 0)
+    assert "corpus/canicule_agriculteurs.txt" not in state.keys
+    assert np.all(state.df > 0) and len(state.vocab) == len(state.df) == state.matrix.shape[1]
