@@ -225,25 +225,29 @@ def _days(d: str | None) -> int | None:
 
 
 def candidate_pairs(space: _Space, days: Sequence[int | None], settings: StoriesSettings,
-                    block: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(a, b, cosine) for each document's best `neighbours` by indexed terms, a < b, within the time window."""
+                    block: int = 2048, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, cosine) for each document's best `neighbours` by indexed terms, a < b, within the time window.
+
+    `rows`: only these documents' best neighbours (documents new to a grouping, `pipeline.story_join`)."""
     q = _index_matrix(space, settings)
     qt = sp.csr_matrix(q.T)
     k = settings.neighbours
     pa: list[np.ndarray] = []
     pb: list[np.ndarray] = []
     n = q.shape[0]
-    for start in range(0, n, block):
-        scores = sp.csr_matrix(q[start:start + block] @ qt)
-        for r in range(scores.shape[0]):
+    rows = np.arange(n) if rows is None else rows
+    for start in range(0, len(rows), block):
+        chunk = rows[start:start + block]
+        scores = sp.csr_matrix(q[chunk] @ qt)
+        for r, x in enumerate(chunk.tolist()):
             lo, hi = scores.indptr[r], scores.indptr[r + 1]
             cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
-            self_mask = cols != start + r
+            self_mask = cols != x
             cols, vals = cols[self_mask], vals[self_mask]
             if len(cols) > k:
                 top = np.argpartition(-vals, k)[:k]
                 cols = cols[top]
-            pa.append(np.full(len(cols), start + r, dtype=np.int64))
+            pa.append(np.full(len(cols), x, dtype=np.int64))
             pb.append(cols.astype(np.int64))
     if not pa:
         empty = np.zeros(0, dtype=np.int64)

@@ -9,9 +9,10 @@ membership and places only the new documents:
   path, other content) stays in its story, with its vector read again;
 * each new document is weighed by the IDF of the whole corpus (the previous
   documents' frequencies, kept in the state, plus the new ones'), and finds its
-  candidates through the same inverted index as grouping (`stories._index_matrix`:
+  candidates through the same inverted index as grouping (`stories._index_matrix`;
   its heaviest `stories.index_terms` terms found in 2 to `stories.max_df`
-  documents; its `stories.neighbours` best, within `stories.window_days`);
+  documents; its `stories.neighbours` best, within `stories.window_days`:
+  `stories.candidate_pairs` for the new documents' rows);
 * the candidate pairs go through the same merging as a cold run
   (`stories._merge`: average link, cohesion bound, small stories attaching to
   larger ones), with the previous stories already formed: a new document joins a
@@ -42,6 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +56,8 @@ from .cache import code_fingerprint, digest
 from .config import StoriesSettings
 from .model import DedupResult, Document
 from .stories import (
-    _CENTROID_TERMS, Grouped, _Clusters, _Para, _Space, _days, _document_space, _index_matrix, _merge, _refine,
-    _row, _top_terms, assemble, bridged_texts,
+    _CENTROID_TERMS, Grouped, _Clusters, _Para, _Space, _days, _document_space, _merge, _refine, _row,
+    _top_terms, assemble, bridged_texts, candidate_pairs,
 )
 from .story_ids import document_key
 
@@ -121,12 +123,16 @@ def save_state(path: Path, state: GroupingState) -> None:
     meta = {"version": STATE_VERSION, "key": state.key, "base": state.base, "fingerprint": state.fingerprint,
             "keys": state.keys, "sha256": state.sha256, "vocab": state.vocab, "n": state.n,
             "off_topic": state.off_topic}
+    arrays = {"meta": np.array(json.dumps(meta, ensure_ascii=False)), "label": state.label,
+              "indptr": m.indptr.astype(np.int64), "indices": m.indices.astype(np.int32),
+              "data": m.data.astype(np.float32), "df": state.df, "rel_a": state.related[0],
+              "rel_b": state.related[1], "rel_s": state.related[2].astype(np.float32)}
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, meta=np.array(json.dumps(meta, ensure_ascii=False)), label=state.label,
-                 indptr=m.indptr.astype(np.int64), indices=m.indices.astype(np.int32),
-                 data=m.data.astype(np.float32), df=state.df, rel_a=state.related[0], rel_b=state.related[1],
-                 rel_s=state.related[2].astype(np.float32))
+    # an .npz (what np.load reads) with fixed entry dates: the same grouping writes the same bytes
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+        for name, array in arrays.items():
+            with z.open(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
     os.replace(tmp, path)
 
 
@@ -222,7 +228,7 @@ def join(documents: Sequence[Document], dedup_result: DedupResult, settings: Sto
                    read.df)
     n = len(documents)
     days = [_days(d.date) for d in documents]
-    a, b, sims = _new_pairs(space, np.asarray(new, dtype=np.int64), days, settings)
+    a, b, sims = candidate_pairs(space, days, settings, rows=np.asarray(new, dtype=np.int64))
 
     # the previous stories, already formed (edited documents stay in theirs)
     clusters = _Clusters(space.matrix)
@@ -275,34 +281,3 @@ def join(documents: Sequence[Document], dedup_result: DedupResult, settings: Sto
     counts = Joined(len(new), len(kept) + len(edited), sum(1 for i in new if story_of[i] in previous),
                     len({story_of[i] for i in new} - previous), len(state.keys) - len(kept) - len(edited))
     return Grouped(stories, space, number, pairs, off_topic), counts, state.n - len(dropped) + len(fresh)
-
-
-def _new_pairs(space: _Space, rows: np.ndarray, days: Sequence[int | None], settings: StoriesSettings,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(a, b, cosine), a < b: each new document's best `neighbours` by indexed terms, within the time window."""
-    n = space.matrix.shape[0]
-    none = np.zeros(0, dtype=np.int64)
-    if not len(rows):
-        return none, none, np.zeros(0)
-    q = _index_matrix(space, settings)
-    scores = sp.csr_matrix(q[rows] @ q.T)
-    k = settings.neighbours
-    pa, pb = [], []
-    for r, x in enumerate(rows.tolist()):
-        lo, hi = scores.indptr[r], scores.indptr[r + 1]
-        cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
-        cols, vals = cols[cols != x], vals[cols != x]
-        if len(cols) > k:
-            cols = cols[np.argpartition(-vals, k)[:k]]
-        pa.append(np.full(len(cols), x, dtype=np.int64))
-        pb.append(cols.astype(np.int64))
-    a, b = np.concatenate(pa), np.concatenate(pb)
-    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
-    a, b = pairs // n, pairs % n
-    day = np.array([-10**9 if d is None else d for d in days], dtype=np.int64)
-    known = (day[a] > -10**9) & (day[b] > -10**9)
-    ok = ~known | (np.abs(day[a] - day[b]) <= settings.window_days)
-    a, b = a[ok], b[ok]
-    m = space.matrix
-    sims = np.asarray(m[a].multiply(m[b]).sum(axis=1)).ravel() if len(a) else np.zeros(0)
-    return a, b, sims

@@ -21,8 +21,8 @@ def _outputs(run_dir: Path) -> dict[str, str]:
     files = {}
     for path in sorted(run_dir.rglob("*")):
         if path.is_file() and path.name != "manifest.json":
-            text = path.read_text(encoding="utf-8").replace(run_dir.name, "<run>")
-            files[str(path.relative_to(run_dir))] = hashlib.sha256(text.encode()).hexdigest()
+            data = path.read_bytes().replace(run_dir.name.encode(), b"<run>")  # stories-grouping.npz is binary
+            files[str(path.relative_to(run_dir))] = hashlib.sha256(data).hexdigest()
     return files
 
 
