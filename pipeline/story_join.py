@@ -182,7 +182,8 @@ def decide(state: GroupingState | None, why: str, documents: Sequence[Document],
     gone = len(previous) - (len(keys) - sum(1 for k in keys if k not in previous))
     share = settings.regroup_share
     if fresh > share * len(documents):
-        return f"{fresh:,} new or edited documents are more than stories.regroup_share ({share:g}) of {len(documents):,}"
+        return f"{fresh:,} new or edited documents are more than stories.regroup_share ({share:g}) " \
+               f"of {len(documents):,}"
     if gone > share * len(previous):
         return f"{gone:,} of the previous run's {len(previous):,} documents are gone " \
                f"(more than stories.regroup_share, {share:g})"
