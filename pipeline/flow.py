@@ -657,6 +657,35 @@ def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str
         return step.run(story, text, translated, index, dedup, engines, engine_warnings)
 
 
+def _direction(source: str, target: str, engine: Translator, tctx: TranslateContext, settings: Settings
+               ) -> tuple[Translator, Any]:
+    """The engine of a direction and its identity (what its translations are a function of: the cache
+    key); raises NoRoute. French->English is the configured engine, the others their route."""
+    direct = engine if (source, target) == ("fr", "en") else tctx.router().engine_for(source, target)
+    if (source, target) not in tctx.identities:
+        tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"]),
+                                             "direction": [source, target]}
+    return direct, tctx.identities[(source, target)]
+
+
+def direction_keys(engine: Translator, tctx: TranslateContext, settings: Settings) -> Callable[[str, str], str]:
+    """(source, target) -> the identity of that direction's engine as text (or why there is none),
+    each direction looked up once: what a review page's translations depend on."""
+    from .translate import NoRoute
+
+    known: dict[tuple[str, str], str] = {}
+
+    def key(source: str, target: str) -> str:
+        if (source, target) not in known:
+            try:
+                known[(source, target)] = repr(_direction(source, target, engine, tctx, settings)[1])
+            except NoRoute as exc:
+                known[(source, target)] = f"no route: {exc}"
+        return known[(source, target)]
+
+    return key
+
+
 def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engine: Translator, tctx: TranslateContext,
                    cache: Cache, settings: Settings, stats: FlowStats, progress: Callable[[int], None] | None = None,
                    ) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str], str]]:
@@ -679,15 +708,11 @@ def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engin
             directions.setdefault((source, target), []).append(text)
     for (source, target), texts in sorted(directions.items()):
         try:
-            direct = engine if (source, target) == ("fr", "en") else tctx.router().engine_for(source, target)
+            direct, identity = _direction(source, target, engine, tctx, settings)
         except NoRoute as exc:
             untranslated.update(((source, target, t), str(exc)) for t in texts)
             continue
-        if (source, target) not in tctx.identities:
-            tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"]),
-                                                 "direction": [source, target]}
-        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache,
-                                      tctx.identities[(source, target)])
+        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache, identity)
         done, failed = step.run(translator, texts, progress)
         translated.update(((source, target, t), e) for t, e in done.items())
         untranslated.update(((source, target, t), r) for t, r in failed.items())
@@ -825,18 +850,28 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)
 
-        # review site: cited paragraphs side by side in English, each distinct sentence translated once
+        # review site: cited paragraphs side by side in English, each distinct sentence translated once,
+        # and only for the pages not in the cache
         with hooks.stage("review"):
-            from .render.review import review_jobs, write_review_site
+            from .render.review import build_review_site
 
-            jobs = review_jobs(briefs, index, dedup_result)
-            review_done, review_failed = translate_jobs(jobs, session, engine, tctx, cache, settings, stats)
-            if review_failed:
-                w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
-                    f"{next(iter(review_failed.values()))}"
-                log.warning("%s", w)
-                warnings.append(w)
-            write_review_site(run_dir, briefs, index, dedup_result, review_done, run_id, cache=cache)
+            def review_translate(review: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+                log.info("review: %d distinct sentences to translate for the pages not cached", len(review))
+                done, review_failed = translate_jobs(review, session, engine, tctx, cache, settings, stats)
+                if review_failed:
+                    w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
+                        f"{next(iter(review_failed.values()))}"
+                    log.warning("%s", w)
+                    warnings.append(w)
+                return done
+
+            if settings.output.review_english == "cited":
+                log.info("review pages: only the sentences they mark (citations and their copies) are translated; "
+                         "the others are shown in their own language, in grey (output.review_english: all "
+                         "translates every sentence)")
+            build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
+                              direction_key=direction_keys(engine, tctx, settings), cache=cache,
+                              english=settings.output.review_english)
     if unsummarised:
         warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
                         "offline route got no brief (listed in index.md and the manifest)")
