@@ -55,6 +55,7 @@ log = logging.getLogger("pipeline")
 # never depends on the number of workers.
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
+RENDER_BATCH = 256  # briefs per cache read of their files
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -484,16 +485,22 @@ class RenderStep:
 
     name = "render"
 
-    def brief_files(self, brief: Brief, run_id: str, settings: Settings, changes: Any = None) -> dict[str, str]:
-        """A brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`)."""
-        from .render import brief_to_dict, render_markdown
+    def write_briefs(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, settings: Settings,
+                     previous_briefs: Mapping[str, dict[str, Any]], previous_run: Path | None, cache: Cache) -> None:
+        """Each brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`);
+        what depends on the brief alone comes from the cache when the brief is unchanged
+        (`pipeline.render.brief_files`), in batches (one cache read and write each)."""
+        from .changes import story_changes
+        from .render import brief_files, brief_to_dict
 
-        files = {}
-        if "md" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id, changes)
-        if "json" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id, changes))
-        return files
+        for start in range(0, len(briefs), RENDER_BATCH):
+            batch = briefs[start:start + RENDER_BATCH]
+            datas = [brief_to_dict(b, run_id) for b in batch]
+            changes = [story_changes(previous_briefs.get(b.story_id), d, previous_run.name)
+                       if previous_run is not None else None for b, d in zip(batch, datas)]
+            for files in brief_files(batch, run_id, settings.output.formats, changes, datas, cache):
+                for rel, content in files.items():
+                    write_text(run_dir, rel, content)
 
     def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
                   index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
@@ -503,10 +510,6 @@ class RenderStep:
             "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
             "dedup.json": _json_lines(dedup_json(dedup_result, index), "groups"),
         }
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 def _json_lines(data: dict[str, Any], key: str) -> str:
@@ -790,10 +793,6 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     with hooks.stage(StoryIdsStep.name):
         stories, story_state = StoryIdsStep().run(stories, documents, previous_run)
     log.info("stories: %d", len(stories))
-    from .changes import read_briefs, story_changes
-    from .render import brief_to_dict
-
-    previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
 
     # summarize (+ quotes), per story, on the workers
     summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
@@ -832,16 +831,14 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                 if brief is None:
                     continue
                 briefs.append(brief)
-                with hooks.stage(render_step.name):
-                    changes = (story_changes(previous_briefs.get(brief.story_id), brief_to_dict(brief, run_id),
-                                             previous_run.name)
-                               if previous_run is not None else None)
-                    for rel, content in render_step.brief_files(brief, run_id, settings, changes).items():
-                        write_text(run_dir, rel, content)
                 log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
                          len(brief.sources))
 
         with hooks.stage(render_step.name):
+            from .changes import read_briefs
+
+            previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
+            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
             for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index,
                                                                 unsummarised).items():
                 write_text(run_dir, rel, content)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -54,7 +53,7 @@ from markupsafe import Markup, escape
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, DupGroup, Paragraph
-from . import citation_numbers, cited_sentences, lines_label, n_sources
+from . import citation_numbers, cited_sentences, lines_label, n_sources, pack, unpack
 
 if TYPE_CHECKING:
     from ..cache import Cache
@@ -453,20 +452,6 @@ def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
     )
 
 
-def _pack(html: str) -> str:
-    """A page as stored in the cache: zlib-compressed (pages are mostly markup and repeated words), base64."""
-    return base64.b64encode(zlib.compress(html.encode("utf-8"), 6)).decode("ascii")
-
-
-def _unpack(value: object) -> str | None:
-    """The page a cache value holds; None for a value that does not read back (recomputed)."""
-    try:
-        return zlib.decompress(base64.b64decode(value, validate=True)).decode("utf-8") if isinstance(value, str) \
-            else None
-    except (ValueError, zlib.error):  # binascii.Error and UnicodeDecodeError are ValueErrors
-        return None
-
-
 def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       translated: Translated, run_id: str, cache: "Cache | None" = None, english: str = "all"
                       ) -> list[Path]:
@@ -492,7 +477,7 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     lookups = _Lookups.build(index, dedup_result)
     keys = [_page_key(b, index, lookups, lambda p, target: direction_key(p.lang, target), english) for b in briefs]
     found = cache.get_many(CACHE_KIND, keys)
-    todo = [b for b, k in zip(briefs, keys) if _unpack(found.get(k)) is None]
+    todo = [b for b, k in zip(briefs, keys) if unpack(found.get(k)) is None]
     translated = translate(review_jobs(todo, index, dedup_result, english, lookups)) if todo else {}
     return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, found, translated, cache)
 
@@ -507,12 +492,12 @@ def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, loo
     slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
     new: list[tuple[str, str]] = []
     for i, brief in enumerate(briefs):
-        html = _unpack(found.get(keys[i])) if keys else None
+        html = unpack(found.get(keys[i])) if keys else None
         if html is None:
             page = _page(brief, index, lookups, translated, english)
             html = _render_page(page.data(brief), _RUN_ID_SLOT)
             if keys and page.complete:
-                new.append((keys[i], _pack(html)))
+                new.append((keys[i], pack(html)))
         path = folder / f"{brief.story_id}.html"
         path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)
