@@ -523,10 +523,11 @@ def _json_lines(data: dict[str, Any], key: str) -> str:
 
 def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
     def where(member_id: str) -> dict[str, Any]:
-        if member_id in index.sentences:
-            c = index.cite(member_id)
-            return {"file": c.file, "paragraph": c.paragraph, "line_start": c.line_start, "line_end": c.line_end,
-                    "text": c.text}
+        sentence = index.sentences.get(member_id)
+        if sentence is not None:  # what index.cite says of it, without the selectors (not written here)
+            p = index.paragraphs[sentence.pid]
+            return {"file": index.documents[p.doc_id].path, "paragraph": p.index, "line_start": sentence.line_start,
+                    "line_end": sentence.line_end, "text": sentence.text}
         p = index.paragraphs[member_id]
         return {"file": index.documents[p.doc_id].path, "paragraph": p.index, "line_start": p.line_start,
                 "line_end": p.line_end, "text": p.text}
