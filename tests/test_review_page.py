@@ -339,3 +339,26 @@ def test_a_paragraph_in_another_language_is_shown_in_french_and_english_too(tmp_
         for s in p.sentences:
             assert ("en", "fr", s.text) in jobs and ("en", "en", s.text) not in jobs
             assert str(escape(english[("en", "fr", s.text)])) in html
+
+
+def test_cited_mode_translates_only_the_marked_sentences_and_says_so(sample_site, tmp_path):
+    """output.review_english: cited: every cited sentence (and its copies) in English; the other sentences
+    of the paragraphs shown are not sent to the translator and are shown in their language, with a note."""
+    from markupsafe import escape
+
+    from pipeline.render.review import KEPT_NOTE
+
+    built, english, _paths = sample_site
+    every = review_jobs(built.briefs, built.index, built.dedup)
+    cited = review_jobs(built.briefs, built.index, built.dedup, english="cited")
+    marked = {built.index.sentences[sid].text for b in built.briefs for sid in citation_numbers(b)}
+    assert set(cited) < set(every)  # fewer sentences to translate...
+    assert {("fr", "en", t) for t in marked} <= set(cited)  # ...but every cited one
+    paths = write_review_site(tmp_path / "run", built.briefs, built.index, built.dedup,
+                              {j: english[j] for j in cited}, "r", english="cited")
+    html = "".join(p.read_text(encoding="utf-8") for p in paths[1:])
+    for text in marked:
+        assert f">{escape(english[('fr', 'en', text)])}</span>" in html
+    left = [j[2] for j in every if j not in set(cited)]
+    assert left and all(f'<span class="kept">{escape(t)}</span>' in html for t in left)
+    assert KEPT_NOTE in html and "no English translation" not in html
