@@ -391,10 +391,17 @@ def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations:
         h.update(repr((g.level, g.canonical, [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
     for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
         p = index.paragraphs[pid]
-        h.update(repr((index.documents[p.doc_id].path, p)).encode())
+        h.update(_paragraph_key(p, index.documents[p.doc_id].path))
         for target in _targets(p.lang):
             h.update(repr(translations(p, target)).encode())
     return h.hexdigest()
+
+
+def _paragraph_key(p: Paragraph, path: str) -> bytes:
+    """What a page shows of a paragraph (its text, sentences, language, place), as bytes to hash: the
+    fields it reads, as a tuple's repr (a dataclass repr, field names and all, costs several times more)."""
+    return repr((path, p.pid, p.lang, p.index, p.line_start, p.line_end, p.text,
+                 [(s.sid, s.text) for s in p.sentences])).encode()
 
 
 @lru_cache(maxsize=1)
