@@ -470,8 +470,8 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     lookups = _Lookups.build(index, dedup_result)
     keys = [_page_key(b, index, lookups, _translations_of(translated), english) for b in briefs] \
         if cache is not None else []
-    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
-    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, found, translated, cache)
+    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, _cached(cache, keys),
+                        translated, cache)
 
 
 def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
@@ -483,14 +483,21 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     with every translation they need are cached (a failed translation is tried again next run)."""
     lookups = _Lookups.build(index, dedup_result)
     keys = [_page_key(b, index, lookups, lambda p, target: direction_key(p.lang, target), english) for b in briefs]
-    found = cache.get_many(CACHE_KIND, keys)
-    todo = [b for b, k in zip(briefs, keys) if unpack(found.get(k)) is None]
+    cached = _cached(cache, keys)
+    todo = [b for i, b in enumerate(briefs) if i not in cached]
     translated = translate(review_jobs(todo, index, dedup_result, english, lookups)) if todo else {}
-    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, found, translated, cache)
+    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, cached, translated, cache)
+
+
+def _cached(cache: "Cache | None", keys: Sequence[str]) -> dict[int, str]:
+    """Position -> page of the keys the cache holds a readable page for."""
+    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
+    pages = {i: unpack(found.get(k)) for i, k in enumerate(keys) if k in found}
+    return {i: html for i, html in pages.items() if html is not None}
 
 
 def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups, run_id: str,
-                 english: str, keys: Sequence[str], found: Mapping[str, object], translated: Translated,
+                 english: str, keys: Sequence[str], cached: Mapping[int, str], translated: Translated,
                  cache: "Cache | None") -> list[Path]:
     folder = run_dir / REVIEW_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -499,7 +506,7 @@ def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, loo
     slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
     new: list[tuple[str, str]] = []
     for i, brief in enumerate(briefs):
-        html = unpack(found.get(keys[i])) if keys else None
+        html = cached.get(i)
         if html is None:
             page = _page(brief, index, lookups, translated, english)
             html = _render_page(page.data(brief), _RUN_ID_SLOT)
