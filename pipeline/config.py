@@ -282,6 +282,11 @@ class TranslateSettings(_Section):
 
 class OutputSettings(_Section):
     formats: list[Literal["md", "json"]] = Field(default_factory=lambda: ["md", "json"])
+    # The review pages' English (and French) of the paragraphs they show: "cited" translates the
+    # sentences a page marks (its citations and their copies in other sources) and shows the others
+    # in their own language, in grey, said on the page; "all" translates every sentence (about 1.6
+    # times the Apertium work on syndicated news).
+    review_english: Literal["cited", "all"] = "cited"
     # After a successful run, only the newest this many run folders are kept in <out>/runs; 0 = keep all.
     keep_runs: int = Field(30, ge=0)
     # Run folders, the lock's info file and the cache readable by the owner only (folders 0700, files

@@ -55,6 +55,7 @@ log = logging.getLogger("pipeline")
 # never depends on the number of workers.
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
+RENDER_BATCH = 256  # briefs per cache read of their files
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -521,16 +522,22 @@ class RenderStep:
 
     name = "render"
 
-    def brief_files(self, brief: Brief, run_id: str, settings: Settings, changes: Any = None) -> dict[str, str]:
-        """A brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`)."""
-        from .render import brief_to_dict, render_markdown
+    def write_briefs(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, settings: Settings,
+                     previous_briefs: Mapping[str, dict[str, Any]], previous_run: Path | None, cache: Cache) -> None:
+        """Each brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`);
+        what depends on the brief alone comes from the cache when the brief is unchanged
+        (`pipeline.render.brief_files`), in batches (one cache read and write each)."""
+        from .changes import story_changes
+        from .render import brief_files, brief_to_dict
 
-        files = {}
-        if "md" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.md"] = render_markdown(brief, run_id, changes)
-        if "json" in settings.output.formats:
-            files[f"briefs/{brief.story_id}.json"] = _json(brief_to_dict(brief, run_id, changes))
-        return files
+        for start in range(0, len(briefs), RENDER_BATCH):
+            batch = briefs[start:start + RENDER_BATCH]
+            datas = [brief_to_dict(b, run_id) for b in batch]
+            changes = [story_changes(previous_briefs.get(b.story_id), d, previous_run.name)
+                       if previous_run is not None else None for b, d in zip(batch, datas)]
+            for files in brief_files(batch, run_id, settings.output.formats, changes, datas, cache):
+                for rel, content in files.items():
+                    write_text(run_dir, rel, content)
 
     def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
                   index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
@@ -540,10 +547,6 @@ class RenderStep:
             "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
             "dedup.json": _json_lines(dedup_json(dedup_result, index), "groups"),
         }
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 def _json_lines(data: dict[str, Any], key: str) -> str:
@@ -557,10 +560,11 @@ def _json_lines(data: dict[str, Any], key: str) -> str:
 
 def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
     def where(member_id: str) -> dict[str, Any]:
-        if member_id in index.sentences:
-            c = index.cite(member_id)
-            return {"file": c.file, "paragraph": c.paragraph, "line_start": c.line_start, "line_end": c.line_end,
-                    "text": c.text}
+        sentence = index.sentences.get(member_id)
+        if sentence is not None:  # what index.cite says of it, without the selectors (not written here)
+            p = index.paragraphs[sentence.pid]
+            return {"file": index.documents[p.doc_id].path, "paragraph": p.index, "line_start": sentence.line_start,
+                    "line_end": sentence.line_end, "text": sentence.text}
         p = index.paragraphs[member_id]
         return {"file": index.documents[p.doc_id].path, "paragraph": p.index, "line_start": p.line_start,
                 "line_end": p.line_end, "text": p.text}
@@ -700,6 +704,35 @@ def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str
         return step.run(story, text, translated, index, dedup, engines, engine_warnings)
 
 
+def _direction(source: str, target: str, engine: Translator, tctx: TranslateContext, settings: Settings
+               ) -> tuple[Translator, Any]:
+    """The engine of a direction and its identity (what its translations are a function of: the cache
+    key); raises NoRoute. French->English is the configured engine, the others their route."""
+    direct = engine if (source, target) == ("fr", "en") else tctx.router().engine_for(source, target)
+    if (source, target) not in tctx.identities:
+        tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"]),
+                                             "direction": [source, target]}
+    return direct, tctx.identities[(source, target)]
+
+
+def direction_keys(engine: Translator, tctx: TranslateContext, settings: Settings) -> Callable[[str, str], str]:
+    """(source, target) -> the identity of that direction's engine as text (or why there is none),
+    each direction looked up once: what a review page's translations depend on."""
+    from .translate import NoRoute
+
+    known: dict[tuple[str, str], str] = {}
+
+    def key(source: str, target: str) -> str:
+        if (source, target) not in known:
+            try:
+                known[(source, target)] = repr(_direction(source, target, engine, tctx, settings)[1])
+            except NoRoute as exc:
+                known[(source, target)] = f"no route: {exc}"
+        return known[(source, target)]
+
+    return key
+
+
 def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engine: Translator, tctx: TranslateContext,
                    cache: Cache, settings: Settings, stats: FlowStats, progress: Callable[[int], None] | None = None,
                    ) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str], str]]:
@@ -722,15 +755,11 @@ def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engin
             directions.setdefault((source, target), []).append(text)
     for (source, target), texts in sorted(directions.items()):
         try:
-            direct = engine if (source, target) == ("fr", "en") else tctx.router().engine_for(source, target)
+            direct, identity = _direction(source, target, engine, tctx, settings)
         except NoRoute as exc:
             untranslated.update(((source, target, t), str(exc)) for t in texts)
             continue
-        if (source, target) not in tctx.identities:
-            tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"]),
-                                                 "direction": [source, target]}
-        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache,
-                                      tctx.identities[(source, target)])
+        translator = CachedTranslator(PooledTranslator(session, direct.engine, source, target), cache, identity)
         done, failed = step.run(translator, texts, progress)
         translated.update(((source, target, t), e) for t, e in done.items())
         untranslated.update(((source, target, t), r) for t, r in failed.items())
@@ -809,10 +838,6 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     with hooks.stage(StoryIdsStep.name):
         stories, story_state = StoryIdsStep().run(stories, documents, previous_run)
     log.info("stories: %d", len(stories))
-    from .changes import read_briefs, story_changes
-    from .render import brief_to_dict
-
-    previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
 
     # summarize (+ quotes), per story, on the workers
     summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
@@ -851,16 +876,14 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
                 if brief is None:
                     continue
                 briefs.append(brief)
-                with hooks.stage(render_step.name):
-                    changes = (story_changes(previous_briefs.get(brief.story_id), brief_to_dict(brief, run_id),
-                                             previous_run.name)
-                               if previous_run is not None else None)
-                    for rel, content in render_step.brief_files(brief, run_id, settings, changes).items():
-                        write_text(run_dir, rel, content)
                 log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
                          len(brief.sources))
 
         with hooks.stage(render_step.name):
+            from .changes import read_briefs
+
+            previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
+            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
             for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index,
                                                                 unsummarised).items():
                 write_text(run_dir, rel, content)
@@ -869,18 +892,28 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)
 
-        # review site: cited paragraphs side by side in English, each distinct sentence translated once
+        # review site: cited paragraphs side by side in English, each distinct sentence translated once,
+        # and only for the pages not in the cache
         with hooks.stage("review"):
-            from .render.review import review_jobs, write_review_site
+            from .render.review import build_review_site
 
-            jobs = review_jobs(briefs, index, dedup_result)
-            review_done, review_failed = translate_jobs(jobs, session, engine, tctx, cache, settings, stats)
-            if review_failed:
-                w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
-                    f"{next(iter(review_failed.values()))}"
-                log.warning("%s", w)
-                warnings.append(w)
-            write_review_site(run_dir, briefs, index, dedup_result, review_done, run_id, cache=cache)
+            def review_translate(review: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+                log.info("review: %d distinct sentences to translate for the pages not cached", len(review))
+                done, review_failed = translate_jobs(review, session, engine, tctx, cache, settings, stats)
+                if review_failed:
+                    w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
+                        f"{next(iter(review_failed.values()))}"
+                    log.warning("%s", w)
+                    warnings.append(w)
+                return done
+
+            if settings.output.review_english == "cited":
+                log.info("review pages: only the sentences they mark (citations and their copies) are translated; "
+                         "the others are shown in their own language, in grey (output.review_english: all "
+                         "translates every sentence)")
+            build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
+                              direction_key=direction_keys(engine, tctx, settings), cache=cache,
+                              english=settings.output.review_english)
     if unsummarised:
         warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
                         "offline route got no brief (listed in index.md and the manifest)")

@@ -434,7 +434,8 @@ def test_review_translation_failure_is_in_the_manifest(tmp_path, monkeypatch):
             return super().translate(texts)
 
     monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(Refuses(), ()))
-    settings = Settings.model_validate({"summarize": {"sentences": 1}})
+    # every sentence of the cited paragraphs translated for the pages (by default only the cited ones are)
+    settings = Settings.model_validate({"summarize": {"sentences": 1}, "output": {"review_english": "all"}})
     report = go(make_corpus(tmp_path, {"storm.txt": STORM}), tmp_path / "out", settings)
     assert report.exit_code == 0, report.message
     assert any("review pages" in w and "refused a sentence" in w for w in report.manifest["warnings"])

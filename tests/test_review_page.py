@@ -339,3 +339,54 @@ def test_a_paragraph_in_another_language_is_shown_in_french_and_english_too(tmp_
         for s in p.sentences:
             assert ("en", "fr", s.text) in jobs and ("en", "en", s.text) not in jobs
             assert str(escape(english[("en", "fr", s.text)])) in html
+
+
+def test_cited_mode_translates_only_the_marked_sentences_and_says_so(sample_site, tmp_path):
+    """output.review_english: cited: every cited sentence (and its copies) in English; the other sentences
+    of the paragraphs shown are not sent to the translator and are shown in their language, with a note."""
+    from markupsafe import escape
+
+    from pipeline.render.review import KEPT_NOTE
+
+    built, english, _paths = sample_site
+    every = review_jobs(built.briefs, built.index, built.dedup)
+    cited = review_jobs(built.briefs, built.index, built.dedup, english="cited")
+    marked = {built.index.sentences[sid].text for b in built.briefs for sid in citation_numbers(b)}
+    assert set(cited) < set(every)  # fewer sentences to translate...
+    assert {("fr", "en", t) for t in marked} <= set(cited)  # ...but every cited one
+    paths = write_review_site(tmp_path / "run", built.briefs, built.index, built.dedup,
+                              {j: english[j] for j in cited}, "r", english="cited")
+    html = "".join(p.read_text(encoding="utf-8") for p in paths[1:])
+    for text in marked:
+        assert f">{escape(english[('fr', 'en', text)])}</span>" in html
+    left = [j[2] for j in every if j not in set(cited)]
+    assert left and all(f'<span class="kept">{escape(t)}</span>' in html for t in left)
+    assert KEPT_NOTE in html and "no English translation" not in html
+
+
+def test_run_pages_are_cached_by_engine_and_only_when_complete(sample_site, tmp_path):
+    """In a run, a cached page is reused without looking its translations up (its key names the engine);
+    a page with a sentence left untranslated is never cached, so the next run translates it again."""
+    from pipeline.cache import Cache
+    from pipeline.render.review import build_review_site
+
+    built, english, _paths = sample_site
+    cache = Cache(tmp_path / "cache.sqlite")
+    asked: list[int] = []
+
+    def translate(jobs, drop=0):
+        asked.append(len(jobs))
+        return {j: english[j] for j in jobs[drop:]}
+
+    def site(name, fn):
+        return build_review_site(tmp_path / name, built.briefs, built.index, built.dedup, name, translate=fn,
+                                 direction_key=lambda source, target: f"engine {source}->{target}", cache=cache)
+
+    site("r1", lambda jobs: translate(jobs, drop=1))  # one sentence failed
+    assert asked[-1] > 0 and cache.stats["review"].misses == len(built.briefs)
+    full = site("r2", translate)  # tried again: nothing was cached from r1
+    assert len(asked) == 2 and asked[-1] == asked[0]
+    assert "no English translation in this run" not in full[1].read_text(encoding="utf-8")
+    again = site("r3", translate)  # complete pages are reused, no translation asked for
+    assert len(asked) == 2 and cache.stats["review"].hits == len(built.briefs)
+    assert again[1].read_text(encoding="utf-8") == full[1].read_text(encoding="utf-8").replace("r2", "r3")

@@ -41,12 +41,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -54,7 +53,7 @@ from markupsafe import Markup, escape
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, DupGroup, Paragraph
-from . import citation_numbers, cited_sentences, lines_label, n_sources
+from . import citation_numbers, cited_sentences, lines_label, n_sources, pack, unpack
 
 if TYPE_CHECKING:
     from ..cache import Cache
@@ -73,10 +72,12 @@ Translated = Mapping[tuple[str, str, str], str]  # (source language, target lang
 
 @dataclass(frozen=True)
 class Unit:
-    """A piece of a paragraph: a sentence (numbered `k` in the paragraph), or the space between two (k None)."""
+    """A piece of a paragraph: a sentence (numbered `k` in the paragraph), or the space between two (k None).
+    `kept`: in a translation column, a sentence left in its own language (`output.review_english: cited`)."""
 
     text: str
     k: int | None
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,10 @@ def _translatable(text: str) -> bool:
     return bool(_WORD.search(text))
 
 
+ENGLISH_MODES = ("all", "cited")
+KEPT_NOTE = "sentences in grey are not translated: they are not cited here (output.review_english: cited)"
+
+
 @dataclass(frozen=True)
 class _Lookups:
     """Built once per site, not once per page: each is linear in the corpus."""
@@ -215,17 +220,30 @@ class _Lookups:
         return dict(sorted(out.items(), key=lambda kv: self.order.get(kv[0], 0)))
 
 
+def _page_paragraphs(brief: Brief, index: CorpusIndex, lookups: _Lookups
+                     ) -> tuple[dict[str, None], set[str]]:
+    """The paragraphs one page shows (cited ones and their duplicates) in order of first use, each once,
+    and the texts of the sentences it marks (the cited ones and their duplicates)."""
+    seen: dict[str, None] = {}
+    marked: set[str] = set()
+    keys: set[tuple[str | None, str | None]] = set()
+    for sid in citation_numbers(brief):
+        seen.setdefault(index.sentences[sid].pid, None)
+        marked.add(index.sentences[sid].text)
+        key = lookups.block_key(sid, index)
+        if key != (None, None) and key not in keys:  # a block is listed once per page
+            keys.add(key)
+            for pid, (_relations, marks) in lookups.members(sid, index).items():
+                seen.setdefault(pid, None)
+                marked.update(index.sentences[m].text for m in marks)
+    return seen, marked
+
+
 def _shown(briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups) -> dict[str, None]:
     """Every paragraph the pages show (cited ones and their duplicates), in order of first use, each once."""
     seen: dict[str, None] = {}
     for b in briefs:
-        keys: set[tuple[str | None, str | None]] = set()
-        for sid in citation_numbers(b):
-            seen.setdefault(index.sentences[sid].pid, None)
-            key = lookups.block_key(sid, index)
-            if key != (None, None) and key not in keys:  # a block is listed once per page
-                keys.add(key)
-                seen.update(dict.fromkeys(lookups.members(sid, index)))
+        seen.update(_page_paragraphs(b, index, lookups)[0])
     return seen
 
 
@@ -239,35 +257,49 @@ def _targets(lang: str) -> tuple[str, ...]:
     return tuple(t for t in ("fr", "en") if t != lang)
 
 
-def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult) -> list[tuple[str, str, str]]:
+def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult, english: str = "all",
+                lookups: _Lookups | None = None) -> list[tuple[str, str, str]]:
     """(language, target, text) of each distinct sentence to translate for the pages, once, in order of first use.
 
     Sentence by sentence rather than paragraph by paragraph: republished copies of an article repeat
     most sentences in paragraphs that differ by one, and the brief's own sentences are already translated.
+    `english`: "all" translates every sentence of the paragraphs shown; "cited" only the sentences a
+    page marks (its citations and their duplicates), the others are shown in their own language.
     """
+    if english not in ENGLISH_MODES:
+        raise ValueError(f"review english mode {english!r}: one of {', '.join(ENGLISH_MODES)}")
+    lookups = lookups or _Lookups.build(index, dedup_result)
     jobs: dict[tuple[str, str, str], None] = {}
-    for pid in paragraphs_for_review(briefs, index, dedup_result):
-        p = index.paragraphs[pid]
-        units = [u.text for u in _units(p) if u.k is not None]
-        jobs.update(dict.fromkeys((p.lang, target, u) for target in _targets(p.lang) for u in units))
+    for brief in briefs:
+        shown, marked = _page_paragraphs(brief, index, lookups)
+        for pid in shown:
+            p = index.paragraphs[pid]
+            units = [u.text for u in _units(p) if u.k is not None and (english == "all" or u.text in marked)]
+            jobs.update(dict.fromkeys((p.lang, target, u) for target in _targets(p.lang) for u in units))
     return list(jobs)
 
 
-def _translation(p: Paragraph, units: list[Unit], translated: Translated, target: str
-                 ) -> tuple[list[Unit] | None, str]:
-    """The paragraph in `target`, sentence by sentence; None and why when a sentence has no translation."""
+def _translation(p: Paragraph, units: list[Unit], translated: Translated, target: str,
+                 wanted: set[str] | None = None) -> tuple[list[Unit] | None, str]:
+    """The paragraph in `target`, sentence by sentence; None and why when a sentence has no translation.
+    `wanted`: the sentences to translate (None: all); the others are kept in their own language, said."""
     name = {"en": "English", "fr": "French"}[target]
     if p.lang == target:
         return units, f"the paragraph is in {name}"
     out = []
+    kept = False
     for u in units:
+        if u.k is not None and wanted is not None and u.text not in wanted:
+            out.append(Unit(u.text, None, kept=True))
+            kept = True
+            continue
         text = translated.get((p.lang, target, u.text), "") if u.k is not None else u.text
         if u.k is not None and not text.strip():
             if p.lang == "fr":
                 return None, f"no {name} translation in this run"
             return None, f"not translated: the paragraph is in '{p.lang}', no {name} translation in this run"
         out.append(Unit(text, u.k))
-    return out, ""
+    return out, KEPT_NOTE if kept else ""
 
 
 def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
@@ -278,18 +310,22 @@ def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
 class _Page:
     """One page's citations, duplicate blocks and stored texts (each distinct paragraph text once)."""
 
-    def __init__(self, index: CorpusIndex, lookups: _Lookups, translated: Translated) -> None:
-        self.index, self.lookups, self.translated = index, lookups, translated
+    def __init__(self, index: CorpusIndex, lookups: _Lookups, translated: Translated,
+                 wanted: set[str] | None = None) -> None:
+        self.index, self.lookups, self.translated, self.wanted = index, lookups, translated, wanted
         self.texts: dict[tuple[str, str], StoredText] = {}
         self.blocks: dict[tuple[str | None, str | None], DupBlock] = {}
+        self.complete = True  # every sentence meant to be translated has its translation
 
     def slot(self, pid: str, marked: set[str]) -> Slot:
         p = self.index.paragraphs[pid]
         units = _units(p)
         stored = self.texts.get((p.lang, p.text))
         if stored is None:
-            english, note = _translation(p, units, self.translated, "en")
-            french, french_note = _translation(p, units, self.translated, "fr") if p.lang != "fr" else (None, "")
+            english, note = _translation(p, units, self.translated, "en", self.wanted)
+            french, french_note = _translation(p, units, self.translated, "fr", self.wanted) if p.lang != "fr" \
+                else (None, "")
+            self.complete = self.complete and english is not None and (p.lang == "fr" or french is not None)
             stored = StoredText(f"t-{len(self.texts) + 1}", p.lang, units, english, note, french, french_note)
             self.texts[(p.lang, p.text)] = stored
         return Slot(stored.id, _marks(p, units, marked))
@@ -323,10 +359,21 @@ class _Page:
                 "evidence": evidence, "blocks": list(self.blocks.values()), "texts": list(self.texts.values())}
 
 
-def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated) -> str:
+# What decides a paragraph's translation into a language on a page: the translations themselves, or
+# (in a run) the identity of the engine of that direction, since translations are a function of it.
+TranslationsKey = Callable[[Paragraph, str], object]
+
+
+def _translations_of(translated: Translated) -> TranslationsKey:
+    return lambda p, target: [translated.get((p.lang, target, u.text)) for u in _units(p) if u.k is not None]
+
+
+def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
+              english: str = "all") -> str:
     """What a page shows, hashed from its inputs (cheap next to building it): the brief, the groups of
     its cited sentences and paragraphs, every paragraph shown (in the order shown) and its translations."""
     h = hashlib.sha256(_code_key().encode())
+    h.update(english.encode())
     h.update(repr(brief).encode())
     groups: dict[str, DupGroup] = {}
     pids: dict[str, None] = {}
@@ -344,10 +391,17 @@ def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: T
         h.update(repr((g.level, g.canonical, [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
     for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
         p = index.paragraphs[pid]
-        h.update(repr((index.documents[p.doc_id].path, p)).encode())
+        h.update(_paragraph_key(p, index.documents[p.doc_id].path))
         for target in _targets(p.lang):
-            h.update(repr([translated.get((p.lang, target, u.text)) for u in _units(p) if u.k is not None]).encode())
+            h.update(repr(translations(p, target)).encode())
     return h.hexdigest()
+
+
+def _paragraph_key(p: Paragraph, path: str) -> bytes:
+    """What a page shows of a paragraph (its text, sentences, language, place), as bytes to hash: the
+    fields it reads, as a tuple's repr (a dataclass repr, field names and all, costs several times more)."""
+    return repr((path, p.pid, p.lang, p.index, p.line_start, p.line_end, p.text,
+                 [(s.sid, s.text) for s in p.sentences])).encode()
 
 
 @lru_cache(maxsize=1)
@@ -385,11 +439,17 @@ def _render_page(data: dict, run_id: str | Markup) -> str:
         **data, run_id=run_id, n_sources=n_sources, script=script, script_hash=script_hash)
 
 
+def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated, english: str) -> _Page:
+    wanted = _page_paragraphs(brief, index, lookups)[1] if english == "cited" else None
+    return _Page(index, lookups, translated, wanted)
+
+
 def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResult, translated: Translated,
-                       run_id: str, lookups: _Lookups | None = None) -> str:
+                       run_id: str, lookups: _Lookups | None = None, english: str = "all") -> str:
     """One brief's page (`lookups`: built once by the caller when rendering many pages)."""
     lookups = lookups or _Lookups.build(index, dedup_result)
-    return _render_page(_Page(index, lookups, translated).data(brief), run_id)
+    page = _page(brief, index, lookups, translated, english)
+    return _render_page(page.data(brief), run_id)
 
 
 def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
@@ -399,41 +459,59 @@ def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
     )
 
 
-def _pack(html: str) -> str:
-    """A page as stored in the cache: zlib-compressed (pages are mostly markup and repeated words), base64."""
-    return base64.b64encode(zlib.compress(html.encode("utf-8"), 6)).decode("ascii")
-
-
-def _unpack(value: object) -> str | None:
-    """The page a cache value holds; None for a value that does not read back (recomputed)."""
-    try:
-        return zlib.decompress(base64.b64decode(value, validate=True)).decode("utf-8") if isinstance(value, str) \
-            else None
-    except (ValueError, zlib.error):  # binascii.Error and UnicodeDecodeError are ValueErrors
-        return None
-
-
 def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
-                      translated: Translated, run_id: str, cache: "Cache | None" = None) -> list[Path]:
+                      translated: Translated, run_id: str, cache: "Cache | None" = None, english: str = "all"
+                      ) -> list[Path]:
     """Write the review pages under `<run_dir>/review/`; return their paths (index first).
 
     With `cache`, a page whose data (brief, the paragraphs it shows, their groups and English) and
     rendering code are unchanged is taken from it instead of rendered again.
     """
-    folder = Path(run_dir) / REVIEW_DIR
+    lookups = _Lookups.build(index, dedup_result)
+    keys = [_page_key(b, index, lookups, _translations_of(translated), english) for b in briefs] \
+        if cache is not None else []
+    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, _cached(cache, keys),
+                        translated, cache)
+
+
+def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
+                      run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
+                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all") -> list[Path]:
+    """The review site as a run makes it: a page whose inputs, rendering code and translation engines
+    (`direction_key(source, target)`: the engine's identity) are unchanged comes from the cache without
+    its translations being looked up; only the other pages' sentences go to `translate`. Only pages
+    with every translation they need are cached (a failed translation is tried again next run)."""
+    lookups = _Lookups.build(index, dedup_result)
+    keys = [_page_key(b, index, lookups, lambda p, target: direction_key(p.lang, target), english) for b in briefs]
+    cached = _cached(cache, keys)
+    todo = [b for i, b in enumerate(briefs) if i not in cached]
+    translated = translate(review_jobs(todo, index, dedup_result, english, lookups)) if todo else {}
+    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, cached, translated, cache)
+
+
+def _cached(cache: "Cache | None", keys: Sequence[str]) -> dict[int, str]:
+    """Position -> page of the keys the cache holds a readable page for."""
+    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
+    pages = {i: unpack(found.get(k)) for i, k in enumerate(keys) if k in found}
+    return {i: html for i, html in pages.items() if html is not None}
+
+
+def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups, run_id: str,
+                 english: str, keys: Sequence[str], cached: Mapping[int, str], translated: Translated,
+                 cache: "Cache | None") -> list[Path]:
+    folder = run_dir / REVIEW_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "index.html"]
     written[0].write_text(render_review_index(briefs, run_id), encoding="utf-8")
-    lookups = _Lookups.build(index, dedup_result)
-    keys = [_page_key(brief, index, lookups, translated) for brief in briefs] if cache is not None else []
-    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
     slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
     new: list[tuple[str, str]] = []
     for i, brief in enumerate(briefs):
-        html = _unpack(found.get(keys[i])) if keys else None
+        html = cached.get(i)
         if html is None:
-            html = _render_page(_Page(index, lookups, translated).data(brief), _RUN_ID_SLOT)
-            new.append((keys[i], _pack(html)) if keys else ("", ""))
+            page = _page(brief, index, lookups, translated, english)
+            html = _render_page(page.data(brief), _RUN_ID_SLOT)
+            if keys and page.complete:
+                new.append((keys[i], pack(html)))
         path = folder / f"{brief.story_id}.html"
         path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)

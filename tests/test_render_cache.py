@@ -1,0 +1,77 @@
+"""Warm reruns: brief files and review pages of unchanged stories come from the cache, and the run folder
+is byte for byte what a run with an empty cache writes (but for the run ids); a changed story is rendered
+again."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.runner import RunOptions, run
+
+from conftest import apertium_missing
+from test_stories_mixed import write_mixed_corpus
+
+pytestmark = pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
+
+
+def _run(corpus: Path, out: Path, cache: Path) -> dict:
+    settings = Settings.model_validate({"run": {"workers": 1}, "translate": {"backend": "apertium"},
+                                        "cache": {"path": str(cache)}})
+    report = run(RunOptions(settings=settings, config_path=Path("test"), corpus=corpus, out=out))
+    assert report.exit_code == 0, report.message
+    return {"dir": report.run_dir, "cache": report.manifest["cache"], "briefs": report.manifest["counts"]["briefs"]}
+
+
+def _files(run_dir: Path, run_ids: list[str]) -> dict[str, str]:
+    """Every file of a run but the manifest (timings), with the run ids (this one's and the previous
+    run's, named in "changes since") blanked."""
+    files = {}
+    for path in sorted(run_dir.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            text = path.read_text(encoding="utf-8")
+            for run_id in run_ids:
+                text = text.replace(run_id, "<run>")
+            files[str(path.relative_to(run_dir))] = text
+    return files
+
+
+def _same(a: Path, b: Path, out_a: Path, out_b: Path) -> None:
+    ids = [p.name for out in (out_a, out_b) for p in (out / "runs").iterdir()]
+    files_a, files_b = _files(a, ids), _files(b, ids)
+    assert files_a.keys() == files_b.keys()
+    different = [name for name in files_a if files_a[name] != files_b[name]]
+    assert not different, different
+
+
+def test_warm_rerun_writes_what_a_cold_render_writes(tmp_path):
+    corpus = write_mixed_corpus(tmp_path / "corpus")  # several stories
+    warm_out, cold_out = tmp_path / "warm", tmp_path / "cold"
+    _run(corpus, warm_out, tmp_path / "warm.sqlite")
+    shutil.copytree(warm_out, cold_out, symlinks=True)  # the same previous run for both (changes since it)
+    (cold_out / "cache.sqlite").unlink(missing_ok=True)
+
+    # nothing changed: every brief's files and every review page come from the cache
+    warm = _run(corpus, warm_out, tmp_path / "warm.sqlite")
+    cold = _run(corpus, cold_out, tmp_path / "cold-1.sqlite")
+    assert warm["briefs"] > 1
+    for kind in ("brief_files", "review"):
+        assert warm["cache"][kind]["hits"] == warm["briefs"] and warm["cache"][kind]["misses"] == 0, kind
+        assert cold["cache"][kind]["hits"] == 0, kind
+    assert all("- No change." in p.read_text(encoding="utf-8") for p in (warm["dir"] / "briefs").glob("*.md"))
+    _same(warm["dir"], cold["dir"], warm_out, cold_out)
+
+    # one article changed: its story is rendered again, the others are not, and all is still as cold
+    article = sorted(corpus.glob("*.txt"))[0]
+    text = article.read_text(encoding="utf-8")
+    article.write_text(text.replace("\n\n", "\n\nUn paragraphe ajouté pour ce test, avec assez de mots pour compter.\n\n",
+                                    1), encoding="utf-8")
+    warm = _run(corpus, warm_out, tmp_path / "warm.sqlite")
+    cold = _run(corpus, cold_out, tmp_path / "cold-2.sqlite")
+    assert warm["cache"]["brief_files"]["misses"] >= 1 and warm["cache"]["brief_files"]["hits"] >= 1
+    _same(warm["dir"], cold["dir"], warm_out, cold_out)
+    changed = [p for p in (warm["dir"] / "briefs").glob("*.md") if "- No change." not in p.read_text(encoding="utf-8")]
+    assert changed, "the changed article's story says what changed"
