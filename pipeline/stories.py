@@ -164,16 +164,27 @@ def _term_counts(doc: Document, body_stems: list[tuple[str, list[str]]], stems: 
 
 
 def _top_terms(m: sp.csr_matrix, keep: int, eligible: np.ndarray | None = None) -> sp.csr_matrix:
-    """Each row's `keep` heaviest entries (among `eligible` ones)."""
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    """Each row's `keep` heaviest entries (among `eligible` ones; ties: the earlier entry).
+
+    Row by row (a sort of each longer row, not one sort of the whole matrix): linear in the rows."""
+    lengths = np.diff(m.indptr)
     cols, data = m.indices, m.data
     if eligible is not None:
-        rows, cols, data = rows[eligible], cols[eligible], data[eligible]
-    order = np.lexsort((-data, rows))
-    rows, cols, data = rows[order], cols[order], data[order]
-    starts = np.searchsorted(rows, rows, side="left")
-    ok = (np.arange(len(rows)) - starts) < keep
-    return sp.csr_matrix((data[ok], (rows[ok], cols[ok])), shape=m.shape)
+        rows = np.repeat(np.arange(m.shape[0]), lengths)[eligible]
+        cols, data = cols[eligible], data[eligible]
+        lengths = np.bincount(rows, minlength=m.shape[0])
+    indptr = np.zeros(m.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    ok = np.ones(len(data), dtype=bool)
+    for r in np.flatnonzero(lengths > keep).tolist():
+        lo, hi = indptr[r], indptr[r + 1]
+        ok[lo:hi] = False
+        ok[lo + np.argsort(-data[lo:hi], kind="stable")[:keep]] = True
+    kept = np.zeros(m.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.minimum(lengths, keep), out=kept[1:])
+    out = sp.csr_matrix((data[ok], cols[ok], kept), shape=m.shape)
+    out.sort_indices()
+    return out
 
 
 def _space(counts: Iterable[Counter[str]], keep: int,
@@ -380,36 +391,59 @@ def _merge(space: _Space, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settin
     # a story is judged by what it was when merging ended, not by what it becomes as small stories join
     # it (it would loosen with each one and take ever looser ones: a topic, not a story)
     founded = {r: clusters.cohesion(r) for r in {clusters.find(i) for i in range(n)} if size[r] > 1}
-    for _round in range(_MAX_ROUNDS if settings.attach_neighbours else 0):
-        if not _attach(clusters, a, b, sims, settings, founded):
-            break
+    if settings.attach_neighbours:
+        near = _nearest(n, a, b, sims, settings)
+        pending: set[int] | None = None  # the first pass judges every small story
+        for _round in range(_MAX_ROUNDS):
+            touched = _attach(clusters, near, settings, founded, pending)
+            if not touched:
+                break
+            pending = _touching(clusters, near, touched)
     return [clusters.find(i) for i in range(n)]
 
 
-def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings,
-            founded: dict[int, float]) -> int:
-    """Small stories join the larger story most of their nearest articles are in (one pass, no cascade)."""
-    n = len(clusters.parent)
-    root = [clusters.find(i) for i in range(n)]
-    near: dict[int, list[tuple[float, int]]] = defaultdict(list)
+def _nearest(n: int, a: np.ndarray, b: np.ndarray, sims: np.ndarray, settings: StoriesSettings,
+             ) -> list[list[tuple[float, int]]]:
+    """Each document's `attach_neighbours` nearest documents (cosine >= attach_floor), nearest first."""
+    near: list[list[tuple[float, int]]] = [[] for _ in range(n)]
     ok = sims >= settings.attach_floor
     for x, y, s in zip(a[ok].tolist(), b[ok].tolist(), sims[ok].tolist()):
         near[x].append((s, y))
         near[y].append((s, x))
+    k = settings.attach_neighbours
+    return [sorted(ns, reverse=True)[:k] if ns else ns for ns in near]
+
+
+def _touching(clusters: _Clusters, near: list[list[tuple[float, int]]], touched: set[int]) -> set[int]:
+    """Stories with an article near an article of a story that changed (the only ones whose judgement can change).
+
+    A story none of whose articles' nearest articles changed story is judged as before: a pass costs what
+    changed, not the whole corpus again."""
+    find = clusters.find
+    now = {find(r) for r in touched}
+    return now | {find(i) for i, ns in enumerate(near) if any(find(j) in now for _s, j in ns)}
+
+
+def _attach(clusters: _Clusters, near: list[list[tuple[float, int]]], settings: StoriesSettings,
+            founded: dict[int, float], pending: set[int] | None) -> set[int]:
+    """Small stories (among `pending` ones; None: all) join the larger story most of their nearest articles
+    are in (one pass, no cascade). Returns the stories that joined or were joined."""
+    n = len(clusters.parent)
+    root = [clusters.find(i) for i in range(n)]
     members: dict[int, list[int]] = defaultdict(list)
     for i, r in enumerate(root):
         members[r].append(i)
     size = {r: len(ms) for r, ms in members.items()}
-    joined = 0
+    touched: set[int] = set()
     for r, ms in members.items():
-        if size[r] > settings.attach_max_size:
+        if size[r] > settings.attach_max_size or (pending is not None and r not in pending):
             continue
         votes: Counter[int] = Counter()
         voters: dict[int, set[int]] = defaultdict(set)  # the target's articles near this story
         near_to: dict[int, set[int]] = defaultdict(set)  # this story's articles near the target
         total = 0.0
         for i in ms:
-            for s, j in sorted(near.get(i, ()), reverse=True)[: settings.attach_neighbours]:
+            for s, j in near[i]:
                 if root[j] != r:
                     votes[root[j]] += s
                     voters[root[j]].add(j)
@@ -433,8 +467,8 @@ def _attach(clusters: _Clusters, a: np.ndarray, b: np.ndarray, sims: np.ndarray,
         if mean >= max(settings.attach_min, settings.attach_ratio * bar):
             clusters.union(ra, rb)
             founded[clusters.find(ra)] = own
-            joined += 1
-    return joined
+            touched |= {ra, rb}
+    return touched
 
 
 @dataclass
