@@ -246,7 +246,8 @@ class StoriesStep:
                 return stories, state, True
         why = decide(state, why, documents, settings.stories)
         if not why and state is not None:
-            key = digest(self.name, "joined", base, state.key)
+            # the same inputs as the previous run (its stories no longer cached): nothing to place, same key
+            key = state.key if state.base == base else digest(self.name, "joined", base, state.key)
             grouped, counts, n = join(documents, dedup_result, settings.stories, state)
             log.info("stories: %d new documents placed into %d kept (%d joined existing stories, %d new stories; "
                      "%d gone)", counts.new, counts.kept, counts.joined, counts.new_stories, counts.gone)

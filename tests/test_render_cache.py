@@ -26,15 +26,15 @@ def _run(corpus: Path, out: Path, cache: Path) -> dict:
     return {"dir": report.run_dir, "cache": report.manifest["cache"], "briefs": report.manifest["counts"]["briefs"]}
 
 
-def _files(run_dir: Path, run_ids: list[str]) -> dict[str, str]:
-    """Every file of a run but the manifest (timings), with the run ids (this one's and the previous
-    run's, named in "changes since") blanked."""
+def _files(run_dir: Path, run_ids: list[str]) -> dict[str, bytes]:
+    """Every file of a run but the manifest (timings), as bytes (the stories' grouping state is binary),
+    with the run ids (this one's and the previous run's, named in "changes since") blanked."""
     files = {}
     for path in sorted(run_dir.rglob("*")):
         if path.is_file() and path.name != "manifest.json":
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes()
             for run_id in run_ids:
-                text = text.replace(run_id, "<run>")
+                text = text.replace(run_id.encode(), b"<run>")
             files[str(path.relative_to(run_dir))] = text
     return files
 
