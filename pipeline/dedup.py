@@ -351,6 +351,24 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
     return sorted(pairs)
 
 
+def pair_dots(vectors: Sequence[dict[str, float]], pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The dot product of each pair of these sparse vectors (`TfidfSpace.cosine` of each pair), in numpy."""
+    from scipy.sparse import csr_matrix
+
+    if not pairs:
+        return np.zeros(0)
+    vocab: dict[str, int] = {}
+    indptr, cols, vals = [0], [], []
+    for v in vectors:
+        cols.extend(vocab.setdefault(w, len(vocab)) for w in v)
+        vals.extend(v.values())
+        indptr.append(len(cols))
+    m = csr_matrix((np.asarray(vals, dtype=np.float64), np.asarray(cols, dtype=np.int64), np.asarray(indptr)),
+                   shape=(len(vectors), max(1, len(vocab))))
+    a, b = np.asarray(pairs, dtype=np.int64).T
+    return np.asarray(m[a].multiply(m[b]).sum(axis=1)).ravel()
+
+
 class SameFactScorer:
     """Same-fact evidence for pairs of sentences of a collection of documents.
 
@@ -373,7 +391,6 @@ class SameFactScorer:
         self.features = features  # each text's, when the caller has them (`document_features`)
         self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
                                                                                      for t in self.texts]
-        self._term_ids, self._term_weight = _term_arrays(self.terms)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
@@ -401,8 +418,7 @@ class SameFactScorer:
         """
         candidates = top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS)
         out = []
-        for a, b in candidates:
-            x = self.doc_space.cosine(a, b)
+        for (a, b), x in zip(candidates, pair_dots(self.doc_space.vectors, candidates)):
             if x >= minimum - 1e-9:
                 da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
                 out.append((da, db, float(x)))
@@ -421,19 +437,25 @@ class SameFactScorer:
     def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
         """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
         the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
-        sentence pair)."""
+        sentence pair). Terms are ordered by their text, so the result depends on the two documents only
+        (not on the rest of the corpus), which lets a run reuse it (`PairMemo`)."""
         members = [*self.sentences_of[doc_a], *self.sentences_of[doc_b]]
-        rows = np.concatenate([np.full(len(self._term_ids[k][0]), n, dtype=np.int64) for n, k in enumerate(members)])
-        terms = np.concatenate([self._term_ids[k][0] for k in members])
-        counts = np.concatenate([self._term_ids[k][1] for k in members])
-        local, column = np.unique(terms, return_inverse=True)
-        df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
-        idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
-        m = np.zeros((len(members), len(local)))
-        m[rows, column] = (1.0 + np.log(counts)) * idf[column]
+        n_a = len(self.sentences_of[doc_a])
+        lists = [self.terms[k] for k in members]
+        flat = np.array([t for ts in lists for t in ts], dtype=str)
+        if flat.size == 0:
+            return np.zeros((n_a, len(members) - n_a))
+        local, column = np.unique(flat, return_inverse=True)
+        rows = np.repeat(np.arange(len(members)), [len(ts) for ts in lists])
+        counts = np.zeros((len(members), len(local)))
+        np.add.at(counts, (rows, column), 1.0)
+        present = counts > 0
+        df = present.sum(axis=0)
+        weight = np.array([fact_weight(t) for t in local.tolist()])
+        idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * weight
+        m = np.where(present, (1.0 + np.log(np.where(present, counts, 1.0))) * idf, 0.0)
         norms = np.sqrt((m * m).sum(axis=1))
         m /= np.where(norms > 0, norms, 1.0)[:, None]
-        n_a = len(self.sentences_of[doc_a])
         return m[:n_a] @ m[n_a:].T
 
     def cosine(self, i: int, j: int) -> float:
@@ -465,20 +487,20 @@ class SameFactScorer:
                                 self.doc_similarity(self.docs[i], self.docs[j]))
 
 
-def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Each text's distinct term ids and their counts, and each term id's weight (`fact_weight`)."""
-    vocab: dict[str, int] = {}
-    out = []
-    for ts in terms:
-        ids = np.array([vocab.setdefault(t, len(vocab)) for t in ts], dtype=np.int64)
-        unique, counts = np.unique(ids, return_counts=True)
-        out.append((unique, counts))
-    weight = np.array([fact_weight(t) for t in vocab] or [1.0])
-    return out, weight
+class PairMemo(Protocol):
+    """Same-fact links of document pairs found by an earlier run (`_same_fact_links`): what two
+    documents' sentences give depends on those two documents only, so a run with a few new articles
+    compares only the pairs that involve them. Keys are document ids; the store maps them to the
+    documents' content (e.g. `pipeline.flow.DedupPairs`)."""
+
+    def load(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list]: ...
+
+    def save(self, items: Sequence[tuple[tuple[str, str], list]]) -> None: ...
 
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
-                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None) -> list[_Link]:
+                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
+                     memo: PairMemo | None = None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -489,39 +511,54 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     Content words decide first; with an embedder, only the sentences of pairs
     the embedding could still decide (cosine >= embedding_min_cosine, no
     conflict) are embedded, so a big corpus is not embedded whole.
+
+    What one document pair gives depends on its two documents only (their sentences, the settings),
+    so with a `memo` the pairs an earlier run compared are read back, as (row, column, score) within
+    the two documents, and only the others are compared.
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
     eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
-    links: list[_Link] = []
-    undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
+    # a pair below the document threshold gives no link (`same_fact`): only the others are compared
+    pairs = [(a, b) for a, b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity)
+             if lang[a] == "fr" and lang[b] == "fr" and similarity >= settings.same_fact_doc_similarity]
+    known = memo.load(pairs) if memo is not None and pairs else {}
+    found: dict[tuple[str, str], list] = {pair: [] for pair in pairs if pair not in known}
+    undecided: list[tuple[tuple[str, str], int, int, SameFactEvidence]] = []
     keys = [exact_key(it.text) for it in items]
-    for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
-        if lang[doc_a] != "fr" or lang[doc_b] != "fr":
-            continue  # French content words and rules; other languages: `_crosslingual_links`
+    for doc_a, doc_b in found:
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
-        shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
         side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
+        shared = {keys[i] for i in side_a} & {keys[j] for j in side_b}
         cosines = scorer.pair_cosines(doc_a, doc_b)
         for r, c in zip(*np.nonzero(cosines >= floor)):
             i, j = side_a[r], side_b[c]
             if not eligible[i] or keys[i] in shared or not eligible[j] or keys[j] in shared:
                 continue
             cosine = float(cosines[r, c])
-            a, b = min(i, j), max(i, j)
-            evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
+            evidence = SameFactEvidence(cosine, None, scorer.conflicts(min(i, j), max(i, j)), 1.0)
             if same_fact(evidence, settings):
-                links.append(_Link(a, b, "same_fact", round(cosine, 4)))
+                found[(doc_a, doc_b)].append([int(r), int(c), round(cosine, 4)])
             elif embedder is not None and not evidence.conflicts:
-                undecided.append((a, b, evidence))
-    scorer.embed(k for i, j, _ in undecided for k in (i, j))
-    for i, j, evidence in undecided:
-        if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
-            links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
+                undecided.append(((doc_a, doc_b), int(r), int(c), evidence))
+    scorer.embed(k for pair, r, c, _ in undecided
+                 for k in (scorer.sentences_of[pair[0]][r], scorer.sentences_of[pair[1]][c]))
+    for pair, r, c, evidence in undecided:
+        i, j = scorer.sentences_of[pair[0]][r], scorer.sentences_of[pair[1]][c]
+        if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(min(i, j), max(i, j))), settings):
+            found[pair].append([r, c, round(evidence.cosine, 4)])
+    if memo is not None and found:
+        memo.save(list(found.items()))
+    links: list[_Link] = []
+    for pair in pairs:
+        side_a, side_b = scorer.sentences_of[pair[0]], scorer.sentences_of[pair[1]]
+        for r, c, score in known[pair] if pair in known else found[pair]:
+            i, j = side_a[r], side_b[c]
+            links.append(_Link(min(i, j), max(i, j), "same_fact", score))
     return links
 
 
@@ -789,13 +826,15 @@ def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
 
 
 def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
-          features: Sequence[DocumentFeatures] | None = None) -> DedupResult:
+          features: Sequence[DocumentFeatures] | None = None, memo: PairMemo | None = None) -> DedupResult:
     """Duplicate groups of the documents' body paragraphs and sentences.
 
     `embedder` overrides the one `settings.embedder` names (tests); with
     `embedder: none` in the settings no embedding is used at all.
     `features`: each document's `document_features` when the caller has them (from the cache, or
     computed on workers); otherwise they are computed here.
+    `memo`: same-fact links of document pairs compared before (`PairMemo`); the result is the same
+    with or without it.
     """
     if not _engines(settings):
         embedder = None
@@ -829,7 +868,7 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
     sent_links = (_shingle_links(sentences, settings, signature)
-                  + _same_fact_links(sentences, settings, words, same_language, per_sentence)
+                  + _same_fact_links(sentences, settings, words, same_language, per_sentence, memo)
                   + _crosslingual_links(sentences, settings, vectors))
 
     return DedupResult(

