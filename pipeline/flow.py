@@ -38,8 +38,8 @@ from .brief import (
     quote_texts,
 )
 from .cache import (
-    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode, digest,
-    encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
+    INGEST_LIBRARIES, ROWS_FORMAT, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode,
+    digest, encode, folder_fingerprint, pack, package_versions, schema_fingerprint, translator_identity, unpack,
 )
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
@@ -153,7 +153,7 @@ class DedupStep:
         return digest(
             self.name, schema_fingerprint(), code_fingerprint(*self.code),
             package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
-            settings_dict(settings)["ingest"], settings_dict(settings)["dedup"],
+            settings_dict(settings)["ingest"], settings_dict(settings)["dedup"], ROWS_FORMAT,
             [(d.doc_id, d.path, d.sha256) for d in documents],
         )
 
@@ -596,13 +596,13 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     dedup_step, stories_step = DedupStep(), StoriesStep()
     dedup_key = dedup_step.key(documents, settings)
     with hooks.stage(dedup_step.name):
-        dedup_result = cache.get_as("dedup", dedup_key, lambda v: decode(DedupResult, v))
+        dedup_result = cache.get_as("dedup", dedup_key, lambda v: unpack(DedupResult, v))
         cached = dedup_result is not None
         if dedup_result is None:
             features = dedup_step.features(documents, settings, cache, executor)
             dedup_result = dedup_step.run(documents, settings, features, cache)
             del features
-            cache.put("dedup", dedup_key, encode(dedup_result))
+            cache.put("dedup", dedup_key, pack(dedup_result))
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
         stories = cache.get_as("stories", stories_key, lambda v: [decode(Story, s) for s in v])
