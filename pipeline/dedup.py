@@ -98,13 +98,26 @@ def exact_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
+def _exact_keys(items: Sequence[_Item]) -> list[str]:
+    """`exact_key` of each item, each distinct text once (syndicated copies repeat most of theirs)."""
+    known: dict[str, str] = {}
+    out = []
+    for it in items:
+        key = known.get(it.text)
+        if key is None:
+            key = known[it.text] = exact_key(it.text)
+        out.append(key)
+    return out
+
+
 # MinHash buckets: each text is paired with this many following texts of its bucket, not with all
 # (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
 BUCKET_WINDOW = 16
 
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
-                   signature: Callable[[int], FactSignature] | None = None) -> list[_Link]:
+                   signature: Callable[[int], FactSignature] | None = None,
+                   keys: Sequence[str] | None = None) -> list[_Link]:
     """Exact, near and contained links.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -113,7 +126,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     are paired with their `BUCKET_WINDOW` next ones only.
     """
     links: list[_Link] = []
-    keys = [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else _exact_keys(items)
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
         by_key[key].append(i)
@@ -500,7 +513,7 @@ class PairMemo(Protocol):
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
-                     memo: PairMemo | None = None) -> list[_Link]:
+                     memo: PairMemo | None = None, keys: Sequence[str] | None = None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -517,7 +530,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     the two documents, and only the others are compared.
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
-    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
+    long_texts = {t for t in {it.text for it in items} if len(_WORD.findall(t)) >= settings.min_words}
+    eligible = [it.text in long_texts for it in items]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
@@ -528,7 +542,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     known = memo.load(pairs) if memo is not None and pairs else {}
     found: dict[tuple[str, str], list] = {pair: [] for pair in pairs if pair not in known}
     undecided: list[tuple[tuple[str, str], int, int, SameFactEvidence]] = []
-    keys = [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else _exact_keys(items)
     for doc_a, doc_b in found:
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
@@ -738,10 +752,12 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     `GROUP_CORE` x `GROUP_CORE` dot products per cross-language link.
     (`across_threshold` 0: no check, a link joins the two whole groups.)
     """
-    def across_languages(link: _Link) -> bool:
-        return items[link.a].lang != items[link.b].lang
+    langs = [it.lang for it in items]
 
-    links = sorted(links, key=lambda l: (across_languages(l), _STRENGTH[l.relation], -l.score, l.a, l.b))
+    def across_languages(link: _Link) -> bool:
+        return langs[link.a] != langs[link.b]
+
+    links = sorted(links, key=lambda l: (langs[l.a] != langs[l.b], _STRENGTH[l.relation], -l.score, l.a, l.b))
     uf = _UnionFind(len(items))
     core: dict[int, list[int]] | None = None  # root -> its most complete distinct texts (items), once languages meet
     sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
@@ -867,8 +883,9 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    sent_links = (_shingle_links(sentences, settings, signature)
-                  + _same_fact_links(sentences, settings, words, same_language, per_sentence, memo)
+    keys = _exact_keys(sentences)
+    sent_links = (_shingle_links(sentences, settings, signature, keys)
+                  + _same_fact_links(sentences, settings, words, same_language, per_sentence, memo, keys)
                   + _crosslingual_links(sentences, settings, vectors))
 
     return DedupResult(
