@@ -404,6 +404,12 @@ class SameFactScorer:
         self.features = features  # each text's, when the caller has them (`document_features`)
         self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
                                                                                      for t in self.texts]
+        # term ids in the order of the terms' text: a pair's columns come out in the same order whatever
+        # the rest of the corpus, so its cosines depend on the two documents only (`PairMemo`)
+        vocabulary = sorted({t for ts in self.terms for t in ts})
+        self._term_id = {t: n for n, t in enumerate(vocabulary)}
+        self._term_weight = np.array([fact_weight(t) for t in vocabulary] or [1.0])
+        self._term_ids: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per sentence, on first use
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
@@ -447,28 +453,31 @@ class SameFactScorer:
                                 tfidf([self.terms[k] for k in members], fact_weight))
         return self._local[key]
 
+    def _ids(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sentence k's distinct term ids and their counts."""
+        if k not in self._term_ids:
+            self._term_ids[k] = np.unique(np.array([self._term_id[t] for t in self.terms[k]], dtype=np.int64),
+                                          return_counts=True)
+        return self._term_ids[k]
+
     def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
         """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
         the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
-        sentence pair). Terms are ordered by their text, so the result depends on the two documents only
-        (not on the rest of the corpus), which lets a run reuse it (`PairMemo`)."""
+        sentence pair). Columns are in the order of the terms' text, so the result depends on the two
+        documents only, not on the rest of the corpus (which lets a run reuse it: `PairMemo`)."""
         members = [*self.sentences_of[doc_a], *self.sentences_of[doc_b]]
-        n_a = len(self.sentences_of[doc_a])
-        lists = [self.terms[k] for k in members]
-        flat = np.array([t for ts in lists for t in ts], dtype=str)
-        if flat.size == 0:
-            return np.zeros((n_a, len(members) - n_a))
-        local, column = np.unique(flat, return_inverse=True)
-        rows = np.repeat(np.arange(len(members)), [len(ts) for ts in lists])
-        counts = np.zeros((len(members), len(local)))
-        np.add.at(counts, (rows, column), 1.0)
-        present = counts > 0
-        df = present.sum(axis=0)
-        weight = np.array([fact_weight(t) for t in local.tolist()])
-        idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * weight
-        m = np.where(present, (1.0 + np.log(np.where(present, counts, 1.0))) * idf, 0.0)
+        ids = [self._ids(k) for k in members]
+        rows = np.concatenate([np.full(len(u), n, dtype=np.int64) for n, (u, _) in enumerate(ids)])
+        terms = np.concatenate([u for u, _ in ids])
+        counts = np.concatenate([c for _, c in ids])
+        local, column = np.unique(terms, return_inverse=True)
+        df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
+        idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
+        m = np.zeros((len(members), len(local)))
+        m[rows, column] = (1.0 + np.log(counts)) * idf[column]
         norms = np.sqrt((m * m).sum(axis=1))
         m /= np.where(norms > 0, norms, 1.0)[:, None]
+        n_a = len(self.sentences_of[doc_a])
         return m[:n_a] @ m[n_a:].T
 
     def cosine(self, i: int, j: int) -> float:
