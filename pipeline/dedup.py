@@ -45,6 +45,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
@@ -299,6 +300,12 @@ def _signature_json(g: FactSignature) -> list:
 
 
 def _signature_from_json(value: list) -> FactSignature:
+    return _signature_from_parts(tuple(tuple(part) for part in value))
+
+
+@lru_cache(maxsize=1 << 14)
+def _signature_from_parts(value: tuple) -> FactSignature:
+    """Memoised: most sentences state no number, date or speaker, and syndicated copies repeat the rest."""
     from .textsim import Dates
 
     nums, weekdays, months, days, periods, speakers = value
