@@ -248,26 +248,36 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
 # record with one call, converting only the fields that hold records or sequences. The entries' keys
 # name ROWS_FORMAT, so a change of the record types (schema_fingerprint) or of this format is a miss.
 ROWS_FORMAT = "rows-1"
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def pack(obj: Any) -> Any:
     """A record (dataclass), or tuples/lists/dicts of them, as JSON-ready rows (`unpack` reads them back)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [pack(getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    kind = type(obj)
+    if kind in _PLAIN:
+        return obj
+    names = _field_names(kind)
+    if names is not None:
+        return [v if type(v) in _PLAIN else pack(v) for v in [getattr(obj, n) for n in names]]
     if isinstance(obj, (list, tuple)):
-        return [pack(x) for x in obj]
+        return [x if type(x) in _PLAIN else pack(x) for x in obj]
     if isinstance(obj, dict):
         return {k: pack(v) for k, v in obj.items()}
     return obj
+
+
+@lru_cache(maxsize=None)
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """The field names of a record type, in order; None for anything else."""
+    if dataclasses.is_dataclass(kind):
+        return tuple(f.name for f in dataclasses.fields(kind))
+    return None
 
 
 def unpack(tp: Any, data: Any) -> Any:
     """Inverse of `pack` for the type `tp` (raises TypeError/ValueError on a row of another length or shape)."""
     convert = _unpacker(tp)
     return data if convert is None else convert(data)
-
-
-_PLAIN = (str, int, float, bool, type(None))
 
 
 @lru_cache(maxsize=None)
