@@ -62,7 +62,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _COLUMNS = ["kind", "key", "value", "used"]
 # What each kind's value must be once decoded from JSON; anything else is a damaged entry.
 _VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": list, "corpus": dict, "summary": dict,
-                                 "dedup_features": dict, "dedup_pairs": list}
+                                 "dedup_features": dict, "dedup_pairs": list,
+                                 "embedding": str}
 # SQLite primary result codes of a write or open that failed for the machine's reasons, not damage:
 # PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
 _NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}

