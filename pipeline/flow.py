@@ -207,6 +207,17 @@ class DedupStep:
             memo = DedupMemo(cache, self.pairs_key(settings), {d.doc_id: key(d) for d in documents})
         return dedup(documents, settings.dedup, features=features, memo=memo)
 
+    def cached(self, documents: Sequence[Document], settings: Settings, cache: Cache,
+               executor: Executor | None = None) -> tuple[DedupResult, str, bool]:
+        """The dedup result (from the cache when the corpus is unchanged), its key, and whether it was cached."""
+        key = self.key(documents, settings)
+        result = cache.get_as("dedup", key, lambda v: unpack(DedupResult, v))
+        if result is not None:
+            return result, key, True
+        result = self.run(documents, settings, self.features(documents, settings, cache, executor), cache)
+        cache.put("dedup", key, pack(result))
+        return result, key, False
+
 
 class DedupMemo:
     """`pipeline.dedup.PairMemo` over the cache: one entry per pair of document contents (their
@@ -622,15 +633,8 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
                  executor: Executor | None = None) -> tuple[DedupResult, list[Story], bool]:
     """Dedup and stories, each reused from the cache when what it depends on is unchanged."""
     dedup_step, stories_step = DedupStep(), StoriesStep()
-    dedup_key = dedup_step.key(documents, settings)
     with hooks.stage(dedup_step.name):
-        dedup_result = cache.get_as("dedup", dedup_key, lambda v: unpack(DedupResult, v))
-        cached = dedup_result is not None
-        if dedup_result is None:
-            features = dedup_step.features(documents, settings, cache, executor)
-            dedup_result = dedup_step.run(documents, settings, features, cache)
-            del features
-            cache.put("dedup", dedup_key, pack(dedup_result))
+        dedup_result, dedup_key, cached = dedup_step.cached(documents, settings, cache, executor)
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
         stories = cache.get_as("stories", stories_key, lambda v: [decode(Story, s) for s in v])
