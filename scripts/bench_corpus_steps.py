@@ -61,6 +61,7 @@ def child(corpus: Path, cache_path: Path, workers: int) -> dict[str, Any]:
     out["groups"] = [len(result.paragraph_groups), len(result.sentence_groups)]
     out["result_sha256"] = hashlib.sha256(json.dumps(pack(result)).encode()).hexdigest()
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["cache"] = cache.stats_dict()  # hits and misses per kind: what was read back, what was computed
     return out
 
 
@@ -108,6 +109,8 @@ def main() -> int:
             print(f"{size:>7} {phase:<10} ingest {p['ingest']['wall_s']:>7.1f} s wall {p['ingest']['cpu_s']:>7.1f} s CPU"
                   f"   dedup {p['dedup']['wall_s']:>7.1f} s wall {p['dedup']['cpu_s']:>7.1f} s CPU"
                   f"   rss {p['peak_rss_mb']:.0f} MB", flush=True)
+            print("        cache hits/misses: " + ", ".join(f"{k} {v['hits']}/{v['misses']}" for k, v in p["cache"].items()),
+                  flush=True)
         r["identical"] = r["plus1"]["result_sha256"] == r["plus1_cold"]["result_sha256"]
         print(f"{size:>7} +1% dedup with the memo identical to a cold dedup: {r['identical']}", flush=True)
         results[str(size)] = r
