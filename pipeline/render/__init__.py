@@ -266,12 +266,12 @@ def _code_key() -> str:
                   [(n, folder.joinpath(n).read_text(encoding="utf-8")) for n in ("brief.md.j2", "_brief_body.md.j2")])
 
 
-def pack(text: str) -> str:
+def compress_text(text: str) -> str:
     """Text as stored in the cache: zlib-compressed (rendered pages are mostly markup and repeated words), base64."""
     return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
 
 
-def unpack(value: object) -> str | None:
+def expand_text(value: object) -> str | None:
     """The text a cache value holds; None for a value that does not read back (recomputed)."""
     try:
         return zlib.decompress(base64.b64decode(value, validate=True)).decode("utf-8") if isinstance(value, str) \
@@ -302,14 +302,14 @@ def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
     new: list[tuple[str, dict[str, str]]] = []
     for brief, data, change, key in zip(briefs, datas, changes, keys):
         hit = found.get(key)
-        bodies = {f: unpack(hit.get(f)) for f in formats} if isinstance(hit, dict) else {}
+        bodies = {f: expand_text(hit.get(f)) for f in formats} if isinstance(hit, dict) else {}
         if formats and (not bodies or any(v is None for v in bodies.values())):
             bodies = {}
             if "md" in formats:
                 bodies["md"] = markdown_body(brief)
             if "json" in formats:
                 bodies["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
-            new.append((key, {f: pack(v) for f, v in bodies.items()}))
+            new.append((key, {f: compress_text(v) for f, v in bodies.items()}))
         files = {}
         if "md" in formats:
             files[f"briefs/{brief.story_id}.md"] = markdown_head(brief, run_id, change, bodies["md"])

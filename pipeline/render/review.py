@@ -53,7 +53,7 @@ from markupsafe import Markup, escape
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, DupGroup, Paragraph
-from . import citation_numbers, cited_sentences, lines_label, n_sources, pack, unpack
+from . import citation_numbers, cited_sentences, lines_label, n_sources, compress_text, expand_text
 
 if TYPE_CHECKING:
     from ..cache import Cache
@@ -492,7 +492,7 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
 def _cached(cache: "Cache | None", keys: Sequence[str]) -> dict[int, str]:
     """Position -> page of the keys the cache holds a readable page for."""
     found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
-    pages = {i: unpack(found.get(k)) for i, k in enumerate(keys) if k in found}
+    pages = {i: expand_text(found.get(k)) for i, k in enumerate(keys) if k in found}
     return {i: html for i, html in pages.items() if html is not None}
 
 
@@ -511,7 +511,7 @@ def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, loo
             page = _page(brief, index, lookups, translated, english)
             html = _render_page(page.data(brief), _RUN_ID_SLOT)
             if keys and page.complete:
-                new.append((keys[i], pack(html)))
+                new.append((keys[i], compress_text(html)))
         path = folder / f"{brief.story_id}.html"
         path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
         written.append(path)
