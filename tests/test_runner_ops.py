@@ -343,8 +343,13 @@ def test_failed_run_leaves_previous_outputs(corpus, tmp_path, fake_engine, monke
 @needs_apertium
 def test_kill_during_translation_then_resume(corpus, tmp_path):
     out = tmp_path / "out"
+    # every sentence of the review pages in English: the cheese article's uncited sentences keep the
+    # killed run translating after its briefs are written
+    cfg = tmp_path / "all-english.yaml"
+    cfg.write_text("output:\n  review_english: all\n", encoding="utf-8")
+    conf = ("--config", str(cfg))
     # 1. a good run of the sample corpus
-    first = cli("run", "--corpus", str(corpus), "--out", str(out))
+    first = cli("run", *conf, "--corpus", str(corpus), "--out", str(out))
     assert first.returncode == 0, first.stderr
     good_dir = (out / "latest").resolve()
     before = tree_digest(good_dir)
@@ -353,7 +358,7 @@ def test_kill_during_translation_then_resume(corpus, tmp_path):
     # 2. two new stories; translation made slow (test-only hook), killed with SIGKILL mid-way
     (corpus / "900_storm.txt").write_text(STORM, encoding="utf-8")
     (corpus / "901_cheese.txt").write_text(CHEESE, encoding="utf-8")
-    proc = popen("run", "--corpus", str(corpus), "--out", str(out), env={"PIPELINE_TEST_SLOW_TRANSLATE": "3"})
+    proc = popen("run", *conf, "--corpus", str(corpus), "--out", str(out), env={"PIPELINE_TEST_SLOW_TRANSLATE": "3"})
     seen: list[str] = []
     try:
         # the briefs' translations are committed before any brief is written; the run is then
@@ -380,7 +385,7 @@ def test_kill_during_translation_then_resume(corpus, tmp_path):
 
     # 3. the next run completes, reusing the killed run's committed translations
     resume_started = time.time()
-    resumed = cli("run", "--corpus", str(corpus), "--out", str(out))
+    resumed = cli("run", *conf, "--corpus", str(corpus), "--out", str(out))
     print("resumed run exit code:", resumed.returncode, "\n" + resumed.stderr)
     assert resumed.returncode == 0, resumed.stderr
     m = manifest(out)
