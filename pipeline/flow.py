@@ -225,11 +225,6 @@ class StoriesStep:
     def key(self, dedup_key: str, settings: Settings) -> str:
         return digest(self.name, dedup_key, code_fingerprint(*self.code), settings_dict(settings)["stories"])
 
-    def run(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings) -> list[Story]:
-        from .stories import group_stories
-
-        return group_stories(documents, dedup_result, settings.stories)
-
     def across_runs(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings, cache: Cache,
                     base: str, previous_run: Path | None) -> tuple[list[Story], Any, bool]:
         """Stories, the grouping state for the next run (None when there is none to keep), and whether
