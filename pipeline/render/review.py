@@ -53,7 +53,7 @@ from markupsafe import Markup, escape
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, DupGroup, Paragraph
-from . import citation_numbers, cited_sentences, lines_label, n_sources, compress_text, expand_text
+from . import citation_numbers, cited_sentences, compress_text, expand_text, lines_label, n_sources
 
 if TYPE_CHECKING:
     from ..cache import Cache
