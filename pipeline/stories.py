@@ -76,7 +76,7 @@ import scipy.sparse as sp
 from .config import StoriesSettings
 from .dedup import group_of
 from .model import DedupResult, Document, Paragraph, RelatedDocument, Story
-from .textsim import ContentWords
+from .textsim import _WORD, ContentWords
 
 log = logging.getLogger("pipeline")
 
@@ -117,22 +117,36 @@ def entity_finder(kind: str) -> EntityFinder | None:
     return capitalised_names
 
 
-class _Stems:
-    """Content-word stems with a per-word cache (stemming dominates on large corpora)."""
+class _Terms:
+    """Words -> term ids of a vocabulary: one look-up per word (its content-word stem, read once per run).
 
-    def __init__(self) -> None:
-        self.words = ContentWords()
-        self.cache: dict[str, str] = {}
+    A word is cased, filtered (stop words, one letter, digits) and stemmed the first time it is
+    met; afterwards it is one dictionary look-up. A term gets its id when first read, so the
+    vocabulary is in the order terms first appear (what the TF-IDF columns and the state keep)."""
 
-    def __call__(self, text: str) -> list[str]:
-        cache, stem = self.cache, self.words.stem
-        out = []
-        for w in self.words.words(text):
-            s = cache.get(w)
-            if s is None:
-                s = cache[w] = stem(w)
-            out.append(s)
-        return out
+    def __init__(self, vocab: dict[str, int]) -> None:
+        self.vocab = vocab  # term -> id (stems, and `_ENTITY` + name)
+        self._words = ContentWords()
+        self._ids: dict[str, int] = {}  # lower-cased word -> term id, or -1 (not a content word)
+
+    def __call__(self, text: str) -> list[int]:
+        ids = self._ids
+        out = [ids.get(w, -2) for w in _WORD.findall(text.lower())]
+        if -2 in out:  # words met for the first time
+            out = [ids[w] if w in ids else self._read(w) for w in _WORD.findall(text.lower())]
+        return [t for t in out if t >= 0]
+
+    def _read(self, word: str) -> int:
+        words = self._words
+        if word in words.stop_words or len(word) <= 1 or word.isdigit():
+            t = -1
+        else:
+            t = self.term(words.stem(word))
+        self._ids[word] = t
+        return t
+
+    def term(self, term: str) -> int:
+        return self.vocab.setdefault(term, len(self.vocab))
 
 
 @dataclass(frozen=True)
@@ -144,23 +158,29 @@ class _Space:
     idf: np.ndarray
     df: np.ndarray
 
-    def vector(self, counts: Counter[str]) -> dict[int, float]:
-        v = {self.vocab[t]: (1.0 + math.log(c)) * self.idf[self.vocab[t]] for t, c in counts.items()
-             if t in self.vocab and c >= 1}
-        z = math.sqrt(sum(x * x for x in v.values())) or 1.0
-        return {t: x / z for t, x in v.items()}
+    def vector(self, terms: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The L2-normalised TF-IDF vector of a text's term ids, as (sorted term ids, weights)."""
+        ids, counts = np.unique(np.asarray(terms, dtype=np.int64), return_counts=True)
+        v = (1.0 + np.log(counts)) * self.idf[ids]
+        z = math.sqrt(float(v @ v)) or 1.0
+        return ids, v / z
 
 
-def _term_counts(doc: Document, body_stems: list[tuple[str, list[str]]], stems: _Stems, names: list[str],
-                 settings: StoriesSettings) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for _pid, ss in body_stems:
-        counts.update(ss)
-    for t in stems(_title(doc)):
-        counts[t] += settings.title_weight
-    for name in names:
-        counts[_ENTITY + name] += settings.entity_weight
-    return +counts
+def _term_counts(doc: Document, body_terms: list[tuple[str, list[int]]], terms: _Terms, names: list[str],
+                 settings: StoriesSettings) -> Counter[int]:
+    """A document's term counts, terms in the order they first appear (body, title, names).
+
+    A term weighted 0 is not counted at all (nor given an id): it would count for nothing."""
+    counts: Counter[int] = Counter()
+    for _pid, ts in body_terms:
+        counts.update(ts)
+    if settings.title_weight > 0:
+        for t in terms(_title(doc)):
+            counts[t] += settings.title_weight
+    if settings.entity_weight > 0:
+        for name in names:
+            counts[terms.term(_ENTITY + name)] += settings.entity_weight
+    return counts
 
 
 def _top_terms(m: sp.csr_matrix, keep: int, eligible: np.ndarray | None = None) -> sp.csr_matrix:
@@ -187,18 +207,18 @@ def _top_terms(m: sp.csr_matrix, keep: int, eligible: np.ndarray | None = None) 
     return out
 
 
-def _space(counts: Iterable[Counter[str]], keep: int,
-           base: tuple[dict[str, int], np.ndarray, int] | None = None) -> _Space:
+def _space(counts: Iterable[Counter[int]], vocab: dict[str, int], keep: int,
+           base: tuple[np.ndarray, int] | None = None) -> _Space:
     """TF-IDF rows of the documents' term counts (consumed one at a time: compact arrays, not lists of objects).
 
-    `base`: (vocabulary, document frequencies, number of documents) of documents already read
+    `vocab`: term -> id, complete once `counts` is consumed (`_Terms` fills it as it reads);
+    `base`: (document frequencies, number of documents) of documents already read
     (`pipeline.story_join`): the rows are those of the new documents, weighed by the IDF of all."""
-    vocab: dict[str, int] = dict(base[0]) if base else {}
     indptr = array("q", [0])
     indices = array("q")
     tf = array("d")
     for c in counts:
-        indices.extend(vocab.setdefault(t, len(vocab)) for t in c)
+        indices.extend(c.keys())
         tf.extend(c.values())
         indptr.append(len(indices))
     n = len(indptr) - 1
@@ -206,8 +226,8 @@ def _space(counts: Iterable[Counter[str]], keep: int,
     df = np.bincount(idx, minlength=len(vocab))
     total = n
     if base:
-        df[: len(base[1])] += base[1]
-        total += base[2]
+        df[: len(base[0])] += base[0]
+        total += base[1]
     idf = np.log((1.0 + total) / (1.0 + df)) + 1.0
     tfa = np.frombuffer(tf, dtype=np.float64) if len(tf) else np.zeros(0)
     data = np.where(tfa >= 1.0, 1.0 + np.log(np.maximum(tfa, 1.0)), tfa) * idf[idx]
@@ -474,35 +494,58 @@ def _attach(clusters: _Clusters, near: list[list[tuple[float, int]]], settings: 
 @dataclass
 class _Para:
     pid: str
-    vector: dict[int, float]
+    terms: np.ndarray  # TF-IDF vector: sorted term ids
+    values: np.ndarray  # and their weights
     weight: int
+
+
+def _sorted_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    """The matrix with each row's entries in column order (what `_gather` searches)."""
+    if not m.has_sorted_indices:
+        m = m.copy()
+        m.sort_indices()
+    return m
 
 
 def _story_sums(space: _Space, story_of: Sequence[int]) -> tuple[sp.csr_matrix, np.ndarray]:
     labels = np.asarray(story_of, dtype=np.int64)
     n = len(labels)
     ind = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(int(labels.max()) + 1, n))
-    sums = sp.csr_matrix(ind @ space.matrix)
+    sums = _sorted_rows(sp.csr_matrix(ind @ space.matrix))
     return sums, np.asarray(sums.multiply(sums).sum(axis=1)).ravel()
 
 
-def _paragraph_scores(d: int, paras: list[_Para], candidates: list[int], own: int, space: _Space,
+def _gather(m: sp.csr_matrix, row: int, terms: np.ndarray) -> np.ndarray:
+    """Row `row` of `m` (entries in column order) at the columns `terms`, 0 where it has none."""
+    lo, hi = m.indptr[row], m.indptr[row + 1]
+    cols = m.indices[lo:hi]
+    if not len(cols):
+        return np.zeros(len(terms))
+    pos = np.minimum(np.searchsorted(cols, terms), len(cols) - 1)
+    return np.where(cols[pos] == terms, m.data[lo:hi][pos], 0.0)
+
+
+def _paragraph_scores(d: int, paras: list[_Para], candidates: list[int], own: int, rows: sp.csr_matrix,
                       sums: sp.csr_matrix, sq: np.ndarray) -> np.ndarray:
-    """Cosine of each paragraph of document d with each candidate story's sum, d left out of its own."""
-    doc = space.matrix[d]
-    cand = sums[candidates]
-    cols = {t for p in paras for t in p.vector}
-    pm = sp.csr_matrix(([x for p in paras for x in p.vector.values()],
-                        ([i for i, p in enumerate(paras) for _ in p.vector], [t for p in paras for t in p.vector])),
-                       shape=(len(paras), space.matrix.shape[1])) if cols else None
-    if pm is None:
+    """Cosine of each paragraph of document d with each candidate story's sum, d left out of its own.
+
+    `rows`: the documents' TF-IDF rows, `sums`: the stories' summed rows (both `_sorted_rows`).
+    Dense over the paragraphs' own terms (a few hundred): NumPy on small arrays, no sparse
+    matrix built per document."""
+    terms = np.unique(np.concatenate([p.terms for p in paras]))
+    if not len(terms):
         return np.zeros((len(paras), len(candidates)))
-    dots = (pm @ cand.T).toarray()
+    pm = np.zeros((len(paras), len(terms)))
+    for i, p in enumerate(paras):
+        pm[i, np.searchsorted(terms, p.terms)] = p.values
+    dots = pm @ np.stack([_gather(sums, c, terms) for c in candidates]).T
     norms = np.sqrt(np.maximum(sq[candidates], 0.0))
     k = candidates.index(own)
-    own_dot_doc = float(cand[k].multiply(doc).sum())
-    doc_sq = float(doc.multiply(doc).sum())
-    dots[:, k] -= (pm @ doc.T).toarray().ravel()
+    lo, hi = rows.indptr[d], rows.indptr[d + 1]
+    doc_terms, doc_values = rows.indices[lo:hi], rows.data[lo:hi]
+    own_dot_doc = float(_gather(sums, own, doc_terms) @ doc_values)
+    doc_sq = float(doc_values @ doc_values)
+    dots[:, k] -= pm @ _gather(rows, d, terms)
     norms[k] = math.sqrt(max(sq[own] - 2 * own_dot_doc + doc_sq, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(norms > 1e-9, dots / np.where(norms > 1e-9, norms, 1.0), 0.0)
@@ -512,6 +555,7 @@ def _paragraph_scores(d: int, paras: list[_Para], candidates: list[int], own: in
 def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[_Para]], story_of: list[int],
             neighbours: dict[int, set[int]], settings: StoriesSettings) -> tuple[list[int], set[str]]:
     """Step 4: move documents where most of their paragraphs go; find off-topic paragraphs."""
+    rows = _sorted_rows(space.matrix)
     sums, sq = _story_sums(space, story_of)
     size = Counter(story_of)
     moved = 0
@@ -522,7 +566,7 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
         candidates = sorted({own} | {story_of[j] for j in neighbours.get(d, ())})
         if len(candidates) < 2:
             continue
-        scores = _paragraph_scores(d, paras, candidates, own, space, sums, sq)
+        scores = _paragraph_scores(d, paras, candidates, own, rows, sums, sq)
         votes: Counter[int] = Counter()
         for i, p in enumerate(paras):
             best = int(np.argmax(scores[i]))
@@ -533,7 +577,8 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
         target = max(votes, key=lambda s: (votes[s], s == own, -s))
         if target == own:
             continue
-        doc_sim = float(sums[target].multiply(space.matrix[d]).sum()) / math.sqrt(max(sq[target], 1e-12))
+        lo, hi = rows.indptr[d], rows.indptr[d + 1]
+        doc_sim = float(_gather(sums, target, rows.indices[lo:hi]) @ rows.data[lo:hi]) / math.sqrt(max(sq[target], 1e-12))
         if doc_sim >= settings.threshold:
             story_of[d] = target
             size[own] -= 1
@@ -549,7 +594,7 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
         candidates = sorted({own} | {story_of[j] for j in neighbours.get(d, ())})
         if len(candidates) < 2:
             continue
-        scores = _paragraph_scores(d, paras, candidates, own, space, sums, sq)
+        scores = _paragraph_scores(d, paras, candidates, own, rows, sums, sq)
         k = candidates.index(own)
         away = [p for i, p in enumerate(paras)
                 if scores[i, k] < settings.paragraph_threshold
@@ -605,27 +650,27 @@ def _document_space(documents: Sequence[Document], settings: StoriesSettings,
                     bridged: Mapping[str, list[str]] | None = None,
                     base: tuple[dict[str, int], np.ndarray, int] | None = None,
                     ) -> tuple[_Space, list[list[tuple[str, list[str]]]]]:
-    """The documents' TF-IDF space, and each document's body paragraphs as (pid, stems).
+    """The documents' TF-IDF space, and each document's body paragraphs as (pid, term ids).
 
     `bridged`: French sentences to read a non-French document with (`bridged_texts`);
-    `base`: documents already read (`_space`)."""
-    stems = _Stems()
+    `base`: (vocabulary, document frequencies, number of documents) of documents already read (`_space`)."""
+    terms = _Terms(dict(base[0]) if base else {})
     finder = entity_finder(settings.entities)
     names = finder([_title(d) + "\n" + "\n".join(p.text for p in _body(d)) for d in documents]) if finder \
         else [[] for _ in documents]
-    para_stems: list[list[tuple[str, list[str]]]] = []
+    para_terms: list[list[tuple[str, list[int]]]] = []
 
-    def counts() -> Iterable[Counter[str]]:
+    def counts() -> Iterable[Counter[int]]:
         for d, nm in zip(documents, names):
-            ps = [(p.pid, stems(p.text)) for p in _body(d)]
+            ps = [(p.pid, terms(p.text)) for p in _body(d)]
             # paragraphs are weighed against each other only in documents with two or more
-            para_stems.append(ps if len(ps) > 1 else [])
-            counts = _term_counts(d, ps, stems, nm, settings)
+            para_terms.append(ps if len(ps) > 1 else [])
+            counts = _term_counts(d, ps, terms, nm, settings)
             if bridged and d.doc_id in bridged:
-                counts.update(stems(" ".join(bridged[d.doc_id])))
+                counts.update(terms(" ".join(bridged[d.doc_id])))
             yield counts
 
-    return _space(counts(), settings.doc_terms, base), para_stems
+    return _space(counts(), terms.vocab, settings.doc_terms, (base[1], base[2]) if base else None), para_terms
 
 
 def document_cosine(documents: Sequence[Document], settings: StoriesSettings, a: str, b: str) -> float:
@@ -654,8 +699,8 @@ class Grouped:
 def group(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> Grouped:
     if not documents:
         none = np.zeros(0, dtype=np.int64)
-        return Grouped([], _space([], settings.doc_terms), [], (none, none, np.zeros(0)), set())
-    space, para_stems = _document_space(documents, settings, bridged_texts(documents, dedup_result))
+        return Grouped([], _space([], {}, settings.doc_terms), [], (none, none, np.zeros(0)), set())
+    space, para_terms = _document_space(documents, settings, bridged_texts(documents, dedup_result))
     days = [_days(d.date) for d in documents]
     a, b, sims = candidate_pairs(space, days, settings)
     story_of = _merge(space, a, b, sims, settings)
@@ -665,7 +710,7 @@ def group(documents: Sequence[Document], dedup_result: DedupResult, settings: St
     for x, y in zip(a[strong].tolist(), b[strong].tolist()):
         neighbours[x].add(y)
         neighbours[y].add(x)
-    paragraphs = [[_Para(pid, space.vector(Counter(s)), len(s)) for pid, s in ps if s] for ps in para_stems]
+    paragraphs = [[_Para(pid, *space.vector(ts), len(ts)) for pid, ts in ps if ts] for ps in para_terms]
     story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
     stories, number = assemble(documents, space, story_of, (a, b, sims), off_topic, dedup_result, settings)
     log.info("stories: %d documents, %d candidate pairs, %d stories, %d off-topic paragraphs",

@@ -216,7 +216,7 @@ def join(documents: Sequence[Document], dedup_result: DedupResult, settings: Sto
     vocab = {t: i for i, t in enumerate(state.vocab)}
     fresh_docs = [documents[i] for i in fresh]
     bridged = bridged_texts(documents, dedup_result) if any(d.lang != "fr" for d in fresh_docs) else None
-    read, para_stems = _document_space(fresh_docs, settings, bridged, (vocab, df, state.n - len(dropped)))
+    read, para_terms = _document_space(fresh_docs, settings, bridged, (vocab, df, state.n - len(dropped)))
     width = len(read.vocab)
 
     # every document's row, in corpus order: kept rows as they were, fresh rows just read
@@ -264,9 +264,9 @@ def join(documents: Sequence[Document], dedup_result: DedupResult, settings: Sto
         neighbours[x].add(y)
         neighbours[y].add(x)
     paragraphs: list[list[_Para]] = [[] for _ in range(n)]
-    for i, ps in zip(fresh, para_stems):
+    for i, ps in zip(fresh, para_terms):
         if i in neighbours:
-            paragraphs[i] = [_Para(pid, space.vector(Counter(s)), len(s)) for pid, s in ps if s]
+            paragraphs[i] = [_Para(pid, *space.vector(ts), len(ts)) for pid, ts in ps if ts]
     story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
     row_of = np.full(len(state.keys), -1, dtype=np.int64)  # previous row -> document, for documents kept
     row_of[[old_of[i] for i in kept]] = kept
