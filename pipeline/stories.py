@@ -562,6 +562,10 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
     sums, sq = _story_sums(space, story_of)
     size = Counter(story_of)
     moved = 0
+    # the first pass's scores, by document: the second pass reads them again where none of the
+    # candidate stories changed (same members, same sums: the same scores)
+    first: dict[int, tuple[list[int], np.ndarray]] = {}
+    changed: set[int] = set()  # stories a document left or joined
     for d, paras in enumerate(paragraphs):
         if len(paras) < 2:
             continue
@@ -570,6 +574,7 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
         if len(candidates) < 2:
             continue
         scores = _paragraph_scores(d, paras, candidates, own, rows, sums, sq)
+        first[d] = (candidates, scores)
         votes: Counter[int] = Counter()
         for i, p in enumerate(paras):
             best = int(np.argmax(scores[i]))
@@ -581,12 +586,14 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
         if target == own:
             continue
         lo, hi = rows.indptr[d], rows.indptr[d + 1]
-        doc_sim = float(_gather(sums, target, rows.indices[lo:hi]) @ rows.data[lo:hi]) / math.sqrt(max(sq[target], 1e-12))
+        doc_sim = float(_gather(sums, target, rows.indices[lo:hi]) @ rows.data[lo:hi]) \
+            / math.sqrt(max(sq[target], 1e-12))
         if doc_sim >= settings.threshold:
             story_of[d] = target
             size[own] -= 1
             size[target] += 1
             moved += 1
+            changed |= {own, target}
     if moved:
         sums, sq = _story_sums(space, story_of)
     off_topic: set[str] = set()
@@ -597,7 +604,11 @@ def _refine(documents: Sequence[Document], space: _Space, paragraphs: list[list[
         candidates = sorted({own} | {story_of[j] for j in neighbours.get(d, ())})
         if len(candidates) < 2:
             continue
-        scores = _paragraph_scores(d, paras, candidates, own, rows, sums, sq)
+        seen = first.get(d)
+        if seen is not None and seen[0] == candidates and changed.isdisjoint(candidates):
+            scores = seen[1]
+        else:
+            scores = _paragraph_scores(d, paras, candidates, own, rows, sums, sq)
         k = candidates.index(own)
         away = [p for i, p in enumerate(paras)
                 if scores[i, k] < settings.paragraph_threshold
