@@ -67,7 +67,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date as Date
-from itertools import repeat
+from itertools import chain, repeat
 from operator import mul
 from array import array
 from typing import Callable, Iterable, Mapping, Sequence
@@ -132,10 +132,11 @@ class _Terms:
         self._ids: dict[str, int] = {}  # lower-cased word -> term id, or -1 (not a content word)
 
     def __call__(self, text: str) -> list[int]:
-        ids = self._ids
-        out = [ids.get(w, -2) for w in _WORD.findall(text.lower())]
+        words = _WORD.findall(text.lower())
+        out = list(map(self._ids.get, words, repeat(-2)))
         if -2 in out:  # words met for the first time
-            out = [ids[w] if w in ids else self._read(w) for w in _WORD.findall(text.lower())]
+            ids = self._ids
+            out = [ids[w] if w in ids else self._read(w) for w in words]
         return [t for t in out if t >= 0]
 
     def _read(self, word: str) -> int:
@@ -160,12 +161,26 @@ class _Space:
     idf: np.ndarray
     df: np.ndarray
 
-    def vector(self, terms: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The L2-normalised TF-IDF vector of a text's term ids, as (sorted term ids, weights)."""
-        ids, counts = np.unique(np.asarray(terms, dtype=np.int64), return_counts=True)
+    def paragraphs(self, texts: Sequence[Sequence[tuple[str, list[int]]]]) -> list[list[_Para]]:
+        """Per document, its paragraphs' L2-normalised TF-IDF vectors from their (pid, term ids);
+        paragraphs with no term left out. All at once: one sort of (paragraph, term) keys."""
+        flat = [(d, pid, ts) for d, ps in enumerate(texts) for pid, ts in ps if ts]
+        out: list[list[_Para]] = [[] for _ in texts]
+        if not flat:
+            return out
+        lengths = np.array([len(ts) for _d, _pid, ts in flat], dtype=np.int64)
+        terms = np.fromiter(chain.from_iterable(ts for _d, _pid, ts in flat), dtype=np.int64, count=int(lengths.sum()))
+        width = len(self.idf)
+        keys, counts = np.unique(np.repeat(np.arange(len(flat)), lengths) * width + terms, return_counts=True)
+        para, ids = keys // width, keys % width
         v = (1.0 + np.log(counts)) * self.idf[ids]
-        z = math.sqrt(float(v @ v)) or 1.0
-        return ids, v / z
+        z = np.sqrt(np.bincount(para, weights=v * v, minlength=len(flat)))
+        v /= np.where(z > 0, z, 1.0)[para]
+        bounds = np.searchsorted(para, np.arange(len(flat) + 1)).tolist()
+        for k, (d, pid, ts) in enumerate(flat):
+            lo, hi = bounds[k], bounds[k + 1]
+            out[d].append(_Para(pid, ids[lo:hi], v[lo:hi], len(ts)))
+        return out
 
 
 def _term_counts(doc: Document, body_terms: list[tuple[str, list[int]]], terms: _Terms, names: list[str],
@@ -724,7 +739,7 @@ def group(documents: Sequence[Document], dedup_result: DedupResult, settings: St
     for x, y in zip(a[strong].tolist(), b[strong].tolist()):
         neighbours[x].add(y)
         neighbours[y].add(x)
-    paragraphs = [[_Para(pid, *space.vector(ts), len(ts)) for pid, ts in ps if ts] for ps in para_terms]
+    paragraphs = space.paragraphs(para_terms)
     story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
     stories, number = assemble(documents, space, story_of, (a, b, sims), off_topic, dedup_result, settings)
     log.info("stories: %d documents, %d candidate pairs, %d stories, %d off-topic paragraphs",

@@ -44,7 +44,7 @@ import json
 import logging
 import os
 import zipfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -264,9 +264,8 @@ def join(documents: Sequence[Document], dedup_result: DedupResult, settings: Sto
         neighbours[x].add(y)
         neighbours[y].add(x)
     paragraphs: list[list[_Para]] = [[] for _ in range(n)]
-    for i, ps in zip(fresh, para_terms):
-        if i in neighbours:
-            paragraphs[i] = [_Para(pid, *space.vector(ts), len(ts)) for pid, ts in ps if ts]
+    for i, ps in zip(fresh, space.paragraphs([ps if i in neighbours else [] for i, ps in zip(fresh, para_terms)])):
+        paragraphs[i] = ps
     story_of, off_topic = _refine(documents, space, paragraphs, story_of, neighbours, settings)
     row_of = np.full(len(state.keys), -1, dtype=np.int64)  # previous row -> document, for documents kept
     row_of[[old_of[i] for i in kept]] = kept
