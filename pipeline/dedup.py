@@ -493,10 +493,23 @@ class SameFactScorer:
         A story of 1,000 syndicated copies gives 1,000 x `neighbours` pairs, not
         500,000; the rest of the group is joined transitively.
         """
-        candidates = top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS)
+        from scipy.sparse import csr_matrix
+
+        candidates = np.array(top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS), dtype=np.int64)
+        if candidates.size == 0:
+            return []
+        vocab: dict[str, int] = {}
+        lengths = np.fromiter((len(v) for v in self.doc_space.vectors), dtype=np.int64)
+        cols = np.fromiter((vocab.setdefault(w, len(vocab)) for v in self.doc_space.vectors for w in v),
+                           dtype=np.int64, count=int(lengths.sum()))
+        vals = np.fromiter((x for v in self.doc_space.vectors for x in v.values()), dtype=np.float64,
+                           count=int(lengths.sum()))
+        m = csr_matrix((vals, cols, np.concatenate(([0], np.cumsum(lengths)))),
+                       shape=(len(lengths), max(1, len(vocab))))
+        m.sort_indices()
+        cosines = np.asarray(m[candidates[:, 0]].multiply(m[candidates[:, 1]]).sum(axis=1)).ravel()
         out = []
-        for a, b in candidates:
-            x = self.doc_space.cosine(a, b)
+        for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
             if x >= minimum - 1e-9:
                 da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
                 out.append((da, db, float(x)))
@@ -516,10 +529,13 @@ class SameFactScorer:
         """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
         the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
         sentence pair)."""
-        members = [*self.sentences_of[doc_a], *self.sentences_of[doc_b]]
-        rows = np.concatenate([np.full(len(self._term_ids[k][0]), n, dtype=np.int64) for n, k in enumerate(members)])
-        terms = np.concatenate([self._term_ids[k][0] for k in members])
-        counts = np.concatenate([self._term_ids[k][1] for k in members])
+        members = np.array([*self.sentences_of[doc_a], *self.sentences_of[doc_b]], dtype=np.int64)
+        all_terms, all_counts, offsets = self._term_ids
+        sizes = offsets[members + 1] - offsets[members]
+        at = np.repeat(offsets[members] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) \
+            + np.arange(int(sizes.sum()))
+        rows = np.repeat(np.arange(members.size), sizes)
+        terms, counts = all_terms[at], all_counts[at]
         local, column = np.unique(terms, return_inverse=True)
         df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
         idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
@@ -559,16 +575,23 @@ class SameFactScorer:
                                 self.doc_similarity(self.docs[i], self.docs[j]))
 
 
-def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Each text's distinct term ids and their counts, and each term id's weight (`fact_weight`)."""
-    vocab: dict[str, int] = {}
-    out = []
-    for ts in terms:
-        ids = np.array([vocab.setdefault(t, len(vocab)) for t in ts], dtype=np.int64)
-        unique, counts = np.unique(ids, return_counts=True)
-        out.append((unique, counts))
-    weight = np.array([fact_weight(t) for t in vocab] or [1.0])
-    return out, weight
+def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Each text's distinct term ids (ascending) and their counts, as slices of two flat arrays
+    (`offsets`: text k owns [offsets[k], offsets[k + 1])), and each term id's weight (`fact_weight`).
+
+    Term ids are the ranks of the terms in sorted order, so two texts' terms come in the same order
+    whatever else the collection holds (`SameFactScorer.pair_cosines` sums in that order: a pair of
+    documents scores the same in any corpus, which dedup across runs relies on)."""
+    vocab_list = sorted({t for ts in terms for t in ts})
+    vocab = {t: k for k, t in enumerate(vocab_list)}
+    lengths = np.fromiter((len(ts) for ts in terms), dtype=np.int64, count=len(terms))
+    ids = np.fromiter((vocab[t] for ts in terms for t in ts), dtype=np.int64, count=int(lengths.sum()))
+    width = max(1, len(vocab_list))
+    keys, counts = np.unique(np.repeat(np.arange(len(terms), dtype=np.int64), lengths) * width + ids,
+                             return_counts=True)
+    offsets = np.searchsorted(keys // width, np.arange(len(terms) + 1))
+    weight = np.array([fact_weight(t) for t in vocab_list] or [1.0])
+    return (keys % width, counts, offsets), weight
 
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
@@ -595,7 +618,10 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
     similar = scorer.similar_documents(settings.same_fact_doc_similarity)
-    doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, _ in similar], dtype=np.int64).reshape(-1, 2)
+    # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
+    # under the threshold, which `same_fact` then refuses): those a next run can keep
+    doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
+                          if x >= settings.same_fact_doc_similarity], dtype=np.int64).reshape(-1, 2)
     kept: list[_Link] = []
     again: set[tuple[int, int]] = set()
     if previous is not None and doc_pairs.size:
