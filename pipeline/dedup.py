@@ -148,7 +148,8 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
-                   previous: tuple[LevelMemo, np.ndarray] | None = None) -> tuple[list[_Link], LevelMemo]:
+                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[str] | None = None,
+                   ) -> tuple[list[_Link], LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -163,7 +164,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     keep the previous run's verdict (its link, or none).
     """
     links: list[_Link] = []
-    keys = [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else [exact_key(it.text) for it in items]
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
         by_key[key].append(i)
@@ -467,7 +468,7 @@ class SameFactScorer:
         self.features = features  # each text's, when the caller has them (`document_features`)
         self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
                                                                                      for t in self.texts]
-        self._term_ids, self._term_weight = _term_arrays(self.terms)
+        self._term_rows: np.ndarray | None = None  # sentence -> its row in `_term_ids` (-1: not prepared)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
@@ -525,12 +526,24 @@ class SameFactScorer:
                                 tfidf([self.terms[k] for k in members], fact_weight))
         return self._local[key]
 
+    def prepare(self, doc_ids: Iterable[str]) -> None:
+        """The term arrays `pair_cosines` reads, for the sentences of these documents only (a run with a few
+        new documents compares only their pairs)."""
+        sentences = sorted({k for d in doc_ids for k in self.sentences_of[d]})
+        self._term_ids, self._term_weight = _term_arrays([self.terms[k] for k in sentences])
+        self._term_rows = np.full(len(self.texts), -1, dtype=np.int64)
+        self._term_rows[sentences] = np.arange(len(sentences))
+
     def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
         """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
         the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
         sentence pair)."""
         members = np.array([*self.sentences_of[doc_a], *self.sentences_of[doc_b]], dtype=np.int64)
+        if self._term_rows is None or (self._term_rows[members] < 0).any():
+            self.prepare(self.doc_ids)
+        assert self._term_rows is not None
         all_terms, all_counts, offsets = self._term_ids
+        members = self._term_rows[members]
         sizes = offsets[members + 1] - offsets[members]
         at = np.repeat(offsets[members] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) \
             + np.arange(int(sizes.sum()))
@@ -597,7 +610,7 @@ def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.n
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
-                     ) -> tuple[list[_Link], np.ndarray]:
+                     keys: Sequence[str] | None = None) -> tuple[list[_Link], np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -640,7 +653,9 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     links: list[_Link] = kept
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    keys = [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else [exact_key(it.text) for it in items]
+    scorer.prepare({d for a, b, _ in similar if tuple(sorted((doc_index[a], doc_index[b]))) not in again
+                    for d in (a, b)})
     for doc_a, doc_b, similarity in similar:
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
             continue  # French content words and rules; other languages: `_crosslingual_links`
@@ -985,10 +1000,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
+    keys = [exact_key(it.text) for it in sentences]
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
-                                           (before.sentences, previous.sentences) if previous else None)
+                                           (before.sentences, previous.sentences) if previous else None, keys)
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
-                                             {d.doc_id: k for k, d in enumerate(documents)}, previous)
+                                             {d.doc_id: k for k, d in enumerate(documents)}, previous, keys)
     sent_links = sent_links + fact_links + _crosslingual_links(sentences, settings, vectors)
 
     result = DedupResult(
