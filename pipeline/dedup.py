@@ -1015,23 +1015,37 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=lambda l: (l.a, l.b)))
 
 
-def result_to_json(result: DedupResult) -> dict:
-    """A DedupResult as compact JSON-ready data (`result_from_json`): the cache keeps it, and a warm run
-    decodes it with no type inspection per member."""
-    def level(groups: Sequence[DupGroup]) -> list:
-        return [[g.group_id, g.canonical, [[m.id, m.relation, m.score] for m in g.members]] for g in groups]
+_RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}
+_CODE_RELATIONS = {c: r for r, c in _RELATION_CODES.items()}
+_ID_SEPARATOR = "\x00"  # never in a pid or sid (they come from file paths)
 
-    return {"compact": 1, "paragraph": level(result.paragraph_groups), "sentence": level(result.sentence_groups)}
+
+def result_to_json(result: DedupResult) -> dict:
+    """A DedupResult as compact JSON-ready data (`result_from_json`): per group its id, canonical member,
+    member ids in one string, relations in one string (a letter each) and scores. The cache keeps it;
+    a warm run decodes it with few containers and no type inspection per member."""
+    def level(groups: Sequence[DupGroup]) -> list:
+        return [[g.group_id, g.canonical, _ID_SEPARATOR.join(m.id for m in g.members),
+                 "".join(_RELATION_CODES[m.relation] for m in g.members), [m.score for m in g.members]]
+                for g in groups]
+
+    return {"compact": 2, "paragraph": level(result.paragraph_groups), "sentence": level(result.sentence_groups)}
 
 
 def result_from_json(value: dict) -> DedupResult:
     """Inverse of `result_to_json` (raises KeyError/TypeError/ValueError on another shape)."""
-    if value["compact"] != 1:
-        raise ValueError(f"dedup result format {value['compact']}, expected 1")
+    if value["compact"] != 2:
+        raise ValueError(f"dedup result format {value['compact']}, expected 2")
 
     def level(rows: list, name: str) -> tuple[DupGroup, ...]:
-        return tuple(DupGroup(gid, name, canonical, tuple(DupMember(i, r, float(x)) for i, r, x in members))  # type: ignore[arg-type]
-                     for gid, canonical, members in rows)
+        out = []
+        for gid, canonical, ids, relations, scores in rows:
+            members = tuple(map(DupMember, ids.split(_ID_SEPARATOR), map(_CODE_RELATIONS.__getitem__, relations),
+                                map(float, scores)))
+            if len(members) != len(scores) or len(members) != len(relations):
+                raise ValueError(f"dedup group {gid}: {len(members)} members, {len(relations)} relations")
+            out.append(DupGroup(gid, name, canonical, members))  # type: ignore[arg-type]
+        return tuple(out)
 
     return DedupResult(level(value["paragraph"], "paragraph"), level(value["sentence"], "sentence"))
 

@@ -24,6 +24,7 @@ adding a step class and one call in `run_flow`.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -212,7 +213,8 @@ class DedupStep:
         from .dedup_state import STATE_FILE, previous, previous_state, save_state, state_key, state_of
 
         path = previous_run / STATE_FILE if previous_run is not None else None
-        result = cache.get_as("dedup", key, result_from_json)
+        with collector_paused():
+            result = cache.get_as("dedup", key, result_from_json)
         if result is not None:
             kept = path is not None and state_key(path) == key
             if kept and run_dir is not None:
@@ -221,11 +223,13 @@ class DedupStep:
                      "" if kept else "; no dedup state kept for the next run")
             return result, True
         fingerprint = self.fingerprint(settings)
-        state, why = previous_state(previous_run)
+        with collector_paused():
+            state, why = previous_state(previous_run)
         before = change = None
         if state is not None:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
-        features = self.features(documents, settings, cache, executor)
+        with collector_paused():
+            features = self.features(documents, settings, cache, executor)
         result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before)
         del features
         if before is not None and change is not None:
@@ -237,6 +241,19 @@ class DedupStep:
         if run_dir is not None:
             save_state(run_dir / STATE_FILE, state_of(documents, memo, key, fingerprint))
         return result, False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a large cached value is read: what it makes is not garbage,
+    and with a whole corpus in memory every full collection would walk all of it again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
