@@ -136,7 +136,7 @@ def state_key(path: Path) -> str | None:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
         return meta["key"] if meta.get("version") == STATE_VERSION else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None
 
 
@@ -151,12 +151,23 @@ def load_state(path: Path) -> DedupState:
         memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"))
         state = DedupState(meta["key"], meta["fingerprint"], meta["doc_ids"], meta["sha256"], z["paragraphs"],
                            z["sentences"], memo)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a dedup state ({exc})") from exc
     n = len(state.doc_ids)
-    if len(state.sha256) != n or state.paragraphs.size != n or state.sentences.size != n:
+    if len(state.sha256) != n or state.paragraphs.size != n or state.sentences.size != n or not all(
+            _level_fits(level, int(items.sum())) for level, items in
+            ((memo.paragraphs, state.paragraphs), (memo.sentences, state.sentences))):
         raise ValueError(f"{path}: not a dedup state (arrays of different lengths)")
     return state
+
+
+def _level_fits(level: LevelMemo, items: int) -> bool:
+    """The level's texts, sketches and links within its items (a state that reads back but does not fit
+    is not used)."""
+    units, sk = level.units, level.sketches
+    return (units.size == sk.shingle_counts.size == sk.sample_counts.size == sk.band_keys.shape[-1]
+            and (units.size == 0 or int(units.max()) < items)
+            and max((max(l.a, l.b) for l in level.links), default=-1) < items)
 
 
 def previous_state(previous_run: Path | None) -> tuple[DedupState | None, str]:

@@ -120,3 +120,13 @@ def test_result_json_round_trip(texts):
     assert result.sentence_groups and result_from_json(result_to_json(result)) == result
     with pytest.raises(KeyError):  # an entry of the former shape: a cache miss
         result_from_json({"paragraph_groups": [], "sentence_groups": []})
+
+
+def test_a_state_that_does_not_read_back_is_not_used(texts, tmp_path):
+    from pipeline.dedup_state import STATE_FILE, previous_state
+
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)[:8]]
+    _, state = run(docs)
+    (tmp_path / STATE_FILE).write_bytes(state_bytes(state, tmp_path)[:5000])  # cut short
+    assert previous_state(tmp_path)[0] is None and "not a dedup state" in previous_state(tmp_path)[1]
+    assert previous_state(tmp_path / "nowhere")[1] == "the previous run (nowhere) kept no dedup state"
