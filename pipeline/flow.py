@@ -147,7 +147,9 @@ class DedupStep:
     Per-document work (`pipeline.dedup.document_features`: fact terms, stems, fact signatures) runs
     on the executor's workers and is cached by document content (`features_key`), so a run with a
     few new articles computes only theirs; the corpus-wide part (MinHash LSH, document neighbours,
-    same-fact comparisons of neighbouring documents, grouping) runs here on every changed corpus."""
+    same-fact comparisons of neighbouring documents, grouping) runs here. Across runs
+    (`across_runs`, `pipeline.dedup_state`) it verifies and compares only the pairs that involve new
+    or edited documents, with the same result as in full."""
 
     name = "dedup"
     code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
