@@ -230,10 +230,10 @@ class DedupStep:
         before = change = None
         if state is not None:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
-        with collector_paused():
+        with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
             features = self.features(documents, settings, cache, executor)
-        result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before)
-        del features
+            result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before)
+            del features
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",
                      change.new, change.kept, change.gone)
