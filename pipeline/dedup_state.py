@@ -209,6 +209,8 @@ def previous(state: DedupState, documents: Sequence[Document], fingerprint: str,
     kept = int((docs >= 0).sum())
     change = Change(len(documents) - kept, len(state.doc_ids) - kept, kept)
     share = settings.incremental_share
+    if share == 0:
+        return None, change, "dedup.incremental_share is 0"
     if change.new > share * len(documents):
         return None, change, (f"{change.new:,} new or edited documents are more than dedup.incremental_share "
                               f"({share:g}) of {len(documents):,}")
