@@ -190,7 +190,8 @@ class DedupStep:
         slices = [[documents[i] for i in todo[n:n + DEDUP_SLICE]] for n in range(0, len(todo), DEDUP_SLICE)]
         from .executors.local import _InProcess
 
-        with (executor.session(None) if executor is not None and len(slices) > 1
+        # a few new documents (a nightly run) cost less here than starting the workers
+        with (executor.session(None) if executor is not None and len(slices) > DEDUP_IN_PROCESS
               else nullcontext(_InProcess(None))) as session:
             made = [f for part in session.map(_features_slice, slices) for f in part]
         for i, f in zip(todo, made):
@@ -261,6 +262,8 @@ def collector_paused() -> Iterator[None]:
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
 # work is cut the same way whatever the pool size).
 DEDUP_SLICE = 32
+# ... and up to this many slices are computed where the flow runs instead (the same features either way).
+DEDUP_IN_PROCESS = 8
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
