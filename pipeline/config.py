@@ -155,6 +155,11 @@ class DedupSettings(_Section):
     # (up to 8 each) reaches this: a sentence joins a group through a link to the group as a whole,
     # never through one looser same-language link of it (`dedup._groups`; WMT newstest2013). 0: no check.
     crosslingual_group_threshold: float = Field(0.86, ge=0, le=1)
+    # Across runs, only the pairs that involve new or edited articles are compared; the previous run's
+    # links between unchanged articles are kept (`pipeline.dedup_state`; the groups are the same as a
+    # full dedup's). A full dedup when more than this share of the corpus is new or edited (or of the
+    # previous articles gone). 0: always in full.
+    incremental_share: float = Field(0.2, ge=0, le=1)
 
 
 class StoriesSettings(_Section):

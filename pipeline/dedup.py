@@ -45,12 +45,12 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from .config import DedupSettings
-from .minhash import find_similar_pairs
+from .minhash import Sketches, candidate_codes, sketch_texts, verify_candidates
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
 from .textsim import (
     ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
@@ -103,42 +103,137 @@ def exact_key(text: str) -> str:
 BUCKET_WINDOW = 16
 
 
+@dataclass
+class LevelMemo:
+    """What one level's shingle links leave for the next run (`pipeline.dedup_state`): the texts sent to
+    MinHash (item indices, ascending), their sketches in that order (`minhash.sketch_texts`), and the
+    near and contained links found among them."""
+
+    units: np.ndarray
+    sketches: Sketches
+    links: list[_Link]
+
+
+@dataclass
+class DedupMemo:
+    """What a dedup leaves for the next run: each level's `LevelMemo`, the document pairs compared for
+    same facts (document indices, in `SameFactScorer.similar_documents` order) and the same-fact links
+    found between them (`_same_fact_links`; cross-language links are not kept)."""
+
+    paragraphs: LevelMemo
+    sentences: LevelMemo
+    doc_pairs: np.ndarray  # [k, 2] document indices
+    fact_links: list[_Link]
+
+
+@dataclass
+class Previous:
+    """The previous run's `DedupMemo` and where its items are now: `paragraphs`/`sentences`/`documents`
+    map each previous item (document) to its index in this run, -1 when its document is gone or edited
+    (`pipeline.dedup_state.previous`)."""
+
+    memo: DedupMemo
+    paragraphs: np.ndarray
+    sentences: np.ndarray
+    documents: np.ndarray
+
+
+def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
+    """Codes `a * n + b` of the pairs (first, second) through `where` (-1: not here), those whose both
+    ends are here and keep their order (a < b) only."""
+    a, b = where[first], where[second]
+    ok = (a >= 0) & (b >= 0) & (a < b)
+    return a[ok].astype(np.int64) * n + b[ok]
+
+
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
-                   signature: Callable[[int], FactSignature] | None = None) -> list[_Link]:
-    """Exact, near and contained links.
+                   signature: Callable[[int], FactSignature] | None = None,
+                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[str] | None = None,
+                   ) -> tuple[list[_Link], LevelMemo]:
+    """Exact, near and contained links, and what the next run reuses of them.
 
     Exact copies link to the first of them (a star, linear in the copies), and
     only that first one goes on to MinHash: a text syndicated 1,000 times is
     compared once, not 1,000² / 2 times; near copies in one MinHash bucket
     are paired with their `BUCKET_WINDOW` next ones only.
+
+    `previous`: the previous run's memo of this level and where its items are now (-1: gone). The
+    candidate pairs are those of the whole corpus, made from the kept sketches plus the new texts'
+    (so exactly those of a full run: buckets, windows and the containment cap are corpus-wide), and
+    only the pairs that were not already candidates between the same texts are verified; the others
+    keep the previous run's verdict (its link, or none).
     """
     links: list[_Link] = []
-    keys = [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else [exact_key(it.text) for it in items]
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
         by_key[key].append(i)
     for members in by_key.values():
         links.extend(_Link(members[0], m, "exact", 1.0) for m in members[1:])
 
-    long_idx = [members[0] for key, members in by_key.items() if len(key.split()) >= settings.min_words]
-    long_idx.sort()
-    pairs = find_similar_pairs(
-        [items[i].text for i in long_idx],
-        shingle_size=settings.shingle_size,
-        jaccard_threshold=settings.near_threshold,
-        containment_threshold=settings.contained_threshold,
-        bucket_window=BUCKET_WINDOW,
-    )
+    long_idx = np.array(sorted(members[0] for key, members in by_key.items()
+                               if len(key.split()) >= settings.min_words), dtype=np.int64)
+    texts = [items[i].text for i in long_idx.tolist()]
+    options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
+    n = len(texts)
+    kept: list[_Link] = []
+    if previous is None:
+        sketches = sketch_texts(texts, **options)
+        todo = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
+                               bucket_window=BUCKET_WINDOW)
+    else:
+        memo, where = previous
+        old_units = memo.units
+        here = where[old_units]  # each previous MinHash text's item now (-1: gone)
+        slot = np.full(len(items), -1, dtype=np.int64)  # item -> its row in the previous sketches
+        slot[here[here >= 0]] = np.flatnonzero(here >= 0)
+        rows = slot[long_idx]
+        reused = rows >= 0
+        fresh = np.flatnonzero(~reused)
+        parts = [memo.sketches.select(rows[reused]), sketch_texts([texts[k] for k in fresh.tolist()], **options)]
+        order = np.argsort(np.concatenate([np.flatnonzero(reused), fresh]), kind="stable")
+        sketches = Sketches.concat(parts).select(order)
+        now = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
+                              bucket_window=BUCKET_WINDOW)
+        position = np.full(len(items), -1, dtype=np.int64)  # item -> its position in long_idx
+        position[long_idx] = np.arange(n)
+        where_long = np.where(here >= 0, position[np.maximum(here, 0)], -1)  # previous row -> position now
+        m = old_units.size
+        before = candidate_codes(memo.sketches, containment_threshold=settings.contained_threshold,
+                                 bucket_window=BUCKET_WINDOW)
+        again = np.intersect1d(now, _mapped_codes(before // m, before % m, where_long, n), assume_unique=True)
+        todo = np.setdiff1d(now, again, assume_unique=True)
+        kept = _kept_links(memo.links, where, position, again, n)
+    pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
+                              jaccard_threshold=settings.near_threshold,
+                              containment_threshold=settings.contained_threshold)
+    found: list[_Link] = list(kept)
     for p in pairs:
-        a, b = long_idx[p.i], long_idx[p.j]
+        a, b = int(long_idx[p.i]), int(long_idx[p.j])
         if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang,
                           signatures=(signature(a), signature(b)) if signature is not None else None):
             continue
         if p.jaccard >= settings.near_threshold:
-            links.append(_Link(a, b, "near", p.jaccard))
+            found.append(_Link(a, b, "near", p.jaccard))
         else:
-            links.append(_Link(a, b, "contained", max(p.containment_ij, p.containment_ji)))
-    return links
+            found.append(_Link(a, b, "contained", max(p.containment_ij, p.containment_ji)))
+    found.sort(key=lambda l: (l.a, l.b))  # the same memo whichever links were kept
+    return links + found, LevelMemo(long_idx, sketches, found)
+
+
+def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray, again: np.ndarray,
+                n: int) -> list[_Link]:
+    """The previous links whose pair is again a candidate between the same texts, in this run's items
+    (`where`: previous item -> item now; `position`: item -> its MinHash position; `again`: codes)."""
+    if not links:
+        return []
+    ends = np.array([(l.a, l.b) for l in links], dtype=np.int64)
+    a, b = where[ends[:, 0]], where[ends[:, 1]]
+    ok = (a >= 0) & (b >= 0) & (a < b)
+    ok[ok] &= (position[a[ok]] >= 0) & (position[b[ok]] >= 0)
+    code = np.where(ok, position[np.maximum(a, 0)] * n + position[np.maximum(b, 0)], -1)
+    ok &= np.isin(code, again)
+    return [_Link(int(a[k]), int(b[k]), links[k].relation, links[k].score) for k in np.flatnonzero(ok).tolist()]
 
 
 class EmbedderMissing(RuntimeError):
@@ -373,7 +468,7 @@ class SameFactScorer:
         self.features = features  # each text's, when the caller has them (`document_features`)
         self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
                                                                                      for t in self.texts]
-        self._term_ids, self._term_weight = _term_arrays(self.terms)
+        self._term_rows: np.ndarray | None = None  # sentence -> its row in `_term_ids` (-1: not prepared)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
@@ -399,10 +494,23 @@ class SameFactScorer:
         A story of 1,000 syndicated copies gives 1,000 x `neighbours` pairs, not
         500,000; the rest of the group is joined transitively.
         """
-        candidates = top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS)
+        from scipy.sparse import csr_matrix
+
+        candidates = np.array(top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS), dtype=np.int64)
+        if candidates.size == 0:
+            return []
+        vocab: dict[str, int] = {}
+        lengths = np.fromiter((len(v) for v in self.doc_space.vectors), dtype=np.int64)
+        cols = np.fromiter((vocab.setdefault(w, len(vocab)) for v in self.doc_space.vectors for w in v),
+                           dtype=np.int64, count=int(lengths.sum()))
+        vals = np.fromiter((x for v in self.doc_space.vectors for x in v.values()), dtype=np.float64,
+                           count=int(lengths.sum()))
+        m = csr_matrix((vals, cols, np.concatenate(([0], np.cumsum(lengths)))),
+                       shape=(len(lengths), max(1, len(vocab))))
+        m.sort_indices()
+        cosines = np.asarray(m[candidates[:, 0]].multiply(m[candidates[:, 1]]).sum(axis=1)).ravel()
         out = []
-        for a, b in candidates:
-            x = self.doc_space.cosine(a, b)
+        for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
             if x >= minimum - 1e-9:
                 da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
                 out.append((da, db, float(x)))
@@ -418,14 +526,29 @@ class SameFactScorer:
                                 tfidf([self.terms[k] for k in members], fact_weight))
         return self._local[key]
 
+    def prepare(self, doc_ids: Iterable[str]) -> None:
+        """The term arrays `pair_cosines` reads, for the sentences of these documents only (a run with a few
+        new documents compares only their pairs)."""
+        sentences = sorted({k for d in doc_ids for k in self.sentences_of[d]})
+        self._term_ids, self._term_weight = _term_arrays([self.terms[k] for k in sentences])
+        self._term_rows = np.full(len(self.texts), -1, dtype=np.int64)
+        self._term_rows[sentences] = np.arange(len(sentences))
+
     def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
         """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
         the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
         sentence pair)."""
-        members = [*self.sentences_of[doc_a], *self.sentences_of[doc_b]]
-        rows = np.concatenate([np.full(len(self._term_ids[k][0]), n, dtype=np.int64) for n, k in enumerate(members)])
-        terms = np.concatenate([self._term_ids[k][0] for k in members])
-        counts = np.concatenate([self._term_ids[k][1] for k in members])
+        members = np.array([*self.sentences_of[doc_a], *self.sentences_of[doc_b]], dtype=np.int64)
+        if self._term_rows is None or (self._term_rows[members] < 0).any():
+            self.prepare(self.doc_ids)
+        assert self._term_rows is not None
+        all_terms, all_counts, offsets = self._term_ids
+        members = self._term_rows[members]
+        sizes = offsets[members + 1] - offsets[members]
+        at = np.repeat(offsets[members] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) \
+            + np.arange(int(sizes.sum()))
+        rows = np.repeat(np.arange(members.size), sizes)
+        terms, counts = all_terms[at], all_counts[at]
         local, column = np.unique(terms, return_inverse=True)
         df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
         idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
@@ -465,20 +588,29 @@ class SameFactScorer:
                                 self.doc_similarity(self.docs[i], self.docs[j]))
 
 
-def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Each text's distinct term ids and their counts, and each term id's weight (`fact_weight`)."""
-    vocab: dict[str, int] = {}
-    out = []
-    for ts in terms:
-        ids = np.array([vocab.setdefault(t, len(vocab)) for t in ts], dtype=np.int64)
-        unique, counts = np.unique(ids, return_counts=True)
-        out.append((unique, counts))
-    weight = np.array([fact_weight(t) for t in vocab] or [1.0])
-    return out, weight
+def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """Each text's distinct term ids (ascending) and their counts, as slices of two flat arrays
+    (`offsets`: text k owns [offsets[k], offsets[k + 1])), and each term id's weight (`fact_weight`).
+
+    Term ids are the ranks of the terms in sorted order, so two texts' terms come in the same order
+    whatever else the collection holds (`SameFactScorer.pair_cosines` sums in that order: a pair of
+    documents scores the same in any corpus, which dedup across runs relies on)."""
+    vocab_list = sorted({t for ts in terms for t in ts})
+    vocab = {t: k for k, t in enumerate(vocab_list)}
+    lengths = np.fromiter((len(ts) for ts in terms), dtype=np.int64, count=len(terms))
+    ids = np.fromiter((vocab[t] for ts in terms for t in ts), dtype=np.int64, count=int(lengths.sum()))
+    width = max(1, len(vocab_list))
+    keys, counts = np.unique(np.repeat(np.arange(len(terms), dtype=np.int64), lengths) * width + ids,
+                             return_counts=True)
+    offsets = np.searchsorted(keys // width, np.arange(len(terms) + 1))
+    weight = np.array([fact_weight(t) for t in vocab_list] or [1.0])
+    return (keys % width, counts, offsets), weight
 
 
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
-                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None) -> list[_Link]:
+                     embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
+                     doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
+                     keys: Sequence[str] | None = None) -> tuple[list[_Link], np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -489,19 +621,46 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     Content words decide first; with an embedder, only the sentences of pairs
     the embedding could still decide (cosine >= embedding_min_cosine, no
     conflict) are embedded, so a big corpus is not embedded whole.
+
+    Also returns the document pairs compared (indices of `doc_index`, by default the order the
+    documents first appear). With `previous`, the pairs of documents both unchanged since the
+    previous run that it compared too keep its links (what two documents give depends on them
+    alone); the document pairs themselves are found again over the whole corpus (their similarity
+    weighs terms by the IDF of all documents).
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
+    doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
+    similar = scorer.similar_documents(settings.same_fact_doc_similarity)
+    # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
+    # under the threshold, which `same_fact` then refuses): those a next run can keep
+    doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
+                          if x >= settings.same_fact_doc_similarity], dtype=np.int64).reshape(-1, 2)
+    kept: list[_Link] = []
+    again: set[tuple[int, int]] = set()
+    if previous is not None and doc_pairs.size:
+        before = previous.documents[previous.memo.doc_pairs]
+        before = before[(before >= 0).all(axis=1)]
+        again = set(map(tuple, np.sort(before, axis=1).tolist())) & set(map(tuple, np.sort(doc_pairs, axis=1).tolist()))
+        where = previous.sentences
+        for link in previous.memo.fact_links:
+            a, b = int(where[link.a]), int(where[link.b])
+            if a >= 0 and b >= 0 and tuple(sorted((doc_index[items[a].doc_id], doc_index[items[b].doc_id]))) in again:
+                kept.append(_Link(min(a, b), max(a, b), link.relation, link.score))
     eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
-    links: list[_Link] = []
+    links: list[_Link] = kept
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    keys = [exact_key(it.text) for it in items]
-    for doc_a, doc_b, similarity in scorer.similar_documents(settings.same_fact_doc_similarity):
+    keys = keys if keys is not None else [exact_key(it.text) for it in items]
+    scorer.prepare({d for a, b, _ in similar if tuple(sorted((doc_index[a], doc_index[b]))) not in again
+                    for d in (a, b)})
+    for doc_a, doc_b, similarity in similar:
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
             continue  # French content words and rules; other languages: `_crosslingual_links`
+        if again and tuple(sorted((doc_index[doc_a], doc_index[doc_b]))) in again:
+            continue  # compared by the previous run: its links are kept
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
         shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
@@ -522,7 +681,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     for i, j, evidence in undecided:
         if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
             links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
-    return links
+    return links, doc_pairs
 
 
 def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
@@ -797,6 +956,17 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     `features`: each document's `document_features` when the caller has them (from the cache, or
     computed on workers); otherwise they are computed here.
     """
+    return dedup_across_runs(documents, settings, embedder, features)[0]
+
+
+def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
+                      features: Sequence[DocumentFeatures] | None = None, previous: Previous | None = None,
+                      ) -> tuple[DedupResult, DedupMemo]:
+    """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
+
+    `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
+    the pairs that involve a new or edited document are verified and compared; the result is the
+    same as without it (groups are made again from all links)."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
@@ -824,19 +994,60 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     def signature(i: int) -> FactSignature:
         return per_sentence[i].signature
 
-    para_links = _shingle_links(paragraphs, settings, per_paragraph.__getitem__)
+    before = previous.memo if previous is not None else None
+    para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
+                                           (before.paragraphs, previous.paragraphs) if previous else None)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    sent_links = (_shingle_links(sentences, settings, signature)
-                  + _same_fact_links(sentences, settings, words, same_language, per_sentence)
-                  + _crosslingual_links(sentences, settings, vectors))
+    keys = [exact_key(it.text) for it in sentences]
+    sent_links, sent_memo = _shingle_links(sentences, settings, signature,
+                                           (before.sentences, previous.sentences) if previous else None, keys)
+    fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
+                                             {d.doc_id: k for k, d in enumerate(documents)}, previous, keys)
+    sent_links = sent_links + fact_links + _crosslingual_links(sentences, settings, vectors)
 
-    return DedupResult(
+    result = DedupResult(
         paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
         sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature, vectors,
                                       settings.crosslingual_group_threshold)),
     )
+    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=lambda l: (l.a, l.b)))
+
+
+_RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}
+_CODE_RELATIONS = {c: r for r, c in _RELATION_CODES.items()}
+_ID_SEPARATOR = "\x00"  # never in a pid or sid (they come from file paths)
+
+
+def result_to_json(result: DedupResult) -> dict:
+    """A DedupResult as compact JSON-ready data (`result_from_json`): per group its id, canonical member,
+    member ids in one string, relations in one string (a letter each) and scores. The cache keeps it;
+    a warm run decodes it with few containers and no type inspection per member."""
+    def level(groups: Sequence[DupGroup]) -> list:
+        return [[g.group_id, g.canonical, _ID_SEPARATOR.join(m.id for m in g.members),
+                 "".join(_RELATION_CODES[m.relation] for m in g.members), [m.score for m in g.members]]
+                for g in groups]
+
+    return {"compact": 2, "paragraph": level(result.paragraph_groups), "sentence": level(result.sentence_groups)}
+
+
+def result_from_json(value: dict) -> DedupResult:
+    """Inverse of `result_to_json` (raises KeyError/TypeError/ValueError on another shape)."""
+    if value["compact"] != 2:
+        raise ValueError(f"dedup result format {value['compact']}, expected 2")
+
+    def level(rows: list, name: str) -> tuple[DupGroup, ...]:
+        out = []
+        for gid, canonical, ids, relations, scores in rows:
+            members = tuple(map(DupMember, ids.split(_ID_SEPARATOR), map(_CODE_RELATIONS.__getitem__, relations),
+                                map(float, scores)))
+            if len(members) != len(scores) or len(members) != len(relations):
+                raise ValueError(f"dedup group {gid}: {len(members)} members, {len(relations)} relations")
+            out.append(DupGroup(gid, name, canonical, members))  # type: ignore[arg-type]
+        return tuple(out)
+
+    return DedupResult(level(value["paragraph"], "paragraph"), level(value["sentence"], "sentence"))
 
 
 def shared_facts(dedup_result: DedupResult) -> dict[tuple[str, str], int]:

@@ -24,9 +24,11 @@ adding a step class and one call in `run_flow`.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
+import shutil
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -145,18 +147,24 @@ class DedupStep:
     Per-document work (`pipeline.dedup.document_features`: fact terms, stems, fact signatures) runs
     on the executor's workers and is cached by document content (`features_key`), so a run with a
     few new articles computes only theirs; the corpus-wide part (MinHash LSH, document neighbours,
-    same-fact comparisons of neighbouring documents, grouping) runs here on every changed corpus."""
+    same-fact comparisons of neighbouring documents, grouping) runs here. Across runs
+    (`across_runs`, `pipeline.dedup_state`) it verifies and compares only the pairs that involve new
+    or edited documents, with the same result as in full."""
 
     name = "dedup"
     code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
 
     def key(self, documents: Sequence[Document], settings: Settings) -> str:
-        return digest(
-            self.name, schema_fingerprint(), code_fingerprint(*self.code),
-            package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES),
-            settings_dict(settings)["ingest"], settings_dict(settings)["dedup"],
-            [(d.doc_id, d.path, d.sha256) for d in documents],
-        )
+        return digest(self.fingerprint(settings), [(d.doc_id, d.path, d.sha256) for d in documents])
+
+    def fingerprint(self, settings: Settings) -> str:
+        """What the result depends on besides the documents: code, libraries, ingest and dedup settings (not
+        those that only say when to reuse the previous run, `dedup_state.NOT_SETTINGS`)."""
+        from .dedup_state import NOT_SETTINGS
+
+        dedup = {k: v for k, v in settings_dict(settings)["dedup"].items() if k not in NOT_SETTINGS}
+        return digest(self.name, schema_fingerprint(), code_fingerprint(*self.code, "pipeline.dedup_state"),
+                      package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES), settings_dict(settings)["ingest"], dedup)
 
     def features_key(self, settings: Settings) -> Callable[[Document], str]:
         """The cache key of one document's features: its bytes and what its text and features depend on
@@ -182,7 +190,8 @@ class DedupStep:
         slices = [[documents[i] for i in todo[n:n + DEDUP_SLICE]] for n in range(0, len(todo), DEDUP_SLICE)]
         from .executors.local import _InProcess
 
-        with (executor.session(None) if executor is not None and len(slices) > 1
+        # a few new documents (a nightly run) cost less here than starting the workers
+        with (executor.session(None) if executor is not None and len(slices) > DEDUP_IN_PROCESS
               else nullcontext(_InProcess(None))) as session:
             made = [f for part in session.map(_features_slice, slices) for f in part]
         for i, f in zip(todo, made):
@@ -196,10 +205,65 @@ class DedupStep:
 
         return dedup(documents, settings.dedup, features=features)
 
+    def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
+                    previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
+                    ) -> tuple[DedupResult, bool]:
+        """The dedup result and whether it came from the cache; the state for the next run is written to
+        `run_dir` (`pipeline.dedup_state`). Only the pairs that involve new or edited documents are
+        compared when the previous run kept a state (same result as in full); the log says which
+        happened and why."""
+        from .dedup import dedup_across_runs, result_from_json, result_to_json
+        from .dedup_state import STATE_FILE, previous, previous_state, save_state, state_key, state_of
+
+        path = previous_run / STATE_FILE if previous_run is not None else None
+        with collector_paused():
+            result = cache.get_as("dedup", key, result_from_json)
+        if result is not None:
+            kept = path is not None and state_key(path) == key
+            if kept and run_dir is not None:
+                shutil.copyfile(path, run_dir / STATE_FILE)  # the same state, not decoded again
+            log.info("dedup: unchanged since the previous run (%d documents, cached)%s", len(documents),
+                     "" if kept else "; no dedup state kept for the next run")
+            return result, True
+        fingerprint = self.fingerprint(settings)
+        with collector_paused():
+            state, why = previous_state(previous_run)
+        before = change = None
+        if state is not None:
+            before, change, why = previous(state, documents, fingerprint, settings.dedup)
+        with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
+            features = self.features(documents, settings, cache, executor)
+            result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before)
+            del features
+        if before is not None and change is not None:
+            log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",
+                     change.new, change.kept, change.gone)
+        else:
+            log.info("dedup: in full: %s", why)
+        cache.put("dedup", key, result_to_json(result))
+        if run_dir is not None:
+            save_state(run_dir / STATE_FILE, state_of(documents, memo, key, fingerprint))
+        return result, False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a large cached value is read: what it makes is not garbage,
+    and with a whole corpus in memory every full collection would walk all of it again."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
 # work is cut the same way whatever the pool size).
 DEDUP_SLICE = 32
+# ... and up to this many slices are computed where the flow runs instead (the same features either way).
+DEDUP_IN_PROCESS = 8
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
@@ -600,13 +664,8 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     dedup_step, stories_step = DedupStep(), StoriesStep()
     dedup_key = dedup_step.key(documents, settings)
     with hooks.stage(dedup_step.name):
-        dedup_result = cache.get_as("dedup", dedup_key, lambda v: decode(DedupResult, v))
-        cached = dedup_result is not None
-        if dedup_result is None:
-            features = dedup_step.features(documents, settings, cache, executor)
-            dedup_result = dedup_step.run(documents, settings, features)
-            del features
-            cache.put("dedup", dedup_key, encode(dedup_result))
+        dedup_result, cached = dedup_step.across_runs(documents, settings, cache, dedup_key, previous_run, run_dir,
+                                                      executor)
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
         stories, state, from_cache = stories_step.across_runs(documents, dedup_result, settings, cache, stories_key,

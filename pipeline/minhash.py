@@ -99,11 +99,15 @@ import numpy.typing as npt
 
 __all__ = [
     "SimilarPair",
+    "Sketches",
+    "candidate_codes",
     "choose_bands",
     "find_similar_pairs",
     "normalise_text",
     "shingle_hashes",
+    "sketch_texts",
     "tokenize",
+    "verify_candidates",
 ]
 
 U64Array = npt.NDArray[np.uint64]
@@ -622,27 +626,79 @@ def find_similar_pairs(
     if n_total < 2:
         return []
 
-    bands, rows = choose_bands(jaccard_threshold, num_perm)
-    sketches = _sketch(texts, shingle_size, _MinHasher(bands, rows, seed))
-    candidates = _lsh_candidates(sketches.band_keys, np.flatnonzero(sketches.shingle_counts), n_total,
-                                 bucket_window)
-    sketches.band_keys = np.empty((0, 0), dtype=np.uint32)  # free it before the next step
-    contained = _containment_candidates(sketches.samples, sketches.sample_counts, containment_threshold)
-    candidates = np.union1d(candidates, contained)
+    sketches = sketch_texts(texts, shingle_size=shingle_size, jaccard_threshold=jaccard_threshold,
+                            num_perm=num_perm, seed=seed)
+    candidates = candidate_codes(sketches, containment_threshold=containment_threshold,
+                                 bucket_window=bucket_window, keep=False)
     return _verify(texts, candidates, sketches.shingle_counts, shingle_size, jaccard_threshold, containment_threshold)
 
 
+def sketch_texts(texts: Sequence[str], *, shingle_size: int = 3, jaccard_threshold: float = 0.7,
+                 num_perm: int = 128, seed: int = 1) -> Sketches:
+    """Steps 1-2 of ``find_similar_pairs`` (band keys, shingle counts, containment samples): what a text
+    contributes on its own, so that a caller can keep them across runs (``Sketches.select``, ``concat``)."""
+    bands, rows = choose_bands(jaccard_threshold, num_perm)
+    return _sketch(texts, shingle_size, _MinHasher(bands, rows, seed))
+
+
+def candidate_codes(sketches: Sketches, *, containment_threshold: float = 0.8, bucket_window: int | None = None,
+                    keep: bool = True) -> I64Array:
+    """Steps 3-4 of ``find_similar_pairs``: sorted unique codes ``i * n + j`` (i < j, ``n`` texts) of the
+    candidate pairs (LSH buckets and containment index). ``keep=False`` frees the sketches' band keys
+    and samples on the way."""
+    n_total = sketches.shingle_counts.size
+    candidates = _lsh_candidates(sketches.band_keys, np.flatnonzero(sketches.shingle_counts), n_total,
+                                 bucket_window)
+    samples = list(sketches.samples) if keep else sketches.samples
+    if not keep:
+        sketches.band_keys = np.empty((0, 0), dtype=np.uint32)  # free it before the next step
+    contained = _containment_candidates(samples, sketches.sample_counts, containment_threshold)
+    return np.union1d(candidates, contained)
+
+
+def verify_candidates(texts: Sequence[str], codes: I64Array, shingle_counts: npt.NDArray[np.int32], *,
+                      shingle_size: int = 3, jaccard_threshold: float = 0.7,
+                      containment_threshold: float = 0.8) -> list[SimilarPair]:
+    """Step 5 of ``find_similar_pairs`` on the given sorted pair codes (``i * len(texts) + j``);
+    ``shingle_counts``: the sketches' (they size the blocks)."""
+    return _verify(texts, codes, shingle_counts, shingle_size, jaccard_threshold, containment_threshold)
+
+
 @dataclass
-class _Sketches:
+class Sketches:
     band_keys: npt.NDArray[np.uint32]  # [bands, n_texts]
     shingle_counts: npt.NDArray[np.int32]  # shingles per text, repeats included; 0 = no word
     samples: list[U64Array]  # per chunk: containment samples as key << 32 | text index
     sample_counts: npt.NDArray[np.int32]  # containment samples per text
 
+    def select(self, ids: I64Array) -> Sketches:
+        """The sketches of texts ``ids`` (in that order), as if only they had been sketched."""
+        ids = np.asarray(ids, dtype=np.int64)
+        new_of = np.full(self.shingle_counts.size, -1, dtype=np.int64)
+        new_of[ids] = np.arange(ids.size)
+        flat = np.concatenate(self.samples) if self.samples else np.empty(0, np.uint64)
+        owner = new_of[(flat & np.uint64(0xFFFFFFFF)).astype(np.int64)]
+        kept = owner >= 0
+        samples = np.sort((flat[kept] & ~np.uint64(0xFFFFFFFF)) | owner[kept].astype(np.uint64))
+        return Sketches(np.ascontiguousarray(self.band_keys[:, ids]), self.shingle_counts[ids], [samples],
+                        self.sample_counts[ids])
 
-def _sketch(texts: Sequence[str], n: int, hasher: _MinHasher) -> _Sketches:
+    @staticmethod
+    def concat(parts: Sequence[Sketches]) -> Sketches:
+        """The sketches of the texts of ``parts``, one after the other."""
+        first = 0
+        samples = []
+        for p in parts:
+            samples.extend(s + np.uint64(first) for s in p.samples)  # the text index is in the low 32 bits
+            first += p.shingle_counts.size
+        return Sketches(np.concatenate([p.band_keys for p in parts], axis=1),
+                         np.concatenate([p.shingle_counts for p in parts]), samples,
+                         np.concatenate([p.sample_counts for p in parts]))
+
+
+def _sketch(texts: Sequence[str], n: int, hasher: _MinHasher) -> Sketches:
     """One pass over the texts: band keys, shingle counts and containment samples."""
-    sketches = _Sketches(
+    sketches = Sketches(
         band_keys=np.zeros((hasher.bands, len(texts)), dtype=np.uint32),
         shingle_counts=np.zeros(len(texts), dtype=np.int32),
         samples=[],
@@ -653,7 +709,7 @@ def _sketch(texts: Sequence[str], n: int, hasher: _MinHasher) -> _Sketches:
     return sketches
 
 
-def _sketch_chunk(texts: Sequence[str], chunk: list[int], n: int, hasher: _MinHasher, out: _Sketches) -> None:
+def _sketch_chunk(texts: Sequence[str], chunk: list[int], n: int, hasher: _MinHasher, out: Sketches) -> None:
     first = chunk[0]
     shingles, owners = _chunk_shingles([texts[i] for i in chunk], n)
     counts = np.bincount(owners, minlength=len(chunk))

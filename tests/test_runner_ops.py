@@ -184,6 +184,7 @@ def test_warm_run_makes_no_translation_or_summarization_call(corpus, tmp_path, f
         raise AssertionError("called on a warm run")
 
     monkeypatch.setattr(pipeline.dedup, "dedup", must_not_run)
+    monkeypatch.setattr(pipeline.dedup, "dedup_across_runs", must_not_run)
     monkeypatch.setattr(pipeline.ingest, "LanguageIdentifier", must_not_run)
     warm = run_in_process(corpus, out)
     assert warm.exit_code == 0, warm.message

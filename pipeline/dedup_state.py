@@ -1,0 +1,234 @@
+"""Dedup across runs: what a run keeps so that the next one redoes only the new documents' part.
+
+A scheduled job runs every night on a growing corpus. Deduplicating every
+document again costs what a cold run costs; instead each run keeps, in its run
+folder next to `dedup.json` (`STATE_FILE`), what `pipeline.dedup` needs to
+redo only the work that involves new or edited documents
+(`dedup.dedup_across_runs`, `dedup.DedupMemo`):
+
+* the MinHash sketches of the texts it sent to MinHash (band keys, shingle
+  counts, containment samples: `minhash.Sketches`), so only new texts are
+  shingled again; the candidate pairs are made again over the whole corpus from
+  them (buckets, windows and the containment cap are corpus-wide, so they are
+  exactly a full run's), and only candidates that were not already candidates
+  between the same texts are verified; the others keep their verdict (the
+  kept near and contained links, or none);
+* the document pairs compared for same facts and the links found between
+  them: a pair of unchanged documents found again keeps its links (the pairs
+  themselves are found again over the whole corpus: their similarity weighs
+  terms by the IDF of all documents);
+* the documents (ids, content hashes, body paragraphs and sentences of each)
+  to map the previous items onto this run's.
+
+Exact links, cross-language links and the groups (union-find with the
+conflict checks, canonical members, group ids) are made again from all
+links: they are linear, and the result is the same as a full dedup of the
+same corpus (tests/test_dedup_state.py).
+
+`decide` says when to run in full instead: no state in the previous run,
+another dedup code or setting (`fingerprint`), documents in another order, or
+more than `dedup.incremental_share` of the corpus new or edited (or of the
+previous documents gone).
+
+NumPy arrays and JSON in an .npz, no pickle; the same state writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .config import DedupSettings
+from .dedup import DedupMemo, LevelMemo, Previous, _Link
+from .minhash import Sketches
+from .model import Document
+
+log = logging.getLogger("pipeline")
+
+STATE_FILE = "dedup-state.npz"
+STATE_VERSION = 1
+# settings that say when to reuse the previous run, not what dedup finds
+NOT_SETTINGS = ("incremental_share",)
+_RELATIONS = ("exact", "near", "contained", "same_fact")
+
+
+@dataclass
+class DedupState:
+    """What the next run needs to redo only the new documents' part of this run's dedup."""
+
+    key: str  # the dedup cache key of this run's result
+    fingerprint: str  # dedup code and settings (`pipeline.flow.DedupStep.fingerprint`)
+    doc_ids: list[str]
+    sha256: list[str]
+    paragraphs: np.ndarray  # body paragraphs per document
+    sentences: np.ndarray  # body sentences per document
+    memo: DedupMemo
+
+
+def body_counts(documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
+    """Body paragraphs and body sentences of each document (what dedup compares)."""
+    paragraphs = [sum(1 for p in d.paragraphs if p.kind == "body") for d in documents]
+    sentences = [sum(len(p.sentences) for p in d.paragraphs if p.kind == "body") for d in documents]
+    return np.array(paragraphs, dtype=np.int64), np.array(sentences, dtype=np.int64)
+
+
+def state_of(documents: Sequence[Document], memo: DedupMemo, key: str, fingerprint: str) -> DedupState:
+    paragraphs, sentences = body_counts(documents)
+    return DedupState(key, fingerprint, [d.doc_id for d in documents], [d.sha256 for d in documents],
+                      paragraphs, sentences, memo)
+
+
+def _links_arrays(prefix: str, links: Sequence[_Link]) -> dict[str, np.ndarray]:
+    return {f"{prefix}_a": np.array([l.a for l in links], dtype=np.int64),
+            f"{prefix}_b": np.array([l.b for l in links], dtype=np.int64),
+            f"{prefix}_rel": np.array([_RELATIONS.index(l.relation) for l in links], dtype=np.int8),
+            f"{prefix}_score": np.array([l.score for l in links], dtype=np.float64)}
+
+
+def _links_from(z: dict[str, np.ndarray], prefix: str) -> list[_Link]:
+    rel = [_RELATIONS[r] for r in z[f"{prefix}_rel"].tolist()]
+    return [_Link(a, b, r, s) for a, b, r, s in  # type: ignore[arg-type]
+            zip(z[f"{prefix}_a"].tolist(), z[f"{prefix}_b"].tolist(), rel, z[f"{prefix}_score"].tolist(),
+                strict=True)]
+
+
+def _level_arrays(prefix: str, level: LevelMemo) -> dict[str, np.ndarray]:
+    sk = level.sketches
+    samples = np.sort(np.concatenate(sk.samples)) if sk.samples else np.empty(0, np.uint64)
+    return {f"{prefix}_units": np.asarray(level.units, dtype=np.int64), f"{prefix}_bands": sk.band_keys,
+            f"{prefix}_shingles": sk.shingle_counts, f"{prefix}_samples": samples,
+            f"{prefix}_sample_counts": sk.sample_counts, **_links_arrays(prefix, level.links)}
+
+
+def _level_from(z: dict[str, np.ndarray], prefix: str) -> LevelMemo:
+    sketches = Sketches(z[f"{prefix}_bands"], z[f"{prefix}_shingles"], [z[f"{prefix}_samples"]],
+                        z[f"{prefix}_sample_counts"])
+    return LevelMemo(z[f"{prefix}_units"], sketches, _links_from(z, prefix))
+
+
+def save_state(path: Path, state: DedupState) -> None:
+    """Written atomically (a temporary file renamed); the same state writes the same bytes."""
+    meta = {"version": STATE_VERSION, "key": state.key, "fingerprint": state.fingerprint,
+            "doc_ids": state.doc_ids, "sha256": state.sha256}
+    m = state.memo
+    arrays = {"meta": np.array(json.dumps(meta, ensure_ascii=False)), "paragraphs": state.paragraphs,
+              "sentences": state.sentences, "doc_pairs": np.asarray(m.doc_pairs, dtype=np.int64).reshape(-1, 2),
+              **_level_arrays("p", m.paragraphs), **_level_arrays("s", m.sentences),
+              **_links_arrays("fact", m.fact_links)}
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # an .npz with fixed entry dates
+        for name, array in arrays.items():
+            with z.open(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asarray(array, order="C"), allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def state_key(path: Path) -> str | None:
+    """The dedup key a saved state was made for (reads its metadata only), or None when unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        return meta["key"] if meta.get("version") == STATE_VERSION else None
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+        return None
+
+
+def load_state(path: Path) -> DedupState:
+    """The state a run saved; ValueError (with what is wrong) when it does not read back."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            z = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(z["meta"]))
+        if meta.get("version") != STATE_VERSION:
+            raise ValueError(f"state version {meta.get('version')}, expected {STATE_VERSION}")
+        memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"))
+        state = DedupState(meta["key"], meta["fingerprint"], meta["doc_ids"], meta["sha256"], z["paragraphs"],
+                           z["sentences"], memo)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a dedup state ({exc})") from exc
+    n = len(state.doc_ids)
+    if len(state.sha256) != n or state.paragraphs.size != n or state.sentences.size != n or not all(
+            _level_fits(level, int(items.sum())) for level, items in
+            ((memo.paragraphs, state.paragraphs), (memo.sentences, state.sentences))):
+        raise ValueError(f"{path}: not a dedup state (arrays of different lengths)")
+    return state
+
+
+def _level_fits(level: LevelMemo, items: int) -> bool:
+    """The level's texts, sketches and links within its items (a state that reads back but does not fit
+    is not used)."""
+    units, sk = level.units, level.sketches
+    return (units.size == sk.shingle_counts.size == sk.sample_counts.size == sk.band_keys.shape[-1]
+            and (units.size == 0 or int(units.max()) < items)
+            and max((max(l.a, l.b) for l in level.links), default=-1) < items)
+
+
+def previous_state(previous_run: Path | None) -> tuple[DedupState | None, str]:
+    """The previous run's dedup state, or None and why there is none."""
+    if previous_run is None:
+        return None, "no previous run"
+    path = previous_run / STATE_FILE
+    if not path.is_file():
+        return None, f"the previous run ({previous_run.name}) kept no dedup state"
+    try:
+        return load_state(path), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+@dataclass(frozen=True)
+class Change:
+    new: int  # new or edited documents
+    gone: int  # previous documents no longer in the corpus (or edited)
+    kept: int  # unchanged documents
+
+
+def previous(state: DedupState, documents: Sequence[Document], fingerprint: str, settings: DedupSettings,
+             ) -> tuple[Previous | None, Change | None, str]:
+    """The previous run's memo mapped onto these documents, what changed, and why not when it cannot be
+    used (`Previous` None: dedup runs in full)."""
+    if state.fingerprint != fingerprint:
+        return None, None, "the dedup settings or code changed since the previous run"
+    if not documents or not state.doc_ids:
+        return None, None, "no documents in this run or in the previous one"
+    row = {d: k for k, d in enumerate(state.doc_ids)}
+    paragraphs, sentences = body_counts(documents)
+    docs = np.full(len(state.doc_ids), -1, dtype=np.int64)
+    for k, d in enumerate(documents):
+        r = row.get(d.doc_id)
+        if (r is not None and state.sha256[r] == d.sha256 and state.paragraphs[r] == paragraphs[k]
+                and state.sentences[r] == sentences[k]):
+            docs[r] = k
+    kept = int((docs >= 0).sum())
+    change = Change(len(documents) - kept, len(state.doc_ids) - kept, kept)
+    share = settings.incremental_share
+    if share == 0:
+        return None, change, "dedup.incremental_share is 0"
+    if change.new > share * len(documents):
+        return None, change, (f"{change.new:,} new or edited documents are more than dedup.incremental_share "
+                              f"({share:g}) of {len(documents):,}")
+    if change.gone > share * len(state.doc_ids):
+        return None, change, (f"{change.gone:,} of the previous run's {len(state.doc_ids):,} documents are gone "
+                              f"or edited (more than dedup.incremental_share, {share:g})")
+    if np.any(np.diff(docs[docs >= 0]) <= 0):
+        return None, change, "the documents are in another order than in the previous run"
+    return Previous(state.memo, _items(docs, state.paragraphs, paragraphs),
+                    _items(docs, state.sentences, sentences), docs), change, ""
+
+
+def _items(docs: np.ndarray, before: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """Each previous item's index now (-1: its document is gone or edited), from the documents' map and
+    their item counts then and now."""
+    start_before = np.concatenate(([0], np.cumsum(before)))[:-1]
+    start_now = np.concatenate(([0], np.cumsum(now)))[:-1]
+    shift = np.where(docs >= 0, start_now[np.maximum(docs, 0)] - start_before, -1)
+    out = np.arange(int(before.sum()), dtype=np.int64) + np.repeat(shift, before)
+    out[np.repeat(docs < 0, before)] = -1
+    return out

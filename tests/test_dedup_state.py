@@ -1,0 +1,132 @@
+"""Dedup across runs (`pipeline.dedup_state`): redoing only the new documents' part gives what a full
+dedup of the same corpus gives, groups and the state kept for the next run alike."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+
+import pytest
+
+from pipeline.config import DedupSettings, IngestSettings
+from pipeline.dedup import dedup, dedup_across_runs, result_from_json, result_to_json
+from pipeline.dedup_state import load_state, previous, save_state, state_of
+from pipeline.ingest import LanguageIdentifier, ingest_text
+
+from conftest import CORPUS
+
+LANGID = LanguageIdentifier(["fr", "en"])
+SETTINGS = DedupSettings(incremental_share=1.0)
+FINGERPRINT = "test"
+
+
+def make_doc(doc_id: str, text: str):
+    return ingest_text(text, doc_id=doc_id, path=f"corpus/{doc_id}.txt",
+                       sha256=hashlib.sha256(text.encode()).hexdigest(), encoding="utf-8",
+                       settings=IngestSettings(), langid=LANGID)
+
+
+def variant(text: str, rng: random.Random) -> str:
+    """A republished copy: a sentence dropped, two swapped, a word or a number changed."""
+    paragraphs = []
+    for p in text.split("\n\n"):
+        sentences = re.split(r"(?<=[.!?]) ", p)
+        r = rng.random()
+        if len(sentences) > 2 and r < 0.25:
+            del sentences[rng.randrange(len(sentences))]
+        elif len(sentences) > 1 and r < 0.5:
+            k = rng.randrange(len(sentences) - 1)
+            sentences[k], sentences[k + 1] = sentences[k + 1], sentences[k]
+        elif r < 0.7:
+            k = rng.randrange(len(sentences))
+            sentences[k] = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), sentences[k], count=1) \
+                if re.search(r"\d", sentences[k]) else sentences[k].replace(" le ", " ce ", 1)
+        paragraphs.append(" ".join(sentences))
+    return "\n\n".join(paragraphs)
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, str]:
+    rng = random.Random(7)
+    bases = sorted(CORPUS.glob("*.txt"))
+    out = {}
+    for b, path in enumerate(bases):
+        text = path.read_text(encoding="utf-8")
+        out[f"{b}_000"] = text
+        for v in range(1, 22 if b == 0 else 4):  # more copies of one story than a MinHash bucket window
+            out[f"{b}_{v:03d}"] = variant(text, rng)
+    return out
+
+
+def run(docs, before=None):
+    prev = None
+    if before is not None:
+        prev, change, why = previous(before, docs, FINGERPRINT, SETTINGS)
+        assert prev is not None, why
+    result, memo = dedup_across_runs(docs, SETTINGS, previous=prev)
+    return result, state_of(docs, memo, "key", FINGERPRINT)
+
+
+def state_bytes(state, tmp_path):
+    path = tmp_path / "state.npz"
+    save_state(path, state)
+    return path.read_bytes()
+
+
+def test_new_edited_and_gone_documents_give_the_full_result(texts, tmp_path):
+    rng = random.Random(3)
+    first = {k: v for k, v in texts.items() if not k.endswith(("_005", "_013", "_002"))}
+    docs1 = [make_doc(k, first[k]) for k in sorted(first)]
+    result1, state1 = run(docs1)
+    assert result1 == dedup(docs1, SETTINGS)
+    path = tmp_path / "s1.npz"
+    save_state(path, state1)
+    state1 = load_state(path)
+
+    second = dict(texts)  # the held-back copies arrive (one inside the big story's bucket)
+    del second["1_001"], second["3_000"]  # gone
+    second["0_007"] = variant(second["0_007"], rng)  # edited
+    second["2_001"] = second["2_001"] + "\n\nUn paragraphe ajouté à la fin de cet article, sans rapport avec lui."
+    second["4_009"] = variant(texts["4_000"], rng)  # new, at the end
+    docs2 = [make_doc(k, second[k]) for k in sorted(second)]
+    result2, state2 = run(docs2, state1)
+    full2, full_state2 = run(docs2)
+    assert full2 == dedup(docs2, SETTINGS)
+    assert result2 == full2
+    assert result2.paragraph_groups and result2.sentence_groups
+    assert any(len(g.members) > 16 for g in result2.paragraph_groups)
+    # the state for the next run too: the same bytes as a full run's, so runs chain exactly
+    assert state_bytes(state2, tmp_path) == state_bytes(full_state2, tmp_path)
+
+    prev, change, _ = previous(state2, docs2, FINGERPRINT, SETTINGS)
+    assert (change.new, change.gone, change.kept) == (0, 0, len(docs2))
+    assert run(docs2, state2)[0] == full2
+
+
+def test_when_the_previous_state_cannot_be_used(texts):
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)]
+    _, state = run(docs[:-3])
+    assert previous(state, docs, "other", SETTINGS)[2] == "the dedup settings or code changed since the previous run"
+    prev, change, why = previous(state, docs, FINGERPRINT, DedupSettings(incremental_share=0.05))
+    assert prev is None and change.new == 3 and "more than dedup.incremental_share (0.05)" in why
+    prev, _, why = previous(state, docs[:-3][::-1], FINGERPRINT, SETTINGS)
+    assert prev is None and why == "the documents are in another order than in the previous run"
+
+
+def test_result_json_round_trip(texts):
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)[:12]]
+    result = dedup(docs, SETTINGS)
+    assert result.sentence_groups and result_from_json(result_to_json(result)) == result
+    with pytest.raises(KeyError):  # an entry of the former shape: a cache miss
+        result_from_json({"paragraph_groups": [], "sentence_groups": []})
+
+
+def test_a_state_that_does_not_read_back_is_not_used(texts, tmp_path):
+    from pipeline.dedup_state import STATE_FILE, previous_state
+
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)[:8]]
+    _, state = run(docs)
+    (tmp_path / STATE_FILE).write_bytes(state_bytes(state, tmp_path)[:5000])  # cut short
+    assert previous_state(tmp_path)[0] is None and "not a dedup state" in previous_state(tmp_path)[1]
+    assert previous_state(tmp_path / "nowhere")[1] == "the previous run (nowhere) kept no dedup state"
