@@ -50,7 +50,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 import numpy as np
 
 from .config import DedupSettings
-from .minhash import find_similar_pairs
+from .minhash import SimilarPair, find_similar_pairs
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
 from .textsim import (
     ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
@@ -98,13 +98,17 @@ def exact_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
 
 
+# `find_similar_pairs` or an executor's equivalent (`pipeline.executors`: same arguments, same pairs).
+SimilarPairs = Callable[..., list[SimilarPair]]
+
 # MinHash buckets: each text is paired with this many following texts of its bucket, not with all
 # (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
 BUCKET_WINDOW = 16
 
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
-                   signature: Callable[[int], FactSignature] | None = None) -> list[_Link]:
+                   signature: Callable[[int], FactSignature] | None = None,
+                   similar_pairs: SimilarPairs = find_similar_pairs) -> list[_Link]:
     """Exact, near and contained links.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -122,7 +126,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
 
     long_idx = [members[0] for key, members in by_key.items() if len(key.split()) >= settings.min_words]
     long_idx.sort()
-    pairs = find_similar_pairs(
+    pairs = similar_pairs(
         [items[i].text for i in long_idx],
         shingle_size=settings.shingle_size,
         jaccard_threshold=settings.near_threshold,
@@ -789,13 +793,16 @@ def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
 
 
 def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
-          features: Sequence[DocumentFeatures] | None = None) -> DedupResult:
+          features: Sequence[DocumentFeatures] | None = None,
+          similar_pairs: SimilarPairs | None = None) -> DedupResult:
     """Duplicate groups of the documents' body paragraphs and sentences.
 
     `embedder` overrides the one `settings.embedder` names (tests); with
     `embedder: none` in the settings no embedding is used at all.
     `features`: each document's `document_features` when the caller has them (from the cache, or
     computed on workers); otherwise they are computed here.
+    `similar_pairs`: the executor's near-duplicate search (`find_similar_pairs` on a Ray cluster's
+    tasks: `RayExecutor.similar_pairs`); None = `find_similar_pairs` here.
     """
     if not _engines(settings):
         embedder = None
@@ -824,11 +831,12 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
     def signature(i: int) -> FactSignature:
         return per_sentence[i].signature
 
-    para_links = _shingle_links(paragraphs, settings, per_paragraph.__getitem__)
+    similar_pairs = similar_pairs or find_similar_pairs
+    para_links = _shingle_links(paragraphs, settings, per_paragraph.__getitem__, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    sent_links = (_shingle_links(sentences, settings, signature)
+    sent_links = (_shingle_links(sentences, settings, signature, similar_pairs)
                   + _same_fact_links(sentences, settings, words, same_language, per_sentence)
                   + _crosslingual_links(sentences, settings, vectors))
 

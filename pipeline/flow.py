@@ -191,10 +191,11 @@ class DedupStep:
         return out
 
     def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
-            ) -> DedupResult:
+            executor: Executor | None = None) -> DedupResult:
         from .dedup import dedup
 
-        return dedup(documents, settings.dedup, features=features)
+        return dedup(documents, settings.dedup, features=features,
+                     similar_pairs=executor.similar_pairs if executor is not None else None)
 
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
@@ -604,7 +605,7 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
         cached = dedup_result is not None
         if dedup_result is None:
             features = dedup_step.features(documents, settings, cache, executor)
-            dedup_result = dedup_step.run(documents, settings, features)
+            dedup_result = dedup_step.run(documents, settings, features, executor)
             del features
             cache.put("dedup", dedup_key, encode(dedup_result))
     stories_key = stories_step.key(dedup_key, settings)
