@@ -9,7 +9,8 @@ brief, review page, `index.md` and `dedup.json` is byte-identical (the run id
 blanked). Without `--address` it starts a real local cluster for the Ray run: a
 head node and a second worker node, separate processes with `--workers / 2`
 CPUs each (`ray.cluster_utils.Cluster`), shut down at the end whatever
-happens. Too slow for the test suite (tests/test_ray_executor.py runs a small
+happens; the cluster's CPU seconds (its processes, read before the shutdown) are
+printed next to the driver's. Too slow for the test suite (tests/test_ray_executor.py runs a small
 corpus on the same kind of cluster); run it by hand or in a nightly job.
 Last line: JSON.
 """
@@ -34,6 +35,28 @@ def outputs(run_dir: Path) -> dict[str, str]:
         str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes().replace(run_dir.name.encode(), b"<run>")).hexdigest()
         for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "manifest.json"
     }
+
+
+def cluster_cpu_s() -> float:
+    """CPU seconds of this process's descendants still alive (the local cluster's head, worker node and
+    their Ray workers) and of the children they reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        total += sum(int(v) for v in stats[pid][11:15])  # utime, stime, cutime, cstime
+    return round(total / tick, 2)
 
 
 def run_one(corpus: Path, work: Path, executor: str, workers: int) -> tuple[dict, dict[str, str]]:
@@ -61,7 +84,8 @@ def main() -> int:
     corpus = args.work / f"corpus-{args.size}"
     build_corpus(corpus, args.size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
     local, local_files = run_one(corpus, args.work, "local", args.workers)
-    print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, stages {local.get('timings_s')}", flush=True)
+    print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, peak RSS {local['peak_rss_mb']} MB, "
+          f"stages {local.get('timings_s')}", flush=True)
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     cluster = None
@@ -78,11 +102,14 @@ def main() -> int:
             cluster.wait_for_nodes()
             os.environ["RAY_ADDRESS"] = cluster.address
         on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
+        if cluster is not None:  # the tasks and actors' CPU: on the cluster, not in the driver's
+            on_ray["cluster_cpu_s"] = cluster_cpu_s()
     finally:
         if cluster is not None:
             cluster.shutdown()
-    print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors are "
-          f"the cluster's processes), stages {on_ray.get('timings_s')}", flush=True)
+    print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors and "
+          f"tasks are the cluster's processes: {on_ray.get('cluster_cpu_s', '?')} s), driver peak RSS "
+          f"{on_ray['peak_rss_mb']} MB, stages {on_ray.get('timings_s')}", flush=True)
     differing = sorted(k for k in set(local_files) | set(ray_files) if local_files.get(k) != ray_files.get(k))
     print(f"{len(local_files)} files; {'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}")
     print(json.dumps({"size": args.size, "workers": args.workers, "identical": not differing, "files": len(local_files),
