@@ -9,8 +9,8 @@ brief, review page, `index.md` and `dedup.json` is byte-identical (the run id
 blanked). Without `--address` it starts a real local cluster for the Ray run: a
 head node and a second worker node, separate processes with `--workers / 2`
 CPUs each (`ray.cluster_utils.Cluster`), shut down at the end whatever
-happens; the cluster's CPU seconds (its processes, read before the shutdown) are
-printed next to the driver's. Too slow for the test suite (tests/test_ray_executor.py runs a small
+happens; the cluster's CPU seconds during the Ray run (its processes, sampled while they
+live) are printed next to the driver's. Too slow for the test suite (tests/test_ray_executor.py runs a small
 corpus on the same kind of cluster); run it by hand or in a nightly job.
 Last line: JSON.
 """
@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,26 +38,57 @@ def outputs(run_dir: Path) -> dict[str, str]:
     }
 
 
-def cluster_cpu_s() -> float:
-    """CPU seconds of this process's descendants still alive (the local cluster's head, worker node and
-    their Ray workers) and of the children they reaped."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            stats[int(entry.name)] = fields
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0, list(children.get(os.getpid(), []))
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
-        total += sum(int(v) for v in stats[pid][11:15])  # utime, stime, cutime, cstime
-    return round(total / tick, 2)
+class ClusterCpu:
+    """CPU seconds of a local cluster's processes and their Ray workers (this process's children when the block
+    starts, and their descendants) while the block runs. Sampled every half second: a Ray worker ends with its job and is reaped without passing its
+    CPU time to a parent, so it is read while it lives (a worker's last half second is missed)."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[int, str], int] = {}
+        self._last: dict[tuple[int, str], int] = {}
+        self._roots: list[int] | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ClusterCpu:
+        self._sample()
+        self._first = dict(self._last)  # what the processes alive now spent before: not counted
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        ticks = sum(v - self._first.get(k, 0) for k, v in self._last.items())
+        return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
+
+    def _run(self) -> None:
+        while not self._done.wait(0.5):
+            self._sample()
+
+    def _sample(self) -> None:
+        children: dict[int, list[int]] = {}
+        stats: dict[int, list[str]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                stats[int(entry.name)] = fields
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+        if self._roots is None:  # the cluster: this process's children before the block (not the drivers it starts)
+            self._roots = children.get(os.getpid(), [])
+        todo = list(self._roots)
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            key = (pid, stats[pid][19])  # the start time: a pid used again is another process
+            self._last[key] = int(stats[pid][11]) + int(stats[pid][12])  # utime, stime
 
 
 def run_one(corpus: Path, work: Path, executor: str, workers: int) -> tuple[dict, dict[str, str]]:
@@ -101,9 +133,10 @@ def main() -> int:
             cluster.add_node(num_cpus=per_node)
             cluster.wait_for_nodes()
             os.environ["RAY_ADDRESS"] = cluster.address
-        on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
-        if cluster is not None:  # the tasks and actors' CPU: on the cluster, not in the driver's
-            on_ray["cluster_cpu_s"] = cluster_cpu_s()
+        with ClusterCpu() as cluster_cpu:  # the tasks and actors' CPU: on the cluster, not in the driver's
+            on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
+        if cluster is not None:
+            on_ray["cluster_cpu_s"] = cluster_cpu.seconds
     finally:
         if cluster is not None:
             cluster.shutdown()

@@ -23,7 +23,6 @@ Ray is an optional extra: `pip install '.[ray]'`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -157,7 +156,8 @@ class RayExecutor:
                       containment_threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
                       bucket_window: int | None = None) -> list[SimilarPair]:
         """`pipeline.minhash.find_similar_pairs` on the cluster's tasks, the same pairs (see the section
-        "Corpus-wide" below): sketches, LSH buckets and containment postings stay in the object store."""
+        "Corpus-wide" below): sketches, LSH buckets and containment postings stay in the object store.
+        Its tasks take one CPU each: call it outside a `session`, whose actors hold the CPUs."""
         n_total = len(texts)
         if n_total < 2:
             return []
@@ -166,14 +166,14 @@ class RayExecutor:
         sketch = ray.remote(num_cpus=1, num_returns=2 * parts + 1)(_sketch_slice)
         mapped = [sketch.remote(list(texts[a:b]), a, shingle_size, bands, rows, seed, parts)
                   for a, b in _slices(texts, TASKS_PER_CPU * self.workers)]
-        counts = ray.get([m[-1] for m in mapped])
-        shingle_counts = np.concatenate([c for c, _ in counts])
-        sample_counts = np.concatenate([c for _, c in counts])
         bucket_pairs = ray.remote(num_cpus=1)(_bucket_pairs)
         lsh = [bucket_pairs.remote(n_total, bucket_window, *[m[p] for m in mapped]) for p in range(parts)]
         postings = ray.remote(num_cpus=1, num_returns=2)(_postings)
         sorted_samples = [postings.remote(*[m[parts + p] for m in mapped]) for p in range(parts)]
+        counts = ray.get([m[-1] for m in mapped])
         del mapped
+        shingle_counts = np.concatenate([c for c, _ in counts])
+        sample_counts = np.concatenate([c for _, c in counts])
         cap = _posting_cap(ray.get([h for h, _ in sorted_samples]), n_total)
         shared_samples = ray.remote(num_cpus=1)(_shared_samples)
         shared = ray.get([shared_samples.remote(s, cap, n_total) for _, s in sorted_samples])
@@ -207,7 +207,12 @@ class RayExecutor:
             pending.append(verify.remote([texts[t] for t in mine.tolist()], mine, np.searchsorted(mine, l),
                                          np.searchsorted(mine, r), shingle_counts[mine], shingle_size,
                                          jaccard_threshold, containment_threshold))
-        return sorted((p for part in self._ray.get(pending) for p in part), key=lambda p: (p.i, p.j))
+        done = self._ray.get(pending)
+        pairs = np.concatenate([p for p, _ in done], axis=1)
+        figures = np.concatenate([f for _, f in done], axis=1)
+        order = np.lexsort((pairs[1], pairs[0]))
+        return [SimilarPair(int(i), int(j), float(x), float(y), float(z))
+                for i, j, x, y, z in zip(*pairs[:, order], *figures[:, order], strict=True)]
 
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
@@ -311,12 +316,15 @@ def _shared_samples(samples: np.ndarray, cap: int, n_total: int) -> tuple[np.nda
 
 def _verify_block(texts: Sequence[str], ids: np.ndarray, left: np.ndarray, right: np.ndarray,
                   shingle_counts: np.ndarray, shingle_size: int, jaccard_threshold: float,
-                  containment_threshold: float) -> list[SimilarPair]:
+                  containment_threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Verification task: `minhash._verify` of some candidate pairs (indices into `texts`, which are the
-    texts `ids` of the corpus), returned with the corpus's indices."""
+    texts `ids` of the corpus): the pairs that pass as the corpus's indices `[2, n]` and their figures
+    `[3, n]` (Jaccard, both containments), arrays rather than objects for the way back."""
     codes = np.sort(left * len(texts) + right)
     found = _verify(texts, codes, shingle_counts, shingle_size, jaccard_threshold, containment_threshold)
-    return [dataclasses.replace(p, i=int(ids[p.i]), j=int(ids[p.j])) for p in found]
+    pairs = ids[np.array([(p.i, p.j) for p in found], dtype=np.int64).reshape(-1, 2).T]
+    figures = np.array([(p.jaccard, p.containment_ij, p.containment_ji) for p in found], dtype=np.float64)
+    return pairs, figures.reshape(-1, 3).T
 
 
 def _contained(n_total: int, sample_counts: np.ndarray, shared: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
