@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import default_data, load_bases, plan, variant  # noqa: E402
-from ray_compare import ClusterCpu  # noqa: E402
+from ray_compare import ClusterCpu, cluster_at  # noqa: E402
 
 from pipeline.config import DedupSettings  # noqa: E402
 from pipeline.dedup import BUCKET_WINDOW, exact_key  # noqa: E402
@@ -107,19 +106,8 @@ def main() -> int:
         print(json.dumps(one_side(args.side, texts, args.address)))
         return 0
     print(f"{len(texts)} texts, {sum(map(len, texts)) / 2**20:.1f} M characters", flush=True)
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    cluster = None
     results: dict[str, Any] = {}
-    try:
-        address = args.address
-        if not address:
-            from ray.cluster_utils import Cluster
-
-            cluster = Cluster(initialize_head=False)
-            cluster.add_node(num_cpus=max(1, args.cpus // 2), include_dashboard=False)
-            cluster.add_node(num_cpus=max(1, args.cpus // 2))
-            cluster.wait_for_nodes()
-            address = cluster.address
+    with cluster_at(args.address, args.cpus) as address:
         for side in ("local", "ray"):
             with ClusterCpu() as cluster_cpu:
                 proc = subprocess.run([sys.executable, __file__, "--side", side, "--address", address, "--articles",
@@ -127,12 +115,9 @@ def main() -> int:
             if proc.returncode != 0:
                 raise SystemExit(f"bench_ray_pairs: the {side} side failed: {proc.stderr[-2000:]}")
             results[side] = json.loads(proc.stdout.strip().splitlines()[-1])
-            if cluster is not None:  # the tasks' CPU (and the idle cluster's): its processes, not the driver's
+            if not args.address:  # the tasks' CPU (and the idle cluster's): its processes, not the driver's
                 results[side]["cluster_cpu_s"] = cluster_cpu.seconds
             print(f"{side}: {results[side]}", flush=True)
-    finally:
-        if cluster is not None:
-            cluster.shutdown()
     identical = results["local"]["digest"] == results["ray"]["digest"]
     print("identical pairs" if identical else "the pairs DIFFER")
     print(json.dumps({"articles": args.articles, "texts": len(texts), "identical": identical, **results}))

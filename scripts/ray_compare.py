@@ -24,7 +24,9 @@ import os
 import shutil
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import ROOT, build_corpus, default_data, load_bases, run_pipeline  # noqa: E402
@@ -36,6 +38,26 @@ def outputs(run_dir: Path) -> dict[str, str]:
         str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes().replace(run_dir.name.encode(), b"<run>")).hexdigest()
         for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "manifest.json"
     }
+
+
+@contextmanager
+def cluster_at(address: str, cpus: int) -> Iterator[str]:
+    """`address`, or that of a local cluster of two nodes (separate processes, `cpus / 2` CPUs each) started
+    for the block and shut down after it, whatever happens. Usage statistics off."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    if address:
+        yield address
+        return
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=False)
+    try:
+        cluster.add_node(num_cpus=max(1, cpus // 2), include_dashboard=False)
+        cluster.add_node(num_cpus=max(1, cpus // 2))
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        cluster.shutdown()
 
 
 class ClusterCpu:
@@ -119,27 +141,11 @@ def main() -> int:
     print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, peak RSS {local['peak_rss_mb']} MB, "
           f"stages {local.get('timings_s')}", flush=True)
 
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    cluster = None
-    try:
-        if args.address:
-            os.environ["RAY_ADDRESS"] = args.address
-        else:
-            from ray.cluster_utils import Cluster
-
-            cluster = Cluster(initialize_head=False)
-            per_node = max(1, args.workers // 2)
-            cluster.add_node(num_cpus=per_node, include_dashboard=False)
-            cluster.add_node(num_cpus=per_node)
-            cluster.wait_for_nodes()
-            os.environ["RAY_ADDRESS"] = cluster.address
-        with ClusterCpu() as cluster_cpu:  # the tasks and actors' CPU: on the cluster, not in the driver's
-            on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
-        if cluster is not None:
-            on_ray["cluster_cpu_s"] = cluster_cpu.seconds
-    finally:
-        if cluster is not None:
-            cluster.shutdown()
+    with cluster_at(args.address, args.workers) as address, ClusterCpu() as cluster_cpu:
+        os.environ["RAY_ADDRESS"] = address
+        on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
+    if not args.address:  # the tasks and actors' CPU: on the cluster, not in the driver's
+        on_ray["cluster_cpu_s"] = cluster_cpu.seconds
     print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors and "
           f"tasks are the cluster's processes: {on_ray.get('cluster_cpu_s', '?')} s), driver peak RSS "
           f"{on_ray['peak_rss_mb']} MB, stages {on_ray.get('timings_s')}", flush=True)
