@@ -50,7 +50,7 @@ from typing import Callable, Iterable, Mapping, Protocol, Sequence
 import numpy as np
 
 from .config import DedupSettings
-from .minhash import Sketches, candidate_codes, sketch_texts, verify_candidates
+from .minhash import SimilarPair, Sketches, candidate_codes, sketch_texts, verify_candidates
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
 from .textsim import (
     ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
@@ -102,6 +102,10 @@ def exact_key(text: str) -> str:
 # (`find_similar_pairs(bucket_window=...)`): linear in the size of a syndicated group.
 BUCKET_WINDOW = 16
 
+# `minhash.find_similar_pairs` run elsewhere (`pipeline.executors`: same arguments, same pairs): the Ray
+# executor's shuffle across the cluster (`RayExecutor.similar_pairs`).
+SimilarPairs = Callable[..., list[SimilarPair]]
+
 
 @dataclass
 class LevelMemo:
@@ -110,7 +114,7 @@ class LevelMemo:
     near and contained links found among them."""
 
     units: np.ndarray
-    sketches: Sketches
+    sketches: Sketches | None  # None: the near-duplicate search ran on a cluster (nothing kept here)
     links: list[_Link]
 
 
@@ -149,7 +153,7 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
                    previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[str] | None = None,
-                   ) -> tuple[list[_Link], LevelMemo]:
+                   similar_pairs: SimilarPairs | None = None) -> tuple[list[_Link], LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -162,6 +166,10 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     (so exactly those of a full run: buckets, windows and the containment cap are corpus-wide), and
     only the pairs that were not already candidates between the same texts are verified; the others
     keep the previous run's verdict (its link, or none).
+
+    `similar_pairs`: when there is no `previous`, the executor's near-duplicate search (a Ray
+    cluster's shuffle) instead of this process's; its sketches stay on the cluster, so the memo has
+    none and the next run compares in full.
     """
     links: list[_Link] = []
     keys = keys if keys is not None else [exact_key(it.text) for it in items]
@@ -177,7 +185,12 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
     n = len(texts)
     kept: list[_Link] = []
-    if previous is None:
+    sketches: Sketches | None
+    if previous is None and similar_pairs is not None:
+        sketches = None
+        pairs = similar_pairs(texts, **options, containment_threshold=settings.contained_threshold,
+                              bucket_window=BUCKET_WINDOW)
+    elif previous is None:
         sketches = sketch_texts(texts, **options)
         todo = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
                                bucket_window=BUCKET_WINDOW)
@@ -204,9 +217,10 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         again = np.intersect1d(now, _mapped_codes(before // m, before % m, where_long, n), assume_unique=True)
         todo = np.setdiff1d(now, again, assume_unique=True)
         kept = _kept_links(memo.links, where, position, again, n)
-    pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
-                              jaccard_threshold=settings.near_threshold,
-                              containment_threshold=settings.contained_threshold)
+    if sketches is not None:
+        pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
+                                  jaccard_threshold=settings.near_threshold,
+                                  containment_threshold=settings.contained_threshold)
     found: list[_Link] = list(kept)
     for p in pairs:
         a, b = int(long_idx[p.i]), int(long_idx[p.j])
@@ -948,25 +962,30 @@ def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
 
 
 def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
-          features: Sequence[DocumentFeatures] | None = None) -> DedupResult:
+          features: Sequence[DocumentFeatures] | None = None,
+          similar_pairs: SimilarPairs | None = None) -> DedupResult:
     """Duplicate groups of the documents' body paragraphs and sentences.
 
     `embedder` overrides the one `settings.embedder` names (tests); with
     `embedder: none` in the settings no embedding is used at all.
     `features`: each document's `document_features` when the caller has them (from the cache, or
     computed on workers); otherwise they are computed here.
+    `similar_pairs`: the executor's near-duplicate search (a Ray cluster's shuffle:
+    `RayExecutor.similar_pairs`); None = `minhash`'s here.
     """
-    return dedup_across_runs(documents, settings, embedder, features)[0]
+    return dedup_across_runs(documents, settings, embedder, features, similar_pairs=similar_pairs)[0]
 
 
 def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
                       features: Sequence[DocumentFeatures] | None = None, previous: Previous | None = None,
-                      ) -> tuple[DedupResult, DedupMemo]:
+                      similar_pairs: SimilarPairs | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
     the pairs that involve a new or edited document are verified and compared; the result is the
-    same as without it (groups are made again from all links)."""
+    same as without it (groups are made again from all links).
+    `similar_pairs`: as in `dedup`, used when there is no `previous`; its sketches stay where it ran,
+    so there is no memo (None) and the next run compares in full."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
@@ -996,13 +1015,15 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
 
     before = previous.memo if previous is not None else None
     para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
-                                           (before.paragraphs, previous.paragraphs) if previous else None)
+                                           (before.paragraphs, previous.paragraphs) if previous else None,
+                                           similar_pairs=similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
     keys = [exact_key(it.text) for it in sentences]
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
-                                           (before.sentences, previous.sentences) if previous else None, keys)
+                                           (before.sentences, previous.sentences) if previous else None, keys,
+                                           similar_pairs)
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys)
     sent_links = sent_links + fact_links + _crosslingual_links(sentences, settings, vectors)
@@ -1012,6 +1033,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature, vectors,
                                       settings.crosslingual_group_threshold)),
     )
+    if para_memo.sketches is None or sent_memo.sketches is None:
+        return result, None
     return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=lambda l: (l.a, l.b)))
 
 

@@ -200,10 +200,11 @@ class DedupStep:
         return out
 
     def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
-            ) -> DedupResult:
+            executor: Executor | None = None) -> DedupResult:
         from .dedup import dedup
 
-        return dedup(documents, settings.dedup, features=features)
+        return dedup(documents, settings.dedup, features=features,
+                     similar_pairs=executor.similar_pairs if executor is not None else None)
 
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
@@ -233,7 +234,8 @@ class DedupStep:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
         with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
             features = self.features(documents, settings, cache, executor)
-            result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before)
+            result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
+                                             similar_pairs=executor.similar_pairs if executor is not None else None)
             del features
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",
@@ -241,7 +243,11 @@ class DedupStep:
         else:
             log.info("dedup: in full: %s", why)
         cache.put("dedup", key, result_to_json(result))
-        if run_dir is not None:
+        if memo is None:
+            log.info("dedup: no dedup state kept for the next run: the near-duplicate search ran on the %s "
+                     "cluster, whose sketches stay there (the next run dedups in full)",
+                     executor.name if executor is not None else "executor's")
+        elif run_dir is not None:
             save_state(run_dir / STATE_FILE, state_of(documents, memo, key, fingerprint))
         return result, False
 

@@ -77,8 +77,9 @@ _TITLE_SUFFIXES = ["", " (AFP)", " - Le Journal", " : ce que l'on sait", " | Act
 
 
 def default_data() -> Path:
+    """`../shared/eval-dev` beside the checkout; a worktree under /work/wt/ reads /work/shared/eval-dev."""
     here = ROOT / ".." / "shared" / "eval-dev"
-    return here
+    return here if here.exists() else Path("/work/shared/eval-dev")
 
 
 # --- corpora -------------------------------------------------------------------------------------

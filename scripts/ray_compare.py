@@ -9,7 +9,8 @@ brief, review page, `index.md` and `dedup.json` is byte-identical (the run id
 blanked). Without `--address` it starts a real local cluster for the Ray run: a
 head node and a second worker node, separate processes with `--workers / 2`
 CPUs each (`ray.cluster_utils.Cluster`), shut down at the end whatever
-happens. Too slow for the test suite (tests/test_ray_executor.py runs a small
+happens; the cluster's CPU seconds during the Ray run (its processes, sampled while they
+live) are printed next to the driver's. Too slow for the test suite (tests/test_ray_executor.py runs a small
 corpus on the same kind of cluster); run it by hand or in a nightly job.
 Last line: JSON.
 """
@@ -22,7 +23,10 @@ import json
 import os
 import shutil
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import ROOT, build_corpus, default_data, load_bases, run_pipeline  # noqa: E402
@@ -34,6 +38,79 @@ def outputs(run_dir: Path) -> dict[str, str]:
         str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes().replace(run_dir.name.encode(), b"<run>")).hexdigest()
         for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "manifest.json"
     }
+
+
+@contextmanager
+def cluster_at(address: str, cpus: int) -> Iterator[str]:
+    """`address`, or that of a local cluster of two nodes (separate processes, `cpus / 2` CPUs each) started
+    for the block and shut down after it, whatever happens. Usage statistics off."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    if address:
+        yield address
+        return
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=False)
+    try:
+        cluster.add_node(num_cpus=max(1, cpus // 2), include_dashboard=False)
+        cluster.add_node(num_cpus=max(1, cpus // 2))
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        cluster.shutdown()
+
+
+class ClusterCpu:
+    """CPU seconds of a local cluster's processes and their Ray workers (this process's children when the block
+    starts, and their descendants) while the block runs. Sampled every half second: a Ray worker ends with its job and is reaped without passing its
+    CPU time to a parent, so it is read while it lives (a worker's last half second is missed)."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[int, str], int] = {}
+        self._last: dict[tuple[int, str], int] = {}
+        self._roots: list[int] | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ClusterCpu:
+        self._sample()
+        self._first = dict(self._last)  # what the processes alive now spent before: not counted
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> float:
+        ticks = sum(v - self._first.get(k, 0) for k, v in self._last.items())
+        return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
+
+    def _run(self) -> None:
+        while not self._done.wait(0.5):
+            self._sample()
+
+    def _sample(self) -> None:
+        children: dict[int, list[int]] = {}
+        stats: dict[int, list[str]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                stats[int(entry.name)] = fields
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+        if self._roots is None:  # the cluster: this process's children before the block (not the drivers it starts)
+            self._roots = children.get(os.getpid(), [])
+        todo = list(self._roots)
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            key = (pid, stats[pid][19])  # the start time: a pid used again is another process
+            self._last[key] = int(stats[pid][11]) + int(stats[pid][12])  # utime, stime
 
 
 def run_one(corpus: Path, work: Path, executor: str, workers: int) -> tuple[dict, dict[str, str]]:
@@ -61,28 +138,17 @@ def main() -> int:
     corpus = args.work / f"corpus-{args.size}"
     build_corpus(corpus, args.size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
     local, local_files = run_one(corpus, args.work, "local", args.workers)
-    print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, stages {local.get('timings_s')}", flush=True)
+    print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, peak RSS {local['peak_rss_mb']} MB, "
+          f"stages {local.get('timings_s')}", flush=True)
 
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    cluster = None
-    try:
-        if args.address:
-            os.environ["RAY_ADDRESS"] = args.address
-        else:
-            from ray.cluster_utils import Cluster
-
-            cluster = Cluster(initialize_head=False)
-            per_node = max(1, args.workers // 2)
-            cluster.add_node(num_cpus=per_node, include_dashboard=False)
-            cluster.add_node(num_cpus=per_node)
-            cluster.wait_for_nodes()
-            os.environ["RAY_ADDRESS"] = cluster.address
+    with cluster_at(args.address, args.workers) as address, ClusterCpu() as cluster_cpu:
+        os.environ["RAY_ADDRESS"] = address
         on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
-    finally:
-        if cluster is not None:
-            cluster.shutdown()
-    print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors are "
-          f"the cluster's processes), stages {on_ray.get('timings_s')}", flush=True)
+    if not args.address:  # the tasks and actors' CPU: on the cluster, not in the driver's
+        on_ray["cluster_cpu_s"] = cluster_cpu.seconds
+    print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors and "
+          f"tasks are the cluster's processes: {on_ray.get('cluster_cpu_s', '?')} s), driver peak RSS "
+          f"{on_ray['peak_rss_mb']} MB, stages {on_ray.get('timings_s')}", flush=True)
     differing = sorted(k for k in set(local_files) | set(ray_files) if local_files.get(k) != ray_files.get(k))
     print(f"{len(local_files)} files; {'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}")
     print(json.dumps({"size": args.size, "workers": args.workers, "identical": not differing, "files": len(local_files),

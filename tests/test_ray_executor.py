@@ -2,8 +2,9 @@
 
 The cluster is a head and a second worker node, each a separate set of Ray
 processes with one CPU (`ray.cluster_utils.Cluster`), so the two actors of a
-`run.workers: 2` run sit on different nodes. It is always shut down.
-The 2,000-article comparison is `scripts/ray_compare.py` (minutes; not run here).
+`run.workers: 2` run sit on different nodes. It is always shut down. On it: a whole run against the
+local executor's, and dedup's near-duplicate search as a shuffle of Ray tasks against the numpy search
+(about 5,000 texts). The 2,000-article comparison is `scripts/ray_compare.py` (minutes; not run here).
 """
 
 from __future__ import annotations
@@ -88,6 +89,49 @@ def test_ray_cluster_writes_the_same_briefs_as_local(cluster_address, tmp_path):
     # Ray's own output stays out of the run's log: every stderr line is one of our JSON records
     for line in stderr.splitlines():
         assert isinstance(json.loads(line), dict), line
+
+
+@pytest.fixture
+def on_cluster(cluster_address):
+    """An executor of this process connected to the two-node cluster (disconnected after the test: the
+    other tests start their own driver)."""
+    from pipeline.executors.ray import RayExecutor
+
+    try:
+        yield RayExecutor(address=cluster_address, workers=2)
+    finally:
+        ray.shutdown()
+
+
+def _syndicated_texts(bases: int, variants: int) -> list[str]:
+    """Paragraphs and sentences (as dedup sends them) of syndicated variants of OrangeSum articles."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_scale import default_data, load_bases, variant
+
+    source = default_data() / "orangesum-valid.jsonl"
+    if not source.exists():
+        pytest.skip(f"{source} not found: the eval-dev data is needed for the syndicated copies")
+    texts: list[str] = []
+    for base in load_bases(source)[:bases]:
+        for number in range(variants):
+            _, sentences = variant(base, number, seed=1)
+            texts += [" ".join(sentences[k:k + 3]) for k in range(0, len(sentences), 3)] + sentences
+    return texts
+
+
+def test_similar_pairs_shuffled_on_the_cluster_are_those_of_the_driver(on_cluster):
+    """Dedup's corpus-wide near-duplicate search as Ray tasks (sketches partitioned by LSH bucket and by
+    containment sample, pairs verified by tasks) finds exactly the pairs `find_similar_pairs` finds here."""
+    from pipeline.minhash import find_similar_pairs
+
+    texts = _syndicated_texts(bases=60, variants=6)
+    texts += ["", "trop court", texts[0]]  # no word; fewer words than a shingle; an exact copy
+    for window in (None, 16):
+        here = find_similar_pairs(texts, bucket_window=window)
+        assert on_cluster.similar_pairs(texts, bucket_window=window) == here
+        assert len(here) > 1000
+        assert any(p.jaccard < 0.7 for p in here)  # pairs from the containment index, not the LSH
+    assert on_cluster.similar_pairs(texts[:1]) == []
 
 
 def test_unreachable_cluster_is_a_failed_run_with_the_reason(tmp_path):

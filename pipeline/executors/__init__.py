@@ -6,6 +6,11 @@ context the function needs (the corpus index, settings, ...). The executor
 returns the results in the order of the items, whatever its number of
 workers, so a run's output does not depend on where or how widely it ran.
 
+`similar_pairs`: how a corpus-wide step finds near-duplicate texts
+(`pipeline.minhash.find_similar_pairs`'s arguments and result): None on the
+local executor (the step runs it in this process); on Ray, a shuffle across
+the cluster's tasks that brings only the pairs back to this process.
+
 `session(shared)` keeps workers (and whatever they built lazily, such as a
 translation engine) alive across several `map` calls; `map` on a session
 blocks until every result is back.
@@ -31,6 +36,7 @@ class Session(Protocol):
 class Executor(Protocol):
     name: str
     workers: int
+    similar_pairs: Callable[..., list[Any]] | None
 
     def session(self, shared: Any, *, workers: int | None = None) -> ContextManager[Session]: ...
 

@@ -14,6 +14,10 @@ dashboard) and stopped when the process exits. Usage statistics are off;
 nothing is sent anywhere. Every node needs this package and the engines it
 uses (Apertium, model folders) installed the same way as here.
 
+Corpus-wide steps do not collect the corpus's sketches on the driver:
+`RayExecutor.similar_pairs` (dedup's near-duplicate search) is a shuffle by
+LSH bucket key across Ray tasks, and only the pairs come back.
+
 Ray is an optional extra: `pip install '.[ray]'`.
 """
 
@@ -25,6 +29,12 @@ import socket
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
+import numpy as np
+
+from ..minhash import (
+    _MIN_POSTING_CAP, _PAIR_BUDGET_PER_TEXT, SimilarPair, _components, _min_shared, _MinHasher, _mix64, _pairs_in_runs,
+    _ranges, _sketch, _verify, choose_bands,
+)
 from . import ExecutorError, available_cores
 from .local import _InProcess
 
@@ -142,6 +152,68 @@ class RayExecutor:
             log.warning("ray: run.workers is %d but the cluster has %d CPUs; using %d actors", workers, cpus, cpus)
         self.workers = max(1, min(workers or cpus, cpus))
 
+    def similar_pairs(self, texts: Sequence[str], *, shingle_size: int = 3, jaccard_threshold: float = 0.7,
+                      containment_threshold: float = 0.8, num_perm: int = 128, seed: int = 1,
+                      bucket_window: int | None = None) -> list[SimilarPair]:
+        """`pipeline.minhash.find_similar_pairs` on the cluster's tasks, the same pairs (see the section
+        "Corpus-wide" below): sketches, LSH buckets and containment postings stay in the object store.
+        Its tasks take one CPU each: call it outside a `session`, whose actors hold the CPUs."""
+        n_total = len(texts)
+        if n_total < 2:
+            return []
+        ray, parts = self._ray, max(2, self.workers)
+        bands, rows = choose_bands(jaccard_threshold, num_perm)
+        sketch = ray.remote(num_cpus=1, num_returns=2 * parts + 1)(_sketch_slice)
+        mapped = [sketch.remote(list(texts[a:b]), a, shingle_size, bands, rows, seed, parts)
+                  for a, b in _slices(texts, TASKS_PER_CPU * self.workers)]
+        bucket_pairs = ray.remote(num_cpus=1)(_bucket_pairs)
+        lsh = [bucket_pairs.remote(n_total, bucket_window, *[m[p] for m in mapped]) for p in range(parts)]
+        postings = ray.remote(num_cpus=1, num_returns=2)(_postings)
+        sorted_samples = [postings.remote(*[m[parts + p] for m in mapped]) for p in range(parts)]
+        counts = ray.get([m[-1] for m in mapped])
+        del mapped
+        shingle_counts = np.concatenate([c for c, _ in counts])
+        sample_counts = np.concatenate([c for _, c in counts])
+        cap = _posting_cap(ray.get([h for h, _ in sorted_samples]), n_total)
+        shared_samples = ray.remote(num_cpus=1)(_shared_samples)
+        shared = ray.get([shared_samples.remote(s, cap, n_total) for _, s in sorted_samples])
+        del sorted_samples
+        candidates = np.union1d(np.unique(np.concatenate(ray.get(lsh))),
+                                _contained(n_total, sample_counts, shared, containment_threshold))
+        del shared, lsh
+        return self._verified(texts, candidates, shingle_counts, shingle_size, jaccard_threshold,
+                              containment_threshold)
+
+    def _verified(self, texts: Sequence[str], codes: np.ndarray, shingle_counts: np.ndarray, shingle_size: int,
+                  jaccard_threshold: float, containment_threshold: float) -> list[SimilarPair]:
+        """The candidate pairs that pass, checked by tasks in blocks of whole groups of texts where they can be
+        (each text is shingled once per block it is in)."""
+        if codes.size == 0:
+            return []
+        n_total = len(texts)
+        left, right = codes // n_total, codes % n_total
+        ids = np.unique(np.concatenate([left, right]))
+        order = np.argsort(_components(np.searchsorted(ids, left), np.searchsorted(ids, right), ids.size),
+                           kind="stable")
+        weight = np.cumsum((shingle_counts[left] + shingle_counts[right])[order].astype(np.int64))
+        blocks = max(1, min(TASKS_PER_CPU * self.workers, int(weight[-1]) // VERIFY_BLOCK_SHINGLES))
+        verify = self._ray.remote(num_cpus=1)(_verify_block)
+        pending = []
+        for block in np.split(order, np.searchsorted(weight, np.arange(1, blocks) * (weight[-1] / blocks))):
+            if block.size == 0:
+                continue
+            l, r = left[block], right[block]
+            mine = np.unique(np.concatenate([l, r]))
+            pending.append(verify.remote([texts[t] for t in mine.tolist()], mine, np.searchsorted(mine, l),
+                                         np.searchsorted(mine, r), shingle_counts[mine], shingle_size,
+                                         jaccard_threshold, containment_threshold))
+        done = self._ray.get(pending)
+        pairs = np.concatenate([p for p, _ in done], axis=1)
+        figures = np.concatenate([f for _, f in done], axis=1)
+        order = np.lexsort((pairs[1], pairs[0]))
+        return [SimilarPair(int(i), int(j), float(x), float(y), float(z))
+                for i, j, x, y, z in zip(*pairs[:, order], *figures[:, order], strict=True)]
+
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
         n = self.workers if workers is None else max(1, min(workers, self.workers))
@@ -153,3 +225,134 @@ class RayExecutor:
             yield session
         finally:
             session.close()
+
+
+# --------------------------------------------------------------------------
+# Corpus-wide: near-duplicate pairs (`pipeline.minhash.find_similar_pairs`) as a shuffle.
+#
+# Map tasks sketch slices of the texts (shingles, MinHash band keys, containment samples) and split
+# what they made by key into `parts` partitions, which stay in the object store; reduce tasks each
+# own a hash range of LSH bucket keys (and of containment sample keys) and emit the candidate pairs
+# of their buckets; verification tasks check blocks of candidates exactly. The driver receives the
+# per-text counts (8 bytes a text), the edge lists and the verified pairs, never the sketches. Each
+# step is the one of `pipeline.minhash` on a partition of its keys (a bucket or a posting is whole in
+# one partition), so the pairs are the same as `find_similar_pairs`'s (tests/test_ray_executor.py).
+
+# Characters of text per map task, at least (each task sketches in minhash's own chunks).
+SKETCH_SLICE_CHARS = 1 << 18
+# Shingles (of the two texts of each pair) per verification task, at least.
+VERIFY_BLOCK_SHINGLES = 1 << 16
+# Tasks per CPU of the cluster for the map and verification steps: evens out uneven slices.
+TASKS_PER_CPU = 4
+
+_EMPTY = np.empty(0, np.int64)
+
+
+def _split(values: np.ndarray, parts: int, *arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """`arrays` cut into `parts` groups by a hash of `values` (uint64 keys)."""
+    where = (_mix64(values.copy()) % np.uint64(parts)).astype(np.int64)
+    order = np.argsort(where, kind="stable")
+    cuts = np.searchsorted(where[order], np.arange(1, parts))
+    return list(zip(*(np.split(a[order], cuts) for a in arrays)))
+
+
+def _sketch_slice(texts: Sequence[str], first: int, shingle_size: int, bands: int, rows: int, seed: int,
+                  parts: int) -> tuple[Any, ...]:
+    """Map task: `parts` partitions of (bucket, text) for the LSH, `parts` partitions of containment
+    samples (`key << 32 | text`), then the slice's shingle and sample counts. Texts are numbered
+    from `first`; a bucket is `band key << 32 | band`."""
+    sk = _sketch(texts, shingle_size, _MinHasher(bands, rows, seed))
+    live = np.flatnonzero(sk.shingle_counts)
+    buckets = (sk.band_keys[:, live].astype(np.uint64) << np.uint64(32)) | np.arange(bands, dtype=np.uint64)[:, None]
+    buckets = buckets.ravel()
+    owners = np.tile(live + first, bands)
+    samples = np.concatenate(sk.samples) + np.uint64(first) if sk.samples else np.empty(0, np.uint64)
+    by_bucket = [(b, o) for b, o in _split(buckets, parts, buckets, owners)]
+    by_sample = [s for (s,) in _split(samples >> np.uint64(32), parts, samples)]
+    return (*by_bucket, *by_sample, (sk.shingle_counts, sk.sample_counts))
+
+
+def _runs(keys: np.ndarray) -> np.ndarray:
+    """Starts of the runs of equal values of sorted `keys`."""
+    if keys.size == 0:
+        return _EMPTY
+    return np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+
+
+def _bucket_pairs(n_total: int, window: int | None, *parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Reduce task: the pair codes of the LSH buckets of one partition (texts in text order in a
+    bucket, as `minhash._lsh_candidates` has them)."""
+    buckets = np.concatenate([b for b, _ in parts])
+    owners = np.concatenate([o for _, o in parts])
+    order = np.lexsort((owners, buckets))
+    starts = _runs(buckets[order])
+    if starts.size == buckets.size:
+        return _EMPTY
+    return np.unique(_pairs_in_runs(owners[order], starts, n_total, window))
+
+
+def _postings(*parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce task: one partition's containment samples, sorted (postings by key, texts ascending),
+    and the histogram of pairs per posting length (summed over partitions, it sets the posting cap)."""
+    samples = np.sort(np.concatenate(parts))
+    lengths = np.diff(_runs(samples >> np.uint64(32)), append=samples.size)
+    return np.bincount(lengths, weights=lengths * (lengths - 1) / 2.0), samples
+
+
+def _shared_samples(samples: np.ndarray, cap: int, n_total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reduce task: the texts of postings longer than `cap` (no longer counted as samples), and each
+    pair of texts sharing postings of this partition with how many it shares."""
+    owners = (samples & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    starts = _runs(samples >> np.uint64(32))
+    lengths = np.diff(starts, append=samples.size)
+    dropped = lengths > cap
+    dropped_owners = owners[_ranges(starts[dropped], lengths[dropped])]
+    shared = (lengths >= 2) & (lengths <= cap)
+    members, lengths = owners[np.repeat(shared, lengths)], lengths[shared]
+    codes = _pairs_in_runs(members, np.cumsum(lengths) - lengths, n_total)
+    pairs, counts = np.unique(codes, return_counts=True)
+    return dropped_owners, pairs, counts
+
+
+def _verify_block(texts: Sequence[str], ids: np.ndarray, left: np.ndarray, right: np.ndarray,
+                  shingle_counts: np.ndarray, shingle_size: int, jaccard_threshold: float,
+                  containment_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Verification task: `minhash._verify` of some candidate pairs (indices into `texts`, which are the
+    texts `ids` of the corpus): the pairs that pass as the corpus's indices `[2, n]` and their figures
+    `[3, n]` (Jaccard, both containments), arrays rather than objects for the way back."""
+    codes = np.sort(left * len(texts) + right)
+    found = _verify(texts, codes, shingle_counts, shingle_size, jaccard_threshold, containment_threshold)
+    pairs = ids[np.array([(p.i, p.j) for p in found], dtype=np.int64).reshape(-1, 2).T]
+    figures = np.array([(p.jaccard, p.containment_ij, p.containment_ji) for p in found], dtype=np.float64)
+    return pairs, figures.reshape(-1, 3).T
+
+
+def _contained(n_total: int, sample_counts: np.ndarray, shared: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+               containment_threshold: float) -> np.ndarray:
+    """The pairs that share enough containment samples (`minhash._count_and_filter` over all partitions)."""
+    counts = sample_counts.astype(np.int64)
+    counts -= np.bincount(np.concatenate([d for d, _, _ in shared]), minlength=n_total)
+    pairs, index = np.unique(np.concatenate([p for _, p, _ in shared]), return_inverse=True)
+    hits = np.bincount(index, weights=np.concatenate([c for _, _, c in shared]), minlength=pairs.size)
+    n_small = np.minimum(counts[pairs // n_total], counts[pairs % n_total])
+    values, where = np.unique(n_small, return_inverse=True)
+    needed = np.array([_min_shared(int(v), containment_threshold) for v in values], dtype=np.int64)
+    return pairs[hits >= needed[where]]
+
+
+def _posting_cap(histograms: list[np.ndarray], n_total: int) -> int:
+    """`minhash._containment_candidates`'s posting cap from the partitions' histograms."""
+    total = np.zeros(max((h.size for h in histograms), default=0))
+    for h in histograms:
+        total[:h.size] += h
+    within = np.flatnonzero(np.cumsum(total) <= _PAIR_BUDGET_PER_TEXT * n_total)
+    return max(_MIN_POSTING_CAP, int(within[-1]) if within.size else 0)
+
+
+def _slices(texts: Sequence[str], count: int) -> list[tuple[int, int]]:
+    """About `count` consecutive (start, stop) ranges of texts of about equal characters."""
+    ends = np.cumsum([len(t) + 1 for t in texts])
+    size = max(SKETCH_SLICE_CHARS, int(ends[-1]) // count + 1)
+    cuts = np.unique(np.searchsorted(ends, np.arange(size, int(ends[-1]), size), side="right"))
+    bounds = [0, *[int(c) for c in cuts if 0 < c < len(texts)], len(texts)]
+    return list(zip(bounds[:-1], bounds[1:]))

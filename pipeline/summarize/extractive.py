@@ -263,7 +263,7 @@ def _coverage(stems: list[list[str]], doc_of: list[int], n_docs: int) -> list[fl
             docs_with.setdefault(w, set()).add(doc)
     out = []
     for words in stems:
-        distinct = set(words)
+        distinct = dict.fromkeys(words)  # not a set: a float sum in hash order changes with PYTHONHASHSEED
         out.append(sum((len(docs_with[w]) - 1) / (n_docs - 1) for w in distinct) / len(distinct) if distinct else 0.0)
     return out
 
