@@ -45,6 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import run_state
 from .config import DedupSettings
 from .dedup import DedupMemo, LevelMemo, Previous, _Link
 from .minhash import Sketches
@@ -172,15 +173,7 @@ def _level_fits(level: LevelMemo, items: int) -> bool:
 
 def previous_state(previous_run: Path | None) -> tuple[DedupState | None, str]:
     """The previous run's dedup state, or None and why there is none."""
-    if previous_run is None:
-        return None, "no previous run"
-    path = previous_run / STATE_FILE
-    if not path.is_file():
-        return None, f"the previous run ({previous_run.name}) kept no dedup state"
-    try:
-        return load_state(path), ""
-    except ValueError as exc:
-        return None, str(exc)
+    return run_state.previous_state(previous_run, STATE_FILE, load_state, "dedup state")
 
 
 @dataclass(frozen=True)

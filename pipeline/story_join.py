@@ -52,6 +52,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from . import run_state
 from .cache import code_fingerprint, digest
 from .config import StoriesSettings
 from .model import DedupResult, Document
@@ -158,15 +159,7 @@ def load_state(path: Path) -> GroupingState:
 
 def previous_state(previous_run: Path | None) -> tuple[GroupingState | None, str]:
     """The previous run's grouping state, or None and why there is none."""
-    if previous_run is None:
-        return None, "no previous run"
-    path = previous_run / STATE_FILE
-    if not path.is_file():
-        return None, f"the previous run ({previous_run.name}) kept no grouping state"
-    try:
-        return load_state(path), ""
-    except ValueError as exc:
-        return None, str(exc)
+    return run_state.previous_state(previous_run, STATE_FILE, load_state, "grouping state")
 
 
 def decide(state: GroupingState | None, why: str, documents: Sequence[Document], settings: StoriesSettings,
