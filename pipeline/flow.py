@@ -24,6 +24,7 @@ adding a step class and one call in `run_flow`.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -794,7 +795,24 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
 
     `previous_run` is the last published run folder: story ids continue from it, and each brief
     says what changed since it.
+
+    The records that live to the end of the run (documents, index, dedup groups, stories) are moved
+    out of the cyclic garbage collector's reach once made (`gc.freeze`): they hold no reference cycle,
+    and every full collection would otherwise walk them again (a warm run's dedup stage took 3x
+    longer at 10,000 articles). Reference counting still frees them; they are handed back to the
+    collector when the flow ends.
     """
+    try:
+        return _run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
+                         engine_warnings=engine_warnings, run_dir=run_dir, run_id=run_id, hooks=hooks,
+                         previous_run=previous_run)
+    finally:
+        gc.unfreeze()
+
+
+def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Executor, engine: Translator,
+              engine_warnings: Sequence[str], run_dir: Path, run_id: str, hooks: Hooks | None,
+              previous_run: Path | None) -> FlowResult:
     from .summarize import make_summarizer
 
     hooks = hooks or NoHooks()
@@ -825,10 +843,12 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
         log.warning("%s", w)
         warnings.append(w)
     index = CorpusIndex.build(documents)
+    gc.freeze()  # the corpus: see run_flow
 
     # dedup, stories
     dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor, previous_run,
                                                  run_dir)
+    gc.freeze()  # its groups and stories
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
     with hooks.stage(StoryIdsStep.name):
