@@ -57,26 +57,8 @@ def write_sources(run_dir: Path, documents: Sequence[Document]) -> None:
             "extractor": d.extractor, "encoding": d.encoding, "title": d.title, "date": d.date, "author": d.author,
             "site_name": d.site_name, "lang": d.lang, "notes": list(d.notes),
         })
-    (folder / INDEX_NAME).write_text(index_text(entries), encoding="utf-8")
-
-
-def index_text(entries: Sequence[dict[str, Any]]) -> str:
-    """`json.dumps({"format": INDEX_FORMAT, "documents": entries}, ensure_ascii=False, indent=1)` and a
-    newline, byte for byte (a test holds it), with each value written by the C encoder: an indented dump
-    goes through the pure-Python one, a second per 10,000 documents. Entries are flat: their values are
-    scalars or lists of scalars."""
-    def value(v: Any) -> str:
-        if isinstance(v, (list, tuple)):
-            return "[\n" + ",\n".join("    " + json.dumps(x, ensure_ascii=False) for x in v) + "\n   ]" if v else "[]"
-        return json.dumps(v, ensure_ascii=False)
-
-    def entry(e: dict[str, Any]) -> str:
-        if not e:
-            return "  {}"
-        return "  {\n" + ",\n".join(f"   {json.dumps(k, ensure_ascii=False)}: {value(v)}" for k, v in e.items()) + "\n  }"
-
-    documents = "[\n" + ",\n".join(entry(e) for e in entries) + "\n ]" if entries else "[]"
-    return f'{{\n "format": {json.dumps(INDEX_FORMAT)},\n "documents": {documents}\n}}\n'
+    (folder / INDEX_NAME).write_text(json.dumps({"format": INDEX_FORMAT, "documents": entries}, ensure_ascii=False,
+                                                indent=1) + "\n", encoding="utf-8")
 
 
 class VerifyError(Exception):

@@ -108,14 +108,3 @@ def test_csv_without_the_text_column_exits_2_naming_it(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "ingest.fields.text" in proc.stderr and "columns (id, corps)" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_sources_index_is_the_indented_dump_byte_for_byte():
-    """sources/index.json is written value by value (fast); it must stay what `json.dumps(indent=1)` writes."""
-    from pipeline.verify import INDEX_FORMAT, index_text
-
-    for entries in ([], [{}], [{"doc_id": "a", "title": None, "notes": [], "source_chars": 12, "lang": "fr"}],
-                    [{"title": "Été \"cité\" <b>\n", "notes": ["feed summary only", "ü"], "score": 1.5, "ok": True},
-                     {"doc_id": "b", "notes": []}]):
-        want = json.dumps({"format": INDEX_FORMAT, "documents": entries}, ensure_ascii=False, indent=1) + "\n"
-        assert index_text(entries) == want
