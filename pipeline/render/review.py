@@ -52,7 +52,7 @@ from markupsafe import Markup, escape
 
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
-from ..model import Brief, DedupResult, DupGroup, Paragraph
+from ..model import Brief, DedupResult, Document, DupGroup, Paragraph
 from . import citation_numbers, cited_sentences, compress_text, expand_text, lines_label, n_sources
 
 if TYPE_CHECKING:
@@ -375,13 +375,15 @@ def _translations_of(translated: Translated) -> TranslationsKey:
 
 
 def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
-              english: str = "all", seen: dict[str, bytes] | None = None) -> str:
+              english: str = "all", documents_key: str = "") -> str:
     """What a page shows, hashed from its inputs (cheap next to building it): the brief, the groups of
     its cited sentences and paragraphs, every paragraph shown (in the order shown) and its translations.
-    `seen`: paragraph id -> its `_paragraph_key` hashed, shared by the pages of a site (a paragraph
-    shown on several pages is hashed once)."""
+    `documents_key`: what documents are a function of besides their bytes (ingest's code and settings);
+    with it, a paragraph is named by its id and its document's bytes (`_paragraph_id`) instead of being
+    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles)."""
     h = hashlib.sha256(_code_key().encode())
     h.update(english.encode())
+    h.update(documents_key.encode())
     h.update(repr(brief).encode())
     groups: dict[str, DupGroup] = {}
     pids: dict[str, None] = {}
@@ -399,15 +401,17 @@ def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations:
         h.update(repr((g.level, g.canonical, [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
     for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
         p = index.paragraphs[pid]
-        if seen is None:
-            h.update(_paragraph_key(p, index.documents[p.doc_id].path))
-        else:
-            if pid not in seen:
-                seen[pid] = hashlib.sha256(_paragraph_key(p, index.documents[p.doc_id].path)).digest()
-            h.update(seen[pid])
+        d = index.documents[p.doc_id]
+        h.update(_paragraph_id(p, d) if documents_key else _paragraph_key(p, d.path))
         for target in _targets(p.lang):
             h.update(repr(translations(p, target)).encode())
     return h.hexdigest()
+
+
+def _paragraph_id(p: Paragraph, d: Document) -> bytes:
+    """A paragraph as the document it comes from names it: its id, and the document's place, bytes and
+    extractor (with the ingest code and settings, what the paragraph is a function of)."""
+    return repr((p.pid, d.path, d.sha256, d.format, d.extractor)).encode()
 
 
 def _paragraph_key(p: Paragraph, path: str) -> bytes:
@@ -492,11 +496,13 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
 
 def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
-                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all") -> list[Path]:
+                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
+                      documents_key: str = "") -> list[Path]:
     """The review site as a run makes it: a page whose inputs, rendering code and translation engines
     (`direction_key(source, target)`: the engine's identity) are unchanged comes from the cache without
     its translations being looked up; only the other pages' sentences go to `translate`. Only pages
-    with every translation they need are cached (a failed translation is tried again next run)."""
+    with every translation they need are cached (a failed translation is tried again next run).
+    `documents_key`: what the documents are a function of besides their bytes (see `_page_key`)."""
     lookups = _Lookups.build(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
 
@@ -505,8 +511,7 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
             directions[(p.lang, target)] = hashlib.sha256(direction_key(p.lang, target).encode()).hexdigest()
         return directions[(p.lang, target)]
 
-    seen: dict[str, bytes] = {}
-    keys = [_page_key(b, index, lookups, translations, english, seen) for b in briefs]
+    keys = [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
     cached = _cached(cache, keys)
     todo = [i for i in range(len(briefs)) if i not in cached]
     # each page's paragraphs and marks, worked out once: for its translation jobs and to render it
