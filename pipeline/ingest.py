@@ -411,8 +411,10 @@ def corpus_name(corpus_dir: Path) -> str:
     return corpus_dir.resolve().name or "corpus"
 
 
-def _display(corpus_dir: Path, path: Path) -> str:
-    shown = f"{corpus_name(corpus_dir)}/{path.relative_to(corpus_dir).as_posix()}"
+def _display(corpus_dir: Path, path: Path, name: str | None = None) -> str:
+    """The path as citations show it; `name`: the corpus's `corpus_name`, when the caller has it (it
+    resolves the corpus folder: worth doing once, not once per file)."""
+    shown = f"{name or corpus_name(corpus_dir)}/{path.relative_to(corpus_dir).as_posix()}"
     return shown if _valid_name(shown) else os.fsencode(shown).decode("utf-8", "backslashreplace")
 
 
@@ -1392,8 +1394,9 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
 
     if progress is not None:
         progress(0, len(files))
+    name = corpus_name(corpus_dir)
     for path, file_id in _doc_ids(corpus_dir, files):
-        shown = _display(corpus_dir, path)
+        shown = _display(corpus_dir, path, name)
         fmt, gz = format_of(path.name)
         try:
             if fmt is None:

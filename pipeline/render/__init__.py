@@ -18,14 +18,14 @@ import hashlib
 import json
 import re
 import zlib
-from dataclasses import asdict, fields
+from dataclasses import fields
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..model import Brief, Citation, Quote, SummarySentence
+from ..model import Brief, Citation, Quote, RelatedSource, SourceInfo, SummarySentence
 
 if TYPE_CHECKING:
     from ..changes import Changes
@@ -173,9 +173,19 @@ def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipp
 _CITATION_FIELDS = tuple(f.name for f in fields(Citation))
 
 
+_SOURCE_FIELDS = tuple(f.name for f in fields(SourceInfo))
+_RELATED_FIELDS = tuple(f.name for f in fields(RelatedSource))
+
+
+def _fields_dict(record: Any, names: Sequence[str]) -> dict[str, Any]:
+    """What asdict(record) gives for a record of plain values (tuples are listed by the caller), without
+    its recursion and deep copies."""
+    return {name: getattr(record, name) for name in names}
+
+
 def _citation_dict(c: Citation, numbers: dict[str, int]) -> dict[str, Any]:
     # what asdict(c) gives (its fields are all plain values), without its deep copies: 10x faster
-    return {"number": numbers[c.sid], **{name: getattr(c, name) for name in _CITATION_FIELDS}}
+    return {"number": numbers[c.sid], **_fields_dict(c, _CITATION_FIELDS)}
 
 
 def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -> dict[str, Any]:
@@ -212,9 +222,9 @@ def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -
             }
             for q in brief.quotes
         ],
-        "sources": [{**asdict(s), "paragraphs_used": list(s.paragraphs_used), "notes": list(s.notes)}
-                    for s in brief.sources],
-        "related": [asdict(r) for r in brief.related],
+        "sources": [{**_fields_dict(s, _SOURCE_FIELDS), "paragraphs_used": list(s.paragraphs_used),
+                     "notes": list(s.notes)} for s in brief.sources],
+        "related": [_fields_dict(r, _RELATED_FIELDS) for r in brief.related],
         "engines": dict(brief.engines),
         "warnings": list(brief.warnings),
     }

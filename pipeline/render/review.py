@@ -52,7 +52,7 @@ from markupsafe import Markup, escape
 
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
-from ..model import Brief, DedupResult, DupGroup, Paragraph
+from ..model import Brief, DedupResult, Document, DupGroup, Paragraph
 from . import citation_numbers, cited_sentences, compress_text, expand_text, lines_label, n_sources
 
 if TYPE_CHECKING:
@@ -220,8 +220,10 @@ class _Lookups:
         return dict(sorted(out.items(), key=lambda kv: self.order.get(kv[0], 0)))
 
 
-def _page_paragraphs(brief: Brief, index: CorpusIndex, lookups: _Lookups
-                     ) -> tuple[dict[str, None], set[str]]:
+_Plan = tuple[dict[str, None], set[str]]  # what `_page_paragraphs` gives: a page's paragraphs and marked texts
+
+
+def _page_paragraphs(brief: Brief, index: CorpusIndex, lookups: _Lookups) -> _Plan:
     """The paragraphs one page shows (cited ones and their duplicates) in order of first use, each once,
     and the texts of the sentences it marks (the cited ones and their duplicates)."""
     seen: dict[str, None] = {}
@@ -258,20 +260,21 @@ def _targets(lang: str) -> tuple[str, ...]:
 
 
 def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult, english: str = "all",
-                lookups: _Lookups | None = None) -> list[tuple[str, str, str]]:
+                lookups: _Lookups | None = None, plans: Sequence[_Plan] | None = None) -> list[tuple[str, str, str]]:
     """(language, target, text) of each distinct sentence to translate for the pages, once, in order of first use.
 
     Sentence by sentence rather than paragraph by paragraph: republished copies of an article repeat
     most sentences in paragraphs that differ by one, and the brief's own sentences are already translated.
     `english`: "all" translates every sentence of the paragraphs shown; "cited" only the sentences a
     page marks (its citations and their duplicates), the others are shown in their own language.
+    `plans`: each brief's `_page_paragraphs`, when the caller made them (they are used again to render).
     """
     if english not in ENGLISH_MODES:
         raise ValueError(f"review english mode {english!r}: one of {', '.join(ENGLISH_MODES)}")
     lookups = lookups or _Lookups.build(index, dedup_result)
     jobs: dict[tuple[str, str, str], None] = {}
-    for brief in briefs:
-        shown, marked = _page_paragraphs(brief, index, lookups)
+    for i, brief in enumerate(briefs):
+        shown, marked = plans[i] if plans is not None else _page_paragraphs(brief, index, lookups)
         for pid in shown:
             p = index.paragraphs[pid]
             units = [u.text for u in _units(p) if u.k is not None and (english == "all" or u.text in marked)]
@@ -315,11 +318,14 @@ class _Page:
         self.index, self.lookups, self.translated, self.wanted = index, lookups, translated, wanted
         self.texts: dict[tuple[str, str], StoredText] = {}
         self.blocks: dict[tuple[str | None, str | None], DupBlock] = {}
+        self.units: dict[str, list[Unit]] = {}  # each paragraph's, cut once per page (it may fill several slots)
         self.complete = True  # every sentence meant to be translated has its translation
 
     def slot(self, pid: str, marked: set[str]) -> Slot:
         p = self.index.paragraphs[pid]
-        units = _units(p)
+        units = self.units.get(pid)
+        if units is None:
+            units = self.units[pid] = _units(p)
         stored = self.texts.get((p.lang, p.text))
         if stored is None:
             english, note = _translation(p, units, self.translated, "en", self.wanted)
@@ -369,11 +375,15 @@ def _translations_of(translated: Translated) -> TranslationsKey:
 
 
 def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
-              english: str = "all") -> str:
+              english: str = "all", documents_key: str = "") -> str:
     """What a page shows, hashed from its inputs (cheap next to building it): the brief, the groups of
-    its cited sentences and paragraphs, every paragraph shown (in the order shown) and its translations."""
+    its cited sentences and paragraphs, every paragraph shown (in the order shown) and its translations.
+    `documents_key`: what documents are a function of besides their bytes (ingest's code and settings);
+    with it, a paragraph is named by its id and its document's bytes (`_paragraph_id`) instead of being
+    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles)."""
     h = hashlib.sha256(_code_key().encode())
     h.update(english.encode())
+    h.update(documents_key.encode())
     h.update(repr(brief).encode())
     groups: dict[str, DupGroup] = {}
     pids: dict[str, None] = {}
@@ -391,10 +401,17 @@ def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations:
         h.update(repr((g.level, g.canonical, [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
     for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
         p = index.paragraphs[pid]
-        h.update(_paragraph_key(p, index.documents[p.doc_id].path))
+        d = index.documents[p.doc_id]
+        h.update(_paragraph_id(p, d) if documents_key else _paragraph_key(p, d.path))
         for target in _targets(p.lang):
             h.update(repr(translations(p, target)).encode())
     return h.hexdigest()
+
+
+def _paragraph_id(p: Paragraph, d: Document) -> bytes:
+    """A paragraph as the document it comes from names it: its id, and the document's place, bytes and
+    extractor (with the ingest code and settings, what the paragraph is a function of)."""
+    return repr((p.pid, d.path, d.sha256, d.format, d.extractor)).encode()
 
 
 def _paragraph_key(p: Paragraph, path: str) -> bytes:
@@ -439,9 +456,12 @@ def _render_page(data: dict, run_id: str | Markup) -> str:
         **data, run_id=run_id, n_sources=n_sources, script=script, script_hash=script_hash)
 
 
-def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated, english: str) -> _Page:
-    wanted = _page_paragraphs(brief, index, lookups)[1] if english == "cited" else None
-    return _Page(index, lookups, translated, wanted)
+def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated, english: str,
+          plan: _Plan | None = None) -> _Page:
+    """`plan`: the brief's `_page_paragraphs` when the caller made them already (for the translation jobs)."""
+    if english != "cited":
+        return _Page(index, lookups, translated, None)
+    return _Page(index, lookups, translated, (plan or _page_paragraphs(brief, index, lookups))[1])
 
 
 def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResult, translated: Translated,
@@ -476,17 +496,30 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
 
 def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
-                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all") -> list[Path]:
+                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
+                      documents_key: str = "") -> list[Path]:
     """The review site as a run makes it: a page whose inputs, rendering code and translation engines
     (`direction_key(source, target)`: the engine's identity) are unchanged comes from the cache without
     its translations being looked up; only the other pages' sentences go to `translate`. Only pages
-    with every translation they need are cached (a failed translation is tried again next run)."""
+    with every translation they need are cached (a failed translation is tried again next run).
+    `documents_key`: what the documents are a function of besides their bytes (see `_page_key`)."""
     lookups = _Lookups.build(index, dedup_result)
-    keys = [_page_key(b, index, lookups, lambda p, target: direction_key(p.lang, target), english) for b in briefs]
+    directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
+
+    def translations(p: Paragraph, target: str) -> str:
+        if (p.lang, target) not in directions:
+            directions[(p.lang, target)] = hashlib.sha256(direction_key(p.lang, target).encode()).hexdigest()
+        return directions[(p.lang, target)]
+
+    keys = [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
     cached = _cached(cache, keys)
-    todo = [b for i, b in enumerate(briefs) if i not in cached]
-    translated = translate(review_jobs(todo, index, dedup_result, english, lookups)) if todo else {}
-    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, cached, translated, cache)
+    todo = [i for i in range(len(briefs)) if i not in cached]
+    # each page's paragraphs and marks, worked out once: for its translation jobs and to render it
+    plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
+    translated = translate(review_jobs([briefs[i] for i in todo], index, dedup_result, english, lookups,
+                                       [plans[i] for i in todo])) if todo else {}
+    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, cached, translated, cache,
+                        plans)
 
 
 def _cached(cache: "Cache | None", keys: Sequence[str]) -> dict[int, str]:
@@ -498,7 +531,7 @@ def _cached(cache: "Cache | None", keys: Sequence[str]) -> dict[int, str]:
 
 def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups, run_id: str,
                  english: str, keys: Sequence[str], cached: Mapping[int, str], translated: Translated,
-                 cache: "Cache | None") -> list[Path]:
+                 cache: "Cache | None", plans: Mapping[int, _Plan] | None = None) -> list[Path]:
     folder = run_dir / REVIEW_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "index.html"]
@@ -508,7 +541,7 @@ def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, loo
     for i, brief in enumerate(briefs):
         html = cached.get(i)
         if html is None:
-            page = _page(brief, index, lookups, translated, english)
+            page = _page(brief, index, lookups, translated, english, plans.get(i) if plans else None)
             html = _render_page(page.data(brief), _RUN_ID_SLOT)
             if keys and page.complete:
                 new.append((keys[i], compress_text(html)))
