@@ -182,27 +182,24 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def decode(tp: Any, data: Any) -> Any:
     """Inverse of `encode` for the type `tp` (raises TypeError/KeyError/ValueError on a mismatch)."""
-    with gc_paused():
+    with collector_paused():
         return _decoder(tp)(data)
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while cached values are read back (JSON, then records), and
-    what was read moved out of its reach after (`gc.freeze`). They hold no reference cycle, so a
-    collection finds nothing in them, yet each one walks every object not frozen: decoding a warm
-    run's dedup groups took 4x longer with the collector on, and every later collection walked the
-    decoded corpus again (4 of a warm run's 30 CPU seconds at 10,000 articles). Reference counting
-    still frees what is dropped; `pipeline.flow.run_flow` hands frozen objects back when it ends."""
-    if not gc.isenabled():
-        yield
-        return
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a large value is read back or made (JSON, then
+    records; a dedup): what it makes holds no reference cycle, so a collection finds nothing in it,
+    yet each one walks every live object (decoding a warm run's dedup groups took 4x longer with the
+    collector on at 10,000 articles). Reference counting still frees what is dropped. What lives on
+    is moved out of the collector's reach by `pipeline.flow.run_flow` (`gc.freeze`), not here."""
+    was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
-        gc.enable()
+        if was:
+            gc.enable()
 
 
 @lru_cache(maxsize=None)
@@ -450,7 +447,7 @@ class Cache:
         expected = _VALUE_TYPES.get(kind, object)
         bad = []
         good = []
-        with gc_paused():
+        with collector_paused():
             for key, raw in rows:
                 try:
                     value = json.loads(raw) if isinstance(raw, (str, bytes)) else None

@@ -40,8 +40,8 @@ from .brief import (
     quote_texts,
 )
 from .cache import (
-    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, decode, digest,
-    encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
+    INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, collector_paused,
+    decode, digest, encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex
@@ -250,19 +250,6 @@ class DedupStep:
         elif run_dir is not None:
             save_state(run_dir / STATE_FILE, state_of(documents, memo, key, fingerprint))
         return result, False
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while a large cached value is read: what it makes is not garbage,
-    and with a whole corpus in memory every full collection would walk all of it again."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
@@ -920,8 +907,9 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                 bar.update(1)
 
         # never read the tool's own outputs back (the runner also refuses an --out inside the corpus)
-        ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,),
-                                   executor=executor)
+        with collector_paused():  # (the corpus's records: see run_flow)
+            ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,),
+                                       executor=executor)
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents = ingested.documents
