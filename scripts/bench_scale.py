@@ -77,9 +77,8 @@ _TITLE_SUFFIXES = ["", " (AFP)", " - Le Journal", " : ce que l'on sait", " | Act
 
 
 def default_data() -> Path:
-    """`../shared/eval-dev` beside the checkout; a worktree under /work/wt/ reads /work/shared/eval-dev."""
-    here = ROOT / ".." / "shared" / "eval-dev"
-    return here if here.exists() else Path("/work/shared/eval-dev")
+    """`../shared/eval-dev` beside the checkout (elsewhere, pass `--data`)."""
+    return ROOT / ".." / "shared" / "eval-dev"
 
 
 # --- corpora -------------------------------------------------------------------------------------
