@@ -199,13 +199,6 @@ class DedupStep:
         cache.put_many("dedup_features", [(keys[i], features_to_json(out[i])) for i in todo])
         return out
 
-    def run(self, documents: Sequence[Document], settings: Settings, features: Sequence[Any] | None = None,
-            executor: Executor | None = None) -> DedupResult:
-        from .dedup import dedup
-
-        return dedup(documents, settings.dedup, features=features,
-                     similar_pairs=executor.similar_pairs if executor is not None else None)
-
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
                     ) -> tuple[DedupResult, bool]:
