@@ -6,6 +6,7 @@ through Playwright; they skip only where chromium is absent.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -229,7 +230,7 @@ def test_corpus_markup_renders_as_text_in_the_browser(xss_site, tmp_path):
 
 def test_page_renders_without_english(sample_site):
     built, _english, _paths = sample_site
-    html = render_review_page(built.briefs[0], built.index, built.dedup, {}, "r")
+    html = render_review_page(built.briefs[0], built.index, built.dedup, {})
     assert "no English translation in this run" in html
 
 
@@ -293,10 +294,10 @@ def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
     second = write_review_site(tmp_path / "run-2", built.briefs, built.index, built.dedup, english, "run-2",
                                cache=cache)
     assert cache.stats["review"].hits == len(built.briefs)
-    # the same pages, with this run's id
+    # the same pages (a brief's page does not name the run: the index and the folder do)
     for a, b in zip(first[1:], second[1:]):
-        assert a.read_text(encoding="utf-8").replace("run-1", "run-2") == b.read_text(encoding="utf-8")
-        assert "<run-id/>" not in b.read_text(encoding="utf-8")
+        assert a.read_bytes() == b.read_bytes() and "run-2" not in b.read_text(encoding="utf-8")
+    assert "run-2" in second[0].read_text(encoding="utf-8")
     # group ids are numbered across the corpus (any new article renumbers them) and not shown: no new page
     assert built.dedup.sentence_groups
     renumbered = DedupResult(*(tuple(dataclasses.replace(g, group_id=f"X{g.group_id}") for g in groups)
@@ -308,7 +309,7 @@ def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
         db.execute("UPDATE entries SET value = '\"bm90IGEgcGFnZQ==\"' WHERE kind = 'review'")
     again = write_review_site(tmp_path / "run-4", built.briefs, built.index, built.dedup, english, "run-4", cache=cache)
     for a, b in zip(first[1:], again[1:]):
-        assert a.read_text(encoding="utf-8").replace("run-1", "run-4") == b.read_text(encoding="utf-8")
+        assert a.read_bytes() == b.read_bytes()
     # a changed translation is a changed page: rendered again
     changed = {job: f"{text} (revised)" for job, text in english.items()}
     third = write_review_site(tmp_path / "run-3", built.briefs, built.index, built.dedup, changed, "run-3", cache=cache)
@@ -389,4 +390,73 @@ def test_run_pages_are_cached_by_engine_and_only_when_complete(sample_site, tmp_
     assert "no English translation in this run" not in full[1].read_text(encoding="utf-8")
     again = site("r3", translate)  # complete pages are reused, no translation asked for
     assert len(asked) == 2 and cache.stats["review"].hits == len(built.briefs)
-    assert again[1].read_text(encoding="utf-8") == full[1].read_text(encoding="utf-8").replace("r2", "r3")
+    assert again[1].read_bytes() == full[1].read_bytes()
+
+
+def test_unchanged_pages_are_linked_from_the_previous_run(sample_site, tmp_path, caplog):
+    """A run whose page has the key the previous run wrote it with links that file (no translation, no
+    rendering, no bytes written); a changed page is made again; what a reviewer sees is the same."""
+    import logging
+    import os
+
+    from pipeline.cache import Cache
+    from pipeline.render.review import KEYS_FILE, REVIEW_DIR, build_review_site
+
+    built, english, _paths = sample_site
+    cache = Cache(tmp_path / "cache.sqlite")
+    asked: list[int] = []
+
+    briefs = _briefs(built, 3)
+
+    def site(name, previous=None, engine="engine", briefs=briefs):
+        def translate(jobs):
+            asked.append(len(jobs))
+            return {j: english[j] for j in jobs}
+
+        return build_review_site(tmp_path / name, briefs, built.index, built.dedup, name, translate=translate,
+                                 direction_key=lambda source, target: f"{engine} {source}->{target}", cache=cache,
+                                 previous_run=previous)
+
+    first = site("r1")
+    second = site("r2", previous=tmp_path / "r1")
+    assert len(asked) == 1 and cache.stats["review"].hits == 0  # neither translated nor read from the cache
+    for a, b in zip(first[1:], second[1:]):
+        assert os.path.samefile(a, b)
+    assert "r2" in second[0].read_text(encoding="utf-8") and not os.path.samefile(first[0], second[0])
+    # another engine: every page is translated and rendered again, none linked
+    third = site("r3", previous=tmp_path / "r2", engine="other engine")
+    assert len(asked) == 2
+    for a, b in zip(first[1:], third[1:]):
+        assert not os.path.samefile(a, b) and a.read_bytes() == b.read_bytes()
+    # one brief fewer: the others are still linked, and the keys file lists only what this run wrote
+    fourth = site("r4", previous=tmp_path / "r3", engine="other engine", briefs=briefs[1:])
+    assert all(os.path.samefile(a, b) for a, b in zip(third[2:], fourth[1:]))
+    assert set(json.loads((tmp_path / "r4" / REVIEW_DIR / KEYS_FILE).read_text())) == \
+        {b.story_id for b in briefs[1:]}
+    # a damaged keys file: said, and the pages are made again (here from the cache)
+    (tmp_path / "r4" / REVIEW_DIR / KEYS_FILE).write_text("{not json", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        fifth = site("r5", previous=tmp_path / "r4", engine="other engine", briefs=briefs[1:])
+    assert KEYS_FILE in caplog.text
+    assert all(not os.path.samefile(a, b) and a.read_bytes() == b.read_bytes() for a, b in zip(fourth[1:], fifth[1:]))
+
+
+def test_pages_rendered_on_workers_are_the_pages_rendered_here(sample_site, tmp_path, monkeypatch):
+    """Pages are rendered on the executor's workers, a few per item: the same bytes as in this process."""
+    from pipeline.executors.local import LocalExecutor
+
+    built, english, _paths = sample_site
+    briefs = _briefs(built, 5)
+    monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 2)  # three items: both workers render
+    here = write_review_site(tmp_path / "here", briefs, built.index, built.dedup, english, "run-test")
+    with LocalExecutor(2).session(None) as session:
+        pooled = write_review_site(tmp_path / "run", briefs, built.index, built.dedup, english, "run-test",
+                                   pages_map=session.map)
+    assert [p.read_bytes() for p in pooled] == [p.read_bytes() for p in here]
+
+
+def _briefs(built, n):
+    """The sample's brief under n story ids (the sample corpus makes one story)."""
+    import dataclasses
+
+    return [dataclasses.replace(built.briefs[0], story_id=f"story-{k:03d}") for k in range(n)]

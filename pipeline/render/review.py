@@ -40,31 +40,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import logging
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
 
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
-from ..model import Brief, DedupResult, Document, DupGroup, Paragraph
+from ..model import Brief, DedupResult, Document, DupGroup, Paragraph, Sentence
 from . import citation_numbers, cited_sentences, compress_text, expand_text, lines_label, n_sources
 
 if TYPE_CHECKING:
     from ..cache import Cache
 
+log = logging.getLogger("pipeline")
+
 REVIEW_DIR = "review"
 CACHE_KIND = "review"
 CACHE_BATCH = 32  # pages per commit to the cache
 _TEMPLATES = ("review_brief.html.j2", "_review_head.html.j2", "review.css", "review.js")
-# Stands for the run id in cached pages. Autoescaping turns any '<' of corpus text into '&lt;',
-# so this string can only come from the template, never from what a page shows.
-_RUN_ID_SLOT = Markup("<run-id/>")
 _WORD = re.compile(r"\w")
 
 Translated = Mapping[tuple[str, str, str], str]  # (source language, target language, text) -> translation
@@ -190,13 +191,13 @@ class _Lookups:
         return cls({pid: i for i, pid in enumerate(index.paragraphs)},
                    group_of(dedup_result.paragraph_groups), group_of(dedup_result.sentence_groups))
 
-    def block_key(self, sid: str, index: CorpusIndex) -> tuple[str | None, str | None]:
+    def block_key(self, sid: str, index: "CorpusIndex | _PageIndex") -> tuple[str | None, str | None]:
         """The duplicate groups of a cited sentence's paragraph and of the sentence (None: in none)."""
         pg = self.para_groups.get(index.sentences[sid].pid)
         sg = self.sent_groups.get(sid)
         return (pg.group_id if pg else None, sg.group_id if sg else None)
 
-    def members(self, sid: str, index: CorpusIndex) -> dict[str, tuple[list[str], set[str]]]:
+    def members(self, sid: str, index: "CorpusIndex | _PageIndex") -> dict[str, tuple[list[str], set[str]]]:
         """pid -> (relations, sids to mark) for every paragraph of the two groups of a cited sentence,
         its own paragraph included, in corpus order."""
         out: dict[str, tuple[list[str], set[str]]] = {}
@@ -273,11 +274,16 @@ def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: Dedup
         raise ValueError(f"review english mode {english!r}: one of {', '.join(ENGLISH_MODES)}")
     lookups = lookups or _Lookups.build(index, dedup_result)
     jobs: dict[tuple[str, str, str], None] = {}
+    cut: dict[str, list[str]] = {}  # each paragraph's sentences, cut once however many pages show it
     for i, brief in enumerate(briefs):
         shown, marked = plans[i] if plans is not None else _page_paragraphs(brief, index, lookups)
         for pid in shown:
             p = index.paragraphs[pid]
-            units = [u.text for u in _units(p) if u.k is not None and (english == "all" or u.text in marked)]
+            units = cut.get(pid)
+            if units is None:
+                units = cut[pid] = [u.text for u in _units(p) if u.k is not None]
+            if english != "all":
+                units = [u for u in units if u in marked]
             jobs.update(dict.fromkeys((p.lang, target, u) for target in _targets(p.lang) for u in units))
     return list(jobs)
 
@@ -305,7 +311,7 @@ def _translation(p: Paragraph, units: list[Unit], translated: Translated, target
     return out, KEPT_NOTE if kept else ""
 
 
-def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
+def _copy(pid: str, index: "CorpusIndex | _PageIndex", relations: Sequence[str] = ()) -> Copy:
     p = index.paragraphs[pid]
     return Copy(pid, index.documents[p.doc_id].path, p.index, lines_label(p.line_start, p.line_end), tuple(relations))
 
@@ -313,7 +319,7 @@ def _copy(pid: str, index: CorpusIndex, relations: Sequence[str] = ()) -> Copy:
 class _Page:
     """One page's citations, duplicate blocks and stored texts (each distinct paragraph text once)."""
 
-    def __init__(self, index: CorpusIndex, lookups: _Lookups, translated: Translated,
+    def __init__(self, index: "CorpusIndex | _PageIndex", lookups: _Lookups, translated: Translated,
                  wanted: set[str] | None = None) -> None:
         self.index, self.lookups, self.translated, self.wanted = index, lookups, translated, wanted
         self.texts: dict[tuple[str, str], StoredText] = {}
@@ -450,10 +456,10 @@ def _code_key() -> str:
                   [(n, folder.joinpath(n).read_text(encoding="utf-8")) for n in _TEMPLATES])
 
 
-def _render_page(data: dict, run_id: str | Markup) -> str:
+def _render_page(data: dict) -> str:
     script, script_hash = _script()
     return _environment().get_template("review_brief.html.j2").render(
-        **data, run_id=run_id, n_sources=n_sources, script=script, script_hash=script_hash)
+        **data, n_sources=n_sources, script=script, script_hash=script_hash)
 
 
 def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated, english: str,
@@ -465,11 +471,11 @@ def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Trans
 
 
 def render_review_page(brief: Brief, index: CorpusIndex, dedup_result: DedupResult, translated: Translated,
-                       run_id: str, lookups: _Lookups | None = None, english: str = "all") -> str:
+                       lookups: _Lookups | None = None, english: str = "all") -> str:
     """One brief's page (`lookups`: built once by the caller when rendering many pages)."""
     lookups = lookups or _Lookups.build(index, dedup_result)
     page = _page(brief, index, lookups, translated, english)
-    return _render_page(page.data(brief), run_id)
+    return _render_page(page.data(brief))
 
 
 def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
@@ -479,9 +485,17 @@ def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
     )
 
 
+PagesMap = Callable[[Callable[[Any, Any], Any], Sequence[Any]], list[Any]]  # an executor session's `map`
+PAGES_PER_ITEM = 4  # pages rendered per item sent to a worker
+
+
+def _in_process(fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [fn(None, item) for item in items]
+
+
 def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
-                      translated: Translated, run_id: str, cache: "Cache | None" = None, english: str = "all"
-                      ) -> list[Path]:
+                      translated: Translated, run_id: str, cache: "Cache | None" = None, english: str = "all",
+                      pages_map: PagesMap = _in_process) -> list[Path]:
     """Write the review pages under `<run_dir>/review/`; return their paths (index first).
 
     With `cache`, a page whose data (brief, the paragraphs it shows, their groups and English) and
@@ -490,18 +504,25 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     lookups = _Lookups.build(index, dedup_result)
     keys = [_page_key(b, index, lookups, _translations_of(translated), english) for b in briefs] \
         if cache is not None else []
-    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, _cached(cache, keys),
-                        translated, cache)
+    site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
+    site.write_index(run_id)
+    site.from_cache(range(len(briefs)))
+    site.render(translated)
+    return site.paths
 
 
 def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
-                      documents_key: str = "") -> list[Path]:
+                      documents_key: str = "", previous_run: Path | None = None,
+                      pages_map: PagesMap = _in_process) -> list[Path]:
     """The review site as a run makes it: a page whose inputs, rendering code and translation engines
-    (`direction_key(source, target)`: the engine's identity) are unchanged comes from the cache without
-    its translations being looked up; only the other pages' sentences go to `translate`. Only pages
-    with every translation they need are cached (a failed translation is tried again next run).
+    (`direction_key(source, target)`: the engine's identity) are unchanged is not made again: it is
+    hard-linked from `previous_run`'s review folder when that run wrote it with the same key
+    (`KEYS_FILE`), else taken from the cache, without its translations being looked up; only the
+    other pages' sentences go to `translate`, and those pages are rendered through `pages_map` (the
+    executor session's `map`: on the workers). Only pages with every translation they need are
+    cached and listed in `KEYS_FILE` (a failed translation is tried again next run).
     `documents_key`: what the documents are a function of besides their bytes (see `_page_key`)."""
     lookups = _Lookups.build(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
@@ -512,43 +533,176 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
         return directions[(p.lang, target)]
 
     keys = [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
-    cached = _cached(cache, keys)
-    todo = [i for i in range(len(briefs)) if i not in cached]
+    site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
+    site.write_index(run_id)
+    linked = site.link_unchanged(previous_run)
+    site.from_cache(i for i in range(len(briefs)) if i not in linked)
+    todo = site.todo()
     # each page's paragraphs and marks, worked out once: for its translation jobs and to render it
-    plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
+    site.plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
     translated = translate(review_jobs([briefs[i] for i in todo], index, dedup_result, english, lookups,
-                                       [plans[i] for i in todo])) if todo else {}
-    return _write_pages(Path(run_dir), briefs, index, lookups, run_id, english, keys, cached, translated, cache,
-                        plans)
+                                       [site.plans[i] for i in todo])) if todo else {}
+    site.render(translated)
+    site.write_keys()
+    log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
+             len(briefs), len(linked), len(site.cached), len(todo))
+    return site.paths
 
 
-def _cached(cache: "Cache | None", keys: Sequence[str]) -> dict[int, str]:
-    """Position -> page of the keys the cache holds a readable page for."""
-    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
-    pages = {i: expand_text(found.get(k)) for i, k in enumerate(keys) if k in found}
-    return {i: html for i, html in pages.items() if html is not None}
+KEYS_FILE = "pages.json"  # in a run's review folder: story id -> key of each complete page
 
 
-def _write_pages(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups, run_id: str,
-                 english: str, keys: Sequence[str], cached: Mapping[int, str], translated: Translated,
-                 cache: "Cache | None", plans: Mapping[int, _Plan] | None = None) -> list[Path]:
-    folder = run_dir / REVIEW_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    written = [folder / "index.html"]
-    written[0].write_text(render_review_index(briefs, run_id), encoding="utf-8")
-    slot, run_id_html = str(_RUN_ID_SLOT), str(escape(run_id))
-    new: list[tuple[str, str]] = []
-    for i, brief in enumerate(briefs):
-        html = cached.get(i)
-        if html is None:
-            page = _page(brief, index, lookups, translated, english, plans.get(i) if plans else None)
-            html = _render_page(page.data(brief), _RUN_ID_SLOT)
-            if keys and page.complete:
-                new.append((keys[i], compress_text(html)))
-        path = folder / f"{brief.story_id}.html"
-        path.write_text(html.replace(slot, run_id_html), encoding="utf-8")
-        written.append(path)
-        if cache is not None and (len(new) >= CACHE_BATCH or i == len(briefs) - 1) and new:
-            cache.put_many(CACHE_KIND, new)  # one commit per batch: a killed run keeps what it rendered
-            new = []
-    return written
+@dataclass
+class _PageInput:
+    """What a worker needs to render one page: the brief, and the part of the corpus, groups and
+    translations the page shows (not the whole corpus)."""
+
+    brief: Brief
+    index: "_PageIndex"
+    lookups: _Lookups
+    translated: dict[tuple[str, str, str], str]
+    wanted: set[str] | None
+    cache: bool  # whether to return the page's cache value too
+
+
+@dataclass(frozen=True)
+class _File:
+    path: str
+
+
+@dataclass(frozen=True)
+class _PageIndex:
+    """The slice of the CorpusIndex one page reads (same fields)."""
+
+    documents: Mapping[str, _File]
+    paragraphs: Mapping[str, Paragraph]
+    sentences: Mapping[str, Sentence]
+
+
+def render_pages(_shared: object, inputs: Sequence[_PageInput]) -> list[tuple[str, str | None]]:
+    """Worker function: each page's HTML, and its cache value (None: not complete, or not wanted)."""
+    out = []
+    for item in inputs:
+        page = _Page(item.index, item.lookups, item.translated, item.wanted)
+        html = _render_page(page.data(item.brief))
+        out.append((html, compress_text(html) if item.cache and page.complete else None))
+    return out
+
+
+class _Site:
+    """The review folder of one run being written: which pages are linked, cached, rendered."""
+
+    def __init__(self, run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, lookups: _Lookups, english: str,
+                 keys: Sequence[str], cache: "Cache | None", pages_map: PagesMap) -> None:
+        self.folder = run_dir / REVIEW_DIR
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.briefs, self.index, self.lookups, self.english = briefs, index, lookups, english
+        self.keys, self.cache, self.pages_map = keys, cache, pages_map
+        self.done: dict[int, str] = {}  # position -> key of the complete pages written (linked, cached, rendered)
+        self.cached: dict[int, str] = {}
+        self.plans: dict[int, _Plan] = {}
+        self.paths = [self.folder / "index.html"] + [self.folder / f"{b.story_id}.html" for b in briefs]
+
+    def write_index(self, run_id: str) -> None:
+        self.paths[0].write_text(render_review_index(self.briefs, run_id), encoding="utf-8")
+
+    def link_unchanged(self, previous_run: Path | None) -> set[int]:
+        """Hard-link the pages the previous run wrote with the same key (a page holds nothing but what its
+        key hashes, so it is the page this run would render); the positions linked."""
+        previous = _read_keys(previous_run / REVIEW_DIR / KEYS_FILE) if previous_run is not None else {}
+        linked: set[int] = set()
+        for i, brief in enumerate(self.briefs):
+            if previous.get(brief.story_id) != self.keys[i]:
+                continue
+            try:
+                os.link(previous_run / REVIEW_DIR / f"{brief.story_id}.html", self.paths[i + 1])  # type: ignore[operator]
+            except OSError as exc:
+                log.info("review page %s not linked from %s (%s): taken from the cache or rendered again",
+                         brief.story_id, previous_run, exc)
+                continue
+            linked.add(i)
+            self.done[i] = self.keys[i]
+        return linked
+
+    def from_cache(self, positions: Iterable[int]) -> None:
+        """Write the pages the cache holds (`self.cached`)."""
+        positions = list(positions)
+        if self.cache is None or not positions:
+            return
+        found = self.cache.get_many(CACHE_KIND, [self.keys[i] for i in positions])
+        for i in positions:
+            html = expand_text(found.get(self.keys[i]))
+            if html is not None:
+                self.paths[i + 1].write_text(html, encoding="utf-8")
+                self.cached[i] = self.done[i] = self.keys[i]
+
+    def todo(self) -> list[int]:
+        return [i for i in range(len(self.briefs)) if i not in self.done]
+
+    def render(self, translated: Translated) -> None:
+        """Render the pages not written yet through `pages_map`, a few pages per item, and write them."""
+        todo = self.todo()
+        units: dict[str, list[Unit]] = {}  # each paragraph's, cut once however many pages show it
+        items = [[self._input(i, translated, units) for i in todo[at:at + PAGES_PER_ITEM]]
+                 for at in range(0, len(todo), PAGES_PER_ITEM)]
+        new: list[tuple[str, str]] = []
+        for chunk, results in zip(range(0, len(todo), PAGES_PER_ITEM), self.pages_map(render_pages, items)):
+            for i, (html, value) in zip(todo[chunk:chunk + PAGES_PER_ITEM], results):
+                self.paths[i + 1].write_text(html, encoding="utf-8")
+                if value is not None:
+                    new.append((self.keys[i], value))
+                    self.done[i] = self.keys[i]
+            if self.cache is not None and new and (len(new) >= CACHE_BATCH or chunk + PAGES_PER_ITEM >= len(todo)):
+                self.cache.put_many(CACHE_KIND, new)  # one commit per batch: a killed run keeps what it rendered
+                new = []
+
+    def _input(self, i: int, translated: Translated, units: dict[str, list[Unit]]) -> _PageInput:
+        brief, index, lookups = self.briefs[i], self.index, self.lookups
+        plan = self.plans.get(i) or _page_paragraphs(brief, index, lookups)
+        paragraphs = {pid: index.paragraphs[pid] for pid in plan[0]}
+        sentences: dict[str, Sentence] = {}
+        para_groups: dict[str, DupGroup] = {}
+        sent_groups: dict[str, DupGroup] = {}
+        for sid in citation_numbers(brief):
+            s = sentences[sid] = index.sentences[sid]
+            pg, sg = lookups.para_groups.get(s.pid), lookups.sent_groups.get(sid)
+            if pg is not None:
+                para_groups[s.pid] = pg
+            if sg is not None:
+                sent_groups[sid] = sg
+                sentences.update((m.id, index.sentences[m.id]) for m in sg.members if m.id in index.sentences)
+        sub = _Lookups({pid: lookups.order.get(pid, 0) for pid in paragraphs}, para_groups, sent_groups)
+        files = {p.doc_id: _File(index.documents[p.doc_id].path) for p in paragraphs.values()}
+        wanted = plan[1] if self.english == "cited" else None
+        page_translated: dict[tuple[str, str, str], str] = {}
+        for pid, p in paragraphs.items():
+            cut = units.get(pid)
+            if cut is None:
+                cut = units[pid] = _units(p)
+            for target in _targets(p.lang):
+                for u in cut:
+                    if u.k is not None and (p.lang, target, u.text) in translated:
+                        page_translated[(p.lang, target, u.text)] = translated[(p.lang, target, u.text)]
+        return _PageInput(brief, _PageIndex(files, paragraphs, sentences), sub, page_translated, wanted,
+                          bool(self.keys))
+
+    def write_keys(self) -> None:
+        """`KEYS_FILE`: the key of each complete page, for the next run to link the unchanged ones."""
+        data = {self.briefs[i].story_id: key for i, key in sorted(self.done.items())}
+        (self.folder / KEYS_FILE).write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+
+
+def _read_keys(path: Path) -> dict[str, str]:
+    """A previous run's `KEYS_FILE` ({} when it has none; said when it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("%s cannot be read (%s): every review page is taken from the cache or rendered again", path, exc)
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        log.warning("%s is not a map of story ids to page keys: every review page is taken from the cache or "
+                    "rendered again", path)
+        return {}
+    return data
