@@ -362,7 +362,7 @@ def test_cited_mode_translates_only_the_marked_sentences_and_says_so(sample_site
         assert f">{escape(english[('fr', 'en', text)])}</span>" in html
     left = [j[2] for j in every if j not in set(cited)]
     assert left and all(f'<span class="kept">{escape(t)}</span>' in html for t in left)
-    assert KEPT_NOTE in html and "no English translation" not in html
+    assert f' <span class="note">({KEPT_NOTE})</span>' in html and "no English translation" not in html
 
 
 def test_run_pages_are_cached_by_engine_and_only_when_complete(sample_site, tmp_path):
