@@ -447,7 +447,8 @@ def test_pages_rendered_on_workers_are_the_pages_rendered_here(sample_site, tmp_
 
     built, english, _paths = sample_site
     briefs = _briefs(built, 5)
-    monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 2)  # three items: both workers render
+    monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 2)  # three items: both workers render...
+    monkeypatch.setattr("pipeline.render.review.ITEMS_PER_BATCH", 2)  # ...in two batches
     here = write_review_site(tmp_path / "here", briefs, built.index, built.dedup, english, "run-test")
     with LocalExecutor(2).session(None) as session:
         pooled = write_review_site(tmp_path / "run", briefs, built.index, built.dedup, english, "run-test",

@@ -65,7 +65,6 @@ log = logging.getLogger("pipeline")
 
 REVIEW_DIR = "review"
 CACHE_KIND = "review"
-CACHE_BATCH = 32  # pages per commit to the cache
 _TEMPLATES = ("review_brief.html.j2", "_review_head.html.j2", "review.css", "review.js")
 _WORD = re.compile(r"\w")
 
@@ -261,28 +260,36 @@ def _targets(lang: str) -> tuple[str, ...]:
     return ("en",) if lang == "fr" else ("fr",) if lang == "en" else ("fr", "en")
 
 
+def _unit_texts(p: Paragraph, cut: dict[str, list[str]]) -> list[str]:
+    """The texts of the paragraph's translatable units, cut once (`cut`: pid -> texts, filled here)."""
+    texts = cut.get(p.pid)
+    if texts is None:
+        texts = cut[p.pid] = [u.text for u in _units(p) if u.k is not None]
+    return texts
+
+
 def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult, english: str = "all",
-                lookups: _Lookups | None = None, plans: Sequence[_Plan] | None = None) -> list[tuple[str, str, str]]:
+                lookups: _Lookups | None = None, plans: Sequence[_Plan] | None = None,
+                cut: dict[str, list[str]] | None = None) -> list[tuple[str, str, str]]:
     """(language, target, text) of each distinct sentence to translate for the pages, once, in order of first use.
 
     Sentence by sentence rather than paragraph by paragraph: republished copies of an article repeat
     most sentences in paragraphs that differ by one, and the brief's own sentences are already translated.
     `english`: "all" translates every sentence of the paragraphs shown; "cited" only the sentences a
     page marks (its citations and their duplicates), the others are shown in their own language.
-    `plans`: each brief's `_page_paragraphs`, when the caller made them (they are used again to render).
+    `plans`: each brief's `_page_paragraphs`, when the caller made them (they are used again to render);
+    `cut`: the paragraphs' units as `_unit_texts` cuts them, kept by the caller to use again.
     """
     if english not in ENGLISH_MODES:
         raise ValueError(f"review english mode {english!r}: one of {', '.join(ENGLISH_MODES)}")
     lookups = lookups or _Lookups.build(index, dedup_result)
     jobs: dict[tuple[str, str, str], None] = {}
-    cut: dict[str, list[str]] = {}  # each paragraph's sentences, cut once however many pages show it
+    cut = {} if cut is None else cut
     for i, brief in enumerate(briefs):
         shown, marked = plans[i] if plans is not None else _page_paragraphs(brief, index, lookups)
         for pid in shown:
             p = index.paragraphs[pid]
-            units = cut.get(pid)
-            if units is None:
-                units = cut[pid] = [u.text for u in _units(p) if u.k is not None]
+            units = _unit_texts(p, cut)
             if english != "all":
                 units = [u for u in units if u in marked]
             jobs.update(dict.fromkeys((p.lang, target, u) for target in _targets(p.lang) for u in units))
@@ -528,6 +535,7 @@ def render_review_index(briefs: Sequence[Brief], run_id: str) -> str:
 
 PagesMap = Callable[[Callable[[Any, Any], Any], Sequence[Any]], list[Any]]  # an executor session's `map`
 PAGES_PER_ITEM = 4  # pages rendered per item sent to a worker
+ITEMS_PER_BATCH = 32  # items per `pages_map` call
 
 
 def _in_process(fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -582,7 +590,7 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     # each page's paragraphs and marks, worked out once: for its translation jobs and to render it
     site.plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
     translated = translate(review_jobs([briefs[i] for i in todo], index, dedup_result, english, lookups,
-                                       [site.plans[i] for i in todo])) if todo else {}
+                                       [site.plans[i] for i in todo], site.cut)) if todo else {}
     site.render(translated)
     site.write_keys()
     log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
@@ -642,6 +650,7 @@ class _Site:
         self.done: dict[int, str] = {}  # position -> key of the complete pages written (linked, cached, rendered)
         self.cached: dict[int, str] = {}
         self.plans: dict[int, _Plan] = {}
+        self.cut: dict[str, list[str]] = {}  # `_unit_texts` of each paragraph shown, cut once
         self.paths = [self.folder / "index.html"] + [self.folder / f"{b.story_id}.html" for b in briefs]
 
     def write_index(self, run_id: str) -> None:
@@ -681,23 +690,25 @@ class _Site:
         return [i for i in range(len(self.briefs)) if i not in self.done]
 
     def render(self, translated: Translated) -> None:
-        """Render the pages not written yet through `pages_map`, a few pages per item, and write them."""
+        """Render the pages not written yet through `pages_map`, a few pages per item, and write them; a batch
+        of items at a time, so that only one batch's pages are held here at once."""
         todo = self.todo()
-        units: dict[str, list[Unit]] = {}  # each paragraph's, cut once however many pages show it
-        items = [[self._input(i, translated, units) for i in todo[at:at + PAGES_PER_ITEM]]
-                 for at in range(0, len(todo), PAGES_PER_ITEM)]
-        new: list[tuple[str, str]] = []
-        for chunk, results in zip(range(0, len(todo), PAGES_PER_ITEM), self.pages_map(render_pages, items)):
-            for i, (html, value) in zip(todo[chunk:chunk + PAGES_PER_ITEM], results):
+        step = PAGES_PER_ITEM * ITEMS_PER_BATCH
+        for start in range(0, len(todo), step):
+            batch = todo[start:start + step]
+            items = [[self._input(i, translated) for i in batch[at:at + PAGES_PER_ITEM]]
+                     for at in range(0, len(batch), PAGES_PER_ITEM)]
+            new: list[tuple[str, str]] = []
+            for i, (html, value) in zip(batch, (r for rendered in self.pages_map(render_pages, items)
+                                                for r in rendered)):
                 self.paths[i + 1].write_text(html, encoding="utf-8")
                 if value is not None:
                     new.append((self.keys[i], value))
                     self.done[i] = self.keys[i]
-            if self.cache is not None and new and (len(new) >= CACHE_BATCH or chunk + PAGES_PER_ITEM >= len(todo)):
+            if self.cache is not None and new:
                 self.cache.put_many(CACHE_KIND, new)  # one commit per batch: a killed run keeps what it rendered
-                new = []
 
-    def _input(self, i: int, translated: Translated, units: dict[str, list[Unit]]) -> _PageInput:
+    def _input(self, i: int, translated: Translated) -> _PageInput:
         brief, index, lookups = self.briefs[i], self.index, self.lookups
         plan = self.plans.get(i) or _page_paragraphs(brief, index, lookups)
         paragraphs = {pid: index.paragraphs[pid] for pid in plan[0]}
@@ -717,13 +728,10 @@ class _Site:
         wanted = plan[1] if self.english == "cited" else None
         page_translated: dict[tuple[str, str, str], str] = {}
         for pid, p in paragraphs.items():
-            cut = units.get(pid)
-            if cut is None:
-                cut = units[pid] = _units(p)
             for target in _targets(p.lang):
-                for u in cut:
-                    if u.k is not None and (p.lang, target, u.text) in translated:
-                        page_translated[(p.lang, target, u.text)] = translated[(p.lang, target, u.text)]
+                for text in _unit_texts(p, self.cut):
+                    if (p.lang, target, text) in translated:
+                        page_translated[(p.lang, target, text)] = translated[(p.lang, target, text)]
         return _PageInput(brief, _PageIndex(files, paragraphs, sentences), sub, page_translated, wanted,
                           bool(self.keys))
 
