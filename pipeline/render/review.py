@@ -7,7 +7,10 @@ Entry points:
   the paragraph is in another language);
 - `write_review_site(run_dir, briefs, index, dedup_result, translated, run_id,
   cache=None) -> list[Path]`: writes `<run_dir>/review/index.html` and
-  `<run_dir>/review/<story>.html`, returns their paths.
+  `<run_dir>/review/<story>.html`, returns their paths;
+- `build_review_site(...)`: the same as a run makes it (translations asked for
+  only for the pages it has to render, pages rendered on the executor's
+  workers, unchanged pages linked from the previous run).
 
 On a brief's page, clicking a citation number shows the cited paragraph in
 its original language, in French (when the original is not French) and in
@@ -27,11 +30,20 @@ Translations are made sentence by sentence, so a sentence is translated
 once whatever the number of paragraphs that repeat it. Pages are cached
 (kind "review") under a hash of their inputs and the code that renders
 them, so a run whose briefs, groups and translations did not change renders
-nothing.
+nothing. A brief's page does not name the run (the index does): it is a
+function of its key alone, so a run hard-links the previous run's file of
+a page whose key is unchanged (`review/pages.json` holds each page's key)
+instead of writing it again.
+
+Per page work (the page's slice of the corpus, groups and translations is
+gathered here; rendering, and compressing for the cache, on the workers)
+is linear in what the page shows; pages go to the workers a batch at a
+time, so the main process holds one batch of HTML at once.
 
 Pages are self-contained: inline CSS and JavaScript, no network (a Content
 Security Policy allows nothing else; the script runs by its hash). Every
-corpus text goes through Jinja2 autoescaping, and the script only copies,
+corpus text goes through Jinja2 autoescaping or `markupsafe.escape` (the
+small repeated pieces are written in Python), and the script only copies,
 moves and toggles pre-rendered elements (marks are made with textContent),
 so text like `<script>` shows as written.
 """
