@@ -30,6 +30,7 @@ def _outputs(run_dir: Path) -> dict[str, str]:
 def test_one_and_two_workers_write_identical_briefs(tmp_path, monkeypatch):
     monkeypatch.setattr("pipeline.flow.TRANSLATE_CHUNK", 4)  # many chunks: the workers share the translation
     monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 2)  # and the files to analyse
+    monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 1)  # and the review pages to render
     corpus = write_mixed_corpus(tmp_path / "corpus")
     outputs = {}
     for workers in (1, 2):
