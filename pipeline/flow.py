@@ -1000,7 +1000,8 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
                               direction_key=direction_keys(engine, tctx, settings), cache=cache,
                               english=settings.output.review_english, documents_key=documents_key(settings),
-                              previous_run=previous_run, pages_map=session.map)
+                              # pages unchanged since the previous run are linked, unless nothing is to be reused
+                              previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map)
     if unsummarised:
         warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
                         "offline route got no brief (listed in index.md and the manifest)")

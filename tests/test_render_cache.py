@@ -53,14 +53,18 @@ def test_warm_rerun_writes_what_a_cold_render_writes(tmp_path):
     _run(corpus, warm_out, tmp_path / "warm.sqlite")
     shutil.copytree(warm_out, cold_out, symlinks=True)  # the same previous run for both (changes since it)
     (cold_out / "cache.sqlite").unlink(missing_ok=True)
+    (cold_out / "latest" / "review" / "pages.json").unlink()  # nor review pages to link: all rendered
 
     # nothing changed: every brief's files and every review page come from the cache
     warm = _run(corpus, warm_out, tmp_path / "warm.sqlite")
     cold = _run(corpus, cold_out, tmp_path / "cold-1.sqlite")
     assert warm["briefs"] > 1
+    assert warm["cache"]["brief_files"]["hits"] == warm["briefs"] and warm["cache"]["brief_files"]["misses"] == 0
     for kind in ("brief_files", "review"):
-        assert warm["cache"][kind]["hits"] == warm["briefs"] and warm["cache"][kind]["misses"] == 0, kind
         assert cold["cache"][kind]["hits"] == 0, kind
+    # the review pages are not even read from the cache: they are links to the previous run's files
+    assert "review" not in warm["cache"]
+    assert all(p.stat().st_nlink == 2 for p in (warm["dir"] / "review").glob("story-*.html"))
     assert all("- No change." in p.read_text(encoding="utf-8") for p in (warm["dir"] / "briefs").glob("*.md"))
     _same(warm["dir"], cold["dir"], warm_out, cold_out)
 
