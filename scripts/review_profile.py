@@ -1,0 +1,71 @@
+"""`python -m pipeline run ...` with the review stage measured: CPU seconds of this (main) process and of
+the executor's pool workers while the stage runs, and optionally a cProfile of the main process.
+
+    .venv/bin/python scripts/review_profile.py [--profile FILE] -- run --corpus C --out O --log-format json
+
+The pipeline's own output goes where it always goes; the last line on stdout is JSON:
+{"review_main_cpu_s", "review_workers_cpu_s", "review_wall_s", "exit_code"}. (Workers' child processes,
+such as Apertium, are not counted: they are counted when they end.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pipeline.render.review as review  # noqa: E402
+from pipeline.__main__ import main  # noqa: E402
+
+
+def _workers_cpu() -> float:
+    """CPU seconds of this process's live children (the pool's workers), from /proc."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for child in multiprocessing.active_children():
+        try:
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def run() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", type=Path, default=None, help="write the main process's cProfile stats here")
+    ap.add_argument("pipeline_args", nargs=argparse.REMAINDER, help="-- then the pipeline's arguments")
+    args = ap.parse_args()
+    measured: dict[str, float] = {}
+    build = review.build_review_site
+
+    def measured_build(*a, **k):  # type: ignore[no-untyped-def]
+        profiler = cProfile.Profile() if args.profile else None
+        cpu, wall, workers = time.process_time(), time.perf_counter(), _workers_cpu()
+        if profiler:
+            profiler.enable()
+        try:
+            return build(*a, **k)
+        finally:
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+            measured.update(review_main_cpu_s=round(time.process_time() - cpu, 2),
+                            review_workers_cpu_s=round(_workers_cpu() - workers, 2),
+                            review_wall_s=round(time.perf_counter() - wall, 2))
+
+    review.build_review_site = measured_build
+    pipeline_args = [a for a in args.pipeline_args if a != "--"]
+    code = main(pipeline_args)
+    print(json.dumps({**measured, "exit_code": code}))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run())
