@@ -280,6 +280,24 @@ def test_a_duplicate_group_is_shown_once_per_page_and_translated_once(tmp_path, 
     assert shown[3] == shown[9]
 
 
+def test_a_block_lists_its_first_copies_and_says_how_many_there_are(tmp_path, settings, monkeypatch):
+    """A text repeated across the corpus would list every copy on every page citing it (quadratic in the
+    group): a block lists the first `BLOCK_COPIES` in corpus order and says how many there are in all."""
+    import pipeline.render.review as review
+
+    monkeypatch.setattr(review, "BLOCK_COPIES", 4)
+    built, _english_, paths = _wire_site(tmp_path, 9, settings)
+    html = paths[1].read_text(encoding="utf-8")
+    blocks = re.findall(r'<div class="dups".*?\n    </div>\n', html, flags=re.S)
+    assert blocks
+    for block in blocks:
+        assert "9 paragraphs in 9 files (the cited one included)" in block
+        assert "4 copies of this text:" in block and "lists all 9" in block
+        assert [f"copy{i:02d}.txt" in block for i in range(9)] == [True] * 4 + [False] * 5  # corpus order
+    # each citation still shows its own paragraph, wherever it is
+    assert all(f'data-file="corpus/copy{i:02d}.txt"' in html for i in range(9))
+
+
 def test_unchanged_pages_come_from_the_cache(sample_site, tmp_path):
     import dataclasses
     import sqlite3

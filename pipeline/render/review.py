@@ -17,7 +17,10 @@ its original language, in French (when the original is not French) and in
 English side by side, the cited sentence marked in each, followed by the
 same text in other sources: the paragraph's duplicate group (exact, near,
 contained) and the sentence's (including reworded same-fact reports), each
-side by side too, with every file it appears in.
+side by side too, with the files it appears in (the first `BLOCK_COPIES`
+paragraphs in corpus order, and how many there are in all: a text repeated
+across the corpus would otherwise list every copy on every page citing it;
+dedup.json lists all).
 
 Linear in the input: each distinct paragraph text is written once per page
 (original, French, English, cut at its sentences) and every place that
@@ -129,18 +132,34 @@ class Slot:
 
 @dataclass
 class DupBlock:
-    """The same text in other sources: the paragraphs of a (paragraph group, sentence group) pair."""
+    """The same text in other sources: the paragraphs of a (paragraph group, sentence group) pair, the
+    first `BLOCK_COPIES` of them in corpus order (`n_paragraphs`, `n_files`: how many in all)."""
 
     id: str
     slots: list[Slot]
+    n_paragraphs: int
+    n_files: int
 
     @property
-    def n_paragraphs(self) -> int:
+    def n_shown(self) -> int:
         return sum(len(s.copies) for s in self.slots)
 
-    @property
-    def n_files(self) -> int:
-        return len({c.file for s in self.slots for c in s.copies})
+
+# Paragraphs a block of duplicates lists on a page: a text repeated across the corpus (a source line, a
+# sentence every outlet quotes) is in a group that grows with the corpus, and each page citing it would
+# list every copy (pages x copies: quadratic in the group's size). The page says how many there are in
+# all; dedup.json lists every one.
+BLOCK_COPIES = 20
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A block's paragraphs as a page shows them: pid -> (relations, sids to mark) of the first
+    `BLOCK_COPIES` in corpus order, and how many paragraphs and files the two groups hold in all."""
+
+    shown: dict[str, tuple[list[str], set[str]]]
+    n_paragraphs: int
+    n_files: int
 
 
 @dataclass
@@ -192,11 +211,13 @@ KEPT_NOTE = "sentences in grey are not translated: they are not cited here (outp
 
 @dataclass(frozen=True)
 class _Lookups:
-    """Built once per site, not once per page: each is linear in the corpus."""
+    """Built once per site, not once per page: each is linear in the corpus; a block is made once per
+    site, on first use (`blocks`), whatever the number of pages that show it."""
 
     order: Mapping[str, int]  # paragraph id -> position in the corpus (duplicates are shown in corpus order)
     para_groups: Mapping[str, DupGroup]
     sent_groups: Mapping[str, DupGroup]
+    blocks: dict[tuple[str | None, str | None], _Block] = field(default_factory=dict, compare=False)
 
     @classmethod
     def build(cls, index: CorpusIndex, dedup_result: DedupResult) -> "_Lookups":
@@ -209,7 +230,19 @@ class _Lookups:
         sg = self.sent_groups.get(sid)
         return (pg.group_id if pg else None, sg.group_id if sg else None)
 
-    def members(self, sid: str, index: "CorpusIndex | _PageIndex") -> dict[str, tuple[list[str], set[str]]]:
+    def block(self, sid: str, index: "CorpusIndex | _PageIndex") -> tuple[tuple[str | None, str | None], _Block] | None:
+        """The block of a cited sentence's duplicates, and its key; None: the sentence is in no group."""
+        key = self.block_key(sid, index)
+        if key == (None, None):
+            return None
+        block = self.blocks.get(key)
+        if block is None:
+            members = self._members(sid, index)
+            files = {index.paragraphs[pid].doc_id for pid in members}
+            block = self.blocks[key] = _Block(dict(list(members.items())[:BLOCK_COPIES]), len(members), len(files))
+        return key, block
+
+    def _members(self, sid: str, index: "CorpusIndex | _PageIndex") -> dict[str, tuple[list[str], set[str]]]:
         """pid -> (relations, sids to mark) for every paragraph of the two groups of a cited sentence,
         its own paragraph included, in corpus order."""
         out: dict[str, tuple[list[str], set[str]]] = {}
@@ -245,10 +278,10 @@ def _page_paragraphs(brief: Brief, index: CorpusIndex, lookups: _Lookups) -> _Pl
     for sid in citation_numbers(brief):
         seen.setdefault(index.sentences[sid].pid, None)
         marked.add(index.sentences[sid].text)
-        key = lookups.block_key(sid, index)
-        if key != (None, None) and key not in keys:  # a block is listed once per page
-            keys.add(key)
-            for pid, (_relations, marks) in lookups.members(sid, index).items():
+        found = lookups.block(sid, index)
+        if found is not None and found[0] not in keys:  # a block is listed once per page
+            keys.add(found[0])
+            for pid, (_relations, marks) in found[1].shown.items():
                 seen.setdefault(pid, None)
                 marked.update(index.sentences[m].text for m in marks)
     return seen, marked
@@ -339,7 +372,7 @@ def _copy(pid: str, index: "CorpusIndex | _PageIndex", relations: Sequence[str] 
 class _Page:
     """One page's citations, duplicate blocks and stored texts (each distinct paragraph text once)."""
 
-    def __init__(self, index: "CorpusIndex | _PageIndex", lookups: _Lookups, translated: Translated,
+    def __init__(self, index: "CorpusIndex | _PageIndex", lookups: "_Lookups | _PageLookups", translated: Translated,
                  wanted: set[str] | None = None) -> None:
         self.index, self.lookups, self.translated, self.wanted = index, lookups, translated, wanted
         self.texts: dict[tuple[str, str], StoredText] = {}
@@ -364,15 +397,17 @@ class _Page:
 
     def block(self, sid: str) -> str | None:
         """The id of the block of the cited sentence's duplicates (made on first use); None: it has none."""
-        key = self.lookups.block_key(sid, self.index)
-        if key == (None, None):
+        found = self.lookups.block(sid, self.index)
+        if found is None:
             return None
+        key, block = found
         if key not in self.blocks:
             slots: dict[tuple[str, str], Slot] = {}  # paragraphs with the same text and marks: one slot
-            for pid, (relations, marks) in self.lookups.members(sid, self.index).items():
+            for pid, (relations, marks) in block.shown.items():
                 s = self.slot(pid, marks)
                 slots.setdefault((s.text, s.marks), s).copies.append(_copy(pid, self.index, relations))
-            self.blocks[key] = DupBlock(f"dup-{len(self.blocks) + 1}", list(slots.values()))
+            self.blocks[key] = DupBlock(f"dup-{len(self.blocks) + 1}", list(slots.values()), block.n_paragraphs,
+                                        block.n_files)
         return self.blocks[key].id
 
     def data(self, brief: Brief) -> dict:
@@ -402,8 +437,8 @@ def _translations_of(translated: Translated) -> TranslationsKey:
 
 def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
               english: str = "all", documents_key: str = "") -> str:
-    """What a page shows, hashed from its inputs (cheap next to building it): the brief, the groups of
-    its cited sentences and paragraphs, every paragraph shown (in the order shown) and its translations.
+    """What a page shows, hashed from its inputs (cheap next to building it): the brief, the blocks of
+    its cited sentences' duplicates as shown, every paragraph shown (in the order shown) and its translations.
     `documents_key`: what documents are a function of besides their bytes (ingest's code and settings);
     with it, a paragraph is named by its id and its document's bytes (`_paragraph_id`) instead of being
     hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles)."""
@@ -411,20 +446,19 @@ def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations:
     h.update(english.encode())
     h.update(documents_key.encode())
     h.update(repr(brief).encode())
-    groups: dict[str, DupGroup] = {}
     pids: dict[str, None] = {}
+    keys: set[tuple[str | None, str | None]] = set()
     for sid in citation_numbers(brief):
-        pid = index.sentences[sid].pid
-        pids[pid] = None
-        for g in (lookups.para_groups.get(pid), lookups.sent_groups.get(sid)):
-            if g is not None and g.group_id not in groups:
-                groups[g.group_id] = g
-                pids.update((m.id if m.id in index.paragraphs else index.sentences[m.id].pid, None)
-                            for m in g.members if m.id in index.paragraphs or m.id in index.sentences)
-    # not the group ids (numbered across the corpus, they move when any article is added), and the
-    # scores as shown (two decimals: they move a little with any new article)
-    for g in groups.values():
-        h.update(repr((g.level, g.canonical, [(m.id, m.relation, f"{m.score:.2f}") for m in g.members])).encode())
+        pids[index.sentences[sid].pid] = None
+        found = lookups.block(sid, index)
+        if found is not None and found[0] not in keys:
+            keys.add(found[0])
+            block = found[1]
+            pids.update(dict.fromkeys(block.shown))
+            # the block as shown: not the group ids (numbered across the corpus, they move when any article
+            # is added); its labels carry the relations and the scores as shown (two decimals)
+            h.update(repr(([(pid, relations, sorted(marks)) for pid, (relations, marks) in block.shown.items()],
+                           block.n_paragraphs, block.n_files)).encode())
     for pid in sorted(pids, key=lambda p: lookups.order.get(p, 0)):
         p = index.paragraphs[pid]
         d = index.documents[p.doc_id]
@@ -620,7 +654,7 @@ class _PageInput:
 
     brief: Brief
     index: "_PageIndex"
-    lookups: _Lookups
+    lookups: "_PageLookups"
     translated: dict[tuple[str, str, str], str]
     wanted: set[str] | None
     cache: bool  # whether to return the page's cache value too
@@ -629,6 +663,17 @@ class _PageInput:
 @dataclass(frozen=True)
 class _File:
     path: str
+
+
+@dataclass(frozen=True)
+class _PageLookups:
+    """What a worker reads of `_Lookups` for one page: the block of each cited sentence (made in the main
+    process, which holds the groups)."""
+
+    blocks: Mapping[str, tuple[tuple[str | None, str | None], _Block] | None]
+
+    def block(self, sid: str, index: object) -> tuple[tuple[str | None, str | None], _Block] | None:
+        return self.blocks[sid]
 
 
 @dataclass(frozen=True)
@@ -724,18 +769,9 @@ class _Site:
         brief, index, lookups = self.briefs[i], self.index, self.lookups
         plan = self.plans.get(i) or _page_paragraphs(brief, index, lookups)
         paragraphs = {pid: index.paragraphs[pid] for pid in plan[0]}
-        sentences: dict[str, Sentence] = {}
-        para_groups: dict[str, DupGroup] = {}
-        sent_groups: dict[str, DupGroup] = {}
-        for sid in citation_numbers(brief):
-            s = sentences[sid] = index.sentences[sid]
-            pg, sg = lookups.para_groups.get(s.pid), lookups.sent_groups.get(sid)
-            if pg is not None:
-                para_groups[s.pid] = pg
-            if sg is not None:
-                sent_groups[sid] = sg
-                sentences.update((m.id, index.sentences[m.id]) for m in sg.members if m.id in index.sentences)
-        sub = _Lookups({pid: lookups.order.get(pid, 0) for pid in paragraphs}, para_groups, sent_groups)
+        cited = citation_numbers(brief)
+        sentences = {sid: index.sentences[sid] for sid in cited}
+        sub = _PageLookups({sid: lookups.block(sid, index) for sid in cited})
         files = {p.doc_id: _File(index.documents[p.doc_id].path) for p in paragraphs.values()}
         wanted = plan[1] if self.english == "cited" else None
         page_translated: dict[tuple[str, str, str], str] = {}
