@@ -616,13 +616,22 @@ DEDUP_FILE_KIND = "dedup_file"
 def _json_lines(data: dict[str, Any], key: str) -> str:
     """`data` as JSON with one item of its list `key` per line: still one JSON document, readable and
     greppable, and written by the C encoder (an indented dump goes through the pure-Python encoder,
-    seconds per 10,000 articles for dedup.json)."""
+    seconds per 10,000 articles for dedup.json).
+
+    `data[key]` may be an iterator: each item is dumped as it comes, so only its line is held, not every
+    item as objects (dedup.json's groups: 0.25 GB of dicts at 10,000 articles); the lines are joined once."""
     head = json.dumps({k: v for k, v in data.items() if k != key}, ensure_ascii=False)[1:-1]
-    items = ",\n".join(json.dumps(x, ensure_ascii=False) for x in data[key])
-    return "{" + (head + ", " if head else "") + json.dumps(key) + ": [\n" + items + "\n]}\n"
+    parts = ["{" + (head + ", " if head else "") + json.dumps(key) + ": [\n"]
+    for x in data[key]:
+        if len(parts) > 1:
+            parts.append(",\n")
+        parts.append(json.dumps(x, ensure_ascii=False))
+    parts.append("\n]}\n")
+    return "".join(parts)
 
 
 def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
+    """dedup.json's content; its "groups" an iterator that makes each group's record when read (`_json_lines`)."""
     def where(member_id: str) -> dict[str, Any]:
         sentence = index.sentences.get(member_id)
         if sentence is not None:  # what index.cite says of it, without the selectors (not written here)
@@ -634,13 +643,13 @@ def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
                 "line_end": p.line_end, "text": p.text}
 
     return {
-        "groups": [
+        "groups": (
             {
                 "group_id": g.group_id, "level": g.level, "canonical": g.canonical,
                 "members": [{"id": m.id, "relation": m.relation, "score": m.score, **where(m.id)} for m in g.members],
             }
             for g in (*result.paragraph_groups, *result.sentence_groups)
-        ]
+        )
     }
 
 
