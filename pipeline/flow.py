@@ -620,14 +620,19 @@ def _json_lines(data: dict[str, Any], key: str) -> str:
 
     `data[key]` may be an iterator: each item is dumped as it comes, so only its line is held, not every
     item as objects (dedup.json's groups: 0.25 GB of dicts at 10,000 articles); the lines are joined once."""
+    return "".join(json_line_parts(data, key))
+
+
+def json_line_parts(data: dict[str, Any], key: str) -> Iterator[str]:
+    """The text of `_json_lines` in consecutive pieces (one per item and separator), made as they are read:
+    written to a file one by one, the whole text is never held (dedup.json: 70 MB at 10,000 articles)."""
     head = json.dumps({k: v for k, v in data.items() if k != key}, ensure_ascii=False)[1:-1]
-    parts = ["{" + (head + ", " if head else "") + json.dumps(key) + ": [\n"]
+    yield "{" + (head + ", " if head else "") + json.dumps(key) + ": [\n"
+    separator = ""
     for x in data[key]:
-        if len(parts) > 1:
-            parts.append(",\n")
-        parts.append(json.dumps(x, ensure_ascii=False))
-    parts.append("\n]}\n")
-    return "".join(parts)
+        yield separator + json.dumps(x, ensure_ascii=False)
+        separator = ",\n"
+    yield "\n]}\n"
 
 
 def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
