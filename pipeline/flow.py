@@ -196,7 +196,9 @@ class DedupStep:
             made = [f for part in session.map(_features_slice, slices) for f in part]
         for i, f in zip(todo, made):
             out[i] = f
-        cache.put_many("dedup_features", [(keys[i], features_to_json(out[i])) for i in todo])
+        for n in range(0, len(todo), DEDUP_PUT_BATCH):  # (not the JSON of all at once: +0.17 GB at 10,000 articles)
+            cache.put_many("dedup_features",
+                           [(keys[i], features_to_json(out[i])) for i in todo[n:n + DEDUP_PUT_BATCH]])
         return out
 
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
@@ -250,6 +252,8 @@ class DedupStep:
 DEDUP_SLICE = 32
 # ... and up to this many slices are computed where the flow runs instead (the same features either way).
 DEDUP_IN_PROCESS = 8
+# Documents' features per write to the cache.
+DEDUP_PUT_BATCH = 512
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
