@@ -54,7 +54,7 @@ from .minhash import SimilarPair, Sketches, candidate_codes, sketch_texts, verif
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
 from .textsim import (
     ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
-    names, numbers, signature_conflicts, tfidf,
+    names, numbers, row_dots, shared_empties, signature_conflicts, tfidf,
 )
 
 _WORD = re.compile(r"\w+")
@@ -398,8 +398,8 @@ def _signature_from_json(value: list) -> FactSignature:
     from .textsim import Dates
 
     nums, weekdays, months, days, periods, speakers = value
-    return FactSignature(frozenset(nums), Dates(frozenset(weekdays), frozenset(int(m) for m in months),
-                                                frozenset(days), frozenset(periods)), frozenset(speakers))
+    return shared_empties(FactSignature(frozenset(nums), Dates(frozenset(weekdays), frozenset(int(m) for m in months),
+                                                               frozenset(days), frozenset(periods)), frozenset(speakers)))
 
 
 def features_to_json(features: DocumentFeatures) -> dict:
@@ -522,7 +522,7 @@ class SameFactScorer:
         m = csr_matrix((vals, cols, np.concatenate(([0], np.cumsum(lengths)))),
                        shape=(len(lengths), max(1, len(vocab))))
         m.sort_indices()
-        cosines = np.asarray(m[candidates[:, 0]].multiply(m[candidates[:, 1]]).sum(axis=1)).ravel()
+        cosines = row_dots(m, candidates[:, 0], candidates[:, 1])
         out = []
         for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
             if x >= minimum - 1e-9:

@@ -78,7 +78,7 @@ import scipy.sparse as sp
 from .config import StoriesSettings
 from .dedup import group_of
 from .model import DedupResult, Document, Paragraph, RelatedDocument, Story
-from .textsim import _WORD, ContentWords
+from .textsim import _WORD, ContentWords, row_dots
 
 log = logging.getLogger("pipeline")
 
@@ -309,11 +309,7 @@ def candidate_pairs(space: _Space, days: Sequence[int | None], settings: Stories
     known = (day[a] > -10**9) & (day[b] > -10**9)
     ok = ~known | (np.abs(day[a] - day[b]) <= settings.window_days)
     a, b = a[ok], b[ok]
-    sims = np.empty(len(a))
-    m = space.matrix
-    for s in range(0, len(a), 20_000):
-        sims[s:s + 20_000] = np.asarray(m[a[s:s + 20_000]].multiply(m[b[s:s + 20_000]]).sum(axis=1)).ravel()
-    return a, b, sims
+    return a, b, row_dots(space.matrix, a, b)
 
 
 class _Clusters:

@@ -16,8 +16,9 @@ import re
 from collections import Counter
 from functools import lru_cache
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import snowballstemmer
 from stop_words import get_stop_words
 
@@ -207,7 +208,7 @@ class FactSignature:
 @lru_cache(maxsize=1 << 16)
 def fact_signature(text: str, lang: str = "fr") -> FactSignature:
     """Memoised: dedup checks each text against many candidates."""
-    return FactSignature(numbers(text, lang), dates(text, lang), speakers(text, lang=lang))
+    return shared_empties(FactSignature(numbers(text, lang), dates(text, lang), speakers(text, lang=lang)))
 
 
 def signature_conflicts(a: FactSignature, b: FactSignature) -> tuple[str, ...]:
@@ -284,6 +285,26 @@ class Dates:
     months: frozenset[int]
     days: frozenset[str]
     periods: frozenset[str]
+
+
+_EMPTY: frozenset = frozenset()
+_NO_DATES = Dates(_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+_NO_FACTS = FactSignature(_EMPTY, _NO_DATES, _EMPTY)
+
+
+def shared_empties(g: FactSignature) -> FactSignature:
+    """The same signature with its empty sets, empty dates, or the whole of it when empty, one shared object.
+
+    Dedup keeps a signature per body sentence and paragraph of the corpus, and most say nothing
+    (an empty frozenset alone is 216 bytes; a signature has seven): shared, they cost a pointer."""
+    d = g.dates
+    if not (d.weekdays or d.months or d.days or d.periods):
+        if not (g.numbers or g.speakers):
+            return _NO_FACTS
+        d = _NO_DATES
+    else:
+        d = Dates(d.weekdays or _EMPTY, d.months or _EMPTY, d.days or _EMPTY, d.periods or _EMPTY)
+    return FactSignature(g.numbers or _EMPTY, d, g.speakers or _EMPTY)
 
 
 _WEEKDAYS_EN = dict(zip(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), _WEEKDAYS))
@@ -447,3 +468,19 @@ def speakers_conflict(a: str, b: str, *, lang: str = "fr", lang_b: str | None = 
     """True when both texts name who said it and no name is shared ("Trump a déclaré" vs "Pompeo a déclaré")."""
     sa, sb = speakers(a, lang=lang), speakers(b, lang=lang_b or lang)
     return bool(sa) and bool(sb) and not (sa & sb)
+
+
+# Pairs per block in `row_dots`: the rows of a block are gathered and multiplied at once.
+ROW_DOTS_BLOCK = 4096
+
+
+def row_dots(m: Any, a: np.ndarray, b: np.ndarray, block: int = ROW_DOTS_BLOCK) -> np.ndarray:
+    """Dot products of the rows a[k] and b[k] of the sparse matrix `m` (CSR), in blocks of pairs.
+
+    Gathering the rows of every pair at once holds a copy of each pair's two rows and their product
+    (0.8 GB for 150,000 document pairs at 10,000 articles); a block of pairs holds a few MB, and each
+    pair's dot product is the same as at once (each is summed over its own row only)."""
+    out = np.empty(len(a))
+    for s in range(0, len(a), block):
+        out[s:s + block] = np.asarray(m[a[s:s + block]].multiply(m[b[s:s + block]]).sum(axis=1)).ravel()
+    return out

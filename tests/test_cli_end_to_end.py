@@ -41,6 +41,18 @@ def test_outputs_written(run_dir):
     assert not list(run_dir.resolve().parent.glob(".tmp-*"))
 
 
+def test_dedup_file_is_one_json_document_with_one_group_per_line(run_dir):
+    text = (run_dir / "dedup.json").read_text(encoding="utf-8")
+    groups = json.loads(text)["groups"]
+    assert groups and text.count("\n") == len(groups) + 2  # the opening line, a line per group, the closing line
+    for line, group in zip(text.splitlines()[1:-1], groups):
+        assert json.loads(line.rstrip(",")) == group
+        assert group["canonical"] in {m["id"] for m in group["members"]}
+        for m in group["members"]:
+            assert m["text"] and m["file"].startswith("corpus/") and m["line_start"] <= m["line_end"]
+    assert len({g["group_id"] for g in groups}) == len(groups)
+
+
 def test_every_citation_is_in_the_cited_lines(run_dir):
     checked = 0
     for brief_path in (run_dir / "briefs").glob("*.json"):
