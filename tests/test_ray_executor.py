@@ -168,3 +168,25 @@ def test_unreachable_cluster_is_a_failed_run_with_the_reason(tmp_path):
     assert report.exit_code == 4
     assert f"127.0.0.1:{port}" in report.message and "run.executor: local" in report.message
     assert not (tmp_path / "out" / "latest").exists()
+
+
+def test_document_neighbours_shuffled_on_the_cluster_are_those_of_the_driver(on_cluster):
+    """Dedup's document neighbours (each document's best `neighbours` by a sparse product of its heaviest terms)
+    as a shuffle by term across Ray tasks: exactly the pairs `top_neighbours` finds here, with syndicated copies
+    (many equal products: ties), documents with no term, and labels (the cross-lingual case)."""
+    from pipeline.dedup import DOC_NEIGHBOURS, DOC_TERMS, top_neighbours
+    from pipeline.textsim import tfidf
+
+    documents = []
+    for base in repository_bases()[:40]:
+        for number in (0, 1, 0, 2, 3, 0, 4):  # with exact copies: equal products, ties for the last places
+            title, sentences = variant(base, number, seed=1)
+            documents.append(" ".join([title, *sentences]).lower().split())
+    documents += [[], ["seul"]]  # no term; a term no other document has
+    vectors = tfidf(documents).vectors
+    labels = ["fr" if k % 3 else "en" for k in range(len(vectors))]
+    for neighbours, terms, by in ((DOC_NEIGHBOURS, DOC_TERMS, None), (3, 8, None), (5, DOC_TERMS, labels)):
+        here = top_neighbours(vectors, neighbours, terms, by)
+        assert on_cluster.top_neighbours(vectors, neighbours, terms, by) == here
+        assert len(here) > len(vectors)
+    assert on_cluster.top_neighbours(vectors[:1], DOC_NEIGHBOURS, DOC_TERMS) == []
