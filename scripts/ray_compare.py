@@ -1,6 +1,7 @@
 """Ray against local on a 2,000-article syndicated corpus: same briefs, and the time each took.
 
-    .venv/bin/python scripts/ray_compare.py [--size 2000] [--workers 2] [--address HOST:PORT] [--bases orangesum|repository]
+    .venv/bin/python scripts/ray_compare.py [--size 2000] [--workers 2] [--address HOST:PORT]
+                                            [--bases orangesum|repository]
 
 Builds the corpus of `scripts/bench_scale.py` (base articles and their
 republished variants; the bases are OrangeSum articles from ../shared/eval-dev,
