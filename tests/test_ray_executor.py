@@ -3,8 +3,9 @@
 The cluster is a head and a second worker node, each a separate set of Ray
 processes with one CPU (`ray.cluster_utils.Cluster`), so the two actors of a
 `run.workers: 2` run sit on different nodes. It is always shut down. On it: whole runs against the
-local executor's (the sample corpus with syndicated copies, and 2,000 articles), and dedup's near-duplicate
-search as a shuffle of Ray tasks against the numpy search. The syndicated articles are built from the
+local executor's (the sample corpus with syndicated copies, and 2,000 articles), dedup's near-duplicate
+search as a shuffle of Ray tasks against the numpy search, and dedup's document neighbours as a shuffle by
+term against `top_neighbours`. The syndicated articles are built from the
 sentences the repository holds (`scripts/ray_compare.py`'s `repository_bases`), so a fresh clone runs
 everything here without ../shared.
 """
