@@ -105,6 +105,9 @@ BUCKET_WINDOW = 16
 # `minhash.find_similar_pairs` run elsewhere (`pipeline.executors`: same arguments, same pairs): the Ray
 # executor's shuffle across the cluster (`RayExecutor.similar_pairs`).
 SimilarPairs = Callable[..., list[SimilarPair]]
+# `top_neighbours` run elsewhere (same arguments, same pairs): the Ray executor's shuffle by term
+# (`RayExecutor.top_neighbours`).
+TopNeighbours = Callable[..., list[tuple[int, int]]]
 
 
 @dataclass
@@ -498,7 +501,8 @@ class SameFactScorer:
     def doc_similarity(self, a: str, b: str) -> float:
         return 1.0 if a == b else self.doc_space.cosine(self._doc_index[a], self._doc_index[b])
 
-    def similar_documents(self, minimum: float, neighbours: int = DOC_NEIGHBOURS) -> list[tuple[str, str, float]]:
+    def similar_documents(self, minimum: float, neighbours: int = DOC_NEIGHBOURS,
+                          find: TopNeighbours | None = None) -> list[tuple[str, str, float]]:
         """Pairs of documents whose cosine reaches `minimum`: each document with its `neighbours` most similar ones.
 
         No loop over all pairs: candidates come from a sparse product of each
@@ -506,11 +510,12 @@ class SameFactScorer:
         big corpus would make almost every pair non-zero), in blocks of rows;
         each row keeps its best `neighbours`, whose full cosine is then checked.
         A story of 1,000 syndicated copies gives 1,000 x `neighbours` pairs, not
-        500,000; the rest of the group is joined transitively.
+        500,000; the rest of the group is joined transitively. `find`: where the
+        candidates are found (the executor's `top_neighbours`; None = here).
         """
         from scipy.sparse import csr_matrix
 
-        candidates = np.array(top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS), dtype=np.int64)
+        candidates = np.array((find or top_neighbours)(self.doc_space.vectors, neighbours, DOC_TERMS), dtype=np.int64)
         if candidates.size == 0:
             return []
         vocab: dict[str, int] = {}
@@ -624,7 +629,8 @@ def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.n
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
-                     keys: Sequence[str] | None = None) -> tuple[list[_Link], np.ndarray]:
+                     keys: Sequence[str] | None = None,
+                     document_neighbours: TopNeighbours | None = None) -> tuple[list[_Link], np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -644,7 +650,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
-    similar = scorer.similar_documents(settings.same_fact_doc_similarity)
+    similar = scorer.similar_documents(settings.same_fact_doc_similarity, find=document_neighbours)
     # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
     # under the threshold, which `same_fact` then refuses): those a next run can keep
     doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
@@ -978,14 +984,17 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
 
 def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
                       features: Sequence[DocumentFeatures] | None = None, previous: Previous | None = None,
-                      similar_pairs: SimilarPairs | None = None) -> tuple[DedupResult, DedupMemo | None]:
+                      similar_pairs: SimilarPairs | None = None,
+                      document_neighbours: TopNeighbours | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
     the pairs that involve a new or edited document are verified and compared; the result is the
     same as without it (groups are made again from all links).
     `similar_pairs`: as in `dedup`, used when there is no `previous`; its sketches stay where it ran,
-    so there is no memo (None) and the next run compares in full."""
+    so there is no memo (None) and the next run compares in full.
+    `document_neighbours`: the executor's `top_neighbours` (the documents compared for same facts; a Ray
+    cluster's shuffle); None = here. The same pairs either way."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
@@ -1025,7 +1034,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                                            (before.sentences, previous.sentences) if previous else None, keys,
                                            similar_pairs)
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
-                                             {d.doc_id: k for k, d in enumerate(documents)}, previous, keys)
+                                             {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
+                                             document_neighbours)
     sent_links = sent_links + fact_links + _crosslingual_links(sentences, settings, vectors)
 
     result = DedupResult(

@@ -230,7 +230,8 @@ class DedupStep:
         with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
             features = self.features(documents, settings, cache, executor)
             result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
-                                             similar_pairs=executor.similar_pairs if executor is not None else None)
+                                             similar_pairs=executor.similar_pairs if executor is not None else None,
+                                             document_neighbours=executor.top_neighbours if executor else None)
             del features
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",

@@ -1,26 +1,34 @@
 """Ray against local on a 2,000-article syndicated corpus: same briefs, and the time each took.
 
     .venv/bin/python scripts/ray_compare.py [--size 2000] [--workers 2] [--address HOST:PORT]
+                                            [--bases orangesum|repository]
 
-Builds the corpus of `scripts/bench_scale.py` (OrangeSum articles and their
-republished variants), runs `python -m pipeline run` with `run.executor: local`
-and then with `run.executor: ray` (no cache, Apertium), and checks that every
-brief, review page, `index.md` and `dedup.json` is byte-identical (the run id
-blanked). Without `--address` it starts a real local cluster for the Ray run: a
-head node and a second worker node, separate processes with `--workers / 2`
-CPUs each (`ray.cluster_utils.Cluster`), shut down at the end whatever
-happens; the cluster's CPU seconds during the Ray run (its processes, sampled while they
-live) are printed next to the driver's. Too slow for the test suite (tests/test_ray_executor.py runs a small
-corpus on the same kind of cluster); run it by hand or in a nightly job.
+Builds the corpus of `scripts/bench_scale.py` (base articles and their
+republished variants; the bases are OrangeSum articles from ../shared/eval-dev,
+or with `--bases repository` those `repository_bases` makes from the sentences
+the repository itself holds), runs `python -m pipeline run` with
+`run.executor: local` and then with `run.executor: ray` (no cache, Apertium),
+and checks that every brief, review page, `index.md` and `dedup.json` is
+byte-identical (the run id blanked; `dedup-state.npz` aside: a Ray run keeps no
+dedup state). Without `--address` it starts a real local cluster for the Ray
+run: a head node and a second worker node, separate processes with
+`--workers / 2` CPUs each (`ray.cluster_utils.Cluster`), shut down at the end
+whatever happens; the cluster's CPU seconds during the Ray run (its processes,
+sampled while they live) are printed next to the driver's.
+tests/test_ray_executor.py runs the `--bases repository` corpus of 2,000
+articles on the same kind of cluster (the suite's check); this script gives
+the figures, and runs OrangeSum's longer articles.
 Last line: JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
+import random
 import shutil
 import sys
 import threading
@@ -29,7 +37,45 @@ from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scale import ROOT, build_corpus, default_data, load_bases, run_pipeline  # noqa: E402
+from bench_dedup import _GLUED, _SENTENCE_END  # noqa: E402
+from bench_scale import ROOT, Base, build_corpus, default_data, load_bases, run_pipeline  # noqa: E402
+
+
+def repository_sentences(root: Path = ROOT) -> list[str]:
+    """Distinct French sentences the repository holds, in a fixed order: those of the sample corpus (`corpus/`)
+    and the OrangeSum sentences quoted in `tests/data/same_fact_pairs_orangesum.tsv` (by article, then by
+    position), so a checkout without ../shared can build a large corpus."""
+    sentences: list[str] = []
+    for path in sorted((root / "corpus").glob("*.txt")):
+        text = _GLUED.sub(r"\1 ", " ".join(path.read_text(encoding="utf-8").split()))
+        sentences += [s.strip() for s in _SENTENCE_END.split(text)]
+    quoted: dict[tuple[str, int, int], str] = {}
+    with (root / "tests" / "data" / "same_fact_pairs_orangesum.tsv").open(encoding="utf-8") as f:
+        rows = csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t")
+        for row in rows:
+            for side in ("a", "b"):
+                article, position = row[f"id_{side}"].split(":")  # orangesum-<id>:p<paragraph>.s<sentence>
+                paragraph, sentence = position.lstrip("p").split(".s")
+                quoted[(article, int(paragraph), int(sentence))] = row[f"text_{side}"]
+    sentences += [quoted[key] for key in sorted(quoted)]
+    return list(dict.fromkeys(s for s in sentences if len(s.split()) >= 4))
+
+
+REPOSITORY_VARIANTS = 20  # articles per base of `repository_bases` (101 bases: 2,000 articles, about 100 stories)
+
+
+def repository_bases(seed: int = 1, root: Path = ROOT) -> list[Base]:
+    """Distinct base articles from `repository_sentences`: runs of 3 to 6 consecutive sentences (mostly of one
+    source article, in their order; no sentence in two bases), titled with the first words of their lead."""
+    sentences = repository_sentences(root)
+    rng = random.Random(f"{seed}:repository-bases")
+    bases, start = [], 0
+    while start + 3 <= len(sentences):
+        run = tuple(sentences[start:start + rng.randint(3, 6)])
+        title = " ".join(run[0].split()[:9]).rstrip(",;:.")
+        bases.append(Base(f"r{len(bases):03d}", title, run))
+        start += len(run)
+    return bases
 
 
 def outputs(run_dir: Path) -> dict[str, str]:
@@ -131,12 +177,17 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2, help="local processes; Ray actors (two nodes share them)")
     ap.add_argument("--address", default="", help="an existing Ray cluster instead of a local two-node one")
+    ap.add_argument("--bases", choices=["orangesum", "repository"], default="orangesum",
+                    help="base articles: OrangeSum's (--data) or made from the repository's own sentences")
     ap.add_argument("--data", type=Path, default=default_data())
     ap.add_argument("--work", type=Path, default=ROOT / "outputs" / "ray_compare")
     args = ap.parse_args()
 
     corpus = args.work / f"corpus-{args.size}"
-    build_corpus(corpus, args.size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
+    if args.bases == "repository":
+        build_corpus(corpus, args.size, repository_bases(), variants=REPOSITORY_VARIANTS, seed=1)
+    else:
+        build_corpus(corpus, args.size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
     local, local_files = run_one(corpus, args.work, "local", args.workers)
     print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, peak RSS {local['peak_rss_mb']} MB, "
           f"stages {local.get('timings_s')}", flush=True)
@@ -149,6 +200,9 @@ def main() -> int:
     print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors and "
           f"tasks are the cluster's processes: {on_ray.get('cluster_cpu_s', '?')} s), driver peak RSS "
           f"{on_ray['peak_rss_mb']} MB, stages {on_ray.get('timings_s')}", flush=True)
+    # dedup's state for the next run holds the MinHash sketches; on Ray they stay on the cluster (the
+    # near-duplicate search is a shuffle there), so a Ray run keeps none: the one file expected only locally
+    local_files.pop("dedup-state.npz", None)
     differing = sorted(k for k in set(local_files) | set(ray_files) if local_files.get(k) != ray_files.get(k))
     print(f"{len(local_files)} files; {'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}")
     print(json.dumps({"size": args.size, "workers": args.workers, "identical": not differing, "files": len(local_files),

@@ -2,9 +2,12 @@
 
 The cluster is a head and a second worker node, each a separate set of Ray
 processes with one CPU (`ray.cluster_utils.Cluster`), so the two actors of a
-`run.workers: 2` run sit on different nodes. It is always shut down. On it: a whole run against the
-local executor's, and dedup's near-duplicate search as a shuffle of Ray tasks against the numpy search
-(about 5,000 texts). The 2,000-article comparison is `scripts/ray_compare.py` (minutes; not run here).
+`run.workers: 2` run sit on different nodes. It is always shut down. On it: whole runs against the
+local executor's (the sample corpus with syndicated copies, and 2,000 articles), dedup's near-duplicate
+search as a shuffle of Ray tasks against the numpy search, and dedup's document neighbours as a shuffle by
+term against `top_neighbours`. The syndicated articles are built from the
+sentences the repository holds (`scripts/ray_compare.py`'s `repository_bases`), so a fresh clone runs
+everything here without ../shared.
 """
 
 from __future__ import annotations
@@ -43,21 +46,19 @@ def cluster_address(tmp_path_factory):
         cluster.shutdown()
 
 
-def _corpus(folder: Path) -> Path:
-    """The sample corpus, the mixed-story test texts, and 18 syndicated copies of 3 OrangeSum articles."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_scale import build_corpus, default_data, load_bases
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_scale import build_corpus, variant  # noqa: E402
+from ray_compare import REPOSITORY_VARIANTS, repository_bases  # noqa: E402
 
-    source = default_data() / "orangesum-valid.jsonl"
-    if not source.exists():
-        # as the other tests on eval-dev data: a checkout without ../shared beside it skips, saying why
-        pytest.skip(f"{source} not found: the eval-dev data is needed for the syndicated copies")
+
+def _corpus(folder: Path) -> Path:
+    """The sample corpus, the mixed-story test texts, and 18 syndicated copies of 3 wire stories."""
     write_mixed_corpus(folder)
-    build_corpus(folder / "wire", 18, load_bases(source)[:3], variants=6, seed=1)
+    build_corpus(folder / "wire", 18, repository_bases()[:3], variants=6, seed=1)
     return folder
 
 
-def _run(corpus: Path, out: Path, executor: str, address: str) -> tuple[Path, dict, str]:
+def _run(corpus: Path, out: Path, executor: str, address: str, timeout: int) -> tuple[Path, dict, str]:
     config = out.parent / f"{out.name}.yaml"
     config.write_text(yaml.safe_dump({
         "run": {"executor": executor, "workers": 2}, "translate": {"backend": "apertium"},
@@ -67,26 +68,26 @@ def _run(corpus: Path, out: Path, executor: str, address: str) -> tuple[Path, di
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline", "run", "--corpus", str(corpus), "--out", str(out), "--config", str(config),
          "--log-format", "json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = Path(proc.stdout.strip())
     return run_dir, json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")), proc.stderr
 
 
-def test_ray_cluster_writes_the_same_briefs_as_local(cluster_address, tmp_path):
-    corpus = _corpus(tmp_path / "corpus")
-    local_dir, local_manifest, _ = _run(corpus, tmp_path / "local", "local", cluster_address)
-    ray_dir, ray_manifest, stderr = _run(corpus, tmp_path / "ray", "ray", cluster_address)
+def _same_outputs_on_ray_as_local(corpus: Path, work: Path, address: str, timeout: int = 300) -> dict:
+    """Runs the corpus with the local executor and on the cluster (2 workers each), checks that every output
+    file is the same (the run id blanked; dedup's state for the next run aside), returns the Ray run's manifest."""
+    local_dir, local_manifest, _ = _run(corpus, work / "local", "local", address, timeout)
+    ray_dir, ray_manifest, stderr = _run(corpus, work / "ray", "ray", address, timeout)
 
     assert ray_manifest["executor"] == {"kind": "ray", "workers": 2}  # both nodes' CPUs: one actor on each
     assert local_manifest["executor"] == {"kind": "local", "workers": 2}
     assert ray_manifest["counts"] == local_manifest["counts"]
-    assert ray_manifest["counts"]["stories"] > 2  # several stories: the actors share the summaries
-    assert ray_manifest["cache"]["engine_calls"]["translated_texts"] > 64  # and several translation chunks
     local, on_ray = _outputs(local_dir), _outputs(ray_dir)
-    # dedup's state for the next run holds the MinHash sketches: on Ray they stay on the cluster, so a
-    # Ray run keeps none (the next run dedups in full) and says so
+    # dedup's state for the next run holds the MinHash sketches: on Ray they stay on the cluster (the
+    # near-duplicate search ran there as a shuffle), so a Ray run keeps none (the next run dedups in full)
+    # and says so
     assert "dedup-state.npz" in local and "dedup-state.npz" not in on_ray
     assert "no dedup state kept for the next run" in stderr
     del local["dedup-state.npz"]
@@ -94,6 +95,26 @@ def test_ray_cluster_writes_the_same_briefs_as_local(cluster_address, tmp_path):
     # Ray's own output stays out of the run's log: every stderr line is one of our JSON records
     for line in stderr.splitlines():
         assert isinstance(json.loads(line), dict), line
+    return ray_manifest
+
+
+def test_ray_cluster_writes_the_same_briefs_as_local(cluster_address, tmp_path):
+    manifest = _same_outputs_on_ray_as_local(_corpus(tmp_path / "corpus"), tmp_path, cluster_address)
+    assert manifest["counts"]["stories"] > 2  # several stories: the actors share the summaries
+    assert manifest["cache"]["engine_calls"]["translated_texts"] > 64  # and several translation chunks
+
+
+def test_ray_cluster_writes_the_same_briefs_as_local_on_2000_articles(cluster_address, tmp_path):
+    """Issue 11: 2,000 articles on the two-node cluster, every output file the same as the local run's. The
+    articles are 101 wire stories made of the repository's sentences and their republished variants (sentences
+    dropped, swapped, reworded; other titles): dedup's shuffle has thousands of texts and large duplicate
+    groups, and there are about a hundred stories to summarize, translate and render."""
+    corpus = tmp_path / "corpus"
+    build_corpus(corpus, 2000, repository_bases(), variants=REPOSITORY_VARIANTS, seed=1)
+    manifest = _same_outputs_on_ray_as_local(corpus, tmp_path, cluster_address, timeout=600)
+    assert manifest["counts"]["documents"] == 2000
+    assert manifest["counts"]["stories"] > 50
+    assert manifest["cache"]["engine_calls"]["translated_texts"] > 640  # more than ten translation chunks
 
 
 @pytest.fixture
@@ -109,15 +130,9 @@ def on_cluster(cluster_address):
 
 
 def _syndicated_texts(bases: int, variants: int) -> list[str]:
-    """Paragraphs and sentences (as dedup sends them) of syndicated variants of OrangeSum articles."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_scale import default_data, load_bases, variant
-
-    source = default_data() / "orangesum-valid.jsonl"
-    if not source.exists():
-        pytest.skip(f"{source} not found: the eval-dev data is needed for the syndicated copies")
+    """Paragraphs and sentences (as dedup sends them) of syndicated variants of the repository's wire stories."""
     texts: list[str] = []
-    for base in load_bases(source)[:bases]:
+    for base in repository_bases()[:bases]:
         for number in range(variants):
             _, sentences = variant(base, number, seed=1)
             texts += [" ".join(sentences[k:k + 3]) for k in range(0, len(sentences), 3)] + sentences
@@ -154,3 +169,25 @@ def test_unreachable_cluster_is_a_failed_run_with_the_reason(tmp_path):
     assert report.exit_code == 4
     assert f"127.0.0.1:{port}" in report.message and "run.executor: local" in report.message
     assert not (tmp_path / "out" / "latest").exists()
+
+
+def test_document_neighbours_shuffled_on_the_cluster_are_those_of_the_driver(on_cluster):
+    """Dedup's document neighbours (each document's best `neighbours` by a sparse product of its heaviest terms)
+    as a shuffle by term across Ray tasks: exactly the pairs `top_neighbours` finds here, with syndicated copies
+    (many equal products: ties), documents with no term, and labels (the cross-lingual case)."""
+    from pipeline.dedup import DOC_NEIGHBOURS, DOC_TERMS, top_neighbours
+    from pipeline.textsim import tfidf
+
+    documents = []
+    for base in repository_bases()[:40]:
+        for number in (0, 1, 0, 2, 3, 0, 4):  # with exact copies: equal products, ties for the last places
+            title, sentences = variant(base, number, seed=1)
+            documents.append(" ".join([title, *sentences]).lower().split())
+    documents += [[], ["seul"]]  # no term; a term no other document has
+    vectors = tfidf(documents).vectors
+    labels = ["fr" if k % 3 else "en" for k in range(len(vectors))]
+    for neighbours, terms, by in ((DOC_NEIGHBOURS, DOC_TERMS, None), (3, 8, None), (5, DOC_TERMS, labels)):
+        here = top_neighbours(vectors, neighbours, terms, by)
+        assert on_cluster.top_neighbours(vectors, neighbours, terms, by) == here
+        assert len(here) > len(vectors)
+    assert on_cluster.top_neighbours(vectors[:1], DOC_NEIGHBOURS, DOC_TERMS) == []

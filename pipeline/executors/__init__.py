@@ -10,6 +10,8 @@ workers, so a run's output does not depend on where or how widely it ran.
 (`pipeline.minhash.find_similar_pairs`'s arguments and result): None on the
 local executor (the step runs it in this process); on Ray, a shuffle across
 the cluster's tasks that brings only the pairs back to this process.
+`top_neighbours`: the same for dedup's document neighbours
+(`pipeline.dedup.top_neighbours`): None locally; on Ray, a shuffle by term.
 
 `session(shared)` keeps workers (and whatever they built lazily, such as a
 translation engine) alive across several `map` calls; `map` on a session
@@ -37,6 +39,7 @@ class Executor(Protocol):
     name: str
     workers: int
     similar_pairs: Callable[..., list[Any]] | None
+    top_neighbours: Callable[..., list[tuple[int, int]]] | None
 
     def session(self, shared: Any, *, workers: int | None = None) -> ContextManager[Session]: ...
 

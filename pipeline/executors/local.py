@@ -67,6 +67,7 @@ class _PoolSession:
 class LocalExecutor:
     name = "local"
     similar_pairs = None  # corpus-wide steps run find_similar_pairs in the driver's process (numpy)
+    top_neighbours = None  # ... and dedup.top_neighbours (scipy)
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)

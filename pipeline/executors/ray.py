@@ -214,6 +214,31 @@ class RayExecutor:
         return [SimilarPair(int(i), int(j), float(x), float(y), float(z))
                 for i, j, x, y, z in zip(*pairs[:, order], *figures[:, order], strict=True)]
 
+    def top_neighbours(self, vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
+                       labels: Sequence[str] | None = None) -> list[tuple[int, int]]:
+        """`pipeline.dedup.top_neighbours` on the cluster's tasks, the same pairs (see "Corpus-wide: document
+        neighbours" below): the documents' term lists are shuffled by term, and only the pairs come back.
+        Its tasks take one CPU each: call it outside a `session`."""
+        n_total = len(vectors)
+        if n_total < 2:
+            return []
+        ray, parts = self._ray, max(2, self.workers)
+        blocks = _row_blocks(n_total, TASKS_PER_CPU * self.workers)
+        codes = np.unique(np.asarray(labels if labels is not None else [""] * n_total), return_inverse=True)[1]
+        heaviest = ray.remote(num_cpus=1, num_returns=parts)(_heaviest_terms)
+        step = -(-n_total // (TASKS_PER_CPU * self.workers))
+        mapped = [heaviest.remote(list(vectors[a:a + step]), a, terms, parts) for a in range(0, n_total, step)]
+        postings = ray.remote(num_cpus=1, num_returns=blocks.size - 1)(_term_postings)
+        reduced = [postings.remote(terms, blocks, *[m[p] for m in mapped]) for p in range(parts)]
+        if blocks.size == 2:  # one block: one object per reduce task
+            reduced = [[r] for r in reduced]
+        del mapped
+        rows = ray.remote(num_cpus=1)(_block_neighbours)
+        found = ray.get([rows.remote(n_total, neighbours, labels is not None, codes, *[r[k] for r in reduced])
+                         for k in range(blocks.size - 1)])
+        pairs = np.unique(np.concatenate(found))
+        return list(zip((pairs // n_total).tolist(), (pairs % n_total).tolist()))
+
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
         n = self.workers if workers is None else max(1, min(workers, self.workers))
@@ -356,3 +381,99 @@ def _slices(texts: Sequence[str], count: int) -> list[tuple[int, int]]:
     cuts = np.unique(np.searchsorted(ends, np.arange(size, int(ends[-1]), size), side="right"))
     bounds = [0, *[int(c) for c in cuts if 0 < c < len(texts)], len(texts)]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+# --------------------------------------------------------------------------
+# Corpus-wide: document neighbours (`pipeline.dedup.top_neighbours`) as a shuffle.
+#
+# Map tasks cut each document's vector to its `terms` heaviest entries and split them by a hash of
+# the term into `parts` partitions. Each reduce task owns the terms of one partition: it gives each
+# term the place it has in `top_neighbours`'s vocabulary (the order of first use: the first document
+# using it, then its rank there), and sends each block of documents the entries of its rows and the
+# whole posting list (every document, ascending) of each term its rows use. A block task then does
+# `top_neighbours`'s sparse product for its rows, with the terms of each row in the same order and
+# the postings in the same order, so every sum is added in the same order: the same floats, the same
+# best neighbours, the same pairs (tests/test_ray_executor.py). The driver gets only the pairs.
+
+
+def _row_blocks(n_total: int, count: int) -> np.ndarray:
+    """Starts of about `count` blocks of consecutive documents (and `n_total` at the end)."""
+    return np.unique(np.linspace(0, n_total, max(1, min(count, n_total)) + 1).astype(np.int64))
+
+
+def _heaviest_terms(vectors: Sequence[dict[str, float]], first: int, terms: int, parts: int) -> list[Any]:
+    """Map task: each document's `terms` heaviest entries (as `top_neighbours` picks them) as
+    (term, document, rank, weight) columns, cut into `parts` partitions by a hash of the term."""
+    import zlib
+
+    columns: list[tuple[list[str], list[int], list[int], list[float]]] = [([], [], [], []) for _ in range(parts)]
+    for r, v in enumerate(vectors, start=first):
+        for rank, (w, x) in enumerate(sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))[:terms]):
+            part = columns[zlib.crc32(w.encode("utf-8")) % parts]
+            part[0].append(w)
+            part[1].append(r)
+            part[2].append(rank)
+            part[3].append(x)
+    return [(words, np.array(docs, np.int64), np.array(ranks, np.int64), np.array(values, np.float64))
+            for words, docs, ranks, values in columns]
+
+
+def _term_postings(terms: int, blocks: np.ndarray, *parts: Any) -> Any:
+    """Reduce task: this partition's terms, each numbered by its first use (`first document * terms +
+    rank` orders them as `top_neighbours`'s vocabulary), and for each block of documents: its rows'
+    entries (document, term number, weight) and the postings (term number, document, weight) of the
+    terms they use."""
+    words = [w for p in parts for w in p[0]]
+    docs = np.concatenate([p[1] for p in parts])
+    ranks = np.concatenate([p[2] for p in parts])
+    values = np.concatenate([p[3] for p in parts])
+    _, term_index = np.unique(np.asarray(words, dtype=object), return_inverse=True) if words else ([], _EMPTY)
+    term_index = np.asarray(term_index, np.int64)
+    first_use = np.full(int(term_index.max()) + 1 if term_index.size else 0, np.iinfo(np.int64).max)
+    np.minimum.at(first_use, term_index, docs * terms + ranks)
+    number = first_use[term_index]
+    order = np.lexsort((docs, number))  # postings: by term, documents ascending
+    number, docs, values = number[order], docs[order], values[order]
+    block_of = np.searchsorted(blocks, docs, side="right") - 1
+    out = []
+    for k in range(blocks.size - 1):
+        mine = block_of == k
+        used = np.isin(number, np.unique(number[mine]))
+        out.append(((docs[mine], number[mine], values[mine]), (number[used], docs[used], values[used])))
+    return out if len(out) > 1 else out[0]
+
+
+def _block_neighbours(n_total: int, neighbours: int, labelled: bool, codes: np.ndarray, *parts: Any) -> np.ndarray:
+    """Block task: `top_neighbours`'s pairs (codes `a * n_total + b`, a < b) of this block's rows."""
+    from scipy.sparse import csr_matrix
+
+    row_docs = np.concatenate([r[0] for r, _ in parts])
+    row_terms = np.concatenate([r[1] for r, _ in parts])
+    row_values = np.concatenate([r[2] for r, _ in parts])
+    if row_docs.size == 0:
+        return _EMPTY
+    post_terms = np.concatenate([q[0] for _, q in parts])
+    post_docs = np.concatenate([q[1] for _, q in parts])
+    post_values = np.concatenate([q[2] for _, q in parts])
+    numbers, columns = np.unique(post_terms, return_inverse=True)  # the terms in vocabulary order
+    order = np.lexsort((np.searchsorted(numbers, row_terms), row_docs))
+    first = int(row_docs.min())
+    m = csr_matrix((row_values[order], (row_docs[order] - first, np.searchsorted(numbers, row_terms)[order])),
+                   shape=(int(row_docs.max()) - first + 1, max(1, numbers.size)), dtype=np.float64)
+    mt = csr_matrix((post_values, (post_docs, columns)), shape=(n_total, max(1, numbers.size)),
+                    dtype=np.float64).T.tocsc()
+    product = (m @ mt).tocsr()
+    found = []
+    for r in range(product.shape[0]):
+        a = first + r
+        lo, hi = product.indptr[r], product.indptr[r + 1]
+        cols_r, vals_r = product.indices[lo:hi], product.data[lo:hi]
+        keep = (cols_r != a) & (vals_r > 0)
+        if labelled:
+            keep &= codes[cols_r] != codes[a]
+        cols_r, vals_r = cols_r[keep], vals_r[keep]
+        if cols_r.size > neighbours:
+            cols_r = cols_r[np.argpartition(-vals_r, neighbours - 1)[:neighbours]]
+        cols_r = cols_r.astype(np.int64)
+        found.append(np.minimum(a, cols_r) * n_total + np.maximum(a, cols_r))
+    return np.unique(np.concatenate(found)) if found else _EMPTY
