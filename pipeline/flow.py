@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -585,29 +586,33 @@ class RenderStep:
                 for rel, content in files.items():
                     write_text(run_dir, rel, content)
 
-    def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
-                  index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (), cache: Cache | None = None,
-                  dedup_key: str = "") -> dict[str, str]:
+    def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
+                  dedup_result: DedupResult, index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (),
+                  cache: Cache | None = None, dedup_key: str = "", previous_run: Path | None = None) -> None:
+        """index.md and dedup.json, written into `run_dir`."""
         from .render import render_index
 
-        return {
-            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
-            "dedup.json": self.dedup_file(dedup_result, index, cache, dedup_key),
-        }
+        write_text(run_dir, "index.md", render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped),
+                                                      unsummarised))
+        self.write_dedup_file(run_dir, dedup_result, index, cache, dedup_key, previous_run)
 
-    def dedup_file(self, dedup_result: DedupResult, index: CorpusIndex, cache: Cache | None, dedup_key: str) -> str:
-        """dedup.json's text (70 MB at 10,000 articles): a function of the dedup result and the documents, which
-        `dedup_key` (`DedupStep.key`) names, and of this code; taken from the cache (kind "dedup_file",
-        compressed) when they are unchanged, made and stored otherwise."""
-        from .render import compress_text, expand_text
+    def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, cache: Cache | None,
+                         dedup_key: str, previous_run: Path | None) -> None:
+        """dedup.json (70 MB at 10,000 articles): a function of the dedup result and the documents, which
+        `dedup_key` (`DedupStep.key`) names, and of this code. The cache (kind "dedup_file") keeps the SHA-256
+        of the text made under that key; when the previous run's dedup.json has it, the file is hard-linked
+        from there (`pipeline.changes.reuse_previous`) instead of being made and written again."""
+        from .changes import reuse_previous
 
         key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow", "pipeline.corpus_index"))
-        text = expand_text(cache.get(DEDUP_FILE_KIND, key)) if cache is not None and dedup_key else None
-        if text is None:
-            text = _json_lines(dedup_json(dedup_result, index), "groups")
-            if cache is not None and dedup_key:
-                cache.put(DEDUP_FILE_KIND, key, compress_text(text))
-        return text
+        known = cache.get(DEDUP_FILE_KIND, key) if cache is not None and dedup_key else None
+        sha = known.get("sha256") if isinstance(known, dict) else None
+        if isinstance(sha, str) and reuse_previous(previous_run, run_dir, "dedup.json", sha, run_dir / "index.md"):
+            return
+        data = _json_lines(dedup_json(dedup_result, index), "groups").encode("utf-8")
+        write_bytes(run_dir, "dedup.json", data)
+        if cache is not None and dedup_key and sha is None:
+            cache.put(DEDUP_FILE_KIND, key, {"sha256": hashlib.sha256(data).hexdigest()})
 
 
 DEDUP_FILE_KIND = "dedup_file"
@@ -648,10 +653,14 @@ def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
 
 
 def write_text(run_dir: Path, relative: str, text: str) -> None:
+    write_bytes(run_dir, relative, text.encode("utf-8"))
+
+
+def write_bytes(run_dir: Path, relative: str, data: bytes) -> None:
     path = run_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:  # issue 16: the runner's message (disk full) names the file
         if exc.filename is None:
             exc.filename = str(path)
@@ -970,9 +979,8 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
 
             previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
             render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
-            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index, unsummarised,
-                                                      cache, DedupStep().key(documents, settings)).items():
-                write_text(run_dir, rel, content)
+            render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
+                                  DedupStep().key(documents, settings), previous_run)
             write_sources(run_dir, documents)  # the text of record every citation points into
             from .story_ids import save_story_state
 
