@@ -401,9 +401,11 @@ class SummarizeStep:
             settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
         )
 
-    def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str) -> str:
+    def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str,
+            group_docs: Mapping[str, Sequence[str]]) -> str:
         """What a story's summary and headline depend on: the story, its documents, the membership of
-        the dedup groups touching them (and the documents of their other members), the settings, the code.
+        the dedup groups touching them (and the documents of their other members: `group_docs`, from
+        `docs_by_group`), the settings, the code.
 
         Group scores are left out on purpose: they shift a little whenever any article is added (corpus
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
@@ -411,7 +413,7 @@ class SummarizeStep:
         """
         docs = set(story.doc_ids)
         groups = story_groups(story, groups_of_doc)
-        involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
+        involved = sorted(docs.union(*(group_docs[g.group_id] for g in groups)))
         story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
         return digest(
             fixed, story_data,
@@ -439,6 +441,15 @@ def groups_by_document(dedup_result: DedupResult, index: CorpusIndex) -> dict[st
     for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups):
         for d in {_doc_of(m.id, index) for m in g.members}:
             out.setdefault(d, []).append(g)
+    return out
+
+
+def docs_by_group(groups_of_doc: Mapping[str, list]) -> dict[str, list[str]]:
+    """Each dedup group's documents (group id -> doc ids), from `groups_by_document`'s result."""
+    out: dict[str, list[str]] = {}
+    for d, groups in groups_of_doc.items():
+        for g in groups:
+            out.setdefault(g.group_id, []).append(d)
     return out
 
 
@@ -728,7 +739,8 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     step = SummarizeStep()
     by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
     fixed = step.fixed(settings)
-    keys = [step.key(s, index, by_doc, fixed) for s in stories]
+    group_docs = docs_by_group(by_doc)
+    keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
     found = cache.get_many("summary", keys)
     # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
     done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
@@ -981,7 +993,11 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
             render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
                                   DedupStep().key(documents, settings), previous_run)
-            write_sources(run_dir, documents)  # the text of record every citation points into
+            # the text of record every citation points into; an unchanged source is linked from the previous run
+            from .changes import reuse_previous
+
+            write_sources(run_dir, documents, lambda rel, sha: reuse_previous(previous_run, run_dir, rel, sha,
+                                                                             run_dir / "index.md"))
             from .story_ids import save_story_state
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)

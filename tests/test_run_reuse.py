@@ -1,4 +1,4 @@
-"""A rerun on an unchanged corpus hard-links the large files it would write again byte for byte (dedup.json)
+"""A rerun on an unchanged corpus hard-links the files it would write again byte for byte (dedup.json, sources)
 from the previous run folder instead: each run folder still holds its whole output on its own, the previous
 one is never written to, and a file that differs in any way (bytes, permissions) is written afresh."""
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.changes import reuse_previous
 from pipeline.config import Settings
+from pipeline.verify import verify_run
 
 from test_runner_ops import STORM, corpus, fake_engine, run_in_process  # noqa: F401 (fixtures)
 
@@ -27,8 +28,12 @@ def test_unchanged_rerun_links_dedup_json_and_each_run_stays_whole(corpus, tmp_p
     a, b = first.run_dir / "dedup.json", second.run_dir / "dedup.json"
     assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(b).st_nlink == 2
     assert b.read_bytes() == text
+    sources = sorted((first.run_dir / "sources").glob("*.txt"))
+    assert sources and all(os.stat(p).st_ino == os.stat(second.run_dir / "sources" / p.name).st_ino for p in sources)
     shutil.rmtree(first.run_dir)  # pruning the older run leaves the newer one whole
     assert b.read_bytes() == text and os.stat(b).st_nlink == 1
+    report = verify_run(second.run_dir, corpus)
+    assert report.ok and report.sources_ok == len(sources), report.problems
 
     # a new article (new dedup inputs): dedup.json is made again and written as a new file, as a run with no
     # cache writes it
