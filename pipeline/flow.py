@@ -993,11 +993,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
             render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
                                   DedupStep().key(documents, settings), previous_run)
-            # the text of record every citation points into; an unchanged source is linked from the previous run
-            from .changes import reuse_previous
-
-            write_sources(run_dir, documents, lambda rel, sha: reuse_previous(previous_run, run_dir, rel, sha,
-                                                                             run_dir / "index.md"))
+            write_sources(run_dir, documents)  # the text of record every citation points into
             from .story_ids import save_story_state
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)

@@ -22,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .ingest import file_sha256
 from .model import Document
@@ -41,22 +41,17 @@ def _input_path(cited: str) -> str:
     return cited.split("/", 1)[1] if "/" in cited else cited
 
 
-def write_sources(run_dir: Path, documents: Sequence[Document],
-                  reuse: Callable[[str, str], bool] | None = None) -> None:
-    """Write sources/<doc_id>.txt and sources/index.json into a run folder. `reuse(relative path, sha256)`:
-    puts a file with those bytes there itself when it can (a link to the previous run's,
-    `pipeline.changes.reuse_previous`) and says so; the file is written otherwise."""
+def write_sources(run_dir: Path, documents: Sequence[Document]) -> None:
+    """Write sources/<doc_id>.txt and sources/index.json into a run folder."""
     folder = run_dir / SOURCES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     for d in documents:
         name = f"{d.doc_id}.txt"
-        data = d.source_text.encode("utf-8")
-        sha = hashlib.sha256(data).hexdigest()
-        if reuse is None or not reuse(f"{SOURCES_DIR}/{name}", sha):
-            (folder / name).write_bytes(data)
+        with (folder / name).open("w", encoding="utf-8", newline="") as f:
+            f.write(d.source_text)
         entries.append({
-            "doc_id": d.doc_id, "source": f"{SOURCES_DIR}/{name}", "source_sha256": sha,
+            "doc_id": d.doc_id, "source": f"{SOURCES_DIR}/{name}", "source_sha256": _sha256_text(d.source_text),
             "source_chars": len(d.source_text), "file": d.path, "input_path": _input_path(d.path),
             "format": d.format, "record": d.record, "url": d.url, "sha256": d.sha256, "file_sha256": d.file_sha256,
             "extractor": d.extractor, "encoding": d.encoding, "title": d.title, "date": d.date, "author": d.author,

@@ -1,4 +1,4 @@
-"""A rerun on an unchanged corpus hard-links the files it would write again byte for byte (dedup.json, sources)
+"""A rerun on an unchanged corpus hard-links the files it would write again byte for byte (dedup.json)
 from the previous run folder instead: each run folder still holds its whole output on its own, the previous
 one is never written to, and a file that differs in any way (bytes, permissions) is written afresh."""
 
@@ -29,7 +29,6 @@ def test_unchanged_rerun_links_dedup_json_and_each_run_stays_whole(corpus, tmp_p
     assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(b).st_nlink == 2
     assert b.read_bytes() == text
     sources = sorted((first.run_dir / "sources").glob("*.txt"))
-    assert sources and all(os.stat(p).st_ino == os.stat(second.run_dir / "sources" / p.name).st_ino for p in sources)
     shutil.rmtree(first.run_dir)  # pruning the older run leaves the newer one whole
     assert b.read_bytes() == text and os.stat(b).st_nlink == 1
     report = verify_run(second.run_dir, corpus)
