@@ -64,3 +64,20 @@ def test_a_file_with_other_permissions_or_bytes_is_not_linked(tmp_path):
     assert not (run_dir / "dedup.json").exists()
     assert reuse_previous(previous, run_dir, "dedup.json", sha, run_dir / "index.md")
     assert (run_dir / "dedup.json").read_bytes() == b'{"groups": []}\n'
+
+
+def test_a_model_missing_from_the_hub_cache_is_reported_as_huggingface_hub_finds_it(tmp_path, monkeypatch):
+    """Start-up: a hub id with nothing in the cache is told missing without importing huggingface_hub, with the
+    same answer as asking it (an invalid id still goes to it, and is told invalid)."""
+    import re
+
+    import pipeline.models as models
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    quick = models.resolve_model("Helsinki-NLP/opus-mt-fr-en", cache_dir=cache)
+    monkeypatch.setattr(models, "_PLAIN_HUB_ID", re.compile(r"(?!)"))  # never matches: the library decides
+    assert models.resolve_model("Helsinki-NLP/opus-mt-fr-en", cache_dir=cache) == quick
+    assert not quick.usable and quick.source == "missing"
+    monkeypatch.undo()
+    assert "nor a valid hub model id" in models.resolve_model("a--b/c", cache_dir=cache).reason
