@@ -610,23 +610,32 @@ class RenderStep:
     def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, cache: Cache | None,
                          dedup_key: str, previous_run: Path | None) -> None:
         """dedup.json (70 MB at 10,000 articles): a function of the dedup result and the documents, which
-        `dedup_key` (`DedupStep.key`) names, and of this code. The cache (kind "dedup_file") keeps the SHA-256
-        of the text made under that key; when the previous run's dedup.json has it, the file is hard-linked
-        from there (`pipeline.changes.reuse_previous`) instead of being made and written again."""
+        `dedup_key` (`DedupStep.key`) names, and of this code (`write_reused`)."""
+        key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow", "pipeline.corpus_index")) \
+            if dedup_key else None
+        self.write_reused(run_dir, "dedup.json", key, lambda: _json_lines(dedup_json(dedup_result, index),
+                                                                          "groups").encode("utf-8"),
+                          cache, previous_run)
+
+    def write_reused(self, run_dir: Path, relative: str, key: str | None, make: Callable[[], bytes],
+                     cache: Cache | None, previous_run: Path | None) -> None:
+        """A run file that is a function of what `key` names (None: not known). The cache (kind "run_file") keeps
+        the SHA-256 of the bytes made under `key`; when the previous run's file has them, it is hard-linked from
+        there (`pipeline.changes.reuse_previous`; index.md, written first, gives the permissions) instead of
+        being made and written again."""
         from .changes import reuse_previous
 
-        key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow", "pipeline.corpus_index"))
-        known = cache.get(DEDUP_FILE_KIND, key) if cache is not None and dedup_key else None
+        known = cache.get(RUN_FILE_KIND, key) if cache is not None and key is not None else None
         sha = known.get("sha256") if isinstance(known, dict) else None
-        if isinstance(sha, str) and reuse_previous(previous_run, run_dir, "dedup.json", sha, run_dir / "index.md"):
+        if isinstance(sha, str) and reuse_previous(previous_run, run_dir, relative, sha, run_dir / "index.md"):
             return
-        data = _json_lines(dedup_json(dedup_result, index), "groups").encode("utf-8")
-        write_bytes(run_dir, "dedup.json", data)
-        if cache is not None and dedup_key and sha is None:
-            cache.put(DEDUP_FILE_KIND, key, {"sha256": hashlib.sha256(data).hexdigest()})
+        data = make()
+        write_bytes(run_dir, relative, data)
+        if cache is not None and key is not None and sha is None:
+            cache.put(RUN_FILE_KIND, key, {"sha256": hashlib.sha256(data).hexdigest()})
 
 
-DEDUP_FILE_KIND = "dedup_file"
+RUN_FILE_KIND = "run_file"
 
 
 def _json_lines(data: dict[str, Any], key: str) -> str:
@@ -993,7 +1002,10 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
             render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
                                   DedupStep().key(documents, settings), previous_run)
-            write_sources(run_dir, documents)  # the text of record every citation points into
+            # the text of record every citation points into; its index (10,000 entries: seconds of an indented
+            # dump) linked from the previous run when unchanged
+            write_sources(run_dir, documents, lambda rel, entries, make: render_step.write_reused(
+                run_dir, rel, digest(rel, entries, code_fingerprint("pipeline.verify")), make, cache, previous_run))
             from .story_ids import save_story_state
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)

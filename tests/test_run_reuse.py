@@ -1,4 +1,4 @@
-"""A rerun on an unchanged corpus hard-links the files it would write again byte for byte (dedup.json)
+"""A rerun on an unchanged corpus hard-links the files it would write again byte for byte (dedup.json, sources/index.json)
 from the previous run folder instead: each run folder still holds its whole output on its own, the previous
 one is never written to, and a file that differs in any way (bytes, permissions) is written afresh."""
 
@@ -29,6 +29,8 @@ def test_unchanged_rerun_links_dedup_json_and_each_run_stays_whole(corpus, tmp_p
     assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(b).st_nlink == 2
     assert b.read_bytes() == text
     sources = sorted((first.run_dir / "sources").glob("*.txt"))
+    index = "sources/index.json"
+    assert os.stat(first.run_dir / index).st_ino == os.stat(second.run_dir / index).st_ino
     shutil.rmtree(first.run_dir)  # pruning the older run leaves the newer one whole
     assert b.read_bytes() == text and os.stat(b).st_nlink == 1
     report = verify_run(second.run_dir, corpus)
@@ -43,6 +45,8 @@ def test_unchanged_rerun_links_dedup_json_and_each_run_stays_whole(corpus, tmp_p
     fresh = run_in_process(corpus, tmp_path / "fresh", Settings.model_validate(
         {"run": {"workers": 1}, "cache": {"enabled": False}}))
     assert c.read_bytes() == (fresh.run_dir / "dedup.json").read_bytes()
+    assert os.stat(third.run_dir / index).st_ino != os.stat(second.run_dir / index).st_ino
+    assert (third.run_dir / index).read_bytes() == (fresh.run_dir / index).read_bytes()
 
 
 def test_a_file_with_other_permissions_or_bytes_is_not_linked(tmp_path):
