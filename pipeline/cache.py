@@ -331,8 +331,13 @@ class Cache:
     `private`: the file is made readable by the owner only (0600).
     """
 
-    def __init__(self, path: Path, *, ours: bool = True, private: bool = True) -> None:
+    def __init__(self, path: Path, *, ours: bool = True, private: bool = True, max_age_days: float = 0) -> None:
         self.path = path
+        # An entry's `used` time is written again only when it is older than a tenth of `max_age_days`
+        # (0: every read), and `prune` waits that much longer: a warm run does not rewrite the time of
+        # every entry it reads (10,000 ingest rows), and no entry is pruned before it has been unused
+        # for `max_age_days` (it is pruned within 110% of it).
+        self.used_resolution = max_age_days * 86400 / 10
         self.stats: dict[str, KindStats] = {}
         self.warnings: list[str] = []
         self._db: sqlite3.Connection | None = None
@@ -416,24 +421,27 @@ class Cache:
         """The cached values of those keys that have one (decoded JSON). Counts hits and misses."""
         unique = list(dict.fromkeys(keys))
         found: dict[str, Any] = {}
+        stale: list[str] = []  # found, and last marked as used more than `used_resolution` ago
+        now = time.time()
         try:
             for start in range(0, len(unique), _SQLITE_CHUNK) if self._db is not None else ():
                 chunk = unique[start : start + _SQLITE_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, value FROM entries WHERE kind = ? AND key IN ({marks})", (kind, *chunk)
+                    f"SELECT key, value, used FROM entries WHERE kind = ? AND key IN ({marks})", (kind, *chunk)
                 ).fetchall()
-                found.update(self._readable(kind, rows))
+                stale.extend(key for key, _, used in rows if used < now - self.used_resolution)
+                found.update(self._readable(kind, ((key, value) for key, value, _ in rows)))
         except sqlite3.Error as exc:
             self._failed(exc, "reading")
             found = {}
-        if found and self._writable and self._db is not None:
-            now = time.time()
+        stale = [k for k in stale if k in found]
+        if stale and self._writable and self._db is not None:
             try:
                 with self._db:  # one transaction (autocommit would make one per entry: 10,000 on a warm ingest)
                     self._db.execute("BEGIN")
                     self._db.executemany(
-                        "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in found]
+                        "UPDATE entries SET used = ? WHERE kind = ? AND key = ?", [(now, kind, k) for k in stale]
                     )
             except sqlite3.Error as exc:
                 self._failed(exc, "marking entries as used")
@@ -499,11 +507,13 @@ class Cache:
         self.put_many(kind, [(key, value)])
 
     def prune(self, max_age_days: float) -> int:
-        """Remove entries unused for max_age_days; returns how many."""
+        """Remove entries unused for max_age_days (their `used` time may lag by `used_resolution`: that much
+        longer); returns how many."""
         if max_age_days <= 0 or not self._writable or self._db is None:
             return 0
         try:
-            cur = self._db.execute("DELETE FROM entries WHERE used < ?", (time.time() - max_age_days * 86400,))
+            cur = self._db.execute("DELETE FROM entries WHERE used < ?",
+                                   (time.time() - max_age_days * 86400 - self.used_resolution,))
         except sqlite3.Error as exc:
             self._failed(exc, "pruning")
             return 0
@@ -553,6 +563,7 @@ class NullCache(Cache):
 
     def __init__(self) -> None:  # noqa: D107 - no file
         self.path = None  # type: ignore[assignment]
+        self.used_resolution = 0.0
         self.stats = {}
         self.warnings = []
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -405,9 +406,11 @@ class SummarizeStep:
             settings_dict(settings)["ingest"], settings_dict(settings)["summarize"],
         )
 
-    def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str) -> str:
+    def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str,
+            group_docs: Mapping[str, Sequence[str]]) -> str:
         """What a story's summary and headline depend on: the story, its documents, the membership of
-        the dedup groups touching them (and the documents of their other members), the settings, the code.
+        the dedup groups touching them (and the documents of their other members: `group_docs`, from
+        `docs_by_group`), the settings, the code.
 
         Group scores are left out on purpose: they shift a little whenever any article is added (corpus
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
@@ -415,7 +418,7 @@ class SummarizeStep:
         """
         docs = set(story.doc_ids)
         groups = story_groups(story, groups_of_doc)
-        involved = sorted(docs | {_doc_of(m.id, index) for g in groups for m in g.members})
+        involved = sorted(docs.union(*(group_docs[g.group_id] for g in groups)))
         story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
         return digest(
             fixed, story_data,
@@ -443,6 +446,15 @@ def groups_by_document(dedup_result: DedupResult, index: CorpusIndex) -> dict[st
     for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups):
         for d in {_doc_of(m.id, index) for m in g.members}:
             out.setdefault(d, []).append(g)
+    return out
+
+
+def docs_by_group(groups_of_doc: Mapping[str, list]) -> dict[str, list[str]]:
+    """Each dedup group's documents (group id -> doc ids), from `groups_by_document`'s result."""
+    out: dict[str, list[str]] = {}
+    for d, groups in groups_of_doc.items():
+        for g in groups:
+            out.setdefault(g.group_id, []).append(d)
     return out
 
 
@@ -590,32 +602,45 @@ class RenderStep:
                 for rel, content in files.items():
                     write_text(run_dir, rel, content)
 
-    def run_files(self, briefs: Sequence[Brief], run_id: str, ingested: IngestResult, dedup_result: DedupResult,
-                  index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (), cache: Cache | None = None,
-                  dedup_key: str = "") -> dict[str, str]:
+    def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
+                  dedup_result: DedupResult, index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (),
+                  cache: Cache | None = None, dedup_key: str = "", previous_run: Path | None = None) -> None:
+        """index.md and dedup.json, written into `run_dir`."""
         from .render import render_index
 
-        return {
-            "index.md": render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped), unsummarised),
-            "dedup.json": self.dedup_file(dedup_result, index, cache, dedup_key),
-        }
+        write_text(run_dir, "index.md", render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped),
+                                                      unsummarised))
+        self.write_dedup_file(run_dir, dedup_result, index, cache, dedup_key, previous_run)
 
-    def dedup_file(self, dedup_result: DedupResult, index: CorpusIndex, cache: Cache | None, dedup_key: str) -> str:
-        """dedup.json's text (70 MB at 10,000 articles): a function of the dedup result and the documents, which
-        `dedup_key` (`DedupStep.key`) names, and of this code; taken from the cache (kind "dedup_file",
-        compressed) when they are unchanged, made and stored otherwise."""
-        from .render import compress_text, expand_text
+    def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, cache: Cache | None,
+                         dedup_key: str, previous_run: Path | None) -> None:
+        """dedup.json (70 MB at 10,000 articles): a function of the dedup result and the documents, which
+        `dedup_key` (`DedupStep.key`) names, and of this code (`write_reused`)."""
+        key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow", "pipeline.corpus_index")) \
+            if dedup_key else None
+        self.write_reused(run_dir, "dedup.json", key, lambda: _json_lines(dedup_json(dedup_result, index),
+                                                                          "groups").encode("utf-8"),
+                          cache, previous_run)
 
-        key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow", "pipeline.corpus_index"))
-        text = expand_text(cache.get(DEDUP_FILE_KIND, key)) if cache is not None and dedup_key else None
-        if text is None:
-            text = _json_lines(dedup_json(dedup_result, index), "groups")
-            if cache is not None and dedup_key:
-                cache.put(DEDUP_FILE_KIND, key, compress_text(text))
-        return text
+    def write_reused(self, run_dir: Path, relative: str, key: str | None, make: Callable[[], bytes],
+                     cache: Cache | None, previous_run: Path | None) -> None:
+        """A run file that is a function of what `key` names (None: not known). The cache (kind "run_file") keeps
+        the SHA-256 of the bytes made under `key`; when the previous run's file has them, it is hard-linked from
+        there (`pipeline.changes.reuse_previous`; index.md, written first, gives the permissions) instead of
+        being made and written again."""
+        from .changes import reuse_previous
+
+        known = cache.get(RUN_FILE_KIND, key) if cache is not None and key is not None else None
+        sha = known.get("sha256") if isinstance(known, dict) else None
+        if isinstance(sha, str) and reuse_previous(previous_run, run_dir, relative, sha, run_dir / "index.md"):
+            return
+        data = make()
+        write_bytes(run_dir, relative, data)
+        if cache is not None and key is not None and sha is None:
+            cache.put(RUN_FILE_KIND, key, {"sha256": hashlib.sha256(data).hexdigest()})
 
 
-DEDUP_FILE_KIND = "dedup_file"
+RUN_FILE_KIND = "run_file"
 
 
 def _json_lines(data: dict[str, Any], key: str) -> str:
@@ -667,10 +692,14 @@ def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
 
 
 def write_text(run_dir: Path, relative: str, text: str) -> None:
+    write_bytes(run_dir, relative, text.encode("utf-8"))
+
+
+def write_bytes(run_dir: Path, relative: str, data: bytes) -> None:
     path = run_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:  # issue 16: the runner's message (disk full) names the file
         if exc.filename is None:
             exc.filename = str(path)
@@ -738,7 +767,8 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     step = SummarizeStep()
     by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
     fixed = step.fixed(settings)
-    keys = [step.key(s, index, by_doc, fixed) for s in stories]
+    group_docs = docs_by_group(by_doc)
+    keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
     found = cache.get_many("summary", keys)
     # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
     done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
@@ -989,10 +1019,12 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
 
             previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
             render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
-            for rel, content in render_step.run_files(briefs, run_id, ingested, dedup_result, index, unsummarised,
-                                                      cache, DedupStep().key(documents, settings)).items():
-                write_text(run_dir, rel, content)
-            write_sources(run_dir, documents)  # the text of record every citation points into
+            render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
+                                  DedupStep().key(documents, settings), previous_run)
+            # the text of record every citation points into; its index (10,000 entries: seconds of an indented
+            # dump) linked from the previous run when unchanged
+            write_sources(run_dir, documents, lambda rel, entries, make: render_step.write_reused(
+                run_dir, rel, digest(rel, entries, code_fingerprint("pipeline.verify")), make, cache, previous_run))
             from .story_ids import save_story_state
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)

@@ -307,8 +307,9 @@ def _open_cache(options: RunOptions) -> Cache:
     if not cs.enabled:
         return NullCache()
     if cs.path:
-        return Cache(Path(cs.path), ours=False, private=options.settings.output.private)
-    return Cache(options.out / "cache.sqlite", ours=True, private=options.settings.output.private)
+        return Cache(Path(cs.path), ours=False, private=options.settings.output.private, max_age_days=cs.max_age_days)
+    return Cache(options.out / "cache.sqlite", ours=True, private=options.settings.output.private,
+                 max_age_days=cs.max_age_days)
 
 
 # --- the run ---------------------------------------------------------------------------------

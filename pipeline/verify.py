@@ -22,7 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .ingest import file_sha256
 from .model import Document
@@ -41,8 +41,10 @@ def _input_path(cited: str) -> str:
     return cited.split("/", 1)[1] if "/" in cited else cited
 
 
-def write_sources(run_dir: Path, documents: Sequence[Document]) -> None:
-    """Write sources/<doc_id>.txt and sources/index.json into a run folder."""
+def write_sources(run_dir: Path, documents: Sequence[Document],
+                  write_index: Callable[[str, list[dict[str, Any]], Callable[[], bytes]], None] | None = None) -> None:
+    """Write sources/<doc_id>.txt and sources/index.json into a run folder. `write_index(relative path, entries,
+    make)`, when given, puts the index there itself (`make()`: its bytes, a function of the entries)."""
     folder = run_dir / SOURCES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -57,8 +59,14 @@ def write_sources(run_dir: Path, documents: Sequence[Document]) -> None:
             "extractor": d.extractor, "encoding": d.encoding, "title": d.title, "date": d.date, "author": d.author,
             "site_name": d.site_name, "lang": d.lang, "notes": list(d.notes),
         })
-    (folder / INDEX_NAME).write_text(json.dumps({"format": INDEX_FORMAT, "documents": entries}, ensure_ascii=False,
-                                                indent=1) + "\n", encoding="utf-8")
+    def make() -> bytes:
+        return (json.dumps({"format": INDEX_FORMAT, "documents": entries}, ensure_ascii=False, indent=1)
+                + "\n").encode("utf-8")
+
+    if write_index is None:
+        (folder / INDEX_NAME).write_bytes(make())
+    else:
+        write_index(f"{SOURCES_DIR}/{INDEX_NAME}", entries, make)
 
 
 class VerifyError(Exception):

@@ -318,14 +318,15 @@ def test_disk_full_is_a_clear_failure_and_latest_stays(tmp_path, engine, monkeyp
     corpus = make_corpus(tmp_path, {"storm.txt": STORM})
     out = tmp_path / "out"
     good = go(corpus, out)
-    real = Path.write_text
+    def failing(real):
+        def full(self, *args, **kwargs):
+            if self.name == "index.md":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(self, *args, **kwargs)
+        return full
 
-    def full(self, *args, **kwargs):
-        if self.name == "index.md":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", full)
+    for method in ("write_text", "write_bytes"):  # however a run file is written
+        monkeypatch.setattr(Path, method, failing(getattr(Path, method)))
     report = go(corpus, out)
     assert report.exit_code == 6, report.message  # runner.EXIT_WRITE
     assert "No space left on device" in report.message and "index.md" in report.message

@@ -347,7 +347,8 @@ def test_kill_during_translation_then_resume(corpus, tmp_path):
     # every sentence of the review pages in English: the cheese article's uncited sentences keep the
     # killed run translating after its briefs are written
     cfg = tmp_path / "all-english.yaml"
-    cfg.write_text("output:\n  review_english: all\n", encoding="utf-8")
+    # (cache.max_age_days 0: every read marks its entry used, which is how this test sees what was reused)
+    cfg.write_text("output:\n  review_english: all\ncache:\n  max_age_days: 0\n", encoding="utf-8")
     conf = ("--config", str(cfg))
     # 1. a good run of the sample corpus
     first = cli("run", *conf, "--corpus", str(corpus), "--out", str(out))

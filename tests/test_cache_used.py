@@ -1,0 +1,51 @@
+"""cache.max_age_days: an entry read is never pruned before it has gone unused that long, although a warm run
+does not rewrite the `used` time of every entry it reads (only of those marked more than a tenth of it ago)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from pipeline.cache import Cache
+
+DAY = 86400
+
+
+def _used(path, key: str) -> float:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT used FROM entries WHERE key = ?", (key,)).fetchone()[0]
+
+
+def _age(path, key: str, days: float) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE entries SET used = ? WHERE key = ?", (time.time() - days * DAY, key))
+
+
+def test_reads_mark_entries_used_at_a_tenth_of_max_age_and_prune_never_comes_early(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = Cache(path, max_age_days=10)
+    cache.put_many("translate", [("recent", "a"), ("old", "b"), ("gone", "c")])
+    _age(path, "recent", 0.5)  # read half a day ago: under a tenth of 10 days, not marked again
+    _age(path, "old", 2)  # two days ago: marked again now
+    _age(path, "gone", 10.5)  # unused for more than 10 days, but within 11: kept until the lag is over
+    before = _used(path, "recent")
+    assert cache.get_many("translate", ["recent", "old"]) == {"recent": "a", "old": "b"}
+    assert _used(path, "recent") == before
+    assert _used(path, "old") > time.time() - 60
+    assert cache.prune(10) == 0
+    _age(path, "recent", 9.9)  # its time may lag by a day: not unused for 10 days yet
+    _age(path, "gone", 11.5)
+    assert cache.prune(10) == 1
+    assert cache.get_many("translate", ["recent", "old", "gone"]) == {"recent": "a", "old": "b"}
+    assert _used(path, "recent") > time.time() - 60  # read now, after 9.9 days: marked again
+    cache.close()
+
+
+def test_without_max_age_every_read_marks_the_entry(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = Cache(path)
+    cache.put("translate", "k", "v")
+    _age(path, "k", 0.01)
+    cache.get("translate", "k")
+    assert _used(path, "k") > time.time() - 60
+    cache.close()
