@@ -34,7 +34,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from .brief import (
     TranslationNeed, apply_translations, attach_quotes, build_brief, choose_headline, english_quotes, plan_translations,
@@ -618,16 +618,19 @@ class RenderStep:
         `dedup_key` (`DedupStep.key`) names, and of this code (`write_reused`)."""
         key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow", "pipeline.corpus_index")) \
             if dedup_key else None
-        self.write_reused(run_dir, "dedup.json", key, lambda: _json_lines(dedup_json(dedup_result, index),
-                                                                          "groups").encode("utf-8"),
+        self.write_reused(run_dir, "dedup.json", key,
+                          lambda: (p.encode("utf-8") for p in json_line_parts(dedup_json(dedup_result, index),
+                                                                              "groups")),
                           cache, previous_run)
 
-    def write_reused(self, run_dir: Path, relative: str, key: str | None, make: Callable[[], bytes],
-                     cache: Cache | None, previous_run: Path | None) -> None:
+    def write_reused(self, run_dir: Path, relative: str, key: str | None,
+                     make: Callable[[], bytes | Iterable[bytes]], cache: Cache | None, previous_run: Path | None,
+                     ) -> None:
         """A run file that is a function of what `key` names (None: not known). The cache (kind "run_file") keeps
         the SHA-256 of the bytes made under `key`; when the previous run's file has them, it is hard-linked from
         there (`pipeline.changes.reuse_previous`; index.md, written first, gives the permissions) instead of
-        being made and written again."""
+        being made and written again. `make` may give the bytes in pieces, written and hashed one by one (the
+        whole file is then never held: dedup.json is 0.7 GB at 100,000 articles)."""
         from .changes import reuse_previous
 
         known = cache.get(RUN_FILE_KIND, key) if cache is not None and key is not None else None
@@ -635,27 +638,27 @@ class RenderStep:
         if isinstance(sha, str) and reuse_previous(previous_run, run_dir, relative, sha, run_dir / "index.md"):
             return
         data = make()
-        write_bytes(run_dir, relative, data)
+        h = hashlib.sha256()
+
+        def hashed() -> Iterator[bytes]:
+            for piece in [data] if isinstance(data, bytes) else data:
+                h.update(piece)
+                yield piece
+
+        write_bytes(run_dir, relative, hashed())
         if cache is not None and key is not None and sha is None:
-            cache.put(RUN_FILE_KIND, key, {"sha256": hashlib.sha256(data).hexdigest()})
+            cache.put(RUN_FILE_KIND, key, {"sha256": h.hexdigest()})
 
 
 RUN_FILE_KIND = "run_file"
 
 
-def _json_lines(data: dict[str, Any], key: str) -> str:
+def json_line_parts(data: dict[str, Any], key: str) -> Iterator[str]:
     """`data` as JSON with one item of its list `key` per line: still one JSON document, readable and
     greppable, and written by the C encoder (an indented dump goes through the pure-Python encoder,
-    seconds per 10,000 articles for dedup.json).
-
-    `data[key]` may be an iterator: each item is dumped as it comes, so only its line is held, not every
-    item as objects (dedup.json's groups: 0.25 GB of dicts at 10,000 articles); the lines are joined once."""
-    return "".join(json_line_parts(data, key))
-
-
-def json_line_parts(data: dict[str, Any], key: str) -> Iterator[str]:
-    """The text of `_json_lines` in consecutive pieces (one per item and separator), made as they are read:
-    written to a file one by one, the whole text is never held (dedup.json: 70 MB at 10,000 articles)."""
+    seconds per 10,000 articles for dedup.json). In consecutive pieces (one per item and separator), made
+    as they are read: `data[key]` may be an iterator, and written to a file one by one, neither the items
+    nor the whole text are ever held (dedup.json: 70 MB at 10,000 articles)."""
     head = json.dumps({k: v for k, v in data.items() if k != key}, ensure_ascii=False)[1:-1]
     yield "{" + (head + ", " if head else "") + json.dumps(key) + ": [\n"
     separator = ""
@@ -666,7 +669,7 @@ def json_line_parts(data: dict[str, Any], key: str) -> Iterator[str]:
 
 
 def dedup_json(result: DedupResult, index: CorpusIndex) -> dict[str, Any]:
-    """dedup.json's content; its "groups" an iterator that makes each group's record when read (`_json_lines`)."""
+    """dedup.json's content; its "groups" an iterator that makes each group's record when read (`json_line_parts`)."""
     def where(member_id: str) -> dict[str, Any]:
         sentence = index.sentences.get(member_id)
         if sentence is not None:  # what index.cite says of it, without the selectors (not written here)
@@ -695,11 +698,17 @@ def write_text(run_dir: Path, relative: str, text: str) -> None:
     write_bytes(run_dir, relative, text.encode("utf-8"))
 
 
-def write_bytes(run_dir: Path, relative: str, data: bytes) -> None:
+def write_bytes(run_dir: Path, relative: str, data: bytes | Iterable[bytes]) -> None:
+    """`data`: the bytes, or their pieces in order (written one by one)."""
     path = run_dir / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.write_bytes(data)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            with path.open("wb") as f:
+                for piece in data:
+                    f.write(piece)
     except OSError as exc:  # issue 16: the runner's message (disk full) names the file
         if exc.filename is None:
             exc.filename = str(path)
