@@ -116,18 +116,27 @@ class LevelMemo:
     units: np.ndarray
     sketches: Sketches | None  # None: the near-duplicate search ran on a cluster (nothing kept here)
     links: list[_Link]
+    # the candidate pairs among them (`minhash.candidate_codes`: sorted codes i * len(units) + j of
+    # positions in `units`): at most `BUCKET_WINDOW` per band and the containment budget per text, so
+    # linear in the texts; kept so that a next run need not make them again from the sketches
+    candidates: np.ndarray | None = None
 
 
 @dataclass
 class DedupMemo:
     """What a dedup leaves for the next run: each level's `LevelMemo`, the document pairs compared for
     same facts (document indices, in `SameFactScorer.similar_documents` order) and the same-fact links
-    found between them (`_same_fact_links`; cross-language links are not kept)."""
+    found between them (`_same_fact_links`), and each level's groups."""
 
     paragraphs: LevelMemo
     sentences: LevelMemo
     doc_pairs: np.ndarray  # [k, 2] document indices
     fact_links: list[_Link]
+    # each level's groups (`_groups_across_runs`) and the cross-language links (they are made again
+    # in each run; kept to tell which sentence components a change touches)
+    paragraph_groups: GroupMemo
+    sentence_groups: GroupMemo
+    across_links: list[_Link]
 
 
 @dataclass
@@ -186,14 +195,16 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     n = len(texts)
     kept: list[_Link] = []
     sketches: Sketches | None
+    todo: np.ndarray | None = None
+    now: np.ndarray | None = None
     if previous is None and similar_pairs is not None:
         sketches = None
         pairs = similar_pairs(texts, **options, containment_threshold=settings.contained_threshold,
                               bucket_window=BUCKET_WINDOW)
     elif previous is None:
         sketches = sketch_texts(texts, **options)
-        todo = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
-                               bucket_window=BUCKET_WINDOW)
+        todo = now = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
+                                     bucket_window=BUCKET_WINDOW)
     else:
         memo, where = previous
         old_units = memo.units
@@ -212,12 +223,12 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         position[long_idx] = np.arange(n)
         where_long = np.where(here >= 0, position[np.maximum(here, 0)], -1)  # previous row -> position now
         m = old_units.size
-        before = candidate_codes(memo.sketches, containment_threshold=settings.contained_threshold,
-                                 bucket_window=BUCKET_WINDOW)
+        before = memo.candidates if memo.candidates is not None else candidate_codes(
+            memo.sketches, containment_threshold=settings.contained_threshold, bucket_window=BUCKET_WINDOW)
         again = np.intersect1d(now, _mapped_codes(before // m, before % m, where_long, n), assume_unique=True)
         todo = np.setdiff1d(now, again, assume_unique=True)
         kept = _kept_links(memo.links, where, position, again, n)
-    if sketches is not None:
+    if todo is not None:
         pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
                                   jaccard_threshold=settings.near_threshold,
                                   containment_threshold=settings.contained_threshold)
@@ -232,7 +243,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         else:
             found.append(_Link(a, b, "contained", max(p.containment_ij, p.containment_ji)))
     found.sort(key=lambda l: (l.a, l.b))  # the same memo whichever links were kept
-    return links + found, LevelMemo(long_idx, sketches, found)
+    return links + found, LevelMemo(long_idx, sketches, found, now)
 
 
 def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray, again: np.ndarray,
@@ -746,6 +757,12 @@ class SentenceVectors:
         self.embedder = embedder
         self._by_text: dict[str, np.ndarray] = {}
 
+    def view(self, texts: Sequence[str]) -> SentenceVectors:
+        """The same embeddings for another list of the texts (a subset of the items)."""
+        out = SentenceVectors(texts, self.embedder)
+        out._by_text = self._by_text
+        return out
+
     def embed(self, indices: Iterable[int]) -> None:
         todo = sorted({self.texts[i] for i in indices} - self._by_text.keys())
         if todo:
@@ -848,7 +865,25 @@ GROUP_CORE = 8
 def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str,
             signature: Callable[[int], FactSignature] | None = None,
             vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[DupGroup]:
-    """Transitive groups of linked items.
+    """Transitive groups of linked items (`_clusters`) as DupGroups."""
+    return _dup_groups(items, _clusters(items, links, signature, vectors, across_threshold), level, prefix)
+
+
+# A group as item indices: (canonical, [(member, relation, score), ...] with the canonical first, then
+# the other members in item order).
+_Cluster = list[tuple[int, str, float]]
+
+
+def _dup_groups(items: Sequence[_Item], clusters: Sequence[_Cluster], level: str, prefix: str) -> list[DupGroup]:
+    return [DupGroup(f"{prefix}{n + 1}", level, items[c[0][0]].id,  # type: ignore[arg-type]
+                     tuple(DupMember(items[m].id, r, s) for m, r, s in c))  # type: ignore[arg-type]
+            for n, c in enumerate(clusters)]
+
+
+def _clusters(items: Sequence[_Item], links: Iterable[_Link],
+              signature: Callable[[int], FactSignature] | None = None,
+              vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[_Cluster]:
+    """Transitive groups of linked items, in the order of their first item.
 
     With `signature` (the facts an item states: numbers, dates, speakers), a
     link that would put two items with conflicting facts in one group is
@@ -929,15 +964,15 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     direct = {(min(l.a, l.b), max(l.a, l.b)): l for l in links}
     twin = {l.b: l.a for l in links if l.relation == "exact" and l.score == 1.0 and l.a < l.b}
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(items)):
+    for i in sorted({end for link in links for end in (link.a, link.b)}):  # unlinked items are no group
         clusters[uf.find(i)].append(i)
-    groups: list[DupGroup] = []
+    groups: list[_Cluster] = []
     for members in clusters.values():
         if len(members) < 2:
             continue
         canonical = min(members, key=lambda i: items[i].rank)
-        out = [DupMember(items[canonical].id, "exact", 1.0)]
-        for m in sorted(members):
+        out: _Cluster = [(canonical, "exact", 1.0)]
+        for m in members:
             if m == canonical:
                 continue
             # exact copies are linked to the first copy only: relate through it
@@ -947,9 +982,113 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
             else:
                 link = direct.get((min(a, b), max(a, b))) or best.get(a) or best[m]
                 relation, score = link.relation, link.score
-            out.append(DupMember(items[m].id, relation, round(score, 4)))
-        groups.append(DupGroup(f"{prefix}{len(groups) + 1}", level, items[canonical].id, tuple(out)))  # type: ignore[arg-type]
+            out.append((m, relation, round(score, 4)))
+        groups.append(out)
     return groups
+
+
+@dataclass
+class GroupMemo:
+    """One level's groups as a run leaves them for the next (`_groups_across_runs`): each item's link
+    component (the smallest item linked to it, directly or not; itself when unlinked) and each group's
+    members as item indices (canonical first, then in item order), with their relations and scores.
+    Linear in the items."""
+
+    component: np.ndarray  # [items]
+    members: np.ndarray  # group after group
+    starts: np.ndarray  # [groups + 1]: group k is members[starts[k]:starts[k + 1]]
+    relations: np.ndarray  # int8: index in RELATIONS
+    scores: np.ndarray
+
+
+RELATIONS = ("exact", "near", "contained", "same_fact")
+
+
+def _link_arrays(links: Sequence[_Link]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))
+    b = np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))
+    rel = np.fromiter((_STRENGTH[l.relation] for l in links), dtype=np.int64, count=len(links))
+    return np.minimum(a, b), np.maximum(a, b), rel
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each of n items' link component, named by its smallest item."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    first = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    return first[labels]
+
+
+def _group_memo(component: np.ndarray, clusters: Sequence[_Cluster]) -> GroupMemo:
+    sizes = np.fromiter((len(c) for c in clusters), dtype=np.int64, count=len(clusters))
+    return GroupMemo(component, np.array([m for c in clusters for m, _, _ in c], dtype=np.int64),
+                     np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                     np.array([RELATIONS.index(r) for c in clusters for _, r, _ in c], dtype=np.int8),
+                     np.array([x for c in clusters for _, _, x in c], dtype=np.float64))
+
+
+def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: str, prefix: str,
+                        signature: Callable[[int], FactSignature] | None = None,
+                        vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
+                        previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
+                        ) -> tuple[list[DupGroup], GroupMemo]:
+    """`_groups`, and what the next run needs to regroup only the components a change touches.
+
+    `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
+    edited), and its links other than exact ones (mapped the same way here). A component of this
+    run's links none of whose items is new, was in a component with a gone item, or has a link that
+    is not the previous run's (or lost one it had) is a previous component with the same links:
+    its groups are the previous run's (the grouping of a component depends on its links, its items'
+    texts and their order only). The other components are grouped again; the result is `_groups`'s.
+    """
+    a, b, rel = _link_arrays(links)
+    n = len(items)
+    component = _components(n, a, b)
+    if previous is None:
+        clusters = _clusters(items, links, signature, vectors, across_threshold)
+        return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
+    memo, where, old_links = previous
+    touched = np.ones(n, dtype=bool)
+    touched[where[where >= 0]] = False  # new or edited items
+    gone = np.unique(memo.component[where < 0])  # components of the previous run with a gone item
+    touched[where[(where >= 0) & np.isin(memo.component, gone)]] = True
+    # links between previous items that are not the previous run's, or were and are no longer
+    oa, ob, orel = _link_arrays(old_links)
+    oa, ob = where[oa], where[ob]
+    ok = (oa >= 0) & (ob >= 0)
+    ok[ok] &= ~touched[oa[ok]] & ~touched[ob[ok]]
+    lo, hi = np.minimum(oa[ok], ob[ok]), np.maximum(oa[ok], ob[ok])
+    codes_before = np.unique((lo * n + hi) * 4 + orel[ok])
+    mine = (rel != _STRENGTH["exact"]) & ~touched[a] & ~touched[b]
+    codes_now = np.unique((a[mine] * n + b[mine]) * 4 + rel[mine])
+    changed = np.setxor1d(codes_before, codes_now, assume_unique=True) // 4
+    touched[changed // n] = True
+    touched[changed % n] = True
+    redo = np.isin(component, np.unique(component[touched]))
+    sub = np.flatnonzero(redo)
+    position = np.full(n, -1, dtype=np.int64)
+    position[sub] = np.arange(sub.size)
+    sub_items = [items[i] for i in sub.tolist()]
+    sub_links = [_Link(int(position[l.a]), int(position[l.b]), l.relation, l.score) for l in links if redo[l.a]]
+    sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
+    sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
+    clusters = [[(int(sub[m]), r, x) for m, r, x in c]
+                for c in _clusters(sub_items, sub_links, sub_signature, sub_vectors, across_threshold)]
+    members = where[memo.members]
+    for k in range(memo.starts.size - 1):
+        lo_k, hi_k = memo.starts[k], memo.starts[k + 1]
+        first = members[lo_k]
+        if first < 0 or redo[first]:
+            continue
+        clusters.append([(int(m), RELATIONS[r], x) for m, r, x in
+                         zip(members[lo_k:hi_k].tolist(), memo.relations[lo_k:hi_k].tolist(),
+                             memo.scores[lo_k:hi_k].tolist())])
+    clusters.sort(key=lambda c: min(c[0][0], c[1][0]))  # by the first item (the others are in order)
+    return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
 
 
 def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
@@ -1026,16 +1165,22 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                                            similar_pairs)
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys)
-    sent_links = sent_links + fact_links + _crosslingual_links(sentences, settings, vectors)
+    across = _crosslingual_links(sentences, settings, vectors)
+    sent_links = sent_links + fact_links + across
 
-    result = DedupResult(
-        paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
-        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature, vectors,
-                                      settings.crosslingual_group_threshold)),
-    )
+    para_groups, para_group_memo = _groups_across_runs(
+        paragraphs, para_links, "paragraph", "P",
+        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
+    sent_groups, sent_group_memo = _groups_across_runs(
+        sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
+        previous=(before.sentence_groups, previous.sentences,
+                  before.sentences.links + before.fact_links + before.across_links) if previous else None)
+    result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None
-    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=lambda l: (l.a, l.b)))
+    by_ends = lambda l: (l.a, l.b)  # noqa: E731
+    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=by_ends), para_group_memo,
+                             sent_group_memo, sorted(across, key=by_ends))
 
 
 _RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}
