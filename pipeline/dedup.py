@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -451,8 +452,14 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
             cols.append(vocab.setdefault(w, len(vocab)))
             vals.append(x)
     m = csr_matrix((vals, (rows, cols)), shape=(len(vectors), max(1, len(vocab))), dtype=np.float64)
+    return _top_neighbours(m, neighbours, labels, block)
+
+
+def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, block: int = 1024,
+                    ) -> list[tuple[int, int]]:
+    """`top_neighbours` of the rows of the sparse matrix `m` (the vectors already cut)."""
     mt = m.T.tocsc()
-    codes = np.unique(np.asarray(labels or [""] * len(vectors)), return_inverse=True)[1]
+    codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
     pairs: set[tuple[int, int]] = set()
     for start in range(0, m.shape[0], block):
         product = (m[start:start + block] @ mt).tocsr()
@@ -469,6 +476,69 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
                 cols_r = cols_r[best]
             pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
     return sorted(pairs)
+
+
+class DocumentSpace:
+    """TF-IDF vectors of documents' terms (`textsim.tfidf`'s weights, bit for bit) as a sparse matrix,
+    made with numpy from the documents' terms end to end (`lengths`: terms of each document) instead of
+    a Counter and a dict per document.
+
+    Columns are the terms in the order they first appear; each row's entries are in the order its
+    terms first appear in it, and its norm is summed in that order (as `tfidf` does), so the values
+    and the products made of them are those of `tfidf`'s dictionaries."""
+
+    def __init__(self, terms: Sequence[str], lengths: Sequence[int]) -> None:
+        from scipy.sparse import csr_matrix
+
+        vocab: dict[str, int] = {}
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
+        self.words = list(vocab)
+        n_docs, width = len(lengths), max(1, len(vocab))
+        rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
+        keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")  # each document's terms in the order they first appear
+        keys, counts = keys[order], counts[order]
+        row, col = keys // width, keys % width
+        df = np.bincount(col, minlength=width)
+        idf = np.array([math.log((1 + n_docs) / (1 + d)) + 1.0 for d in df.tolist()])
+        tf = np.array([1.0 + math.log(c) if c else 0.0 for c in range(int(counts.max(initial=0)) + 1)])
+        values = tf[counts] * idf[col]
+        # per document, sum(x * x) term after term, in order (numpy's sum pairs the terms another way)
+        starts = np.searchsorted(row, np.arange(n_docs + 1))
+        squares = values * values
+        norm = np.zeros(n_docs)
+        sizes = np.diff(starts)
+        for k in range(int(sizes.max(initial=0))):
+            has = np.flatnonzero(sizes > k)
+            norm[has] += squares[starts[has] + k]
+        norm = np.sqrt(norm)
+        values /= np.where(norm > 0, norm, 1.0)[row]
+        self.values, self.columns, self.starts = values, col, starts
+        m = csr_matrix((values.copy(), col.copy(), starts.copy()), shape=(n_docs, width))
+        m.sort_indices()  # (in place: on copies, the arrays above stay in order of appearance)
+        self.matrix = m
+
+    def top(self, terms: int):
+        """The rows cut to their `terms` heaviest entries (ties: the term first in sorted order), as
+        `top_neighbours` cuts dictionaries, its columns numbered in the order they first appear there."""
+        from scipy.sparse import csr_matrix
+
+        n_docs = self.starts.size - 1
+        rank = np.empty(len(self.words), dtype=np.int64)
+        rank[np.argsort(np.array(self.words, dtype=object), kind="stable")] = np.arange(len(self.words))
+        row = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(self.starts))
+        order = np.lexsort((rank[self.columns], -self.values, row))
+        place = np.arange(order.size) - self.starts[row[order]]
+        picked = order[place < terms]
+        col = self.columns[picked]
+        used, first = np.unique(col, return_index=True)
+        number = np.empty(len(self.words), dtype=np.int64)
+        number[used[np.argsort(first, kind="stable")]] = np.arange(used.size)
+        return csr_matrix((self.values[picked], (row[picked], number[col])),
+                          shape=(n_docs, max(1, used.size)), dtype=np.float64)
+
+    def cosine(self, a: int, b: int) -> float:
+        return float(self.matrix[a].multiply(self.matrix[b]).sum())
 
 
 class SameFactScorer:
@@ -500,14 +570,14 @@ class SameFactScorer:
         self.doc_ids = list(self.sentences_of)
         self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
         stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
-        doc_stems = [[w for k in self.sentences_of[d] for w in stems[k]] for d in self.doc_ids]
-        self.doc_space = tfidf(doc_stems)
+        self._doc_matrix = DocumentSpace([w for d in self.doc_ids for k in self.sentences_of[d] for w in stems[k]],
+                                         [sum(len(stems[k]) for k in self.sentences_of[d]) for d in self.doc_ids])
         self.embedder = embedder
         self._vectors: dict[int, np.ndarray] = {}
         self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
 
     def doc_similarity(self, a: str, b: str) -> float:
-        return 1.0 if a == b else self.doc_space.cosine(self._doc_index[a], self._doc_index[b])
+        return 1.0 if a == b else self._doc_matrix.cosine(self._doc_index[a], self._doc_index[b])
 
     def similar_documents(self, minimum: float, neighbours: int = DOC_NEIGHBOURS) -> list[tuple[str, str, float]]:
         """Pairs of documents whose cosine reaches `minimum`: each document with its `neighbours` most similar ones.
@@ -519,20 +589,11 @@ class SameFactScorer:
         A story of 1,000 syndicated copies gives 1,000 x `neighbours` pairs, not
         500,000; the rest of the group is joined transitively.
         """
-        from scipy.sparse import csr_matrix
-
-        candidates = np.array(top_neighbours(self.doc_space.vectors, neighbours, DOC_TERMS), dtype=np.int64)
+        space = self._doc_matrix
+        candidates = np.array(_top_neighbours(space.top(DOC_TERMS), neighbours), dtype=np.int64)
         if candidates.size == 0:
             return []
-        vocab: dict[str, int] = {}
-        lengths = np.fromiter((len(v) for v in self.doc_space.vectors), dtype=np.int64)
-        cols = np.fromiter((vocab.setdefault(w, len(vocab)) for v in self.doc_space.vectors for w in v),
-                           dtype=np.int64, count=int(lengths.sum()))
-        vals = np.fromiter((x for v in self.doc_space.vectors for x in v.values()), dtype=np.float64,
-                           count=int(lengths.sum()))
-        m = csr_matrix((vals, cols, np.concatenate(([0], np.cumsum(lengths)))),
-                       shape=(len(lengths), max(1, len(vocab))))
-        m.sort_indices()
+        m = space.matrix
         cosines = np.asarray(m[candidates[:, 0]].multiply(m[candidates[:, 1]]).sum(axis=1)).ravel()
         out = []
         for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
