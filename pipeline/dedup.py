@@ -370,15 +370,61 @@ def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
             and evidence.cosine >= settings.embedding_min_cosine)
 
 
-@dataclass(frozen=True)
 class SentenceFeatures:
     """What dedup reads of one sentence on its own: computed once per document (on the executor's
     workers) and kept in the cache by the document's content, so a run with a few new articles
-    computes only theirs (`document_features`)."""
+    computes only theirs (`document_features`).
 
-    terms: tuple[str, ...]  # textsim.fact_terms: the same-fact cosine
-    stems: tuple[str, ...]  # ContentWords.stems: the document similarity
-    signature: FactSignature  # numbers, dates, speakers: conflicts
+    `terms`: textsim.fact_terms (the same-fact cosine); `stems`: ContentWords.stems (the document
+    similarity); `signature`: numbers, dates, speakers (conflicts). Read from the cache, the
+    signature is decoded when first read: a run with a few new articles reads few of them."""
+
+    __slots__ = ("terms", "stems", "_signature")
+
+    def __init__(self, terms: tuple[str, ...], stems: tuple[str, ...], signature: FactSignature | list) -> None:
+        self.terms = terms
+        self.stems = stems
+        self._signature = signature
+
+    @property
+    def signature(self) -> FactSignature:
+        g = self._signature
+        if not isinstance(g, FactSignature):
+            g = self._signature = _signature_from_json(g)
+        return g
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SentenceFeatures) and (self.terms, self.stems, self.signature) == (
+            other.terms, other.stems, other.signature)
+
+    def __repr__(self) -> str:
+        return f"SentenceFeatures({self.terms!r}, {self.stems!r}, {self.signature!r})"
+
+
+class _Signatures(Sequence[FactSignature]):
+    """Fact signatures as the cache holds them, each decoded when first read."""
+
+    def __init__(self, values: list) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        g = self._values[k]
+        if not isinstance(g, FactSignature):
+            g = self._values[k] = _signature_from_json(g)
+        return g
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
+def _raw(signatures: Sequence[FactSignature]) -> Sequence[FactSignature | list]:
+    """The signatures as they are, decoded or not (`_Signatures`)."""
+    return signatures._values if isinstance(signatures, _Signatures) else signatures
 
 
 @dataclass(frozen=True)
@@ -387,7 +433,7 @@ class DocumentFeatures:
     in order: all dedup computes of one document on its own (it depends on the document's text and
     languages only)."""
 
-    paragraphs: tuple[FactSignature, ...]
+    paragraphs: Sequence[FactSignature]
     sentences: tuple[SentenceFeatures, ...]
 
 
@@ -420,11 +466,15 @@ def features_to_json(features: DocumentFeatures) -> dict:
 
 
 def features_from_json(value: dict) -> DocumentFeatures:
-    """Inverse of `features_to_json` (raises TypeError/ValueError/KeyError on another shape)."""
-    return DocumentFeatures(
-        tuple(_signature_from_json(g) for g in value["paragraphs"]),
-        tuple(SentenceFeatures(tuple(terms), tuple(stems), _signature_from_json(g))
-              for terms, stems, g in value["sentences"]))
+    """Inverse of `features_to_json` (raises TypeError/ValueError/KeyError on another shape). The fact
+    signatures are decoded when first read (their shape is checked here)."""
+    paragraphs, sentences = value["paragraphs"], value["sentences"]
+    if not all(isinstance(g, list) and len(g) == 6 for g in paragraphs):
+        raise ValueError("dedup features: a paragraph signature of another shape")
+    out = tuple(SentenceFeatures(tuple(terms), tuple(stems), g) for terms, stems, g in sentences)
+    if not all(isinstance(f._signature, list) and len(f._signature) == 6 for f in out):
+        raise ValueError("dedup features: a sentence signature of another shape")
+    return DocumentFeatures(_Signatures(list(paragraphs)), out)
 
 
 # similar_documents: neighbours kept per document, and terms of each document used to find them.
@@ -1205,7 +1255,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
     per_sentence = [f for fs in features for f in fs.sentences]
-    per_paragraph = [g for fs in features for g in fs.paragraphs]
+    per_paragraph = _Signatures([g for fs in features for g in _raw(fs.paragraphs)])
     if len(per_sentence) != len(sentences) or len(per_paragraph) != len(paragraphs):
         raise ValueError(f"dedup: features of {len(per_paragraph)} paragraphs and {len(per_sentence)} sentences "
                          f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")

@@ -94,3 +94,22 @@ def test_document_space_is_tfidf_bit_for_bit_with_the_same_neighbours():
         assert {ours.words[c]: x for c, x in zip(row.indices, row.data)} == v
     assert _top_neighbours(ours.top(40), 20) == top_neighbours(space.vectors, 20, 40)
     assert ours.cosine(3, 4) == pytest.approx(space.cosine(3, 4), abs=1e-12)
+
+
+def test_features_read_back_from_the_cache_are_the_same_and_a_bad_entry_is_refused():
+    """Signatures read from the cache are decoded when first read: the same features either way, through
+    the workers' pickling too; an entry of another shape is refused when read (a cache miss)."""
+    import pickle
+
+    from pipeline.dedup import document_features, features_from_json, features_to_json
+
+    doc = make_doc("a", "Le ministre a annoncé lundi 3 000 emplois à Paris, a déclaré Jean Dupont.",
+                   "La mesure coûtera 2,5 milliards d'euros en 2021. Elle sera votée mardi.")
+    features = document_features(doc)
+    back = features_from_json(features_to_json(features))
+    assert back == features and pickle.loads(pickle.dumps(back)) == features
+    assert back.sentences[0].signature.numbers == features.sentences[0].signature.numbers != frozenset()
+    bad = features_to_json(features)
+    bad["sentences"][0][2] = ["3000"]
+    with pytest.raises(ValueError):
+        features_from_json(bad)
