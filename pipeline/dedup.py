@@ -162,7 +162,7 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
-                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[str] | None = None,
+                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[TextKey] | None = None,
                    similar_pairs: SimilarPairs | None = None) -> tuple[list[_Link], LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
@@ -182,15 +182,15 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     none and the next run compares in full.
     """
     links: list[_Link] = []
-    keys = keys if keys is not None else [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else [text_key(it.text) for it in items]
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
-        by_key[key].append(i)
+        by_key[key.digest].append(i)
     for members in by_key.values():
         links.extend(_Link(members[0], m, "exact", 1.0) for m in members[1:])
 
-    long_idx = np.array(sorted(members[0] for key, members in by_key.items()
-                               if len(key.split()) >= settings.min_words), dtype=np.int64)
+    long_idx = np.array(sorted(members[0] for members in by_key.values()
+                               if keys[members[0]].key_words >= settings.min_words), dtype=np.int64)
     texts = [items[i].text for i in long_idx.tolist()]
     options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
     n = len(texts)
@@ -435,6 +435,8 @@ class DocumentFeatures:
 
     paragraphs: Sequence[FactSignature]
     sentences: tuple[SentenceFeatures, ...]
+    # `text_key` of the body paragraphs, then of the body sentences
+    keys: tuple[TextKey, ...] = ()
 
 
 def document_features(doc: Document, words: ContentWords | None = None) -> DocumentFeatures:
@@ -443,7 +445,26 @@ def document_features(doc: Document, words: ContentWords | None = None) -> Docum
     return DocumentFeatures(
         tuple(fact_signature(p.text, p.lang) for p in body),
         tuple(SentenceFeatures(tuple(fact_terms(s.text, words)), tuple(words.stems(s.text)),
-                               fact_signature(s.text, p.lang)) for p in body for s in p.sentences))
+                               fact_signature(s.text, p.lang)) for p in body for s in p.sentences),
+        tuple(text_key(t) for t in [*(p.text for p in body), *(s.text for p in body for s in p.sentences)]))
+
+
+@dataclass(frozen=True)
+class TextKey:
+    """What exact links read of a text: a digest of its `exact_key` (BLAKE2b, 128 bits: two texts with
+    the same digest are taken as equal), the words of that key, and the words of the text itself."""
+
+    digest: str
+    key_words: int
+    words: int
+
+
+def text_key(text: str) -> TextKey:
+    import hashlib
+
+    key = exact_key(text)
+    return TextKey(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest(),
+                   key.count(" ") + 1 if key else 0, len(_WORD.findall(text)))
 
 
 def _signature_json(g: FactSignature) -> list:
@@ -462,7 +483,8 @@ def _signature_from_json(value: list) -> FactSignature:
 
 def features_to_json(features: DocumentFeatures) -> dict:
     return {"paragraphs": [_signature_json(g) for g in features.paragraphs],
-            "sentences": [[list(f.terms), list(f.stems), _signature_json(f.signature)] for f in features.sentences]}
+            "sentences": [[list(f.terms), list(f.stems), _signature_json(f.signature)] for f in features.sentences],
+            "keys": [[k.digest, k.key_words, k.words] for k in features.keys]}
 
 
 def features_from_json(value: dict) -> DocumentFeatures:
@@ -474,7 +496,10 @@ def features_from_json(value: dict) -> DocumentFeatures:
     out = tuple(SentenceFeatures(tuple(terms), tuple(stems), g) for terms, stems, g in sentences)
     if not all(isinstance(f._signature, list) and len(f._signature) == 6 for f in out):
         raise ValueError("dedup features: a sentence signature of another shape")
-    return DocumentFeatures(_Signatures(list(paragraphs)), out)
+    keys = tuple(TextKey(d, int(kw), int(w)) for d, kw, w in value["keys"])
+    if len(keys) != len(paragraphs) + len(out):
+        raise ValueError(f"dedup features: {len(keys)} text keys for {len(paragraphs) + len(out)} texts")
+    return DocumentFeatures(_Signatures(list(paragraphs)), out, keys)
 
 
 # similar_documents: neighbours kept per document, and terms of each document used to find them.
@@ -746,7 +771,7 @@ def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.n
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
-                     keys: Sequence[str] | None = None) -> tuple[list[_Link], np.ndarray]:
+                     keys: Sequence[TextKey] | None = None) -> tuple[list[_Link], np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -782,14 +807,15 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
             a, b = int(where[link.a]), int(where[link.b])
             if a >= 0 and b >= 0 and tuple(sorted((doc_index[items[a].doc_id], doc_index[items[b].doc_id]))) in again:
                 kept.append(_Link(min(a, b), max(a, b), link.relation, link.score))
-    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
+    keys = keys if keys is not None else [text_key(it.text) for it in items]
+    eligible = [k.words >= settings.min_words for k in keys]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = kept
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    keys = keys if keys is not None else [exact_key(it.text) for it in items]
+    digests = [k.digest for k in keys]
     scorer.prepare({d for a, b, _ in similar if tuple(sorted((doc_index[a], doc_index[b]))) not in again
                     for d in (a, b)})
     for doc_a, doc_b, similarity in similar:
@@ -799,12 +825,12 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
             continue  # compared by the previous run: its links are kept
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
-        shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
+        shared = {digests[i] for i in scorer.sentences_of[doc_a]} & {digests[j] for j in scorer.sentences_of[doc_b]}
         side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
         cosines = scorer.pair_cosines(doc_a, doc_b)
         for r, c in zip(*np.nonzero(cosines >= floor)):
             i, j = side_a[r], side_b[c]
-            if not eligible[i] or keys[i] in shared or not eligible[j] or keys[j] in shared:
+            if not eligible[i] or digests[i] in shared or not eligible[j] or digests[j] in shared:
                 continue
             cosine = float(cosines[r, c])
             a, b = min(i, j), max(i, j)
@@ -1249,6 +1275,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     features = features if features is not None else [document_features(d, words) for d in documents]
     per_sentence = [f for fs in features for f in fs.sentences]
     per_paragraph = _Signatures([g for fs in features for g in _raw(fs.paragraphs)])
+    para_keys = [k for fs in features for k in fs.keys[:len(fs.paragraphs)]]
+    keys = [k for fs in features for k in fs.keys[len(fs.paragraphs):]]
+    if len(para_keys) != len(paragraphs) or len(keys) != len(sentences):
+        raise ValueError(f"dedup: text keys of {len(para_keys)} paragraphs and {len(keys)} sentences "
+                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
     if len(per_sentence) != len(sentences) or len(per_paragraph) != len(paragraphs):
         raise ValueError(f"dedup: features of {len(per_paragraph)} paragraphs and {len(per_sentence)} sentences "
                          f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
@@ -1259,11 +1290,10 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     before = previous.memo if previous is not None else None
     para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
                                            (before.paragraphs, previous.paragraphs) if previous else None,
-                                           similar_pairs=similar_pairs)
+                                           para_keys, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    keys = [exact_key(it.text) for it in sentences]
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
                                            (before.sentences, previous.sentences) if previous else None, keys,
                                            similar_pairs)
