@@ -825,13 +825,15 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
             continue  # compared by the previous run: its links are kept
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
-        shared = {digests[i] for i in scorer.sentences_of[doc_a]} & {digests[j] for j in scorer.sentences_of[doc_b]}
         side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
+        shared = {digests[i] for i in side_a} & {digests[j] for j in side_b}
+        open_a = np.array([eligible[i] and digests[i] not in shared for i in side_a])
+        open_b = np.array([eligible[j] and digests[j] not in shared for j in side_b])
+        if not (open_a.any() and open_b.any()):
+            continue  # exact copies of each other (bar short sentences): nothing left to compare
         cosines = scorer.pair_cosines(doc_a, doc_b)
-        for r, c in zip(*np.nonzero(cosines >= floor)):
+        for r, c in zip(*np.nonzero((cosines >= floor) & open_a[:, None] & open_b[None, :])):
             i, j = side_a[r], side_b[c]
-            if not eligible[i] or digests[i] in shared or not eligible[j] or digests[j] in shared:
-                continue
             cosine = float(cosines[r, c])
             a, b = min(i, j), max(i, j)
             evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
