@@ -768,6 +768,12 @@ def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.n
     return (keys % width, counts, offsets), weight
 
 
+def _pair_codes(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Codes min * n + max of unordered pairs of indices below n ([k, 2])."""
+    pairs = pairs.reshape(-1, 2)
+    return pairs.min(axis=1) * n + pairs.max(axis=1)
+
+
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
@@ -797,16 +803,23 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
                           if x >= settings.same_fact_doc_similarity], dtype=np.int64).reshape(-1, 2)
     kept: list[_Link] = []
-    again: set[tuple[int, int]] = set()
+    n_docs = max(doc_index.values(), default=0) + 1
+    ends = np.array([(doc_index[a], doc_index[b]) for a, b, _ in similar], dtype=np.int64).reshape(-1, 2)
+    compared = np.zeros(len(similar), dtype=bool)  # each similar pair: compared by the previous run
     if previous is not None and doc_pairs.size:
         before = previous.documents[previous.memo.doc_pairs]
         before = before[(before >= 0).all(axis=1)]
-        again = set(map(tuple, np.sort(before, axis=1).tolist())) & set(map(tuple, np.sort(doc_pairs, axis=1).tolist()))
+        again = np.intersect1d(_pair_codes(before, n_docs), _pair_codes(doc_pairs, n_docs))
+        compared = np.isin(_pair_codes(ends, n_docs), again)
         where = previous.sentences
-        for link in previous.memo.fact_links:
-            a, b = int(where[link.a]), int(where[link.b])
-            if a >= 0 and b >= 0 and tuple(sorted((doc_index[items[a].doc_id], doc_index[items[b].doc_id]))) in again:
-                kept.append(_Link(min(a, b), max(a, b), link.relation, link.score))
+        doc_of = np.array([doc_index[it.doc_id] for it in items], dtype=np.int64)
+        fact = previous.memo.fact_links
+        a = where[np.fromiter((l.a for l in fact), dtype=np.int64, count=len(fact))]
+        b = where[np.fromiter((l.b for l in fact), dtype=np.int64, count=len(fact))]
+        ok = (a >= 0) & (b >= 0)
+        ok[ok] = np.isin(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
+        kept = [_Link(int(min(a[k], b[k])), int(max(a[k], b[k])), fact[k].relation, fact[k].score)
+                for k in np.flatnonzero(ok).tolist()]
     keys = keys if keys is not None else [text_key(it.text) for it in items]
     eligible = [k.words >= settings.min_words for k in keys]
     floor = settings.same_fact_threshold
@@ -816,12 +829,11 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
     digests = [k.digest for k in keys]
-    scorer.prepare({d for a, b, _ in similar if tuple(sorted((doc_index[a], doc_index[b]))) not in again
-                    for d in (a, b)})
-    for doc_a, doc_b, similarity in similar:
+    scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
+    for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
             continue  # French content words and rules; other languages: `_crosslingual_links`
-        if again and tuple(sorted((doc_index[doc_a], doc_index[doc_b]))) in again:
+        if done:
             continue  # compared by the previous run: its links are kept
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
