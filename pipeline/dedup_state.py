@@ -13,6 +13,9 @@ redo only the work that involves new or edited documents
   exactly a full run's), and only candidates that were not already candidates
   between the same texts are verified; the others keep their verdict (the
   kept near and contained links, or none);
+* the candidate pairs among those texts (sorted codes; at most a bucket window
+  per band and the containment budget per text: linear in the texts), so the
+  previous candidates are not made again from the sketches;
 * the document pairs compared for same facts and the links found between
   them: a pair of unchanged documents found again keeps its links (the pairs
   themselves are found again over the whole corpus: their similarity weighs
@@ -20,10 +23,14 @@ redo only the work that involves new or edited documents
 * the documents (ids, content hashes, body paragraphs and sentences of each)
   to map the previous items onto this run's.
 
-Exact links, cross-language links and the groups (union-find with the
-conflict checks, canonical members, group ids) are made again from all
-links: they are linear, and the result is the same as a full dedup of the
-same corpus (tests/test_dedup_state.py).
+* each level's groups (members, relations, scores) and link components, and
+  the cross-language links: only the components a change touches (a new item,
+  a gone one, a link gained or lost) are grouped again
+  (`dedup._groups_across_runs`); the others keep their groups.
+
+Exact links and cross-language links are made again; group ids are given
+again in order. The result is the same as a full dedup of the same corpus
+(tests/test_dedup_state.py).
 
 `decide` says when to run in full instead: no state in the previous run,
 another dedup code or setting (`fingerprint`), documents in another order, or
@@ -47,17 +54,17 @@ import numpy as np
 
 from . import run_state
 from .config import DedupSettings
-from .dedup import DedupMemo, LevelMemo, Previous, _Link
+from .dedup import RELATIONS, DedupMemo, GroupMemo, LevelMemo, Previous, _Link
 from .minhash import Sketches
 from .model import Document
 
 log = logging.getLogger("pipeline")
 
 STATE_FILE = "dedup-state.npz"
-STATE_VERSION = 1
+STATE_VERSION = 2
 # settings that say when to reuse the previous run, not what dedup finds
 NOT_SETTINGS = ("incremental_share",)
-_RELATIONS = ("exact", "near", "contained", "same_fact")
+_RELATIONS = RELATIONS
 
 
 @dataclass
@@ -104,6 +111,7 @@ def _level_arrays(prefix: str, level: LevelMemo) -> dict[str, np.ndarray]:
     sk = level.sketches
     samples = np.sort(np.concatenate(sk.samples)) if sk.samples else np.empty(0, np.uint64)
     return {f"{prefix}_units": np.asarray(level.units, dtype=np.int64), f"{prefix}_bands": sk.band_keys,
+            f"{prefix}_candidates": np.asarray(level.candidates, dtype=np.int64),
             f"{prefix}_shingles": sk.shingle_counts, f"{prefix}_samples": samples,
             f"{prefix}_sample_counts": sk.sample_counts, **_links_arrays(prefix, level.links)}
 
@@ -111,7 +119,28 @@ def _level_arrays(prefix: str, level: LevelMemo) -> dict[str, np.ndarray]:
 def _level_from(z: dict[str, np.ndarray], prefix: str) -> LevelMemo:
     sketches = Sketches(z[f"{prefix}_bands"], z[f"{prefix}_shingles"], [z[f"{prefix}_samples"]],
                         z[f"{prefix}_sample_counts"])
-    return LevelMemo(z[f"{prefix}_units"], sketches, _links_from(z, prefix))
+    return LevelMemo(z[f"{prefix}_units"], sketches, _links_from(z, prefix), z[f"{prefix}_candidates"])
+
+
+def _groups_arrays(prefix: str, groups: GroupMemo) -> dict[str, np.ndarray]:
+    return {f"{prefix}_component": groups.component, f"{prefix}_members": groups.members,
+            f"{prefix}_starts": groups.starts, f"{prefix}_relations": groups.relations,
+            f"{prefix}_scores": groups.scores}
+
+
+def _groups_from(z: dict[str, np.ndarray], prefix: str) -> GroupMemo:
+    return GroupMemo(z[f"{prefix}_component"], z[f"{prefix}_members"], z[f"{prefix}_starts"],
+                     z[f"{prefix}_relations"], z[f"{prefix}_scores"])
+
+
+def _groups_fit(groups: GroupMemo, items: int) -> bool:
+    members, starts = groups.members, groups.starts
+    return (groups.component.size == items and members.size == groups.relations.size == groups.scores.size
+            and starts.size >= 1 and int(starts[0]) == 0 and int(starts[-1]) == members.size
+            and bool(np.all(np.diff(starts) >= 2))
+            and (members.size == 0 or (int(members.min()) >= 0 and int(members.max()) < items))
+            and (items == 0 or (int(groups.component.min()) >= 0 and int(groups.component.max()) < items))
+            and (groups.relations.size == 0 or int(groups.relations.max()) < len(_RELATIONS)))
 
 
 def save_state(path: Path, state: DedupState) -> None:
@@ -122,7 +151,8 @@ def save_state(path: Path, state: DedupState) -> None:
     arrays = {"meta": np.array(json.dumps(meta, ensure_ascii=False)), "paragraphs": state.paragraphs,
               "sentences": state.sentences, "doc_pairs": np.asarray(m.doc_pairs, dtype=np.int64).reshape(-1, 2),
               **_level_arrays("p", m.paragraphs), **_level_arrays("s", m.sentences),
-              **_links_arrays("fact", m.fact_links)}
+              **_links_arrays("fact", m.fact_links), **_links_arrays("across", m.across_links),
+              **_groups_arrays("pg", m.paragraph_groups), **_groups_arrays("sg", m.sentence_groups)}
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # an .npz with fixed entry dates
         for name, array in arrays.items():
@@ -149,15 +179,19 @@ def load_state(path: Path) -> DedupState:
         meta = json.loads(str(z["meta"]))
         if meta.get("version") != STATE_VERSION:
             raise ValueError(f"state version {meta.get('version')}, expected {STATE_VERSION}")
-        memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"))
+        memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"),
+                         _groups_from(z, "pg"), _groups_from(z, "sg"), _links_from(z, "across"))
         state = DedupState(meta["key"], meta["fingerprint"], meta["doc_ids"], meta["sha256"], z["paragraphs"],
                            z["sentences"], memo)
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a dedup state ({exc})") from exc
     n = len(state.doc_ids)
     if len(state.sha256) != n or state.paragraphs.size != n or state.sentences.size != n or not all(
-            _level_fits(level, int(items.sum())) for level, items in
-            ((memo.paragraphs, state.paragraphs), (memo.sentences, state.sentences))):
+            _level_fits(level, int(items.sum())) and _groups_fit(groups, int(items.sum())) for level, groups, items in
+            ((memo.paragraphs, memo.paragraph_groups, state.paragraphs),
+             (memo.sentences, memo.sentence_groups, state.sentences))) or not all(
+            max((max(l.a, l.b) for l in links), default=-1) < int(state.sentences.sum())
+            for links in (memo.fact_links, memo.across_links)):
         raise ValueError(f"{path}: not a dedup state (arrays of different lengths)")
     return state
 
@@ -165,9 +199,10 @@ def load_state(path: Path) -> DedupState:
 def _level_fits(level: LevelMemo, items: int) -> bool:
     """The level's texts, sketches and links within its items (a state that reads back but does not fit
     is not used)."""
-    units, sk = level.units, level.sketches
+    units, sk, codes = level.units, level.sketches, level.candidates
     return (units.size == sk.shingle_counts.size == sk.sample_counts.size == sk.band_keys.shape[-1]
             and (units.size == 0 or int(units.max()) < items)
+            and (codes.size == 0 or (int(codes[0]) >= 0 and int(codes[-1]) < units.size ** 2))
             and max((max(l.a, l.b) for l in level.links), default=-1) < items)
 
 

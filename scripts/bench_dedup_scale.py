@@ -121,7 +121,7 @@ def timed_dedup(documents, settings: DedupSettings) -> tuple[dict, object]:
 
     wrap("_shingle_links", lambda a: "shingle_" + ("paragraphs" if a[0] and ".s" not in a[0][0].id else "sentences"))
     wrap("_same_fact_links", lambda a: "same_fact")
-    wrap("_groups", lambda a: "groups")
+    wrap("_groups_across_runs", lambda a: "groups")
     wrap("document_features", lambda a: "features")  # per document: on the workers and cached in a run
     try:
         w, c = time.perf_counter(), time.process_time()

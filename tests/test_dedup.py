@@ -1,4 +1,6 @@
 
+import pytest
+
 from pipeline.config import DedupSettings, IngestSettings
 from pipeline.dedup import dedup, group_of
 from pipeline.ingest import LanguageIdentifier, ingest_text
@@ -72,3 +74,42 @@ def test_sample_different_valuations_not_merged(sample, settings):
     groups = group_of(dedup(sample.documents, settings.dedup).sentence_groups)
     a = "002_7a8ce329a5818a70:p10.s2"  # "entre 50 et 100 milliards"
     assert a not in groups or "004_0f845232afc981bf:p24.s2" not in {m.id for m in groups[a].members}
+
+
+def test_document_space_is_tfidf_bit_for_bit_with_the_same_neighbours():
+    """The numpy document space gives `textsim.tfidf`'s values exactly (ties included), so the
+    documents compared for same facts are the same as with the dictionaries."""
+    import random
+
+    from pipeline.dedup import DocumentSpace, _top_neighbours, top_neighbours
+    from pipeline.textsim import tfidf
+
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(300)] + ["zz", "aa", "mm"]
+    docs = [[rng.choice(words[:rng.randint(3, 300)]) for _ in range(rng.randint(0, 200))] for _ in range(300)]
+    space = tfidf(docs)
+    ours = DocumentSpace([w for d in docs for w in d], [len(d) for d in docs])
+    for r, v in enumerate(space.vectors):
+        row = ours.matrix[r]
+        assert {ours.words[c]: x for c, x in zip(row.indices, row.data)} == v
+    assert _top_neighbours(ours.top(40), 20) == top_neighbours(space.vectors, 20, 40)
+    assert ours.cosine(3, 4) == pytest.approx(space.cosine(3, 4), abs=1e-12)
+
+
+def test_features_read_back_from_the_cache_are_the_same_and_a_bad_entry_is_refused():
+    """Signatures read from the cache are decoded when first read: the same features either way, through
+    the workers' pickling too; an entry of another shape is refused when read (a cache miss)."""
+    import pickle
+
+    from pipeline.dedup import document_features, features_from_json, features_to_json
+
+    doc = make_doc("a", "Le ministre a annoncé lundi 3 000 emplois à Paris, a déclaré Jean Dupont.",
+                   "La mesure coûtera 2,5 milliards d'euros en 2021. Elle sera votée mardi.")
+    features = document_features(doc)
+    back = features_from_json(features_to_json(features))
+    assert back == features and pickle.loads(pickle.dumps(back)) == features
+    assert back.sentences[0].signature.numbers == features.sentences[0].signature.numbers != frozenset()
+    bad = features_to_json(features)
+    bad["sentences"][0][2] = ["3000"]
+    with pytest.raises(ValueError):
+        features_from_json(bad)

@@ -130,3 +130,30 @@ def test_a_state_that_does_not_read_back_is_not_used(texts, tmp_path):
     (tmp_path / STATE_FILE).write_bytes(state_bytes(state, tmp_path)[:5000])  # cut short
     assert previous_state(tmp_path)[0] is None and "not a dedup state" in previous_state(tmp_path)[1]
     assert previous_state(tmp_path / "nowhere")[1] == "the previous run (nowhere) kept no dedup state"
+
+
+def test_only_the_components_a_change_touches_are_grouped_again(texts, tmp_path, monkeypatch):
+    """A new copy of one story, a gone copy of another: the groups of the untouched stories are the
+    previous run's, the others are made again, and all are what a full dedup gives."""
+    import pipeline.dedup as dedup_module
+
+    first = {k: v for k, v in texts.items() if k != "2_003"}
+    docs1 = [make_doc(k, first[k]) for k in sorted(first)]
+    _, state1 = run(docs1)
+    path = tmp_path / "s1.npz"
+    save_state(path, state1)
+    state1 = load_state(path)
+    second = {k: v for k, v in texts.items() if k != "1_002"}  # 2_003 arrives, 1_002 is gone
+    docs2 = [make_doc(k, second[k]) for k in sorted(second)]
+    grouped: list[int] = []
+    clusters = dedup_module._clusters
+    monkeypatch.setattr(dedup_module, "_clusters", lambda items, *a, **k: grouped.append(len(items)) or
+                        clusters(items, *a, **k))
+    result2, state2 = run(docs2, state1)
+    paragraphs, sentences = grouped
+    total = sum(1 for d in docs2 for p in d.paragraphs if p.kind == "body")
+    assert 0 < paragraphs < total  # the stories of 2_003 and 1_002 only
+    monkeypatch.setattr(dedup_module, "_clusters", clusters)
+    full2, full_state2 = run(docs2)
+    assert result2 == full2 and len(full2.sentence_groups) > 10
+    assert state_bytes(state2, tmp_path) == state_bytes(full_state2, tmp_path)

@@ -1,0 +1,135 @@
+"""Benchmark: the dedup stage alone (`pipeline.flow.DedupStep.across_runs`) cold and across runs.
+
+    .venv/bin/python scripts/bench_dedup_runs.py --corpus WORK/corpus-10000 --work DIR [--new '*_010.txt']
+    .venv/bin/python scripts/bench_dedup_runs.py --build 10000 --work DIR     (builds WORK/corpus-10000 first,
+                                                      the way scripts/bench_scale.py does, with its +1% articles)
+
+The corpus is one made by scripts/bench_scale.py (its +1% articles are the files matching `--new`,
+by default `*_010.txt`, the eleventh variant of the first bases). Documents come from ingest with
+the cache in `--work` (the first call ingests; later calls read the cache). Then, in this one
+process, timed with wall and process CPU seconds:
+
+* previous: a full dedup of the corpus without the new articles (its state written to a run folder);
+* plus1: the whole corpus, dedup across runs from that state (`dedup_across_runs` with `previous`);
+* cold: the whole corpus in full (no previous run) -- skip with `--no-cold`;
+
+and checks that plus1 and cold give the same groups. The dedup result is never taken from the
+cache (each phase computes it); per-document features are (as in a real run after the first).
+`--profile FILE`: a cProfile of the plus1 phase. Peak RSS of the process is printed too. Last line
+JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import fnmatch
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.cache import Cache  # noqa: E402
+from pipeline.config import load_settings  # noqa: E402
+from pipeline.flow import DedupStep, IngestStep  # noqa: E402
+
+
+class _NoResults(Cache):
+    """The cache without dedup results: every phase computes its groups (features still come from it)."""
+
+    def get_as(self, kind: str, key: str, load: Any) -> Any | None:
+        return None if kind == "dedup" else super().get_as(kind, key, load)
+
+    def put(self, kind: str, key: str, value: Any) -> None:
+        if kind != "dedup":
+            super().put(kind, key, value)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, help="a corpus folder made by scripts/bench_scale.py")
+    ap.add_argument("--build", type=int, metavar="SIZE", help="build WORK/corpus-SIZE (+1%% articles) first")
+    ap.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "eval-dev", help="eval-dev folder")
+    ap.add_argument("--work", type=Path, required=True, help="cache and run folders")
+    ap.add_argument("--new", default="*_010.txt", help="file name pattern of the +1%% articles")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold full dedup of the whole corpus")
+    ap.add_argument("--profile", type=Path, help="write a cProfile of the plus1 phase here")
+    args = ap.parse_args()
+
+    corpus = args.corpus
+    if args.build:
+        from scripts.bench_scale import add_new_articles, build_corpus, load_bases
+
+        bases = load_bases(args.data / "orangesum-valid.jsonl")
+        corpus = args.work / f"corpus-{args.build}"
+        articles = build_corpus(corpus, args.build, bases, 10, 1)
+        add_new_articles(corpus, articles, bases, 1)
+    if corpus is None:
+        ap.error("--corpus or --build is needed")
+    settings = load_settings(args.config)
+    args.work.mkdir(parents=True, exist_ok=True)
+    cache = _NoResults(args.work / "cache.sqlite")
+    ingested, wall, cpu = timed(lambda: IngestStep().run(corpus, settings, cache))
+    documents = ingested.documents
+    new = [d for d in documents if fnmatch.fnmatch(Path(d.path).name, args.new)]
+    before = [d for d in documents if not fnmatch.fnmatch(Path(d.path).name, args.new)]
+    print(f"ingest: {len(documents)} documents ({len(new)} new) in {wall} s wall, {cpu} s CPU", flush=True)
+    step = DedupStep()
+    out: dict[str, Any] = {"documents": len(documents), "new": len(new)}
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        runs = Path(tmp)
+        (runs / "previous").mkdir()
+        (runs / "plus1").mkdir()
+        (runs / "cold").mkdir()
+        _, wall, cpu = timed(lambda: step.across_runs(before, settings, cache, step.key(before, settings), None,
+                                                      runs / "previous"))
+        out["previous"] = {"wall_s": wall, "cpu_s": cpu}
+        print(f"previous ({len(before)} documents, full): {wall} s wall, {cpu} s CPU", flush=True)
+        profiler = cProfile.Profile() if args.profile else None
+
+        def plus1() -> Any:
+            if profiler is not None:
+                profiler.enable()
+            try:
+                return step.across_runs(documents, settings, cache, step.key(documents, settings),
+                                        runs / "previous", runs / "plus1")[0]
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+
+        incremental, wall, cpu = timed(plus1)
+        if profiler is not None:
+            profiler.dump_stats(str(args.profile))
+        out["plus1"] = {"wall_s": wall, "cpu_s": cpu,
+                        "state_bytes": (runs / "plus1" / "dedup-state.npz").stat().st_size}
+        print(f"plus1 ({len(documents)} documents, across runs): {wall} s wall, {cpu} s CPU, "
+              f"state {out['plus1']['state_bytes']:,} bytes", flush=True)
+        if not args.no_cold:
+            full, wall, cpu = timed(lambda: step.across_runs(documents, settings, cache,
+                                                             step.key(documents, settings), None, runs / "cold")[0])
+            out["cold"] = {"wall_s": wall, "cpu_s": cpu}
+            out["same_as_cold"] = full == incremental
+            out["same_state"] = ((runs / "cold" / "dedup-state.npz").read_bytes()
+                                 == (runs / "plus1" / "dedup-state.npz").read_bytes())
+            print(f"cold ({len(documents)} documents, full): {wall} s wall, {cpu} s CPU; plus1 the same groups: "
+                  f"{out['same_as_cold']}; the same state: {out['same_state']}", flush=True)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
