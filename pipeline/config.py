@@ -153,7 +153,7 @@ class DedupSettings(_Section):
     crosslingual_neighbours: int = Field(5, ge=1)
     # ... and such a link joins two groups only when every cosine between their most complete texts
     # (up to 8 each) reaches this: a sentence joins a group through a link to the group as a whole,
-    # never through one looser same-language link of it (`dedup._groups`; WMT newstest2013). 0: no check.
+    # never through one looser same-language link of it (`dedup._clusters`; WMT newstest2013). 0: no check.
     crosslingual_group_threshold: float = Field(0.86, ge=0, le=1)
     # Across runs, only the pairs that involve new or edited articles are compared; the previous run's
     # links between unchanged articles are kept (`pipeline.dedup_state`; the groups are the same as a
