@@ -325,8 +325,8 @@ def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[
     return found
 
 
-def _same_quote(a: str, b: str) -> bool:
-    wa, wb = set(_words(a)), set(_words(b))
+def _same_quote(wa: frozenset[str], wb: frozenset[str]) -> bool:
+    """Whether two quotations (as their sets of words) are one: most of the shorter one's words in the other."""
     small = min(len(wa), len(wb))
     return small > 0 and len(wa & wb) / small >= SAME_QUOTE_OVERLAP
 
@@ -350,16 +350,24 @@ def extract_quotes(story: Story, index: CorpusIndex, limit: int = 5, skip: Seque
         keep = {p.pid for p in paragraphs if p.lang == "fr" and p.pid not in off_topic}
         found.extend(_find_in_document(paragraphs, position, keep))
 
+    # each text's words cut once (a story's quotes are compared with one another: every copy of a
+    # republished article repeats them)
+    skipped = [(frozenset(words), len(words)) for words in map(_words, skip)]
     groups: list[list[_Found]] = []
+    group_words: list[list[frozenset[str]]] = []
     for f in found:
-        if any(_same_quote(f.text, t) and len(_words(t)) >= len(_words(f.text)) for t in skip):
+        words = _words(f.text)
+        ws = frozenset(words)
+        if any(_same_quote(ws, t) and n >= len(words) for t, n in skipped):
             continue
-        for g in groups:
-            if any(_same_quote(f.text, other.text) for other in g):
+        for g, gw in zip(groups, group_words):
+            if any(_same_quote(ws, other) for other in gw):
                 g.append(f)
+                gw.append(ws)
                 break
         else:
             groups.append([f])
+            group_words.append([ws])
 
     quotes: list[tuple[tuple, Quote]] = []
     for g in groups:
