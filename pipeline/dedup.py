@@ -40,6 +40,7 @@ across languages on WMT newstest2013: scripts/eval_crosslingual.py.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import logging
 import math
@@ -463,8 +464,6 @@ class TextKey:
 
 
 def text_key(text: str) -> TextKey:
-    import hashlib
-
     key = exact_key(text)
     return TextKey(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest(),
                    key.count(" ") + 1 if key else 0, len(_WORD.findall(text)))
