@@ -191,3 +191,106 @@ def test_document_neighbours_shuffled_on_the_cluster_are_those_of_the_driver(on_
         assert on_cluster.top_neighbours(vectors, neighbours, terms, by) == here
         assert len(here) > len(vectors)
     assert on_cluster.top_neighbours(vectors[:1], DOC_NEIGHBOURS, DOC_TERMS) == []
+
+
+def _best_by_column(q, neighbours: int) -> set[tuple[int, int]]:
+    """Each row's `neighbours` best by the same products, ties broken by the lowest document (another rule than
+    `candidate_pairs`'s `argpartition`)."""
+    import numpy as np
+
+    scores = (q @ q.T).tocsr()
+    scores.sort_indices()
+    pairs = set()
+    for x in range(scores.shape[0]):
+        lo, hi = scores.indptr[x], scores.indptr[x + 1]
+        cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
+        cols, vals = cols[cols != x], vals[cols != x]
+        for y in cols[np.argsort(-vals, kind="stable")[:neighbours]].tolist():
+            pairs.add((min(x, y), max(x, y)))
+    return pairs
+
+
+def test_story_candidate_pairs_shuffled_on_the_cluster_are_those_of_the_driver(on_cluster):
+    """The stories stage's candidate pairs (each document's best `neighbours` by its indexed terms) as a shuffle
+    by term across Ray tasks: exactly the pairs `candidate_pairs` finds here, with syndicated copies whose equal
+    scores make ties for the last places (the corpus is checked to have ties that another rule would decide
+    otherwise), documents with no term, dated documents outside the time window."""
+    from collections import Counter
+
+    import numpy as np
+
+    from pipeline.config import StoriesSettings
+    from pipeline.stories import _index_matrix, _space, candidate_pairs
+
+    vocab: dict[str, int] = {}
+    counts: list[Counter] = []
+    for base in repository_bases()[:40]:
+        for number in (0, 1, 0, 2, 3, 0, 4, 0):  # exact copies: equal scores
+            title, sentences = variant(base, number, seed=1)
+            counts.append(Counter(vocab.setdefault(w, len(vocab)) for w in " ".join([title, *sentences]).lower().split()))
+    counts += [Counter(), Counter({vocab.setdefault("seul", len(vocab)): 1})]  # no term; a term of its own
+    space = _space(counts, vocab, 200)
+    days = [None if k % 5 else 738000 + k % 11 for k in range(len(counts))]
+    for neighbours in (20, 3):
+        settings = StoriesSettings(neighbours=neighbours, window_days=4, max_df=60)
+        here = candidate_pairs(space, days, settings)
+        there = candidate_pairs(space, days, settings, find=on_cluster.story_pairs)
+        assert len(here[0]) > len(counts)
+        for x, y in zip(here, there, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+        # ties matter here: the same scores with ties taken by another rule give other pairs
+        unwindowed = candidate_pairs(space, [None] * len(days), settings)
+        assert set(zip(unwindowed[0].tolist(), unwindowed[1].tolist())) \
+            != _best_by_column(_index_matrix(space, settings), neighbours)
+    assert on_cluster.story_pairs(_index_matrix(space, settings)[:1], 3).size == 0
+
+
+def _sentences_with_conflicts(facts: int) -> tuple[list, list]:
+    """Items and links as dedup's sentence level has them: each fact told in several sentences, some giving
+    another number (a conflict), linked by near, contained and same-fact links of few distinct scores (ties in
+    the order links are taken), and a few links between facts (components that hold several groups)."""
+    import random
+
+    from pipeline.dedup import _Item, _Link
+
+    rng = random.Random(7)
+    items, links = [], []
+    for f in range(facts):
+        first = len(items)
+        for k in range(rng.randint(2, 9)):
+            number = 100 + f if k % 4 else 200 + f  # every fourth sentence gives another number
+            words = " ".join(["mot"] * rng.randint(0, 4))
+            text = f"La société {f} annonce {number} millions d'euros de bénéfice cette année {words}."
+            items.append(_Item(f"d{f}-{k}:p1.s1", f"d{f}-{k}", text, (-len(text.split()), ("9999", f * 10 + k), 1, 0)))
+        members = list(range(first, len(items)))
+        for _ in range(2 * len(members)):
+            a, b = sorted(rng.sample(members, 2))
+            links.append(_Link(a, b, rng.choice(["near", "contained", "same_fact"]), rng.choice([0.75, 0.8, 0.9])))
+        if f and rng.random() < 0.3:  # a link to the previous fact
+            links.append(_Link(first - 1, first, "same_fact", 0.8))
+    return items, links
+
+
+@pytest.mark.parametrize("block_links", [1 << 15, 8])
+def test_dedup_groups_on_the_cluster_are_those_of_the_driver(on_cluster, monkeypatch, block_links):
+    """Dedup's grouping of links (`_clusters`: links strongest first, a link dropped when it would put two
+    different facts in one group) on Ray tasks, whole link components per task (one task, and many): the same
+    groups, members, relations, scores and group order as on the driver, with ties in the order links are taken
+    (equal relations and scores, decided by the items' order) that decide which sentences a conflict keeps apart."""
+    import pipeline.executors.ray as ray_executor
+    from pipeline.dedup import _groups_across_runs
+    from pipeline.textsim import fact_signature
+
+    monkeypatch.setattr(ray_executor, "GROUP_BLOCK_LINKS", block_links)
+    items, links = _sentences_with_conflicts(150)
+    signatures = [fact_signature(it.text, "fr") for it in items]
+    here, memo = _groups_across_runs(items, links, "sentence", "S", signatures.__getitem__)
+    there, memo_there = _groups_across_runs(items, links, "sentence", "S", signatures.__getitem__,
+                                            group_links=on_cluster.dedup_groups)
+    assert there == here
+    assert (memo_there.members == memo.members).all() and (memo_there.starts == memo.starts).all()
+    assert len(here) > 150  # conflicts split facts' sentences into several groups
+    index = {it.id: k for k, it in enumerate(items)}  # groups come by first item, not by canonical
+    assert any(index[g.canonical] != min(index[m.id] for m in g.members) for g in here)
+    assert _groups_across_runs(items, [], "sentence", "S", signatures.__getitem__,
+                               group_links=on_cluster.dedup_groups)[0] == []
