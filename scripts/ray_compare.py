@@ -232,8 +232,10 @@ def compare(args: argparse.Namespace, size: int) -> dict:
     differing = sorted(k for k in set(local_files) | set(ray_files) if local_files.get(k) != ray_files.get(k))
     print(f"{size}: {len(local_files)} files; "
           f"{'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}", flush=True)
-    return {"size": size, "workers": args.workers, "identical": not differing, "files": len(local_files),
-            "differing": differing, "local": local, "ray": on_ray}
+    figures = {"size": size, "workers": args.workers, "identical": not differing, "files": len(local_files),
+               "differing": differing, "local": local, "ray": on_ray}
+    print(f"{size}: {json.dumps(figures)}", flush=True)  # (kept if a larger size is stopped)
+    return figures
 
 
 if __name__ == "__main__":
