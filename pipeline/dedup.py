@@ -110,9 +110,6 @@ SimilarPairs = Callable[..., list[SimilarPair]]
 # `top_neighbours` run elsewhere (same arguments, same pairs): the Ray executor's shuffle by term
 # (`RayExecutor.top_neighbours`).
 TopNeighbours = Callable[..., list[tuple[int, int]]]
-# `_clusters` run elsewhere, given it and each item's link component (same groups, same order): the Ray
-# executor's tasks, component by component (`RayExecutor.dedup_groups`).
-GroupLinks = Callable[..., list[list[tuple[int, str, float]]]]
 
 
 @dataclass
@@ -1195,7 +1192,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
                         signature: Callable[[int], FactSignature] | None = None,
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
                         previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
-                        group_links: GroupLinks | None = None) -> tuple[list[DupGroup], GroupMemo]:
+                        ) -> tuple[list[DupGroup], GroupMemo]:
     """`_clusters`, and what the next run needs to regroup only the components a change touches.
 
     `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
@@ -1204,18 +1201,12 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     is not the previous run's (or lost one it had) is a previous component with the same links:
     its groups are the previous run's (the grouping of a component depends on its links, its items'
     texts and their order only). The other components are grouped again; the result is `_clusters`'s.
-    `group_links`: the executor's grouping of a level in full (`_clusters` component by component on a Ray
-    cluster's tasks; not when links across languages need `vectors`, whose embedder stays here); None = here.
-    The same groups either way.
     """
     a, b, rel = _link_arrays(links)
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        # (`vectors` only judge links across languages: with none, the executor can group without them)
-        here = group_links is None or (vectors is not None and any(items[l.a].lang != items[l.b].lang for l in links))
-        clusters = _clusters(items, links, signature, vectors, across_threshold) if here \
-            else group_links(_clusters, items, links, component, signature)
+        clusters = _clusters(items, links, signature, vectors, across_threshold)
         return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
@@ -1284,8 +1275,7 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
 def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
                       features: Sequence[DocumentFeatures] | None = None, previous: Previous | None = None,
                       similar_pairs: SimilarPairs | None = None,
-                      document_neighbours: TopNeighbours | None = None,
-                      group_links: GroupLinks | None = None) -> tuple[DedupResult, DedupMemo | None]:
+                      document_neighbours: TopNeighbours | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
@@ -1294,8 +1284,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     `similar_pairs`: as in `dedup`, used when there is no `previous`; its sketches stay where it ran,
     so there is no memo (None) and the next run compares in full.
     `document_neighbours`: the executor's `top_neighbours` (the documents compared for same facts; a Ray
-    cluster's shuffle); None = here. The same pairs either way.
-    `group_links`: the executor's grouping (`_groups_across_runs`); None = here."""
+    cluster's shuffle); None = here. The same pairs either way."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
@@ -1346,13 +1335,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
 
     para_groups, para_group_memo = _groups_across_runs(
         paragraphs, para_links, "paragraph", "P",
-        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None,
-        group_links=group_links)
+        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
-                  before.sentences.links + before.fact_links + before.across_links) if previous else None,
-        group_links=group_links)
+                  before.sentences.links + before.fact_links + before.across_links) if previous else None)
     result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None

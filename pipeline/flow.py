@@ -232,8 +232,7 @@ class DedupStep:
             features = self.features(documents, settings, cache, executor)
             result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
                                              similar_pairs=executor.similar_pairs if executor is not None else None,
-                                             document_neighbours=executor.top_neighbours if executor else None,
-                                             group_links=executor.dedup_groups if executor else None)
+                                             document_neighbours=executor.top_neighbours if executor else None)
             del features
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",
@@ -283,11 +282,9 @@ class StoriesStep:
         return digest(self.name, dedup_key, code_fingerprint(*self.code), settings_dict(settings)["stories"])
 
     def across_runs(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings, cache: Cache,
-                    base: str, previous_run: Path | None, executor: Executor | None = None,
-                    ) -> tuple[list[Story], Any, bool]:
+                    base: str, previous_run: Path | None) -> tuple[list[Story], Any, bool]:
         """Stories, the grouping state for the next run (None when there is none to keep), and whether
-        they came from the cache. `base`: this step's key of the inputs; `executor`: its `story_pairs`
-        finds the candidate pairs of a grouping from scratch (a Ray cluster's shuffle; None: here)."""
+        they came from the cache. `base`: this step's key of the inputs."""
         from .stories import group
         from .story_join import decide, join, previous_state, state_of
 
@@ -313,8 +310,7 @@ class StoriesStep:
                      "next run", why)
             return stories, None, True
         log.info("stories: regrouped from scratch: %s", why)
-        grouped = group(documents, dedup_result, settings.stories,
-                        executor.story_pairs if executor is not None else None)
+        grouped = group(documents, dedup_result, settings.stories)
         cache.put("stories", base, encode(grouped.stories))
         return grouped.stories, state_of(documents, grouped, settings.stories, base, base), False
 
@@ -734,7 +730,7 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     stories_key = stories_step.key(dedup_key, settings)
     with hooks.stage(stories_step.name):
         stories, state, from_cache = stories_step.across_runs(documents, dedup_result, settings, cache, stories_key,
-                                                              previous_run, executor)
+                                                              previous_run)
         cached = cached and from_cache
         if run_dir is not None and state is not None:
             from .story_join import STATE_FILE, save_state

@@ -274,22 +274,16 @@ def _days(d: str | None) -> int | None:
 
 
 def candidate_pairs(space: _Space, days: Sequence[int | None], settings: StoriesSettings,
-                    block: int = 2048, rows: np.ndarray | None = None,
-                    find: Callable[[sp.csr_matrix, int], np.ndarray] | None = None,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    block: int = 2048, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a, b, cosine) for each document's best `neighbours` by indexed terms, a < b, within the time window.
 
-    `rows`: only these documents' best neighbours (documents new to a grouping, `pipeline.story_join`).
-    `find`: where every document's best neighbours are found (the executor's `story_pairs`, a Ray
-    cluster's shuffle: sorted codes a * n + b); None = here. The same pairs either way."""
+    `rows`: only these documents' best neighbours (documents new to a grouping, `pipeline.story_join`)."""
     q = _index_matrix(space, settings)
-    n = q.shape[0]
-    if find is not None and rows is None and n:
-        return _window_pairs(space, days, settings, find(q, settings.neighbours), n)
     qt = sp.csr_matrix(q.T)
     k = settings.neighbours
     pa: list[np.ndarray] = []
     pb: list[np.ndarray] = []
+    n = q.shape[0]
     rows = np.arange(n) if rows is None else rows
     for start in range(0, len(rows), block):
         chunk = rows[start:start + block]
@@ -309,12 +303,7 @@ def candidate_pairs(space: _Space, days: Sequence[int | None], settings: Stories
         return empty, empty, np.zeros(0)
     a, b = np.concatenate(pa), np.concatenate(pb)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    return _window_pairs(space, days, settings, np.unique(lo * n + hi), n)
-
-
-def _window_pairs(space: _Space, days: Sequence[int | None], settings: StoriesSettings, pairs: np.ndarray,
-                  n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pairs (codes a * n + b) within the time window, with their cosines."""
+    pairs = np.unique(lo * n + hi)
     a, b = pairs // n, pairs % n
     day = np.array([-10**9 if d is None else d for d in days], dtype=np.int64)
     known = (day[a] > -10**9) & (day[b] > -10**9)
@@ -733,15 +722,13 @@ class Grouped:
     off_topic: set[str]
 
 
-def group(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings,
-          story_pairs: Callable[[sp.csr_matrix, int], np.ndarray] | None = None) -> Grouped:
-    """`story_pairs`: the executor's search for the candidate pairs (`candidate_pairs`'s `find`)."""
+def group(documents: Sequence[Document], dedup_result: DedupResult, settings: StoriesSettings) -> Grouped:
     if not documents:
         none = np.zeros(0, dtype=np.int64)
         return Grouped([], _space([], {}, settings.doc_terms), [], (none, none, np.zeros(0)), set())
     space, para_terms = _document_space(documents, settings, bridged_texts(documents, dedup_result))
     days = [_days(d.date) for d in documents]
-    a, b, sims = candidate_pairs(space, days, settings, find=story_pairs)
+    a, b, sims = candidate_pairs(space, days, settings)
     story_of = _merge(space, a, b, sims, settings)
 
     neighbours: dict[int, set[int]] = defaultdict(set)

@@ -12,10 +12,6 @@ local executor (the step runs it in this process); on Ray, a shuffle across
 the cluster's tasks that brings only the pairs back to this process.
 `top_neighbours`: the same for dedup's document neighbours
 (`pipeline.dedup.top_neighbours`): None locally; on Ray, a shuffle by term.
-`story_pairs`: the same for the stories stage's candidate pairs
-(`pipeline.stories.candidate_pairs`'s `find`): None locally; on Ray, a shuffle by term.
-`dedup_groups`: the same for dedup's grouping of links (`pipeline.dedup._clusters`): None
-locally; on Ray, tasks that group whole link components.
 
 `session(shared)` keeps workers (and whatever they built lazily, such as a
 translation engine) alive across several `map` calls; `map` on a session
@@ -44,8 +40,6 @@ class Executor(Protocol):
     workers: int
     similar_pairs: Callable[..., list[Any]] | None
     top_neighbours: Callable[..., list[tuple[int, int]]] | None
-    story_pairs: Callable[..., Any] | None
-    dedup_groups: Callable[..., list[Any]] | None
 
     def session(self, shared: Any, *, workers: int | None = None) -> ContextManager[Session]: ...
 

@@ -68,8 +68,6 @@ class LocalExecutor:
     name = "local"
     similar_pairs = None  # corpus-wide steps run find_similar_pairs in the driver's process (numpy)
     top_neighbours = None  # ... and dedup.top_neighbours (scipy)
-    story_pairs = None  # ... and stories.candidate_pairs's search (scipy)
-    dedup_groups = None  # ... and dedup._clusters
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)

@@ -239,62 +239,6 @@ class RayExecutor:
         pairs = np.unique(np.concatenate(found))
         return list(zip((pairs // n_total).tolist(), (pairs % n_total).tolist()))
 
-    def story_pairs(self, q: Any, neighbours: int) -> np.ndarray:
-        """The neighbour search of `pipeline.stories.candidate_pairs` on the cluster's tasks (see "Corpus-wide:
-        the stories stage's candidate pairs" below): each document's `neighbours` best by its products with the
-        others in the index matrix `q` (sparse, rows: documents); sorted codes `a * n + b` (a < b), the same as
-        the driver's. Its tasks take one CPU each: call it outside a `session`."""
-        n_total = q.shape[0]
-        if n_total < 2:
-            return _EMPTY
-        ray, parts = self._ray, max(2, self.workers)
-        blocks = _row_blocks(n_total, TASKS_PER_CPU * self.workers)
-        step = -(-n_total // (TASKS_PER_CPU * self.workers))
-        entries = ray.remote(num_cpus=1, num_returns=parts)(_index_entries)
-        mapped = []
-        for a in range(0, n_total, step):
-            rows = q[a:a + step]
-            mapped.append(entries.remote(rows.indptr, rows.indices, rows.data, a, parts))
-        postings = ray.remote(num_cpus=1, num_returns=blocks.size - 1)(_index_postings)
-        reduced = [postings.remote(blocks, *[m[p] for m in mapped]) for p in range(parts)]
-        if blocks.size == 2:  # one block: one object per reduce task
-            reduced = [[r] for r in reduced]
-        del mapped
-        rows_task = ray.remote(num_cpus=1)(_block_story_pairs)
-        found = ray.get([rows_task.remote(n_total, q.shape[1], neighbours, *[r[k] for r in reduced])
-                         for k in range(blocks.size - 1)])
-        return np.unique(np.concatenate(found))
-
-    def dedup_groups(self, cluster: Callable[..., list[Any]], items: Sequence[Any], links: Sequence[Any],
-                     component: np.ndarray, signature: Callable[[int], Any] | None) -> list[Any]:
-        """`cluster(items, links, signature)` (`pipeline.dedup._clusters`) run on the cluster's tasks, component by
-        component (`component`: each item's link component), the same groups in the same order (see "Corpus-wide:
-        dedup's grouping" below). Its tasks take one CPU each: call it outside a `session`."""
-        if not links:
-            return []
-        ends = np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))
-        of_link = component[ends]
-        order = np.argsort(of_link, kind="stable")  # links by component, each component's in their order
-        starts = _runs(of_link[order])
-        weight = np.diff(np.append(starts, order.size))
-        blocks = max(1, min(TASKS_PER_CPU * self.workers, order.size // GROUP_BLOCK_LINKS))
-        cuts = np.searchsorted(np.cumsum(weight), np.arange(1, blocks) * (order.size / blocks)) + 1
-        bounds = [0, *np.unique(cuts[(cuts > 0) & (cuts < starts.size)]).tolist(), starts.size]
-        task = self._ray.remote(num_cpus=1)(_group_block)
-        pending = []
-        for first, stop in zip(bounds[:-1], bounds[1:]):  # whole components
-            mine = order[starts[first]:starts[stop] if stop < starts.size else order.size]
-            block = [links[k] for k in np.sort(mine).tolist()]
-            members = np.unique(np.fromiter((e for l in block for e in (l.a, l.b)), dtype=np.int64))
-            local = {int(m): k for k, m in enumerate(members.tolist())}
-            sub = [type(l)(local[l.a], local[l.b], l.relation, l.score) for l in block]
-            pending.append(task.remote(cluster, [items[m] for m in members.tolist()], sub,
-                                       [signature(m) for m in members.tolist()] if signature is not None else None,
-                                       members))
-        groups = [c for part in self._ray.get(pending) for c in part]
-        groups.sort(key=lambda c: min(m for m, _, _ in c))
-        return groups
-
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
         n = self.workers if workers is None else max(1, min(workers, self.workers))
@@ -487,30 +431,37 @@ def _term_postings(terms: int, blocks: np.ndarray, *parts: Any) -> Any:
     term_index = np.asarray(term_index, np.int64)
     first_use = np.full(int(term_index.max()) + 1 if term_index.size else 0, np.iinfo(np.int64).max)
     np.minimum.at(first_use, term_index, docs * terms + ranks)
-    number = first_use[term_index]
-    order = np.lexsort((docs, number))  # postings: by term, documents ascending
-    number, docs, values = number[order], docs[order], values[order]
+    return _by_block(blocks, first_use[term_index], docs, values)
+
+
+def _by_block(blocks: np.ndarray, terms: np.ndarray, docs: np.ndarray, values: np.ndarray) -> Any:
+    """A reduce task's answer: for each block of documents, its rows' entries (document, term, weight) and the
+    postings (term, document, weight; by term, documents ascending) of the terms they use."""
+    order = np.lexsort((docs, terms))
+    terms, docs, values = terms[order], docs[order], values[order]
     block_of = np.searchsorted(blocks, docs, side="right") - 1
     out = []
     for k in range(blocks.size - 1):
         mine = block_of == k
-        used = np.isin(number, np.unique(number[mine]))
-        out.append(((docs[mine], number[mine], values[mine]), (number[used], docs[used], values[used])))
+        used = np.isin(terms, np.unique(terms[mine]))
+        out.append(((docs[mine], terms[mine], values[mine]), (terms[used], docs[used], values[used])))
     return out if len(out) > 1 else out[0]
+
+
+def _gathered(parts: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """A block task's rows (documents, terms, weights) and postings (terms, documents, weights) from the reduce
+    tasks' pieces (`_by_block`), each column joined."""
+    rows = tuple(np.concatenate([r[k] for r, _ in parts]) for k in range(3))
+    return rows, tuple(np.concatenate([q[k] for _, q in parts]) for k in range(3))
 
 
 def _block_neighbours(n_total: int, neighbours: int, labelled: bool, codes: np.ndarray, *parts: Any) -> np.ndarray:
     """Block task: `top_neighbours`'s pairs (codes `a * n_total + b`, a < b) of this block's rows."""
     from scipy.sparse import csr_matrix
 
-    row_docs = np.concatenate([r[0] for r, _ in parts])
-    row_terms = np.concatenate([r[1] for r, _ in parts])
-    row_values = np.concatenate([r[2] for r, _ in parts])
+    (row_docs, row_terms, row_values), (post_terms, post_docs, post_values) = _gathered(parts)
     if row_docs.size == 0:
         return _EMPTY
-    post_terms = np.concatenate([q[0] for _, q in parts])
-    post_docs = np.concatenate([q[1] for _, q in parts])
-    post_values = np.concatenate([q[2] for _, q in parts])
     numbers, columns = np.unique(post_terms, return_inverse=True)  # the terms in vocabulary order
     order = np.lexsort((np.searchsorted(numbers, row_terms), row_docs))
     first = int(row_docs.min())
@@ -533,101 +484,3 @@ def _block_neighbours(n_total: int, neighbours: int, labelled: bool, codes: np.n
         cols_r = cols_r.astype(np.int64)
         found.append(np.minimum(a, cols_r) * n_total + np.maximum(a, cols_r))
     return np.unique(np.concatenate(found)) if found else _EMPTY
-
-
-# --------------------------------------------------------------------------
-# Corpus-wide: the stories stage's candidate pairs (`pipeline.stories.candidate_pairs`) as a shuffle.
-#
-# The index matrix (each document's heaviest indexed terms, term ids of the driver's vocabulary) is
-# cut into slices of rows; map tasks split each slice's entries by a hash of the term into `parts`
-# partitions; each reduce task owns the terms of one partition and sends each block of documents its
-# rows' entries and the whole posting list (every document, ascending) of each term they use; a block
-# task builds its rows and the transposed postings exactly as `candidate_pairs` has them (rows' terms
-# ascending, postings' documents ascending), so scipy's product adds the same floats in the same
-# order and lists each row's scores in the same order: `argpartition` then keeps the same neighbours,
-# ties included. Only the pair codes come back; the time window and the exact cosines stay on the
-# driver (`candidate_pairs` with `find`).
-
-
-def _index_entries(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, first: int, parts: int) -> list[Any]:
-    """Map task: the entries (term, document, weight) of a slice of the index matrix's rows (documents from
-    `first`), cut into `parts` partitions by a hash of the term."""
-    docs = np.repeat(np.arange(first, first + indptr.size - 1, dtype=np.int64), np.diff(indptr))
-    terms = indices.astype(np.int64)
-    return [tuple(p) for p in _split(terms.astype(np.uint64), parts, terms, docs, data.astype(np.float64))]
-
-
-def _index_postings(blocks: np.ndarray, *parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Any:
-    """Reduce task: for each block of documents, its rows' entries (document, term, weight) in this
-    partition, and the postings (term, document, weight; by term, documents ascending) of the terms they use."""
-    terms = np.concatenate([p[0] for p in parts])
-    docs = np.concatenate([p[1] for p in parts])
-    values = np.concatenate([p[2] for p in parts])
-    order = np.lexsort((docs, terms))
-    terms, docs, values = terms[order], docs[order], values[order]
-    block_of = np.searchsorted(blocks, docs, side="right") - 1
-    out = []
-    for k in range(blocks.size - 1):
-        mine = block_of == k
-        used = np.isin(terms, np.unique(terms[mine]))
-        out.append(((docs[mine], terms[mine], values[mine]), (terms[used], docs[used], values[used])))
-    return out if len(out) > 1 else out[0]
-
-
-def _block_story_pairs(n_total: int, n_terms: int, neighbours: int, *parts: Any) -> np.ndarray:
-    """Block task: `candidate_pairs`'s neighbour pairs (codes `a * n_total + b`, a < b) of this block's rows."""
-    from scipy.sparse import csr_matrix
-
-    row_docs = np.concatenate([r[0] for r, _ in parts])
-    if row_docs.size == 0:
-        return _EMPTY
-    row_terms = np.concatenate([r[1] for r, _ in parts])
-    row_values = np.concatenate([r[2] for r, _ in parts])
-    post_terms = np.concatenate([q[0] for _, q in parts])
-    post_docs = np.concatenate([q[1] for _, q in parts])
-    post_values = np.concatenate([q[2] for _, q in parts])
-    first, last = int(row_docs.min()), int(row_docs.max())
-    order = np.lexsort((row_terms, row_docs))  # each row's terms ascending, as the driver's matrix has them
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(row_docs - first, minlength=last - first + 1))))
-    q = csr_matrix((row_values[order], row_terms[order], indptr), shape=(last - first + 1, n_terms))
-    order = np.lexsort((post_docs, post_terms))  # postings by term, documents ascending (`csr_matrix(q.T)`)
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(post_terms, minlength=n_terms))))
-    qt = csr_matrix((post_values[order], post_docs[order], indptr), shape=(n_terms, n_total))
-    scores = csr_matrix(q @ qt)
-    found = []
-    for r in range(scores.shape[0]):  # `candidate_pairs`'s choice of a row's best, as it makes it
-        x = first + r
-        lo, hi = scores.indptr[r], scores.indptr[r + 1]
-        cols, vals = scores.indices[lo:hi], scores.data[lo:hi]
-        self_mask = cols != x
-        cols, vals = cols[self_mask], vals[self_mask]
-        if len(cols) > neighbours:
-            cols = cols[np.argpartition(-vals, neighbours)[:neighbours]]
-        cols = cols.astype(np.int64)
-        found.append(np.minimum(x, cols) * n_total + np.maximum(x, cols))
-    return np.unique(np.concatenate(found))
-
-
-# --------------------------------------------------------------------------
-# Corpus-wide: dedup's grouping (`pipeline.dedup._clusters`) component by component.
-#
-# `_clusters` takes a level's links strongest first and joins their items unless their facts
-# conflict; what it does inside one connected component of the links never depends on another
-# component (its union-find, signatures and choices are the component's own), and its groups come in
-# the order of their first item. So the components (found on the driver: scipy's connected
-# components, the links are there already) are cut into blocks of whole components of about equal
-# links; a task groups each block's items with `_clusters` itself (items renumbered in the same
-# order, so every sort and every tie is decided as on the driver), and the driver puts the groups
-# back in the order of their first item: the same groups, in the same order (tests/test_ray_executor.py).
-
-# Links per grouping task, at least.
-GROUP_BLOCK_LINKS = 1 << 15
-
-
-def _group_block(cluster: Callable[..., list[Any]], items: Sequence[Any], links: Sequence[Any],
-                 signatures: Sequence[Any] | None, members: np.ndarray) -> list[list[tuple[int, str, float]]]:
-    """Grouping task: `cluster` (`dedup._clusters`) of one block's items (`members`: their indices in the
-    level, ascending), its groups in the level's indices."""
-    found = cluster(items, links, signatures.__getitem__ if signatures is not None else None)
-    ids = members.tolist()
-    return [[(ids[m], r, x) for m, r, x in c] for c in found]
