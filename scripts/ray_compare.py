@@ -1,7 +1,7 @@
 """Ray against local on a 2,000-article syndicated corpus: same briefs, and the time each took.
 
-    .venv/bin/python scripts/ray_compare.py [--size 2000] [--workers 2] [--address HOST:PORT]
-                                            [--bases orangesum|repository]
+    .venv/bin/python scripts/ray_compare.py [--size 2000 [10000 ...]] [--workers 2] [--address HOST:PORT]
+                                            [--bases orangesum|repository] [--corpus DIR]
 
 Builds the corpus of `scripts/bench_scale.py` (base articles and their
 republished variants; the bases are OrangeSum articles from ../shared/eval-dev,
@@ -17,8 +17,15 @@ whatever happens; the cluster's CPU seconds during the Ray run (its processes,
 sampled while they live) are printed next to the driver's.
 tests/test_ray_executor.py runs the `--bases repository` corpus of 2,000
 articles on the same kind of cluster (the suite's check); this script gives
-the figures, and runs OrangeSum's longer articles.
-Last line: JSON.
+the figures, and runs OrangeSum's longer articles. Several sizes (`--size 2000
+10000`) run one after the other and end with one table: per size and executor,
+wall and CPU seconds (locally: the run and every process it started; on Ray:
+the driver and its children, and the cluster's processes), the driver's peak
+RSS, and the dedup and stories stages' wall and driver CPU seconds.
+`--corpus DIR`: an existing corpus folder (one size) instead of building one,
+e.g. the 10,000-article corpus `scripts/bench_scale.py --work` left (read, never
+written).
+Last line: JSON (one size: its figures; several: a list of them).
 """
 
 from __future__ import annotations
@@ -174,7 +181,8 @@ def run_one(corpus: Path, work: Path, executor: str, workers: int) -> tuple[dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=2000)
+    ap.add_argument("--size", type=int, nargs="+", default=[2000], help="corpus sizes, run in turn")
+    ap.add_argument("--corpus", type=Path, help="an existing corpus folder (one size) instead of building one")
     ap.add_argument("--workers", type=int, default=2, help="local processes; Ray actors (two nodes share them)")
     ap.add_argument("--address", default="", help="an existing Ray cluster instead of a local two-node one")
     ap.add_argument("--bases", choices=["orangesum", "repository"], default="orangesum",
@@ -182,14 +190,32 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=default_data())
     ap.add_argument("--work", type=Path, default=ROOT / "outputs" / "ray_compare")
     args = ap.parse_args()
+    if args.corpus is not None and len(args.size) > 1:
+        ap.error("--corpus is one corpus: give one --size")
+    figures = [compare(args, size) for size in args.size]
+    print("\n| articles | run | wall s | CPU s (driver / cluster) | driver peak RSS MB | dedup wall / CPU s "
+          "| stories wall / CPU s |")
+    print("|---|---|---|---|---|---|---|")
+    for f in figures:
+        for name in ("local", "ray"):
+            r = f[name]
+            cpu = f"{r['cpu_s']} / {r['cluster_cpu_s']}" if "cluster_cpu_s" in r else f"{r['cpu_s']}"
+            stage = lambda s: f"{r.get('timings_s', {}).get(s, '?')} / {r.get('timings_cpu_s', {}).get(s, '?')}"  # noqa: E731
+            print(f"| {f['size']:,} | {name} | {r['wall_s']} | {cpu} | {r['peak_rss_mb']} | {stage('dedup')} "
+                  f"| {stage('stories')} |")
+    print(json.dumps(figures[0] if len(figures) == 1 else figures))
+    return 0 if all(f["identical"] for f in figures) else 1
 
-    corpus = args.work / f"corpus-{args.size}"
-    if args.bases == "repository":
-        build_corpus(corpus, args.size, repository_bases(), variants=REPOSITORY_VARIANTS, seed=1)
-    else:
-        build_corpus(corpus, args.size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
+
+def compare(args: argparse.Namespace, size: int) -> dict:
+    """One size: the local run, then the Ray run, their figures and whether their files are the same."""
+    corpus = args.corpus or args.work / f"corpus-{size}"
+    if args.corpus is None and args.bases == "repository":
+        build_corpus(corpus, size, repository_bases(), variants=REPOSITORY_VARIANTS, seed=1)
+    elif args.corpus is None:
+        build_corpus(corpus, size, load_bases(args.data / "orangesum-valid.jsonl"), variants=10, seed=1)
     local, local_files = run_one(corpus, args.work, "local", args.workers)
-    print(f"local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, peak RSS {local['peak_rss_mb']} MB, "
+    print(f"{size}: local: wall {local['wall_s']} s, cpu {local['cpu_s']} s, peak RSS {local['peak_rss_mb']} MB, "
           f"stages {local.get('timings_s')}", flush=True)
 
     with cluster_at(args.address, args.workers) as address, ClusterCpu() as cluster_cpu:
@@ -197,17 +223,19 @@ def main() -> int:
         on_ray, ray_files = run_one(corpus, args.work, "ray", args.workers)
     if not args.address:  # the tasks and actors' CPU: on the cluster, not in the driver's
         on_ray["cluster_cpu_s"] = cluster_cpu.seconds
-    print(f"ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors and "
-          f"tasks are the cluster's processes: {on_ray.get('cluster_cpu_s', '?')} s), driver peak RSS "
+    print(f"{size}: ray:   wall {on_ray['wall_s']} s, cpu {on_ray['cpu_s']} s (driver and its children; the actors "
+          f"and tasks are the cluster's processes: {on_ray.get('cluster_cpu_s', '?')} s), driver peak RSS "
           f"{on_ray['peak_rss_mb']} MB, stages {on_ray.get('timings_s')}", flush=True)
     # dedup's state for the next run holds the MinHash sketches; on Ray they stay on the cluster (the
     # near-duplicate search is a shuffle there), so a Ray run keeps none: the one file expected only locally
     local_files.pop("dedup-state.npz", None)
     differing = sorted(k for k in set(local_files) | set(ray_files) if local_files.get(k) != ray_files.get(k))
-    print(f"{len(local_files)} files; {'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}")
-    print(json.dumps({"size": args.size, "workers": args.workers, "identical": not differing, "files": len(local_files),
-                      "differing": differing, "local": local, "ray": on_ray}))
-    return 0 if not differing else 1
+    print(f"{size}: {len(local_files)} files; "
+          f"{'identical' if not differing else f'{len(differing)} differ: {differing[:5]}'}", flush=True)
+    figures = {"size": size, "workers": args.workers, "identical": not differing, "files": len(local_files),
+               "differing": differing, "local": local, "ray": on_ray}
+    print(f"{size}: {json.dumps(figures)}", flush=True)  # (kept if a larger size is stopped)
+    return figures
 
 
 if __name__ == "__main__":

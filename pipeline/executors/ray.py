@@ -431,30 +431,37 @@ def _term_postings(terms: int, blocks: np.ndarray, *parts: Any) -> Any:
     term_index = np.asarray(term_index, np.int64)
     first_use = np.full(int(term_index.max()) + 1 if term_index.size else 0, np.iinfo(np.int64).max)
     np.minimum.at(first_use, term_index, docs * terms + ranks)
-    number = first_use[term_index]
-    order = np.lexsort((docs, number))  # postings: by term, documents ascending
-    number, docs, values = number[order], docs[order], values[order]
+    return _by_block(blocks, first_use[term_index], docs, values)
+
+
+def _by_block(blocks: np.ndarray, terms: np.ndarray, docs: np.ndarray, values: np.ndarray) -> Any:
+    """A reduce task's answer: for each block of documents, its rows' entries (document, term, weight) and the
+    postings (term, document, weight; by term, documents ascending) of the terms they use."""
+    order = np.lexsort((docs, terms))
+    terms, docs, values = terms[order], docs[order], values[order]
     block_of = np.searchsorted(blocks, docs, side="right") - 1
     out = []
     for k in range(blocks.size - 1):
         mine = block_of == k
-        used = np.isin(number, np.unique(number[mine]))
-        out.append(((docs[mine], number[mine], values[mine]), (number[used], docs[used], values[used])))
+        used = np.isin(terms, np.unique(terms[mine]))
+        out.append(((docs[mine], terms[mine], values[mine]), (terms[used], docs[used], values[used])))
     return out if len(out) > 1 else out[0]
+
+
+def _gathered(parts: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """A block task's rows (documents, terms, weights) and postings (terms, documents, weights) from the reduce
+    tasks' pieces (`_by_block`), each column joined."""
+    rows = tuple(np.concatenate([r[k] for r, _ in parts]) for k in range(3))
+    return rows, tuple(np.concatenate([q[k] for _, q in parts]) for k in range(3))
 
 
 def _block_neighbours(n_total: int, neighbours: int, labelled: bool, codes: np.ndarray, *parts: Any) -> np.ndarray:
     """Block task: `top_neighbours`'s pairs (codes `a * n_total + b`, a < b) of this block's rows."""
     from scipy.sparse import csr_matrix
 
-    row_docs = np.concatenate([r[0] for r, _ in parts])
-    row_terms = np.concatenate([r[1] for r, _ in parts])
-    row_values = np.concatenate([r[2] for r, _ in parts])
+    (row_docs, row_terms, row_values), (post_terms, post_docs, post_values) = _gathered(parts)
     if row_docs.size == 0:
         return _EMPTY
-    post_terms = np.concatenate([q[0] for _, q in parts])
-    post_docs = np.concatenate([q[1] for _, q in parts])
-    post_values = np.concatenate([q[2] for _, q in parts])
     numbers, columns = np.unique(post_terms, return_inverse=True)  # the terms in vocabulary order
     order = np.lexsort((np.searchsorted(numbers, row_terms), row_docs))
     first = int(row_docs.min())
