@@ -1033,9 +1033,10 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
                                   dedup_key, previous_run)
             # the text of record every citation points into; its index (10,000 entries: seconds of an indented
-            # dump) linked from the previous run when unchanged
+            # dump) and the sources whose text is unchanged linked from the previous run
             write_sources(run_dir, documents, lambda rel, entries, make: render_step.write_reused(
-                run_dir, rel, digest(rel, entries, code_fingerprint("pipeline.verify")), make, cache, previous_run))
+                run_dir, rel, digest(rel, entries, code_fingerprint("pipeline.verify")), make, cache, previous_run),
+                previous_run=previous_run, like=run_dir / "index.md")
             from .story_ids import save_story_state
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)
