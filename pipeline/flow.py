@@ -586,21 +586,25 @@ class RenderStep:
     name = "render"
 
     def write_briefs(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, settings: Settings,
-                     previous_briefs: Mapping[str, dict[str, Any]], previous_run: Path | None, cache: Cache) -> None:
+                     previous_run: Path | None, cache: Cache) -> None:
         """Each brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`);
         what depends on the brief alone comes from the cache when the brief is unchanged
-        (`pipeline.render.brief_files`), in batches (one cache read and write each)."""
-        from .changes import story_changes
-        from .render import brief_files, brief_to_dict
+        (`pipeline.render.brief_bodies`), in batches (one cache read and write each). The previous run's
+        brief is parsed only when its text differs (`pipeline.changes.brief_changes`)."""
+        from .changes import brief_changes
+        from .render import brief_bodies, brief_files, brief_to_dict
 
-        for start in range(0, len(briefs), RENDER_BATCH):
-            batch = briefs[start:start + RENDER_BATCH]
-            datas = [brief_to_dict(b, run_id) for b in batch]
-            changes = [story_changes(previous_briefs.get(b.story_id), d, previous_run.name)
-                       if previous_run is not None else None for b, d in zip(batch, datas)]
-            for files in brief_files(batch, run_id, settings.output.formats, changes, datas, cache):
-                for rel, content in files.items():
-                    write_text(run_dir, rel, content)
+        formats = settings.output.formats
+        with collector_paused():  # (dicts of every brief, and no reference cycle: see cache.collector_paused)
+            for start in range(0, len(briefs), RENDER_BATCH):
+                batch = briefs[start:start + RENDER_BATCH]
+                datas = [brief_to_dict(b, run_id) for b in batch]
+                bodies = brief_bodies(batch, datas, formats, cache)
+                changes = [brief_changes(previous_run, d, body.get("json")) if previous_run is not None else None
+                           for d, body in zip(datas, bodies)]
+                for files in brief_files(batch, run_id, formats, changes, datas, bodies):
+                    for rel, content in files.items():
+                        write_text(run_dir, rel, content)
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
                   dedup_result: DedupResult, index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (),
@@ -1024,16 +1028,15 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                          len(brief.sources))
 
         with hooks.stage(render_step.name):
-            from .changes import read_briefs
-
-            previous_briefs = read_briefs(previous_run) if previous_run is not None else {}
-            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_briefs, previous_run, cache)
+            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache)
+            dedup_key = DedupStep().key(documents, settings)
             render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
-                                  DedupStep().key(documents, settings), previous_run)
+                                  dedup_key, previous_run)
             # the text of record every citation points into; its index (10,000 entries: seconds of an indented
-            # dump) linked from the previous run when unchanged
+            # dump) and the sources whose text is unchanged linked from the previous run
             write_sources(run_dir, documents, lambda rel, entries, make: render_step.write_reused(
-                run_dir, rel, digest(rel, entries, code_fingerprint("pipeline.verify")), make, cache, previous_run))
+                run_dir, rel, digest(rel, entries, code_fingerprint("pipeline.verify")), make, cache, previous_run),
+                previous_run=previous_run, like=run_dir / "index.md")
             from .story_ids import save_story_state
 
             save_story_state(run_dir / StoryIdsStep.file, story_state)
@@ -1060,6 +1063,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
                               direction_key=direction_keys(engine, tctx, settings), cache=cache,
                               english=settings.output.review_english, documents_key=documents_key(settings),
+                              corpus_key=dedup_key if settings.cache.enabled else "",
                               # pages unchanged since the previous run are linked, unless nothing is to be reused
                               previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map)
     if unsummarised:

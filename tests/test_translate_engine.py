@@ -153,3 +153,15 @@ def test_processes_stay_alive_across_calls():
     assert tr.translate(["Le chat dort."]) and tr.translate(["Le chien dort."])
     assert [p.pid for proc in tr._procs for p in proc._procs] == first
     tr.close()
+
+
+def test_an_engine_tested_on_first_use_starts_nothing_until_it_translates(tmp_path, monkeypatch):
+    """A route engine built for its identity alone (a warm run's review pages) starts no process; a broken
+    pair still fails before anything is translated with it."""
+    fake_pair(tmp_path, monkeypatch, "echo")
+    fake_pair(tmp_path, monkeypatch, "echo", pair="spa-eng")
+    engine = ApertiumTranslator(["fr-es", "spa-eng"], timeout_s=1, protect_names=False, self_test="first use")
+    assert all(not p._procs for p in engine._procs)
+    with pytest.raises(EngineFailure, match="untranslated"):
+        engine.translate(["Le chat dort."])
+    engine.close()

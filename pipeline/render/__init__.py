@@ -290,16 +290,24 @@ def expand_text(value: object) -> str | None:
         return None
 
 
-def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
-                changes: Sequence["Changes | None"], datas: Sequence[dict[str, Any]],
-                cache: Any = None) -> list[dict[str, str]]:
-    """Each brief's files (relative path -> text): Markdown and JSON as `render_markdown` and
-    `json_text(brief_to_dict(...))` write them, byte for byte. `datas`: each brief's
-    `brief_to_dict(brief, run_id)` (made once by the caller, who compares it with the previous run).
+def holds_members(text: str, members: str, run_id: str) -> bool:
+    """Whether `text`, a brief's JSON as `json_assemble` wrote it in run `run_id`, has exactly `members` (the text
+    of every member but the run keys, `json_members`) besides its run keys: the same brief, read as text."""
+    head = "{\n" + json_members({"schema_version": SCHEMA_VERSION, "run_id": run_id}, ["schema_version", "run_id"]) + ",\n"
+    if not (text.startswith(head) and text.startswith(members, len(head))):
+        return False
+    end = len(head) + len(members)
+    return text.endswith("\n}\n") and (end == len(text) - 3 or text.startswith(',\n  "changes": ', end))
 
-    What depends on the brief alone (the Markdown from the summary on, the JSON but for the run id and
-    changes) is taken from `cache` (kind "brief_files") under a hash of it and of this code, so an
-    unchanged brief costs a dict, a hash and a lookup; only the run id and changes are made again.
+
+def brief_bodies(briefs: Sequence[Brief], datas: Sequence[dict[str, Any]], formats: Sequence[str],
+                 cache: Any = None) -> list[dict[str, str]]:
+    """What each brief's files hold besides the run (format -> text): the Markdown from the summary on
+    (`markdown_body`), the JSON but for its run keys (`json_members`). `datas`: each brief's
+    `brief_to_dict(brief, run_id)` (made once by the caller).
+
+    Taken from `cache` (kind "brief_files") under a hash of the brief's data and of this code, so an unchanged
+    brief costs a dict, a hash and a lookup; the others are made and stored.
     """
     keys = []
     for data in datas:
@@ -310,7 +318,7 @@ def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
     found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
     out: list[dict[str, str]] = []
     new: list[tuple[str, dict[str, str]]] = []
-    for brief, data, change, key in zip(briefs, datas, changes, keys):
+    for brief, data, key in zip(briefs, datas, keys):
         hit = found.get(key)
         bodies = {f: expand_text(hit.get(f)) for f in formats} if isinstance(hit, dict) else {}
         if formats and (not bodies or any(v is None for v in bodies.values())):
@@ -320,13 +328,25 @@ def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
             if "json" in formats:
                 bodies["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
             new.append((key, {f: compress_text(v) for f, v in bodies.items()}))
-        files = {}
-        if "md" in formats:
-            files[f"briefs/{brief.story_id}.md"] = markdown_head(brief, run_id, change, bodies["md"])
-        if "json" in formats:
-            full = {**data, "changes": change.to_dict()} if change is not None else data
-            files[f"briefs/{brief.story_id}.json"] = json_assemble(full, bodies["json"])
-        out.append(files)
+        out.append(bodies)  # type: ignore[arg-type]
     if cache is not None and new:
         cache.put_many(CACHE_KIND, new)
+    return out
+
+
+def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
+                changes: Sequence["Changes | None"], datas: Sequence[dict[str, Any]],
+                bodies: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """Each brief's files (relative path -> text): Markdown and JSON as `render_markdown` and
+    `json_text(brief_to_dict(...))` write them, byte for byte, from their `brief_bodies`: only the run id
+    and the changes are made here."""
+    out: list[dict[str, str]] = []
+    for brief, data, change, body in zip(briefs, datas, changes, bodies):
+        files = {}
+        if "md" in formats:
+            files[f"briefs/{brief.story_id}.md"] = markdown_head(brief, run_id, change, body["md"])
+        if "json" in formats:
+            full = {**data, "changes": change.to_dict()} if change is not None else data
+            files[f"briefs/{brief.story_id}.json"] = json_assemble(full, body["json"])
+        out.append(files)
     return out

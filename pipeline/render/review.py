@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from ..cache import collector_paused
 from ..corpus_index import CorpusIndex, sentence_spans
 from ..dedup import group_of
 from ..model import Brief, DedupResult, Document, DupGroup, Paragraph, Sentence
@@ -609,7 +610,7 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
 def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
-                      documents_key: str = "", previous_run: Path | None = None,
+                      documents_key: str = "", corpus_key: str = "", previous_run: Path | None = None,
                       pages_map: PagesMap = _in_process) -> list[Path]:
     """The review site as a run makes it: a page whose inputs, rendering code and translation engines
     (`direction_key(source, target)`: the engine's identity) are unchanged is not made again: it is
@@ -618,16 +619,21 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     other pages' sentences go to `translate`, and those pages are rendered through `pages_map` (the
     executor session's `map`: on the workers). Only pages with every translation they need are
     cached and listed in `KEYS_FILE` (a failed translation is tried again next run).
-    `documents_key`: what the documents are a function of besides their bytes (see `_page_key`)."""
-    lookups = _Lookups.build(index, dedup_result)
+    `documents_key`: what the documents are a function of besides their bytes (see `_page_key`).
+    `corpus_key`: what the duplicate groups and the documents are a function of (the dedup step's key);
+    with it, a page's key is first looked up (cache kind "review_key") under a hash of the brief and of
+    what every page shares (`_known_keys`), so the groups and paragraphs a page shows are walked only
+    for pages whose brief, groups or documents changed."""
+    lookups = _LazyLookups(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
 
-    def translations(p: Paragraph, target: str) -> str:
-        if (p.lang, target) not in directions:
-            directions[(p.lang, target)] = hashlib.sha256(direction_key(p.lang, target).encode()).hexdigest()
-        return directions[(p.lang, target)]
+    def direction(lang: str, target: str) -> str:
+        if (lang, target) not in directions:
+            directions[(lang, target)] = hashlib.sha256(direction_key(lang, target).encode()).hexdigest()
+        return directions[(lang, target)]
 
-    keys = [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
+    with collector_paused():  # (the blocks of every page, and no reference cycle: see cache.collector_paused)
+        keys = _known_keys(briefs, index, lookups, direction, english, documents_key, corpus_key, cache)
     site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
     site.write_index(run_id)
     linked = site.link_unchanged(previous_run)
@@ -642,6 +648,55 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
              len(briefs), len(linked), len(site.cached), len(todo))
     return site.paths
+
+
+KEY_KIND = "review_key"  # cache kind: a page's key, under a hash of its brief and of what all pages share
+
+
+def _known_keys(briefs: Sequence[Brief], index: CorpusIndex, lookups: "_Lookups", direction: Callable[[str, str], str],
+                english: str, documents_key: str, corpus_key: str, cache: "Cache") -> list[str]:
+    """Each page's key (`_page_key`). With `corpus_key`, a page's key is a function of its brief and of what
+    every page shares: the groups and documents (`corpus_key`), the rendering code, `english`, `documents_key`
+    and the engine of every direction a paragraph of the corpus needs. Keys found in the cache under a hash of
+    those are used as they are; the others are worked out (walking the page's groups and paragraphs) and stored.
+    A warm run finds every page's key there."""
+    translations: TranslationsKey = lambda p, target: direction(p.lang, target)  # noqa: E731
+    if not corpus_key:
+        return [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
+    shared = hashlib.sha256(_code_key().encode())
+    for part in (english, documents_key, corpus_key):
+        shared.update(repr(part).encode())
+    for lang in sorted({p.lang for p in index.paragraphs.values()}):
+        shared.update(repr([(lang, target, direction(lang, target)) for target in _targets(lang)]).encode())
+    short = []
+    for b in briefs:
+        h = shared.copy()
+        h.update(repr(b).encode())
+        short.append(h.hexdigest())
+    found = cache.get_many(KEY_KIND, short)
+    keys = [found.get(k) for k in short]
+    new = []
+    for i, key in enumerate(keys):
+        if not isinstance(key, str):
+            keys[i] = _page_key(briefs[i], index, lookups, translations, english, documents_key)
+            new.append((short[i], keys[i]))
+    if new:
+        cache.put_many(KEY_KIND, new)
+    return keys  # type: ignore[return-value]
+
+
+class _LazyLookups:
+    """`_Lookups`, built on first use: a run that knows every page's key and renders none needs none."""
+
+    def __init__(self, index: CorpusIndex, dedup_result: DedupResult) -> None:
+        self._args: tuple[CorpusIndex, DedupResult] | None = (index, dedup_result)
+        self._built: _Lookups | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            self._built = _Lookups.build(*self._args)  # type: ignore[misc]
+            self._args = None
+        return getattr(self._built, name)
 
 
 KEYS_FILE = "pages.json"  # in a run's review folder: story id -> key of each complete page

@@ -50,7 +50,7 @@ import shutil
 import subprocess
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from typing import Literal, Sequence
 
 from . import EngineFailure
 from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
@@ -464,11 +464,14 @@ class ApertiumTranslator:
     language goes through `fallback_pairs` too (the other pivot), and the one
     that keeps fewer is used; what is left of them is dropped, never shown as
     English. Raises EngineFailure at construction when a pair is missing or the
-    start-up self-test translation fails.
+    start-up self-test translation fails. `self_test="first use"`: the self-test runs before the
+    first translation instead (an engine built for its identity alone, the cache key of a warm run's
+    review pages, starts no process).
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool = True, protect_names: bool = True, fallback_pairs: Sequence[str] = (),
+                 self_test: bool | Literal["first use"] = True, protect_names: bool = True,
+                 fallback_pairs: Sequence[str] = (),
                  combine_routes: Sequence[Sequence[str]] = ()) -> None:
         self.pairs = _check_pairs(pairs)
         self.timeout_s = timeout_s
@@ -486,7 +489,8 @@ class ApertiumTranslator:
         self.engine += "".join(f", combined with {' + '.join(a.pairs)}" for a in self._alternatives)
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
-        if self_test:
+        self._untested = self_test == "first use"
+        if self_test is True:
             self.self_test()
 
     def identity(self) -> list[object]:
@@ -527,6 +531,9 @@ class ApertiumTranslator:
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
+        if self._untested:
+            self._untested = False
+            self.self_test()
         if not self._alternatives:
             return self._translate_route(texts)
         # the other routes' English, each in its own processes (so in parallel), and per text the

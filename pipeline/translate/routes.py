@@ -120,7 +120,8 @@ class RouteTranslator:
     def _apertium(self, pairs: Sequence[str]) -> Translator:
         from .apertium import ApertiumTranslator
 
-        return ApertiumTranslator(pairs, timeout_s=self.settings.timeout_s)
+        # tested before its first translation: a run may build it only for its identity (a cache key)
+        return ApertiumTranslator(pairs, timeout_s=self.settings.timeout_s, self_test="first use")
 
     def _neural(self, path: str) -> Translator:
         from .marian import MarianTranslator
