@@ -1319,10 +1319,12 @@ STORED_FORMAT = 2  # bump when what `stored_document` writes changes
 def stored_document(d: Document) -> dict[str, Any]:
     """The JSON-ready cached form of a Document made by `ingest_text` (ValueError for another)."""
     layout = d.layout
-    if len(layout.gaps) != len(d.paragraphs) + 1 or len(layout.edits) != len(d.paragraphs):
-        raise ValueError(f"{d.doc_id}: no layout of its source by paragraph")
+    by_paragraph = len(layout.gaps) > 1  # else the source is held whole (`_layout`)
+    if by_paragraph and (len(layout.gaps) != len(d.paragraphs) + 1 or len(layout.edits) != len(d.paragraphs)):
+        raise ValueError(f"{d.doc_id}: its source's layout does not match its paragraphs")
     paragraphs = []
-    for index, (p, edits) in enumerate(zip(d.paragraphs, layout.edits), start=1):
+    for index, (p, edits) in enumerate(zip(d.paragraphs, layout.edits if by_paragraph else [()] * len(d.paragraphs)),
+                                       start=1):
         if p.pid != f"{d.doc_id}:p{index}" or p.index != index or p.doc_id != d.doc_id:
             raise ValueError(f"{p.pid}: not a paragraph ingest made")
         numbers: list[int] = []
@@ -1366,12 +1368,12 @@ def document_from_stored(data: dict[str, Any]) -> Document:
         paragraphs.append(p)
         all_edits.append(tuple(edits))
     gaps = tuple(g if len(g) > _SHORT_GAP else sys.intern(g) for g in data["gaps"])
-    if len(gaps) != len(paragraphs) + 1:
+    if len(gaps) != len(paragraphs) + 1 and (len(gaps) != 1 or any(all_edits)):
         raise ValueError(f"{doc_id}: {len(gaps)} gaps for {len(paragraphs)} paragraphs")
     return Document(
         doc_id=doc_id, path=path, sha256=sha256, encoding=encoding, lang=lang, title=title, date=date,
         paragraphs=tuple(paragraphs), dropped=tuple(DroppedBlock(*b) for b in data["dropped"]),
-        layout=SourceLayout(gaps, tuple(all_edits)), format=fmt, record=record, url=url, extractor=extractor,
+        layout=SourceLayout(gaps, tuple(all_edits) if len(gaps) > 1 else ()), format=fmt, record=record, url=url, extractor=extractor,
         file_sha256=file_sha, author=author, site_name=site_name, notes=tuple(notes),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 
@@ -10,7 +11,7 @@ import pytest
 from pipeline.cache import decode, encode
 from pipeline.config import IngestSettings
 from pipeline.ingest import LanguageIdentifier, document_from_stored, ingest_text, stored_document
-from pipeline.model import Citation, DedupResult, Document, DupGroup, DupMember, Sentence
+from pipeline.model import Citation, DedupResult, Document, DupGroup, DupMember, Sentence, SourceLayout
 
 # Typographic quotes, guillemets, a no-break space, a tab, a block of two lines, a Markdown heading,
 # a repeated block and a footer: a source whose paragraphs' text is not their source as is.
@@ -85,3 +86,9 @@ def test_missing_fields_take_their_defaults_and_an_int_reads_as_a_float():
 def test_a_value_of_another_shape_is_refused(value, error):
     with pytest.raises(error):
         decode(DupMember, value)
+
+
+def test_a_document_whose_source_is_held_whole_is_cached_too():
+    doc = dataclasses.replace(_document(), layout=SourceLayout((SOURCE,)))
+    back = document_from_stored(json.loads(json.dumps(stored_document(doc))))
+    assert back == doc and back.source_text == SOURCE
