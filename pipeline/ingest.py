@@ -339,8 +339,7 @@ _OUTPUT_DIRS = ("runs", "latest")
 
 
 def has_extension(name: str, extensions: Iterable[str]) -> bool:
-    lower = name.lower()
-    return any(lower.endswith(e) for e in extensions)
+    return name.lower().endswith(tuple(extensions))
 
 
 def discover(
@@ -1559,8 +1558,11 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
         try:
             if fmt is None:
                 raise InputError("its extension is in ingest.extensions but is not a format pipeline reads")
-            _check_regular(path)
-            file_sha = file_sha256(path) if fmt not in ("txt", "md", "html") else ""
+            if fmt in _ONE_READ:  # the reader reads the file at once, with the same checks
+                file_sha = ""
+            else:
+                _check_regular(path)
+                file_sha = file_sha256(path)
             seen: dict[str, str] = {}
             for item in _READERS[fmt](path, gz, settings):
                 where = shown if isinstance(item, _Record) and item.where is None else f"{shown} ({item.where})"
@@ -1583,6 +1585,11 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
         round_.files += 1
     flush()
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+# Formats whose reader reads the whole file first (`_read_whole`): one document per file, whose sha256 is
+# the file's. The others are checked (`_check_regular`) and hashed whole before their records are read.
+_ONE_READ = ("txt", "md", "html")
 
 
 def _check_regular(path: Path) -> None:
