@@ -10,7 +10,9 @@ change an input, a setting that matters, the engine, the model or the code
 of the stage, and the key changes. `value` is JSON. Kinds:
 
 - `ingest`: one `Document` per file: its bytes' SHA-256, its id and shown
-  path, the ingest settings, the ingest code;
+  path, the ingest settings, the ingest code; stored in ingest's compact form
+  (`pipeline.ingest.stored_document`: the text once, sentences as numbers; a
+  value of an older `STORED_FORMAT` reads as a miss);
 - `dedup_features`: one document's per-document dedup work (fact terms, stems, fact
   signatures), per its bytes' SHA-256, the ingest settings and the code (`flow.DedupStep`);
 - `dedup`, `stories`: dedup result and stories, per set of documents + settings + code;
