@@ -3,7 +3,8 @@
     .venv/bin/python scripts/bench_ingest.py --corpus BENCH/corpus-10000 --cache BENCH/out-10000/cache.sqlite
 
 Runs `pipeline.ingest.ingest` as the run's ingest step does (`IngestCache` over the cache, the default
-config or --config), in this process (no pool): with a cache holding the corpus (a warm run's cache,
+config or --config; the cyclic
+collector paused, as the flow does), in this process (no pool): with a cache holding the corpus (a warm run's cache,
 e.g. the one `scripts/bench_scale.py --work` leaves) that is the warm run's ingest; with an empty one
 the documents are made here and stored (pass a copy: the cache is written to). Then the same again
 under tracemalloc, to measure what the documents hold once made (traced memory with them minus after
@@ -40,17 +41,18 @@ def main() -> None:
     args = ap.parse_args()
 
     import pipeline
-    from pipeline.cache import Cache, IngestCache
+    from pipeline.cache import Cache, IngestCache, collector_paused
     from pipeline.config import load_settings, settings_dict
     from pipeline.ingest import ingest
 
     settings = load_settings(args.config or ROOT / "configs" / "default.yaml")
-    cache = Cache(args.cache, ours=False, private=False)
+    cache = Cache(args.cache, ours=False, private=False, max_age_days=settings.cache.max_age_days)
 
     def run() -> tuple[object, float, float]:
         store = IngestCache(cache, settings_dict(settings)["ingest"])
         wall, cpu = time.perf_counter(), _cpu()
-        result = ingest(args.corpus, settings.ingest, store=store)
+        with collector_paused():  # as the flow runs it (`pipeline.flow`)
+            result = ingest(args.corpus, settings.ingest, store=store)
         return result, time.perf_counter() - wall, _cpu() - cpu
 
     timings = []
