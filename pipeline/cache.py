@@ -10,7 +10,9 @@ change an input, a setting that matters, the engine, the model or the code
 of the stage, and the key changes. `value` is JSON. Kinds:
 
 - `ingest`: one `Document` per file: its bytes' SHA-256, its id and shown
-  path, the ingest settings, the ingest code;
+  path, the ingest settings, the ingest code; stored in ingest's compact form
+  (`pipeline.ingest.stored_document`: the text once, sentences as numbers; a
+  value of an older `STORED_FORMAT` reads as a miss);
 - `dedup_features`: one document's per-document dedup work (fact terms, stems, fact
   signatures), per its bytes' SHA-256, the ingest settings and the code (`flow.DedupStep`);
 - `dedup`, `stories`: dedup result and stories, per set of documents + settings + code;
@@ -598,22 +600,27 @@ class IngestCache:
 
     def load_many(self, keys: Sequence[tuple[str, str, str]]) -> list[_model.Document | None]:
         """The cached Document of each (store key, doc id, path), or None; one query for all of them."""
+        from .ingest import document_from_stored
+
         digests = [self._key(*k) for k in keys]
         found = self.cache.get_many("ingest", digests)
         out: list[_model.Document | None] = []
-        for d in digests:
-            try:
-                out.append(decode(_model.Document, found[d]) if d in found else None)
-            except (TypeError, KeyError, ValueError, AttributeError, IndexError):  # a stale shape: a miss
-                st = self.cache._stats("ingest")
-                st.hits -= 1
-                st.misses += 1
-                out.append(None)
+        with collector_paused():
+            for d in digests:
+                try:
+                    out.append(document_from_stored(found[d]) if d in found else None)
+                except (TypeError, KeyError, ValueError, AttributeError, IndexError):  # a stale shape: a miss
+                    st = self.cache._stats("ingest")
+                    st.hits -= 1
+                    st.misses += 1
+                    out.append(None)
         return out
 
     def save_many(self, items: Sequence[tuple[tuple[str, str, str], _model.Document]]) -> None:
+        from .ingest import stored_document
+
         if items:
-            self.cache.put_many("ingest", [(self._key(*k), encode(doc)) for k, doc in items])
+            self.cache.put_many("ingest", [(self._key(*k), stored_document(doc)) for k, doc in items])
 
 
 class CachedTranslator:

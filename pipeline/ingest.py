@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import time
 import unicodedata
 import zlib
@@ -49,7 +50,7 @@ import sentencex
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 from .config import ConfigError, IngestSettings
-from .model import Document, DroppedBlock, IngestResult, Paragraph, Sentence, SkippedInput
+from .model import Document, DroppedBlock, IngestResult, Paragraph, Sentence, SkippedInput, SourceLayout, source_of
 
 log = logging.getLogger("pipeline")
 
@@ -338,8 +339,7 @@ _OUTPUT_DIRS = ("runs", "latest")
 
 
 def has_extension(name: str, extensions: Iterable[str]) -> bool:
-    lower = name.lower()
-    return any(lower.endswith(e) for e in extensions)
+    return name.lower().endswith(tuple(extensions))
 
 
 def discover(
@@ -603,8 +603,8 @@ def _split_at(text: str, at: int, end: int, cuts: list[int]) -> list[tuple[int, 
     return out
 
 
-def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
-    text = block.text
+def _sentences(pid: str, block: _Block, text: str) -> tuple[Sentence, ...]:
+    """The block's sentences, as spans of `text` (its text, `block.text`: the paragraph's, not copied)."""
     line_at: list[int] = []  # start offset of each line in the joined text
     pos = 0
     for line in block.lines:
@@ -618,7 +618,8 @@ def _sentences(pid: str, block: _Block) -> tuple[Sentence, ...]:
     def sentence(k: int, at: int, end: int) -> Sentence:
         first, i = where(at)
         last, j = where(end - 1)
-        return Sentence(f"{pid}.s{k}", pid, text[at:end], first.number, last.number, first.src(i)[0], last.src(j)[1])
+        return Sentence.span(f"{pid}.s{k}", pid, text, at, end, first.number, last.number, first.src(i)[0],
+                             last.src(j)[1])
 
     spans: list[tuple[int, int]] = []
     cursor = 0
@@ -698,6 +699,7 @@ def ingest_text(
     full = " ".join(b.text for b in kept)
     doc_lang = langid.detect(full[:4000]) or "und"
     paragraphs: list[Paragraph] = []
+    edits: list[tuple[int | str, ...]] = []
     for index, block in enumerate(kept, start=1):
         pid = f"{doc_id}:p{index}"
         body = block.text
@@ -706,9 +708,10 @@ def ingest_text(
         kind = "heading" if _is_heading(body, len(block.lines)) else "body"
         first, last = block.lines[0], block.lines[-1]
         paragraphs.append(
-            Paragraph(pid, doc_id, index, body, block.line_start, block.line_end, lang, kind, _sentences(pid, block),
-                      first.src(0)[0], last.src(len(last.text) - 1)[1])
+            Paragraph(pid, doc_id, index, body, block.line_start, block.line_end, lang, kind,
+                      _sentences(pid, block, body), first.src(0)[0], last.src(len(last.text) - 1)[1])
         )
+        edits.append(_source_edits(block, body, text))
     if not any(p.kind == "body" for p in paragraphs) and len(_WORD.findall(full)) < _MIN_HEADLINE_WORDS:
         # a one-line news item ("Grève des contrôleurs aériens ce jeudi") is an article, read through
         # its heading; a few words left by boilerplate removal ("Newsletter") are not
@@ -723,8 +726,90 @@ def ingest_text(
     return Document(
         doc_id=doc_id, path=path, sha256=sha256, encoding=encoding, lang=doc_lang,
         title=title, date=date, paragraphs=tuple(paragraphs), dropped=tuple(dropped),
-        source_text=text, file_sha256=sha256,
+        layout=_layout(text, paragraphs, edits), file_sha256=sha256,
     )
+
+
+# --- the source of record, held once -------------------------------------------------
+#
+# A Document holds its paragraphs' normalised text; its source text (`Document.source_text`) is made
+# from it and a `SourceLayout`: the source between the paragraphs, and where each paragraph's source
+# differs from its text (typographic quotes, several spaces, the line breaks of a block...).
+
+
+def _source_edits(block: _Block, text: str, source: str) -> tuple[int | str, ...]:
+    """`SourceLayout.edits` of one paragraph: (start, end, source string) triples over its text `text`
+    that turn it into its source `source[char_start:char_end]`, found from each character's origin."""
+    first, last = block.lines[0], block.lines[-1]
+    start, end = first.src(0)[0], last.src(len(last.text) - 1)[1]
+    if source[start:end] == text:
+        return ()
+    out: list[list[Any]] = []  # [start, end, source string]
+
+    def edit(a: int, b: int, string: str) -> None:
+        if out and out[-1][1] == a:
+            out[-1][1] = b
+            out[-1][2] += string
+        else:
+            out.append([a, b, string])
+
+    pos = start  # in source: what is accounted for
+    t = 0  # in text
+    for k, line in enumerate(block.lines):
+        if k:  # the space joining two lines stands for the source between them
+            a = line.src(0)[0]
+            edit(t, t + 1, source[pos:a])
+            pos, t = a, t + 1
+        if line.starts is None or line.ends is None:  # the line's text is its source as is
+            pos, t = line.offset + len(line.text), t + len(line.text)
+            continue
+        line_text, starts, ends, offset = line.text, line.starts, line.ends, line.offset
+        i, n = 0, len(line_text)
+        while i < n:
+            a, b = starts[i], ends[i]
+            j = i + 1
+            while j < n and starts[j] == a and ends[j] == b:  # characters made from one piece of source (NFC)
+                j += 1
+            a, b = a + offset, b + offset
+            if a < pos:
+                return _whole(text, source, start, end)
+            if a > pos:
+                edit(t + i, t + i, source[pos:a])
+            if b - a != j - i or source[a:b] != line_text[i:j]:
+                edit(t + i, t + j, source[a:b])
+            pos, i = b, j
+        t += n
+    edits = tuple(v for a, b, string in out for v in (a, b, string))
+    if pos != end or source_of(text, edits) != source[start:end]:
+        return _whole(text, source, start, end)
+    return edits
+
+
+def _whole(text: str, source: str, start: int, end: int) -> tuple[int | str, ...]:
+    """The edit that puts back a paragraph's whole source (when its characters' origins do not say it)."""
+    return (0, len(text), source[start:end])
+
+
+_SHORT_GAP = 8  # gaps this short ("\n\n") are interned: one string for every document
+
+
+def _layout(source: str, paragraphs: Sequence[Paragraph], edits: Sequence[tuple[int | str, ...]]) -> SourceLayout:
+    """The document's `SourceLayout`: the source between its paragraphs, and each paragraph's edits.
+    The source whole when its paragraphs do not lie in order in it (not expected; never wrong)."""
+    gaps: list[str] = []
+    pos = 0
+    for p in paragraphs:
+        if p.char_start < pos:
+            return SourceLayout((source,))
+        gap = source[pos:p.char_start]
+        gaps.append(sys.intern(gap) if len(gap) <= _SHORT_GAP else gap)
+        pos = p.char_end
+    gap = source[pos:]
+    gaps.append(sys.intern(gap) if len(gap) <= _SHORT_GAP else gap)
+    layout = SourceLayout(tuple(gaps), tuple(edits))
+    if layout.text(tuple(paragraphs)) != source:
+        return SourceLayout((source,))
+    return layout
 
 
 # --- formats -------------------------------------------------------------------------
@@ -1220,6 +1305,78 @@ def _doc_ids(corpus_dir: Path, files: list[Path]) -> Iterator[tuple[Path, str]]:
         yield path, doc_id
 
 
+# --- the cached form of a Document ---------------------------------------------------------
+#
+# What the ingest cache stores of a Document (`pipeline.cache.IngestCache`): its text once (each
+# paragraph's; the rest of the source as `SourceLayout` gaps and edits) and each paragraph's sentences
+# as flat numbers, read back in one JSON parse and one pass: a warm run reads every document.
+# Paragraph and sentence ids are not stored: ingest makes them from the document's id.
+
+STORED_FORMAT = 2  # bump when what `stored_document` writes changes
+
+
+def stored_document(d: Document) -> dict[str, Any]:
+    """The JSON-ready cached form of a Document made by `ingest_text` (ValueError for another)."""
+    layout = d.layout
+    by_paragraph = len(layout.gaps) > 1  # else the source is held whole (`_layout`)
+    if by_paragraph and (len(layout.gaps) != len(d.paragraphs) + 1 or len(layout.edits) != len(d.paragraphs)):
+        raise ValueError(f"{d.doc_id}: its source's layout does not match its paragraphs")
+    paragraphs = []
+    for index, (p, edits) in enumerate(zip(d.paragraphs, layout.edits if by_paragraph else [()] * len(d.paragraphs)),
+                                       start=1):
+        if p.pid != f"{d.doc_id}:p{index}" or p.index != index or p.doc_id != d.doc_id:
+            raise ValueError(f"{p.pid}: not a paragraph ingest made")
+        numbers: list[int] = []
+        for k, s in enumerate(p.sentences, start=1):
+            if s.in_text is not p.text or s.sid != f"{p.pid}.s{k}" or s.pid != p.pid:
+                raise ValueError(f"{s.sid}: not a sentence ingest made")
+            numbers += (s.line_start, s.line_end, s.char_start, s.char_end, s.at, s.end)
+        paragraphs.append([p.text, p.line_start, p.line_end, p.lang, p.kind, p.char_start, p.char_end,
+                           list(edits), numbers])
+    return {
+        "format": STORED_FORMAT,
+        "document": [d.doc_id, d.path, d.sha256, d.encoding, d.lang, d.title, d.date, d.format, d.record, d.url,
+                     d.extractor, d.file_sha256, d.author, d.site_name, d.notes],
+        "dropped": [[b.line_start, b.line_end, b.text, b.reason] for b in d.dropped],
+        "gaps": layout.gaps,
+        "paragraphs": paragraphs,
+    }
+
+
+def document_from_stored(data: dict[str, Any]) -> Document:
+    """Inverse of `stored_document` (ValueError, TypeError, KeyError or IndexError for a value of another
+    shape or format)."""
+    if data["format"] != STORED_FORMAT:
+        raise ValueError(f"stored document format {data['format']!r}, not {STORED_FORMAT}")
+    (doc_id, path, sha256, encoding, lang, title, date, fmt, record, url, extractor, file_sha, author, site_name,
+     notes) = data["document"]
+    new, span = object.__new__, Sentence.span
+    paragraphs = []
+    all_edits = []
+    for index, (text, line_start, line_end, p_lang, kind, char_start, char_end, edits, numbers) in enumerate(
+            data["paragraphs"], start=1):
+        if not isinstance(text, str) or len(numbers) % 6:
+            raise TypeError(f"{doc_id}: paragraph {index} is not a stored paragraph")
+        pid = f"{doc_id}:p{index}"
+        sentences = tuple(span(f"{pid}.s{k}", pid, text, numbers[i + 4], numbers[i + 5], numbers[i],
+                               numbers[i + 1], numbers[i + 2], numbers[i + 3])
+                          for k, i in enumerate(range(0, len(numbers), 6), start=1))
+        p = new(Paragraph)
+        p.__dict__.update(pid=pid, doc_id=doc_id, index=index, text=text, line_start=line_start, line_end=line_end,
+                          lang=p_lang, kind=kind, sentences=sentences, char_start=char_start, char_end=char_end)
+        paragraphs.append(p)
+        all_edits.append(tuple(edits))
+    gaps = tuple(g if len(g) > _SHORT_GAP else sys.intern(g) for g in data["gaps"])
+    if len(gaps) != len(paragraphs) + 1 and (len(gaps) != 1 or any(all_edits)):
+        raise ValueError(f"{doc_id}: {len(gaps)} gaps for {len(paragraphs)} paragraphs")
+    return Document(
+        doc_id=doc_id, path=path, sha256=sha256, encoding=encoding, lang=lang, title=title, date=date,
+        paragraphs=tuple(paragraphs), dropped=tuple(DroppedBlock(*b) for b in data["dropped"]),
+        layout=SourceLayout(gaps, tuple(all_edits) if len(gaps) > 1 else ()), format=fmt, record=record, url=url, extractor=extractor,
+        file_sha256=file_sha, author=author, site_name=site_name, notes=tuple(notes),
+    )
+
+
 class DocumentStore(Protocol):
     """Where `ingest` keeps Documents between runs (`pipeline.cache.IngestCache`): (store key, doc id, path)."""
 
@@ -1401,8 +1558,11 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
         try:
             if fmt is None:
                 raise InputError("its extension is in ingest.extensions but is not a format pipeline reads")
-            _check_regular(path)
-            file_sha = file_sha256(path) if fmt not in ("txt", "md", "html") else ""
+            if fmt in _ONE_READ:  # the reader reads the file at once, with the same checks
+                file_sha = ""
+            else:
+                _check_regular(path)
+                file_sha = file_sha256(path)
             seen: dict[str, str] = {}
             for item in _READERS[fmt](path, gz, settings):
                 where = shown if isinstance(item, _Record) and item.where is None else f"{shown} ({item.where})"
@@ -1425,6 +1585,11 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
         round_.files += 1
     flush()
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+# Formats whose reader reads the whole file first (`_read_whole`): one document per file, whose sha256 is
+# the file's. The others are checked (`_check_regular`) and hashed whole before their records are read.
+_ONE_READ = ("txt", "md", "html")
 
 
 def _check_regular(path: Path) -> None:

@@ -1,28 +1,92 @@
-"""Typed records passed between stages. Data only: no behaviour, no I/O."""
+"""Typed records passed between stages. Data only: no I/O; the only behaviour is reading a text that is
+held once (`Sentence.text`, `Document.source_text`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ParagraphKind = Literal["body", "heading"]
 Relation = Literal["exact", "near", "contained", "same_fact"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False, eq=False, repr=False, slots=True)
 class Sentence:
-    """One sentence of a paragraph, in ingest's normalised text."""
+    """One sentence of a paragraph, in ingest's normalised text.
+
+    Its text is not held apart: it is `text[at:end]` of its paragraph's text (`Paragraph.text`, the
+    same string object, so a corpus's text is held once; see `Document.source_text`). Made as
+    `Sentence(sid, pid, text, line_start, line_end, char_start, char_end)` (the text held whole) or,
+    by ingest, `Sentence.span(...)`. Compares, hashes and prints as a record of those seven values."""
 
     sid: str  # "<doc_id>:p<index>.s<k>", k from 1
     pid: str
-    text: str
     line_start: int  # 1-based, inclusive, in the original file
     line_end: int
     # [char_start, char_end): where the sentence lies in the document's source
     # text (Document.source_text, written to sources/<doc_id>.txt), in Unicode
     # code points; source_text[char_start:char_end] is what a citation quotes.
-    char_start: int = 0
-    char_end: int = 0
+    char_start: int
+    char_end: int
+    in_text: str  # the paragraph's normalised text (or the sentence's own text)
+    at: int  # [at, end): where the sentence lies in `in_text`
+    end: int
+
+    def __init__(self, sid: str, pid: str, text: str, line_start: int, line_end: int,
+                 char_start: int = 0, char_end: int = 0) -> None:
+        for name, value in zip(_SENTENCE_SLOTS, (sid, pid, line_start, line_end, char_start, char_end, text, 0,
+                                                 len(text))):
+            object.__setattr__(self, name, value)
+
+    @staticmethod
+    def span(sid: str, pid: str, in_text: str, at: int, end: int, line_start: int, line_end: int,
+             char_start: int, char_end: int) -> "Sentence":
+        """The sentence `in_text[at:end]` (in_text: its paragraph's text, not copied).
+
+        Made as a `_Draft` (the same slots, not frozen), then made a Sentence: 9x faster than setting
+        a frozen record's fields one by one, and a warm run reads every sentence of the corpus."""
+        obj = _Draft()
+        obj.sid, obj.pid, obj.line_start, obj.line_end = sid, pid, line_start, line_end
+        obj.char_start, obj.char_end, obj.in_text, obj.at, obj.end = char_start, char_end, in_text, at, end
+        obj.__class__ = Sentence  # type: ignore[assignment]
+        return obj  # type: ignore[return-value]
+
+    @property
+    def text(self) -> str:
+        return self.in_text[self.at:self.end]
+
+    def _key(self) -> tuple[str, str, str, int, int, int, int]:
+        return (self.sid, self.pid, self.text, self.line_start, self.line_end, self.char_start, self.char_end)
+
+    def __eq__(self, other: object) -> bool:
+        return other._key() == self._key() if isinstance(other, Sentence) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickled as `span`'s arguments (`in_text` is the paragraph's text: pickled once with it), and
+        # read back through it: the frozen record's own way sets its fields one by one, 9x slower
+        return (_span, (self.sid, self.pid, self.in_text, self.at, self.end, self.line_start, self.line_end,
+                        self.char_start, self.char_end))
+
+    def __repr__(self) -> str:
+        return (f"Sentence(sid={self.sid!r}, pid={self.pid!r}, text={self.text!r}, line_start={self.line_start!r}, "
+                f"line_end={self.line_end!r}, char_start={self.char_start!r}, char_end={self.char_end!r})")
+
+
+_SENTENCE_SLOTS = ("sid", "pid", "line_start", "line_end", "char_start", "char_end", "in_text", "at", "end")
+_span = Sentence.span
+
+
+class _Draft:
+    """A Sentence being made (`Sentence.span`): its slots, in its order, so it can become one."""
+
+    __slots__ = _SENTENCE_SLOTS
+
+
+if Sentence.__slots__ != _SENTENCE_SLOTS:  # what lets a _Draft become a Sentence
+    raise TypeError("Sentence's slots are not _SENTENCE_SLOTS")
 
 
 @dataclass(frozen=True)
@@ -51,6 +115,44 @@ class DroppedBlock:
 
 
 @dataclass(frozen=True)
+class SourceLayout:
+    """How a document's source of record is made from its paragraphs' normalised text, so that the
+    text is held once (`Document.source_text`).
+
+    `gaps`: the source text before the first paragraph, between each two, after the last (one more
+    than the paragraphs); or one string, the whole source as is (a document made by hand; none: "").
+    `edits`: per paragraph, where its source differs from its normalised text, as flat triples
+    (start, end, source string) over `Paragraph.text` ([start, end) replaced by the string; in order;
+    empty when the paragraph's text is its source as is)."""
+
+    gaps: tuple[str, ...] = ()
+    edits: tuple[tuple[int | str, ...], ...] = ()
+
+    def text(self, paragraphs: tuple[Paragraph, ...]) -> str:
+        gaps = self.gaps
+        if len(gaps) <= 1:
+            return gaps[0] if gaps else ""
+        out = [gaps[0]]
+        for p, edits, gap in zip(paragraphs, self.edits, gaps[1:], strict=True):
+            out.append(p.text if not edits else source_of(p.text, edits))
+            out.append(gap)
+        return "".join(out)
+
+
+def source_of(text: str, edits: tuple[int | str, ...]) -> str:
+    """`text` with each (start, end, string) of `edits` put back (see `SourceLayout.edits`)."""
+    out = []
+    pos = 0
+    for i in range(0, len(edits), 3):
+        start, end, string = edits[i], edits[i + 1], edits[i + 2]
+        out.append(text[pos:start])  # type: ignore[misc]
+        out.append(string)  # type: ignore[arg-type]
+        pos = end  # type: ignore[assignment]
+    out.append(text[pos:])
+    return "".join(out)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Document:
     doc_id: str  # file stem (or file stem + record), unique within a corpus; letters, digits, . _ - only
     path: str  # as cited: "corpus/<file>" (corpus folder name + relative path)
@@ -61,11 +163,8 @@ class Document:
     date: str | None
     paragraphs: tuple[Paragraph, ...]
     dropped: tuple[DroppedBlock, ...] = ()
-    # The source of record: the text every citation's char offsets and line
-    # numbers point into (written to sources/<doc_id>.txt). For .txt/.md the
-    # decoded file itself; for web pages the extracted main text; for records
-    # the record's text field.
-    source_text: str = ""
+    # How the source of record (`source_text`) is made from the paragraphs' text (see SourceLayout).
+    layout: SourceLayout = SourceLayout()
     format: str = "txt"  # txt, md, html, feed, jsonl, json, csv, parquet, warc
     record: str | None = None  # where in the file: "line 12", "row 3", "item 2", a WARC-Record-ID
     url: str | None = None  # canonical URL, feed item link, WARC target URI, record URL field
@@ -74,6 +173,14 @@ class Document:
     author: str | None = None
     site_name: str | None = None
     notes: tuple[str, ...] = ()  # e.g. "feed summary only"
+
+    @property
+    def source_text(self) -> str:
+        """The source of record: the text every citation's char offsets and line numbers point into
+        (written to sources/<doc_id>.txt). For .txt/.md the decoded file itself; for web pages the
+        extracted main text; for records the record's text field. Made from the paragraphs' text and
+        `layout` at each call (not held apart: keep it only as long as it is needed)."""
+        return self.layout.text(self.paragraphs)
 
 
 @dataclass(frozen=True)
