@@ -62,14 +62,15 @@ def write_sources(run_dir: Path, documents: Sequence[Document],
     entries = []
     for d in documents:
         name = f"{d.doc_id}.txt"
-        sha = _sha256_text(d.source_text)
-        if kept.get(d.doc_id) != (sha, len(d.source_text)) or not _link(
+        text = d.source_text  # made from the paragraphs at each access: once here
+        sha = _sha256_text(text)
+        if kept.get(d.doc_id) != (sha, len(text)) or not _link(
                 previous_run / SOURCES_DIR / name, folder / name, like):  # type: ignore[operator, arg-type]
             with (folder / name).open("w", encoding="utf-8", newline="") as f:
-                f.write(d.source_text)
+                f.write(text)
         entries.append({
             "doc_id": d.doc_id, "source": f"{SOURCES_DIR}/{name}", "source_sha256": sha,
-            "source_chars": len(d.source_text), "file": d.path, "input_path": _input_path(d.path),
+            "source_chars": len(text), "file": d.path, "input_path": _input_path(d.path),
             "format": d.format, "record": d.record, "url": d.url, "sha256": d.sha256, "file_sha256": d.file_sha256,
             "extractor": d.extractor, "encoding": d.encoding, "title": d.title, "date": d.date, "author": d.author,
             "site_name": d.site_name, "lang": d.lang, "notes": list(d.notes),
