@@ -258,8 +258,8 @@ def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray,
     (`where`: previous item -> item now; `position`: item -> its MinHash position; `again`: codes)."""
     if not links:
         return []
-    ends = np.array([(l.a, l.b) for l in links], dtype=np.int64)
-    a, b = where[ends[:, 0]], where[ends[:, 1]]
+    a = where[np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))]
+    b = where[np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))]
     ok = (a >= 0) & (b >= 0) & (a < b)
     ok[ok] &= (position[a[ok]] >= 0) & (position[b[ok]] >= 0)
     code = np.where(ok, position[np.maximum(a, 0)] * n + position[np.maximum(b, 0)], -1)
