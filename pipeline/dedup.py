@@ -45,14 +45,15 @@ import importlib
 import logging
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from itertools import chain
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from .config import DedupSettings
-from .minhash import SimilarPair, Sketches, candidate_codes, sketch_texts, verify_candidates
+from .minhash import SimilarPair, Sketches, candidate_codes, isin_sorted, sketch_texts, unique_sorted, verify_candidates
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
 from .textsim import (
     ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
@@ -231,7 +232,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         before = memo.candidates if memo.candidates is not None else candidate_codes(
             memo.sketches, containment_threshold=settings.contained_threshold, bucket_window=BUCKET_WINDOW)
         again = np.intersect1d(now, _mapped_codes(before // m, before % m, where_long, n), assume_unique=True)
-        todo = np.setdiff1d(now, again, assume_unique=True)
+        todo = now[~isin_sorted(now, again)]
         kept = _kept_links(memo.links, where, position, again, n)
     if todo is not None:
         pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
@@ -257,12 +258,12 @@ def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray,
     (`where`: previous item -> item now; `position`: item -> its MinHash position; `again`: codes)."""
     if not links:
         return []
-    ends = np.array([(l.a, l.b) for l in links], dtype=np.int64)
-    a, b = where[ends[:, 0]], where[ends[:, 1]]
+    a = where[np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))]
+    b = where[np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))]
     ok = (a >= 0) & (b >= 0) & (a < b)
     ok[ok] &= (position[a[ok]] >= 0) & (position[b[ok]] >= 0)
     code = np.where(ok, position[np.maximum(a, 0)] * n + position[np.maximum(b, 0)], -1)
-    ok &= np.isin(code, again)
+    ok &= isin_sorted(code, again)
     return [_Link(int(a[k]), int(b[k]), links[k].relation, links[k].score) for k in np.flatnonzero(ok).tolist()]
 
 
@@ -489,19 +490,35 @@ def features_to_json(features: DocumentFeatures) -> dict:
             "keys": [[k.digest, k.key_words, k.words] for k in features.keys]}
 
 
-def features_from_json(value: dict) -> DocumentFeatures:
+def features_from_json(value: dict, words: dict[str, str] | None = None) -> DocumentFeatures:
     """Inverse of `features_to_json` (raises TypeError/ValueError/KeyError on another shape). The fact
-    signatures are decoded when first read (their shape is checked here)."""
+    signatures are decoded when first read (their shape is checked here). `words`: see `shared_words`."""
     paragraphs, sentences = value["paragraphs"], value["sentences"]
     if not all(isinstance(g, list) and len(g) == 6 for g in paragraphs):
         raise ValueError("dedup features: a paragraph signature of another shape")
-    out = tuple(SentenceFeatures(tuple(terms), tuple(stems), g) for terms, stems, g in sentences)
+    if words is None:
+        out = tuple(SentenceFeatures(tuple(terms), tuple(stems), g) for terms, stems, g in sentences)
+    else:
+        one = words.setdefault
+        out = tuple(SentenceFeatures(tuple([one(w, w) for w in terms]), tuple([one(w, w) for w in stems]), g)
+                    for terms, stems, g in sentences)
     if not all(isinstance(f._signature, list) and len(f._signature) == 6 for f in out):
         raise ValueError("dedup features: a sentence signature of another shape")
     keys = tuple(TextKey(d, int(kw), int(w)) for d, kw, w in value["keys"])
     if len(keys) != len(paragraphs) + len(out):
         raise ValueError(f"dedup features: {len(keys)} text keys for {len(paragraphs) + len(out)} texts")
     return DocumentFeatures(_Signatures(list(paragraphs)), out, keys)
+
+
+def shared_words(features: DocumentFeatures, words: dict[str, str]) -> DocumentFeatures:
+    """The features with each term and stem one string object shared across documents (`words`: the
+    strings met so far, each mapped to itself). Decoded JSON or unpickled features hold a new string
+    for every occurrence of a word; a corpus repeats its words so much that the shared strings hold
+    the corpus's terms and stems in a fraction of the memory (tracemalloc, scripts/bench_dedup_runs.py)."""
+    one = words.setdefault
+    return dataclasses.replace(features, sentences=tuple(
+        SentenceFeatures(tuple([one(w, w) for w in f.terms]), tuple([one(w, w) for w in f.stems]), f._signature)
+        for f in features.sentences))
 
 
 # similar_documents: neighbours kept per document, and terms of each document used to find them.
@@ -567,9 +584,9 @@ class DocumentSpace:
     def __init__(self, terms: Sequence[str], lengths: Sequence[int]) -> None:
         from scipy.sparse import csr_matrix
 
-        vocab: dict[str, int] = {}
-        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int64, count=len(terms))
-        self.words = list(vocab)
+        self.words = list(dict.fromkeys(terms))  # in the order they first appear
+        vocab = {t: k for k, t in enumerate(self.words)}
+        ids = np.fromiter(map(vocab.__getitem__, terms), dtype=np.int64, count=len(terms))
         n_docs, width = len(lengths), max(1, len(vocab))
         rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
         keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
@@ -645,8 +662,8 @@ class SameFactScorer:
         self.texts = list(texts)
         self.docs = list(docs)
         self.features = features  # each text's, when the caller has them (`document_features`)
-        self.terms = [list(f.terms) for f in features] if features is not None else [fact_terms(t, words)
-                                                                                     for t in self.texts]
+        self.terms = [f.terms for f in features] if features is not None else [fact_terms(t, words)
+                                                                               for t in self.texts]
         self._term_rows: np.ndarray | None = None  # sentence -> its row in `_term_ids` (-1: not prepared)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
@@ -654,8 +671,13 @@ class SameFactScorer:
         self.doc_ids = list(self.sentences_of)
         self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
         stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
-        self._doc_matrix = DocumentSpace([w for d in self.doc_ids for k in self.sentences_of[d] for w in stems[k]],
-                                         [sum(len(stems[k]) for k in self.sentences_of[d]) for d in self.doc_ids])
+        # each document's stems, its sentences in order
+        order = [k for d in self.doc_ids for k in self.sentences_of[d]]
+        sizes = np.fromiter(map(len, stems), dtype=np.int64, count=len(stems))
+        doc_of = np.repeat(np.arange(len(self.doc_ids)), [len(self.sentences_of[d]) for d in self.doc_ids])
+        self._doc_matrix = DocumentSpace(list(chain.from_iterable(map(stems.__getitem__, order))),
+                                         np.bincount(doc_of, weights=sizes[order], minlength=len(self.doc_ids))
+                                         .astype(np.int64))
         self.embedder = embedder
         self._vectors: dict[int, np.ndarray] = {}
         self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
@@ -822,15 +844,18 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     if previous is not None and doc_pairs.size:
         before = previous.documents[previous.memo.doc_pairs]
         before = before[(before >= 0).all(axis=1)]
-        again = np.intersect1d(_pair_codes(before, n_docs), _pair_codes(doc_pairs, n_docs))
-        compared = np.isin(_pair_codes(ends, n_docs), again)
+        now = unique_sorted(_pair_codes(doc_pairs, n_docs))
+        again = now[isin_sorted(now, unique_sorted(_pair_codes(before, n_docs)))]
+        compared = isin_sorted(_pair_codes(ends, n_docs), again)
         where = previous.sentences
-        doc_of = np.array([doc_index[it.doc_id] for it in items], dtype=np.int64)
+        doc_of = np.empty(len(items), dtype=np.int64)
+        for d, ks in scorer.sentences_of.items():
+            doc_of[ks] = doc_index[d]
         fact = previous.memo.fact_links
         a = where[np.fromiter((l.a for l in fact), dtype=np.int64, count=len(fact))]
         b = where[np.fromiter((l.b for l in fact), dtype=np.int64, count=len(fact))]
         ok = (a >= 0) & (b >= 0)
-        ok[ok] = np.isin(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
+        ok[ok] = isin_sorted(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
         kept = [_Link(int(min(a[k], b[k])), int(max(a[k], b[k])), fact[k].relation, fact[k].score)
                 for k in np.flatnonzero(ok).tolist()]
     keys = keys if keys is not None else [text_key(it.text) for it in items]
@@ -875,11 +900,11 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
 
 def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
     """Each document's language: that of most of its sentences (ties: the first met)."""
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for it in items:
-        c = counts[it.doc_id]
-        c[it.lang] = c.get(it.lang, 0) + 1
-    return {d: max(c, key=lambda lang: c[lang]) for d, c in counts.items()}
+    best: dict[str, tuple[str, int]] = {}
+    for (d, lang), n in Counter((it.doc_id, it.lang) for it in items).items():  # in the order first met
+        if d not in best or n > best[d][1]:
+            best[d] = (lang, n)
+    return {d: lang for d, (lang, _) in best.items()}
 
 
 # Cognate marks: the first COGNATE_LETTERS letters (accents and case ignored) of each word of at least that many.
@@ -1211,21 +1236,21 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
     touched[where[where >= 0]] = False  # new or edited items
-    gone = np.unique(memo.component[where < 0])  # components of the previous run with a gone item
-    touched[where[(where >= 0) & np.isin(memo.component, gone)]] = True
+    gone = unique_sorted(memo.component[where < 0])  # components of the previous run with a gone item
+    touched[where[(where >= 0) & isin_sorted(memo.component, gone)]] = True
     # links between previous items that are not the previous run's, or were and are no longer
     oa, ob, orel = _link_arrays(old_links)
     oa, ob = where[oa], where[ob]
     ok = (oa >= 0) & (ob >= 0)
     ok[ok] &= ~touched[oa[ok]] & ~touched[ob[ok]]
     lo, hi = np.minimum(oa[ok], ob[ok]), np.maximum(oa[ok], ob[ok])
-    codes_before = np.unique((lo * n + hi) * 4 + orel[ok])
+    codes_before = unique_sorted((lo * n + hi) * 4 + orel[ok])
     mine = (rel != _STRENGTH["exact"]) & ~touched[a] & ~touched[b]
-    codes_now = np.unique((a[mine] * n + b[mine]) * 4 + rel[mine])
+    codes_now = unique_sorted((a[mine] * n + b[mine]) * 4 + rel[mine])
     changed = np.setxor1d(codes_before, codes_now, assume_unique=True) // 4
     touched[changed // n] = True
     touched[changed % n] = True
-    redo = np.isin(component, np.unique(component[touched]))
+    redo = isin_sorted(component, unique_sorted(component[touched]))
     sub = np.flatnonzero(redo)
     position = np.full(n, -1, dtype=np.int64)
     position[sub] = np.arange(sub.size)

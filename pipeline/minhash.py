@@ -291,6 +291,26 @@ def _sorted_distinct(values: U64Array) -> U64Array:
     return values[keep]
 
 
+def unique_sorted(values: npt.NDArray) -> npt.NDArray:
+    """``np.unique(values)`` (sorted distinct values) by one sort.
+
+    numpy 2.3+ finds the distinct values of a plain ``np.unique`` call with a hash table, which is
+    much slower than a sort on big integer arrays and grows faster than linearly (2,000,000 random
+    int64: 4.1 s against 0.03 s; 4,000,000: 13.4 s against 0.09 s, numpy 2.4.6). So is
+    everything built on it (``union1d``, ``intersect1d`` and ``isin`` without ``assume_unique``):
+    use this and ``isin_sorted`` instead."""
+    return _sorted_distinct(np.sort(np.asarray(values).ravel()))
+
+
+def isin_sorted(values: npt.NDArray, distinct: npt.NDArray) -> npt.NDArray[np.bool_]:
+    """``np.isin(values, distinct)`` for ``distinct`` sorted and without repeats (``unique_sorted``)."""
+    values = np.asarray(values)
+    if distinct.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(distinct, values), distinct.size - 1)
+    return distinct[at] == values
+
+
 def _sorted_unique_per_text(
     shingles: U64Array, owners: I64Array, n_texts: int
 ) -> tuple[U64Array, I64Array]:
@@ -327,7 +347,7 @@ def shingle_hashes(text: str, n: int = 3) -> U64Array:
     if n < 1:
         raise ValueError(f"shingle size must be >= 1, got {n}")
     shingles, _ = _chunk_shingles([text], n)
-    return np.unique(shingles)
+    return unique_sorted(shingles)
 
 
 def _chunks(texts: Sequence[str], ids: Sequence[int] | None = None) -> Iterator[list[int]]:
@@ -454,11 +474,11 @@ def _lsh_candidates(band_keys: npt.NDArray[np.uint32], live: I64Array, n_total: 
         found.append(codes)
         pending += codes.size
         if pending > 4 * live.size + 65536:  # bound memory when buckets are big
-            found = [np.unique(np.concatenate(found))]
+            found = [unique_sorted(np.concatenate(found))]
             pending = found[0].size
     if not found:
         return np.empty(0, np.int64)
-    return np.unique(np.concatenate(found))
+    return unique_sorted(np.concatenate(found))
 
 
 # Containment index parameters (see the module docstring, step 4).
@@ -653,7 +673,7 @@ def candidate_codes(sketches: Sketches, *, containment_threshold: float = 0.8, b
     if not keep:
         sketches.band_keys = np.empty((0, 0), dtype=np.uint32)  # free it before the next step
     contained = _containment_candidates(samples, sketches.sample_counts, containment_threshold)
-    return np.union1d(candidates, contained)
+    return unique_sorted(np.concatenate([candidates, contained]))
 
 
 def verify_candidates(texts: Sequence[str], codes: I64Array, shingle_counts: npt.NDArray[np.int32], *,
@@ -748,7 +768,7 @@ def _verify(
         return []
     n_total = len(texts)
     left, right = codes // n_total, codes % n_total
-    ids = np.unique(np.concatenate([left, right]))
+    ids = unique_sorted(np.concatenate([left, right]))
     group = _components(np.searchsorted(ids, left), np.searchsorted(ids, right), ids.size)
     order = np.argsort(group, kind="stable")
     group_ends = np.append(np.flatnonzero(group[order][1:] != group[order][:-1]) + 1, order.size)
@@ -802,7 +822,7 @@ def _intersections(
     texts: Sequence[str], left: I64Array, right: I64Array, n: int
 ) -> tuple[I64Array, I64Array, I64Array]:
     """Exact ``|S_l & S_r|``, ``|S_l|`` and ``|S_r|`` of each pair (l, r)."""
-    ids = np.unique(np.concatenate([left, right]))
+    ids = unique_sorted(np.concatenate([left, right]))
     parts: list[U64Array] = []
     sizes: list[I64Array] = []
     for chunk in _chunks(texts, ids.tolist()):

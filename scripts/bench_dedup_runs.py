@@ -15,8 +15,9 @@ process, timed with wall and process CPU seconds:
 
 and checks that plus1 and cold give the same groups. The dedup result is never taken from the
 cache (each phase computes it); per-document features are (as in a real run after the first).
-`--profile FILE`: a cProfile of the plus1 phase. Peak RSS of the process is printed too. Last line
-JSON.
+`--profile FILE`: a cProfile of the plus1 phase. `--features-memory`: first, what the documents'
+features (`DedupStep.features`, read from the cache) hold once made (tracemalloc). Peak RSS of the
+process is printed too. Last line JSON.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import fnmatch
+import gc
 import json
 import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,6 +70,7 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold full dedup of the whole corpus")
     ap.add_argument("--profile", type=Path, help="write a cProfile of the plus1 phase here")
+    ap.add_argument("--features-memory", action="store_true", help="measure what the features hold (tracemalloc)")
     args = ap.parse_args()
 
     corpus = args.corpus
@@ -89,6 +93,16 @@ def main() -> int:
     print(f"ingest: {len(documents)} documents ({len(new)} new) in {wall} s wall, {cpu} s CPU", flush=True)
     step = DedupStep()
     out: dict[str, Any] = {"documents": len(documents), "new": len(new)}
+    if args.features_memory:
+        tracemalloc.start()
+        features = step.features(documents, settings, cache)
+        gc.collect()
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        del features
+        out["features_mb"] = {"held": round(held / 2**20, 1), "peak": round(peak / 2**20, 1)}
+        print(f"features of {len(documents)} documents: {out['features_mb']['held']} MB held "
+              f"({out['features_mb']['peak']} MB at the peak)", flush=True)
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         runs = Path(tmp)
         (runs / "previous").mkdir()

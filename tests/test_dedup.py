@@ -113,3 +113,20 @@ def test_features_read_back_from_the_cache_are_the_same_and_a_bad_entry_is_refus
     bad["sentences"][0][2] = ["3000"]
     with pytest.raises(ValueError):
         features_from_json(bad)
+
+
+def test_features_of_documents_share_their_words():
+    """Features decoded from the cache or made on the workers hold each word once across documents
+    (memory at 100k articles), and are the same features."""
+    import json
+
+    from pipeline.dedup import document_features, features_from_json, features_to_json, shared_words
+
+    text = "Le ministre a annoncé lundi 3 000 emplois à Paris, a déclaré Jean Dupont."
+    made = [document_features(make_doc(k, text, "La mesure sera votée mardi.")) for k in "ab"]
+    words: dict[str, str] = {}
+    back = [features_from_json(json.loads(json.dumps(features_to_json(f))), words) for f in made]
+    again = shared_words(made[0], words)
+    assert back == made and again == made[0]
+    terms = [f.sentences[0].terms for f in (*back, again)]
+    assert terms[0] and all(x is y for t in terms[1:] for x, y in zip(terms[0], t))

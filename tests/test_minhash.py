@@ -268,3 +268,13 @@ def test_rare_fallbacks_give_the_same_answers() -> None:
     )
     assert hits.tolist() == [1, 1, 0]
     assert size_l.tolist() == [2, 2, 2] and size_r.tolist() == [2, 2, 2]
+
+
+def test_unique_sorted_and_isin_sorted_are_numpys():
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 50, 500) * 10**9
+    others = rng.integers(0, 80, 300) * 10**9
+    distinct = minhash.unique_sorted(values)
+    assert np.array_equal(distinct, np.unique(values))
+    assert np.array_equal(minhash.isin_sorted(others, distinct), np.isin(others, values))
+    assert not minhash.isin_sorted(others, distinct[:0]).any() and minhash.unique_sorted(values[:0]).size == 0
