@@ -33,7 +33,7 @@ import numpy as np
 
 from ..minhash import (
     _MIN_POSTING_CAP, _PAIR_BUDGET_PER_TEXT, SimilarPair, _components, _min_shared, _MinHasher, _mix64, _pairs_in_runs,
-    _ranges, _sketch, _verify, choose_bands,
+    _ranges, _sketch, _verify, choose_bands, isin_sorted, unique_sorted,
 )
 from . import ExecutorError, available_cores
 from .local import _InProcess
@@ -178,8 +178,8 @@ class RayExecutor:
         shared_samples = ray.remote(num_cpus=1)(_shared_samples)
         shared = ray.get([shared_samples.remote(s, cap, n_total) for _, s in sorted_samples])
         del sorted_samples
-        candidates = np.union1d(np.unique(np.concatenate(ray.get(lsh))),
-                                _contained(n_total, sample_counts, shared, containment_threshold))
+        candidates = unique_sorted(np.concatenate([*ray.get(lsh),
+                                                  _contained(n_total, sample_counts, shared, containment_threshold)]))
         del shared, lsh
         return self._verified(texts, candidates, shingle_counts, shingle_size, jaccard_threshold,
                               containment_threshold)
@@ -192,7 +192,7 @@ class RayExecutor:
             return []
         n_total = len(texts)
         left, right = codes // n_total, codes % n_total
-        ids = np.unique(np.concatenate([left, right]))
+        ids = unique_sorted(np.concatenate([left, right]))
         order = np.argsort(_components(np.searchsorted(ids, left), np.searchsorted(ids, right), ids.size),
                            kind="stable")
         weight = np.cumsum((shingle_counts[left] + shingle_counts[right])[order].astype(np.int64))
@@ -203,7 +203,7 @@ class RayExecutor:
             if block.size == 0:
                 continue
             l, r = left[block], right[block]
-            mine = np.unique(np.concatenate([l, r]))
+            mine = unique_sorted(np.concatenate([l, r]))
             pending.append(verify.remote([texts[t] for t in mine.tolist()], mine, np.searchsorted(mine, l),
                                          np.searchsorted(mine, r), shingle_counts[mine], shingle_size,
                                          jaccard_threshold, containment_threshold))
@@ -236,7 +236,7 @@ class RayExecutor:
         rows = ray.remote(num_cpus=1)(_block_neighbours)
         found = ray.get([rows.remote(n_total, neighbours, labels is not None, codes, *[r[k] for r in reduced])
                          for k in range(blocks.size - 1)])
-        pairs = np.unique(np.concatenate(found))
+        pairs = unique_sorted(np.concatenate(found))
         return list(zip((pairs // n_total).tolist(), (pairs % n_total).tolist()))
 
     @contextmanager
@@ -313,7 +313,7 @@ def _bucket_pairs(n_total: int, window: int | None, *parts: tuple[np.ndarray, np
     starts = _runs(buckets[order])
     if starts.size == buckets.size:
         return _EMPTY
-    return np.unique(_pairs_in_runs(owners[order], starts, n_total, window))
+    return unique_sorted(_pairs_in_runs(owners[order], starts, n_total, window))
 
 
 def _postings(*parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -443,7 +443,7 @@ def _by_block(blocks: np.ndarray, terms: np.ndarray, docs: np.ndarray, values: n
     out = []
     for k in range(blocks.size - 1):
         mine = block_of == k
-        used = np.isin(terms, np.unique(terms[mine]))
+        used = isin_sorted(terms, unique_sorted(terms[mine]))
         out.append(((docs[mine], terms[mine], values[mine]), (terms[used], docs[used], values[used])))
     return out if len(out) > 1 else out[0]
 
@@ -483,4 +483,4 @@ def _block_neighbours(n_total: int, neighbours: int, labelled: bool, codes: np.n
             cols_r = cols_r[np.argpartition(-vals_r, neighbours - 1)[:neighbours]]
         cols_r = cols_r.astype(np.int64)
         found.append(np.minimum(a, cols_r) * n_total + np.maximum(a, cols_r))
-    return np.unique(np.concatenate(found)) if found else _EMPTY
+    return unique_sorted(np.concatenate(found)) if found else _EMPTY
