@@ -46,6 +46,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 from stop_words import get_stop_words
@@ -172,17 +173,24 @@ def _last_full_name(text: str) -> str | None:
 
 
 class _Document:
-    """What speaker resolution needs to know about one document."""
+    """What speaker resolution needs to know about one document, read from its text when first asked
+    (most documents name no publisher and use no honorific: their text is not searched for them)."""
 
     def __init__(self, paragraphs: Sequence[Paragraph]) -> None:
-        text = " ".join(p.text for p in paragraphs)
-        self.full_names = {m.group(0) for m in _PERSON.finditer(text) if _is_name(m.group(0))}
-        self.publisher: str | None = None
+        self.text = " ".join(p.text for p in paragraphs)
+
+    @cached_property
+    def full_names(self) -> set[str]:
+        return {m.group(0) for m in _PERSON.finditer(self.text) if _is_name(m.group(0))}
+
+    @cached_property
+    def publisher(self) -> str | None:
+        """The one organisation the document says published a statement, or None."""
         for pattern in _PUBLISHER_PATTERNS:
-            found = {m.group("who") for m in pattern.finditer(text) if _is_name(m.group("who"))}
+            found = {m.group("who") for m in pattern.finditer(self.text) if _is_name(m.group("who"))}
             if len(found) == 1:
-                self.publisher = found.pop()
-                break
+                return found.pop()
+        return None
 
     def resolve(self, name: str) -> str:
         """`M. Trump` -> `Donald Trump` when the document names one `… Trump` in full."""

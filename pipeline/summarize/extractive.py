@@ -288,9 +288,17 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         group = groups.get(s.sid)
         return [m.id for m in group.members] if group else [s.sid]
 
+    spans: dict[str, int] = {}  # dedup group -> documents it spans (every copy of a sentence is in one group)
+
     def support(s: Sentence) -> float:
-        docs = {index.sentences[sid].pid.split(":")[0] for sid in sources(s)}
-        return math.log1p(len(docs)) / math.log1p(n_docs) if multi else 1.0
+        if not multi:
+            return 1.0
+        group = groups.get(s.sid)
+        if group is None:
+            return math.log1p(1) / math.log1p(n_docs)
+        if group.group_id not in spans:
+            spans[group.group_id] = len({index.sentences[m.id].pid.split(":")[0] for m in group.members})
+        return math.log1p(spans[group.group_id]) / math.log1p(n_docs)
 
     max_c = max(centrality) or 1.0
 
