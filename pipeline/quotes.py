@@ -380,8 +380,8 @@ def _group(found: Sequence[_Found], skip: Sequence[str]) -> list[list[_Found]]:
     gives in full (as many words or more) are left out.
 
     Linear in a story's quotations, not quadratic: every republished copy of an article repeats its
-    quotations, so each distinct set of words is compared once with the others (`_matches`), and a
-    quotation's group is the earliest group any set it matches has joined."""
+    quotations, so only distinct sets of words are compared, each with the candidates `_matches` finds,
+    and a quotation's group is the earliest group that any set it matches has joined."""
     skipped = [(frozenset(words), len(words)) for words in map(_words, skip)]
     key_of: dict[frozenset[str], int] = {}
     kept: list[tuple[_Found, int]] = []
