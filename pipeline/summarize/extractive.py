@@ -275,6 +275,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         return Summary(story.story_id, (), ENGINE)
     words = ContentWords()
     stems = [words.stems(c.text) for c in found]
+    lengths = [_words(c.text) for c in found]  # counted once: the selection below reads them at every pick
     space = tfidf(stems)
     centrality = space.centroid_scores()
     groups = group_of(dedup_result.sentence_groups)
@@ -309,7 +310,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
             "coverage": coverage[i] / max_cov,
             "position": 1 / math.sqrt(c.position),
             "second": float(c.position == 2),
-            "length": min(_words(c.text), _FULL_LENGTH) / _FULL_LENGTH,
+            "length": min(lengths[i], _FULL_LENGTH) / _FULL_LENGTH,
             "names": min(len(names(c.text)), _MAX_NAMES) / _MAX_NAMES,
             "quote": float(bool(_QUOTE.search(c.text))),
         }
@@ -329,7 +330,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         for i in order:
             if i in chosen or found[i].sentence.sid in covered:
                 continue
-            if _words(found[i].text) > budget:
+            if lengths[i] > budget:
                 continue
             redundancy = max((space.cosine(i, j) for j in chosen), default=0.0)
             if redundancy > settings.redundancy_threshold:
@@ -341,7 +342,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
             break
         chosen.append(best)
         covered.update(sources(found[best].sentence))
-        budget -= _words(found[best].text)
+        budget -= lengths[best]
 
     # Most salient first (a news summary's inverted pyramid); sentences of dated articles in date
     # order, stable (a sort by position in the articles cost 0.7 R-L on RPM2 dev).
