@@ -226,10 +226,16 @@ _ENGLISH_QUOTE = re.compile(r"[\"“]([^\"“”]{3,}?)[\"”]")
 
 def _english_quote(quote: Quote, index: CorpusIndex, groups: dict[str, DupGroup]) -> tuple[str, str] | None:
     """(words, sid) of the quotation an English source gives for this quote: an English sentence in the
-    duplicate group of a sentence that contains it, quoting something ("..." or “...”)."""
+    duplicate group of a sentence that contains it, quoting something ("..." or “...”).
+
+    Each group is read once: a quote cites every copy of its sentence, and the copies share a group."""
+    seen: set[str] = set()
     for c in quote.citations:
         group = groups.get(c.sid)
-        for m in group.members if group else ():
+        if group is None or group.group_id in seen:
+            continue
+        seen.add(group.group_id)
+        for m in group.members:
             if m.id in index.sentences and _lang(m.id, index) == "en":
                 found = _ENGLISH_QUOTE.findall(index.sentences[m.id].text)
                 if found:

@@ -44,7 +44,9 @@ gives in full is left out (`skip`).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 from stop_words import get_stop_words
@@ -171,17 +173,24 @@ def _last_full_name(text: str) -> str | None:
 
 
 class _Document:
-    """What speaker resolution needs to know about one document."""
+    """What speaker resolution needs to know about one document, read from its text when first asked
+    (most documents name no publisher and use no honorific: their text is not searched for them)."""
 
     def __init__(self, paragraphs: Sequence[Paragraph]) -> None:
-        text = " ".join(p.text for p in paragraphs)
-        self.full_names = {m.group(0) for m in _PERSON.finditer(text) if _is_name(m.group(0))}
-        self.publisher: str | None = None
+        self.text = " ".join(p.text for p in paragraphs)
+
+    @cached_property
+    def full_names(self) -> set[str]:
+        return {m.group(0) for m in _PERSON.finditer(self.text) if _is_name(m.group(0))}
+
+    @cached_property
+    def publisher(self) -> str | None:
+        """The one organisation the document says published a statement, or None."""
         for pattern in _PUBLISHER_PATTERNS:
-            found = {m.group("who") for m in pattern.finditer(text) if _is_name(m.group("who"))}
+            found = {m.group("who") for m in pattern.finditer(self.text) if _is_name(m.group("who"))}
             if len(found) == 1:
-                self.publisher = found.pop()
-                break
+                return found.pop()
+        return None
 
     def resolve(self, name: str) -> str:
         """`M. Trump` -> `Donald Trump` when the document names one `… Trump` in full."""
@@ -331,6 +340,73 @@ def _same_quote(wa: frozenset[str], wb: frozenset[str]) -> bool:
     return small > 0 and len(wa & wb) / small >= SAME_QUOTE_OVERLAP
 
 
+def _fewest_shared(n: int) -> int:
+    """The fewest words a quotation of `n` distinct words (the shorter of two) must share with the other
+    for `_same_quote`."""
+    return next(k for k in range(n + 1) if k / n >= SAME_QUOTE_OVERLAP)
+
+
+def _matches(keys: list[frozenset[str]]) -> list[list[int]]:
+    """For each word set, the positions of the word sets it is `_same_quote` with (itself included).
+
+    Compared only with candidates that can match (prefix filtering): with the words of every set in
+    one order (rarest first), the shorter set S of a matching pair shares with the other at least one
+    of its first `len(S) - _fewest_shared(len(S)) + 1` words (it misses at most `len(S) - fewest`).
+    So each set is compared with the sets whose first words it contains, and with the sets containing
+    one of its own first words: a story's unrelated quotations meet only through rare words."""
+    frequency = Counter(w for k in keys for w in k)
+    prefix_of: dict[str, list[int]] = {}
+    holding: dict[str, list[int]] = {}
+    prefixes = []
+    for i, k in enumerate(keys):
+        ranked = sorted(k, key=lambda w: (frequency[w], w))
+        prefix = ranked[:len(k) - _fewest_shared(len(k)) + 1] if k else []
+        prefixes.append(prefix)
+        for w in prefix:
+            prefix_of.setdefault(w, []).append(i)
+        for w in k:
+            holding.setdefault(w, []).append(i)
+    out = []
+    for i, k in enumerate(keys):
+        candidates = {j for w in k for j in prefix_of.get(w, ())}
+        candidates.update(j for w in prefixes[i] for j in holding[w])
+        out.append(sorted(j for j in candidates if _same_quote(k, keys[j])))
+    return out
+
+
+def _group(found: Sequence[_Found], skip: Sequence[str]) -> list[list[_Found]]:
+    """The quotations grouped as one quote each, in order: each joins the first group (in order of
+    creation) holding a quotation it is `_same_quote` with, else starts a group; those a `skip` text
+    gives in full (as many words or more) are left out.
+
+    Linear in a story's quotations, not quadratic: every republished copy of an article repeats its
+    quotations, so only distinct sets of words are compared, each with the candidates `_matches` finds,
+    and a quotation's group is the earliest group that any set it matches has joined."""
+    skipped = [(frozenset(words), len(words)) for words in map(_words, skip)]
+    key_of: dict[frozenset[str], int] = {}
+    kept: list[tuple[_Found, int]] = []
+    cut: dict[str, tuple[frozenset[str], int]] = {}  # text -> (words, number of words)
+    for f in found:
+        if f.text not in cut:
+            words = _words(f.text)
+            cut[f.text] = (frozenset(words), len(words))
+        ws, n = cut[f.text]
+        if any(_same_quote(ws, t) and m >= n for t, m in skipped):
+            continue
+        kept.append((f, key_of.setdefault(ws, len(key_of))))
+    matches = _matches(list(key_of))
+    first_group: dict[int, int] = {}  # word set -> the earliest group holding a quotation with those words
+    groups: list[list[_Found]] = []
+    for f, key in kept:
+        joined = [first_group[j] for j in matches[key] if j in first_group]
+        g = min(joined) if joined else len(groups)
+        if g == len(groups):
+            groups.append([])
+        groups[g].append(f)
+        first_group[key] = min(first_group.get(key, g), g)
+    return groups
+
+
 def _sentence_citations(found: _Found, index: CorpusIndex) -> list[Citation]:
     """The sentences of the paragraph that overlap the quoted words."""
     paragraph = index.paragraphs[found.pid]
@@ -350,40 +426,23 @@ def extract_quotes(story: Story, index: CorpusIndex, limit: int = 5, skip: Seque
         keep = {p.pid for p in paragraphs if p.lang == "fr" and p.pid not in off_topic}
         found.extend(_find_in_document(paragraphs, position, keep))
 
-    # each text's words cut once (a story's quotes are compared with one another: every copy of a
-    # republished article repeats them)
-    skipped = [(frozenset(words), len(words)) for words in map(_words, skip)]
-    groups: list[list[_Found]] = []
-    group_words: list[list[frozenset[str]]] = []
-    for f in found:
-        words = _words(f.text)
-        ws = frozenset(words)
-        if any(_same_quote(ws, t) and n >= len(words) for t, n in skipped):
-            continue
-        for g, gw in zip(groups, group_words):
-            if any(_same_quote(ws, other) for other in gw):
-                g.append(f)
-                gw.append(ws)
-                break
-        else:
-            groups.append([f])
-            group_words.append([ws])
+    groups = _group(found, skip)
 
     quotes: list[tuple[tuple, Quote]] = []
     for g in groups:
         primary = max(g, key=lambda f: (f.speaker is not None, len(f.text), -f.order[0], -f.order[1]))
         speakers = [f for f in g if f.speaker]
-        named = max(speakers, key=lambda f: sum(1 for o in speakers if o.speaker == f.speaker)) if speakers else None
-        citations: list[Citation] = []
+        said = Counter(f.speaker for f in speakers)
+        named = max(speakers, key=lambda f: said[f.speaker]) if speakers else None
+        citations: dict[str, Citation] = {}
         for f in [primary] + sorted((f for f in g if f is not primary), key=lambda f: f.order):
             for c in _sentence_citations(f, index):
-                if c.sid not in {x.sid for x in citations}:
-                    citations.append(c)
+                citations.setdefault(c.sid, c)
         n_docs = len({f.doc_id for f in g})
         full_sentence = primary.text[:1].isupper()
         rank = (-n_docs, named is None, not full_sentence, -min(len(_words(primary.text)), 40), primary.order)
         quotes.append((rank, Quote(
-            text_fr=primary.text, citations=tuple(citations),
+            text_fr=primary.text, citations=tuple(citations.values()),
             speaker=named.speaker if named else None, attribution=named.attribution if named else None,
         )))
     quotes.sort(key=lambda x: x[0])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pipeline.brief import attach_quotes, build_brief, quote_texts
 from pipeline.corpus_index import CorpusIndex
 from pipeline.ingest import ingest
 from pipeline.model import Story, Summary
+from pipeline import quotes
 from pipeline.quotes import extract_quotes
 
 
@@ -131,3 +134,55 @@ def test_translation_failure_keeps_quotes_in_french_with_a_warning(sample):
     brief = attach_quotes(brief, story, index, extract_quotes(story, index), {})  # nothing translated
     assert brief.quotes and all(q.text_en == "" for q in brief.quotes)
     assert any("could not be translated" in w for w in brief.warnings)
+
+
+def _pairwise_groups(found, skip):
+    """The grouping as it was before the word index: every quotation against every member of every
+    earlier group, the first group that matches wins."""
+    skipped = [(frozenset(w), len(w)) for w in map(quotes._words, skip)]
+    groups, group_words = [], []
+    for f in found:
+        words = quotes._words(f.text)
+        ws = frozenset(words)
+        if any(quotes._same_quote(ws, t) and n >= len(words) for t, n in skipped):
+            continue
+        for g, gw in zip(groups, group_words):
+            if any(quotes._same_quote(ws, other) for other in gw):
+                g.append(f)
+                gw.append(ws)
+                break
+        else:
+            groups.append([f])
+            group_words.append([ws])
+    return groups
+
+
+def test_quotations_group_as_the_pairwise_comparison_did_on_stories_of_many_copies():
+    """Copies repeat a story's quotations, some reworded; quotations close enough to several groups
+    must still join the first one (the order decides a quote's sources and its text)."""
+    rng = random.Random(11)
+    vocab = [f"mot{i}" for i in range(16)]
+    ambiguous = 0
+    for _ in range(30):
+        bases = [rng.sample(vocab, rng.randint(5, 11)) for _ in range(6)]
+        found = []
+        for copy in range(25):
+            for b in bases:
+                words = list(b)
+                change = rng.random()
+                if change < 0.3:
+                    words[rng.randrange(len(words))] = rng.choice(vocab)  # a word replaced
+                elif change < 0.45:
+                    del words[rng.randrange(len(words))]  # a word dropped
+                elif change < 0.55:
+                    words.append(rng.choice(words))  # a word repeated
+                text = " ".join(words)
+                found.append(quotes._Found(f"d{copy}:p0", f"d{copy}", (copy, 0), 0, len(text), text, None, None))
+        skip = [" ".join(rng.sample(vocab, rng.randint(5, 12))) for _ in range(2)]
+        expected = _pairwise_groups(found, skip)
+        assert [[id(f) for f in g] for g in quotes._group(found, skip)] == [[id(f) for f in g] for g in expected]
+        sets = [[frozenset(quotes._words(f.text)) for f in g] for g in expected]
+        ambiguous += sum(1 for g in expected for f in g[1:]
+                         if sum(any(quotes._same_quote(frozenset(quotes._words(f.text)), o) for o in gs)
+                                for gs in sets) > 1)
+    assert ambiguous > 100  # the order mattered often

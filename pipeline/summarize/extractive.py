@@ -275,6 +275,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         return Summary(story.story_id, (), ENGINE)
     words = ContentWords()
     stems = [words.stems(c.text) for c in found]
+    lengths = [_words(c.text) for c in found]  # counted once: the selection below reads them at every pick
     space = tfidf(stems)
     centrality = space.centroid_scores()
     groups = group_of(dedup_result.sentence_groups)
@@ -288,9 +289,17 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         group = groups.get(s.sid)
         return [m.id for m in group.members] if group else [s.sid]
 
+    spans: dict[str, int] = {}  # dedup group -> documents it spans (every copy of a sentence is in one group)
+
     def support(s: Sentence) -> float:
-        docs = {index.sentences[sid].pid.split(":")[0] for sid in sources(s)}
-        return math.log1p(len(docs)) / math.log1p(n_docs) if multi else 1.0
+        if not multi:
+            return 1.0
+        group = groups.get(s.sid)
+        if group is None:
+            return math.log1p(1) / math.log1p(n_docs)
+        if group.group_id not in spans:
+            spans[group.group_id] = len({index.sentences[m.id].pid.split(":")[0] for m in group.members})
+        return math.log1p(spans[group.group_id]) / math.log1p(n_docs)
 
     max_c = max(centrality) or 1.0
 
@@ -301,7 +310,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
             "coverage": coverage[i] / max_cov,
             "position": 1 / math.sqrt(c.position),
             "second": float(c.position == 2),
-            "length": min(_words(c.text), _FULL_LENGTH) / _FULL_LENGTH,
+            "length": min(lengths[i], _FULL_LENGTH) / _FULL_LENGTH,
             "names": min(len(names(c.text)), _MAX_NAMES) / _MAX_NAMES,
             "quote": float(bool(_QUOTE.search(c.text))),
         }
@@ -321,7 +330,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
         for i in order:
             if i in chosen or found[i].sentence.sid in covered:
                 continue
-            if _words(found[i].text) > budget:
+            if lengths[i] > budget:
                 continue
             redundancy = max((space.cosine(i, j) for j in chosen), default=0.0)
             if redundancy > settings.redundancy_threshold:
@@ -333,7 +342,7 @@ def summarize_story(story: Story, index: CorpusIndex, dedup_result: DedupResult,
             break
         chosen.append(best)
         covered.update(sources(found[best].sentence))
-        budget -= _words(found[best].text)
+        budget -= lengths[best]
 
     # Most salient first (a news summary's inverted pyramid); sentences of dated articles in date
     # order, stable (a sort by position in the articles cost 0.7 R-L on RPM2 dev).
