@@ -77,6 +77,7 @@ import scipy.sparse as sp
 
 from .config import StoriesSettings
 from .dedup import group_of
+from .minhash import unique_sorted
 from .model import DedupResult, Document, Paragraph, RelatedDocument, Story
 from .textsim import _WORD, ContentWords, row_dots
 
@@ -303,7 +304,7 @@ def candidate_pairs(space: _Space, days: Sequence[int | None], settings: Stories
         return empty, empty, np.zeros(0)
     a, b = np.concatenate(pa), np.concatenate(pb)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    pairs = np.unique(lo * n + hi)
+    pairs = unique_sorted(lo * n + hi)  # (not np.unique: see minhash.unique_sorted)
     a, b = pairs // n, pairs % n
     day = np.array([-10**9 if d is None else d for d in days], dtype=np.int64)
     known = (day[a] > -10**9) & (day[b] > -10**9)
