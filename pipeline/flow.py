@@ -317,24 +317,48 @@ class StoriesStep:
 
 @dataclass
 class StoryContext:
-    """What per-story work reads (shared read-only with the workers)."""
+    """What every story's work reads besides its own `StoryInput` (sent to each worker once): small."""
 
-    index: CorpusIndex
-    groups_of_doc: Mapping[str, list]  # each document's dedup groups (`groups_by_document`)
     settings: Settings
     summarizer: Any  # pipeline.summarize.Summarizer
 
-    def dedup_for(self, story: Story) -> DedupResult:
-        """The dedup groups that touch the story's documents: all a summary reads, and only those,
-        so that summarising one story costs what its own groups cost, not the whole corpus's."""
-        groups = story_groups(story, self.groups_of_doc)
-        return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
-                           tuple(g for g in groups if g.level == "sentence"))
+
+@dataclass(frozen=True)
+class StoryInput:
+    """What a worker needs for one story (made where the flow runs, sent with the story): the story, its
+    cached summary and headline if any, and its slice of the corpus: the documents of the story and of the
+    other members of the dedup groups touching it (`story_slice`), and those groups. Never the whole corpus,
+    so that a worker's memory is bounded by its story, not by the corpus."""
+
+    story: Story
+    cached: tuple[Summary, str] | None
+    documents: tuple[Document, ...]
+    groups: tuple[Any, ...]  # DupGroup
+
+    def index(self) -> CorpusIndex:
+        return CorpusIndex.build(self.documents)
+
+    def dedup(self) -> DedupResult:
+        return story_dedup(self.groups)
+
+
+def story_dedup(groups: Sequence[Any]) -> DedupResult:
+    """The dedup groups that touch a story's documents (`story_groups`) as a DedupResult: all a summary
+    reads, and only those, so that summarising one story costs what its own groups cost."""
+    return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
+                       tuple(g for g in groups if g.level == "sentence"))
 
 
 def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
     """The dedup groups with a member in the story's documents, each once, in a stable order."""
     return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
+
+
+def story_slice(story: Story, groups: Sequence[Any], group_docs: Mapping[str, Sequence[str]]) -> list[str]:
+    """The documents a story's summary, headline, quotes and translation plan read: its own and those of
+    the other members of the dedup groups touching it (`groups`, from `story_groups`; `group_docs` from
+    `docs_by_group`), sorted."""
+    return sorted(set(story.doc_ids).union(*(group_docs[g.group_id] for g in groups)))
 
 
 @dataclass(frozen=True)
@@ -362,22 +386,20 @@ def _doc_of(member_id: str, index: CorpusIndex) -> str:
     return index.paragraphs[pid].doc_id
 
 
-def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] | None]) -> StoryText:
-    """Worker function: a story's summary (unless cached) and its quotes."""
+def _summarize_story(ctx: StoryContext, item: StoryInput) -> StoryText:
+    """Worker function: a story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
     from .quotes import extract_quotes
 
-    story, cached = item
-    dedup = ctx.dedup_for(story)
-    if cached is None:
-        summary = ctx.summarizer.summarize(story, ctx.index, dedup)
-        headline_fr = choose_headline(story, ctx.index, summary)
+    story, index, dedup = item.story, item.index(), item.dedup()
+    if item.cached is None:
+        summary = ctx.summarizer.summarize(story, index, dedup)
+        headline_fr = choose_headline(story, index, summary)
     else:
-        summary, headline_fr = cached
+        summary, headline_fr = item.cached
     summary = dataclasses.replace(summary, story_id=story.story_id)
-    quotes = english_quotes(extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences]),
-                            ctx.index, dedup)
-    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, ctx.index, dedup)),
-                     _headline_lang(story, ctx.index, summary, headline_fr))
+    quotes = english_quotes(extract_quotes(story, index, skip=[s.text_fr for s in summary.sentences]), index, dedup)
+    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, index, dedup)),
+                     _headline_lang(story, index, summary, headline_fr))
 
 
 def _headline_lang(story: Story, index: CorpusIndex, summary: Summary, headline: str) -> str:
@@ -416,9 +438,8 @@ class SummarizeStep:
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
         something else of the dedup result, add it here.
         """
-        docs = set(story.doc_ids)
         groups = story_groups(story, groups_of_doc)
-        involved = sorted(docs.union(*(group_docs[g.group_id] for g in groups)))
+        involved = story_slice(story, groups, group_docs)
         story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
         return digest(
             fixed, story_data,
@@ -426,7 +447,7 @@ class SummarizeStep:
             sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
         )
 
-    def run(self, session: Session, items: Sequence[tuple[Story, tuple[Summary, str] | None]]) -> list[StoryText]:
+    def run(self, session: Session, items: Sequence[StoryInput]) -> list[StoryText]:
         return session.map(_summarize_story, items)
 
 
@@ -787,8 +808,17 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     workers = 1 if settings.summarize.backend != "extractive" else None
     with hooks.stage(step.name):
         if todo:
-            with executor.session(StoryContext(index, by_doc, settings, summarizer), workers=workers) as session:
-                made = step.run(session, [(s, hit) for _, s, hit in todo])
+            items = []
+            for _, s, hit in todo:
+                groups = story_groups(s, by_doc)
+                items.append(StoryInput(s, hit, tuple(index.documents[d] for d in story_slice(s, groups, group_docs)),
+                                        tuple(groups)))
+            log.info("summarize: %d stories on the workers, each with its slice of the corpus (%d documents in all, "
+                     "for %d in the stories)", len(items), sum(len(i.documents) for i in items),
+                     sum(len(i.story.doc_ids) for i in items))
+            with executor.session(StoryContext(settings, summarizer), workers=workers) as session:
+                made = step.run(session, items)
+            del items
             for (i, _, _), text in zip(todo, made):
                 done[i] = text
             cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(todo, made)])
@@ -930,9 +960,10 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     collector when the flow ends.
     """
     try:
-        return _run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
-                         engine_warnings=engine_warnings, run_dir=run_dir, run_id=run_id, hooks=hooks,
-                         previous_run=previous_run)
+        with executor.run_scope():  # one pool of workers for the whole run (local: forked at its first use)
+            return _run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
+                             engine_warnings=engine_warnings, run_dir=run_dir, run_id=run_id, hooks=hooks,
+                             previous_run=previous_run)
     finally:
         gc.unfreeze()
 
@@ -1011,11 +1042,11 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         unsummarised: list[dict[str, Any]] = []
         readable = ["fr", *settings.summarize.fallback_languages]
         brief_step, render_step = BriefStep(), RenderStep()
-        story_ctx = StoryContext(index, by_doc, settings, summarizer)
         with hooks.bar("briefs", len(stories), "story") as bar:
             for story, text in zip(stories, texts):
                 bar.update(1)
-                brief = _one_brief(story, text, translated, untranslated, index, story_ctx.dedup_for(story), engines,
+                brief = _one_brief(story, text, translated, untranslated, index,
+                                   story_dedup(story_groups(story, by_doc)), engines,
                                    engine_warnings, failed, hooks, brief_step, unsummarised, readable)
                 if brief is None:
                     continue
@@ -1101,8 +1132,9 @@ def briefs_in_process(documents: Sequence[Document], settings: Settings, transla
     dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
     jobs = list(dict.fromkeys(j for t in texts for j in t.jobs()))  # the translator stands in for every direction
     translated = dict(zip(jobs, translator.translate([text for _, _, text in jobs])))
-    step, ctx = BriefStep(), StoryContext(index, groups_by_document(dedup_result, index), settings, None)
-    briefs = [step.run(story, text, translated, index, ctx.dedup_for(story), {"translator": translator.engine}, [])
+    step, by_doc = BriefStep(), groups_by_document(dedup_result, index)
+    briefs = [step.run(story, text, translated, index, story_dedup(story_groups(story, by_doc)),
+                       {"translator": translator.engine}, [])
               for story, text in zip(stories, texts)]
     return InProcessBriefs(briefs, index, dedup_result)
 
