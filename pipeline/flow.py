@@ -45,7 +45,7 @@ from .cache import (
     decode, digest, encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
-from .corpus_index import CorpusIndex
+from .corpus_index import CorpusIndex, SliceParts
 from .executors import Executor, Session
 from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
 from .translate import EngineFailure, TranslationError, Translator
@@ -59,6 +59,7 @@ log = logging.getLogger("pipeline")
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
 RENDER_BATCH = 256  # briefs per cache read of their files
+SUMMARIZE_BATCH = 256  # stories per call to the workers (and per cache write of their summaries)
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -326,20 +327,26 @@ class StoryContext:
 @dataclass(frozen=True)
 class StoryInput:
     """What a worker needs for one story (made where the flow runs, sent with the story): the story, its
-    cached summary and headline if any, and its slice of the corpus: the documents of the story and of the
-    other members of the dedup groups touching it (`story_slice`), and those groups. Never the whole corpus,
-    so that a worker's memory is bounded by its story, not by the corpus."""
+    cached summary and headline if any, the dedup groups touching its documents, and its slice of the
+    corpus: its documents whole, and the sentences of other documents in those groups (`story_input`).
+    Never the whole corpus, so that a worker's memory is bounded by its story, not by the corpus."""
 
     story: Story
     cached: tuple[Summary, str] | None
-    documents: tuple[Document, ...]
+    parts: SliceParts
     groups: tuple[Any, ...]  # DupGroup
-
-    def index(self) -> CorpusIndex:
-        return CorpusIndex.build(self.documents)
 
     def dedup(self) -> DedupResult:
         return story_dedup(self.groups)
+
+
+def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusIndex,
+                groups_of_doc: Mapping[str, list]) -> StoryInput:
+    """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
+    cites every copy of a sentence it takes; its English may come from a copy), never paragraphs."""
+    groups = story_groups(story, groups_of_doc)
+    others = (m.id for g in groups if g.level == "sentence" for m in g.members)
+    return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others), tuple(groups))
 
 
 def story_dedup(groups: Sequence[Any]) -> DedupResult:
@@ -390,7 +397,7 @@ def _summarize_story(ctx: StoryContext, item: StoryInput) -> StoryText:
     """Worker function: a story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
     from .quotes import extract_quotes
 
-    story, index, dedup = item.story, item.index(), item.dedup()
+    story, index, dedup = item.story, item.parts.index(), item.dedup()
     if item.cached is None:
         summary = ctx.summarizer.summarize(story, index, dedup)
         headline_fr = choose_headline(story, index, summary)
@@ -808,20 +815,13 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     workers = 1 if settings.summarize.backend != "extractive" else None
     with hooks.stage(step.name):
         if todo:
-            items = []
-            for _, s, hit in todo:
-                groups = story_groups(s, by_doc)
-                items.append(StoryInput(s, hit, tuple(index.documents[d] for d in story_slice(s, groups, group_docs)),
-                                        tuple(groups)))
-            log.info("summarize: %d stories on the workers, each with its slice of the corpus (%d documents in all, "
-                     "for %d in the stories)", len(items), sum(len(i.documents) for i in items),
-                     sum(len(i.story.doc_ids) for i in items))
             with executor.session(StoryContext(settings, summarizer), workers=workers) as session:
-                made = step.run(session, items)
-            del items
-            for (i, _, _), text in zip(todo, made):
-                done[i] = text
-            cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(todo, made)])
+                for start in range(0, len(todo), SUMMARIZE_BATCH):  # only a batch's slices held here at once
+                    batch = todo[start:start + SUMMARIZE_BATCH]
+                    made = step.run(session, [story_input(s, hit, index, by_doc) for _, s, hit in batch])
+                    for (i, _, _), text in zip(batch, made):
+                        done[i] = text
+                    cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(batch, made)])
     return [t for t in done if t is not None]
 
 
