@@ -1001,13 +1001,13 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         w = f"no {'/'.join(settings.ingest.extensions)} files found under {corpus}"
         log.warning("%s", w)
         warnings.append(w)
-    index = CorpusIndex.build(documents)
     gc.freeze()  # the corpus: see run_flow
 
     # dedup, stories
     dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor, previous_run,
                                                  run_dir)
-    gc.freeze()  # its groups and stories
+    index = CorpusIndex.build(documents)  # (after dedup, whose peak is the run's: it reads no index)
+    gc.freeze()  # its groups and stories, the index
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
     with hooks.stage(StoryIdsStep.name):
@@ -1053,6 +1053,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                 briefs.append(brief)
                 log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
                          len(brief.sources))
+        del texts, jobs, translated, untranslated, by_doc  # in the briefs now; not held through render and review
 
         with hooks.stage(render_step.name):
             from .changes import read_briefs
