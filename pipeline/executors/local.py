@@ -35,18 +35,21 @@ _worker_shared: Any = None
 def _init_worker(token: int, shared: Any) -> None:
     global _worker_token, _worker_shared
     gc.freeze()  # what the worker inherited: never walked (and so never unshared) by its collections
-    gc.enable()  # the parent may have paused its collector while forking (ingest): the worker lives on
     _worker_token, _worker_shared = token, shared
 
 
-def _call(packed: tuple[int, bytes | None, Callable[[Any, Any], Any], Any]) -> Any:
+def _call(packed: tuple[int, bytes | None, bool, Callable[[Any, Any], Any], Any]) -> Any:
+    """Run `fn` on an item with its session's context; the first item of a session also sets the cyclic
+    collector as the session's opener had it (paused around ingest and dedup: `pipeline.cache.collector_paused`),
+    as a pool forked for the session would have inherited it."""
     global _worker_token, _worker_shared
-    token, payload, fn, item = packed
+    token, payload, collect, fn, item = packed
     if token != _worker_token:
         if payload is None:  # pragma: no cover - a session's items always bring its context to a kept pool
             raise RuntimeError(f"worker has no shared context for session {token}")
         _worker_shared, _worker_token = None, 0  # the previous session's context is freed first
         _worker_shared, _worker_token = pickle.loads(payload), token
+        gc.enable() if collect else gc.disable()
     return fn(_worker_shared, item)
 
 
@@ -69,12 +72,12 @@ class _Pool:
         self.pool: Any = None
 
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T], token: int, shared: Any,
-            payload: Callable[[], bytes | None]) -> list[R]:
+            payload: Callable[[], bytes | None], collect: bool) -> list[R]:
         if self.pool is None:
             ctx = multiprocessing.get_context("fork")
             self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(token, shared))
         data = payload()
-        return self.pool.map(_call, [(token, data, fn, item) for item in items], chunksize=1)
+        return self.pool.map(_call, [(token, data, collect, fn, item) for item in items], chunksize=1)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -95,6 +98,7 @@ class _PoolSession:
         self.pool = pool
         self.token = next(_tokens)
         self.kept = kept  # the pool outlives the session: the context goes with the items
+        self.collect = gc.isenabled()
         self._payload: bytes | None = None
 
     def _context(self) -> bytes | None:
@@ -105,7 +109,7 @@ class _PoolSession:
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T]) -> list[R]:
         if len(items) <= 1:
             return [fn(self.shared, item) for item in items]
-        return self.pool.map(fn, items, self.token, self.shared, self._context)
+        return self.pool.map(fn, items, self.token, self.shared, self._context, self.collect)
 
 
 class LocalExecutor:
