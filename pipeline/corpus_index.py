@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Iterable, Iterator, Sequence
 
 from .model import Citation, Document, Paragraph, Sentence
 
@@ -49,3 +49,47 @@ class CorpusIndex:
             prefix=source[max(0, start - SELECTOR_CONTEXT):start], suffix=source[end:end + SELECTOR_CONTEXT],
             url=doc.url,
         )
+
+
+@dataclass(frozen=True)
+class CorpusSlice(CorpusIndex):
+    """The part of a CorpusIndex one unit of work reads, sent to a worker instead of the whole corpus:
+    some documents whole, and single sentences of other documents (`SliceParts`)."""
+
+    citations: dict[str, Citation]  # each sentence of another document: its citation, made from the whole index
+
+    def cite(self, sid: str) -> Citation:
+        made = self.citations.get(sid)
+        return made if made is not None else super().cite(sid)
+
+
+@dataclass(frozen=True)
+class SliceParts:
+    """What a `CorpusSlice` is made of, as it travels to a worker (the look-up tables are built there):
+    documents whole, and for single sentences of other documents the sentence, its paragraph's identity and
+    language (a copy without text or sentences) and its citation."""
+
+    documents: tuple[Document, ...]
+    others: tuple[tuple[Sentence, Paragraph, Citation], ...]
+
+    @classmethod
+    def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str]) -> "SliceParts":
+        """The documents `doc_ids`, and the sentences `sids` of other documents (ids of theirs, or not in the
+        corpus, are left out; each once)."""
+        own, others = set(doc_ids), {}
+        for sid in sids:
+            sentence = index.sentences.get(sid)
+            if sentence is None or sid in others or index.paragraphs[sentence.pid].doc_id in own:
+                continue
+            paragraph = index.paragraphs[sentence.pid]
+            others[sid] = (sentence, replace(paragraph, text="", sentences=()), index.cite(sid))
+        return cls(tuple(index.documents[d] for d in doc_ids), tuple(others.values()))
+
+    def index(self) -> CorpusSlice:
+        """The slice: the same answers as the whole index for every id it holds."""
+        whole = CorpusIndex.build(self.documents)
+        paragraphs, sentences = dict(whole.paragraphs), dict(whole.sentences)
+        for sentence, paragraph, _ in self.others:
+            sentences[sentence.sid] = sentence
+            paragraphs.setdefault(paragraph.pid, paragraph)
+        return CorpusSlice(whole.documents, paragraphs, sentences, {s.sid: c for s, _, c in self.others})

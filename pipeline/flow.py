@@ -46,7 +46,7 @@ from .cache import (
     decode, digest, encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
-from .corpus_index import CorpusIndex
+from .corpus_index import CorpusIndex, SliceParts
 from .executors import Executor, Session
 from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
 from .translate import EngineFailure, TranslationError, Translator
@@ -60,6 +60,7 @@ log = logging.getLogger("pipeline")
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
 RENDER_BATCH = 256  # briefs per cache read of their files
+SUMMARIZE_BATCH = 256  # stories per call to the workers (and per cache write of their summaries)
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -333,24 +334,54 @@ class StoriesStep:
 
 @dataclass
 class StoryContext:
-    """What per-story work reads (shared read-only with the workers)."""
+    """What every story's work reads besides its own `StoryInput` (sent to each worker once): small."""
 
-    index: CorpusIndex
-    groups_of_doc: Mapping[str, list]  # each document's dedup groups (`groups_by_document`)
     settings: Settings
     summarizer: Any  # pipeline.summarize.Summarizer
 
-    def dedup_for(self, story: Story) -> DedupResult:
-        """The dedup groups that touch the story's documents: all a summary reads, and only those,
-        so that summarising one story costs what its own groups cost, not the whole corpus's."""
-        groups = story_groups(story, self.groups_of_doc)
-        return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
-                           tuple(g for g in groups if g.level == "sentence"))
+
+@dataclass(frozen=True)
+class StoryInput:
+    """What a worker needs for one story (made where the flow runs, sent with the story): the story, its
+    cached summary and headline if any, the dedup groups touching its documents, and its slice of the
+    corpus: its documents whole, and the sentences of other documents in those groups (`story_input`).
+    Never the whole corpus, so that a worker's memory is bounded by its story, not by the corpus."""
+
+    story: Story
+    cached: tuple[Summary, str] | None
+    parts: SliceParts
+    groups: tuple[Any, ...]  # DupGroup
+
+    def dedup(self) -> DedupResult:
+        return story_dedup(self.groups)
+
+
+def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusIndex,
+                groups_of_doc: Mapping[str, list]) -> StoryInput:
+    """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
+    cites every copy of a sentence it takes; its English may come from a copy), never paragraphs."""
+    groups = story_groups(story, groups_of_doc)
+    others = (m.id for g in groups if g.level == "sentence" for m in g.members)
+    return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others), tuple(groups))
+
+
+def story_dedup(groups: Sequence[Any]) -> DedupResult:
+    """The dedup groups that touch a story's documents (`story_groups`) as a DedupResult: all a summary
+    reads, and only those, so that summarising one story costs what its own groups cost."""
+    return DedupResult(tuple(g for g in groups if g.level == "paragraph"),
+                       tuple(g for g in groups if g.level == "sentence"))
 
 
 def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
     """The dedup groups with a member in the story's documents, each once, in a stable order."""
     return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
+
+
+def story_slice(story: Story, groups: Sequence[Any], group_docs: Mapping[str, Sequence[str]]) -> list[str]:
+    """The documents a story's summary, headline, quotes and translation plan read: its own and those of
+    the other members of the dedup groups touching it (`groups`, from `story_groups`; `group_docs` from
+    `docs_by_group`), sorted."""
+    return sorted(set(story.doc_ids).union(*(group_docs[g.group_id] for g in groups)))
 
 
 @dataclass(frozen=True)
@@ -378,22 +409,20 @@ def _doc_of(member_id: str, index: CorpusIndex) -> str:
     return index.paragraphs[pid].doc_id
 
 
-def _summarize_story(ctx: StoryContext, item: tuple[Story, tuple[Summary, str] | None]) -> StoryText:
-    """Worker function: a story's summary (unless cached) and its quotes."""
+def _summarize_story(ctx: StoryContext, item: StoryInput) -> StoryText:
+    """Worker function: a story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
     from .quotes import extract_quotes
 
-    story, cached = item
-    dedup = ctx.dedup_for(story)
-    if cached is None:
-        summary = ctx.summarizer.summarize(story, ctx.index, dedup)
-        headline_fr = choose_headline(story, ctx.index, summary)
+    story, index, dedup = item.story, item.parts.index(), item.dedup()
+    if item.cached is None:
+        summary = ctx.summarizer.summarize(story, index, dedup)
+        headline_fr = choose_headline(story, index, summary)
     else:
-        summary, headline_fr = cached
+        summary, headline_fr = item.cached
     summary = dataclasses.replace(summary, story_id=story.story_id)
-    quotes = english_quotes(extract_quotes(story, ctx.index, skip=[s.text_fr for s in summary.sentences]),
-                            ctx.index, dedup)
-    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, ctx.index, dedup)),
-                     _headline_lang(story, ctx.index, summary, headline_fr))
+    quotes = english_quotes(extract_quotes(story, index, skip=[s.text_fr for s in summary.sentences]), index, dedup)
+    return StoryText(summary, headline_fr, tuple(quotes), tuple(plan_translations(summary, index, dedup)),
+                     _headline_lang(story, index, summary, headline_fr))
 
 
 def _headline_lang(story: Story, index: CorpusIndex, summary: Summary, headline: str) -> str:
@@ -432,9 +461,8 @@ class SummarizeStep:
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
         something else of the dedup result, add it here.
         """
-        docs = set(story.doc_ids)
         groups = story_groups(story, groups_of_doc)
-        involved = sorted(docs.union(*(group_docs[g.group_id] for g in groups)))
+        involved = story_slice(story, groups, group_docs)
         story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
         return digest(
             fixed, story_data,
@@ -442,7 +470,7 @@ class SummarizeStep:
             sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
         )
 
-    def run(self, session: Session, items: Sequence[tuple[Story, tuple[Summary, str] | None]]) -> list[StoryText]:
+    def run(self, session: Session, items: Sequence[StoryInput]) -> list[StoryText]:
         return session.map(_summarize_story, items)
 
 
@@ -807,11 +835,13 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     workers = 1 if settings.summarize.backend != "extractive" else None
     with hooks.stage(step.name):
         if todo:
-            with executor.session(StoryContext(index, by_doc, settings, summarizer), workers=workers) as session:
-                made = step.run(session, [(s, hit) for _, s, hit in todo])
-            for (i, _, _), text in zip(todo, made):
-                done[i] = text
-            cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(todo, made)])
+            with executor.session(StoryContext(settings, summarizer), workers=workers) as session:
+                for start in range(0, len(todo), SUMMARIZE_BATCH):  # only a batch's slices held here at once
+                    batch = todo[start:start + SUMMARIZE_BATCH]
+                    made = step.run(session, [story_input(s, hit, index, by_doc) for _, s, hit in batch])
+                    for (i, _, _), text in zip(batch, made):
+                        done[i] = text
+                    cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(batch, made)])
     return [t for t in done if t is not None]
 
 
@@ -950,9 +980,10 @@ def run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execut
     collector when the flow ends.
     """
     try:
-        return _run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
-                         engine_warnings=engine_warnings, run_dir=run_dir, run_id=run_id, hooks=hooks,
-                         previous_run=previous_run)
+        with executor.run_scope():  # one pool of workers for the whole run (local: forked at its first use)
+            return _run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
+                             engine_warnings=engine_warnings, run_dir=run_dir, run_id=run_id, hooks=hooks,
+                             previous_run=previous_run)
     finally:
         gc.unfreeze()
 
@@ -990,13 +1021,13 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         w = f"no {'/'.join(settings.ingest.extensions)} files found under {corpus}"
         log.warning("%s", w)
         warnings.append(w)
-    index = CorpusIndex.build(documents)
     gc.freeze()  # the corpus: see run_flow
 
     # dedup, stories
     dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor, previous_run,
                                                  run_dir)
-    gc.freeze()  # its groups and stories
+    index = CorpusIndex.build(documents)  # (after dedup, whose peak is the run's: it reads no index)
+    gc.freeze()  # its groups and stories, the index
     log.info("dedup: %d paragraph groups, %d sentence groups%s", len(dedup_result.paragraph_groups),
              len(dedup_result.sentence_groups), " (cached)" if cached else "")
     with hooks.stage(StoryIdsStep.name):
@@ -1031,17 +1062,18 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         unsummarised: list[dict[str, Any]] = []
         readable = ["fr", *settings.summarize.fallback_languages]
         brief_step, render_step = BriefStep(), RenderStep()
-        story_ctx = StoryContext(index, by_doc, settings, summarizer)
         with hooks.bar("briefs", len(stories), "story") as bar:
             for story, text in zip(stories, texts):
                 bar.update(1)
-                brief = _one_brief(story, text, translated, untranslated, index, story_ctx.dedup_for(story), engines,
+                brief = _one_brief(story, text, translated, untranslated, index,
+                                   story_dedup(story_groups(story, by_doc)), engines,
                                    engine_warnings, failed, hooks, brief_step, unsummarised, readable)
                 if brief is None:
                     continue
                 briefs.append(brief)
                 log.info("brief %s: %d sentences, %d sources", story.story_id, len(brief.summary),
                          len(brief.sources))
+        del texts, jobs, translated, untranslated, by_doc  # in the briefs now; not held through render and review
 
         with hooks.stage(render_step.name):
             render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache)
@@ -1121,8 +1153,9 @@ def briefs_in_process(documents: Sequence[Document], settings: Settings, transla
     dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
     jobs = list(dict.fromkeys(j for t in texts for j in t.jobs()))  # the translator stands in for every direction
     translated = dict(zip(jobs, translator.translate([text for _, _, text in jobs])))
-    step, ctx = BriefStep(), StoryContext(index, groups_by_document(dedup_result, index), settings, None)
-    briefs = [step.run(story, text, translated, index, ctx.dedup_for(story), {"translator": translator.engine}, [])
+    step, by_doc = BriefStep(), groups_by_document(dedup_result, index)
+    briefs = [step.run(story, text, translated, index, story_dedup(story_groups(story, by_doc)),
+                       {"translator": translator.engine}, [])
               for story, text in zip(stories, texts)]
     return InProcessBriefs(briefs, index, dedup_result)
 

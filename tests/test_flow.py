@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,84 @@ def test_new_articles_cost_dedup_only_their_own_per_document_work(sample, tmp_pa
     again, _, cached = corpus_steps(documents, settings, cache, NoHooks(), LocalExecutor(1))
     assert not cached and computed == [documents[-1].doc_id]
     assert again == dedup_module.dedup(documents, settings.dedup)
+
+
+def _write_stories_sharing_a_sentence(folder: Path) -> Path:
+    """Two stories (a council vote, a football match), two articles each; one sentence in an article of each."""
+    shared = ("Le préfet de région a annoncé mardi soir de nouvelles mesures de sécurité pour tous les grands "
+              "rassemblements publics.")
+    articles = {
+        "a1": ("Lyon : le conseil municipal vote le budget des transports",
+               "Le conseil municipal de Lyon a adopté lundi un budget de 120 millions d'euros pour les transports en "
+               "commun. La majorité a voté pour, l'opposition s'est abstenue.",
+               f"{shared} Le maire Grégory Doucet a salué « une étape décisive pour la ville ». Les travaux du nouveau "
+               "tramway commenceront en septembre."),
+        "a2": ("Transports à Lyon : un budget de 120 millions adopté",
+               "Les élus lyonnais ont adopté lundi un budget de 120 millions d'euros consacré aux transports en commun. "
+               "L'opposition s'est abstenue lors du vote.",
+               "Le maire Grégory Doucet a salué « une étape décisive pour la ville ». Le chantier du nouveau tramway "
+               "débutera en septembre prochain."),
+        "b1": ("Football : l'Olympique de Marseille s'impose face à Nantes",
+               "L'Olympique de Marseille a battu le FC Nantes trois buts à un dimanche au stade Vélodrome. L'attaquant "
+               "Pierre-Emerick Aubameyang a inscrit un doublé.",
+               f"{shared} L'entraîneur Gennaro Gattuso s'est dit « fier de ses joueurs ». Marseille remonte à la "
+               "deuxième place du championnat."),
+        "b2": ("Ligue 1 : Marseille domine Nantes au Vélodrome",
+               "Marseille a dominé Nantes trois buts à un dimanche soir au stade Vélodrome. Pierre-Emerick Aubameyang "
+               "a marqué deux fois.",
+               "L'entraîneur Gennaro Gattuso s'est dit « fier de ses joueurs ». L'OM occupe désormais la deuxième place "
+               "de la Ligue 1."),
+    }
+    folder.mkdir(parents=True)
+    for name, (title, *paragraphs) in articles.items():
+        (folder / f"{name}.txt").write_text("\n\n".join([title, *paragraphs]) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_whole_corpus(tmp_path):
+    """Workers get each story's documents and, of other stories' documents, only the sentences in its
+    duplicate groups (with their citations): the same summary, quotes and translation plan as from the
+    whole corpus, also after the trip to a worker (pickled)."""
+    import pickle
+
+    from pipeline.corpus_index import CorpusIndex, SliceParts
+    from pipeline.flow import (
+        NoHooks, StoryContext, StoryInput, _null_cache, _summarize_story, corpus_steps, groups_by_document, story_input,
+    )
+    from pipeline.ingest import ingest
+    from pipeline.summarize import make_summarizer
+
+    settings = Settings()
+    documents = ingest(_write_stories_sharing_a_sentence(tmp_path / "corpus"), settings.ingest).documents
+    index = CorpusIndex.build(documents)
+    dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
+    by_doc = groups_by_document(dedup_result, index)
+    ctx = StoryContext(settings, make_summarizer(settings.summarize))
+    assert len(stories) == 2
+    for story in stories:
+        item = story_input(story, None, index, by_doc)
+        assert {s.sid.split(":")[0] for s, _, _ in item.parts.others} - set(story.doc_ids)  # the other story's copy
+        assert {d.doc_id for d in item.parts.documents} == set(story.doc_ids)
+        whole = StoryInput(story, None, SliceParts(tuple(documents), ()), item.groups)
+        sent = pickle.loads(pickle.dumps(item))
+        assert _summarize_story(ctx, sent) == _summarize_story(ctx, whole)
+
+
+def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
+    """Inside run_scope the pool is forked once, at its first use; a later session's context reaches the
+    same workers (pickled with its items, not inherited)."""
+    from pipeline.executors.local import LocalExecutor
+
+    executor = LocalExecutor(2)
+    with executor.run_scope():
+        with executor.session("first") as session:
+            first = session.map(_pid_and_context, range(8))
+        with executor.session({"second": list(range(3))}) as session:
+            second = session.map(_pid_and_context, range(8))
+    assert {c for _, c in first} == {"first"} and {repr(c) for _, c in second} == {"{'second': [0, 1, 2]}"}
+    assert {p for p, _ in second} <= {p for p, _ in first} and os.getpid() not in {p for p, _ in first}
+
+
+def _pid_and_context(shared, item):
+    time.sleep(0.05)  # both workers take items
+    return os.getpid(), shared

@@ -15,7 +15,11 @@ the cluster's tasks that brings only the pairs back to this process.
 
 `session(shared)` keeps workers (and whatever they built lazily, such as a
 translation engine) alive across several `map` calls; `map` on a session
-blocks until every result is back.
+blocks until every result is back. `run_scope()` wraps a whole run: the local
+executor forks one pool at its first use and keeps it for every session in the
+block (so its workers are forked before the corpus exists, and get the shared
+context pickled, not inherited); on Ray it changes nothing. Keep `shared` small:
+the corpus's records a function reads go in its items.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Executor(Protocol):
     top_neighbours: Callable[..., list[tuple[int, int]]] | None
 
     def session(self, shared: Any, *, workers: int | None = None) -> ContextManager[Session]: ...
+
+    def run_scope(self) -> ContextManager[None]: ...
 
 
 def available_cores() -> int:

@@ -1,32 +1,59 @@
 """The local executor: a pool of worker processes on this machine (default: one per core).
 
-Workers are forked, so the shared context (corpus index, dedup groups,
-settings) is inherited, not copied through a pipe; only the items and the
-results travel. With one worker, or one item, everything runs in this
-process. Results come back in item order.
+Workers are forked. Inside `run_scope()` (a whole run: `pipeline.flow.run_flow`) one pool serves
+every session: it is forked at its first use, which in a cold run is ingest's first slice, before
+the corpus exists, so a worker never holds the corpus's pages; each later session's shared context
+(small: settings, an engine's settings) is pickled once and sent along with its items, and a worker
+unpickles it once. What a worker reads of the corpus comes in its items (a story's documents, a
+page's paragraphs), so its memory is bounded by its batch, not by the corpus. Outside a
+`run_scope()` (tests, tools) each session forks its own pool, which inherits the shared context.
+
+In a worker, what it inherited from the parent is moved out of the cyclic collector's reach
+(`gc.freeze`): a collection would otherwise write to every inherited object and unshare its page.
+
+With one worker, or one item, everything runs in this process. Results come back in item order.
 """
 
 from __future__ import annotations
 
+import gc
+import itertools
 import multiprocessing
+import pickle
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Set in each worker process by the pool's initializer (fork: inherited, never pickled).
+# Set in each worker process: the current session's token and shared context (the first one inherited
+# through fork by the pool's initializer, the later ones unpickled from the first task that brings them).
+_worker_token: int = 0
 _worker_shared: Any = None
 
 
-def _init_worker(shared: Any) -> None:
-    global _worker_shared
-    _worker_shared = shared
+def _init_worker(token: int, shared: Any) -> None:
+    global _worker_token, _worker_shared
+    gc.freeze()  # what the worker inherited: never walked (and so never unshared) by its collections
+    _worker_token, _worker_shared = token, shared
 
 
-def _call(packed: tuple[Callable[[Any, Any], Any], Any]) -> Any:
-    fn, item = packed
+def _call(packed: tuple[int, bytes | None, bool, Callable[[Any, Any], Any], Any]) -> Any:
+    """Run `fn` on an item with its session's context; the first item of a session also sets the cyclic
+    collector as the session's opener had it (paused around ingest and dedup: `pipeline.cache.collector_paused`),
+    as a pool forked for the session would have inherited it."""
+    global _worker_token, _worker_shared
+    token, payload, collect, fn, item = packed
+    if token != _worker_token:
+        if payload is None:  # pragma: no cover - a session's items always bring its context to a kept pool
+            raise RuntimeError(f"worker has no shared context for session {token}")
+        _worker_shared, _worker_token = None, 0  # the previous session's context is freed first
+        _worker_shared, _worker_token = pickle.loads(payload), token
+        gc.enable() if collect else gc.disable()
     return fn(_worker_shared, item)
+
+
+_tokens = itertools.count(1)
 
 
 class _InProcess:
@@ -37,31 +64,52 @@ class _InProcess:
         return [fn(self.shared, item) for item in items]
 
 
-class _PoolSession:
-    def __init__(self, shared: Any, workers: int) -> None:
-        self.shared = shared
+class _Pool:
+    """A pool of forked workers, forked at first use; `session` is the token of the context it inherits."""
+
+    def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool: Any = None
+        self.pool: Any = None
+
+    def map(self, fn: Callable[[Any, T], R], items: Sequence[T], token: int, shared: Any,
+            payload: Callable[[], bytes | None], collect: bool) -> list[R]:
+        if self.pool is None:
+            ctx = multiprocessing.get_context("fork")
+            self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(token, shared))
+        data = payload()
+        return self.pool.map(_call, [(token, data, collect, fn, item) for item in items], chunksize=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+            self.pool = None
+
+    def terminate(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None
+
+
+class _PoolSession:
+    def __init__(self, shared: Any, pool: _Pool, kept: bool) -> None:
+        self.shared = shared
+        self.pool = pool
+        self.token = next(_tokens)
+        self.kept = kept  # the pool outlives the session: the context goes with the items
+        self.collect = gc.isenabled()
+        self._payload: bytes | None = None
+
+    def _context(self) -> bytes | None:
+        if self.kept and self._payload is None:
+            self._payload = pickle.dumps(self.shared, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._payload
 
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T]) -> list[R]:
         if len(items) <= 1:
             return [fn(self.shared, item) for item in items]
-        if self._pool is None:  # forked on first use, after the shared context is complete
-            ctx = multiprocessing.get_context("fork")
-            self._pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.shared,))
-        return self._pool.map(_call, [(fn, item) for item in items], chunksize=1)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
-            self._pool = None
-
-    def terminate(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        return self.pool.map(fn, items, self.token, self.shared, self._context, self.collect)
 
 
 class LocalExecutor:
@@ -71,6 +119,24 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
+        self._kept: _Pool | None = None
+
+    @contextmanager
+    def run_scope(self) -> Iterator[None]:
+        """Sessions inside share one pool, forked at its first use and closed when the block ends."""
+        if self._kept is not None:  # nested: the outer block owns the pool
+            yield
+            return
+        self._kept = _Pool(self.workers)
+        try:
+            yield
+        except BaseException:
+            self._kept.terminate()
+            raise
+        else:
+            self._kept.close()
+        finally:
+            self._kept = None
 
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
@@ -78,11 +144,14 @@ class LocalExecutor:
         if n == 1:
             yield _InProcess(shared)
             return
-        session = _PoolSession(shared, n)
+        kept = self._kept
+        pool = kept if kept is not None and n == kept.workers else _Pool(n)
+        session = _PoolSession(shared, pool, kept=pool is kept)
         try:
             yield session
         except BaseException:
-            session.terminate()
+            pool.terminate()  # a kept pool too: a later session forks a new one
             raise
         else:
-            session.close()
+            if pool is not kept:
+                pool.close()

@@ -26,8 +26,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, ContextManager, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -238,6 +238,10 @@ class RayExecutor:
                          for k in range(blocks.size - 1)])
         pairs = unique_sorted(np.concatenate(found))
         return list(zip((pairs // n_total).tolist(), (pairs % n_total).tolist()))
+
+    def run_scope(self) -> ContextManager[None]:
+        """Nothing to keep across sessions here: each session starts its own actors."""
+        return nullcontext()
 
     @contextmanager
     def session(self, shared: Any, *, workers: int | None = None) -> Iterator[Any]:
