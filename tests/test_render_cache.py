@@ -40,7 +40,8 @@ def _files(run_dir: Path, run_ids: list[str]) -> dict[str, bytes]:
 
 
 def _same(a: Path, b: Path, out_a: Path, out_b: Path) -> None:
-    ids = [p.name for out in (out_a, out_b) for p in (out / "runs").iterdir()]
+    # longest first: a run made in the same second as another is "<stamp>-<hex>", which holds the other's id
+    ids = sorted((p.name for out in (out_a, out_b) for p in (out / "runs").iterdir()), key=len, reverse=True)
     files_a, files_b = _files(a, ids), _files(b, ids)
     assert files_a.keys() == files_b.keys()
     different = [name for name in files_a if files_a[name] != files_b[name]]
