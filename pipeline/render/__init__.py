@@ -306,15 +306,14 @@ def brief_bodies(briefs: Sequence[Brief], datas: Sequence[dict[str, Any]], forma
     (`markdown_body`), the JSON but for its run keys (`json_members`). `datas`: each brief's
     `brief_to_dict(brief, run_id)` (made once by the caller).
 
-    Taken from `cache` (kind "brief_files") under a hash of the brief (its `repr`) and of this code, so an unchanged
+    Taken from `cache` (kind "brief_files") under a hash of the brief's data and of this code, so an unchanged
     brief costs a dict, a hash and a lookup; the others are made and stored.
     """
     keys = []
-    fixed = hashlib.sha256(_code_key().encode())
-    fixed.update(repr(sorted(formats)).encode())
-    for brief in briefs:  # the bodies are a function of the brief (its repr: every field, nested) and this code
-        h = fixed.copy()
-        h.update(repr(brief).encode())
+    for data in datas:
+        h = hashlib.sha256(_code_key().encode())
+        h.update(repr(sorted(formats)).encode())
+        h.update(json.dumps({k: v for k, v in data.items() if k not in _RUN_KEYS}, ensure_ascii=False).encode())
         keys.append(h.hexdigest())
     found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
     out: list[dict[str, str]] = []
