@@ -822,18 +822,19 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                       cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
                       stats: FlowStats, by_doc: Mapping[str, list] | None = None) -> list[StoryText]:
     step = SummarizeStep()
-    by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
-    fixed = step.fixed(settings)
-    group_docs = docs_by_group(by_doc)
-    keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
-    found = cache.get_many("summary", keys)
-    # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
-    done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
-    todo = [(i, s, _decoded_summary(found.get(k))) for i, (s, k) in enumerate(zip(stories, keys)) if done[i] is None]
-    stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
-    # neural summarizers use their own threads: one worker
-    workers = 1 if settings.summarize.backend != "extractive" else None
-    with hooks.stage(step.name):
+    with hooks.stage(step.name):  # (the keys and the cache's answers too: a warm run's whole summarize stage)
+        by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
+        fixed = step.fixed(settings)
+        group_docs = docs_by_group(by_doc)
+        keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
+        found = cache.get_many("summary", keys)
+        # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
+        done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
+        todo = [(i, s, _decoded_summary(found.get(k))) for i, (s, k) in enumerate(zip(stories, keys))
+                if done[i] is None]
+        stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
+        # neural summarizers use their own threads: one worker
+        workers = 1 if settings.summarize.backend != "extractive" else None
         if todo:
             with executor.session(StoryContext(settings, summarizer), workers=workers) as session:
                 for start in range(0, len(todo), SUMMARIZE_BATCH):  # only a batch's slices held here at once
