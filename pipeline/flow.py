@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from contextlib import contextmanager, nullcontext
@@ -174,13 +173,7 @@ class DedupStep:
         (not the dedup settings, nor the other documents)."""
         fixed = digest("dedup-features", schema_fingerprint(), code_fingerprint(*self.code),
                        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES), settings_dict(settings)["ingest"])
-        head = f'["{fixed}","'.encode()
-
-        def key(d: Document) -> str:  # digest(fixed, d.sha256), without a JSON encoder per document
-            if not _HEX.fullmatch(d.sha256):
-                return digest(fixed, d.sha256)
-            return hashlib.sha256(head + d.sha256.encode() + b'"]').hexdigest()
-        return key
+        return lambda d: digest(fixed, d.sha256)
 
     def features(self, documents: Sequence[Document], settings: Settings, cache: Cache,
                  executor: Executor | None = None) -> list[Any]:
@@ -263,8 +256,6 @@ class DedupStep:
             save_state(run_dir / STATE_FILE, state_of(documents, memo, key, fingerprint))
         return result, False
 
-
-_HEX = re.compile(r"[0-9a-f]*")  # a content hash that JSON writes as it is
 
 # Documents per task when dedup's per-document features are computed on the workers (fixed: the
 # work is cut the same way whatever the pool size).
