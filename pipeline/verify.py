@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .changes import link_file
 from .ingest import file_sha256
 from .model import Document
 
@@ -64,7 +65,7 @@ def write_sources(run_dir: Path, documents: Sequence[Document],
         name = f"{d.doc_id}.txt"
         text = d.source_text  # made from the paragraphs at each access: once here
         sha = _sha256_text(text)
-        if kept.get(d.doc_id) != (sha, len(text)) or not _link(
+        if kept.get(d.doc_id) != (sha, len(text)) or not link_file(
                 previous_run / SOURCES_DIR / name, folder / name, like):  # type: ignore[operator, arg-type]
             with (folder / name).open("w", encoding="utf-8", newline="") as f:
                 f.write(text)
@@ -100,20 +101,6 @@ def _previous_sources(previous_run: Path | None, like: Path | None) -> dict[str,
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("sources not linked from %s: %s", previous_run, exc)
         return {}
-
-
-def _link(source: Path, target: Path, like: Path) -> bool:
-    """Hard-link a previous run's source file (a regular file with the owner and permissions of `like`);
-    False when it cannot."""
-    try:
-        st, want = os.lstat(source), os.stat(like)
-        if not stat.S_ISREG(st.st_mode) or (st.st_uid, stat.S_IMODE(st.st_mode)) != (want.st_uid,
-                                                                                     stat.S_IMODE(want.st_mode)):
-            return False
-        os.link(source, target)
-    except OSError:
-        return False
-    return True
 
 
 class VerifyError(Exception):
