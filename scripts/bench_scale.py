@@ -23,6 +23,9 @@ For each size, in a fresh output folder (so a fresh cache):
 2. ``warm``: the same corpus again (everything cached);
 3. ``plus1``: 1% more articles (new variants of existing bases) added, run again.
 
+``--plus1-again`` repeats only step 3 on a copy of an earlier ``--work`` folder: the next 1% of
+articles join the corpus and the run folder already there (``cp -a`` the folder first: it changes).
+
 Each run is the real CLI (``python -m pipeline run --log-format json``) in a
 child process. Per run: wall seconds, CPU seconds of the run and every process
 it started (``os.wait4``: user + system, pool workers and Apertium included),
@@ -166,6 +169,16 @@ def build_corpus(folder: Path, size: int, bases: list[Base], variants: int, seed
     return articles
 
 
+def corpus_articles(folder: Path, bases: list[Base]) -> list[tuple[int, int]]:
+    """The (base, variant number) of every article already in `folder` (as `write_article` names them)."""
+    index = {b.id: k for k, b in enumerate(bases)}
+    articles = []
+    for path in sorted(folder.glob("*_[0-9][0-9][0-9].txt")):
+        base, number = path.stem.rsplit("_", 1)
+        articles.append((index[base], int(number)))
+    return articles
+
+
 def add_new_articles(folder: Path, articles: list[tuple[int, int]], bases: list[Base], seed: int) -> int:
     """1% more articles: the next variants of the first bases (new copies of running stories)."""
     new = max(1, math.ceil(len(articles) / 100))
@@ -270,8 +283,8 @@ def exponents(small: tuple[int, dict], large: tuple[int, dict]) -> dict[str, flo
 def check_targets(results: dict[int, dict], growth: dict[str, dict]) -> dict[str, Any]:
     checks: dict[str, Any] = {}
     for n, r in results.items():
-        cold = r["cold"]
-        if cold.get("exit_code") not in (0, 1):
+        cold = r.get("cold")  # (none with --plus1-again: compare with the earlier run's)
+        if cold is None or cold.get("exit_code") not in (0, 1):
             continue
         if "warm" in r and r["warm"].get("wall_s") is not None:
             checks[f"{n}: warm <= 5% of cold"] = r["warm"]["wall_s"] <= 0.05 * cold["wall_s"]
@@ -299,6 +312,9 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None, help="pipeline config (default: configs/default.yaml)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run before it is killed")
     ap.add_argument("--cold-only", action="store_true", help="skip the warm and +1%% runs")
+    ap.add_argument("--plus1-again", action="store_true",
+                    help="keep each size's corpus and run folder from an earlier run of this script (a copy of "
+                         "it: they change), add the next 1%% of articles and make only the +1%% run")
     args = ap.parse_args()
 
     source = args.data / "orangesum-valid.jsonl"
@@ -309,11 +325,17 @@ def main() -> int:
     results: dict[int, dict[str, Any]] = {}
     for size in sorted(args.sizes):
         corpus, out = args.work / f"corpus-{size}", args.work / f"out-{size}"
-        articles = build_corpus(corpus, size, bases, args.variants, args.seed)
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
+        if args.plus1_again:
+            if not (out / "runs").is_dir():
+                print(f"bench_scale: --plus1-again: no earlier run in {out}", file=sys.stderr)
+                return 2
+            articles = corpus_articles(corpus, bases)
+        else:
+            articles = build_corpus(corpus, size, bases, args.variants, args.seed)
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
         r: dict[str, Any] = {"bases": len({b for b, _ in articles})}
-        phases = ["cold"] if args.cold_only else ["cold", "warm", "plus1"]
+        phases = ["plus1"] if args.plus1_again else ["cold"] if args.cold_only else ["cold", "warm", "plus1"]
         for phase in phases:
             if phase == "plus1":
                 r["new_articles"] = add_new_articles(corpus, articles, bases, args.seed)
