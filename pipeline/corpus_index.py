@@ -13,10 +13,15 @@ SELECTOR_CONTEXT = 32  # characters of prefix and suffix around a citation's exa
 def sentence_spans(paragraph: Paragraph) -> Iterator[tuple[Sentence, int, int]]:
     """Each sentence of the paragraph with its [start, end) character offsets in the paragraph text.
 
-    Sentences are found in order; one whose text is not found is skipped.
+    A sentence made from the paragraph's text (`Sentence.span`, as ingest makes them) gives its own
+    span; others are found in order, and one whose text is not found is skipped.
     """
     cursor = 0
     for s in paragraph.sentences:
+        if s.in_text is paragraph.text:
+            cursor = s.end
+            yield s, s.at, s.end
+            continue
         at = paragraph.text.find(s.text, cursor)
         if at < 0:
             continue

@@ -479,3 +479,20 @@ def _briefs(built, n):
     import dataclasses
 
     return [dataclasses.replace(built.briefs[0], story_id=f"story-{k:03d}") for k in range(n)]
+
+
+def test_sentence_spans_are_where_the_text_is(settings):
+    """A sentence repeated in its paragraph is given its own place, whether the sentences were made by
+    ingest (spans of the paragraph's text) or whole (found in order): citations quote what they point at."""
+    from pipeline.model import Paragraph, Sentence
+
+    text = "Il pleut. Il pleut. Le vent souffle."
+    spans = [("Il pleut.", 0, 9), ("Il pleut.", 10, 19), ("Le vent souffle.", 20, 36)]
+    by_span = [Sentence.span(f"d:p1.s{k}", "d:p1", text, at, end, 1, 1, at, end)
+               for k, (_, at, end) in enumerate(spans, 1)]
+    whole = [Sentence(f"d:p1.s{k}", "d:p1", t, 1, 1) for k, (t, _, _) in enumerate(spans, 1)]
+    for sentences in (by_span, whole):
+        paragraph = Paragraph("d:p1", "d", 1, text, 1, 1, "fr", "body", tuple(sentences))
+        got = [(s.text, at, end) for s, at, end in sentence_spans(paragraph)]
+        assert got == spans
+        assert all(text[at:end] == t for t, at, end in got)
