@@ -427,6 +427,12 @@ def _headline_lang(story: Story, index: CorpusIndex, summary: Summary, headline:
     return "fr"
 
 
+# Story fields a story's summary, headline, quotes and translation plan never read (`_summarize_story`), so
+# not part of its cache key: its id (given back after the cache), and the documents of other stories
+# related to it (read by the brief only; they change whenever a new article lands near the story).
+NOT_SUMMARIZED = ("story_id", "related")
+
+
 class SummarizeStep:
     """Story -> French summary, headline and key quotes; summaries cached per story."""
 
@@ -444,9 +450,9 @@ class SummarizeStep:
 
     def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str,
             group_docs: Mapping[str, Sequence[str]]) -> str:
-        """What a story's summary and headline depend on: the story, its documents, the membership of
-        the dedup groups touching them (and the documents of their other members: `group_docs`, from
-        `docs_by_group`), the settings, the code.
+        """What a story's summary and headline depend on: the story (but its id and its related documents,
+        `NOT_SUMMARIZED`), its documents, the membership of the dedup groups touching them (and the
+        documents of their other members: `group_docs`, from `docs_by_group`), the settings, the code.
 
         Group scores are left out on purpose: they shift a little whenever any article is added (corpus
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
@@ -454,7 +460,7 @@ class SummarizeStep:
         """
         groups = story_groups(story, groups_of_doc)
         involved = story_slice(story, groups, group_docs)
-        story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
+        story_data = {f.name: getattr(story, f.name) for f in dataclasses.fields(story) if f.name not in NOT_SUMMARIZED}
         return digest(
             fixed, story_data,
             [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],

@@ -143,6 +143,38 @@ def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_who
         assert _summarize_story(ctx, sent) == _summarize_story(ctx, whole)
 
 
+def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_path):
+    """A new article near a story changes the story's related documents, not its summary: the key stays (no
+    summary made again); its paragraphs are read: the key moves with them."""
+    import dataclasses
+
+    from pipeline.corpus_index import CorpusIndex
+    from pipeline.flow import (
+        NoHooks, SummarizeStep, StoryContext, _null_cache, _summarize_story, corpus_steps, docs_by_group,
+        groups_by_document, story_input,
+    )
+    from pipeline.ingest import ingest
+    from pipeline.model import RelatedDocument
+    from pipeline.summarize import make_summarizer
+
+    settings = Settings()
+    documents = ingest(_write_stories_sharing_a_sentence(tmp_path / "corpus"), settings.ingest).documents
+    index = CorpusIndex.build(documents)
+    dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
+    by_doc = groups_by_document(dedup_result, index)
+    step, ctx = SummarizeStep(), StoryContext(settings, make_summarizer(settings.summarize))
+    fixed, group_docs = step.fixed(settings), docs_by_group(by_doc)
+    story, other = stories
+    near = dataclasses.replace(story, related=(RelatedDocument(other.doc_ids[0], other.story_id, 0.5, "near"),))
+    assert near.related != story.related
+    key = step.key(story, index, by_doc, fixed, group_docs)
+    assert step.key(near, index, by_doc, fixed, group_docs) == key
+    assert _summarize_story(ctx, story_input(near, None, index, by_doc)) == \
+        _summarize_story(ctx, story_input(story, None, index, by_doc))
+    fewer = dataclasses.replace(story, paragraph_ids=story.paragraph_ids[:-1])
+    assert step.key(fewer, index, by_doc, fixed, group_docs) != key
+
+
 def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
     """Inside run_scope the pool is forked once, at its first use; a later session's context reaches the
     same workers (pickled with its items, not inherited)."""
