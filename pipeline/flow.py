@@ -334,9 +334,10 @@ class StoryContext:
 @dataclass(frozen=True)
 class StoryInput:
     """What a worker needs for one story (made where the flow runs, sent with the story): the story, its
-    cached summary and headline if any, the dedup groups touching its documents, and its slice of the
-    corpus: its documents whole, and the sentences of other documents in those groups (`story_input`).
-    Never the whole corpus, so that a worker's memory is bounded by its story, not by the corpus."""
+    cached summary and headline if any, the sentence dedup groups touching its documents (`summary_groups`),
+    and its slice of the corpus: its documents whole, and the sentences of other documents in those groups
+    (`story_input`). Never the whole corpus, so that a worker's memory is bounded by its story, not by the
+    corpus; and nothing its summary's cache key (`SummarizeStep.key`) leaves out."""
 
     story: Story
     cached: tuple[Summary, str] | None
@@ -351,8 +352,8 @@ def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusI
                 groups_of_doc: Mapping[str, list]) -> StoryInput:
     """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
     cites every copy of a sentence it takes; its English may come from a copy), never paragraphs."""
-    groups = story_groups(story, groups_of_doc)
-    others = (m.id for g in groups if g.level == "sentence" for m in g.members)
+    groups = summary_groups(story, groups_of_doc)
+    others = (m.id for g in groups for m in g.members)
     return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others), tuple(groups))
 
 
@@ -368,9 +369,17 @@ def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
     return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
 
 
+def summary_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
+    """The sentence dedup groups with a member in the story's documents (`story_groups`): what its summary,
+    headline, quotes and translation plan read of dedup (support, the copies cited, English from a copy).
+    Paragraph groups are not read there (they shape the story's paragraphs, `Story.paragraph_ids`): a new
+    article repeating one of its paragraphs changes neither its summary nor its cache key."""
+    return [g for g in story_groups(story, groups_of_doc) if g.level == "sentence"]
+
+
 def story_slice(story: Story, groups: Sequence[Any], group_docs: Mapping[str, Sequence[str]]) -> list[str]:
     """The documents a story's summary, headline, quotes and translation plan read: its own and those of
-    the other members of the dedup groups touching it (`groups`, from `story_groups`; `group_docs` from
+    the other members of the dedup groups it reads (`groups`, from `summary_groups`; `group_docs` from
     `docs_by_group`), sorted."""
     return sorted(set(story.doc_ids).union(*(group_docs[g.group_id] for g in groups)))
 
@@ -451,14 +460,15 @@ class SummarizeStep:
     def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str,
             group_docs: Mapping[str, Sequence[str]]) -> str:
         """What a story's summary and headline depend on: the story (but its id and its related documents,
-        `NOT_SUMMARIZED`), its documents, the membership of the dedup groups touching them (and the
-        documents of their other members: `group_docs`, from `docs_by_group`), the settings, the code.
+        `NOT_SUMMARIZED`), its documents, the membership of the sentence dedup groups touching them
+        (`summary_groups`, and the documents of their other members: `group_docs`, from `docs_by_group`),
+        the settings, the code: what its `StoryInput` holds.
 
         Group scores are left out on purpose: they shift a little whenever any article is added (corpus
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
         something else of the dedup result, add it here.
         """
-        groups = story_groups(story, groups_of_doc)
+        groups = summary_groups(story, groups_of_doc)
         involved = story_slice(story, groups, group_docs)
         story_data = {f.name: getattr(story, f.name) for f in dataclasses.fields(story) if f.name not in NOT_SUMMARIZED}
         return digest(

@@ -154,7 +154,7 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
         groups_by_document, story_input,
     )
     from pipeline.ingest import ingest
-    from pipeline.model import RelatedDocument
+    from pipeline.model import DupGroup, DupMember, RelatedDocument
     from pipeline.summarize import make_summarizer
 
     settings = Settings()
@@ -173,6 +173,14 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
         _summarize_story(ctx, story_input(story, None, index, by_doc))
     fewer = dataclasses.replace(story, paragraph_ids=story.paragraph_ids[:-1])
     assert step.key(fewer, index, by_doc, fixed, group_docs) != key
+    # a paragraph of the other story repeating one of this story's: summaries read no paragraph group
+    mine, theirs = (index.documents[s.doc_ids[0]].paragraphs[0].pid for s in (story, other))
+    repeated = DupGroup("p-new", "paragraph", mine, (DupMember(mine, "exact", 1.0), DupMember(theirs, "exact", 1.0)))
+    more = {d: list(gs) for d, gs in by_doc.items()}
+    for d in (story.doc_ids[0], other.doc_ids[0]):
+        more.setdefault(d, []).append(repeated)
+    assert step.key(story, index, more, fixed, docs_by_group(more)) == key
+    assert story_input(story, None, index, more) == story_input(story, None, index, by_doc)
 
 
 def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
