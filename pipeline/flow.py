@@ -47,7 +47,7 @@ from .cache import (
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex, SliceParts
 from .executors import Executor, Session
-from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
+from .model import Brief, Citation, DedupResult, Document, IngestResult, Quote, Story, Summary, SummarySentence
 from .translate import EngineFailure, TranslationError, Translator
 from .verify import write_sources
 
@@ -794,31 +794,55 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     return dedup_result, stories, cached
 
 
-def _decoded_summary(value: Any) -> tuple[Summary, str] | None:
+def _decoded_summary(value: Any, index: CorpusIndex) -> tuple[Summary, str] | None:
     """A cached summary, or None when there is none or it no longer decodes (a miss)."""
     if value is None:
         return None
     try:
-        return decode(Summary, value["summary"]), value["headline_fr"]
+        data = value["summary"]
+        summary = decode(Summary, {**data, "sentences": ()})
+        sentences = tuple(_decoded_cited(SummarySentence, s, index) for s in data["sentences"])
+        return dataclasses.replace(summary, sentences=sentences), value["headline_fr"]
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _encoded_text(text: StoryText) -> dict[str, Any]:
-    """A story's summary, headline, quotes and translation plan as cached (one entry per story key)."""
-    return {"summary": encode(text.summary), "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
-            "quotes": encode(text.quotes), "needs": [list(n) for n in text.needs]}
+def _encoded_text(text: StoryText, index: CorpusIndex) -> dict[str, Any]:
+    """A story's summary, headline, quotes and translation plan as cached (one entry per story key), their
+    citations as `_encoded_cited` keeps them."""
+    summary = {**encode(dataclasses.replace(text.summary, sentences=())),
+               "sentences": [_encoded_cited(s, index) for s in text.summary.sentences]}
+    return {"summary": summary, "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
+            "quotes": [_encoded_cited(q, index) for q in text.quotes], "needs": [list(n) for n in text.needs]}
 
 
-def _decoded_text(story: Story, value: Any) -> StoryText | None:
+def _encoded_cited(record: Any, index: CorpusIndex) -> dict[str, Any]:
+    """A SummarySentence or Quote as cached. Each citation is kept as the id of the sentence it cites where the
+    index cites that sentence alike (`CorpusIndex.cite`; the key says the cited documents are unchanged when
+    it is read back), whole otherwise: citations (every copy of a sentence, with its text and context) are
+    most of a summary's bytes, and a warm run reads back every story's."""
+    data = encode(dataclasses.replace(record, citations=()))
+    data["citations"] = [c.sid if c.sid in index.sentences and index.cite(c.sid) == c else encode(c)
+                         for c in record.citations]
+    return data
+
+
+def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex) -> Any:
+    """Inverse of `_encoded_cited` (KeyError for a sentence no longer in the index)."""
+    record = decode(tp, {**data, "citations": ()})
+    return dataclasses.replace(record, citations=tuple(index.cite(c) if isinstance(c, str) else decode(Citation, c)
+                                                       for c in data["citations"]))
+
+
+def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | None:
     """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
     (an older entry: the worker then extracts quotes and plans again) or no longer decodes."""
-    hit = _decoded_summary(value)
+    hit = _decoded_summary(value, index)
     if hit is None or "quotes" not in value:
         return None
     try:
         return StoryText(dataclasses.replace(hit[0], story_id=story.story_id), hit[1],
-                         tuple(decode(Quote, q) for q in value["quotes"]),
+                         tuple(_decoded_cited(Quote, q, index) for q in value["quotes"]),
                          tuple(TranslationNeed(int(p), t, sl, tl) for p, t, sl, tl in value["needs"]),
                          value["headline_lang"])
     except (KeyError, TypeError, ValueError):
@@ -836,8 +860,8 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
         found = cache.get_many("summary", keys)
         # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
-        done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
-        todo = [(i, s, _decoded_summary(found.get(k))) for i, (s, k) in enumerate(zip(stories, keys))
+        done = [_decoded_text(s, found.get(k), index) for s, k in zip(stories, keys)]
+        todo = [(i, s, _decoded_summary(found.get(k), index)) for i, (s, k) in enumerate(zip(stories, keys))
                 if done[i] is None]
         stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
         # neural summarizers use their own threads: one worker
@@ -849,7 +873,7 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                     made = step.run(session, [story_input(s, hit, index, by_doc) for _, s, hit in batch])
                     for (i, _, _), text in zip(batch, made):
                         done[i] = text
-                    cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(batch, made)])
+                    cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for (i, _, _), t in zip(batch, made)])
     return [t for t in done if t is not None]
 
 

@@ -183,6 +183,43 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
     assert story_input(story, None, index, more) == story_input(story, None, index, by_doc)
 
 
+def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_ids(tmp_path):
+    """The summary cache keeps a citation as its sentence id where the index cites that sentence alike (made
+    again from the index when read back), whole otherwise; what is read back equals what was made."""
+    import dataclasses
+    import json
+
+    from pipeline.corpus_index import CorpusIndex
+    from pipeline.flow import (
+        NoHooks, StoryContext, _decoded_text, _encoded_text, _null_cache, _summarize_story, corpus_steps,
+        groups_by_document, story_input,
+    )
+    from pipeline.ingest import ingest
+    from pipeline.summarize import make_summarizer
+
+    settings = Settings()
+    documents = ingest(_write_stories_sharing_a_sentence(tmp_path / "corpus"), settings.ingest).documents
+    index = CorpusIndex.build(documents)
+    dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
+    by_doc = groups_by_document(dedup_result, index)
+    ctx = StoryContext(settings, make_summarizer(settings.summarize))
+    for story in stories:
+        text = _summarize_story(ctx, story_input(story, None, index, by_doc))
+        cited = [c for s in text.summary.sentences for c in s.citations]
+        assert len(cited) > 1
+        value = json.loads(json.dumps(_encoded_text(text, index)))
+        assert [c for s in value["summary"]["sentences"] for c in s["citations"]] == [c.sid for c in cited]
+        assert _decoded_text(story, value, index) == text
+        # a citation the index would not make alike is kept whole
+        odd = dataclasses.replace(cited[0], prefix="elsewhere")
+        first = dataclasses.replace(text.summary.sentences[0], citations=(odd, *text.summary.sentences[0].citations[1:]))
+        changed = dataclasses.replace(text, summary=dataclasses.replace(
+            text.summary, sentences=(first, *text.summary.sentences[1:])))
+        value = json.loads(json.dumps(_encoded_text(changed, index)))
+        assert value["summary"]["sentences"][0]["citations"][0]["prefix"] == "elsewhere"
+        assert _decoded_text(story, value, index) == changed
+
+
 def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
     """Inside run_scope the pool is forked once, at its first use; a later session's context reaches the
     same workers (pickled with its items, not inherited)."""
