@@ -794,14 +794,16 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     return dedup_result, stories, cached
 
 
-def _decoded_summary(value: Any, index: CorpusIndex) -> tuple[Summary, str] | None:
-    """A cached summary, or None when there is none or it no longer decodes (a miss)."""
+def _decoded_summary(value: Any, index: CorpusIndex, sources: dict[str, str] | None = None,
+                     ) -> tuple[Summary, str] | None:
+    """A cached summary, or None when there is none or it no longer decodes (a miss). `sources`: see
+    `_decoded_cited`."""
     if value is None:
         return None
     try:
         data = value["summary"]
         summary = decode(Summary, {**data, "sentences": ()})
-        sentences = tuple(_decoded_cited(SummarySentence, s, index) for s in data["sentences"])
+        sentences = tuple(_decoded_cited(SummarySentence, s, index, sources) for s in data["sentences"])
         return dataclasses.replace(summary, sentences=sentences), value["headline_fr"]
     except (KeyError, TypeError, ValueError):
         return None
@@ -810,39 +812,42 @@ def _decoded_summary(value: Any, index: CorpusIndex) -> tuple[Summary, str] | No
 def _encoded_text(text: StoryText, index: CorpusIndex) -> dict[str, Any]:
     """A story's summary, headline, quotes and translation plan as cached (one entry per story key), their
     citations as `_encoded_cited` keeps them."""
+    sources: dict[str, str] = {}
     summary = {**encode(dataclasses.replace(text.summary, sentences=())),
-               "sentences": [_encoded_cited(s, index) for s in text.summary.sentences]}
+               "sentences": [_encoded_cited(s, index, sources) for s in text.summary.sentences]}
     return {"summary": summary, "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
-            "quotes": [_encoded_cited(q, index) for q in text.quotes], "needs": [list(n) for n in text.needs]}
+            "quotes": [_encoded_cited(q, index, sources) for q in text.quotes], "needs": [list(n) for n in text.needs]}
 
 
-def _encoded_cited(record: Any, index: CorpusIndex) -> dict[str, Any]:
+def _encoded_cited(record: Any, index: CorpusIndex, sources: dict[str, str]) -> dict[str, Any]:
     """A SummarySentence or Quote as cached. Each citation is kept as the id of the sentence it cites where the
     index cites that sentence alike (`CorpusIndex.cite`; the key says the cited documents are unchanged when
     it is read back), whole otherwise: citations (every copy of a sentence, with its text and context) are
     most of a summary's bytes, and a warm run reads back every story's."""
     data = encode(dataclasses.replace(record, citations=()))
-    data["citations"] = [c.sid if c.sid in index.sentences and index.cite(c.sid) == c else encode(c)
+    data["citations"] = [c.sid if c.sid in index.sentences and index.cite(c.sid, sources) == c else encode(c)
                          for c in record.citations]
     return data
 
 
-def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex) -> Any:
-    """Inverse of `_encoded_cited` (KeyError for a sentence no longer in the index)."""
+def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: dict[str, str] | None) -> Any:
+    """Inverse of `_encoded_cited` (KeyError for a sentence no longer in the index). `sources`: the source
+    texts of the story's documents made so far (`CorpusIndex.cite`), one dict per story."""
     record = decode(tp, {**data, "citations": ()})
-    return dataclasses.replace(record, citations=tuple(index.cite(c) if isinstance(c, str) else decode(Citation, c)
-                                                       for c in data["citations"]))
+    return dataclasses.replace(record, citations=tuple(
+        index.cite(c, sources) if isinstance(c, str) else decode(Citation, c) for c in data["citations"]))
 
 
 def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | None:
     """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
     (an older entry: the worker then extracts quotes and plans again) or no longer decodes."""
-    hit = _decoded_summary(value, index)
+    sources: dict[str, str] = {}
+    hit = _decoded_summary(value, index, sources)
     if hit is None or "quotes" not in value:
         return None
     try:
         return StoryText(dataclasses.replace(hit[0], story_id=story.story_id), hit[1],
-                         tuple(_decoded_cited(Quote, q, index) for q in value["quotes"]),
+                         tuple(_decoded_cited(Quote, q, index, sources) for q in value["quotes"]),
                          tuple(TranslationNeed(int(p), t, sl, tl) for p, t, sl, tl in value["needs"]),
                          value["headline_lang"])
     except (KeyError, TypeError, ValueError):
@@ -860,7 +865,8 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
         found = cache.get_many("summary", keys)
         # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
-        done = [_decoded_text(s, found.get(k), index) for s, k in zip(stories, keys)]
+        with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
+            done = [_decoded_text(s, found.get(k), index) for s, k in zip(stories, keys)]
         todo = [(i, s, _decoded_summary(found.get(k), index)) for i, (s, k) in enumerate(zip(stories, keys))
                 if done[i] is None]
         stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
