@@ -114,16 +114,11 @@ def _write_stories_sharing_a_sentence(folder: Path) -> Path:
     return folder
 
 
-def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_whole_corpus(tmp_path):
-    """Workers get each story's documents and, of other stories' documents, only the sentences in its
-    duplicate groups (with their citations): the same summary, quotes and translation plan as from the
-    whole corpus, also after the trip to a worker (pickled)."""
-    import pickle
-
-    from pipeline.corpus_index import CorpusIndex, SliceParts
-    from pipeline.flow import (
-        NoHooks, StoryContext, StoryInput, _null_cache, _summarize_story, corpus_steps, groups_by_document, story_input,
-    )
+def _two_stories_sharing_a_sentence(tmp_path: Path):
+    """(settings, documents, index, stories, groups by document, a worker's StoryContext) of two stories that
+    share a sentence."""
+    from pipeline.corpus_index import CorpusIndex
+    from pipeline.flow import NoHooks, StoryContext, _null_cache, corpus_steps, groups_by_document
     from pipeline.ingest import ingest
     from pipeline.summarize import make_summarizer
 
@@ -132,7 +127,19 @@ def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_who
     index = CorpusIndex.build(documents)
     dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
     by_doc = groups_by_document(dedup_result, index)
-    ctx = StoryContext(settings, make_summarizer(settings.summarize))
+    return settings, documents, index, stories, by_doc, StoryContext(settings, make_summarizer(settings.summarize))
+
+
+def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_whole_corpus(tmp_path):
+    """Workers get each story's documents and, of other stories' documents, only the sentences in its
+    duplicate groups (with their citations): the same summary, quotes and translation plan as from the
+    whole corpus, also after the trip to a worker (pickled)."""
+    import pickle
+
+    from pipeline.corpus_index import SliceParts
+    from pipeline.flow import StoryInput, _summarize_story, story_input
+
+    settings, documents, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
     assert len(stories) == 2
     for story in stories:
         item = story_input(story, None, index, by_doc)
@@ -148,21 +155,11 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
     summary made again); its paragraphs are read: the key moves with them."""
     import dataclasses
 
-    from pipeline.corpus_index import CorpusIndex
-    from pipeline.flow import (
-        NoHooks, SummarizeStep, StoryContext, _null_cache, _summarize_story, corpus_steps, docs_by_group,
-        groups_by_document, story_input,
-    )
-    from pipeline.ingest import ingest
+    from pipeline.flow import SummarizeStep, _summarize_story, docs_by_group, story_input
     from pipeline.model import DupGroup, DupMember, RelatedDocument
-    from pipeline.summarize import make_summarizer
 
-    settings = Settings()
-    documents = ingest(_write_stories_sharing_a_sentence(tmp_path / "corpus"), settings.ingest).documents
-    index = CorpusIndex.build(documents)
-    dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
-    by_doc = groups_by_document(dedup_result, index)
-    step, ctx = SummarizeStep(), StoryContext(settings, make_summarizer(settings.summarize))
+    settings, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
+    step = SummarizeStep()
     fixed, group_docs = step.fixed(settings), docs_by_group(by_doc)
     story, other = stories
     near = dataclasses.replace(story, related=(RelatedDocument(other.doc_ids[0], other.story_id, 0.5, "near"),))
@@ -189,20 +186,9 @@ def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_id
     import dataclasses
     import json
 
-    from pipeline.corpus_index import CorpusIndex
-    from pipeline.flow import (
-        NoHooks, StoryContext, _decoded_text, _encoded_text, _null_cache, _summarize_story, corpus_steps,
-        groups_by_document, story_input,
-    )
-    from pipeline.ingest import ingest
-    from pipeline.summarize import make_summarizer
+    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, story_input
 
-    settings = Settings()
-    documents = ingest(_write_stories_sharing_a_sentence(tmp_path / "corpus"), settings.ingest).documents
-    index = CorpusIndex.build(documents)
-    dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
-    by_doc = groups_by_document(dedup_result, index)
-    ctx = StoryContext(settings, make_summarizer(settings.summarize))
+    _, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
     for story in stories:
         text = _summarize_story(ctx, story_input(story, None, index, by_doc))
         cited = [c for s in text.summary.sentences for c in s.citations]
