@@ -507,5 +507,24 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
     return EXIT_USAGE
 
 
+def leave(code: int) -> NoReturn:
+    """End the process with `code` once the command is done: the exit handlers run (log handlers, a Ray
+    cluster's shutdown), the output is flushed, and the interpreter is not torn down object by object (a
+    run's records freed one by one and walked by a last collection: 0.4 s of CPU after a warm run at 10,000
+    articles, when everything is written). Under a profiler, a debugger or coverage (`python -m cProfile -m
+    pipeline ...`), which write their results as the interpreter ends: an ordinary exit."""
+    import atexit
+
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

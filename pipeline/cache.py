@@ -374,6 +374,9 @@ class Cache:
                 "CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
                 "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID"
             )
+            # `prune` (every run) finds the entries unused for long through this index: without it, it reads
+            # every value (`used` comes after it in each row: 270 MB at 10,000 articles, 0.3 s for nothing)
+            db.execute("CREATE INDEX IF NOT EXISTS entries_used ON entries (used)")
             db.execute("SELECT count(*) FROM entries WHERE 0").fetchall()
         except sqlite3.DatabaseError:
             db.close()

@@ -41,12 +41,18 @@ class CorpusIndex:
         sentences = {s.sid: s for p in paragraphs.values() for s in p.sentences}
         return cls({d.doc_id: d for d in documents}, paragraphs, sentences)
 
-    def cite(self, sid: str) -> Citation:
-        """The citation of a sentence: where it is, and the exact source text it quotes (W3C selectors)."""
+    def cite(self, sid: str, sources: dict[str, str] | None = None) -> Citation:
+        """The citation of a sentence: where it is, and the exact source text it quotes (W3C selectors).
+
+        `sources`: the documents' source texts made so far (doc id -> text; filled here), to cite many
+        sentences of a few documents (a summary's copies) making each document's source text once."""
         sentence = self.sentences[sid]
         paragraph = self.paragraphs[sentence.pid]
         doc = self.documents[paragraph.doc_id]
-        source, start, end = doc.source_text, sentence.char_start, sentence.char_end
+        source = doc.source_text if sources is None else sources.get(doc.doc_id)
+        if source is None:
+            source = sources[doc.doc_id] = doc.source_text  # type: ignore[index]
+        start, end = sentence.char_start, sentence.char_end
         return Citation(
             file=doc.path, doc_id=doc.doc_id, paragraph=paragraph.index,
             line_start=sentence.line_start, line_end=sentence.line_end, text=sentence.text, sid=sid,
@@ -63,9 +69,9 @@ class CorpusSlice(CorpusIndex):
 
     citations: dict[str, Citation]  # each sentence of another document: its citation, made from the whole index
 
-    def cite(self, sid: str) -> Citation:
+    def cite(self, sid: str, sources: dict[str, str] | None = None) -> Citation:
         made = self.citations.get(sid)
-        return made if made is not None else super().cite(sid)
+        return made if made is not None else super().cite(sid, sources)
 
 
 @dataclass(frozen=True)
@@ -81,13 +87,13 @@ class SliceParts:
     def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str]) -> "SliceParts":
         """The documents `doc_ids`, and the sentences `sids` of other documents (ids of theirs, or not in the
         corpus, are left out; each once)."""
-        own, others = set(doc_ids), {}
+        own, others, sources = set(doc_ids), {}, {}
         for sid in sids:
             sentence = index.sentences.get(sid)
             if sentence is None or sid in others or index.paragraphs[sentence.pid].doc_id in own:
                 continue
             paragraph = index.paragraphs[sentence.pid]
-            others[sid] = (sentence, replace(paragraph, text="", sentences=()), index.cite(sid))
+            others[sid] = (sentence, replace(paragraph, text="", sentences=()), index.cite(sid, sources))
         return cls(tuple(index.documents[d] for d in doc_ids), tuple(others.values()))
 
     def index(self) -> CorpusSlice:

@@ -47,7 +47,7 @@ from .cache import (
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex, SliceParts
 from .executors import Executor, Session
-from .model import Brief, DedupResult, Document, IngestResult, Quote, Story, Summary
+from .model import Brief, Citation, DedupResult, Document, IngestResult, Quote, Story, Summary, SummarySentence
 from .translate import EngineFailure, TranslationError, Translator
 from .verify import write_sources
 
@@ -334,9 +334,10 @@ class StoryContext:
 @dataclass(frozen=True)
 class StoryInput:
     """What a worker needs for one story (made where the flow runs, sent with the story): the story, its
-    cached summary and headline if any, the dedup groups touching its documents, and its slice of the
-    corpus: its documents whole, and the sentences of other documents in those groups (`story_input`).
-    Never the whole corpus, so that a worker's memory is bounded by its story, not by the corpus."""
+    cached summary and headline if any, the sentence dedup groups touching its documents (`summary_groups`),
+    and its slice of the corpus: its documents whole, and the sentences of other documents in those groups
+    (`story_input`). Never the whole corpus, so that a worker's memory is bounded by its story, not by the
+    corpus; and nothing its summary's cache key (`SummarizeStep.key`) leaves out."""
 
     story: Story
     cached: tuple[Summary, str] | None
@@ -351,8 +352,8 @@ def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusI
                 groups_of_doc: Mapping[str, list]) -> StoryInput:
     """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
     cites every copy of a sentence it takes; its English may come from a copy), never paragraphs."""
-    groups = story_groups(story, groups_of_doc)
-    others = (m.id for g in groups if g.level == "sentence" for m in g.members)
+    groups = summary_groups(story, groups_of_doc)
+    others = (m.id for g in groups for m in g.members)
     return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others), tuple(groups))
 
 
@@ -368,9 +369,17 @@ def story_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
     return list({g.group_id: g for d in story.doc_ids for g in groups_of_doc.get(d, ())}.values())
 
 
+def summary_groups(story: Story, groups_of_doc: Mapping[str, list]) -> list:
+    """The sentence dedup groups with a member in the story's documents (`story_groups`): what its summary,
+    headline, quotes and translation plan read of dedup (support, the copies cited, English from a copy).
+    Paragraph groups are not read there (they shape the story's paragraphs, `Story.paragraph_ids`): a new
+    article repeating one of its paragraphs changes neither its summary nor its cache key."""
+    return [g for g in story_groups(story, groups_of_doc) if g.level == "sentence"]
+
+
 def story_slice(story: Story, groups: Sequence[Any], group_docs: Mapping[str, Sequence[str]]) -> list[str]:
     """The documents a story's summary, headline, quotes and translation plan read: its own and those of
-    the other members of the dedup groups touching it (`groups`, from `story_groups`; `group_docs` from
+    the other members of the dedup groups it reads (`groups`, from `summary_groups`; `group_docs` from
     `docs_by_group`), sorted."""
     return sorted(set(story.doc_ids).union(*(group_docs[g.group_id] for g in groups)))
 
@@ -427,6 +436,12 @@ def _headline_lang(story: Story, index: CorpusIndex, summary: Summary, headline:
     return "fr"
 
 
+# Story fields a story's summary, headline, quotes and translation plan never read (`_summarize_story`), so
+# not part of its cache key: its id (given back after the cache), and the documents of other stories
+# related to it (read by the brief only; they change whenever a new article lands near the story).
+NOT_SUMMARIZED = ("story_id", "related")
+
+
 class SummarizeStep:
     """Story -> French summary, headline and key quotes; summaries cached per story."""
 
@@ -444,17 +459,18 @@ class SummarizeStep:
 
     def key(self, story: Story, index: CorpusIndex, groups_of_doc: Mapping[str, list], fixed: str,
             group_docs: Mapping[str, Sequence[str]]) -> str:
-        """What a story's summary and headline depend on: the story, its documents, the membership of
-        the dedup groups touching them (and the documents of their other members: `group_docs`, from
-        `docs_by_group`), the settings, the code.
+        """What a story's summary and headline depend on: the story (but its id and its related documents,
+        `NOT_SUMMARIZED`), its documents, the membership of the sentence dedup groups touching them
+        (`summary_groups`, and the documents of their other members: `group_docs`, from `docs_by_group`),
+        the settings, the code: what its `StoryInput` holds.
 
         Group scores are left out on purpose: they shift a little whenever any article is added (corpus
         TF-IDF), and the summarizer reads only who is in a group. If a summarizer starts reading
         something else of the dedup result, add it here.
         """
-        groups = story_groups(story, groups_of_doc)
+        groups = summary_groups(story, groups_of_doc)
         involved = story_slice(story, groups, group_docs)
-        story_data = {k: v for k, v in encode(story).items() if k != "story_id"}
+        story_data = {f.name: getattr(story, f.name) for f in dataclasses.fields(story) if f.name not in NOT_SUMMARIZED}
         return digest(
             fixed, story_data,
             [(d, index.documents[d].path, index.documents[d].sha256) for d in involved],
@@ -778,31 +794,60 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     return dedup_result, stories, cached
 
 
-def _decoded_summary(value: Any) -> tuple[Summary, str] | None:
-    """A cached summary, or None when there is none or it no longer decodes (a miss)."""
+def _decoded_summary(value: Any, index: CorpusIndex, sources: dict[str, str] | None = None,
+                     ) -> tuple[Summary, str] | None:
+    """A cached summary, or None when there is none or it no longer decodes (a miss). `sources`: see
+    `_decoded_cited`."""
     if value is None:
         return None
     try:
-        return decode(Summary, value["summary"]), value["headline_fr"]
+        data = value["summary"]
+        summary = decode(Summary, {**data, "sentences": ()})
+        sentences = tuple(_decoded_cited(SummarySentence, s, index, sources) for s in data["sentences"])
+        return dataclasses.replace(summary, sentences=sentences), value["headline_fr"]
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _encoded_text(text: StoryText) -> dict[str, Any]:
-    """A story's summary, headline, quotes and translation plan as cached (one entry per story key)."""
-    return {"summary": encode(text.summary), "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
-            "quotes": encode(text.quotes), "needs": [list(n) for n in text.needs]}
+def _encoded_text(text: StoryText, index: CorpusIndex) -> dict[str, Any]:
+    """A story's summary, headline, quotes and translation plan as cached (one entry per story key), their
+    citations as `_encoded_cited` keeps them."""
+    sources: dict[str, str] = {}
+    summary = {**encode(dataclasses.replace(text.summary, sentences=())),
+               "sentences": [_encoded_cited(s, index, sources) for s in text.summary.sentences]}
+    return {"summary": summary, "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
+            "quotes": [_encoded_cited(q, index, sources) for q in text.quotes], "needs": [list(n) for n in text.needs]}
 
 
-def _decoded_text(story: Story, value: Any) -> StoryText | None:
+def _encoded_cited(record: Any, index: CorpusIndex, sources: dict[str, str]) -> dict[str, Any]:
+    """A SummarySentence or Quote as cached. Each citation is kept as the id of the sentence it cites where the
+    index cites that sentence alike (`CorpusIndex.cite`; the key says the cited documents are unchanged when
+    it is read back), whole otherwise: citations (every copy of a sentence, with its text and context) are
+    most of a summary's bytes, and a warm run reads back every story's."""
+    data = encode(dataclasses.replace(record, citations=()))
+    data["citations"] = [c.sid if c.sid in index.sentences and index.cite(c.sid, sources) == c else encode(c)
+                         for c in record.citations]
+    return data
+
+
+def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: dict[str, str] | None) -> Any:
+    """Inverse of `_encoded_cited` (KeyError for a sentence no longer in the index). `sources`: the source
+    texts of the story's documents made so far (`CorpusIndex.cite`), one dict per story."""
+    record = decode(tp, {**data, "citations": ()})
+    return dataclasses.replace(record, citations=tuple(
+        index.cite(c, sources) if isinstance(c, str) else decode(Citation, c) for c in data["citations"]))
+
+
+def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | None:
     """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
     (an older entry: the worker then extracts quotes and plans again) or no longer decodes."""
-    hit = _decoded_summary(value)
+    sources: dict[str, str] = {}
+    hit = _decoded_summary(value, index, sources)
     if hit is None or "quotes" not in value:
         return None
     try:
         return StoryText(dataclasses.replace(hit[0], story_id=story.story_id), hit[1],
-                         tuple(decode(Quote, q) for q in value["quotes"]),
+                         tuple(_decoded_cited(Quote, q, index, sources) for q in value["quotes"]),
                          tuple(TranslationNeed(int(p), t, sl, tl) for p, t, sl, tl in value["needs"]),
                          value["headline_lang"])
     except (KeyError, TypeError, ValueError):
@@ -820,8 +865,9 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
         found = cache.get_many("summary", keys)
         # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
-        done = [_decoded_text(s, found.get(k)) for s, k in zip(stories, keys)]
-        todo = [(i, s, _decoded_summary(found.get(k))) for i, (s, k) in enumerate(zip(stories, keys))
+        with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
+            done = [_decoded_text(s, found.get(k), index) for s, k in zip(stories, keys)]
+        todo = [(i, s, _decoded_summary(found.get(k), index)) for i, (s, k) in enumerate(zip(stories, keys))
                 if done[i] is None]
         stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
         # neural summarizers use their own threads: one worker
@@ -833,7 +879,7 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                     made = step.run(session, [story_input(s, hit, index, by_doc) for _, s, hit in batch])
                     for (i, _, _), text in zip(batch, made):
                         done[i] = text
-                    cache.put_many("summary", [(keys[i], _encoded_text(t)) for (i, _, _), t in zip(batch, made)])
+                    cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for (i, _, _), t in zip(batch, made)])
     return [t for t in done if t is not None]
 
 

@@ -49,3 +49,19 @@ def test_without_max_age_every_read_marks_the_entry(tmp_path):
     cache.get("translate", "k")
     assert _used(path, "k") > time.time() - 60
     cache.close()
+
+
+def test_prune_looks_up_old_entries_by_their_time_not_by_reading_every_value(tmp_path):
+    """Every run prunes: through an index on `used`, so a cache of large values (summaries, dedup) is not read
+    whole for it; a cache made before the index existed gets it when opened."""
+    path = tmp_path / "c.sqlite"
+    with sqlite3.connect(path) as db:  # as an older version made it
+        db.execute("CREATE TABLE entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+                   "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID")
+        db.execute("INSERT INTO entries VALUES ('translate', 'old', '\"a\"', ?)", (time.time() - 20 * DAY,))
+    cache = Cache(path, max_age_days=10)
+    with sqlite3.connect(path) as db:
+        plan = " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN DELETE FROM entries WHERE used < 0"))
+    assert "entries_used" in plan
+    assert cache.prune(10) == 1
+    cache.close()

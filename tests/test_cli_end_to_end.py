@@ -114,3 +114,17 @@ def test_skipped_input_gives_partial_exit(tmp_path):
     assert "broken.txt" in proc.stderr and "binary" in proc.stderr
     m = json.loads((tmp_path / "o" / "latest" / "manifest.json").read_text())
     assert m["status"] == "partial" and m["skipped_inputs"][0]["path"] == "c/broken.txt"
+
+
+def test_a_profiled_run_still_writes_its_profile(tmp_path):
+    """The CLI leaves without tearing the interpreter down (`pipeline.__main__.leave`), except under a profiler,
+    which writes its results as the interpreter ends: `python -m cProfile -o FILE -m pipeline run` keeps working."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    profile = tmp_path / "run.prof"
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "pipeline", "run", "--corpus",
+                           "corpus", "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).resolve() == (tmp_path / "out" / "latest").resolve()
+    import pstats
+
+    assert pstats.Stats(str(profile)).total_calls > 0

@@ -114,16 +114,11 @@ def _write_stories_sharing_a_sentence(folder: Path) -> Path:
     return folder
 
 
-def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_whole_corpus(tmp_path):
-    """Workers get each story's documents and, of other stories' documents, only the sentences in its
-    duplicate groups (with their citations): the same summary, quotes and translation plan as from the
-    whole corpus, also after the trip to a worker (pickled)."""
-    import pickle
-
-    from pipeline.corpus_index import CorpusIndex, SliceParts
-    from pipeline.flow import (
-        NoHooks, StoryContext, StoryInput, _null_cache, _summarize_story, corpus_steps, groups_by_document, story_input,
-    )
+def _two_stories_sharing_a_sentence(tmp_path: Path):
+    """(settings, documents, index, stories, groups by document, a worker's StoryContext) of two stories that
+    share a sentence."""
+    from pipeline.corpus_index import CorpusIndex
+    from pipeline.flow import NoHooks, StoryContext, _null_cache, corpus_steps, groups_by_document
     from pipeline.ingest import ingest
     from pipeline.summarize import make_summarizer
 
@@ -132,7 +127,19 @@ def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_who
     index = CorpusIndex.build(documents)
     dedup_result, stories, _ = corpus_steps(documents, settings, _null_cache(), NoHooks())
     by_doc = groups_by_document(dedup_result, index)
-    ctx = StoryContext(settings, make_summarizer(settings.summarize))
+    return settings, documents, index, stories, by_doc, StoryContext(settings, make_summarizer(settings.summarize))
+
+
+def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_whole_corpus(tmp_path):
+    """Workers get each story's documents and, of other stories' documents, only the sentences in its
+    duplicate groups (with their citations): the same summary, quotes and translation plan as from the
+    whole corpus, also after the trip to a worker (pickled)."""
+    import pickle
+
+    from pipeline.corpus_index import SliceParts
+    from pipeline.flow import StoryInput, _summarize_story, story_input
+
+    settings, documents, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
     assert len(stories) == 2
     for story in stories:
         item = story_input(story, None, index, by_doc)
@@ -141,6 +148,62 @@ def test_a_story_sent_with_its_slice_of_the_corpus_is_summarised_as_with_the_who
         whole = StoryInput(story, None, SliceParts(tuple(documents), ()), item.groups)
         sent = pickle.loads(pickle.dumps(item))
         assert _summarize_story(ctx, sent) == _summarize_story(ctx, whole)
+
+
+def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_path):
+    """A new article near a story changes the story's related documents, not its summary: the key stays (no
+    summary made again); its paragraphs are read: the key moves with them."""
+    import dataclasses
+
+    from pipeline.flow import SummarizeStep, _summarize_story, docs_by_group, story_input
+    from pipeline.model import DupGroup, DupMember, RelatedDocument
+
+    settings, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
+    step = SummarizeStep()
+    fixed, group_docs = step.fixed(settings), docs_by_group(by_doc)
+    story, other = stories
+    near = dataclasses.replace(story, related=(RelatedDocument(other.doc_ids[0], other.story_id, 0.5, "near"),))
+    assert near.related != story.related
+    key = step.key(story, index, by_doc, fixed, group_docs)
+    assert step.key(near, index, by_doc, fixed, group_docs) == key
+    assert _summarize_story(ctx, story_input(near, None, index, by_doc)) == \
+        _summarize_story(ctx, story_input(story, None, index, by_doc))
+    fewer = dataclasses.replace(story, paragraph_ids=story.paragraph_ids[:-1])
+    assert step.key(fewer, index, by_doc, fixed, group_docs) != key
+    # a paragraph of the other story repeating one of this story's: summaries read no paragraph group
+    mine, theirs = (index.documents[s.doc_ids[0]].paragraphs[0].pid for s in (story, other))
+    repeated = DupGroup("p-new", "paragraph", mine, (DupMember(mine, "exact", 1.0), DupMember(theirs, "exact", 1.0)))
+    more = {d: list(gs) for d, gs in by_doc.items()}
+    for d in (story.doc_ids[0], other.doc_ids[0]):
+        more.setdefault(d, []).append(repeated)
+    assert step.key(story, index, more, fixed, docs_by_group(more)) == key
+    assert story_input(story, None, index, more) == story_input(story, None, index, by_doc)
+
+
+def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_ids(tmp_path):
+    """The summary cache keeps a citation as its sentence id where the index cites that sentence alike (made
+    again from the index when read back), whole otherwise; what is read back equals what was made."""
+    import dataclasses
+    import json
+
+    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, story_input
+
+    _, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
+    for story in stories:
+        text = _summarize_story(ctx, story_input(story, None, index, by_doc))
+        cited = [c for s in text.summary.sentences for c in s.citations]
+        assert len(cited) > 1
+        value = json.loads(json.dumps(_encoded_text(text, index)))
+        assert [c for s in value["summary"]["sentences"] for c in s["citations"]] == [c.sid for c in cited]
+        assert _decoded_text(story, value, index) == text
+        # a citation the index would not make alike is kept whole
+        odd = dataclasses.replace(cited[0], prefix="elsewhere")
+        first = dataclasses.replace(text.summary.sentences[0], citations=(odd, *text.summary.sentences[0].citations[1:]))
+        changed = dataclasses.replace(text, summary=dataclasses.replace(
+            text.summary, sentences=(first, *text.summary.sentences[1:])))
+        value = json.loads(json.dumps(_encoded_text(changed, index)))
+        assert value["summary"]["sentences"][0]["citations"][0]["prefix"] == "elsewhere"
+        assert _decoded_text(story, value, index) == changed
 
 
 def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):

@@ -198,8 +198,9 @@ def readable_pieces(sentence: Sentence, cap: int) -> list[tuple[str, bool]]:
     text = sentence.text
     if sentence.line_end > sentence.line_start:
         _, text = cut_headline(text)
-    pieces = split_bullets(text) if _words(text) > cap or _BULLET_SIGN.search(text) else [text]
-    return [(shorten(p, cap), _words(p) > cap) for p in pieces]
+    if _words(text) <= cap and not _BULLET_SIGN.search(text):
+        return [(text, False)]  # most sentences: whole (what `shorten` gives a text within `cap`), words counted once
+    return [(shorten(p, cap), _words(p) > cap) for p in split_bullets(text)]
 
 
 # --- candidates -----------------------------------------------------------------------------------
