@@ -39,9 +39,11 @@ across languages on WMT newstest2013: scripts/eval_crosslingual.py.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import importlib
+import itertools
 import logging
 import math
 import re
@@ -143,6 +145,12 @@ class DedupMemo:
     paragraph_groups: GroupMemo
     sentence_groups: GroupMemo
     across_links: list[_Link]
+    # what dedup reads of every document (`TextKeys` of its body paragraphs and sentences, its stems):
+    # a next run reads unchanged documents' from here, and decodes their features only where it
+    # compares them
+    paragraph_keys: TextKeys
+    sentence_keys: TextKeys
+    stems: DocStems
 
 
 @dataclass
@@ -167,7 +175,7 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
-                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[TextKey] | None = None,
+                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: TextKeys | None = None,
                    similar_pairs: SimilarPairs | None = None) -> tuple[list[_Link], LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
@@ -186,16 +194,13 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     cluster's shuffle) instead of this process's; its sketches stay on the cluster, so the memo has
     none and the next run compares in full.
     """
-    links: list[_Link] = []
-    keys = keys if keys is not None else [text_key(it.text) for it in items]
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for i, key in enumerate(keys):
-        by_key[key.digest].append(i)
-    for members in by_key.values():
-        links.extend(_Link(members[0], m, "exact", 1.0) for m in members[1:])
+    keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
+    _, first, inverse = np.unique(keys.digest, return_index=True, return_inverse=True)
+    head = first[inverse.ravel()]  # each text's first text with the same key
+    copies = np.flatnonzero(head != np.arange(len(items)))
+    links = [_Link(a, b, "exact", 1.0) for a, b in zip(head[copies].tolist(), copies.tolist())]
 
-    long_idx = np.array(sorted(members[0] for members in by_key.values()
-                               if keys[members[0]].key_words >= settings.min_words), dtype=np.int64)
+    long_idx = np.sort(first[keys.key_words[first] >= settings.min_words]).astype(np.int64)
     texts = [items[i].text for i in long_idx.tolist()]
     options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
     n = len(texts)
@@ -406,6 +411,21 @@ class SentenceFeatures:
         return f"SentenceFeatures({self.terms!r}, {self.stems!r}, {self.signature!r})"
 
 
+class _Terms(Sequence[tuple[str, ...]]):
+    """The fact terms of sentences, read from their features when needed."""
+
+    def __init__(self, features: Sequence[SentenceFeatures]) -> None:
+        self._features = features
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return self._features[k].terms
+
+
 class _Signatures(Sequence[FactSignature]):
     """Fact signatures as the cache holds them, each decoded when first read."""
 
@@ -468,6 +488,97 @@ def text_key(text: str) -> TextKey:
     key = exact_key(text)
     return TextKey(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest(),
                    key.count(" ") + 1 if key else 0, len(_WORD.findall(text)))
+
+
+@dataclass
+class TextKeys:
+    """`TextKey`s of many texts as arrays (what the dedup state keeps of unchanged documents, so that a
+    next run reads them without decoding any document's features): each digest as 16 raw bytes."""
+
+    digest: np.ndarray  # [n] void16
+    key_words: np.ndarray  # [n] int32
+    words: np.ndarray  # [n] int32
+
+    @staticmethod
+    def of(keys: Sequence[TextKey]) -> TextKeys:
+        n = len(keys)
+        digest = np.frombuffer(b"".join(bytes.fromhex(k.digest) for k in keys), dtype="V16") if n \
+            else np.empty(0, dtype="V16")
+        return TextKeys(digest, np.fromiter((k.key_words for k in keys), dtype=np.int32, count=n),
+                        np.fromiter((k.words for k in keys), dtype=np.int32, count=n))
+
+    @staticmethod
+    def empty() -> TextKeys:
+        return TextKeys(np.empty(0, dtype="V16"), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
+
+    def __len__(self) -> int:
+        return self.digest.size
+
+    def select(self, rows: np.ndarray) -> TextKeys:
+        return TextKeys(self.digest[rows], self.key_words[rows], self.words[rows])
+
+    def fill(self, rows: np.ndarray, other: TextKeys) -> None:
+        """Rows `rows` of these keys set to `other`'s (in order)."""
+        self.digest[rows], self.key_words[rows], self.words[rows] = other.digest, other.key_words, other.words
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TextKeys) and all(
+            np.array_equal(x, y) for x, y in ((self.digest, other.digest), (self.key_words, other.key_words),
+                                              (self.words, other.words)))
+
+
+@dataclass
+class DocStems:
+    """Each document's content-word stems (`ContentWords.stems` of its body sentences, in order) as ids into
+    a sorted vocabulary of the stems the documents use: what the document similarity reads of every
+    document (`DocumentSpace`), kept in the dedup state so that unchanged documents are not decoded."""
+
+    vocab: list[str]  # sorted, each used by some document
+    ids: np.ndarray  # int32, document after document
+    lengths: np.ndarray  # int64: stems of each document
+
+    @staticmethod
+    def of(stems: Sequence[Sequence[str]]) -> DocStems:
+        """From each document's stems."""
+        vocab = sorted({w for ws in stems for w in ws})
+        index = {w: k for k, w in enumerate(vocab)}
+        lengths = np.fromiter(map(len, stems), dtype=np.int64, count=len(stems))
+        ids = np.fromiter((index[w] for ws in stems for w in ws), dtype=np.int32, count=int(lengths.sum()))
+        return DocStems(vocab, ids, lengths)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, DocStems) and self.vocab == other.vocab and np.array_equal(self.ids, other.ids)
+                and np.array_equal(self.lengths, other.lengths))
+
+
+def _join_stems(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]], is_new: np.ndarray) -> DocStems:
+    """The stems of documents some of which are kept documents (`rows`: each kept document's row in
+    `kept`, in order) and the others new (`new`, in order; `is_new`: which documents are new), with the
+    vocabulary made again (sorted, used words only: the same as `DocStems.of` of all)."""
+    index = {w: k for k, w in enumerate(kept.vocab)}
+    words = kept.vocab + sorted({w for ws in new for w in ws}.difference(index))
+    index.update((w, k) for k, w in enumerate(words[len(kept.vocab):], start=len(kept.vocab)))
+    starts = np.concatenate(([0], np.cumsum(kept.lengths)))
+    pieces: list[np.ndarray] = []
+    lengths = np.empty(is_new.size, dtype=np.int64)
+    kept_rows = iter(rows.tolist())
+    new_docs = iter(new)
+    for k, fresh in enumerate(is_new.tolist()):
+        if fresh:
+            ws = next(new_docs)
+            piece = np.fromiter(map(index.__getitem__, ws), dtype=np.int32, count=len(ws))
+        else:
+            r = next(kept_rows)
+            piece = kept.ids[starts[r]:starts[r + 1]]
+        pieces.append(piece)
+        lengths[k] = piece.size
+    ids = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
+    used = np.zeros(len(words), dtype=bool)
+    used[ids] = True
+    order = np.array(sorted(np.flatnonzero(used).tolist(), key=words.__getitem__), dtype=np.int64)
+    number = np.full(len(words), -1, dtype=np.int32)
+    number[order] = np.arange(order.size, dtype=np.int32)
+    return DocStems([words[k] for k in order.tolist()], number[ids], lengths)
 
 
 def _signature_json(g: FactSignature) -> list:
@@ -581,13 +692,26 @@ class DocumentSpace:
     terms first appear in it, and its norm is summed in that order (as `tfidf` does), so the values
     and the products made of them are those of `tfidf`'s dictionaries."""
 
-    def __init__(self, terms: Sequence[str], lengths: Sequence[int]) -> None:
+    def __init__(self, terms: Sequence[str] | np.ndarray, lengths: Sequence[int],
+                 vocab: Sequence[str] | None = None) -> None:
+        """`vocab`: `terms` are ids into this sorted list of distinct words (`DocStems`) instead of words."""
         from scipy.sparse import csr_matrix
 
-        self.words = list(dict.fromkeys(terms))  # in the order they first appear
-        vocab = {t: k for k, t in enumerate(self.words)}
-        ids = np.fromiter(map(vocab.__getitem__, terms), dtype=np.int64, count=len(terms))
-        n_docs, width = len(lengths), max(1, len(vocab))
+        self._sorted_rank: np.ndarray | None = None
+        if vocab is None:
+            self.words = list(dict.fromkeys(terms))  # in the order they first appear
+            index = {t: k for k, t in enumerate(self.words)}
+            ids = np.fromiter(map(index.__getitem__, terms), dtype=np.int64, count=len(terms))
+        else:
+            given = np.asarray(terms, dtype=np.int64)
+            used, first = np.unique(given, return_index=True)
+            appear = used[np.argsort(first, kind="stable")]  # vocabulary ids in the order they first appear
+            number = np.empty(len(vocab), dtype=np.int64)
+            number[appear] = np.arange(appear.size)
+            self.words = [vocab[k] for k in appear.tolist()]
+            ids = number[given]
+            self._sorted_rank = appear  # (vocab is sorted: each column's rank in sorted order)
+        n_docs, width = len(lengths), max(1, len(self.words))
         rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
         keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
         order = np.argsort(first, kind="stable")  # each document's terms in the order they first appear
@@ -618,8 +742,10 @@ class DocumentSpace:
         from scipy.sparse import csr_matrix
 
         n_docs = self.starts.size - 1
-        rank = np.empty(len(self.words), dtype=np.int64)
-        rank[np.argsort(np.array(self.words, dtype=object), kind="stable")] = np.arange(len(self.words))
+        rank = self._sorted_rank
+        if rank is None:
+            rank = np.empty(len(self.words), dtype=np.int64)
+            rank[np.argsort(np.array(self.words, dtype=object), kind="stable")] = np.arange(len(self.words))
         row = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(self.starts))
         order = np.lexsort((rank[self.columns], -self.values, row))
         place = np.arange(order.size) - self.starts[row[order]]
@@ -657,19 +783,31 @@ class SameFactScorer:
     """
 
     def __init__(self, texts: Sequence[str], docs: Sequence[str], words: ContentWords | None = None,
-                 embedder: Embedder | None = None, features: Sequence[SentenceFeatures] | None = None) -> None:
+                 embedder: Embedder | None = None, features: Sequence[SentenceFeatures] | None = None,
+                 stems: DocStems | None = None) -> None:
+        """`features`: each text's, when the caller has them (`document_features`; read when needed: the
+        terms and signatures of the sentences compared only). `stems`: each document's stems (in the
+        order the documents first appear in `docs`), when the caller has them."""
         words = words or ContentWords()
         self.texts = list(texts)
         self.docs = list(docs)
-        self.features = features  # each text's, when the caller has them (`document_features`)
-        self.terms = [f.terms for f in features] if features is not None else [fact_terms(t, words)
-                                                                               for t in self.texts]
+        self.features = features
+        self.terms: Sequence[tuple[str, ...]] = _Terms(features) if features is not None else [
+            fact_terms(t, words) for t in self.texts]
         self._term_rows: np.ndarray | None = None  # sentence -> its row in `_term_ids` (-1: not prepared)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
         self.doc_ids = list(self.sentences_of)
         self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
+        self.embedder = embedder
+        self._vectors: dict[int, np.ndarray] = {}
+        self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
+        if stems is not None:
+            if stems.lengths.size != len(self.doc_ids):
+                raise ValueError(f"stems of {stems.lengths.size} documents for {len(self.doc_ids)}")
+            self._doc_matrix = DocumentSpace(stems.ids, stems.lengths, stems.vocab)
+            return
         stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
         # each document's stems, its sentences in order
         order = [k for d in self.doc_ids for k in self.sentences_of[d]]
@@ -678,9 +816,6 @@ class SameFactScorer:
         self._doc_matrix = DocumentSpace(list(chain.from_iterable(map(stems.__getitem__, order))),
                                          np.bincount(doc_of, weights=sizes[order], minlength=len(self.doc_ids))
                                          .astype(np.int64))
-        self.embedder = embedder
-        self._vectors: dict[int, np.ndarray] = {}
-        self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
 
     def doc_similarity(self, a: str, b: str) -> float:
         return 1.0 if a == b else self._doc_matrix.cosine(self._doc_index[a], self._doc_index[b])
@@ -811,8 +946,8 @@ def _pair_codes(pairs: np.ndarray, n: int) -> np.ndarray:
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
-                     keys: Sequence[TextKey] | None = None,
-                     document_neighbours: TopNeighbours | None = None) -> tuple[list[_Link], np.ndarray]:
+                     keys: TextKeys | None = None, document_neighbours: TopNeighbours | None = None,
+                     stems: DocStems | None = None) -> tuple[list[_Link], np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -830,7 +965,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     alone); the document pairs themselves are found again over the whole corpus (their similarity
     weighs terms by the IDF of all documents).
     """
-    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
+    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features, stems)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
     similar = scorer.similar_documents(settings.same_fact_doc_similarity, find=document_neighbours)
     # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
@@ -858,15 +993,15 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         ok[ok] = isin_sorted(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
         kept = [_Link(int(min(a[k], b[k])), int(max(a[k], b[k])), fact[k].relation, fact[k].score)
                 for k in np.flatnonzero(ok).tolist()]
-    keys = keys if keys is not None else [text_key(it.text) for it in items]
-    eligible = [k.words >= settings.min_words for k in keys]
+    keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
+    eligible = (keys.words >= settings.min_words).tolist()
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = kept
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    digests = [k.digest for k in keys]
+    digests = keys.digest.tolist()
     scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
     for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
@@ -1328,16 +1463,9 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                                        (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k), p.lang))
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
-    per_sentence = [f for fs in features for f in fs.sentences]
-    per_paragraph = _Signatures([g for fs in features for g in _raw(fs.paragraphs)])
-    para_keys = [k for fs in features for k in fs.keys[:len(fs.paragraphs)]]
-    keys = [k for fs in features for k in fs.keys[len(fs.paragraphs):]]
-    if len(para_keys) != len(paragraphs) or len(keys) != len(sentences):
-        raise ValueError(f"dedup: text keys of {len(para_keys)} paragraphs and {len(keys)} sentences "
-                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
-    if len(per_sentence) != len(sentences) or len(per_paragraph) != len(paragraphs):
-        raise ValueError(f"dedup: features of {len(per_paragraph)} paragraphs and {len(per_sentence)} sentences "
-                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
+    para_keys, keys, stems, para_starts, sent_starts = _corpus_texts(documents, features, previous)
+    per_sentence = _PerText(features, sent_starts, lambda f, j: f.sentences[j])
+    per_paragraph = _PerText(features, para_starts, lambda f, j: f.paragraphs[j])
 
     def signature(i: int) -> FactSignature:
         return per_sentence[i].signature
@@ -1352,9 +1480,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
                                            (before.sentences, previous.sentences) if previous else None, keys,
                                            similar_pairs)
+    has_sentences = np.diff(np.asarray(sent_starts)) > 0
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
-                                             document_neighbours)
+                                             document_neighbours,
+                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences]))
     across = _crosslingual_links(sentences, settings, vectors)
     sent_links = sent_links + fact_links + across
 
@@ -1370,7 +1500,75 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         return result, None
     by_ends = lambda l: (l.a, l.b)  # noqa: E731
     return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=by_ends), para_group_memo,
-                             sent_group_memo, sorted(across, key=by_ends))
+                             sent_group_memo, sorted(across, key=by_ends), para_keys, keys, stems)
+
+
+class _PerText(Sequence):
+    """A value of each text (body paragraph or sentence) of the corpus, read from its document's features
+    when first asked for (`starts`: each document's first text, then the number of texts): a run with a
+    few new documents reads the features of the documents it compares only."""
+
+    def __init__(self, features: Sequence[DocumentFeatures], starts: Sequence[int],
+                 get: Callable[[DocumentFeatures, int], object]) -> None:
+        self._features, self._starts, self._get = features, list(starts), get
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if not 0 <= i < self._starts[-1]:
+            raise IndexError(i)
+        d = bisect.bisect_right(self._starts, i) - 1
+        return self._get(self._features[d], i - self._starts[d])
+
+
+def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeatures], previous: Previous | None,
+                  ) -> tuple[TextKeys, TextKeys, DocStems, list[int], list[int]]:
+    """The text keys of all body paragraphs and sentences, each document's stems, and where each
+    document's paragraphs and sentences start: those of the documents kept from the previous run from
+    its memo, the others from their features (read here: the previous run's documents' are not)."""
+    para_counts = [sum(1 for p in d.paragraphs if p.kind == "body") for d in documents]
+    sent_counts = [sum(len(p.sentences) for p in d.paragraphs if p.kind == "body") for d in documents]
+    para_starts = [0, *itertools.accumulate(para_counts)]
+    sent_starts = [0, *itertools.accumulate(sent_counts)]
+    if len(features) != len(documents):
+        raise ValueError(f"dedup: features of {len(features)} documents for {len(documents)}")
+    fresh = np.ones(len(documents), dtype=bool)
+    if previous is not None:
+        fresh[previous.documents[previous.documents >= 0]] = False
+    para_keys, sent_keys = [], []
+    para_rows: list[int] = []
+    sent_rows: list[int] = []
+    new_stems: list[list[str]] = []
+    for k in np.flatnonzero(fresh).tolist():
+        f = features[k]
+        n_p, n_s = para_counts[k], sent_counts[k]
+        if len(f.paragraphs) != n_p or len(f.sentences) != n_s or len(f.keys) != n_p + n_s:
+            raise ValueError(f"dedup: features of {len(f.paragraphs)} paragraphs, {len(f.sentences)} sentences and "
+                             f"{len(f.keys)} text keys for document {documents[k].doc_id} ({n_p} body paragraphs, "
+                             f"{n_s} sentences)")
+        para_keys.extend(f.keys[:n_p])
+        sent_keys.extend(f.keys[n_p:])
+        para_rows.extend(range(para_starts[k], para_starts[k + 1]))
+        sent_rows.extend(range(sent_starts[k], sent_starts[k + 1]))
+        new_stems.append([w for s in f.sentences for w in s.stems])
+    if previous is None:
+        return TextKeys.of(para_keys), TextKeys.of(sent_keys), DocStems.of(new_stems), para_starts, sent_starts
+    memo = previous.memo
+    out = []
+    for kept, where, made, rows, n in ((memo.paragraph_keys, previous.paragraphs, para_keys, para_rows,
+                                        para_starts[-1]),
+                                       (memo.sentence_keys, previous.sentences, sent_keys, sent_rows, sent_starts[-1])):
+        keys = TextKeys(np.empty(n, dtype="V16"), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32))
+        here = where >= 0
+        keys.fill(where[here], kept.select(here))
+        keys.fill(np.array(rows, dtype=np.int64), TextKeys.of(made))
+        out.append(keys)
+    now_of = previous.documents
+    rows = np.flatnonzero(now_of >= 0)[np.argsort(now_of[now_of >= 0], kind="stable")]  # kept rows, in order now
+    return out[0], out[1], _join_stems(memo.stems, rows, new_stems, fresh), para_starts, sent_starts
 
 
 _RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}

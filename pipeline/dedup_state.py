@@ -54,14 +54,14 @@ import numpy as np
 
 from . import run_state
 from .config import DedupSettings
-from .dedup import RELATIONS, DedupMemo, GroupMemo, LevelMemo, Previous, _Link
+from .dedup import RELATIONS, DedupMemo, DocStems, GroupMemo, LevelMemo, Previous, TextKeys, _Link
 from .minhash import Sketches
 from .model import Document
 
 log = logging.getLogger("pipeline")
 
 STATE_FILE = "dedup-state.npz"
-STATE_VERSION = 2
+STATE_VERSION = 3
 # settings that say when to reuse the previous run, not what dedup finds
 NOT_SETTINGS = ("incremental_share",)
 _RELATIONS = RELATIONS
@@ -122,6 +122,19 @@ def _level_from(z: dict[str, np.ndarray], prefix: str) -> LevelMemo:
     return LevelMemo(z[f"{prefix}_units"], sketches, _links_from(z, prefix), z[f"{prefix}_candidates"])
 
 
+def _keys_arrays(prefix: str, keys: TextKeys) -> dict[str, np.ndarray]:
+    return {f"{prefix}_digest": keys.digest.view(np.uint8).reshape(-1, 16), f"{prefix}_key_words": keys.key_words,
+            f"{prefix}_words": keys.words}
+
+
+def _keys_from(z: dict[str, np.ndarray], prefix: str) -> TextKeys:
+    digest = z[f"{prefix}_digest"]
+    if digest.dtype != np.uint8 or digest.ndim != 2 or digest.shape[1] != 16:
+        raise ValueError(f"{prefix}_digest: {digest.dtype} {digest.shape}, expected uint8 [n, 16]")
+    return TextKeys(np.ascontiguousarray(digest).view("V16").ravel(), z[f"{prefix}_key_words"].astype(np.int32),
+                    z[f"{prefix}_words"].astype(np.int32))
+
+
 def _groups_arrays(prefix: str, groups: GroupMemo) -> dict[str, np.ndarray]:
     return {f"{prefix}_component": groups.component, f"{prefix}_members": groups.members,
             f"{prefix}_starts": groups.starts, f"{prefix}_relations": groups.relations,
@@ -152,7 +165,10 @@ def save_state(path: Path, state: DedupState) -> None:
               "sentences": state.sentences, "doc_pairs": np.asarray(m.doc_pairs, dtype=np.int64).reshape(-1, 2),
               **_level_arrays("p", m.paragraphs), **_level_arrays("s", m.sentences),
               **_links_arrays("fact", m.fact_links), **_links_arrays("across", m.across_links),
-              **_groups_arrays("pg", m.paragraph_groups), **_groups_arrays("sg", m.sentence_groups)}
+              **_groups_arrays("pg", m.paragraph_groups), **_groups_arrays("sg", m.sentence_groups),
+              **_keys_arrays("pk", m.paragraph_keys), **_keys_arrays("sk", m.sentence_keys),
+              "stem_vocab": np.array(json.dumps(m.stems.vocab, ensure_ascii=False)),
+              "stem_ids": m.stems.ids.astype(np.int32), "stem_lengths": m.stems.lengths.astype(np.int64)}
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # an .npz with fixed entry dates
         for name, array in arrays.items():
@@ -180,13 +196,20 @@ def load_state(path: Path) -> DedupState:
         if meta.get("version") != STATE_VERSION:
             raise ValueError(f"state version {meta.get('version')}, expected {STATE_VERSION}")
         memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"),
-                         _groups_from(z, "pg"), _groups_from(z, "sg"), _links_from(z, "across"))
+                         _groups_from(z, "pg"), _groups_from(z, "sg"), _links_from(z, "across"),
+                         _keys_from(z, "pk"), _keys_from(z, "sk"),
+                         DocStems(json.loads(str(z["stem_vocab"])), z["stem_ids"], z["stem_lengths"]))
         state = DedupState(meta["key"], meta["fingerprint"], meta["doc_ids"], meta["sha256"], z["paragraphs"],
                            z["sentences"], memo)
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a dedup state ({exc})") from exc
     n = len(state.doc_ids)
+    stems = memo.stems
     if len(state.sha256) != n or state.paragraphs.size != n or state.sentences.size != n or not all(
+            len(keys) == int(items.sum()) for keys, items in ((memo.paragraph_keys, state.paragraphs),
+                                                              (memo.sentence_keys, state.sentences))) or not (
+            stems.lengths.size == n and stems.ids.size == int(stems.lengths.sum())
+            and (stems.ids.size == 0 or 0 <= int(stems.ids.min()) <= int(stems.ids.max()) < len(stems.vocab))) or not all(
             _level_fits(level, int(items.sum())) and _groups_fit(groups, int(items.sum())) for level, groups, items in
             ((memo.paragraphs, memo.paragraph_groups, state.paragraphs),
              (memo.sentences, memo.sentence_groups, state.sentences))) or not all(

@@ -210,6 +210,17 @@ class DedupStep:
                            [(keys[i], features_to_json(out[i])) for i in todo[n:n + DEDUP_PUT_BATCH]])
         return out
 
+    def features_when_read(self, documents: Sequence[Document], kept: Any, settings: Settings, cache: Cache,
+                           executor: Executor | None = None) -> Sequence[Any]:
+        """`features` of the documents, those of the documents kept from the previous run (`kept`: each
+        previous document's index now, -1 when gone) read from the cache only when dedup reads them (it
+        reads their text keys and stems from the dedup state, and their terms and signatures where it
+        compares them: around the new documents)."""
+        kept_now = set(kept[kept >= 0].tolist())
+        todo = [k for k in range(len(documents)) if k not in kept_now]
+        made = self.features([documents[k] for k in todo], settings, cache, executor)
+        return _FeaturesWhenRead(documents, dict(zip(todo, made)), self.features_key(settings), cache)
+
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
                     ) -> tuple[DedupResult, bool]:
@@ -237,7 +248,10 @@ class DedupStep:
         if state is not None:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
         with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
-            features = self.features(documents, settings, cache, executor)
+            if before is not None:  # the kept documents' features are read only where they are compared
+                features = self.features_when_read(documents, before.documents, settings, cache, executor)
+            else:
+                features = self.features(documents, settings, cache, executor)
             result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
                                              similar_pairs=executor.similar_pairs if executor is not None else None,
                                              document_neighbours=executor.top_neighbours if executor else None)
@@ -264,6 +278,41 @@ DEDUP_SLICE = 32
 DEDUP_IN_PROCESS = 8
 # Documents' features per write to the cache.
 DEDUP_PUT_BATCH = 512
+
+
+class _FeaturesWhenRead(Sequence[Any]):
+    """Documents' `DocumentFeatures`: those given, the others read from the cache when first asked for
+    (computed here when the cache no longer has them)."""
+
+    def __init__(self, documents: Sequence[Document], given: dict[int, Any], key: Callable[[Document], str],
+                 cache: Cache) -> None:
+        self._documents, self._given, self._key, self._cache = documents, given, key, cache
+        self._words: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        found = self._given.get(k)
+        if found is None:
+            from .dedup import document_features, features_from_json, features_to_json, shared_words
+
+            doc = self._documents[k]
+            key = self._key(doc)
+            value = self._cache.get("dedup_features", key)
+            try:
+                found = features_from_json(value, self._words) if value is not None else None
+            except (TypeError, KeyError, ValueError):  # an entry of another shape: a miss
+                found = None
+            if found is None:
+                from .textsim import ContentWords
+
+                found = shared_words(document_features(doc, ContentWords()), self._words)
+                self._cache.put("dedup_features", key, features_to_json(found))
+            self._given[k] = found
+        return found
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
