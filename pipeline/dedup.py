@@ -50,7 +50,7 @@ import re
 from collections import Counter, defaultdict
 from itertools import chain
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -66,13 +66,18 @@ _WORD = re.compile(r"\w+")
 log = logging.getLogger("pipeline")
 
 
-@dataclass(frozen=True)
-class _Item:
+class _Item(NamedTuple):
     id: str
     doc_id: str
     text: str
-    rank: tuple  # canonical preference: smaller is better
+    place: tuple  # (the document's `_doc_rank`, the paragraph's index[, the sentence's in its paragraph])
     lang: str = "fr"  # of its paragraph (ingest)
+
+    @property
+    def rank(self) -> tuple:
+        """Canonical preference, smaller is better: most words, then `place` (made when read: most items
+        are never a group's)."""
+        return (-len(self.text.split()), *self.place)
 
 
 @dataclass(frozen=True)
@@ -665,22 +670,32 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
     """`top_neighbours` of the rows of the sparse matrix `m` (the vectors already cut)."""
     mt = m.T.tocsc()
     codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
-    pairs: set[tuple[int, int]] = set()
+    firsts: list[np.ndarray] = []
+    seconds: list[np.ndarray] = []
     for start in range(0, m.shape[0], block):
         product = (m[start:start + block] @ mt).tocsr()
-        for r in range(product.shape[0]):
-            a = start + r
-            lo, hi = product.indptr[r], product.indptr[r + 1]
-            cols_r, vals_r = product.indices[lo:hi], product.data[lo:hi]
-            keep = (cols_r != a) & (vals_r > 0)
-            if labels is not None:
-                keep &= codes[cols_r] != codes[a]
-            cols_r, vals_r = cols_r[keep], vals_r[keep]
-            if cols_r.size > neighbours:
-                best = np.argpartition(-vals_r, neighbours - 1)[:neighbours]
-                cols_r = cols_r[best]
-            pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
-    return sorted(pairs)
+        rows = product.shape[0]
+        row = np.repeat(np.arange(start, start + rows, dtype=np.int64), np.diff(product.indptr))
+        cols, vals = product.indices.astype(np.int64), product.data
+        keep = (cols != row) & (vals > 0)
+        if labels is not None:
+            keep &= codes[cols] != codes[row]
+        row, cols, vals = row[keep], cols[keep], vals[keep]
+        counts = np.bincount(row - start, minlength=rows)
+        ends = np.cumsum(counts)
+        take = np.ones(cols.size, dtype=bool)
+        for r in np.flatnonzero(counts > neighbours).tolist():  # each row's best `neighbours` (numpy's pick)
+            lo, hi = int(ends[r] - counts[r]), int(ends[r])
+            picked = np.zeros(hi - lo, dtype=bool)
+            picked[np.argpartition(-vals[lo:hi], neighbours - 1)[:neighbours]] = True
+            take[lo:hi] = picked
+        firsts.append(row[take])
+        seconds.append(cols[take])
+    a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
+    b = np.concatenate(seconds) if seconds else np.empty(0, dtype=np.int64)
+    n = max(1, m.shape[0])
+    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    return list(zip((pairs // n).tolist(), (pairs % n).tolist()))
 
 
 class DocumentSpace:
@@ -832,19 +847,27 @@ class SameFactScorer:
         500,000; the rest of the group is joined transitively. `find`: where the
         candidates are found (the executor's `top_neighbours`; None = here).
         """
+        ids = self.doc_ids
+        a, b, x = self.similar_document_arrays(minimum, neighbours, find)
+        return [(ids[i], ids[j], v) for i, j, v in zip(a.tolist(), b.tolist(), x.tolist())]
+
+    def similar_document_arrays(self, minimum: float, neighbours: int = DOC_NEIGHBOURS,
+                                find: TopNeighbours | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`similar_documents` as arrays: each pair's two documents (indices of `doc_ids`, the first id
+        the smaller, pairs sorted by ids) and their cosine."""
         space = self._doc_matrix
         found = find(space.vectors(), neighbours, DOC_TERMS) if find is not None \
             else _top_neighbours(space.top(DOC_TERMS), neighbours)
-        candidates = np.array(found, dtype=np.int64)
-        if candidates.size == 0:
-            return []
-        cosines = row_dots(space.matrix, candidates[:, 0], candidates[:, 1])
-        out = []
-        for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
-            if x >= minimum - 1e-9:
-                da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
-                out.append((da, db, float(x)))
-        return sorted(out)
+        candidates = np.array(found, dtype=np.int64).reshape(-1, 2)
+        cosines = row_dots(space.matrix, candidates[:, 0], candidates[:, 1]) if candidates.size else np.empty(0)
+        keep = cosines >= minimum - 1e-9
+        a, b, x = candidates[keep, 0], candidates[keep, 1], cosines[keep]
+        rank = np.empty(len(self.doc_ids), dtype=np.int64)  # each document's id's place in sorted order
+        rank[np.argsort(np.array(self.doc_ids, dtype=object), kind="stable")] = np.arange(len(self.doc_ids))
+        swap = rank[a] > rank[b]
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        order = np.lexsort((rank[b], rank[a]))
+        return a[order], b[order], x[order]
 
     def _space(self, i: int, j: int) -> tuple[dict[int, int], TfidfSpace]:
         key = frozenset((self.docs[i], self.docs[j]))
@@ -967,15 +990,16 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features, stems)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
-    similar = scorer.similar_documents(settings.same_fact_doc_similarity, find=document_neighbours)
+    first, second, similarity = scorer.similar_document_arrays(settings.same_fact_doc_similarity,
+                                                               find=document_neighbours)
+    to_index = np.fromiter((doc_index[d] for d in scorer.doc_ids), dtype=np.int64, count=len(scorer.doc_ids))
+    ends = np.stack([to_index[first], to_index[second]], axis=1).reshape(-1, 2)
     # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
     # under the threshold, which `same_fact` then refuses): those a next run can keep
-    doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
-                          if x >= settings.same_fact_doc_similarity], dtype=np.int64).reshape(-1, 2)
+    doc_pairs = ends[similarity >= settings.same_fact_doc_similarity]
     kept: list[_Link] = []
     n_docs = max(doc_index.values(), default=0) + 1
-    ends = np.array([(doc_index[a], doc_index[b]) for a, b, _ in similar], dtype=np.int64).reshape(-1, 2)
-    compared = np.zeros(len(similar), dtype=bool)  # each similar pair: compared by the previous run
+    compared = np.zeros(similarity.size, dtype=bool)  # each similar pair: compared by the previous run
     if previous is not None and doc_pairs.size:
         before = previous.documents[previous.memo.doc_pairs]
         before = before[(before >= 0).all(axis=1)]
@@ -991,8 +1015,15 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         b = where[np.fromiter((l.b for l in fact), dtype=np.int64, count=len(fact))]
         ok = (a >= 0) & (b >= 0)
         ok[ok] = isin_sorted(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
-        kept = [_Link(int(min(a[k], b[k])), int(max(a[k], b[k])), fact[k].relation, fact[k].score)
-                for k in np.flatnonzero(ok).tolist()]
+        rows = np.flatnonzero(ok)
+        kept = [_Link(x, y, fact[k].relation, fact[k].score) for x, y, k in
+                zip(np.minimum(a[rows], b[rows]).tolist(), np.maximum(a[rows], b[rows]).tolist(), rows.tolist())]
+    # the document pairs to compare (`similar_documents`' pairs less those the previous run compared)
+    todo = np.flatnonzero(~compared)
+    ids = scorer.doc_ids
+    similar = [(ids[i], ids[j], x) for i, j, x in zip(first[todo].tolist(), second[todo].tolist(),
+                                                       similarity[todo].tolist())]
+    compared = compared[todo]
     keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
     eligible = (keys.words >= settings.min_words).tolist()
     floor = settings.same_fact_threshold
@@ -1002,6 +1033,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
     digests = keys.digest.tolist()
+    if isinstance(features, _PerText):  # the features of the documents compared, read at once
+        features.read_documents(sorted({doc_index[d] for a, b, _ in similar for d in (a, b)}))
     scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
     for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
@@ -1352,7 +1385,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
                         signature: Callable[[int], FactSignature] | None = None,
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
                         previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
-                        ) -> tuple[list[DupGroup], GroupMemo]:
+                        read: Callable[[np.ndarray], None] | None = None) -> tuple[list[DupGroup], GroupMemo]:
     """`_clusters`, and what the next run needs to regroup only the components a change touches.
 
     `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
@@ -1391,6 +1424,8 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     position[sub] = np.arange(sub.size)
     sub_items = [items[i] for i in sub.tolist()]
     sub_links = [_Link(int(position[l.a]), int(position[l.b]), l.relation, l.score) for l in links if redo[l.a]]
+    if read is not None and signature is not None:
+        read(sub)  # (what `signature` reads of the items grouped again, at once)
     sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
     sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
     clusters = [[(int(sub[m]), r, x) for m, r, x in c]
@@ -1453,14 +1488,13 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     paragraphs: list[_Item] = []
     sentences: list[_Item] = []
     for doc in documents:
+        doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
         for p in doc.paragraphs:
             if p.kind != "body":
                 continue
-            paragraphs.append(_Item(p.pid, doc.doc_id, p.text, (-len(p.text.split()), doc_rank[doc.doc_id], p.index),
-                                    p.lang))
-            for k, s in enumerate(p.sentences):
-                sentences.append(_Item(s.sid, doc.doc_id, s.text,
-                                       (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k), p.lang))
+            paragraphs.append(_Item(p.pid, doc_id, p.text, (rank, p.index), p.lang))
+            sentences.extend(_Item(s.sid, doc_id, s.text, (rank, p.index, k), p.lang)
+                             for k, s in enumerate(p.sentences))
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
     para_keys, keys, stems, para_starts, sent_starts = _corpus_texts(documents, features, previous)
@@ -1494,7 +1528,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
-                  before.sentences.links + before.fact_links + before.across_links) if previous else None)
+                  before.sentences.links + before.fact_links + before.across_links) if previous else None,
+        read=per_sentence.read_texts)
     result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None
@@ -1514,6 +1549,17 @@ class _PerText(Sequence):
 
     def __len__(self) -> int:
         return self._starts[-1]
+
+    def read_texts(self, texts: np.ndarray) -> None:
+        """`read_documents` of the documents of these texts."""
+        docs = np.searchsorted(np.asarray(self._starts), texts, side="right") - 1
+        self.read_documents(np.unique(docs).tolist())
+
+    def read_documents(self, docs: Sequence[int]) -> None:
+        """Read these documents' features at once where the features can (`read`), not one by one."""
+        read = getattr(self._features, "read", None)
+        if read is not None:
+            read(docs)
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):

@@ -295,24 +295,33 @@ class _FeaturesWhenRead(Sequence[Any]):
     def __getitem__(self, k):  # type: ignore[override]
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
-        found = self._given.get(k)
-        if found is None:
-            from .dedup import document_features, features_from_json, features_to_json, shared_words
+        if k not in self._given:
+            self.read([k])
+        return self._given[k]
 
-            doc = self._documents[k]
-            key = self._key(doc)
-            value = self._cache.get("dedup_features", key)
+    def read(self, indices: Sequence[int]) -> None:
+        """Read these documents' features (those not read yet) from the cache in one query."""
+        from .dedup import document_features, features_from_json, features_to_json, shared_words
+
+        todo = [k for k in indices if k not in self._given]
+        keys = [self._key(self._documents[k]) for k in todo]
+        found = self._cache.get_many("dedup_features", keys)
+        missing = []
+        for k, key in zip(todo, keys):
+            value = found.pop(key, None)
             try:
-                found = features_from_json(value, self._words) if value is not None else None
+                self._given[k] = features_from_json(value, self._words) if value is not None else None
             except (TypeError, KeyError, ValueError):  # an entry of another shape: a miss
-                found = None
-            if found is None:
-                from .textsim import ContentWords
+                self._given[k] = None
+            if self._given[k] is None:
+                missing.append((k, key))
+        if missing:
+            from .textsim import ContentWords
 
-                found = shared_words(document_features(doc, ContentWords()), self._words)
-                self._cache.put("dedup_features", key, features_to_json(found))
-            self._given[k] = found
-        return found
+            words = ContentWords()
+            for k, _ in missing:
+                self._given[k] = shared_words(document_features(self._documents[k], words), self._words)
+            self._cache.put_many("dedup_features", [(key, features_to_json(self._given[k])) for k, key in missing])
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
