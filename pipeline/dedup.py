@@ -88,6 +88,48 @@ class _Link:
     score: float
 
 
+@dataclass
+class Links:
+    """Links as arrays (ends a < b, relation as its index in `RELATIONS`, score): what dedup keeps of the
+    links it does not group again, and what the dedup state holds, without an object per link."""
+
+    a: np.ndarray  # int64
+    b: np.ndarray  # int64
+    rel: np.ndarray  # int8
+    score: np.ndarray  # float64
+
+    @staticmethod
+    def of(links: Sequence[_Link]) -> Links:
+        n = len(links)
+        return Links(np.fromiter((l.a for l in links), dtype=np.int64, count=n),
+                     np.fromiter((l.b for l in links), dtype=np.int64, count=n),
+                     np.fromiter((RELATIONS.index(l.relation) for l in links), dtype=np.int8, count=n),
+                     np.fromiter((l.score for l in links), dtype=np.float64, count=n))
+
+    @staticmethod
+    def concat(parts: Sequence[Links]) -> Links:
+        return Links(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0, dtype=t)
+                       for f, t in (("a", np.int64), ("b", np.int64), ("rel", np.int8), ("score", np.float64))))
+
+    def __len__(self) -> int:
+        return self.a.size
+
+    def select(self, rows: np.ndarray) -> Links:
+        return Links(self.a[rows], self.b[rows], self.rel[rows], self.score[rows])
+
+    def by_ends(self) -> Links:
+        """Sorted by (a, b) (the same memo whichever links were kept)."""
+        return self.select(np.lexsort((self.b, self.a)))
+
+    def objects(self) -> list[_Link]:
+        return [_Link(a, b, RELATIONS[r], x) for a, b, r, x in
+                zip(self.a.tolist(), self.b.tolist(), self.rel.tolist(), self.score.tolist())]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Links) and all(np.array_equal(getattr(self, f), getattr(other, f))
+                                                for f in ("a", "b", "rel", "score"))
+
+
 class _UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
@@ -128,7 +170,7 @@ class LevelMemo:
 
     units: np.ndarray
     sketches: Sketches | None  # None: the near-duplicate search ran on a cluster (nothing kept here)
-    links: list[_Link]
+    links: Links
     # the candidate pairs among them (`minhash.candidate_codes`: sorted codes i * len(units) + j of
     # positions in `units`): at most `BUCKET_WINDOW` per band and the containment budget per text, so
     # linear in the texts; kept so that a next run need not make them again from the sketches
@@ -144,12 +186,12 @@ class DedupMemo:
     paragraphs: LevelMemo
     sentences: LevelMemo
     doc_pairs: np.ndarray  # [k, 2] document indices
-    fact_links: list[_Link]
+    fact_links: Links
     # each level's groups (`_groups_across_runs`) and the cross-language links (they are made again
     # in each run; kept to tell which sentence components a change touches)
     paragraph_groups: GroupMemo
     sentence_groups: GroupMemo
-    across_links: list[_Link]
+    across_links: Links
     # what dedup reads of every document (`TextKeys` of its body paragraphs and sentences, its stems):
     # a next run reads unchanged documents' from here, and decodes their features only where it
     # compares them
@@ -181,7 +223,8 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
                    previous: tuple[LevelMemo, np.ndarray] | None = None, keys: TextKeys | None = None,
-                   similar_pairs: SimilarPairs | None = None) -> tuple[list[_Link], LevelMemo]:
+                   similar_pairs: SimilarPairs | None = None,
+                   read: Callable[[np.ndarray], None] | None = None) -> tuple[Links, LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -197,19 +240,20 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
 
     `similar_pairs`: when there is no `previous`, the executor's near-duplicate search (a Ray
     cluster's shuffle) instead of this process's; its sketches stay on the cluster, so the memo has
-    none and the next run compares in full.
+    none and the next run compares in full. `read`: reads what `signature` needs of these items at once.
     """
     keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
     _, first, inverse = np.unique(keys.digest, return_index=True, return_inverse=True)
     head = first[inverse.ravel()]  # each text's first text with the same key
     copies = np.flatnonzero(head != np.arange(len(items)))
-    links = [_Link(a, b, "exact", 1.0) for a, b in zip(head[copies].tolist(), copies.tolist())]
+    links = Links(head[copies].astype(np.int64), copies.astype(np.int64), np.zeros(copies.size, dtype=np.int8),
+                  np.ones(copies.size))
 
     long_idx = np.sort(first[keys.key_words[first] >= settings.min_words]).astype(np.int64)
     texts = [items[i].text for i in long_idx.tolist()]
     options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
     n = len(texts)
-    kept: list[_Link] = []
+    kept = Links.concat([])
     sketches: Sketches | None
     todo: np.ndarray | None = None
     now: np.ndarray | None = None
@@ -248,7 +292,9 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
                                   jaccard_threshold=settings.near_threshold,
                                   containment_threshold=settings.contained_threshold)
-    found: list[_Link] = list(kept)
+    found: list[_Link] = []
+    if read is not None and signature is not None and pairs:
+        read(long_idx[np.array([k for p in pairs for k in (p.i, p.j)], dtype=np.int64)])
     for p in pairs:
         a, b = int(long_idx[p.i]), int(long_idx[p.j])
         if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang,
@@ -258,23 +304,19 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
             found.append(_Link(a, b, "near", p.jaccard))
         else:
             found.append(_Link(a, b, "contained", max(p.containment_ij, p.containment_ji)))
-    found.sort(key=lambda l: (l.a, l.b))  # the same memo whichever links were kept
-    return links + found, LevelMemo(long_idx, sketches, found, now)
+    near = Links.concat([kept, Links.of(found)]).by_ends()
+    return Links.concat([links, near]), LevelMemo(long_idx, sketches, near, now)
 
 
-def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray, again: np.ndarray,
-                n: int) -> list[_Link]:
+def _kept_links(links: Links, where: np.ndarray, position: np.ndarray, again: np.ndarray, n: int) -> Links:
     """The previous links whose pair is again a candidate between the same texts, in this run's items
     (`where`: previous item -> item now; `position`: item -> its MinHash position; `again`: codes)."""
-    if not links:
-        return []
-    a = where[np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))]
-    b = where[np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))]
+    a, b = where[links.a], where[links.b]
     ok = (a >= 0) & (b >= 0) & (a < b)
     ok[ok] &= (position[a[ok]] >= 0) & (position[b[ok]] >= 0)
     code = np.where(ok, position[np.maximum(a, 0)] * n + position[np.maximum(b, 0)], -1)
     ok &= isin_sorted(code, again)
-    return [_Link(int(a[k]), int(b[k]), links[k].relation, links[k].score) for k in np.flatnonzero(ok).tolist()]
+    return Links(a[ok], b[ok], links.rel[ok], links.score[ok])
 
 
 class EmbedderMissing(RuntimeError):
@@ -970,7 +1012,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
                      keys: TextKeys | None = None, document_neighbours: TopNeighbours | None = None,
-                     stems: DocStems | None = None) -> tuple[list[_Link], np.ndarray]:
+                     stems: DocStems | None = None) -> tuple[Links, np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -997,7 +1039,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
     # under the threshold, which `same_fact` then refuses): those a next run can keep
     doc_pairs = ends[similarity >= settings.same_fact_doc_similarity]
-    kept: list[_Link] = []
+    kept = Links.concat([])
     n_docs = max(doc_index.values(), default=0) + 1
     compared = np.zeros(similarity.size, dtype=bool)  # each similar pair: compared by the previous run
     if previous is not None and doc_pairs.size:
@@ -1011,13 +1053,10 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         for d, ks in scorer.sentences_of.items():
             doc_of[ks] = doc_index[d]
         fact = previous.memo.fact_links
-        a = where[np.fromiter((l.a for l in fact), dtype=np.int64, count=len(fact))]
-        b = where[np.fromiter((l.b for l in fact), dtype=np.int64, count=len(fact))]
+        a, b = where[fact.a], where[fact.b]
         ok = (a >= 0) & (b >= 0)
         ok[ok] = isin_sorted(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
-        rows = np.flatnonzero(ok)
-        kept = [_Link(x, y, fact[k].relation, fact[k].score) for x, y, k in
-                zip(np.minimum(a[rows], b[rows]).tolist(), np.maximum(a[rows], b[rows]).tolist(), rows.tolist())]
+        kept = Links(np.minimum(a[ok], b[ok]), np.maximum(a[ok], b[ok]), fact.rel[ok], fact.score[ok])
     # the document pairs to compare (`similar_documents`' pairs less those the previous run compared)
     todo = np.flatnonzero(~compared)
     ids = scorer.doc_ids
@@ -1029,7 +1068,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
-    links: list[_Link] = kept
+    links: list[_Link] = []  # (found here; `kept` from the previous run)
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
     digests = keys.digest.tolist()
@@ -1063,7 +1102,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     for i, j, evidence in undecided:
         if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
             links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
-    return links, doc_pairs
+    return Links.concat([kept, Links.of(links)]), doc_pairs
 
 
 def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
@@ -1354,11 +1393,9 @@ class GroupMemo:
 RELATIONS = ("exact", "near", "contained", "same_fact")
 
 
-def _link_arrays(links: Sequence[_Link]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))
-    b = np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))
-    rel = np.fromiter((_STRENGTH[l.relation] for l in links), dtype=np.int64, count=len(links))
-    return np.minimum(a, b), np.maximum(a, b), rel
+def _link_arrays(links: Links) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ends (smaller first) and relations (`_STRENGTH`, the index in `RELATIONS`) of the links."""
+    return np.minimum(links.a, links.b), np.maximum(links.a, links.b), links.rel.astype(np.int64)
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -1381,10 +1418,10 @@ def _group_memo(component: np.ndarray, clusters: Sequence[_Cluster]) -> GroupMem
                      np.array([x for c in clusters for _, _, x in c], dtype=np.float64))
 
 
-def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: str, prefix: str,
+def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix: str,
                         signature: Callable[[int], FactSignature] | None = None,
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
-                        previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
+                        previous: tuple[GroupMemo, np.ndarray, Links] | None = None,
                         read: Callable[[np.ndarray], None] | None = None) -> tuple[list[DupGroup], GroupMemo]:
     """`_clusters`, and what the next run needs to regroup only the components a change touches.
 
@@ -1399,7 +1436,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        clusters = _clusters(items, links, signature, vectors, across_threshold)
+        clusters = _clusters(items, links.objects(), signature, vectors, across_threshold)
         return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
@@ -1423,13 +1460,14 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     position = np.full(n, -1, dtype=np.int64)
     position[sub] = np.arange(sub.size)
     sub_items = [items[i] for i in sub.tolist()]
-    sub_links = [_Link(int(position[l.a]), int(position[l.b]), l.relation, l.score) for l in links if redo[l.a]]
+    sub_links = links.select(np.flatnonzero(redo[links.a]))
+    sub_links.a, sub_links.b = position[sub_links.a], position[sub_links.b]
     if read is not None and signature is not None:
         read(sub)  # (what `signature` reads of the items grouped again, at once)
     sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
     sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
     clusters = [[(int(sub[m]), r, x) for m, r, x in c]
-                for c in _clusters(sub_items, sub_links, sub_signature, sub_vectors, across_threshold)]
+                for c in _clusters(sub_items, sub_links.objects(), sub_signature, sub_vectors, across_threshold)]
     members = where[memo.members]
     for k in range(memo.starts.size - 1):
         lo_k, hi_k = memo.starts[k], memo.starts[k + 1]
@@ -1507,20 +1545,20 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     before = previous.memo if previous is not None else None
     para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
                                            (before.paragraphs, previous.paragraphs) if previous else None,
-                                           para_keys, similar_pairs)
+                                           para_keys, similar_pairs, per_paragraph.read_texts)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
                                            (before.sentences, previous.sentences) if previous else None, keys,
-                                           similar_pairs)
+                                           similar_pairs, per_sentence.read_texts)
     has_sentences = np.diff(np.asarray(sent_starts)) > 0
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
                                              document_neighbours,
                                              DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences]))
-    across = _crosslingual_links(sentences, settings, vectors)
-    sent_links = sent_links + fact_links + across
+    across = Links.of(_crosslingual_links(sentences, settings, vectors))
+    sent_links = Links.concat([sent_links, fact_links, across])
 
     para_groups, para_group_memo = _groups_across_runs(
         paragraphs, para_links, "paragraph", "P",
@@ -1528,14 +1566,13 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
-                  before.sentences.links + before.fact_links + before.across_links) if previous else None,
+                  Links.concat([before.sentences.links, before.fact_links, before.across_links])) if previous else None,
         read=per_sentence.read_texts)
     result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None
-    by_ends = lambda l: (l.a, l.b)  # noqa: E731
-    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=by_ends), para_group_memo,
-                             sent_group_memo, sorted(across, key=by_ends), para_keys, keys, stems)
+    return result, DedupMemo(para_memo, sent_memo, doc_pairs, fact_links.by_ends(), para_group_memo,
+                             sent_group_memo, across.by_ends(), para_keys, keys, stems)
 
 
 class _PerText(Sequence):

@@ -54,7 +54,7 @@ import numpy as np
 
 from . import run_state
 from .config import DedupSettings
-from .dedup import RELATIONS, DedupMemo, DocStems, GroupMemo, LevelMemo, Previous, TextKeys, _Link
+from .dedup import RELATIONS, DedupMemo, DocStems, GroupMemo, LevelMemo, Links, Previous, TextKeys
 from .minhash import Sketches
 from .model import Document
 
@@ -93,18 +93,23 @@ def state_of(documents: Sequence[Document], memo: DedupMemo, key: str, fingerpri
                       paragraphs, sentences, memo)
 
 
-def _links_arrays(prefix: str, links: Sequence[_Link]) -> dict[str, np.ndarray]:
-    return {f"{prefix}_a": np.array([l.a for l in links], dtype=np.int64),
-            f"{prefix}_b": np.array([l.b for l in links], dtype=np.int64),
-            f"{prefix}_rel": np.array([_RELATIONS.index(l.relation) for l in links], dtype=np.int8),
-            f"{prefix}_score": np.array([l.score for l in links], dtype=np.float64)}
+def _links_arrays(prefix: str, links: Links) -> dict[str, np.ndarray]:
+    return {f"{prefix}_a": links.a.astype(np.int64), f"{prefix}_b": links.b.astype(np.int64),
+            f"{prefix}_rel": links.rel.astype(np.int8), f"{prefix}_score": links.score.astype(np.float64)}
 
 
-def _links_from(z: dict[str, np.ndarray], prefix: str) -> list[_Link]:
-    rel = [_RELATIONS[r] for r in z[f"{prefix}_rel"].tolist()]
-    return [_Link(a, b, r, s) for a, b, r, s in  # type: ignore[arg-type]
-            zip(z[f"{prefix}_a"].tolist(), z[f"{prefix}_b"].tolist(), rel, z[f"{prefix}_score"].tolist(),
-                strict=True)]
+def _links_from(z: dict[str, np.ndarray], prefix: str) -> Links:
+    links = Links(z[f"{prefix}_a"], z[f"{prefix}_b"], z[f"{prefix}_rel"], z[f"{prefix}_score"])
+    if not (links.a.size == links.b.size == links.rel.size == links.score.size) or (
+            links.rel.size and not (0 <= int(links.rel.min()) <= int(links.rel.max()) < len(_RELATIONS)
+                                    and int(links.a.min()) >= 0 and int(links.b.min()) >= 0)):
+        raise ValueError(f"{prefix} links of different lengths or unknown relations")
+    return links
+
+
+def _top(links: Links) -> int:
+    """The largest item a link names (-1: none)."""
+    return max(int(links.a.max()), int(links.b.max())) if len(links) else -1
 
 
 def _level_arrays(prefix: str, level: LevelMemo) -> dict[str, np.ndarray]:
@@ -213,7 +218,7 @@ def load_state(path: Path) -> DedupState:
             _level_fits(level, int(items.sum())) and _groups_fit(groups, int(items.sum())) for level, groups, items in
             ((memo.paragraphs, memo.paragraph_groups, state.paragraphs),
              (memo.sentences, memo.sentence_groups, state.sentences))) or not all(
-            max((max(l.a, l.b) for l in links), default=-1) < int(state.sentences.sum())
+            _top(links) < int(state.sentences.sum())
             for links in (memo.fact_links, memo.across_links)):
         raise ValueError(f"{path}: not a dedup state (arrays of different lengths)")
     return state
@@ -226,7 +231,7 @@ def _level_fits(level: LevelMemo, items: int) -> bool:
     return (units.size == sk.shingle_counts.size == sk.sample_counts.size == sk.band_keys.shape[-1]
             and (units.size == 0 or int(units.max()) < items)
             and (codes.size == 0 or (int(codes[0]) >= 0 and int(codes[-1]) < units.size ** 2))
-            and max((max(l.a, l.b) for l in level.links), default=-1) < items)
+            and _top(level.links) < items)
 
 
 def previous_state(previous_run: Path | None) -> tuple[DedupState | None, str]:
