@@ -1263,10 +1263,14 @@ GROUP_CORE = 8
 _Cluster = list[tuple[int, str, float]]
 
 
-def _dup_groups(items: Sequence[_Item], clusters: Sequence[_Cluster], level: str, prefix: str) -> list[DupGroup]:
-    return [DupGroup(f"{prefix}{n + 1}", level, items[c[0][0]].id,  # type: ignore[arg-type]
-                     tuple(DupMember(items[m].id, r, s) for m, r, s in c))  # type: ignore[arg-type]
-            for n, c in enumerate(clusters)]
+def _dup_groups_of(items: Sequence[_Item], groups: GroupMemo, level: str, prefix: str) -> list[DupGroup]:
+    """The groups as `DupGroup`s, numbered in order."""
+    ids = [items[m].id for m in groups.members.tolist()]
+    members = list(map(DupMember, ids, [RELATIONS[r] for r in groups.relations.tolist()],  # type: ignore[arg-type]
+                       groups.scores.tolist()))
+    bounds = groups.starts.tolist()
+    return [DupGroup(f"{prefix}{n + 1}", level, ids[lo], tuple(members[lo:hi]))  # type: ignore[arg-type]
+            for n, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
 
 
 def _clusters(items: Sequence[_Item], links: Iterable[_Link],
@@ -1436,8 +1440,8 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        clusters = _clusters(items, links.objects(), signature, vectors, across_threshold)
-        return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
+        groups = _group_memo(component, _clusters(items, links.objects(), signature, vectors, across_threshold))
+        return _dup_groups_of(items, groups, level, prefix), groups
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
     touched[where[where >= 0]] = False  # new or edited items
@@ -1466,19 +1470,24 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
         read(sub)  # (what `signature` reads of the items grouped again, at once)
     sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
     sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
-    clusters = [[(int(sub[m]), r, x) for m, r, x in c]
-                for c in _clusters(sub_items, sub_links.objects(), sub_signature, sub_vectors, across_threshold)]
+    made = _group_memo(component, [[(int(sub[m]), r, x) for m, r, x in c] for c in _clusters(
+        sub_items, sub_links.objects(), sub_signature, sub_vectors, across_threshold)])
+    # the previous run's groups of the components not grouped again, as they are (arrays)
     members = where[memo.members]
-    for k in range(memo.starts.size - 1):
-        lo_k, hi_k = memo.starts[k], memo.starts[k + 1]
-        first = members[lo_k]
-        if first < 0 or redo[first]:
-            continue
-        clusters.append([(int(m), RELATIONS[r], x) for m, r, x in
-                         zip(members[lo_k:hi_k].tolist(), memo.relations[lo_k:hi_k].tolist(),
-                             memo.scores[lo_k:hi_k].tolist())])
-    clusters.sort(key=lambda c: min(c[0][0], c[1][0]))  # by the first item (the others are in order)
-    return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
+    firsts = members[memo.starts[:-1]]
+    kept = np.flatnonzero(firsts >= 0)
+    kept = kept[~redo[firsts[kept]]]
+    starts = np.concatenate((memo.starts[kept], made.starts[:-1] + memo.members.size))
+    ends = np.concatenate((memo.starts[kept + 1], made.starts[1:] + memo.members.size))
+    every = np.concatenate((members, made.members))
+    relations, scores = np.concatenate((memo.relations, made.relations)), np.concatenate((memo.scores, made.scores))
+    order = np.argsort(np.minimum(every[starts], every[starts + 1]), kind="stable")  # by each group's first item
+    starts, ends = starts[order], ends[order]
+    sizes = ends - starts
+    at = np.repeat(starts - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(int(sizes.sum()))
+    groups = GroupMemo(component, every[at], np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                       relations[at], scores[at])
+    return _dup_groups_of(items, groups, level, prefix), groups
 
 
 def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
