@@ -39,7 +39,6 @@ across languages on WMT newstest2013: scripts/eval_crosslingual.py.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import hashlib
 import importlib
@@ -192,12 +191,9 @@ class DedupMemo:
     paragraph_groups: GroupMemo
     sentence_groups: GroupMemo
     across_links: Links
-    # what dedup reads of every document (`TextKeys` of its body paragraphs and sentences, its stems):
-    # a next run reads unchanged documents' from here, and decodes their features only where it
-    # compares them
-    paragraph_keys: TextKeys
-    sentence_keys: TextKeys
-    stems: DocStems
+    # what dedup reads of every text and document: a next run reads the unchanged documents' from here
+    # and decodes no features but the new documents'
+    texts: CorpusTexts
 
 
 @dataclass
@@ -223,8 +219,7 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
                    previous: tuple[LevelMemo, np.ndarray] | None = None, keys: TextKeys | None = None,
-                   similar_pairs: SimilarPairs | None = None,
-                   read: Callable[[np.ndarray], None] | None = None) -> tuple[Links, LevelMemo]:
+                   similar_pairs: SimilarPairs | None = None) -> tuple[Links, LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -240,7 +235,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
 
     `similar_pairs`: when there is no `previous`, the executor's near-duplicate search (a Ray
     cluster's shuffle) instead of this process's; its sketches stay on the cluster, so the memo has
-    none and the next run compares in full. `read`: reads what `signature` needs of these items at once.
+    none and the next run compares in full.
     """
     keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
     _, first, inverse = np.unique(keys.digest, return_index=True, return_inverse=True)
@@ -293,8 +288,6 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                                   jaccard_threshold=settings.near_threshold,
                                   containment_threshold=settings.contained_threshold)
     found: list[_Link] = []
-    if read is not None and signature is not None and pairs:
-        read(long_idx[np.array([k for p in pairs for k in (p.i, p.j)], dtype=np.int64)])
     for p in pairs:
         a, b = int(long_idx[p.i]), int(long_idx[p.j])
         if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang,
@@ -598,34 +591,92 @@ class DocStems:
                 and np.array_equal(self.lengths, other.lengths))
 
 
-def _join_stems(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]], is_new: np.ndarray) -> DocStems:
-    """The stems of documents some of which are kept documents (`rows`: each kept document's row in
-    `kept`, in order) and the others new (`new`, in order; `is_new`: which documents are new), with the
-    vocabulary made again (sorted, used words only: the same as `DocStems.of` of all)."""
+def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions of the segments [starts[k], starts[k] + lengths[k]), one after the other."""
+    before = np.concatenate(([0], np.cumsum(lengths)[:-1])) if lengths.size else lengths
+    return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+def _join_lists(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]]) -> DocStems:
+    """Word lists of units (documents, sentences) some of which are kept units (`rows`: each unit's row in
+    `kept`, -1 for a new one) and the others new (`new`, in order), with the vocabulary made again
+    (sorted, used words only: the same as `DocStems.of` of all)."""
     index = {w: k for k, w in enumerate(kept.vocab)}
     words = kept.vocab + sorted({w for ws in new for w in ws}.difference(index))
     index.update((w, k) for k, w in enumerate(words[len(kept.vocab):], start=len(kept.vocab)))
-    starts = np.concatenate(([0], np.cumsum(kept.lengths)))
-    pieces: list[np.ndarray] = []
-    lengths = np.empty(is_new.size, dtype=np.int64)
-    kept_rows = iter(rows.tolist())
-    new_docs = iter(new)
-    for k, fresh in enumerate(is_new.tolist()):
-        if fresh:
-            ws = next(new_docs)
-            piece = np.fromiter(map(index.__getitem__, ws), dtype=np.int32, count=len(ws))
-        else:
-            r = next(kept_rows)
-            piece = kept.ids[starts[r]:starts[r + 1]]
-        pieces.append(piece)
-        lengths[k] = piece.size
-    ids = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
+    old = np.flatnonzero(rows >= 0)
+    fresh = np.flatnonzero(rows < 0)
+    lengths = np.empty(rows.size, dtype=np.int64)
+    lengths[old] = kept.lengths[rows[old]]
+    lengths[fresh] = np.fromiter(map(len, new), dtype=np.int64, count=len(new))
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    ids = np.empty(int(starts[-1]), dtype=np.int32)
+    kept_starts = np.concatenate(([0], np.cumsum(kept.lengths)))
+    ids[_segments(starts[old], lengths[old])] = kept.ids[_segments(kept_starts[rows[old]], lengths[old])]
+    ids[_segments(starts[fresh], lengths[fresh])] = np.fromiter(
+        (index[w] for ws in new for w in ws), dtype=np.int32, count=int(lengths[fresh].sum()))
     used = np.zeros(len(words), dtype=bool)
     used[ids] = True
     order = np.array(sorted(np.flatnonzero(used).tolist(), key=words.__getitem__), dtype=np.int64)
     number = np.full(len(words), -1, dtype=np.int32)
     number[order] = np.arange(order.size, dtype=np.int32)
     return DocStems([words[k] for k in order.tolist()], number[ids], lengths)
+
+
+@dataclass
+class SignatureTable:
+    """The fact signatures of many texts: each distinct one once (as `_signature_json` gives it, in the
+    order first met) and each text's (`ids`); kept in the dedup state, decoded when first read."""
+
+    values: list  # each distinct signature's JSON form
+    ids: np.ndarray  # int32: each text's signature
+
+    def __post_init__(self) -> None:
+        self._decoded: dict[int, FactSignature] = {}
+
+    @staticmethod
+    def of(signatures: Sequence[FactSignature | list], kept: SignatureTable | None = None,
+           rows: np.ndarray | None = None) -> SignatureTable:
+        """Of texts each either new (its signature in `signatures`, in order) or kept (`rows`: its row in
+        `kept`, -1 for a new one; without `kept`, all are new)."""
+        values = list(kept.values) if kept is not None else []
+        index = {_signature_key(v): k for k, v in enumerate(values)}
+        made = []
+        for g in signatures:
+            v = g if isinstance(g, list) else _signature_json(g)
+            k = index.setdefault(_signature_key(v), len(values))
+            if k == len(values):
+                values.append(v)
+            made.append(k)
+        if kept is None or rows is None:
+            ids = np.array(made, dtype=np.int64)
+        else:
+            ids = np.empty(rows.size, dtype=np.int64)
+            ids[rows >= 0] = kept.ids[rows[rows >= 0]]
+            ids[rows < 0] = made
+        used, first = np.unique(ids, return_index=True)
+        appear = used[np.argsort(first, kind="stable")]  # in the order first met
+        number = np.empty(len(values), dtype=np.int32)
+        number[appear] = np.arange(appear.size, dtype=np.int32)
+        return SignatureTable([values[k] for k in appear.tolist()], number[ids])
+
+    def __getitem__(self, i: int) -> FactSignature:
+        k = int(self.ids[i])
+        g = self._decoded.get(k)
+        if g is None:
+            g = self._decoded[k] = _signature_from_json(self.values[k])
+        return g
+
+    def __len__(self) -> int:
+        return self.ids.size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SignatureTable) and self.values == other.values and np.array_equal(
+            self.ids, other.ids)
+
+
+def _signature_key(value: list) -> tuple:
+    return tuple(map(tuple, value))
 
 
 def _signature_json(g: FactSignature) -> list:
@@ -1072,8 +1123,6 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
     digests = keys.digest.tolist()
-    if isinstance(features, _PerText):  # the features of the documents compared, read at once
-        features.read_documents(sorted({doc_index[d] for a, b, _ in similar for d in (a, b)}))
     scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
     for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
@@ -1426,7 +1475,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
                         signature: Callable[[int], FactSignature] | None = None,
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
                         previous: tuple[GroupMemo, np.ndarray, Links] | None = None,
-                        read: Callable[[np.ndarray], None] | None = None) -> tuple[list[DupGroup], GroupMemo]:
+                        ) -> tuple[list[DupGroup], GroupMemo]:
     """`_clusters`, and what the next run needs to regroup only the components a change touches.
 
     `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
@@ -1466,8 +1515,6 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     sub_items = [items[i] for i in sub.tolist()]
     sub_links = links.select(np.flatnonzero(redo[links.a]))
     sub_links.a, sub_links.b = position[sub_links.a], position[sub_links.b]
-    if read is not None and signature is not None:
-        read(sub)  # (what `signature` reads of the items grouped again, at once)
     sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
     sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
     made = _group_memo(component, [[(int(sub[m]), r, x) for m, r, x in c] for c in _clusters(
@@ -1544,23 +1591,22 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                              for k, s in enumerate(p.sentences))
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
-    para_keys, keys, stems, para_starts, sent_starts = _corpus_texts(documents, features, previous)
-    per_sentence = _PerText(features, sent_starts, lambda f, j: f.sentences[j])
-    per_paragraph = _PerText(features, para_starts, lambda f, j: f.paragraphs[j])
-
-    def signature(i: int) -> FactSignature:
-        return per_sentence[i].signature
+    texts, sent_starts = _corpus_texts(documents, features, previous)
+    del features
+    para_keys, keys, stems = texts.paragraph_keys, texts.sentence_keys, texts.stems
+    per_sentence = _SentenceView(texts.terms, texts.sentence_signatures)
+    signature = texts.sentence_signatures.__getitem__
 
     before = previous.memo if previous is not None else None
-    para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
+    para_links, para_memo = _shingle_links(paragraphs, settings, texts.paragraph_signatures.__getitem__,
                                            (before.paragraphs, previous.paragraphs) if previous else None,
-                                           para_keys, similar_pairs, per_paragraph.read_texts)
+                                           para_keys, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     vectors = SentenceVectors([it.text for it in sentences], embedder) \
         if embedder is not None and _crosslingual_engine(settings) != "none" else None
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
                                            (before.sentences, previous.sentences) if previous else None, keys,
-                                           similar_pairs, per_sentence.read_texts)
+                                           similar_pairs)
     has_sentences = np.diff(np.asarray(sent_starts)) > 0
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
@@ -1575,52 +1621,52 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
-                  Links.concat([before.sentences.links, before.fact_links, before.across_links])) if previous else None,
-        read=per_sentence.read_texts)
+                  Links.concat([before.sentences.links, before.fact_links, before.across_links])) if previous else None)
     result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None
     return result, DedupMemo(para_memo, sent_memo, doc_pairs, fact_links.by_ends(), para_group_memo,
-                             sent_group_memo, across.by_ends(), para_keys, keys, stems)
+                             sent_group_memo, across.by_ends(), texts)
 
 
-class _PerText(Sequence):
-    """A value of each text (body paragraph or sentence) of the corpus, read from its document's features
-    when first asked for (`starts`: each document's first text, then the number of texts): a run with a
-    few new documents reads the features of the documents it compares only."""
+class _SentenceView(Sequence[SentenceFeatures]):
+    """Each sentence's fact terms and signature (`SentenceFeatures` without stems), made when read from the
+    corpus's arrays (`CorpusTexts`)."""
 
-    def __init__(self, features: Sequence[DocumentFeatures], starts: Sequence[int],
-                 get: Callable[[DocumentFeatures, int], object]) -> None:
-        self._features, self._starts, self._get = features, list(starts), get
+    def __init__(self, terms: DocStems, signatures: SignatureTable) -> None:
+        self._terms, self._signatures = terms, signatures
+        self._starts = np.concatenate(([0], np.cumsum(terms.lengths))).tolist()
 
     def __len__(self) -> int:
-        return self._starts[-1]
-
-    def read_texts(self, texts: np.ndarray) -> None:
-        """`read_documents` of the documents of these texts."""
-        docs = np.searchsorted(np.asarray(self._starts), texts, side="right") - 1
-        self.read_documents(np.unique(docs).tolist())
-
-    def read_documents(self, docs: Sequence[int]) -> None:
-        """Read these documents' features at once where the features can (`read`), not one by one."""
-        read = getattr(self._features, "read", None)
-        if read is not None:
-            read(docs)
+        return len(self._signatures)
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
-        if not 0 <= i < self._starts[-1]:
-            raise IndexError(i)
-        d = bisect.bisect_right(self._starts, i) - 1
-        return self._get(self._features[d], i - self._starts[d])
+        vocab = self._terms.vocab
+        terms = tuple([vocab[w] for w in self._terms.ids[self._starts[i]:self._starts[i + 1]].tolist()])
+        return SentenceFeatures(terms, (), self._signatures[i])
 
 
-def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeatures], previous: Previous | None,
-                  ) -> tuple[TextKeys, TextKeys, DocStems, list[int], list[int]]:
-    """The text keys of all body paragraphs and sentences, each document's stems, and where each
-    document's paragraphs and sentences start: those of the documents kept from the previous run from
-    its memo, the others from their features (read here: the previous run's documents' are not)."""
+@dataclass
+class CorpusTexts:
+    """What dedup reads of every body paragraph and sentence of the corpus, as arrays: their text keys,
+    their fact signatures, the sentences' fact terms and each document's stems. Kept in the dedup state,
+    so that a next run reads the unchanged documents' from there and decodes only the new ones' features."""
+
+    paragraph_keys: TextKeys
+    sentence_keys: TextKeys
+    paragraph_signatures: SignatureTable
+    sentence_signatures: SignatureTable
+    terms: DocStems  # fact terms (`textsim.fact_terms`) of each sentence
+    stems: DocStems  # stems of each document
+
+
+def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeatures | None],
+                  previous: Previous | None) -> tuple[CorpusTexts, list[int]]:
+    """`CorpusTexts` of the documents, and where each document's sentences start: those of the documents
+    kept from the previous run from its memo, the others from their features (the kept documents'
+    features are not read: they may be None)."""
     para_counts = [sum(1 for p in d.paragraphs if p.kind == "body") for d in documents]
     sent_counts = [sum(len(p.sentences) for p in d.paragraphs if p.kind == "body") for d in documents]
     para_starts = [0, *itertools.accumulate(para_counts)]
@@ -1630,37 +1676,47 @@ def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeat
     fresh = np.ones(len(documents), dtype=bool)
     if previous is not None:
         fresh[previous.documents[previous.documents >= 0]] = False
-    para_keys, sent_keys = [], []
-    para_rows: list[int] = []
-    sent_rows: list[int] = []
-    new_stems: list[list[str]] = []
+    para_keys: list[TextKey] = []
+    sent_keys: list[TextKey] = []
+    para_sigs: list = []
+    sent_sigs: list = []
+    terms: list[tuple[str, ...]] = []
+    stems: list[list[str]] = []
     for k in np.flatnonzero(fresh).tolist():
         f = features[k]
         n_p, n_s = para_counts[k], sent_counts[k]
-        if len(f.paragraphs) != n_p or len(f.sentences) != n_s or len(f.keys) != n_p + n_s:
-            raise ValueError(f"dedup: features of {len(f.paragraphs)} paragraphs, {len(f.sentences)} sentences and "
-                             f"{len(f.keys)} text keys for document {documents[k].doc_id} ({n_p} body paragraphs, "
-                             f"{n_s} sentences)")
+        if f is None or len(f.paragraphs) != n_p or len(f.sentences) != n_s or len(f.keys) != n_p + n_s:
+            raise ValueError(f"dedup: features of document {documents[k].doc_id} missing or of another shape "
+                             f"({n_p} body paragraphs, {n_s} sentences)")
         para_keys.extend(f.keys[:n_p])
         sent_keys.extend(f.keys[n_p:])
-        para_rows.extend(range(para_starts[k], para_starts[k + 1]))
-        sent_rows.extend(range(sent_starts[k], sent_starts[k + 1]))
-        new_stems.append([w for s in f.sentences for w in s.stems])
+        para_sigs.extend(_raw(f.paragraphs))
+        sent_sigs.extend(s._signature for s in f.sentences)
+        terms.extend(s.terms for s in f.sentences)
+        stems.append([w for s in f.sentences for w in s.stems])
     if previous is None:
-        return TextKeys.of(para_keys), TextKeys.of(sent_keys), DocStems.of(new_stems), para_starts, sent_starts
-    memo = previous.memo
-    out = []
-    for kept, where, made, rows, n in ((memo.paragraph_keys, previous.paragraphs, para_keys, para_rows,
-                                        para_starts[-1]),
-                                       (memo.sentence_keys, previous.sentences, sent_keys, sent_rows, sent_starts[-1])):
-        keys = TextKeys(np.empty(n, dtype="V16"), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32))
-        here = where >= 0
-        keys.fill(where[here], kept.select(here))
-        keys.fill(np.array(rows, dtype=np.int64), TextKeys.of(made))
-        out.append(keys)
-    now_of = previous.documents
-    rows = np.flatnonzero(now_of >= 0)[np.argsort(now_of[now_of >= 0], kind="stable")]  # kept rows, in order now
-    return out[0], out[1], _join_stems(memo.stems, rows, new_stems, fresh), para_starts, sent_starts
+        return CorpusTexts(TextKeys.of(para_keys), TextKeys.of(sent_keys), SignatureTable.of(para_sigs),
+                           SignatureTable.of(sent_sigs), DocStems.of(terms), DocStems.of(stems)), sent_starts
+    kept = previous.memo.texts
+    para_rows = np.full(para_starts[-1], -1, dtype=np.int64)  # each text now: its row in the previous run
+    here = previous.paragraphs >= 0
+    para_rows[previous.paragraphs[here]] = np.flatnonzero(here)
+    sent_rows = np.full(sent_starts[-1], -1, dtype=np.int64)
+    here = previous.sentences >= 0
+    sent_rows[previous.sentences[here]] = np.flatnonzero(here)
+    doc_rows = np.full(len(documents), -1, dtype=np.int64)
+    here = previous.documents >= 0
+    doc_rows[previous.documents[here]] = np.flatnonzero(here)
+    keys = []
+    for old, rows, made in ((kept.paragraph_keys, para_rows, para_keys), (kept.sentence_keys, sent_rows, sent_keys)):
+        out = TextKeys(np.empty(rows.size, dtype="V16"), np.empty(rows.size, dtype=np.int32),
+                       np.empty(rows.size, dtype=np.int32))
+        out.fill(np.flatnonzero(rows >= 0), old.select(rows[rows >= 0]))
+        out.fill(np.flatnonzero(rows < 0), TextKeys.of(made))
+        keys.append(out)
+    return CorpusTexts(keys[0], keys[1], SignatureTable.of(para_sigs, kept.paragraph_signatures, para_rows),
+                       SignatureTable.of(sent_sigs, kept.sentence_signatures, sent_rows),
+                       _join_lists(kept.terms, sent_rows, terms), _join_lists(kept.stems, doc_rows, stems)), sent_starts
 
 
 _RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}

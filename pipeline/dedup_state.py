@@ -54,7 +54,9 @@ import numpy as np
 
 from . import run_state
 from .config import DedupSettings
-from .dedup import RELATIONS, DedupMemo, DocStems, GroupMemo, LevelMemo, Links, Previous, TextKeys
+from .dedup import (
+    RELATIONS, CorpusTexts, DedupMemo, DocStems, GroupMemo, LevelMemo, Links, Previous, SignatureTable, TextKeys,
+)
 from .minhash import Sketches
 from .model import Document
 
@@ -140,6 +142,50 @@ def _keys_from(z: dict[str, np.ndarray], prefix: str) -> TextKeys:
                     z[f"{prefix}_words"].astype(np.int32))
 
 
+def _lists_arrays(prefix: str, lists: DocStems) -> dict[str, np.ndarray]:
+    return {f"{prefix}_vocab": np.array(json.dumps(lists.vocab, ensure_ascii=False)),
+            f"{prefix}_ids": lists.ids.astype(np.int32), f"{prefix}_lengths": lists.lengths.astype(np.int64)}
+
+
+def _lists_from(z: dict[str, np.ndarray], prefix: str, units: int) -> DocStems:
+    lists = DocStems(json.loads(str(z[f"{prefix}_vocab"])), z[f"{prefix}_ids"], z[f"{prefix}_lengths"])
+    ids = lists.ids
+    if lists.lengths.size != units or ids.size != int(lists.lengths.sum()) or (
+            ids.size and not 0 <= int(ids.min()) <= int(ids.max()) < len(lists.vocab)):
+        raise ValueError(f"{prefix}: word lists of another shape")
+    return lists
+
+
+def _signatures_arrays(prefix: str, table: SignatureTable) -> dict[str, np.ndarray]:
+    return {f"{prefix}_values": np.array(json.dumps(table.values, ensure_ascii=False)),
+            f"{prefix}_ids": table.ids.astype(np.int32)}
+
+
+def _signatures_from(z: dict[str, np.ndarray], prefix: str, texts: int) -> SignatureTable:
+    table = SignatureTable(json.loads(str(z[f"{prefix}_values"])), z[f"{prefix}_ids"])
+    ids = table.ids
+    if ids.size != texts or (ids.size and not 0 <= int(ids.min()) <= int(ids.max()) < len(table.values)) or not all(
+            isinstance(v, list) and len(v) == 6 for v in table.values):
+        raise ValueError(f"{prefix}: signatures of another shape")
+    return table
+
+
+def _texts_arrays(texts: CorpusTexts) -> dict[str, np.ndarray]:
+    return {**_keys_arrays("pk", texts.paragraph_keys), **_keys_arrays("sk", texts.sentence_keys),
+            **_signatures_arrays("psig", texts.paragraph_signatures),
+            **_signatures_arrays("ssig", texts.sentence_signatures),
+            **_lists_arrays("terms", texts.terms), **_lists_arrays("stems", texts.stems)}
+
+
+def _texts_from(z: dict[str, np.ndarray], paragraphs: int, sentences: int, documents: int) -> CorpusTexts:
+    texts = CorpusTexts(_keys_from(z, "pk"), _keys_from(z, "sk"), _signatures_from(z, "psig", paragraphs),
+                        _signatures_from(z, "ssig", sentences), _lists_from(z, "terms", sentences),
+                        _lists_from(z, "stems", documents))
+    if len(texts.paragraph_keys) != paragraphs or len(texts.sentence_keys) != sentences:
+        raise ValueError("text keys of another shape")
+    return texts
+
+
 def _groups_arrays(prefix: str, groups: GroupMemo) -> dict[str, np.ndarray]:
     return {f"{prefix}_component": groups.component, f"{prefix}_members": groups.members,
             f"{prefix}_starts": groups.starts, f"{prefix}_relations": groups.relations,
@@ -171,9 +217,7 @@ def save_state(path: Path, state: DedupState) -> None:
               **_level_arrays("p", m.paragraphs), **_level_arrays("s", m.sentences),
               **_links_arrays("fact", m.fact_links), **_links_arrays("across", m.across_links),
               **_groups_arrays("pg", m.paragraph_groups), **_groups_arrays("sg", m.sentence_groups),
-              **_keys_arrays("pk", m.paragraph_keys), **_keys_arrays("sk", m.sentence_keys),
-              "stem_vocab": np.array(json.dumps(m.stems.vocab, ensure_ascii=False)),
-              "stem_ids": m.stems.ids.astype(np.int32), "stem_lengths": m.stems.lengths.astype(np.int64)}
+              **_texts_arrays(m.texts)}
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # an .npz with fixed entry dates
         for name, array in arrays.items():
@@ -202,19 +246,13 @@ def load_state(path: Path) -> DedupState:
             raise ValueError(f"state version {meta.get('version')}, expected {STATE_VERSION}")
         memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"),
                          _groups_from(z, "pg"), _groups_from(z, "sg"), _links_from(z, "across"),
-                         _keys_from(z, "pk"), _keys_from(z, "sk"),
-                         DocStems(json.loads(str(z["stem_vocab"])), z["stem_ids"], z["stem_lengths"]))
+                         _texts_from(z, int(z["paragraphs"].sum()), int(z["sentences"].sum()), len(meta["doc_ids"])))
         state = DedupState(meta["key"], meta["fingerprint"], meta["doc_ids"], meta["sha256"], z["paragraphs"],
                            z["sentences"], memo)
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a dedup state ({exc})") from exc
     n = len(state.doc_ids)
-    stems = memo.stems
     if len(state.sha256) != n or state.paragraphs.size != n or state.sentences.size != n or not all(
-            len(keys) == int(items.sum()) for keys, items in ((memo.paragraph_keys, state.paragraphs),
-                                                              (memo.sentence_keys, state.sentences))) or not (
-            stems.lengths.size == n and stems.ids.size == int(stems.lengths.sum())
-            and (stems.ids.size == 0 or 0 <= int(stems.ids.min()) <= int(stems.ids.max()) < len(stems.vocab))) or not all(
             _level_fits(level, int(items.sum())) and _groups_fit(groups, int(items.sum())) for level, groups, items in
             ((memo.paragraphs, memo.paragraph_groups, state.paragraphs),
              (memo.sentences, memo.sentence_groups, state.sentences))) or not all(

@@ -210,16 +210,17 @@ class DedupStep:
                            [(keys[i], features_to_json(out[i])) for i in todo[n:n + DEDUP_PUT_BATCH]])
         return out
 
-    def features_when_read(self, documents: Sequence[Document], kept: Any, settings: Settings, cache: Cache,
+    def new_features(self, documents: Sequence[Document], kept: Any, settings: Settings, cache: Cache,
                            executor: Executor | None = None) -> Sequence[Any]:
-        """`features` of the documents, those of the documents kept from the previous run (`kept`: each
-        previous document's index now, -1 when gone) read from the cache only when dedup reads them (it
-        reads their text keys and stems from the dedup state, and their terms and signatures where it
-        compares them: around the new documents)."""
+        """`features` of the new and edited documents only, None for those kept from the previous run
+        (`kept`: each previous document's index now, -1 when gone): dedup reads what it needs of these
+        from the dedup state (`dedup.CorpusTexts`), not from their features."""
+        out: list[Any] = [None] * len(documents)
         kept_now = set(kept[kept >= 0].tolist())
         todo = [k for k in range(len(documents)) if k not in kept_now]
-        made = self.features([documents[k] for k in todo], settings, cache, executor)
-        return _FeaturesWhenRead(documents, dict(zip(todo, made)), self.features_key(settings), cache)
+        for k, f in zip(todo, self.features([documents[k] for k in todo], settings, cache, executor)):
+            out[k] = f
+        return out
 
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
@@ -248,8 +249,8 @@ class DedupStep:
         if state is not None:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
         with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
-            if before is not None:  # the kept documents' features are read only where they are compared
-                features = self.features_when_read(documents, before.documents, settings, cache, executor)
+            if before is not None:  # the kept documents' features are not read
+                features = self.new_features(documents, before.documents, settings, cache, executor)
             else:
                 features = self.features(documents, settings, cache, executor)
             result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
@@ -278,50 +279,6 @@ DEDUP_SLICE = 32
 DEDUP_IN_PROCESS = 8
 # Documents' features per write to the cache.
 DEDUP_PUT_BATCH = 512
-
-
-class _FeaturesWhenRead(Sequence[Any]):
-    """Documents' `DocumentFeatures`: those given, the others read from the cache when first asked for
-    (computed here when the cache no longer has them)."""
-
-    def __init__(self, documents: Sequence[Document], given: dict[int, Any], key: Callable[[Document], str],
-                 cache: Cache) -> None:
-        self._documents, self._given, self._key, self._cache = documents, given, key, cache
-        self._words: dict[str, str] = {}
-
-    def __len__(self) -> int:
-        return len(self._documents)
-
-    def __getitem__(self, k):  # type: ignore[override]
-        if isinstance(k, slice):
-            return [self[i] for i in range(*k.indices(len(self)))]
-        if k not in self._given:
-            self.read([k])
-        return self._given[k]
-
-    def read(self, indices: Sequence[int]) -> None:
-        """Read these documents' features (those not read yet) from the cache in one query."""
-        from .dedup import document_features, features_from_json, features_to_json, shared_words
-
-        todo = [k for k in indices if k not in self._given]
-        keys = [self._key(self._documents[k]) for k in todo]
-        found = self._cache.get_many("dedup_features", keys)
-        missing = []
-        for k, key in zip(todo, keys):
-            value = found.pop(key, None)
-            try:
-                self._given[k] = features_from_json(value, self._words) if value is not None else None
-            except (TypeError, KeyError, ValueError):  # an entry of another shape: a miss
-                self._given[k] = None
-            if self._given[k] is None:
-                missing.append((k, key))
-        if missing:
-            from .textsim import ContentWords
-
-            words = ContentWords()
-            for k, _ in missing:
-                self._given[k] = shared_words(document_features(self._documents[k], words), self._words)
-            self._cache.put_many("dedup_features", [(key, features_to_json(self._given[k])) for k, key in missing])
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
