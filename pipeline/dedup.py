@@ -1728,10 +1728,15 @@ def result_to_json(result: DedupResult) -> dict:
     """A DedupResult as compact JSON-ready data (`result_from_json`): per group its id, canonical member,
     member ids in one string, relations in one string (a letter each) and scores. The cache keeps it;
     a warm run decodes it with few containers and no type inspection per member."""
+    code = _RELATION_CODES.__getitem__
+
     def level(groups: Sequence[DupGroup]) -> list:
-        return [[g.group_id, g.canonical, _ID_SEPARATOR.join(m.id for m in g.members),
-                 "".join(_RELATION_CODES[m.relation] for m in g.members), [m.score for m in g.members]]
-                for g in groups]
+        out = []
+        for g in groups:
+            members = g.members
+            out.append([g.group_id, g.canonical, _ID_SEPARATOR.join([m.id for m in members]),
+                        "".join([code(m.relation) for m in members]), [m.score for m in members]])
+        return out
 
     return {"compact": 2, "paragraph": level(result.paragraph_groups), "sentence": level(result.sentence_groups)}
 
