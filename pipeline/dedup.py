@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
-import itertools
 import logging
 import math
 import re
@@ -775,13 +774,7 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
             keep &= codes[cols] != codes[row]
         row, cols, vals = row[keep], cols[keep], vals[keep]
         counts = np.bincount(row - start, minlength=rows)
-        ends = np.cumsum(counts)
-        take = np.ones(cols.size, dtype=bool)
-        for r in np.flatnonzero(counts > neighbours).tolist():  # each row's best `neighbours` (numpy's pick)
-            lo, hi = int(ends[r] - counts[r]), int(ends[r])
-            picked = np.zeros(hi - lo, dtype=bool)
-            picked[np.argpartition(-vals[lo:hi], neighbours - 1)[:neighbours]] = True
-            take[lo:hi] = picked
+        take = _best_in_rows(vals, counts, neighbours)
         firsts.append(row[take])
         seconds.append(cols[take])
     a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
@@ -789,6 +782,43 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
     n = max(1, m.shape[0])
     pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
     return list(zip((pairs // n).tolist(), (pairs % n).tolist()))
+
+
+def _best_in_rows(vals: np.ndarray, counts: np.ndarray, k: int, cells: int = 1 << 22) -> np.ndarray:
+    """Which entries are among their row's `k` largest (rows: consecutive runs of `counts` entries), as
+    `np.argpartition(-row, k - 1)[:k]` picks them row by row. A row whose k-th and (k+1)-th largest values
+    differ has one such set: found for many rows at once (`np.partition` of rows padded to one width,
+    at most `cells` values at a time); a row with a tie there is picked by `np.argpartition` itself."""
+    take = np.ones(vals.size, dtype=bool)
+    starts = np.cumsum(counts) - counts
+    big = np.flatnonzero(counts > k)
+    row_of = np.repeat(np.arange(counts.size), counts)
+    threshold = np.full(counts.size, -np.inf)
+    tied: list[int] = []
+    at = 0
+    while at < big.size:
+        width = int(counts[big[at]])
+        stop = at + 1
+        while stop < big.size and (stop - at + 1) * max(width, int(counts[big[stop]])) <= cells:
+            width = max(width, int(counts[big[stop]]))
+            stop += 1
+        part = big[at:stop]
+        dense = np.full((part.size, width), np.inf)
+        slot = np.full(counts.size, -1, dtype=np.int64)
+        slot[part] = np.arange(part.size)
+        mine = np.flatnonzero(slot[row_of] >= 0)
+        dense[slot[row_of[mine]], mine - starts[row_of[mine]]] = -vals[mine]
+        kth = -np.partition(dense, (k - 1, k), axis=1)[:, [k - 1, k]]
+        threshold[part] = kth[:, 0]
+        tied.extend(part[kth[:, 0] == kth[:, 1]].tolist())
+        at = stop
+    take &= vals >= threshold[row_of]
+    for r in tied:
+        lo, hi = int(starts[r]), int(starts[r] + counts[r])
+        picked = np.zeros(hi - lo, dtype=bool)
+        picked[np.argpartition(-vals[lo:hi], k - 1)[:k]] = True
+        take[lo:hi] = picked
+    return take
 
 
 class DocumentSpace:
@@ -1581,6 +1611,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     doc_rank = _doc_rank(documents)
     paragraphs: list[_Item] = []
     sentences: list[_Item] = []
+    para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
     for doc in documents:
         doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
         for p in doc.paragraphs:
@@ -1589,9 +1620,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
             paragraphs.append(_Item(p.pid, doc_id, p.text, (rank, p.index), p.lang))
             sentences.extend(_Item(s.sid, doc_id, s.text, (rank, p.index, k), p.lang)
                              for k, s in enumerate(p.sentences))
+        para_starts.append(len(paragraphs))
+        sent_starts.append(len(sentences))
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
-    texts, sent_starts = _corpus_texts(documents, features, previous)
+    texts = _corpus_texts(documents, features, previous, para_starts, sent_starts)
     del features
     para_keys, keys, stems = texts.paragraph_keys, texts.sentence_keys, texts.stems
     per_sentence = _SentenceView(texts.terms, texts.sentence_signatures)
@@ -1660,17 +1693,21 @@ class CorpusTexts:
     sentence_signatures: SignatureTable
     terms: DocStems  # fact terms (`textsim.fact_terms`) of each sentence
     stems: DocStems  # stems of each document
+    paragraphs: np.ndarray  # body paragraphs of each document
+    sentences: np.ndarray  # body sentences of each document
+
+    def body_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Body paragraphs and sentences of each document (`dedup_state.body_counts`)."""
+        return self.paragraphs, self.sentences
 
 
 def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeatures | None],
-                  previous: Previous | None) -> tuple[CorpusTexts, list[int]]:
-    """`CorpusTexts` of the documents, and where each document's sentences start: those of the documents
-    kept from the previous run from its memo, the others from their features (the kept documents'
-    features are not read: they may be None)."""
-    para_counts = [sum(1 for p in d.paragraphs if p.kind == "body") for d in documents]
-    sent_counts = [sum(len(p.sentences) for p in d.paragraphs if p.kind == "body") for d in documents]
-    para_starts = [0, *itertools.accumulate(para_counts)]
-    sent_starts = [0, *itertools.accumulate(sent_counts)]
+                  previous: Previous | None, para_starts: list[int], sent_starts: list[int]) -> CorpusTexts:
+    """`CorpusTexts` of the documents (`para_starts`, `sent_starts`: where each document's body paragraphs
+    and sentences start, then their numbers): those of the documents kept from the previous run from its
+    memo, the others from their features (the kept documents' features are not read: they may be None)."""
+    counts = np.diff(para_starts).astype(np.int64), np.diff(sent_starts).astype(np.int64)
+    para_counts, sent_counts = counts[0].tolist(), counts[1].tolist()
     if len(features) != len(documents):
         raise ValueError(f"dedup: features of {len(features)} documents for {len(documents)}")
     fresh = np.ones(len(documents), dtype=bool)
@@ -1696,7 +1733,7 @@ def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeat
         stems.append([w for s in f.sentences for w in s.stems])
     if previous is None:
         return CorpusTexts(TextKeys.of(para_keys), TextKeys.of(sent_keys), SignatureTable.of(para_sigs),
-                           SignatureTable.of(sent_sigs), DocStems.of(terms), DocStems.of(stems)), sent_starts
+                           SignatureTable.of(sent_sigs), DocStems.of(terms), DocStems.of(stems), *counts)
     kept = previous.memo.texts
     para_rows = np.full(para_starts[-1], -1, dtype=np.int64)  # each text now: its row in the previous run
     here = previous.paragraphs >= 0
@@ -1716,7 +1753,7 @@ def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeat
         keys.append(out)
     return CorpusTexts(keys[0], keys[1], SignatureTable.of(para_sigs, kept.paragraph_signatures, para_rows),
                        SignatureTable.of(sent_sigs, kept.sentence_signatures, sent_rows),
-                       _join_lists(kept.terms, sent_rows, terms), _join_lists(kept.stems, doc_rows, stems)), sent_starts
+                       _join_lists(kept.terms, sent_rows, terms), _join_lists(kept.stems, doc_rows, stems), *counts)
 
 
 _RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}

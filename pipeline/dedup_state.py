@@ -90,7 +90,7 @@ def body_counts(documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def state_of(documents: Sequence[Document], memo: DedupMemo, key: str, fingerprint: str) -> DedupState:
-    paragraphs, sentences = body_counts(documents)
+    paragraphs, sentences = memo.texts.body_counts()
     return DedupState(key, fingerprint, [d.doc_id for d in documents], [d.sha256 for d in documents],
                       paragraphs, sentences, memo)
 
@@ -180,7 +180,7 @@ def _texts_arrays(texts: CorpusTexts) -> dict[str, np.ndarray]:
 def _texts_from(z: dict[str, np.ndarray], paragraphs: int, sentences: int, documents: int) -> CorpusTexts:
     texts = CorpusTexts(_keys_from(z, "pk"), _keys_from(z, "sk"), _signatures_from(z, "psig", paragraphs),
                         _signatures_from(z, "ssig", sentences), _lists_from(z, "terms", sentences),
-                        _lists_from(z, "stems", documents))
+                        _lists_from(z, "stems", documents), z["paragraphs"], z["sentences"])
     if len(texts.paragraph_keys) != paragraphs or len(texts.sentence_keys) != sentences:
         raise ValueError("text keys of another shape")
     return texts
