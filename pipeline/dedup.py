@@ -774,7 +774,13 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
             keep &= codes[cols] != codes[row]
         row, cols, vals = row[keep], cols[keep], vals[keep]
         counts = np.bincount(row - start, minlength=rows)
-        take = _best_in_rows(vals, counts, neighbours)
+        ends = np.cumsum(counts)
+        take = np.ones(cols.size, dtype=bool)
+        for r in np.flatnonzero(counts > neighbours).tolist():  # each row's best `neighbours` (numpy's pick)
+            lo, hi = int(ends[r] - counts[r]), int(ends[r])
+            picked = np.zeros(hi - lo, dtype=bool)
+            picked[np.argpartition(-vals[lo:hi], neighbours - 1)[:neighbours]] = True
+            take[lo:hi] = picked
         firsts.append(row[take])
         seconds.append(cols[take])
     a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
@@ -782,43 +788,6 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
     n = max(1, m.shape[0])
     pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
     return list(zip((pairs // n).tolist(), (pairs % n).tolist()))
-
-
-def _best_in_rows(vals: np.ndarray, counts: np.ndarray, k: int, cells: int = 1 << 22) -> np.ndarray:
-    """Which entries are among their row's `k` largest (rows: consecutive runs of `counts` entries), as
-    `np.argpartition(-row, k - 1)[:k]` picks them row by row. A row whose k-th and (k+1)-th largest values
-    differ has one such set: found for many rows at once (`np.partition` of rows padded to one width,
-    at most `cells` values at a time); a row with a tie there is picked by `np.argpartition` itself."""
-    take = np.ones(vals.size, dtype=bool)
-    starts = np.cumsum(counts) - counts
-    big = np.flatnonzero(counts > k)
-    row_of = np.repeat(np.arange(counts.size), counts)
-    threshold = np.full(counts.size, -np.inf)
-    tied: list[int] = []
-    at = 0
-    while at < big.size:
-        width = int(counts[big[at]])
-        stop = at + 1
-        while stop < big.size and (stop - at + 1) * max(width, int(counts[big[stop]])) <= cells:
-            width = max(width, int(counts[big[stop]]))
-            stop += 1
-        part = big[at:stop]
-        dense = np.full((part.size, width), np.inf)
-        slot = np.full(counts.size, -1, dtype=np.int64)
-        slot[part] = np.arange(part.size)
-        mine = np.flatnonzero(slot[row_of] >= 0)
-        dense[slot[row_of[mine]], mine - starts[row_of[mine]]] = -vals[mine]
-        kth = -np.partition(dense, (k - 1, k), axis=1)[:, [k - 1, k]]
-        threshold[part] = kth[:, 0]
-        tied.extend(part[kth[:, 0] == kth[:, 1]].tolist())
-        at = stop
-    take &= vals >= threshold[row_of]
-    for r in tied:
-        lo, hi = int(starts[r]), int(starts[r] + counts[r])
-        picked = np.zeros(hi - lo, dtype=bool)
-        picked[np.argpartition(-vals[lo:hi], k - 1)[:k]] = True
-        take[lo:hi] = picked
-    return take
 
 
 class DocumentSpace:

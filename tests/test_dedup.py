@@ -131,24 +131,3 @@ def test_features_of_documents_share_their_words():
     terms = [f.sentences[0].terms for f in (*back, again)]
     assert terms[0] and all(x is y for t in terms[1:] for x, y in zip(terms[0], t))
 
-
-def test_best_in_rows_picks_what_argpartition_picks_row_by_row():
-    """Documents' best neighbours, picked for many rows at once, are those numpy picks row by row, ties
-    at the k-th value included (a document's neighbours decide which pairs are compared)."""
-    import numpy as np
-
-    from pipeline.dedup import _best_in_rows
-
-    rng = np.random.default_rng(0)
-    for _ in range(40):
-        counts = rng.integers(0, 60, 30)
-        vals = np.round(rng.random(int(counts.sum())) * rng.choice([3, 1000])) / 7 + 0.01  # many ties
-        k = int(rng.integers(1, 25))
-        expected = np.ones(vals.size, dtype=bool)
-        for r, end in enumerate(np.cumsum(counts).tolist()):
-            lo = end - int(counts[r])
-            if counts[r] > k:
-                expected[lo:end] = False
-                expected[lo + np.argpartition(-vals[lo:end], k - 1)[:k]] = True
-        for cells in (1 << 22, 100):
-            assert np.array_equal(_best_in_rows(vals, counts, k, cells), expected)
