@@ -17,11 +17,17 @@ redo only the work that involves new or edited documents
   per band and the containment budget per text: linear in the texts), so the
   previous candidates are not made again from the sketches;
 * the document pairs compared for same facts and the links found between
-  them: a pair of unchanged documents found again keeps its links (the pairs
+  them (links as arrays: ends, relation, score): a pair of unchanged documents found again keeps its links (the pairs
   themselves are found again over the whole corpus: their similarity weighs
   terms by the IDF of all documents);
 * the documents (ids, content hashes, body paragraphs and sentences of each)
-  to map the previous items onto this run's.
+  to map the previous items onto this run's;
+* what dedup reads of every text and document (`dedup.CorpusTexts`): the text
+  keys of body paragraphs and sentences, their fact signatures (each distinct
+  one once), the sentences' fact terms and each document's stems, as arrays:
+  a run with a few new documents decodes the features of those only (their
+  stems are enough to weigh the documents' similarity over the corpus, their
+  terms and signatures to compare the documents around the new ones);
 
 * each level's groups (members, relations, scores) and link components, and
   the cross-language links: only the components a change touches (a new item,

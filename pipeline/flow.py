@@ -151,7 +151,8 @@ class DedupStep:
     few new articles computes only theirs; the corpus-wide part (MinHash LSH, document neighbours,
     same-fact comparisons of neighbouring documents, grouping) runs here. Across runs
     (`across_runs`, `pipeline.dedup_state`) it verifies and compares only the pairs that involve new
-    or edited documents, with the same result as in full."""
+    or edited documents, with the same result as in full, and reads only their features (the kept
+    documents' text keys, terms, stems and signatures are in the previous run's dedup state)."""
 
     name = "dedup"
     code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
