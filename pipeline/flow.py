@@ -212,7 +212,7 @@ class DedupStep:
         return out
 
     def new_features(self, documents: Sequence[Document], kept: Any, settings: Settings, cache: Cache,
-                           executor: Executor | None = None) -> Sequence[Any]:
+                     executor: Executor | None = None) -> Sequence[Any]:
         """`features` of the new and edited documents only, None for those kept from the previous run
         (`kept`: each previous document's index now, -1 when gone): dedup reads what it needs of these
         from the dedup state (`dedup.CorpusTexts`), not from their features."""

@@ -130,4 +130,3 @@ def test_features_of_documents_share_their_words():
     assert back == made and again == made[0]
     terms = [f.sentences[0].terms for f in (*back, again)]
     assert terms[0] and all(x is y for t in terms[1:] for x, y in zip(terms[0], t))
-
