@@ -639,13 +639,17 @@ class SignatureTable:
         """Of texts each either new (its signature in `signatures`, in order) or kept (`rows`: its row in
         `kept`, -1 for a new one; without `kept`, all are new)."""
         values = list(kept.values) if kept is not None else []
-        index = {_signature_key(v): k for k, v in enumerate(values)}
+        index: dict = {_signature_key(v): k for k, v in enumerate(values)}
         made = []
         for g in signatures:
-            v = g if isinstance(g, list) else _signature_json(g)
-            k = index.setdefault(_signature_key(v), len(values))
-            if k == len(values):
-                values.append(v)
+            k = index.get(g) if isinstance(g, FactSignature) else None  # (a signature met before: no JSON)
+            if k is None:
+                v = g if isinstance(g, list) else _signature_json(g)
+                k = index.setdefault(_signature_key(v), len(values))
+                if k == len(values):
+                    values.append(v)
+                if isinstance(g, FactSignature):
+                    index[g] = k
             made.append(k)
         if kept is None or rows is None:
             ids = np.array(made, dtype=np.int64)
