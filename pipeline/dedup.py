@@ -459,10 +459,8 @@ class _Terms(Sequence[tuple[str, ...]]):
     def __len__(self) -> int:
         return len(self._features)
 
-    def __getitem__(self, k):  # type: ignore[override]
-        if isinstance(k, slice):
-            return [self[i] for i in range(*k.indices(len(self)))]
-        return self._features[k].terms
+    def __getitem__(self, k: int) -> tuple[str, ...]:  # type: ignore[override]
+        return self._features[k].terms  # (one sentence's: the scorer reads no slices)
 
 
 class _Signatures(Sequence[FactSignature]):
