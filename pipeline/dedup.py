@@ -48,7 +48,7 @@ import re
 from collections import Counter, defaultdict
 from itertools import chain
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -64,13 +64,18 @@ _WORD = re.compile(r"\w+")
 log = logging.getLogger("pipeline")
 
 
-@dataclass(frozen=True)
-class _Item:
+class _Item(NamedTuple):
     id: str
     doc_id: str
     text: str
-    rank: tuple  # canonical preference: smaller is better
+    place: tuple  # (the document's `_doc_rank`, the paragraph's index[, the sentence's in its paragraph])
     lang: str = "fr"  # of its paragraph (ingest)
+
+    @property
+    def rank(self) -> tuple:
+        """Canonical preference, smaller is better: most words, then `place` (made when read: most items
+        are never a group's)."""
+        return (-len(self.text.split()), *self.place)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,48 @@ class _Link:
     b: int
     relation: Relation
     score: float
+
+
+@dataclass
+class Links:
+    """Links as arrays (ends a < b, relation as its index in `RELATIONS`, score): what dedup keeps of the
+    links it does not group again, and what the dedup state holds, without an object per link."""
+
+    a: np.ndarray  # int64
+    b: np.ndarray  # int64
+    rel: np.ndarray  # int8
+    score: np.ndarray  # float64
+
+    @staticmethod
+    def of(links: Sequence[_Link]) -> Links:
+        n = len(links)
+        return Links(np.fromiter((l.a for l in links), dtype=np.int64, count=n),
+                     np.fromiter((l.b for l in links), dtype=np.int64, count=n),
+                     np.fromiter((RELATIONS.index(l.relation) for l in links), dtype=np.int8, count=n),
+                     np.fromiter((l.score for l in links), dtype=np.float64, count=n))
+
+    @staticmethod
+    def concat(parts: Sequence[Links]) -> Links:
+        return Links(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0, dtype=t)
+                       for f, t in (("a", np.int64), ("b", np.int64), ("rel", np.int8), ("score", np.float64))))
+
+    def __len__(self) -> int:
+        return self.a.size
+
+    def select(self, rows: np.ndarray) -> Links:
+        return Links(self.a[rows], self.b[rows], self.rel[rows], self.score[rows])
+
+    def by_ends(self) -> Links:
+        """Sorted by (a, b) (the same memo whichever links were kept)."""
+        return self.select(np.lexsort((self.b, self.a)))
+
+    def objects(self) -> list[_Link]:
+        return [_Link(a, b, RELATIONS[r], x) for a, b, r, x in
+                zip(self.a.tolist(), self.b.tolist(), self.rel.tolist(), self.score.tolist())]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Links) and all(np.array_equal(getattr(self, f), getattr(other, f))
+                                                for f in ("a", "b", "rel", "score"))
 
 
 class _UnionFind:
@@ -121,7 +168,7 @@ class LevelMemo:
 
     units: np.ndarray
     sketches: Sketches | None  # None: the near-duplicate search ran on a cluster (nothing kept here)
-    links: list[_Link]
+    links: Links
     # the candidate pairs among them (`minhash.candidate_codes`: sorted codes i * len(units) + j of
     # positions in `units`): at most `BUCKET_WINDOW` per band and the containment budget per text, so
     # linear in the texts; kept so that a next run need not make them again from the sketches
@@ -137,12 +184,15 @@ class DedupMemo:
     paragraphs: LevelMemo
     sentences: LevelMemo
     doc_pairs: np.ndarray  # [k, 2] document indices
-    fact_links: list[_Link]
+    fact_links: Links
     # each level's groups (`_groups_across_runs`) and the cross-language links (they are made again
     # in each run; kept to tell which sentence components a change touches)
     paragraph_groups: GroupMemo
     sentence_groups: GroupMemo
-    across_links: list[_Link]
+    across_links: Links
+    # what dedup reads of every text and document: a next run reads the unchanged documents' from here
+    # and decodes no features but the new documents'
+    texts: CorpusTexts
 
 
 @dataclass
@@ -167,8 +217,8 @@ def _mapped_codes(first: np.ndarray, second: np.ndarray, where: np.ndarray, n: i
 
 def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
                    signature: Callable[[int], FactSignature] | None = None,
-                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: Sequence[TextKey] | None = None,
-                   similar_pairs: SimilarPairs | None = None) -> tuple[list[_Link], LevelMemo]:
+                   previous: tuple[LevelMemo, np.ndarray] | None = None, keys: TextKeys | None = None,
+                   similar_pairs: SimilarPairs | None = None) -> tuple[Links, LevelMemo]:
     """Exact, near and contained links, and what the next run reuses of them.
 
     Exact copies link to the first of them (a star, linear in the copies), and
@@ -186,20 +236,18 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
     cluster's shuffle) instead of this process's; its sketches stay on the cluster, so the memo has
     none and the next run compares in full.
     """
-    links: list[_Link] = []
-    keys = keys if keys is not None else [text_key(it.text) for it in items]
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for i, key in enumerate(keys):
-        by_key[key.digest].append(i)
-    for members in by_key.values():
-        links.extend(_Link(members[0], m, "exact", 1.0) for m in members[1:])
+    keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
+    _, first, inverse = np.unique(keys.digest, return_index=True, return_inverse=True)
+    head = first[inverse.ravel()]  # each text's first text with the same key
+    copies = np.flatnonzero(head != np.arange(len(items)))
+    links = Links(head[copies].astype(np.int64), copies.astype(np.int64), np.zeros(copies.size, dtype=np.int8),
+                  np.ones(copies.size))
 
-    long_idx = np.array(sorted(members[0] for members in by_key.values()
-                               if keys[members[0]].key_words >= settings.min_words), dtype=np.int64)
+    long_idx = np.sort(first[keys.key_words[first] >= settings.min_words]).astype(np.int64)
     texts = [items[i].text for i in long_idx.tolist()]
     options = dict(shingle_size=settings.shingle_size, jaccard_threshold=settings.near_threshold)
     n = len(texts)
-    kept: list[_Link] = []
+    kept = Links.concat([])
     sketches: Sketches | None
     todo: np.ndarray | None = None
     now: np.ndarray | None = None
@@ -238,7 +286,7 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
         pairs = verify_candidates(texts, todo, sketches.shingle_counts, shingle_size=settings.shingle_size,
                                   jaccard_threshold=settings.near_threshold,
                                   containment_threshold=settings.contained_threshold)
-    found: list[_Link] = list(kept)
+    found: list[_Link] = []
     for p in pairs:
         a, b = int(long_idx[p.i]), int(long_idx[p.j])
         if facts_conflict(items[a].text, items[b].text, lang=items[a].lang, lang_b=items[b].lang,
@@ -248,23 +296,19 @@ def _shingle_links(items: Sequence[_Item], settings: DedupSettings,
             found.append(_Link(a, b, "near", p.jaccard))
         else:
             found.append(_Link(a, b, "contained", max(p.containment_ij, p.containment_ji)))
-    found.sort(key=lambda l: (l.a, l.b))  # the same memo whichever links were kept
-    return links + found, LevelMemo(long_idx, sketches, found, now)
+    near = Links.concat([kept, Links.of(found)]).by_ends()
+    return Links.concat([links, near]), LevelMemo(long_idx, sketches, near, now)
 
 
-def _kept_links(links: Sequence[_Link], where: np.ndarray, position: np.ndarray, again: np.ndarray,
-                n: int) -> list[_Link]:
+def _kept_links(links: Links, where: np.ndarray, position: np.ndarray, again: np.ndarray, n: int) -> Links:
     """The previous links whose pair is again a candidate between the same texts, in this run's items
     (`where`: previous item -> item now; `position`: item -> its MinHash position; `again`: codes)."""
-    if not links:
-        return []
-    a = where[np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))]
-    b = where[np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))]
+    a, b = where[links.a], where[links.b]
     ok = (a >= 0) & (b >= 0) & (a < b)
     ok[ok] &= (position[a[ok]] >= 0) & (position[b[ok]] >= 0)
     code = np.where(ok, position[np.maximum(a, 0)] * n + position[np.maximum(b, 0)], -1)
     ok &= isin_sorted(code, again)
-    return [_Link(int(a[k]), int(b[k]), links[k].relation, links[k].score) for k in np.flatnonzero(ok).tolist()]
+    return Links(a[ok], b[ok], links.rel[ok], links.score[ok])
 
 
 class EmbedderMissing(RuntimeError):
@@ -406,6 +450,19 @@ class SentenceFeatures:
         return f"SentenceFeatures({self.terms!r}, {self.stems!r}, {self.signature!r})"
 
 
+class _Terms(Sequence[tuple[str, ...]]):
+    """The fact terms of sentences, read from their features when needed."""
+
+    def __init__(self, features: Sequence[SentenceFeatures]) -> None:
+        self._features = features
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def __getitem__(self, k: int) -> tuple[str, ...]:  # type: ignore[override]
+        return self._features[k].terms  # (one sentence's: the scorer reads no slices)
+
+
 class _Signatures(Sequence[FactSignature]):
     """Fact signatures as the cache holds them, each decoded when first read."""
 
@@ -468,6 +525,159 @@ def text_key(text: str) -> TextKey:
     key = exact_key(text)
     return TextKey(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest(),
                    key.count(" ") + 1 if key else 0, len(_WORD.findall(text)))
+
+
+@dataclass
+class TextKeys:
+    """`TextKey`s of many texts as arrays (what the dedup state keeps of unchanged documents, so that a
+    next run reads them without decoding any document's features): each digest as 16 raw bytes."""
+
+    digest: np.ndarray  # [n] void16
+    key_words: np.ndarray  # [n] int32
+    words: np.ndarray  # [n] int32
+
+    @staticmethod
+    def of(keys: Sequence[TextKey]) -> TextKeys:
+        n = len(keys)
+        digest = np.frombuffer(b"".join(bytes.fromhex(k.digest) for k in keys), dtype="V16") if n \
+            else np.empty(0, dtype="V16")
+        return TextKeys(digest, np.fromiter((k.key_words for k in keys), dtype=np.int32, count=n),
+                        np.fromiter((k.words for k in keys), dtype=np.int32, count=n))
+
+    @staticmethod
+    def empty() -> TextKeys:
+        return TextKeys(np.empty(0, dtype="V16"), np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
+
+    def __len__(self) -> int:
+        return self.digest.size
+
+    def select(self, rows: np.ndarray) -> TextKeys:
+        return TextKeys(self.digest[rows], self.key_words[rows], self.words[rows])
+
+    def fill(self, rows: np.ndarray, other: TextKeys) -> None:
+        """Rows `rows` of these keys set to `other`'s (in order)."""
+        self.digest[rows], self.key_words[rows], self.words[rows] = other.digest, other.key_words, other.words
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TextKeys) and all(
+            np.array_equal(x, y) for x, y in ((self.digest, other.digest), (self.key_words, other.key_words),
+                                              (self.words, other.words)))
+
+
+@dataclass
+class DocStems:
+    """Each document's content-word stems (`ContentWords.stems` of its body sentences, in order) as ids into
+    a sorted vocabulary of the stems the documents use: what the document similarity reads of every
+    document (`DocumentSpace`), kept in the dedup state so that unchanged documents are not decoded."""
+
+    vocab: list[str]  # sorted, each used by some document
+    ids: np.ndarray  # int32, document after document
+    lengths: np.ndarray  # int64: stems of each document
+
+    @staticmethod
+    def of(stems: Sequence[Sequence[str]]) -> DocStems:
+        """From each document's stems."""
+        vocab = sorted({w for ws in stems for w in ws})
+        index = {w: k for k, w in enumerate(vocab)}
+        lengths = np.fromiter(map(len, stems), dtype=np.int64, count=len(stems))
+        ids = np.fromiter((index[w] for ws in stems for w in ws), dtype=np.int32, count=int(lengths.sum()))
+        return DocStems(vocab, ids, lengths)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, DocStems) and self.vocab == other.vocab and np.array_equal(self.ids, other.ids)
+                and np.array_equal(self.lengths, other.lengths))
+
+
+def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions of the segments [starts[k], starts[k] + lengths[k]), one after the other."""
+    before = np.concatenate(([0], np.cumsum(lengths)[:-1])) if lengths.size else lengths
+    return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+def _join_lists(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]]) -> DocStems:
+    """Word lists of units (documents, sentences) some of which are kept units (`rows`: each unit's row in
+    `kept`, -1 for a new one) and the others new (`new`, in order), with the vocabulary made again
+    (sorted, used words only: the same as `DocStems.of` of all)."""
+    index = {w: k for k, w in enumerate(kept.vocab)}
+    words = kept.vocab + sorted({w for ws in new for w in ws}.difference(index))
+    index.update((w, k) for k, w in enumerate(words[len(kept.vocab):], start=len(kept.vocab)))
+    old = np.flatnonzero(rows >= 0)
+    fresh = np.flatnonzero(rows < 0)
+    lengths = np.empty(rows.size, dtype=np.int64)
+    lengths[old] = kept.lengths[rows[old]]
+    lengths[fresh] = np.fromiter(map(len, new), dtype=np.int64, count=len(new))
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    ids = np.empty(int(starts[-1]), dtype=np.int32)
+    kept_starts = np.concatenate(([0], np.cumsum(kept.lengths)))
+    ids[_segments(starts[old], lengths[old])] = kept.ids[_segments(kept_starts[rows[old]], lengths[old])]
+    ids[_segments(starts[fresh], lengths[fresh])] = np.fromiter(
+        (index[w] for ws in new for w in ws), dtype=np.int32, count=int(lengths[fresh].sum()))
+    used = np.zeros(len(words), dtype=bool)
+    used[ids] = True
+    order = np.array(sorted(np.flatnonzero(used).tolist(), key=words.__getitem__), dtype=np.int64)
+    number = np.full(len(words), -1, dtype=np.int32)
+    number[order] = np.arange(order.size, dtype=np.int32)
+    return DocStems([words[k] for k in order.tolist()], number[ids], lengths)
+
+
+@dataclass
+class SignatureTable:
+    """The fact signatures of many texts: each distinct one once (as `_signature_json` gives it, in the
+    order first met) and each text's (`ids`); kept in the dedup state, decoded when first read."""
+
+    values: list  # each distinct signature's JSON form
+    ids: np.ndarray  # int32: each text's signature
+
+    def __post_init__(self) -> None:
+        self._decoded: dict[int, FactSignature] = {}
+
+    @staticmethod
+    def of(signatures: Sequence[FactSignature | list], kept: SignatureTable | None = None,
+           rows: np.ndarray | None = None) -> SignatureTable:
+        """Of texts each either new (its signature in `signatures`, in order) or kept (`rows`: its row in
+        `kept`, -1 for a new one; without `kept`, all are new)."""
+        values = list(kept.values) if kept is not None else []
+        index: dict = {_signature_key(v): k for k, v in enumerate(values)}
+        made = []
+        for g in signatures:
+            k = index.get(g) if isinstance(g, FactSignature) else None  # (a signature met before: no JSON)
+            if k is None:
+                v = g if isinstance(g, list) else _signature_json(g)
+                k = index.setdefault(_signature_key(v), len(values))
+                if k == len(values):
+                    values.append(v)
+                if isinstance(g, FactSignature):
+                    index[g] = k
+            made.append(k)
+        if kept is None or rows is None:
+            ids = np.array(made, dtype=np.int64)
+        else:
+            ids = np.empty(rows.size, dtype=np.int64)
+            ids[rows >= 0] = kept.ids[rows[rows >= 0]]
+            ids[rows < 0] = made
+        used, first = np.unique(ids, return_index=True)
+        appear = used[np.argsort(first, kind="stable")]  # in the order first met
+        number = np.empty(len(values), dtype=np.int32)
+        number[appear] = np.arange(appear.size, dtype=np.int32)
+        return SignatureTable([values[k] for k in appear.tolist()], number[ids])
+
+    def __getitem__(self, i: int) -> FactSignature:
+        k = int(self.ids[i])
+        g = self._decoded.get(k)
+        if g is None:
+            g = self._decoded[k] = _signature_from_json(self.values[k])
+        return g
+
+    def __len__(self) -> int:
+        return self.ids.size
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SignatureTable) and self.values == other.values and np.array_equal(
+            self.ids, other.ids)
+
+
+def _signature_key(value: list) -> tuple:
+    return tuple(map(tuple, value))
 
 
 def _signature_json(g: FactSignature) -> list:
@@ -554,22 +764,32 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
     """`top_neighbours` of the rows of the sparse matrix `m` (the vectors already cut)."""
     mt = m.T.tocsc()
     codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
-    pairs: set[tuple[int, int]] = set()
+    firsts: list[np.ndarray] = []
+    seconds: list[np.ndarray] = []
     for start in range(0, m.shape[0], block):
         product = (m[start:start + block] @ mt).tocsr()
-        for r in range(product.shape[0]):
-            a = start + r
-            lo, hi = product.indptr[r], product.indptr[r + 1]
-            cols_r, vals_r = product.indices[lo:hi], product.data[lo:hi]
-            keep = (cols_r != a) & (vals_r > 0)
-            if labels is not None:
-                keep &= codes[cols_r] != codes[a]
-            cols_r, vals_r = cols_r[keep], vals_r[keep]
-            if cols_r.size > neighbours:
-                best = np.argpartition(-vals_r, neighbours - 1)[:neighbours]
-                cols_r = cols_r[best]
-            pairs.update((min(a, int(b)), max(a, int(b))) for b in cols_r)
-    return sorted(pairs)
+        rows = product.shape[0]
+        row = np.repeat(np.arange(start, start + rows, dtype=np.int64), np.diff(product.indptr))
+        cols, vals = product.indices.astype(np.int64), product.data
+        keep = (cols != row) & (vals > 0)
+        if labels is not None:
+            keep &= codes[cols] != codes[row]
+        row, cols, vals = row[keep], cols[keep], vals[keep]
+        counts = np.bincount(row - start, minlength=rows)
+        ends = np.cumsum(counts)
+        take = np.ones(cols.size, dtype=bool)
+        for r in np.flatnonzero(counts > neighbours).tolist():  # each row's best `neighbours` (numpy's pick)
+            lo, hi = int(ends[r] - counts[r]), int(ends[r])
+            picked = np.zeros(hi - lo, dtype=bool)
+            picked[np.argpartition(-vals[lo:hi], neighbours - 1)[:neighbours]] = True
+            take[lo:hi] = picked
+        firsts.append(row[take])
+        seconds.append(cols[take])
+    a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
+    b = np.concatenate(seconds) if seconds else np.empty(0, dtype=np.int64)
+    n = max(1, m.shape[0])
+    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    return list(zip((pairs // n).tolist(), (pairs % n).tolist()))
 
 
 class DocumentSpace:
@@ -581,13 +801,26 @@ class DocumentSpace:
     terms first appear in it, and its norm is summed in that order (as `tfidf` does), so the values
     and the products made of them are those of `tfidf`'s dictionaries."""
 
-    def __init__(self, terms: Sequence[str], lengths: Sequence[int]) -> None:
+    def __init__(self, terms: Sequence[str] | np.ndarray, lengths: Sequence[int],
+                 vocab: Sequence[str] | None = None) -> None:
+        """`vocab`: `terms` are ids into this sorted list of distinct words (`DocStems`) instead of words."""
         from scipy.sparse import csr_matrix
 
-        self.words = list(dict.fromkeys(terms))  # in the order they first appear
-        vocab = {t: k for k, t in enumerate(self.words)}
-        ids = np.fromiter(map(vocab.__getitem__, terms), dtype=np.int64, count=len(terms))
-        n_docs, width = len(lengths), max(1, len(vocab))
+        self._sorted_rank: np.ndarray | None = None
+        if vocab is None:
+            self.words = list(dict.fromkeys(terms))  # in the order they first appear
+            index = {t: k for k, t in enumerate(self.words)}
+            ids = np.fromiter(map(index.__getitem__, terms), dtype=np.int64, count=len(terms))
+        else:
+            given = np.asarray(terms, dtype=np.int64)
+            used, first = np.unique(given, return_index=True)
+            appear = used[np.argsort(first, kind="stable")]  # vocabulary ids in the order they first appear
+            number = np.empty(len(vocab), dtype=np.int64)
+            number[appear] = np.arange(appear.size)
+            self.words = [vocab[k] for k in appear.tolist()]
+            ids = number[given]
+            self._sorted_rank = appear  # (vocab is sorted: each column's rank in sorted order)
+        n_docs, width = len(lengths), max(1, len(self.words))
         rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
         keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
         order = np.argsort(first, kind="stable")  # each document's terms in the order they first appear
@@ -618,8 +851,10 @@ class DocumentSpace:
         from scipy.sparse import csr_matrix
 
         n_docs = self.starts.size - 1
-        rank = np.empty(len(self.words), dtype=np.int64)
-        rank[np.argsort(np.array(self.words, dtype=object), kind="stable")] = np.arange(len(self.words))
+        rank = self._sorted_rank
+        if rank is None:
+            rank = np.empty(len(self.words), dtype=np.int64)
+            rank[np.argsort(np.array(self.words, dtype=object), kind="stable")] = np.arange(len(self.words))
         row = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(self.starts))
         order = np.lexsort((rank[self.columns], -self.values, row))
         place = np.arange(order.size) - self.starts[row[order]]
@@ -657,19 +892,31 @@ class SameFactScorer:
     """
 
     def __init__(self, texts: Sequence[str], docs: Sequence[str], words: ContentWords | None = None,
-                 embedder: Embedder | None = None, features: Sequence[SentenceFeatures] | None = None) -> None:
+                 embedder: Embedder | None = None, features: Sequence[SentenceFeatures] | None = None,
+                 stems: DocStems | None = None) -> None:
+        """`features`: each text's, when the caller has them (`document_features`; read when needed: the
+        terms and signatures of the sentences compared only). `stems`: each document's stems (in the
+        order the documents first appear in `docs`), when the caller has them."""
         words = words or ContentWords()
         self.texts = list(texts)
         self.docs = list(docs)
-        self.features = features  # each text's, when the caller has them (`document_features`)
-        self.terms = [f.terms for f in features] if features is not None else [fact_terms(t, words)
-                                                                               for t in self.texts]
+        self.features = features
+        self.terms: Sequence[tuple[str, ...]] = _Terms(features) if features is not None else [
+            fact_terms(t, words) for t in self.texts]
         self._term_rows: np.ndarray | None = None  # sentence -> its row in `_term_ids` (-1: not prepared)
         self.sentences_of: dict[str, list[int]] = defaultdict(list)
         for k, d in enumerate(self.docs):
             self.sentences_of[d].append(k)
         self.doc_ids = list(self.sentences_of)
         self._doc_index = {d: k for k, d in enumerate(self.doc_ids)}
+        self.embedder = embedder
+        self._vectors: dict[int, np.ndarray] = {}
+        self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
+        if stems is not None:
+            if stems.lengths.size != len(self.doc_ids):
+                raise ValueError(f"stems of {stems.lengths.size} documents for {len(self.doc_ids)}")
+            self._doc_matrix = DocumentSpace(stems.ids, stems.lengths, stems.vocab)
+            return
         stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
         # each document's stems, its sentences in order
         order = [k for d in self.doc_ids for k in self.sentences_of[d]]
@@ -678,9 +925,6 @@ class SameFactScorer:
         self._doc_matrix = DocumentSpace(list(chain.from_iterable(map(stems.__getitem__, order))),
                                          np.bincount(doc_of, weights=sizes[order], minlength=len(self.doc_ids))
                                          .astype(np.int64))
-        self.embedder = embedder
-        self._vectors: dict[int, np.ndarray] = {}
-        self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
 
     def doc_similarity(self, a: str, b: str) -> float:
         return 1.0 if a == b else self._doc_matrix.cosine(self._doc_index[a], self._doc_index[b])
@@ -697,19 +941,27 @@ class SameFactScorer:
         500,000; the rest of the group is joined transitively. `find`: where the
         candidates are found (the executor's `top_neighbours`; None = here).
         """
+        ids = self.doc_ids
+        a, b, x = self.similar_document_arrays(minimum, neighbours, find)
+        return [(ids[i], ids[j], v) for i, j, v in zip(a.tolist(), b.tolist(), x.tolist())]
+
+    def similar_document_arrays(self, minimum: float, neighbours: int = DOC_NEIGHBOURS,
+                                find: TopNeighbours | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`similar_documents` as arrays: each pair's two documents (indices of `doc_ids`, the first id
+        the smaller, pairs sorted by ids) and their cosine."""
         space = self._doc_matrix
         found = find(space.vectors(), neighbours, DOC_TERMS) if find is not None \
             else _top_neighbours(space.top(DOC_TERMS), neighbours)
-        candidates = np.array(found, dtype=np.int64)
-        if candidates.size == 0:
-            return []
-        cosines = row_dots(space.matrix, candidates[:, 0], candidates[:, 1])
-        out = []
-        for (a, b), x in zip(candidates.tolist(), cosines.tolist()):
-            if x >= minimum - 1e-9:
-                da, db = sorted((self.doc_ids[a], self.doc_ids[b]))
-                out.append((da, db, float(x)))
-        return sorted(out)
+        candidates = np.array(found, dtype=np.int64).reshape(-1, 2)
+        cosines = row_dots(space.matrix, candidates[:, 0], candidates[:, 1]) if candidates.size else np.empty(0)
+        keep = cosines >= minimum - 1e-9
+        a, b, x = candidates[keep, 0], candidates[keep, 1], cosines[keep]
+        rank = np.empty(len(self.doc_ids), dtype=np.int64)  # each document's id's place in sorted order
+        rank[np.argsort(np.array(self.doc_ids, dtype=object), kind="stable")] = np.arange(len(self.doc_ids))
+        swap = rank[a] > rank[b]
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        order = np.lexsort((rank[b], rank[a]))
+        return a[order], b[order], x[order]
 
     def _space(self, i: int, j: int) -> tuple[dict[int, int], TfidfSpace]:
         key = frozenset((self.docs[i], self.docs[j]))
@@ -811,8 +1063,8 @@ def _pair_codes(pairs: np.ndarray, n: int) -> np.ndarray:
 def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: ContentWords,
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
-                     keys: Sequence[TextKey] | None = None,
-                     document_neighbours: TopNeighbours | None = None) -> tuple[list[_Link], np.ndarray]:
+                     keys: TextKeys | None = None, document_neighbours: TopNeighbours | None = None,
+                     stems: DocStems | None = None) -> tuple[Links, np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -830,17 +1082,18 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     alone); the document pairs themselves are found again over the whole corpus (their similarity
     weighs terms by the IDF of all documents).
     """
-    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features)
+    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features, stems)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
-    similar = scorer.similar_documents(settings.same_fact_doc_similarity, find=document_neighbours)
+    first, second, similarity = scorer.similar_document_arrays(settings.same_fact_doc_similarity,
+                                                               find=document_neighbours)
+    to_index = np.fromiter((doc_index[d] for d in scorer.doc_ids), dtype=np.int64, count=len(scorer.doc_ids))
+    ends = np.stack([to_index[first], to_index[second]], axis=1).reshape(-1, 2)
     # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
     # under the threshold, which `same_fact` then refuses): those a next run can keep
-    doc_pairs = np.array([(doc_index[a], doc_index[b]) for a, b, x in similar
-                          if x >= settings.same_fact_doc_similarity], dtype=np.int64).reshape(-1, 2)
-    kept: list[_Link] = []
+    doc_pairs = ends[similarity >= settings.same_fact_doc_similarity]
+    kept = Links.concat([])
     n_docs = max(doc_index.values(), default=0) + 1
-    ends = np.array([(doc_index[a], doc_index[b]) for a, b, _ in similar], dtype=np.int64).reshape(-1, 2)
-    compared = np.zeros(len(similar), dtype=bool)  # each similar pair: compared by the previous run
+    compared = np.zeros(similarity.size, dtype=bool)  # each similar pair: compared by the previous run
     if previous is not None and doc_pairs.size:
         before = previous.documents[previous.memo.doc_pairs]
         before = before[(before >= 0).all(axis=1)]
@@ -852,21 +1105,25 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         for d, ks in scorer.sentences_of.items():
             doc_of[ks] = doc_index[d]
         fact = previous.memo.fact_links
-        a = where[np.fromiter((l.a for l in fact), dtype=np.int64, count=len(fact))]
-        b = where[np.fromiter((l.b for l in fact), dtype=np.int64, count=len(fact))]
+        a, b = where[fact.a], where[fact.b]
         ok = (a >= 0) & (b >= 0)
         ok[ok] = isin_sorted(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
-        kept = [_Link(int(min(a[k], b[k])), int(max(a[k], b[k])), fact[k].relation, fact[k].score)
-                for k in np.flatnonzero(ok).tolist()]
-    keys = keys if keys is not None else [text_key(it.text) for it in items]
-    eligible = [k.words >= settings.min_words for k in keys]
+        kept = Links(np.minimum(a[ok], b[ok]), np.maximum(a[ok], b[ok]), fact.rel[ok], fact.score[ok])
+    # the document pairs to compare (`similar_documents`' pairs less those the previous run compared)
+    todo = np.flatnonzero(~compared)
+    ids = scorer.doc_ids
+    similar = [(ids[i], ids[j], x) for i, j, x in zip(first[todo].tolist(), second[todo].tolist(),
+                                                       similarity[todo].tolist())]
+    compared = compared[todo]
+    keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
+    eligible = (keys.words >= settings.min_words).tolist()
     floor = settings.same_fact_threshold
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
-    links: list[_Link] = kept
+    links: list[_Link] = []  # (found here; `kept` from the previous run)
     undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
-    digests = [k.digest for k in keys]
+    digests = keys.digest.tolist()
     scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
     for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
         if lang[doc_a] != "fr" or lang[doc_b] != "fr":
@@ -895,7 +1152,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     for i, j, evidence in undecided:
         if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
             links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
-    return links, doc_pairs
+    return Links.concat([kept, Links.of(links)]), doc_pairs
 
 
 def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
@@ -1056,10 +1313,14 @@ GROUP_CORE = 8
 _Cluster = list[tuple[int, str, float]]
 
 
-def _dup_groups(items: Sequence[_Item], clusters: Sequence[_Cluster], level: str, prefix: str) -> list[DupGroup]:
-    return [DupGroup(f"{prefix}{n + 1}", level, items[c[0][0]].id,  # type: ignore[arg-type]
-                     tuple(DupMember(items[m].id, r, s) for m, r, s in c))  # type: ignore[arg-type]
-            for n, c in enumerate(clusters)]
+def _dup_groups_of(items: Sequence[_Item], groups: GroupMemo, level: str, prefix: str) -> list[DupGroup]:
+    """The groups as `DupGroup`s, numbered in order."""
+    ids = [items[m].id for m in groups.members.tolist()]
+    members = list(map(DupMember, ids, [RELATIONS[r] for r in groups.relations.tolist()],  # type: ignore[arg-type]
+                       groups.scores.tolist()))
+    bounds = groups.starts.tolist()
+    return [DupGroup(f"{prefix}{n + 1}", level, ids[lo], tuple(members[lo:hi]))  # type: ignore[arg-type]
+            for n, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
 
 
 def _clusters(items: Sequence[_Item], links: Iterable[_Link],
@@ -1186,11 +1447,9 @@ class GroupMemo:
 RELATIONS = ("exact", "near", "contained", "same_fact")
 
 
-def _link_arrays(links: Sequence[_Link]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = np.fromiter((l.a for l in links), dtype=np.int64, count=len(links))
-    b = np.fromiter((l.b for l in links), dtype=np.int64, count=len(links))
-    rel = np.fromiter((_STRENGTH[l.relation] for l in links), dtype=np.int64, count=len(links))
-    return np.minimum(a, b), np.maximum(a, b), rel
+def _link_arrays(links: Links) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ends (smaller first) and relations (`_STRENGTH`, the index in `RELATIONS`) of the links."""
+    return np.minimum(links.a, links.b), np.maximum(links.a, links.b), links.rel.astype(np.int64)
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -1213,10 +1472,10 @@ def _group_memo(component: np.ndarray, clusters: Sequence[_Cluster]) -> GroupMem
                      np.array([x for c in clusters for _, _, x in c], dtype=np.float64))
 
 
-def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: str, prefix: str,
+def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix: str,
                         signature: Callable[[int], FactSignature] | None = None,
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
-                        previous: tuple[GroupMemo, np.ndarray, Sequence[_Link]] | None = None,
+                        previous: tuple[GroupMemo, np.ndarray, Links] | None = None,
                         ) -> tuple[list[DupGroup], GroupMemo]:
     """`_clusters`, and what the next run needs to regroup only the components a change touches.
 
@@ -1231,8 +1490,8 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        clusters = _clusters(items, links, signature, vectors, across_threshold)
-        return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
+        groups = _group_memo(component, _clusters(items, links.objects(), signature, vectors, across_threshold))
+        return _dup_groups_of(items, groups, level, prefix), groups
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
     touched[where[where >= 0]] = False  # new or edited items
@@ -1255,22 +1514,28 @@ def _groups_across_runs(items: Sequence[_Item], links: Sequence[_Link], level: s
     position = np.full(n, -1, dtype=np.int64)
     position[sub] = np.arange(sub.size)
     sub_items = [items[i] for i in sub.tolist()]
-    sub_links = [_Link(int(position[l.a]), int(position[l.b]), l.relation, l.score) for l in links if redo[l.a]]
+    sub_links = links.select(np.flatnonzero(redo[links.a]))
+    sub_links.a, sub_links.b = position[sub_links.a], position[sub_links.b]
     sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
     sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
-    clusters = [[(int(sub[m]), r, x) for m, r, x in c]
-                for c in _clusters(sub_items, sub_links, sub_signature, sub_vectors, across_threshold)]
+    made = _group_memo(component, [[(int(sub[m]), r, x) for m, r, x in c] for c in _clusters(
+        sub_items, sub_links.objects(), sub_signature, sub_vectors, across_threshold)])
+    # the previous run's groups of the components not grouped again, as they are (arrays)
     members = where[memo.members]
-    for k in range(memo.starts.size - 1):
-        lo_k, hi_k = memo.starts[k], memo.starts[k + 1]
-        first = members[lo_k]
-        if first < 0 or redo[first]:
-            continue
-        clusters.append([(int(m), RELATIONS[r], x) for m, r, x in
-                         zip(members[lo_k:hi_k].tolist(), memo.relations[lo_k:hi_k].tolist(),
-                             memo.scores[lo_k:hi_k].tolist())])
-    clusters.sort(key=lambda c: min(c[0][0], c[1][0]))  # by the first item (the others are in order)
-    return _dup_groups(items, clusters, level, prefix), _group_memo(component, clusters)
+    firsts = members[memo.starts[:-1]]
+    kept = np.flatnonzero(firsts >= 0)
+    kept = kept[~redo[firsts[kept]]]
+    starts = np.concatenate((memo.starts[kept], made.starts[:-1] + memo.members.size))
+    ends = np.concatenate((memo.starts[kept + 1], made.starts[1:] + memo.members.size))
+    every = np.concatenate((members, made.members))
+    relations, scores = np.concatenate((memo.relations, made.relations)), np.concatenate((memo.scores, made.scores))
+    order = np.argsort(np.minimum(every[starts], every[starts + 1]), kind="stable")  # by each group's first item
+    starts, ends = starts[order], ends[order]
+    sizes = ends - starts
+    at = np.repeat(starts - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(int(sizes.sum()))
+    groups = GroupMemo(component, every[at], np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                       relations[at], scores[at])
+    return _dup_groups_of(items, groups, level, prefix), groups
 
 
 def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
@@ -1317,33 +1582,27 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     doc_rank = _doc_rank(documents)
     paragraphs: list[_Item] = []
     sentences: list[_Item] = []
+    para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
     for doc in documents:
+        doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
         for p in doc.paragraphs:
             if p.kind != "body":
                 continue
-            paragraphs.append(_Item(p.pid, doc.doc_id, p.text, (-len(p.text.split()), doc_rank[doc.doc_id], p.index),
-                                    p.lang))
-            for k, s in enumerate(p.sentences):
-                sentences.append(_Item(s.sid, doc.doc_id, s.text,
-                                       (-len(s.text.split()), doc_rank[doc.doc_id], p.index, k), p.lang))
+            paragraphs.append(_Item(p.pid, doc_id, p.text, (rank, p.index), p.lang))
+            sentences.extend(_Item(s.sid, doc_id, s.text, (rank, p.index, k), p.lang)
+                             for k, s in enumerate(p.sentences))
+        para_starts.append(len(paragraphs))
+        sent_starts.append(len(sentences))
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
-    per_sentence = [f for fs in features for f in fs.sentences]
-    per_paragraph = _Signatures([g for fs in features for g in _raw(fs.paragraphs)])
-    para_keys = [k for fs in features for k in fs.keys[:len(fs.paragraphs)]]
-    keys = [k for fs in features for k in fs.keys[len(fs.paragraphs):]]
-    if len(para_keys) != len(paragraphs) or len(keys) != len(sentences):
-        raise ValueError(f"dedup: text keys of {len(para_keys)} paragraphs and {len(keys)} sentences "
-                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
-    if len(per_sentence) != len(sentences) or len(per_paragraph) != len(paragraphs):
-        raise ValueError(f"dedup: features of {len(per_paragraph)} paragraphs and {len(per_sentence)} sentences "
-                         f"for {len(paragraphs)} body paragraphs and {len(sentences)} sentences")
-
-    def signature(i: int) -> FactSignature:
-        return per_sentence[i].signature
+    texts = _corpus_texts(documents, features, previous, para_starts, sent_starts)
+    del features
+    para_keys, keys, stems = texts.paragraph_keys, texts.sentence_keys, texts.stems
+    per_sentence = _SentenceView(texts.terms, texts.sentence_signatures)
+    signature = texts.sentence_signatures.__getitem__
 
     before = previous.memo if previous is not None else None
-    para_links, para_memo = _shingle_links(paragraphs, settings, per_paragraph.__getitem__,
+    para_links, para_memo = _shingle_links(paragraphs, settings, texts.paragraph_signatures.__getitem__,
                                            (before.paragraphs, previous.paragraphs) if previous else None,
                                            para_keys, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
@@ -1352,11 +1611,13 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     sent_links, sent_memo = _shingle_links(sentences, settings, signature,
                                            (before.sentences, previous.sentences) if previous else None, keys,
                                            similar_pairs)
+    has_sentences = np.diff(np.asarray(sent_starts)) > 0
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
-                                             document_neighbours)
-    across = _crosslingual_links(sentences, settings, vectors)
-    sent_links = sent_links + fact_links + across
+                                             document_neighbours,
+                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences]))
+    across = Links.of(_crosslingual_links(sentences, settings, vectors))
+    sent_links = Links.concat([sent_links, fact_links, across])
 
     para_groups, para_group_memo = _groups_across_runs(
         paragraphs, para_links, "paragraph", "P",
@@ -1364,13 +1625,106 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
-                  before.sentences.links + before.fact_links + before.across_links) if previous else None)
+                  Links.concat([before.sentences.links, before.fact_links, before.across_links])) if previous else None)
     result = DedupResult(paragraph_groups=tuple(para_groups), sentence_groups=tuple(sent_groups))
     if para_memo.sketches is None or sent_memo.sketches is None:
         return result, None
-    by_ends = lambda l: (l.a, l.b)  # noqa: E731
-    return result, DedupMemo(para_memo, sent_memo, doc_pairs, sorted(fact_links, key=by_ends), para_group_memo,
-                             sent_group_memo, sorted(across, key=by_ends))
+    return result, DedupMemo(para_memo, sent_memo, doc_pairs, fact_links.by_ends(), para_group_memo,
+                             sent_group_memo, across.by_ends(), texts)
+
+
+class _SentenceView(Sequence[SentenceFeatures]):
+    """Each sentence's fact terms and signature (`SentenceFeatures` without stems), made when read from the
+    corpus's arrays (`CorpusTexts`)."""
+
+    def __init__(self, terms: DocStems, signatures: SignatureTable) -> None:
+        self._terms, self._signatures = terms, signatures
+        self._starts = np.concatenate(([0], np.cumsum(terms.lengths))).tolist()
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        vocab = self._terms.vocab
+        terms = tuple([vocab[w] for w in self._terms.ids[self._starts[i]:self._starts[i + 1]].tolist()])
+        return SentenceFeatures(terms, (), self._signatures[i])
+
+
+@dataclass
+class CorpusTexts:
+    """What dedup reads of every body paragraph and sentence of the corpus, as arrays: their text keys,
+    their fact signatures, the sentences' fact terms and each document's stems. Kept in the dedup state,
+    so that a next run reads the unchanged documents' from there and decodes only the new ones' features."""
+
+    paragraph_keys: TextKeys
+    sentence_keys: TextKeys
+    paragraph_signatures: SignatureTable
+    sentence_signatures: SignatureTable
+    terms: DocStems  # fact terms (`textsim.fact_terms`) of each sentence
+    stems: DocStems  # stems of each document
+    paragraphs: np.ndarray  # body paragraphs of each document
+    sentences: np.ndarray  # body sentences of each document
+
+    def body_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Body paragraphs and sentences of each document (`dedup_state.body_counts`)."""
+        return self.paragraphs, self.sentences
+
+
+def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeatures | None],
+                  previous: Previous | None, para_starts: list[int], sent_starts: list[int]) -> CorpusTexts:
+    """`CorpusTexts` of the documents (`para_starts`, `sent_starts`: where each document's body paragraphs
+    and sentences start, then their numbers): those of the documents kept from the previous run from its
+    memo, the others from their features (the kept documents' features are not read: they may be None)."""
+    counts = np.diff(para_starts).astype(np.int64), np.diff(sent_starts).astype(np.int64)
+    para_counts, sent_counts = counts[0].tolist(), counts[1].tolist()
+    if len(features) != len(documents):
+        raise ValueError(f"dedup: features of {len(features)} documents for {len(documents)}")
+    fresh = np.ones(len(documents), dtype=bool)
+    if previous is not None:
+        fresh[previous.documents[previous.documents >= 0]] = False
+    para_keys: list[TextKey] = []
+    sent_keys: list[TextKey] = []
+    para_sigs: list = []
+    sent_sigs: list = []
+    terms: list[tuple[str, ...]] = []
+    stems: list[list[str]] = []
+    for k in np.flatnonzero(fresh).tolist():
+        f = features[k]
+        n_p, n_s = para_counts[k], sent_counts[k]
+        if f is None or len(f.paragraphs) != n_p or len(f.sentences) != n_s or len(f.keys) != n_p + n_s:
+            raise ValueError(f"dedup: features of document {documents[k].doc_id} missing or of another shape "
+                             f"({n_p} body paragraphs, {n_s} sentences)")
+        para_keys.extend(f.keys[:n_p])
+        sent_keys.extend(f.keys[n_p:])
+        para_sigs.extend(_raw(f.paragraphs))
+        sent_sigs.extend(s._signature for s in f.sentences)
+        terms.extend(s.terms for s in f.sentences)
+        stems.append([w for s in f.sentences for w in s.stems])
+    if previous is None:
+        return CorpusTexts(TextKeys.of(para_keys), TextKeys.of(sent_keys), SignatureTable.of(para_sigs),
+                           SignatureTable.of(sent_sigs), DocStems.of(terms), DocStems.of(stems), *counts)
+    kept = previous.memo.texts
+    para_rows = np.full(para_starts[-1], -1, dtype=np.int64)  # each text now: its row in the previous run
+    here = previous.paragraphs >= 0
+    para_rows[previous.paragraphs[here]] = np.flatnonzero(here)
+    sent_rows = np.full(sent_starts[-1], -1, dtype=np.int64)
+    here = previous.sentences >= 0
+    sent_rows[previous.sentences[here]] = np.flatnonzero(here)
+    doc_rows = np.full(len(documents), -1, dtype=np.int64)
+    here = previous.documents >= 0
+    doc_rows[previous.documents[here]] = np.flatnonzero(here)
+    keys = []
+    for old, rows, made in ((kept.paragraph_keys, para_rows, para_keys), (kept.sentence_keys, sent_rows, sent_keys)):
+        out = TextKeys(np.empty(rows.size, dtype="V16"), np.empty(rows.size, dtype=np.int32),
+                       np.empty(rows.size, dtype=np.int32))
+        out.fill(np.flatnonzero(rows >= 0), old.select(rows[rows >= 0]))
+        out.fill(np.flatnonzero(rows < 0), TextKeys.of(made))
+        keys.append(out)
+    return CorpusTexts(keys[0], keys[1], SignatureTable.of(para_sigs, kept.paragraph_signatures, para_rows),
+                       SignatureTable.of(sent_sigs, kept.sentence_signatures, sent_rows),
+                       _join_lists(kept.terms, sent_rows, terms), _join_lists(kept.stems, doc_rows, stems), *counts)
 
 
 _RELATION_CODES = {"exact": "e", "near": "n", "contained": "c", "same_fact": "s"}
@@ -1382,10 +1736,15 @@ def result_to_json(result: DedupResult) -> dict:
     """A DedupResult as compact JSON-ready data (`result_from_json`): per group its id, canonical member,
     member ids in one string, relations in one string (a letter each) and scores. The cache keeps it;
     a warm run decodes it with few containers and no type inspection per member."""
+    code = _RELATION_CODES.__getitem__
+
     def level(groups: Sequence[DupGroup]) -> list:
-        return [[g.group_id, g.canonical, _ID_SEPARATOR.join(m.id for m in g.members),
-                 "".join(_RELATION_CODES[m.relation] for m in g.members), [m.score for m in g.members]]
-                for g in groups]
+        out = []
+        for g in groups:
+            members = g.members
+            out.append([g.group_id, g.canonical, _ID_SEPARATOR.join([m.id for m in members]),
+                        "".join([code(m.relation) for m in members]), [m.score for m in members]])
+        return out
 
     return {"compact": 2, "paragraph": level(result.paragraph_groups), "sentence": level(result.sentence_groups)}
 

@@ -17,11 +17,17 @@ redo only the work that involves new or edited documents
   per band and the containment budget per text: linear in the texts), so the
   previous candidates are not made again from the sketches;
 * the document pairs compared for same facts and the links found between
-  them: a pair of unchanged documents found again keeps its links (the pairs
+  them (links as arrays: ends, relation, score): a pair of unchanged documents found again keeps its links (the pairs
   themselves are found again over the whole corpus: their similarity weighs
   terms by the IDF of all documents);
 * the documents (ids, content hashes, body paragraphs and sentences of each)
-  to map the previous items onto this run's.
+  to map the previous items onto this run's;
+* what dedup reads of every text and document (`dedup.CorpusTexts`): the text
+  keys of body paragraphs and sentences, their fact signatures (each distinct
+  one once), the sentences' fact terms and each document's stems, as arrays:
+  a run with a few new documents decodes the features of those only (their
+  stems are enough to weigh the documents' similarity over the corpus, their
+  terms and signatures to compare the documents around the new ones);
 
 * each level's groups (members, relations, scores) and link components, and
   the cross-language links: only the components a change touches (a new item,
@@ -54,14 +60,16 @@ import numpy as np
 
 from . import run_state
 from .config import DedupSettings
-from .dedup import RELATIONS, DedupMemo, GroupMemo, LevelMemo, Previous, _Link
+from .dedup import (
+    RELATIONS, CorpusTexts, DedupMemo, DocStems, GroupMemo, LevelMemo, Links, Previous, SignatureTable, TextKeys,
+)
 from .minhash import Sketches
 from .model import Document
 
 log = logging.getLogger("pipeline")
 
 STATE_FILE = "dedup-state.npz"
-STATE_VERSION = 2
+STATE_VERSION = 3
 # settings that say when to reuse the previous run, not what dedup finds
 NOT_SETTINGS = ("incremental_share",)
 _RELATIONS = RELATIONS
@@ -88,23 +96,28 @@ def body_counts(documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def state_of(documents: Sequence[Document], memo: DedupMemo, key: str, fingerprint: str) -> DedupState:
-    paragraphs, sentences = body_counts(documents)
+    paragraphs, sentences = memo.texts.body_counts()
     return DedupState(key, fingerprint, [d.doc_id for d in documents], [d.sha256 for d in documents],
                       paragraphs, sentences, memo)
 
 
-def _links_arrays(prefix: str, links: Sequence[_Link]) -> dict[str, np.ndarray]:
-    return {f"{prefix}_a": np.array([l.a for l in links], dtype=np.int64),
-            f"{prefix}_b": np.array([l.b for l in links], dtype=np.int64),
-            f"{prefix}_rel": np.array([_RELATIONS.index(l.relation) for l in links], dtype=np.int8),
-            f"{prefix}_score": np.array([l.score for l in links], dtype=np.float64)}
+def _links_arrays(prefix: str, links: Links) -> dict[str, np.ndarray]:
+    return {f"{prefix}_a": links.a.astype(np.int64), f"{prefix}_b": links.b.astype(np.int64),
+            f"{prefix}_rel": links.rel.astype(np.int8), f"{prefix}_score": links.score.astype(np.float64)}
 
 
-def _links_from(z: dict[str, np.ndarray], prefix: str) -> list[_Link]:
-    rel = [_RELATIONS[r] for r in z[f"{prefix}_rel"].tolist()]
-    return [_Link(a, b, r, s) for a, b, r, s in  # type: ignore[arg-type]
-            zip(z[f"{prefix}_a"].tolist(), z[f"{prefix}_b"].tolist(), rel, z[f"{prefix}_score"].tolist(),
-                strict=True)]
+def _links_from(z: dict[str, np.ndarray], prefix: str) -> Links:
+    links = Links(z[f"{prefix}_a"], z[f"{prefix}_b"], z[f"{prefix}_rel"], z[f"{prefix}_score"])
+    if not (links.a.size == links.b.size == links.rel.size == links.score.size) or (
+            links.rel.size and not (0 <= int(links.rel.min()) <= int(links.rel.max()) < len(_RELATIONS)
+                                    and int(links.a.min()) >= 0 and int(links.b.min()) >= 0)):
+        raise ValueError(f"{prefix} links of different lengths or unknown relations")
+    return links
+
+
+def _top(links: Links) -> int:
+    """The largest item a link names (-1: none)."""
+    return max(int(links.a.max()), int(links.b.max())) if len(links) else -1
 
 
 def _level_arrays(prefix: str, level: LevelMemo) -> dict[str, np.ndarray]:
@@ -120,6 +133,63 @@ def _level_from(z: dict[str, np.ndarray], prefix: str) -> LevelMemo:
     sketches = Sketches(z[f"{prefix}_bands"], z[f"{prefix}_shingles"], [z[f"{prefix}_samples"]],
                         z[f"{prefix}_sample_counts"])
     return LevelMemo(z[f"{prefix}_units"], sketches, _links_from(z, prefix), z[f"{prefix}_candidates"])
+
+
+def _keys_arrays(prefix: str, keys: TextKeys) -> dict[str, np.ndarray]:
+    return {f"{prefix}_digest": keys.digest.view(np.uint8).reshape(-1, 16), f"{prefix}_key_words": keys.key_words,
+            f"{prefix}_words": keys.words}
+
+
+def _keys_from(z: dict[str, np.ndarray], prefix: str) -> TextKeys:
+    digest = z[f"{prefix}_digest"]
+    if digest.dtype != np.uint8 or digest.ndim != 2 or digest.shape[1] != 16:
+        raise ValueError(f"{prefix}_digest: {digest.dtype} {digest.shape}, expected uint8 [n, 16]")
+    return TextKeys(np.ascontiguousarray(digest).view("V16").ravel(), z[f"{prefix}_key_words"].astype(np.int32),
+                    z[f"{prefix}_words"].astype(np.int32))
+
+
+def _lists_arrays(prefix: str, lists: DocStems) -> dict[str, np.ndarray]:
+    return {f"{prefix}_vocab": np.array(json.dumps(lists.vocab, ensure_ascii=False)),
+            f"{prefix}_ids": lists.ids.astype(np.int32), f"{prefix}_lengths": lists.lengths.astype(np.int64)}
+
+
+def _lists_from(z: dict[str, np.ndarray], prefix: str, units: int) -> DocStems:
+    lists = DocStems(json.loads(str(z[f"{prefix}_vocab"])), z[f"{prefix}_ids"], z[f"{prefix}_lengths"])
+    ids = lists.ids
+    if lists.lengths.size != units or ids.size != int(lists.lengths.sum()) or (
+            ids.size and not 0 <= int(ids.min()) <= int(ids.max()) < len(lists.vocab)):
+        raise ValueError(f"{prefix}: word lists of another shape")
+    return lists
+
+
+def _signatures_arrays(prefix: str, table: SignatureTable) -> dict[str, np.ndarray]:
+    return {f"{prefix}_values": np.array(json.dumps(table.values, ensure_ascii=False)),
+            f"{prefix}_ids": table.ids.astype(np.int32)}
+
+
+def _signatures_from(z: dict[str, np.ndarray], prefix: str, texts: int) -> SignatureTable:
+    table = SignatureTable(json.loads(str(z[f"{prefix}_values"])), z[f"{prefix}_ids"])
+    ids = table.ids
+    if ids.size != texts or (ids.size and not 0 <= int(ids.min()) <= int(ids.max()) < len(table.values)) or not all(
+            isinstance(v, list) and len(v) == 6 for v in table.values):
+        raise ValueError(f"{prefix}: signatures of another shape")
+    return table
+
+
+def _texts_arrays(texts: CorpusTexts) -> dict[str, np.ndarray]:
+    return {**_keys_arrays("pk", texts.paragraph_keys), **_keys_arrays("sk", texts.sentence_keys),
+            **_signatures_arrays("psig", texts.paragraph_signatures),
+            **_signatures_arrays("ssig", texts.sentence_signatures),
+            **_lists_arrays("terms", texts.terms), **_lists_arrays("stems", texts.stems)}
+
+
+def _texts_from(z: dict[str, np.ndarray], paragraphs: int, sentences: int, documents: int) -> CorpusTexts:
+    texts = CorpusTexts(_keys_from(z, "pk"), _keys_from(z, "sk"), _signatures_from(z, "psig", paragraphs),
+                        _signatures_from(z, "ssig", sentences), _lists_from(z, "terms", sentences),
+                        _lists_from(z, "stems", documents), z["paragraphs"], z["sentences"])
+    if len(texts.paragraph_keys) != paragraphs or len(texts.sentence_keys) != sentences:
+        raise ValueError("text keys of another shape")
+    return texts
 
 
 def _groups_arrays(prefix: str, groups: GroupMemo) -> dict[str, np.ndarray]:
@@ -152,7 +222,8 @@ def save_state(path: Path, state: DedupState) -> None:
               "sentences": state.sentences, "doc_pairs": np.asarray(m.doc_pairs, dtype=np.int64).reshape(-1, 2),
               **_level_arrays("p", m.paragraphs), **_level_arrays("s", m.sentences),
               **_links_arrays("fact", m.fact_links), **_links_arrays("across", m.across_links),
-              **_groups_arrays("pg", m.paragraph_groups), **_groups_arrays("sg", m.sentence_groups)}
+              **_groups_arrays("pg", m.paragraph_groups), **_groups_arrays("sg", m.sentence_groups),
+              **_texts_arrays(m.texts)}
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:  # an .npz with fixed entry dates
         for name, array in arrays.items():
@@ -180,7 +251,8 @@ def load_state(path: Path) -> DedupState:
         if meta.get("version") != STATE_VERSION:
             raise ValueError(f"state version {meta.get('version')}, expected {STATE_VERSION}")
         memo = DedupMemo(_level_from(z, "p"), _level_from(z, "s"), z["doc_pairs"], _links_from(z, "fact"),
-                         _groups_from(z, "pg"), _groups_from(z, "sg"), _links_from(z, "across"))
+                         _groups_from(z, "pg"), _groups_from(z, "sg"), _links_from(z, "across"),
+                         _texts_from(z, int(z["paragraphs"].sum()), int(z["sentences"].sum()), len(meta["doc_ids"])))
         state = DedupState(meta["key"], meta["fingerprint"], meta["doc_ids"], meta["sha256"], z["paragraphs"],
                            z["sentences"], memo)
     except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
@@ -190,7 +262,7 @@ def load_state(path: Path) -> DedupState:
             _level_fits(level, int(items.sum())) and _groups_fit(groups, int(items.sum())) for level, groups, items in
             ((memo.paragraphs, memo.paragraph_groups, state.paragraphs),
              (memo.sentences, memo.sentence_groups, state.sentences))) or not all(
-            max((max(l.a, l.b) for l in links), default=-1) < int(state.sentences.sum())
+            _top(links) < int(state.sentences.sum())
             for links in (memo.fact_links, memo.across_links)):
         raise ValueError(f"{path}: not a dedup state (arrays of different lengths)")
     return state
@@ -203,7 +275,7 @@ def _level_fits(level: LevelMemo, items: int) -> bool:
     return (units.size == sk.shingle_counts.size == sk.sample_counts.size == sk.band_keys.shape[-1]
             and (units.size == 0 or int(units.max()) < items)
             and (codes.size == 0 or (int(codes[0]) >= 0 and int(codes[-1]) < units.size ** 2))
-            and max((max(l.a, l.b) for l in level.links), default=-1) < items)
+            and _top(level.links) < items)
 
 
 def previous_state(previous_run: Path | None) -> tuple[DedupState | None, str]:

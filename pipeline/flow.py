@@ -151,7 +151,8 @@ class DedupStep:
     few new articles computes only theirs; the corpus-wide part (MinHash LSH, document neighbours,
     same-fact comparisons of neighbouring documents, grouping) runs here. Across runs
     (`across_runs`, `pipeline.dedup_state`) it verifies and compares only the pairs that involve new
-    or edited documents, with the same result as in full."""
+    or edited documents, with the same result as in full, and reads only their features (the kept
+    documents' text keys, terms, stems and signatures are in the previous run's dedup state)."""
 
     name = "dedup"
     code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
@@ -210,6 +211,18 @@ class DedupStep:
                            [(keys[i], features_to_json(out[i])) for i in todo[n:n + DEDUP_PUT_BATCH]])
         return out
 
+    def new_features(self, documents: Sequence[Document], kept: Any, settings: Settings, cache: Cache,
+                     executor: Executor | None = None) -> Sequence[Any]:
+        """`features` of the new and edited documents only, None for those kept from the previous run
+        (`kept`: each previous document's index now, -1 when gone): dedup reads what it needs of these
+        from the dedup state (`dedup.CorpusTexts`), not from their features."""
+        out: list[Any] = [None] * len(documents)
+        kept_now = set(kept[kept >= 0].tolist())
+        todo = [k for k in range(len(documents)) if k not in kept_now]
+        for k, f in zip(todo, self.features([documents[k] for k in todo], settings, cache, executor)):
+            out[k] = f
+        return out
+
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
                     ) -> tuple[DedupResult, bool]:
@@ -237,7 +250,10 @@ class DedupStep:
         if state is not None:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
         with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
-            features = self.features(documents, settings, cache, executor)
+            if before is not None:  # the kept documents' features are not read
+                features = self.new_features(documents, before.documents, settings, cache, executor)
+            else:
+                features = self.features(documents, settings, cache, executor)
             result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
                                              similar_pairs=executor.similar_pairs if executor is not None else None,
                                              document_neighbours=executor.top_neighbours if executor else None)

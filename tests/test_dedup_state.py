@@ -157,3 +157,33 @@ def test_only_the_components_a_change_touches_are_grouped_again(texts, tmp_path,
     full2, full_state2 = run(docs2)
     assert result2 == full2 and len(full2.sentence_groups) > 10
     assert state_bytes(state2, tmp_path) == state_bytes(full_state2, tmp_path)
+
+
+def test_a_run_with_new_documents_reads_only_their_features(texts, tmp_path):
+    """Through the dedup step: the run after a new article decodes that article's features only (the
+    kept documents' text keys, terms, stems and signatures come from the state), and gives the groups and
+    the state of a full dedup of the same corpus."""
+    from pipeline.cache import Cache
+    from pipeline.config import Settings
+    from pipeline.dedup_state import STATE_FILE
+    from pipeline.flow import DedupStep
+
+    settings, step = Settings(), DedupStep()
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)]
+    first = [d for d in docs if d.doc_id != "2_003"]
+    runs = [tmp_path / name for name in ("first", "second", "full")]
+    for run_dir in runs:
+        run_dir.mkdir()
+    cache = Cache(tmp_path / "cache.sqlite")
+    step.across_runs(first, settings, cache, step.key(first, settings), None, runs[0])
+    read: list[str] = []
+    get_many = cache.get_many
+    cache.get_many = lambda kind, keys: (read.extend(keys) if kind == "dedup_features" else None) or get_many(kind,
+                                                                                                                keys)
+    result, cached = step.across_runs(docs, settings, cache, step.key(docs, settings), runs[0], runs[1])
+    new = next(d for d in docs if d.doc_id == "2_003")
+    assert not cached and read == [step.features_key(settings)(new)]
+    full, _ = step.across_runs(docs, settings, Cache(tmp_path / "other.sqlite"), step.key(docs, settings), None,
+                               runs[2])
+    assert result == full == dedup(docs, settings.dedup) and full.sentence_groups
+    assert (runs[1] / STATE_FILE).read_bytes() == (runs[2] / STATE_FILE).read_bytes()
