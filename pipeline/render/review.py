@@ -707,14 +707,16 @@ class _PageInputs:
 
     def of(self, brief: Brief) -> bytes:
         sentences, paragraphs = self.index.sentences, self.index.paragraphs
-        para_groups, sent_groups = self.lookups.para_groups, self.lookups.sent_groups
+        para_groups, sent_groups, known = self.lookups.para_groups, self.lookups.sent_groups, self.groups
         parts = []
+        docs: dict[str, None] = {}
         for sid in citation_numbers(brief):
             pid = sentences[sid].pid
             pg, sg = para_groups.get(pid), sent_groups.get(sid)
-            parts.append((sid, self._doc(paragraphs[pid].doc_id), self._group(pg) if pg else None,
-                          self._group(sg) if sg else None))
-        return marshal.dumps(parts, 2)
+            parts.append((sid, pg and (known.get(pg.group_id) or self._group(pg)),
+                          sg and (known.get(sg.group_id) or self._group(sg))))
+            docs[paragraphs[pid].doc_id] = None
+        return marshal.dumps((parts, [self._doc(d) for d in docs]), 2)
 
     def _doc(self, doc_id: str) -> tuple:
         ident = self.docs.get(doc_id)
