@@ -63,14 +63,17 @@ def write_sources(run_dir: Path, documents: Sequence[Document],
     folder.mkdir(parents=True, exist_ok=True)
     kept = _previous_sources(previous_run, like)
     want = os.stat(like) if kept else None  # (once, not once per file linked)
+    # paths as strings: 10,000 files, each named twice (a Path join costs several times a string's)
+    here, before = os.fspath(folder), os.path.join(previous_run, SOURCES_DIR) if previous_run else ""
     entries = []
     for d in documents:
         name = f"{d.doc_id}.txt"
         text = d.source_text  # made from the paragraphs at each access: once here
         sha = _sha256_text(text)
+        target = f"{here}/{name}"
         if kept.get(d.doc_id) != (sha, len(text)) or not link_file(
-                previous_run / SOURCES_DIR / name, folder / name, want):  # type: ignore[operator, arg-type]
-            with (folder / name).open("w", encoding="utf-8", newline="") as f:
+                f"{before}/{name}", target, want):  # type: ignore[arg-type]
+            with open(target, "w", encoding="utf-8", newline="") as f:
                 f.write(text)
         entries.append({
             "doc_id": d.doc_id, "source": f"{SOURCES_DIR}/{name}", "source_sha256": sha,
