@@ -694,10 +694,12 @@ def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIn
 class _PageInputs:
     """What a page is a function of besides its brief, as bytes to hash (`of`): for each cited sentence (in
     citation order), its id, its document and the duplicate groups of its paragraph and of itself. A group is
-    named by its content (level, canonical member, each member's id, relation and score, and the documents
-    of its members, which decide the paragraphs shown, their text and their corpus order), hashed once per
-    run whatever the number of pages citing it; a document by its place, record, bytes and extractor (with
-    `documents_key`, what its paragraphs are a function of). Linear in the page's citations and its groups'
+    named by its content (level, canonical member, each member's id, relation and score, the documents of
+    its members, which decide the paragraphs shown and their text, and its paragraphs in corpus order, which
+    decides the first `BLOCK_COPIES` shown), hashed once per run whatever the number of pages citing it; a
+    document by its place, record, bytes and extractor (with `documents_key`, what its paragraphs are a
+    function of). A block merges two groups in corpus order: documents are in the order of their paths
+    (`pipeline.ingest.discover`), which the key holds. Linear in the page's citations and its groups'
     members."""
 
     def __init__(self, index: CorpusIndex, lookups: "_Lookups") -> None:
@@ -733,8 +735,9 @@ class _PageInputs:
             pids = [m.id for m in g.members] if g.level == "paragraph" else \
                 [sentences[m.id].pid for m in g.members if m.id in sentences]
             docs = [self._doc(doc_id) for doc_id in dict.fromkeys(paragraphs[pid].doc_id for pid in pids)]
+            shown = sorted(set(pids), key=lambda pid: self.lookups.order.get(pid, 0))  # in corpus order, as shown
             known = self.groups[g.group_id] = hashlib.sha256(
-                marshal.dumps((g.level, g.canonical, members, docs), 2)).hexdigest()
+                marshal.dumps((g.level, g.canonical, members, docs, shown), 2)).hexdigest()
         return known
 
 
