@@ -646,8 +646,8 @@ class RenderStep:
                 changes = [brief_changes(previous_run, b.story_id, lambda i=i: data_of(i), body.get("json"))
                            if previous_run is not None else None for i, (b, body) in enumerate(zip(batch, bodies))]
                 for files in brief_files(batch, run_id, formats, changes, bodies):
-                    for rel, content in files.items():
-                        write_text(run_dir, rel, content)
+                    for rel, content in files.items():  # (the JSON as bytes: `brief_files`)
+                        write_bytes(run_dir, rel, content if isinstance(content, bytes) else content.encode("utf-8"))
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
                   dedup_result: DedupResult, index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (),

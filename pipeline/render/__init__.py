@@ -340,9 +340,15 @@ def _indented(value: Any, newline: str, step: str) -> str:
 
 def json_assemble(data: dict[str, Any], middle: str) -> str:
     """The brief's JSON text from its run keys (in `data`) and the text of the other members."""
-    head = json_members(data, [k for k in ("schema_version", "run_id") if k in data])
-    tail = json_members(data, ["changes"]) if "changes" in data else ""
-    return "{\n" + ",\n".join(part for part in (head, middle, tail) if part) + "\n}\n"
+    return json_file(data, middle.encode("utf-8")).decode("utf-8")
+
+
+def json_file(data: dict[str, Any], middle: bytes) -> bytes:
+    """`json_assemble` as the UTF-8 bytes of the file, from the bytes of the other members (as the cache holds
+    them: a warm run's 70 MB of brief JSON are neither decoded nor encoded again)."""
+    head = json_members(data, [k for k in ("schema_version", "run_id") if k in data]).encode("utf-8")
+    tail = json_members(data, ["changes"]).encode("utf-8") if "changes" in data else b""
+    return b"{\n" + b",\n".join(part for part in (head, middle, tail) if part) + b"\n}\n"
 
 
 @lru_cache(maxsize=1)
@@ -369,20 +375,30 @@ def expand_text(value: object) -> str | None:
         return None
 
 
-def holds_members(text: str, members: str, run_id: str) -> bool:
-    """Whether `text`, a brief's JSON as `json_assemble` wrote it in run `run_id`, has exactly `members` (the text
-    of every member but the run keys, `json_members`) besides its run keys: the same brief, read as text."""
-    head = "{\n" + json_members({"schema_version": SCHEMA_VERSION, "run_id": run_id}, ["schema_version", "run_id"]) + ",\n"
+def expand_bytes(value: object) -> bytes | None:
+    """`expand_text`'s text as UTF-8 bytes, not decoded (zlib's checksum tells a damaged value: None)."""
+    try:
+        return zlib.decompress(base64.b64decode(value, validate=True)) if isinstance(value, str) else None
+    except (ValueError, zlib.error):  # binascii.Error is a ValueError
+        return None
+
+
+def holds_members(text: bytes, members: bytes, run_id: str) -> bool:
+    """Whether `text`, the bytes of a brief's JSON as `json_file` wrote it in run `run_id`, has exactly `members`
+    (the UTF-8 of every member but the run keys, `json_members`) besides its run keys: the same brief."""
+    head = ("{\n" + json_members({"schema_version": SCHEMA_VERSION, "run_id": run_id}, ["schema_version", "run_id"])
+            + ",\n").encode("utf-8")
     if not (text.startswith(head) and text.startswith(members, len(head))):
         return False
     end = len(head) + len(members)
-    return text.endswith("\n}\n") and (end == len(text) - 3 or text.startswith(',\n  "changes": ', end))
+    return text.endswith(b"\n}\n") and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))
 
 
 def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Sequence[str], cache: Any = None,
-                 data_of: Callable[[int], dict[str, Any]] | None = None) -> list[dict[str, str]]:
-    """What each brief's files hold besides the run (format -> text): the Markdown from the summary on
-    (`markdown_body`), the JSON but for its run keys (`json_members`). `digests`: each brief's `brief_digest`;
+                 data_of: Callable[[int], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """What each brief's files hold besides the run (format -> content): the Markdown from the summary on
+    (`markdown_body`, text), the JSON but for its run keys (`json_members`, as UTF-8 bytes: written as they
+    are, `json_file`). `digests`: each brief's `brief_digest`;
     `data_of(i)`: the i-th brief's `brief_to_dict` (default: made here), asked for only for a brief not cached.
 
     Taken from `cache` (kind "brief_files") under a hash of the brief's digest and of this code, so an unchanged
@@ -396,38 +412,40 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
         h.update(d.encode())
         keys.append(h.hexdigest())
     found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     new: list[tuple[str, dict[str, str]]] = []
+    expand = {"md": expand_text, "json": expand_bytes}
     for i, (brief, key) in enumerate(zip(briefs, keys)):
         hit = found.get(key)
-        bodies = {f: expand_text(hit.get(f)) for f in formats} if isinstance(hit, dict) else {}
+        bodies = {f: expand[f](hit.get(f)) for f in formats} if isinstance(hit, dict) else {}
         if formats and (not bodies or any(v is None for v in bodies.values())):
-            bodies = {}
+            made = {}
             if "md" in formats:
-                bodies["md"] = markdown_body(brief)
+                made["md"] = markdown_body(brief)
             if "json" in formats:
                 data = data_of(i) if data_of is not None else brief_to_dict(brief, "")
-                bodies["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
-            new.append((key, {f: compress_text(v) for f, v in bodies.items()}))
-        out.append(bodies)  # type: ignore[arg-type]
+                made["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
+            new.append((key, {f: compress_text(v) for f, v in made.items()}))
+            bodies = {**made, **({"json": made["json"].encode("utf-8")} if "json" in made else {})}
+        out.append(bodies)
     if cache is not None and new:
         cache.put_many(CACHE_KIND, new)
     return out
 
 
 def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
-                changes: Sequence["Changes | None"], bodies: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    """Each brief's files (relative path -> text): Markdown and JSON as `render_markdown` and
-    `json_text(brief_to_dict(...))` write them, byte for byte, from their `brief_bodies`: only the run id
-    and the changes are made here."""
-    out: list[dict[str, str]] = []
+                changes: Sequence["Changes | None"], bodies: Sequence[dict[str, Any]]) -> list[dict[str, str | bytes]]:
+    """Each brief's files (relative path -> content: the Markdown's text, the JSON's UTF-8 bytes): as
+    `render_markdown` and `json_text(brief_to_dict(...))` write them, byte for byte, from their `brief_bodies`:
+    only the run id and the changes are made here."""
+    out: list[dict[str, str | bytes]] = []
     run = {"schema_version": SCHEMA_VERSION, "run_id": run_id}
     for brief, change, body in zip(briefs, changes, bodies):
-        files = {}
+        files: dict[str, str | bytes] = {}
         if "md" in formats:
             files[f"briefs/{brief.story_id}.md"] = markdown_head(brief, run_id, change, body["md"])
         if "json" in formats:
             full = {**run, "changes": change.to_dict()} if change is not None else run
-            files[f"briefs/{brief.story_id}.json"] = json_assemble(full, body["json"])
+            files[f"briefs/{brief.story_id}.json"] = json_file(full, body["json"])
         out.append(files)
     return out
