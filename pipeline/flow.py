@@ -629,7 +629,7 @@ class RenderStep:
         differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for a brief not cached or
         changed."""
         from .changes import brief_changes
-        from .render import brief_bodies, brief_digest, brief_files, brief_to_dict
+        from .render import brief_bodies, brief_files, brief_to_dict
 
         formats = settings.output.formats
         with collector_paused():  # (dicts of every brief, and no reference cycle: see cache.collector_paused)

@@ -18,7 +18,7 @@ from pipeline.corpus_index import CorpusIndex
 from pipeline.model import DupGroup, DupMember
 from pipeline.render import brief_digest, brief_to_dict, citation_numbers, indented_json, json_members
 
-from test_review_page import _english, _wire_site
+from test_review_page import _wire_site
 
 
 @pytest.fixture(scope="module")
