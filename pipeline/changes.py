@@ -24,7 +24,7 @@ import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .model import Brief
 
@@ -89,11 +89,12 @@ def reuse_previous(previous_run: Path | None, run_dir: Path, relative: str, sha2
     return link_file(os.path.join(previous_run, relative), os.path.join(run_dir, relative), like, sha256)
 
 
-def link_file(source: str | Path, target: str | Path, like: Path, sha256: str | None = None) -> bool:
+def link_file(source: str | Path, target: str | Path, like: Path | os.stat_result, sha256: str | None = None) -> bool:
     """Hard-link a previous run's file `source` to `target` when it is a regular file of this user with the
-    permissions of `like` and, with `sha256`, those bytes (`reuse_previous`); False when it cannot."""
+    permissions of `like` (a file, or its `os.stat` when linking many) and, with `sha256`, those bytes
+    (`reuse_previous`); False when it cannot."""
     try:
-        st, want = os.lstat(source), os.stat(like)
+        st, want = os.lstat(source), like if isinstance(like, os.stat_result) else os.stat(like)
         if not stat.S_ISREG(st.st_mode) or (st.st_uid, stat.S_IMODE(st.st_mode)) != (want.st_uid, stat.S_IMODE(
                 want.st_mode)):
             return False
@@ -127,31 +128,33 @@ def read_briefs(run_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def brief_changes(previous_run: Path, current: Mapping[str, Any], members: str | None) -> Changes:
+def brief_changes(previous_run: Path, story_id: str, current: Callable[[], Mapping[str, Any]],
+                  members: bytes | None) -> Changes:
     """What changed in one story since `previous_run`: `story_changes` against its brief file there (none:
-    a new story). `members`: the current brief's JSON but for its run keys, as `pipeline.render.json_members`
-    writes it; when the previous file holds that very text, nothing changed and it is not parsed (a warm
-    run's briefs: 80 MB of JSON at 10,000 articles)."""
+    a new story). `current()`: the current brief as `brief_to_dict` makes it, asked for only when the previous
+    file must be parsed. `members`: the current brief's JSON but for its run keys, as
+    `pipeline.render.json_members` writes it, as UTF-8 bytes; when the previous file holds those very bytes,
+    nothing changed and it is neither decoded nor parsed (a warm run's briefs: 70 MB of JSON at 10,000 articles)."""
     from .render import holds_members
 
-    path = Path(previous_run) / "briefs" / f"{current['story_id']}.json"
+    path = Path(previous_run) / "briefs" / f"{story_id}.json"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
-        return story_changes(None, current, Path(previous_run).name)
+        return Changes(previous_run=Path(previous_run).name, new_story=True)
     except (OSError, ValueError) as exc:
         log.warning("%s: not a readable brief (%s); left out of the comparison", path, exc)
-        return story_changes(None, current, Path(previous_run).name)
+        return Changes(previous_run=Path(previous_run).name, new_story=True)
     if members is not None and holds_members(text, members, Path(previous_run).name):
         return Changes(previous_run=Path(previous_run).name, new_story=False)
     try:
         previous = json.loads(text)
-        if str(previous["story_id"]) != str(current["story_id"]):
+        if str(previous["story_id"]) != str(story_id):
             raise ValueError(f"it is the brief of {previous['story_id']!r}")
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("%s: not a readable brief (%s); left out of the comparison", path, exc)
         previous = None
-    return story_changes(previous, current, Path(previous_run).name)
+    return story_changes(previous, current(), Path(previous_run).name)
 
 
 def _as_dict(brief: Brief | Mapping[str, Any]) -> Mapping[str, Any]:

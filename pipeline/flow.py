@@ -653,11 +653,13 @@ class RenderStep:
     name = "render"
 
     def write_briefs(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, settings: Settings,
-                     previous_run: Path | None, cache: Cache) -> None:
+                     previous_run: Path | None, cache: Cache, digests: Sequence[str]) -> None:
         """Each brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`);
         what depends on the brief alone comes from the cache when the brief is unchanged
-        (`pipeline.render.brief_bodies`), in batches (one cache read and write each). The previous run's
-        brief is parsed only when its text differs (`pipeline.changes.brief_changes`)."""
+        (`pipeline.render.brief_bodies`, under the brief's `digests`: `pipeline.render.brief_digest`), in
+        batches (one cache read and write each). The previous run's brief is parsed only when its text
+        differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for a brief not cached or
+        changed."""
         from .changes import brief_changes
         from .render import brief_bodies, brief_files, brief_to_dict
 
@@ -665,13 +667,19 @@ class RenderStep:
         with collector_paused():  # (dicts of every brief, and no reference cycle: see cache.collector_paused)
             for start in range(0, len(briefs), RENDER_BATCH):
                 batch = briefs[start:start + RENDER_BATCH]
-                datas = [brief_to_dict(b, run_id) for b in batch]
-                bodies = brief_bodies(batch, datas, formats, cache)
-                changes = [brief_changes(previous_run, d, body.get("json")) if previous_run is not None else None
-                           for d, body in zip(datas, bodies)]
-                for files in brief_files(batch, run_id, formats, changes, datas, bodies):
-                    for rel, content in files.items():
-                        write_text(run_dir, rel, content)
+                datas: dict[int, dict[str, Any]] = {}  # made once, and only for the briefs that need it
+
+                def data_of(i: int) -> dict[str, Any]:
+                    if i not in datas:
+                        datas[i] = brief_to_dict(batch[i], run_id)
+                    return datas[i]
+
+                bodies = brief_bodies(batch, digests[start:start + RENDER_BATCH], formats, cache, data_of)
+                changes = [brief_changes(previous_run, b.story_id, lambda i=i: data_of(i), body.get("json"))
+                           if previous_run is not None else None for i, (b, body) in enumerate(zip(batch, bodies))]
+                for files in brief_files(batch, run_id, formats, changes, bodies):
+                    for rel, content in files.items():  # (the JSON as bytes: `brief_files`)
+                        write_bytes(run_dir, rel, content if isinstance(content, bytes) else content.encode("utf-8"))
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
                   dedup_result: DedupResult, index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (),
@@ -1130,7 +1138,10 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         del texts, jobs, translated, untranslated, by_doc  # in the briefs now; not held through render and review
 
         with hooks.stage(render_step.name):
-            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache)
+            from .render import brief_digest
+
+            digests = [brief_digest(b) for b in briefs]  # the key of what each brief's files and page are made of
+            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)
             dedup_key = DedupStep().key(documents, settings)
             render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
                                   dedup_key, previous_run)
@@ -1165,7 +1176,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
             build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
                               direction_key=direction_keys(engine, tctx, settings), cache=cache,
                               english=settings.output.review_english, documents_key=documents_key(settings),
-                              corpus_key=dedup_key if settings.cache.enabled else "",
+                              digests=digests if settings.cache.enabled else (),
                               # pages unchanged since the previous run are linked, unless nothing is to be reused
                               previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map)
     if unsummarised:

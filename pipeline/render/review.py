@@ -57,6 +57,7 @@ import base64
 import hashlib
 import json
 import logging
+import marshal
 import os
 import re
 from dataclasses import dataclass, field
@@ -610,7 +611,7 @@ def write_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
 def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
-                      documents_key: str = "", corpus_key: str = "", previous_run: Path | None = None,
+                      documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
                       pages_map: PagesMap = _in_process) -> list[Path]:
     """The review site as a run makes it: a page whose inputs, rendering code and translation engines
     (`direction_key(source, target)`: the engine's identity) are unchanged is not made again: it is
@@ -620,9 +621,9 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     executor session's `map`: on the workers). Only pages with every translation they need are
     cached and listed in `KEYS_FILE` (a failed translation is tried again next run).
     `documents_key`: what the documents are a function of besides their bytes (see `_page_key`).
-    `corpus_key`: what the duplicate groups and the documents are a function of (the dedup step's key);
-    with it, a page's key is first looked up (cache kind "review_key") under a hash of the brief and of
-    what every page shares (`_known_keys`), so the groups and paragraphs a page shows are walked only
+    `digests`: each brief's `pipeline.render.brief_digest`; with them, a page's key is first looked up (cache
+    kind "review_key") under a hash of its own inputs (`_known_keys`: its brief, the duplicate groups of its
+    cited sentences, the documents they are in), so the blocks and paragraphs a page shows are walked only
     for pages whose brief, groups or documents changed."""
     lookups = _LazyLookups(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
@@ -633,7 +634,7 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
         return directions[(lang, target)]
 
     with collector_paused():  # (the blocks of every page, and no reference cycle: see cache.collector_paused)
-        keys = _known_keys(briefs, index, lookups, direction, english, documents_key, corpus_key, cache)
+        keys = _known_keys(briefs, digests, index, lookups, direction, english, documents_key, cache)
     site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
     site.write_index(run_id)
     linked = site.link_unchanged(previous_run)
@@ -650,28 +651,33 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     return site.paths
 
 
-KEY_KIND = "review_key"  # cache kind: a page's key, under a hash of its brief and of what all pages share
+KEY_KIND = "review_key"  # cache kind: a page's key, under a hash of the page's own inputs (`_known_keys`)
 
 
-def _known_keys(briefs: Sequence[Brief], index: CorpusIndex, lookups: "_Lookups", direction: Callable[[str, str], str],
-                english: str, documents_key: str, corpus_key: str, cache: "Cache") -> list[str]:
-    """Each page's key (`_page_key`). With `corpus_key`, a page's key is a function of its brief and of what
-    every page shares: the groups and documents (`corpus_key`), the rendering code, `english`, `documents_key`
-    and the engine of every direction a paragraph of the corpus needs. Keys found in the cache under a hash of
-    those are used as they are; the others are worked out (walking the page's groups and paragraphs) and stored.
-    A warm run finds every page's key there."""
+def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIndex, lookups: "_Lookups",
+                direction: Callable[[str, str], str], english: str, documents_key: str, cache: "Cache") -> list[str]:
+    """Each page's key (`_page_key`). With `digests` (each brief's `brief_digest`), a page's key is first looked
+    up in the cache under a hash of what the page is a function of (`_PageInputs`): its brief, the duplicate
+    groups of its cited sentences (members, relations, scores) and the documents of their members and of
+    its citations (place, bytes, extractor), and what every page shares: the rendering code, `english`,
+    `documents_key` and the engine of every direction a paragraph of the corpus needs. No corpus-wide key:
+    a page whose own inputs are unchanged is found whatever else the corpus gained. Keys found are used as
+    they are; the others are worked out (walking the page's blocks and paragraphs) and stored. A warm run
+    finds every page's key there, a run with 1% new articles all but the pages of the stories they touch."""
     translations: TranslationsKey = lambda p, target: direction(p.lang, target)  # noqa: E731
-    if not corpus_key:
+    if not digests:
         return [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
     shared = hashlib.sha256(_code_key().encode())
-    for part in (english, documents_key, corpus_key):
+    for part in (english, documents_key):
         shared.update(repr(part).encode())
     for lang in sorted({p.lang for p in index.paragraphs.values()}):
         shared.update(repr([(lang, target, direction(lang, target)) for target in _targets(lang)]).encode())
+    inputs = _PageInputs(index, lookups)
     short = []
-    for b in briefs:
+    for b, d in zip(briefs, digests, strict=True):
         h = shared.copy()
-        h.update(repr(b).encode())
+        h.update(d.encode())
+        h.update(inputs.of(b))
         short.append(h.hexdigest())
     found = cache.get_many(KEY_KIND, short)
     keys = [found.get(k) for k in short]
@@ -683,6 +689,56 @@ def _known_keys(briefs: Sequence[Brief], index: CorpusIndex, lookups: "_Lookups"
     if new:
         cache.put_many(KEY_KIND, new)
     return keys  # type: ignore[return-value]
+
+
+class _PageInputs:
+    """What a page is a function of besides its brief, as bytes to hash (`of`): for each cited sentence (in
+    citation order), its id, its document and the duplicate groups of its paragraph and of itself. A group is
+    named by its content (level, canonical member, each member's id, relation and score, the documents of
+    its members, which decide the paragraphs shown and their text, and its paragraphs in corpus order, which
+    decides the first `BLOCK_COPIES` shown), hashed once per run whatever the number of pages citing it; a
+    document by its place, record, bytes and extractor (with `documents_key`, what its paragraphs are a
+    function of). A block merges two groups in corpus order: documents are in the order of their paths
+    (`pipeline.ingest.discover`), which the key holds. Linear in the page's citations and its groups'
+    members."""
+
+    def __init__(self, index: CorpusIndex, lookups: "_Lookups") -> None:
+        self.index, self.lookups = index, lookups
+        self.groups: dict[str, str] = {}  # group id -> digest of its content
+        self.docs: dict[str, tuple] = {}  # doc id -> identity
+
+    def of(self, brief: Brief) -> bytes:
+        sentences, paragraphs = self.index.sentences, self.index.paragraphs
+        para_groups, sent_groups, known = self.lookups.para_groups, self.lookups.sent_groups, self.groups
+        parts = []
+        docs: dict[str, None] = {}
+        for sid in citation_numbers(brief):
+            pid = sentences[sid].pid
+            pg, sg = para_groups.get(pid), sent_groups.get(sid)
+            parts.append((sid, pg and (known.get(pg.group_id) or self._group(pg)),
+                          sg and (known.get(sg.group_id) or self._group(sg))))
+            docs[paragraphs[pid].doc_id] = None
+        return marshal.dumps((parts, [self._doc(d) for d in docs]), 2)
+
+    def _doc(self, doc_id: str) -> tuple:
+        ident = self.docs.get(doc_id)
+        if ident is None:
+            d = self.index.documents[doc_id]
+            ident = self.docs[doc_id] = (doc_id, d.path, d.record, d.sha256, d.format, d.extractor)
+        return ident
+
+    def _group(self, g: DupGroup) -> str:
+        known = self.groups.get(g.group_id)
+        if known is None:
+            sentences, paragraphs = self.index.sentences, self.index.paragraphs
+            members = [(m.id, m.relation, m.score) for m in g.members]
+            pids = [m.id for m in g.members] if g.level == "paragraph" else \
+                [sentences[m.id].pid for m in g.members if m.id in sentences]
+            docs = [self._doc(doc_id) for doc_id in dict.fromkeys(paragraphs[pid].doc_id for pid in pids)]
+            shown = sorted(set(pids), key=lambda pid: self.lookups.order.get(pid, 0))  # in corpus order, as shown
+            known = self.groups[g.group_id] = hashlib.sha256(
+                marshal.dumps((g.level, g.canonical, members, docs, shown), 2)).hexdigest()
+        return known
 
 
 class _LazyLookups:
