@@ -897,7 +897,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
 # the sentences of its pairs' two documents, summed; fixed, so blocks are cut the same way whatever the pool.
 SAME_FACT_BLOCK = 16_384
 # Up to this many blocks are compared where the stage runs: sending them to workers costs more than it saves.
-SAME_FACT_IN_PROCESS = 2
+SAME_FACT_IN_PROCESS = 1
 
 Undecided = tuple[int, int, SameFactEvidence]
 

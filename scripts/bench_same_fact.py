@@ -12,8 +12,8 @@ cache (a variant never finds another's decoded signatures):
 * `baseline`: `pipeline/dedup.py` as it is at the git revision `--baseline` (default `main`), loaded as a
   module of its own: the comparisons in this process, as before they went in blocks;
 * `here`: this checkout, the comparisons in blocks in this process (no executor);
-* `pool`: this checkout with a `LocalExecutor(--workers)`'s `map_blocks` (the pool forked at its first use,
-  inside `run_scope` as in a run);
+* `pool`: this checkout with a `LocalExecutor(--workers)`'s `map_blocks`, its pool forked before the corpus is
+  read (as a run's, forked at ingest's first slice: `run_scope`) and closed after the dedup;
 * `ray` (with `--ray`): a `RayExecutor` on a local cluster of two nodes, `--workers / 2` CPUs each
   (`scripts/ray_compare.cluster_at`; the cluster is started, and its workers warmed, before the timing).
 
@@ -65,9 +65,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(module: Any, documents: Any, settings: Any, features: Any, scope: Any,
-            blocks: Callable[..., Any] | None, cluster_cpu: Any = None) -> tuple[dict, dict[str, float]]:
-    """One dedup in full with `module`; its result as JSON and the figures."""
+def measure(module: Any, documents: Any, settings: Any, features: Any, blocks: Callable[..., Any] | None,
+            close: Callable[[], Any] = lambda: None, cluster_cpu: Any = None) -> tuple[dict, dict[str, float]]:
+    """One dedup in full with `module`; its result as JSON and the figures. `close`: ends the executor's pool
+    (its workers' CPU seconds are counted when they end)."""
     same_fact = module._same_fact_links
     part: dict[str, float] = {}
 
@@ -84,10 +85,11 @@ def measure(module: Any, documents: Any, settings: Any, features: Any, scope: An
         children = children_cpu()
         with (cluster_cpu() if cluster_cpu is not None else nullcontext()) as cluster:
             wall, cpu = time.perf_counter(), time.process_time()
-            with scope, collector_paused():
+            with collector_paused():
                 result, _ = module.dedup_across_runs(documents, settings.dedup, features=features, **extra)
             figures = {"wall_s": round(time.perf_counter() - wall, 3),
                        "driver_cpu_s": round(time.process_time() - cpu, 3)}
+        close()
         figures["workers_cpu_s"] = round(children_cpu() - children, 3)
         if cluster is not None:
             figures["workers_cpu_s"] = round(cluster.seconds, 3)
@@ -111,6 +113,12 @@ def main() -> int:
     args = ap.parse_args()
 
     settings = load_settings(args.config)
+    wanted = [v for v in args.only.split(",") if v] or ["here", "pool", *(["ray"] if args.ray else [])]
+    pool = LocalExecutor(args.workers)
+    pool_scope = pool.run_scope()
+    if "pool" in wanted:
+        pool_scope.__enter__()
+        pool.map_blocks(_echo, None, list(range(2 * args.workers)))  # forked now, before the corpus is read
     args.work.mkdir(parents=True, exist_ok=True)
     cache = Cache(args.work / "cache.sqlite")
     documents = IngestStep().run(args.corpus, settings, cache).documents
@@ -120,22 +128,19 @@ def main() -> int:
     def features() -> Any:
         return DedupStep().features(documents, settings, cache)
 
-    wanted = [v for v in args.only.split(",") if v] or ["here", "pool", *(["ray"] if args.ray else [])]
     out: dict[str, Any] = {"documents": len(documents), "workers": args.workers,
                            "block": dedup_module.SAME_FACT_BLOCK, "in_process_blocks": dedup_module.SAME_FACT_IN_PROCESS}
     expected = None
     if args.baseline != "none":
-        expected, figures = measure(baseline_module(args.baseline), documents, settings, features(), nullcontext(),
-                                    None)
+        expected, figures = measure(baseline_module(args.baseline), documents, settings, features(), None)
         out["baseline"] = figures
         print(f"baseline ({args.baseline}): {figures}", flush=True)
     for variant in wanted:
-        cluster_cpu = None
+        cluster_cpu, close, stack = None, (lambda: None), nullcontext()
         if variant == "here":
-            scope, blocks, stack = nullcontext(), None, nullcontext()
+            blocks = None
         elif variant == "pool":
-            executor = LocalExecutor(args.workers)
-            scope, blocks, stack = executor.run_scope(), executor.map_blocks, nullcontext()
+            blocks, close = pool.map_blocks, (lambda: pool_scope.__exit__(None, None, None))
         elif variant == "ray":
             from ray_compare import ClusterCpu, cluster_at
 
@@ -145,11 +150,11 @@ def main() -> int:
             address = stack.__enter__()
             ray_executor = RayExecutor(address=address, workers=args.workers)
             ray_executor.map_blocks(_echo, None, list(range(4 * args.workers)))  # workers started before timing
-            scope, blocks, cluster_cpu = nullcontext(), ray_executor.map_blocks, ClusterCpu
+            blocks, cluster_cpu = ray_executor.map_blocks, ClusterCpu
         else:
             raise SystemExit(f"unknown variant {variant!r}: here, pool or ray")
         try:
-            result, figures = measure(dedup_module, documents, settings, features(), scope, blocks, cluster_cpu)
+            result, figures = measure(dedup_module, documents, settings, features(), blocks, close, cluster_cpu)
         finally:
             if variant == "ray":
                 stack.__exit__(None, None, None)
