@@ -926,7 +926,7 @@ def compare_block(shared: tuple[DedupSettings, float, bool], block: SameFactBloc
 
     Per pair: a sentence both documents give word for word is already an exact link (syndicated copies
     leave only their reworded sentences to compare); the other sentences long enough are compared with
-    `_pair_cosines` (the same floats whatever else the block holds: terms are summed in sorted order) and
+    `_cosines` (the same floats whatever else the block holds: terms are summed in sorted order) and
     `same_fact`."""
     settings, floor, embedding = shared
     (all_terms, all_counts, offsets), term_weight = _term_arrays(block.terms)

@@ -157,6 +157,9 @@ def main() -> int:
             result, figures = measure(dedup_module, documents, settings, features(), blocks, close, cluster_cpu)
         finally:
             if variant == "ray":
+                import ray
+
+                ray.shutdown()  # this driver first: the cluster's head cannot go while it is connected
                 stack.__exit__(None, None, None)
         expected = result if expected is None else expected  # `--baseline none`: the first variant's
         same = result == expected
