@@ -128,8 +128,8 @@ def main() -> int:
     def features() -> Any:
         return DedupStep().features(documents, settings, cache)
 
-    out: dict[str, Any] = {"documents": len(documents), "workers": args.workers,
-                           "block": dedup_module.SAME_FACT_BLOCK, "in_process_blocks": dedup_module.SAME_FACT_IN_PROCESS}
+    out: dict[str, Any] = {"documents": len(documents), "workers": args.workers, "block": dedup_module.SAME_FACT_BLOCK,
+                           "in_process_blocks": dedup_module.SAME_FACT_IN_PROCESS}
     expected = None
     if args.baseline != "none":
         expected, figures = measure(baseline_module(args.baseline), documents, settings, features(), None)
