@@ -48,7 +48,7 @@ import re
 from collections import Counter, defaultdict
 from itertools import chain
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -158,6 +158,9 @@ SimilarPairs = Callable[..., list[SimilarPair]]
 # `top_neighbours` run elsewhere (same arguments, same pairs): the Ray executor's shuffle by term
 # (`RayExecutor.top_neighbours`).
 TopNeighbours = Callable[..., list[tuple[int, int]]]
+# Independent blocks of a corpus-wide step run elsewhere, `fn(shared, block)` for each block, the results in
+# block order: the executor's `map_blocks` (the local pool's workers, or Ray tasks).
+MapBlocks = Callable[[Callable[[Any, Any], Any], Any, Sequence[Any]], list[Any]]
 
 
 @dataclass
@@ -982,29 +985,14 @@ class SameFactScorer:
         self._term_rows[sentences] = np.arange(len(sentences))
 
     def pair_cosines(self, doc_a: str, doc_b: str) -> np.ndarray:
-        """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once:
-        the two documents' TF-IDF space as a small dense matrix over their own terms (no Python loop per
-        sentence pair)."""
+        """`cosine` of every sentence of `doc_a` (rows) with every sentence of `doc_b` (columns), at once
+        (`_pair_cosines`)."""
         members = np.array([*self.sentences_of[doc_a], *self.sentences_of[doc_b]], dtype=np.int64)
         if self._term_rows is None or (self._term_rows[members] < 0).any():
             self.prepare(self.doc_ids)
         assert self._term_rows is not None
-        all_terms, all_counts, offsets = self._term_ids
-        members = self._term_rows[members]
-        sizes = offsets[members + 1] - offsets[members]
-        at = np.repeat(offsets[members] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) \
-            + np.arange(int(sizes.sum()))
-        rows = np.repeat(np.arange(members.size), sizes)
-        terms, counts = all_terms[at], all_counts[at]
-        local, column = np.unique(terms, return_inverse=True)
-        df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
-        idf = (np.log((1 + len(members)) / (1 + df)) + 1.0) * self._term_weight[local]
-        m = np.zeros((len(members), len(local)))
-        m[rows, column] = (1.0 + np.log(counts)) * idf[column]
-        norms = np.sqrt((m * m).sum(axis=1))
-        m /= np.where(norms > 0, norms, 1.0)[:, None]
-        n_a = len(self.sentences_of[doc_a])
-        return m[:n_a] @ m[n_a:].T
+        return _pair_cosines(self._term_ids, self._term_weight, self._term_rows[members],
+                             len(self.sentences_of[doc_a]))
 
     def cosine(self, i: int, j: int) -> float:
         """Content-word cosine of two sentences, IDF from the sentences of their two documents."""
@@ -1054,6 +1042,33 @@ def _term_arrays(terms: Sequence[Sequence[str]]) -> tuple[tuple[np.ndarray, np.n
     return (keys % width, counts, offsets), weight
 
 
+def _pair_cosines(term_ids: tuple[np.ndarray, np.ndarray, np.ndarray], term_weight: np.ndarray,
+                  members: np.ndarray, n_a: int) -> np.ndarray:
+    """The same-fact cosines of the first `n_a` of the texts `members` (rows of `_term_arrays`) with the others
+    (`_cosines`)."""
+    all_terms, all_counts, offsets = term_ids
+    sizes = offsets[members + 1] - offsets[members]
+    at = np.repeat(offsets[members] - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) \
+        + np.arange(int(sizes.sum()))
+    return _cosines(all_terms[at], all_counts[at], sizes, n_a, term_weight)
+
+
+def _cosines(terms: np.ndarray, counts: np.ndarray, sizes: np.ndarray, n_a: int, term_weight: np.ndarray) -> np.ndarray:
+    """The same-fact cosines of the first `n_a` of some texts with the others, from their terms (ids of
+    `_term_arrays`, each text's ascending, `sizes[k]` of them for text k) and counts: their TF-IDF space (IDF
+    from these texts alone) as a small dense matrix over their own terms (no Python loop per sentence pair)."""
+    n = sizes.size
+    rows = np.repeat(np.arange(n), sizes)
+    local, column = np.unique(terms, return_inverse=True)
+    df = np.bincount(column, minlength=len(local))  # a term appears once per sentence in `terms`
+    idf = (np.log((1 + n) / (1 + df)) + 1.0) * term_weight[local]
+    m = np.zeros((n, len(local)))
+    m[rows, column] = (1.0 + np.log(counts)) * idf[column]
+    norms = np.sqrt((m * m).sum(axis=1))
+    m /= np.where(norms > 0, norms, 1.0)[:, None]
+    return m[:n_a] @ m[n_a:].T
+
+
 def _pair_codes(pairs: np.ndarray, n: int) -> np.ndarray:
     """Codes min * n + max of unordered pairs of indices below n ([k, 2])."""
     pairs = pairs.reshape(-1, 2)
@@ -1064,7 +1079,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
                      keys: TextKeys | None = None, document_neighbours: TopNeighbours | None = None,
-                     stems: DocStems | None = None) -> tuple[Links, np.ndarray]:
+                     stems: DocStems | None = None,
+                     same_fact_blocks: MapBlocks | None = None) -> tuple[Links, np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -1081,6 +1097,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     previous run that it compared too keep its links (what two documents give depends on them
     alone); the document pairs themselves are found again over the whole corpus (their similarity
     weighs terms by the IDF of all documents).
+    `same_fact_blocks`: where the comparisons run (`compare_similar`); None = here.
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features, stems)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
@@ -1121,38 +1138,169 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = []  # (found here; `kept` from the previous run)
-    undecided: list[tuple[int, int, SameFactEvidence]] = []
     lang = _document_languages(items)
     digests = keys.digest.tolist()
-    scorer.prepare({d for (a, b, _), done in zip(similar, compared.tolist()) if not done for d in (a, b)})
-    for (doc_a, doc_b, similarity), done in zip(similar, compared.tolist()):
-        if lang[doc_a] != "fr" or lang[doc_b] != "fr":
-            continue  # French content words and rules; other languages: `_crosslingual_links`
-        if done:
-            continue  # compared by the previous run: its links are kept
-        # a sentence both documents give word for word is already an exact link: syndicated copies
-        # leave only their reworded sentences to compare
-        side_a, side_b = scorer.sentences_of[doc_a], scorer.sentences_of[doc_b]
-        shared = {digests[i] for i in side_a} & {digests[j] for j in side_b}
-        open_a = np.array([eligible[i] and digests[i] not in shared for i in side_a])
-        open_b = np.array([eligible[j] and digests[j] not in shared for j in side_b])
-        if not (open_a.any() and open_b.any()):
-            continue  # exact copies of each other (bar short sentences): nothing left to compare
-        cosines = scorer.pair_cosines(doc_a, doc_b)
-        for r, c in zip(*np.nonzero((cosines >= floor) & open_a[:, None] & open_b[None, :])):
-            i, j = side_a[r], side_b[c]
-            cosine = float(cosines[r, c])
-            a, b = min(i, j), max(i, j)
-            evidence = SameFactEvidence(cosine, None, scorer.conflicts(a, b), similarity)
-            if same_fact(evidence, settings):
-                links.append(_Link(a, b, "same_fact", round(cosine, 4)))
-            elif embedder is not None and not evidence.conflicts:
-                undecided.append((a, b, evidence))
+    found, undecided = compare_similar(similar, compared, lang, scorer, digests, eligible, floor, settings,
+                                       embedder is not None, same_fact_blocks)
+    links += found
     scorer.embed(k for i, j, _ in undecided for k in (i, j))
     for i, j, evidence in undecided:
         if same_fact(dataclasses.replace(evidence, embedding=scorer.embedding(i, j)), settings):
             links.append(_Link(i, j, "same_fact", round(evidence.cosine, 4)))
     return Links.concat([kept, Links.of(links)]), doc_pairs
+
+
+# The same-fact comparisons of the similar document pairs, in blocks (`compare_similar`). A block's weight:
+# the sentences of its pairs' two documents, summed; fixed, so blocks are cut the same way whatever the pool.
+SAME_FACT_BLOCK = 16_384
+# Up to this many blocks are compared where the stage runs: sending them to workers costs more than it saves.
+SAME_FACT_IN_PROCESS = 1
+
+Undecided = tuple[int, int, SameFactEvidence]
+
+
+@dataclass(frozen=True)
+class SameFactBlock:
+    """Some similar document pairs and what their comparison reads of their documents, each document once:
+    `compare_block`'s input, sent to a worker or a Ray task (no reference to the rest of the corpus)."""
+
+    positions: np.ndarray  # each pair's place among the stage's similar pairs (the links' order)
+    pairs: np.ndarray  # [k, 2]: each pair's two documents (their numbers in this block), as in `similar`
+    similarity: list[float]  # each pair's document cosine
+    starts: np.ndarray  # document d's sentences are rows starts[d]:starts[d + 1] below
+    sentences: np.ndarray  # each row's sentence (its index among the stage's items)
+    texts: list[str]
+    terms: list[tuple[str, ...]]  # `fact_terms`
+    signatures: list | None  # fact signatures (decoded or as cached: `SentenceFeatures`); None: from the texts
+    digests: list[bytes]  # `TextKey.digest`
+    eligible: list[bool]  # long enough to be linked (`min_words`)
+
+
+def compare_block(shared: tuple[DedupSettings, float, bool], block: SameFactBlock,
+                  ) -> list[tuple[int, list[_Link], list[Undecided]]]:
+    """The same-fact links of a block of document pairs, and the sentence pairs only an embedding can decide
+    (`embedding`: there is an embedder), by pair (its position); `floor`: the least cosine worth a look.
+
+    Per pair: a sentence both documents give word for word is already an exact link (syndicated copies
+    leave only their reworded sentences to compare); the other sentences long enough are compared with
+    `_cosines` (the same floats whatever else the block holds: terms are summed in sorted order) and
+    `same_fact`."""
+    settings, floor, embedding = shared
+    (all_terms, all_counts, offsets), term_weight = _term_arrays(block.terms)
+    starts, sentences, texts = block.starts.tolist(), block.sentences.tolist(), block.texts
+    digests, eligible = block.digests, block.eligible
+    signatures = list(block.signatures) if block.signatures is not None else None  # decoded once each, here
+    documents: dict[int, tuple] = {}  # each document's rows: their digests, terms, counts, term counts
+
+    def document(d: int) -> tuple:
+        if d not in documents:
+            lo, hi = starts[d], starts[d + 1]
+            documents[d] = (set(digests[lo:hi]), all_terms[offsets[lo]:offsets[hi]],
+                            all_counts[offsets[lo]:offsets[hi]], np.diff(offsets[lo:hi + 1]))
+        return documents[d]
+
+    out = []
+    for position, (da, db), similarity in zip(block.positions.tolist(), block.pairs.tolist(), block.similarity):
+        (keys_a, terms_a, counts_a, sizes_a), (keys_b, terms_b, counts_b, sizes_b) = document(da), document(db)
+        shared_keys = keys_a & keys_b
+        a0, a1, b0, b1 = starts[da], starts[da + 1], starts[db], starts[db + 1]
+        open_a = np.array([e and k not in shared_keys for e, k in zip(eligible[a0:a1], digests[a0:a1])], dtype=bool)
+        open_b = np.array([e and k not in shared_keys for e, k in zip(eligible[b0:b1], digests[b0:b1])], dtype=bool)
+        if not (open_a.any() and open_b.any()):
+            continue  # exact copies of each other (bar short sentences): nothing left to compare
+        cosines = _cosines(np.concatenate((terms_a, terms_b)), np.concatenate((counts_a, counts_b)),
+                           np.concatenate((sizes_a, sizes_b)), a1 - a0, term_weight)
+        links: list[_Link] = []
+        undecided: list[Undecided] = []
+        for r, c in zip(*np.nonzero((cosines >= floor) & open_a[:, None] & open_b[None, :])):
+            x, y = a0 + int(r), b0 + int(c)
+            if sentences[x] > sentences[y]:
+                x, y = y, x
+            a, b = sentences[x], sentences[y]
+            cosine = float(cosines[r, c])
+            pair = None
+            if signatures is not None:
+                for k in (x, y):
+                    if not isinstance(signatures[k], FactSignature):
+                        signatures[k] = _signature_from_json(signatures[k])
+                pair = (signatures[x], signatures[y])
+            evidence = SameFactEvidence(cosine, None, conflict_reasons(texts[x], texts[y], signatures=pair),
+                                        similarity)
+            if same_fact(evidence, settings):
+                links.append(_Link(a, b, "same_fact", round(cosine, 4)))
+            elif embedding and not evidence.conflicts:
+                undecided.append((a, b, evidence))
+        if links or undecided:
+            out.append((position, links, undecided))
+    return out
+
+
+def _same_fact_blocks(todo: Sequence[tuple[int, str, str, float]], scorer: SameFactScorer, digests: Sequence[bytes],
+                      eligible: Sequence[bool]) -> list[SameFactBlock]:
+    """The pairs `todo` (position, document, document, cosine) in blocks of about `SAME_FACT_BLOCK`, whole
+    connected groups of documents (a story's copies) together where they fit, so a document is sent to
+    about one block."""
+    if not todo:
+        return []
+    names = sorted({d for _, a, b, _ in todo for d in (a, b)})
+    number = {d: k for k, d in enumerate(names)}
+    ends = np.array([(number[a], number[b]) for _, a, b, _ in todo], dtype=np.int64)
+    group = _components(len(names), ends[:, 0], ends[:, 1])[ends[:, 0]]
+    order = np.argsort(group, kind="stable")  # pairs by group, in their order within it
+    sizes = np.fromiter((len(scorer.sentences_of[d]) for d in names), dtype=np.int64, count=len(names))
+    weight = (sizes[ends[:, 0]] + sizes[ends[:, 1]])[order].tolist()
+    group = group[order].tolist()
+    cuts, total = [0], 0
+    for k, w in enumerate(weight):  # cut between groups once a block is full, inside one only when it is twice full
+        if total >= 2 * SAME_FACT_BLOCK or (total >= SAME_FACT_BLOCK and group[k] != group[k - 1]):
+            cuts.append(k)
+            total = 0
+        total += w
+    cuts.append(len(weight))
+    features = scorer.features
+    blocks = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        mine = order[lo:hi]
+        docs = list(dict.fromkeys(names[d] for d in ends[mine].ravel().tolist()))
+        local = {d: k for k, d in enumerate(docs)}
+        rows = [k for d in docs for k in scorer.sentences_of[d]]
+        blocks.append(SameFactBlock(
+            positions=np.array([todo[k][0] for k in mine.tolist()], dtype=np.int64),
+            pairs=np.array([(local[todo[k][1]], local[todo[k][2]]) for k in mine.tolist()], dtype=np.int64),
+            similarity=[todo[k][3] for k in mine.tolist()],
+            starts=np.concatenate(([0], np.cumsum([len(scorer.sentences_of[d]) for d in docs]))).astype(np.int64),
+            sentences=np.array(rows, dtype=np.int64), texts=[scorer.texts[k] for k in rows],
+            terms=[scorer.terms[k] for k in rows],
+            signatures=[features[k]._signature for k in rows] if features is not None else None,
+            digests=[digests[k] for k in rows], eligible=[eligible[k] for k in rows]))
+    return blocks
+
+
+def compare_similar(similar: Sequence[tuple[str, str, float]], compared: np.ndarray, lang: Mapping[str, str],
+                    scorer: SameFactScorer, digests: Sequence[bytes], eligible: Sequence[bool], floor: float,
+                    settings: DedupSettings, embedding: bool, map_blocks: MapBlocks | None = None,
+                    ) -> tuple[list[_Link], list[Undecided]]:
+    """`compare_block` of the similar document pairs not `compared` by the previous run, both French (French
+    content words and rules; other languages: `_crosslingual_links`): the links and the undecided sentence
+    pairs, in the order of `similar` whatever ran them.
+
+    The pairs go in blocks (`_same_fact_blocks`), each with the sentences it reads; with `map_blocks` (the
+    executor's) and more than `SAME_FACT_IN_PROCESS` blocks they run there (the local pool's workers, Ray
+    tasks: only links come back), else here."""
+    todo = [(n, a, b, x) for n, ((a, b, x), done) in enumerate(zip(similar, compared.tolist()))
+            if not done and lang[a] == "fr" and lang[b] == "fr"]
+    blocks = _same_fact_blocks(todo, scorer, digests, eligible)
+    shared = (settings, floor, embedding)
+    if map_blocks is not None and len(blocks) > SAME_FACT_IN_PROCESS:
+        found = map_blocks(compare_block, shared, blocks)
+    else:
+        found = [compare_block(shared, b) for b in blocks]
+    links: list[_Link] = []
+    undecided: list[Undecided] = []
+    for _, more, pending in sorted((r for part in found for r in part), key=lambda r: r[0]):
+        links += more
+        undecided += pending
+    return links, undecided
 
 
 def _document_languages(items: Sequence[_Item]) -> dict[str, str]:
@@ -1565,7 +1713,8 @@ def dedup(documents: Sequence[Document], settings: DedupSettings, embedder: Embe
 def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, embedder: Embedder | None = None,
                       features: Sequence[DocumentFeatures] | None = None, previous: Previous | None = None,
                       similar_pairs: SimilarPairs | None = None,
-                      document_neighbours: TopNeighbours | None = None) -> tuple[DedupResult, DedupMemo | None]:
+                      document_neighbours: TopNeighbours | None = None,
+                      same_fact_blocks: MapBlocks | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
@@ -1574,7 +1723,9 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     `similar_pairs`: as in `dedup`, used when there is no `previous`; its sketches stay where it ran,
     so there is no memo (None) and the next run compares in full.
     `document_neighbours`: the executor's `top_neighbours` (the documents compared for same facts; a Ray
-    cluster's shuffle); None = here. The same pairs either way."""
+    cluster's shuffle); None = here. The same pairs either way.
+    `same_fact_blocks`: the executor's `map_blocks` (the same-fact comparisons in blocks on its workers or
+    Ray tasks: `compare_similar`); None = here. The same links either way."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
@@ -1615,7 +1766,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
                                              document_neighbours,
-                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences]))
+                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences]),
+                                             same_fact_blocks)
     across = Links.of(_crosslingual_links(sentences, settings, vectors))
     sent_links = Links.concat([sent_links, fact_links, across])
 

@@ -256,7 +256,8 @@ class DedupStep:
                 features = self.features(documents, settings, cache, executor)
             result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
                                              similar_pairs=executor.similar_pairs if executor is not None else None,
-                                             document_neighbours=executor.top_neighbours if executor else None)
+                                             document_neighbours=executor.top_neighbours if executor else None,
+                                             same_fact_blocks=executor.map_blocks if executor else None)
             del features
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",

@@ -191,3 +191,16 @@ def test_document_neighbours_shuffled_on_the_cluster_are_those_of_the_driver(on_
         assert on_cluster.top_neighbours(vectors, neighbours, terms, by) == here
         assert len(here) > len(vectors)
     assert on_cluster.top_neighbours(vectors[:1], DOC_NEIGHBOURS, DOC_TERMS) == []
+
+
+def test_same_fact_blocks_as_tasks_on_the_cluster_give_the_links_found_here(on_cluster, tmp_path, monkeypatch):
+    """Dedup's same-fact comparisons as Ray tasks, one per block of document pairs (its documents' sentences
+    through the object store, the links back): the links found here, in the same order, and the same groups."""
+    from test_same_fact_blocks import same_fact_in_blocks, syndicated_documents
+
+    documents = syndicated_documents(tmp_path / "syndicated")
+    here, links, _ = same_fact_in_blocks(documents, None, monkeypatch)
+    result, found, blocks = same_fact_in_blocks(documents, on_cluster.map_blocks, monkeypatch)
+    assert blocks > 8 and len(links) > 20
+    assert found == links
+    assert result == here

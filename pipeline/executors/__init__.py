@@ -13,6 +13,11 @@ the cluster's tasks that brings only the pairs back to this process.
 `top_neighbours`: the same for dedup's document neighbours
 (`pipeline.dedup.top_neighbours`): None locally; on Ray, a shuffle by term.
 
+`map_blocks(fn, shared, blocks)`: independent blocks of a corpus-wide step
+(dedup's same-fact comparisons of similar document pairs), each block bringing
+what it reads: on the local pool's workers, or one Ray task per block (the
+block through the object store); the results in block order.
+
 `session(shared)` keeps workers (and whatever they built lazily, such as a
 translation engine) alive across several `map` calls; `map` on a session
 blocks until every result is back. `run_scope()` wraps a whole run: the local
@@ -44,6 +49,8 @@ class Executor(Protocol):
     workers: int
     similar_pairs: Callable[..., list[Any]] | None
     top_neighbours: Callable[..., list[tuple[int, int]]] | None
+
+    def map_blocks(self, fn: Callable[[Any, T], R], shared: Any, blocks: Sequence[T]) -> list[R]: ...
 
     def session(self, shared: Any, *, workers: int | None = None) -> ContextManager[Session]: ...
 

@@ -155,3 +155,9 @@ class LocalExecutor:
         else:
             if pool is not kept:
                 pool.close()
+
+    def map_blocks(self, fn: Callable[[Any, T], R], shared: Any, blocks: Sequence[T]) -> list[R]:
+        """Independent blocks of a corpus-wide step (dedup's same-fact comparisons) on the workers: a session
+        (the run's pool), each block pickled to one worker, the results in block order."""
+        with self.session(shared) as session:
+            return session.map(fn, blocks)

@@ -16,7 +16,10 @@ uses (Apertium, model folders) installed the same way as here.
 
 Corpus-wide steps do not collect the corpus's sketches on the driver:
 `RayExecutor.similar_pairs` (dedup's near-duplicate search) is a shuffle by
-LSH bucket key across Ray tasks, and only the pairs come back.
+LSH bucket key across Ray tasks, and only the pairs come back;
+`RayExecutor.map_blocks` (dedup's same-fact comparisons) sends each block of
+document pairs, with the sentences it reads, to one task through the object
+store, and only the links come back.
 
 Ray is an optional extra: `pip install '.[ray]'`.
 """
@@ -56,6 +59,11 @@ class _Worker:
 
     def run(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
         return [fn(self.shared, item) for item in items]
+
+
+def _block_task(fn: Callable[[Any, Any], Any], shared: Any, block: Any) -> Any:
+    """Task of `RayExecutor.map_blocks`: one block (Ray resolves the shared context's reference)."""
+    return fn(shared, block)
 
 
 def _import_ray() -> Any:
@@ -238,6 +246,26 @@ class RayExecutor:
                          for k in range(blocks.size - 1)])
         pairs = unique_sorted(np.concatenate(found))
         return list(zip((pairs // n_total).tolist(), (pairs % n_total).tolist()))
+
+    def map_blocks(self, fn: Callable[[Any, T], R], shared: Any, blocks: Sequence[T]) -> list[R]:
+        """`fn(shared, block)` for each block as one Ray task (one CPU), the results in block order: a block
+        (what its work reads, e.g. dedup's `SameFactBlock`: the documents of some document pairs) goes to
+        its task through the object store, and only the results come back. At most `TASKS_PER_CPU` tasks
+        per worker wait at once, so the blocks are not all in the object store together. Its tasks take
+        one CPU each: call it outside a `session`."""
+        ray = self._ray
+        run = ray.remote(num_cpus=1)(_block_task)
+        context = ray.put(shared)
+        results: list[Any] = [None] * len(blocks)
+        pending: dict[Any, int] = {}
+        for k, block in enumerate(blocks):
+            if len(pending) >= TASKS_PER_CPU * self.workers:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                results[pending.pop(done[0])] = ray.get(done[0])
+            pending[run.remote(fn, context, block)] = k
+        for ref, k in pending.items():
+            results[k] = ray.get(ref)
+        return results
 
     def run_scope(self) -> ContextManager[None]:
         """Nothing to keep across sessions here: each session starts its own actors."""
