@@ -463,8 +463,10 @@ class SummarizeStep:
     """Story -> French summary, headline and key quotes; summaries cached per story."""
 
     name = "summarize"
+    # (pipeline.flow: the worker function `_summarize_story`, what a story's input holds, how summaries are cached)
     code = ("pipeline.ingest", "pipeline.summarize", "pipeline.summarize.extractive", "pipeline.summarize.seq2seq",
-            "pipeline.textsim", "pipeline.dedup", "pipeline.brief", "pipeline.corpus_index", "pipeline.quotes")
+            "pipeline.textsim", "pipeline.dedup", "pipeline.brief", "pipeline.corpus_index", "pipeline.quotes",
+            "pipeline.flow")
 
     def fixed(self, settings: Settings) -> str:
         """The part of every story's key that does not depend on the story (computed once per run)."""

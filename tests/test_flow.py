@@ -180,6 +180,15 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
     assert story_input(story, None, index, more) == story_input(story, None, index, by_doc)
 
 
+def test_a_summary_key_names_the_code_that_makes_and_caches_summaries():
+    """Editing the worker function, what a story's input holds or how summaries are cached (all in
+    pipeline.flow) makes every summary again: the step's code fingerprint covers their module."""
+    from pipeline.flow import SummarizeStep, _encoded_text, _summarize_story, story_input
+
+    for fn in (_summarize_story, story_input, _encoded_text):
+        assert fn.__module__ in SummarizeStep.code
+
+
 def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_ids(tmp_path):
     """The summary cache keeps a citation as its sentence id where the index cites that sentence alike (made
     again from the index when read back), whole otherwise; what is read back equals what was made."""
