@@ -1127,11 +1127,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
         ok[ok] = isin_sorted(_pair_codes(np.stack([doc_of[a[ok]], doc_of[b[ok]]], axis=1), n_docs), again)
         kept = Links(np.minimum(a[ok], b[ok]), np.maximum(a[ok], b[ok]), fact.rel[ok], fact.score[ok])
     # the document pairs to compare (`similar_documents`' pairs less those the previous run compared)
-    todo = np.flatnonzero(~compared)
-    ids = scorer.doc_ids
-    similar = [(ids[i], ids[j], x) for i, j, x in zip(first[todo].tolist(), second[todo].tolist(),
-                                                       similarity[todo].tolist())]
-    compared = compared[todo]
+    todo = np.flatnonzero(~compared)  # the document pairs still to compare, as arrays (2M pairs at 100,000
+    # articles: as tuples they held half a gigabyte)
     keys = keys if keys is not None else TextKeys.of([text_key(it.text) for it in items])
     eligible = (keys.words >= settings.min_words).tolist()
     floor = settings.same_fact_threshold
@@ -1140,8 +1137,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     links: list[_Link] = []  # (found here; `kept` from the previous run)
     lang = _document_languages(items)
     digests = keys.digest.tolist()
-    found, undecided = compare_similar(similar, compared, lang, scorer, digests, eligible, floor, settings,
-                                       embedder is not None, same_fact_blocks)
+    found, undecided = compare_similar((first[todo], second[todo], similarity[todo]), lang, scorer, digests,
+                                       eligible, floor, settings, embedder is not None, same_fact_blocks)
     links += found
     scorer.embed(k for i, j, _ in undecided for k in (i, j))
     for i, j, evidence in undecided:
@@ -1165,7 +1162,7 @@ class SameFactBlock:
     `compare_block`'s input, sent to a worker or a Ray task (no reference to the rest of the corpus)."""
 
     positions: np.ndarray  # each pair's place among the stage's similar pairs (the links' order)
-    pairs: np.ndarray  # [k, 2]: each pair's two documents (their numbers in this block), as in `similar`
+    pairs: np.ndarray  # [k, 2]: each pair's two documents (their numbers in this block), in the stage's order
     similarity: list[float]  # each pair's document cosine
     starts: np.ndarray  # document d's sentences are rows starts[d]:starts[d + 1] below
     sentences: np.ndarray  # each row's sentence (its index among the stage's items)
@@ -1235,16 +1232,21 @@ def compare_block(shared: tuple[DedupSettings, float, bool], block: SameFactBloc
     return out
 
 
-def _same_fact_blocks(todo: Sequence[tuple[int, str, str, float]], scorer: SameFactScorer, digests: Sequence[bytes],
-                      eligible: Sequence[bool]) -> list[SameFactBlock]:
-    """The pairs `todo` (position, document, document, cosine) in blocks of about `SAME_FACT_BLOCK`, whole
-    connected groups of documents (a story's copies) together where they fit, so a document is sent to
-    about one block."""
-    if not todo:
+def _same_fact_blocks(pairs: tuple[np.ndarray, np.ndarray, np.ndarray], todo: np.ndarray, scorer: SameFactScorer,
+                      digests: Sequence[bytes], eligible: Sequence[bool]) -> list[SameFactBlock]:
+    """The pairs `todo` (positions in `pairs`: each pair's two documents, indices of `scorer.doc_ids`, and their
+    cosine) in blocks of about `SAME_FACT_BLOCK`, whole connected groups of documents (a story's copies)
+    together where they fit, so a document is sent to about one block."""
+    if not todo.size:
         return []
-    names = sorted({d for _, a, b, _ in todo for d in (a, b)})
-    number = {d: k for k, d in enumerate(names)}
-    ends = np.array([(number[a], number[b]) for _, a, b, _ in todo], dtype=np.int64)
+    ids = scorer.doc_ids
+    first, second, similarity = pairs[0][todo], pairs[1][todo], pairs[2][todo]
+    # the documents of the pairs, numbered in the order of their ids
+    names = sorted(unique_sorted(np.concatenate((first, second))).tolist(), key=ids.__getitem__)
+    number = np.full(len(ids), -1, dtype=np.int64)
+    number[names] = np.arange(len(names))
+    names = [ids[d] for d in names]
+    ends = np.stack((number[first], number[second]), axis=1)
     group = _components(len(names), ends[:, 0], ends[:, 1])[ends[:, 0]]
     order = np.argsort(group, kind="stable")  # pairs by group, in their order within it
     sizes = np.fromiter((len(scorer.sentences_of[d]) for d in names), dtype=np.int64, count=len(names))
@@ -1261,14 +1263,13 @@ def _same_fact_blocks(todo: Sequence[tuple[int, str, str, float]], scorer: SameF
     blocks = []
     for lo, hi in zip(cuts[:-1], cuts[1:]):
         mine = order[lo:hi]
-        docs = list(dict.fromkeys(names[d] for d in ends[mine].ravel().tolist()))
-        local = {d: k for k, d in enumerate(docs)}
-        rows = [k for d in docs for k in scorer.sentences_of[d]]
+        docs = list(dict.fromkeys(ends[mine].ravel().tolist()))  # (numbers of `names`)
+        local = np.full(len(names), -1, dtype=np.int64)
+        local[docs] = np.arange(len(docs))
+        rows = [k for d in docs for k in scorer.sentences_of[names[d]]]
         blocks.append(SameFactBlock(
-            positions=np.array([todo[k][0] for k in mine.tolist()], dtype=np.int64),
-            pairs=np.array([(local[todo[k][1]], local[todo[k][2]]) for k in mine.tolist()], dtype=np.int64),
-            similarity=[todo[k][3] for k in mine.tolist()],
-            starts=np.concatenate(([0], np.cumsum([len(scorer.sentences_of[d]) for d in docs]))).astype(np.int64),
+            positions=todo[mine], pairs=local[ends[mine]], similarity=similarity[mine].tolist(),
+            starts=np.concatenate(([0], np.cumsum([len(scorer.sentences_of[names[d]]) for d in docs]))).astype(np.int64),
             sentences=np.array(rows, dtype=np.int64), texts=[scorer.texts[k] for k in rows],
             terms=[scorer.terms[k] for k in rows],
             signatures=[features[k]._signature for k in rows] if features is not None else None,
@@ -1276,20 +1277,21 @@ def _same_fact_blocks(todo: Sequence[tuple[int, str, str, float]], scorer: SameF
     return blocks
 
 
-def compare_similar(similar: Sequence[tuple[str, str, float]], compared: np.ndarray, lang: Mapping[str, str],
+def compare_similar(pairs: tuple[np.ndarray, np.ndarray, np.ndarray], lang: Mapping[str, str],
                     scorer: SameFactScorer, digests: Sequence[bytes], eligible: Sequence[bool], floor: float,
                     settings: DedupSettings, embedding: bool, map_blocks: MapBlocks | None = None,
                     ) -> tuple[list[_Link], list[Undecided]]:
-    """`compare_block` of the similar document pairs not `compared` by the previous run, both French (French
-    content words and rules; other languages: `_crosslingual_links`): the links and the undecided sentence
-    pairs, in the order of `similar` whatever ran them.
+    """`compare_block` of the similar document pairs (`pairs`: each one's two documents, indices of
+    `scorer.doc_ids`, and their cosine) that are both French (French content words and rules; other
+    languages: `_crosslingual_links`): the links and the undecided sentence pairs, in the order of `pairs`
+    whatever ran them.
 
     The pairs go in blocks (`_same_fact_blocks`), each with the sentences it reads; with `map_blocks` (the
     executor's) and more than `SAME_FACT_IN_PROCESS` blocks they run there (the local pool's workers, Ray
     tasks: only links come back), else here."""
-    todo = [(n, a, b, x) for n, ((a, b, x), done) in enumerate(zip(similar, compared.tolist()))
-            if not done and lang[a] == "fr" and lang[b] == "fr"]
-    blocks = _same_fact_blocks(todo, scorer, digests, eligible)
+    french = np.fromiter((lang[d] == "fr" for d in scorer.doc_ids), dtype=bool, count=len(scorer.doc_ids))
+    todo = np.flatnonzero(french[pairs[0]] & french[pairs[1]])
+    blocks = _same_fact_blocks(pairs, todo, scorer, digests, eligible)
     shared = (settings, floor, embedding)
     if map_blocks is not None and len(blocks) > SAME_FACT_IN_PROCESS:
         found = map_blocks(compare_block, shared, blocks)
