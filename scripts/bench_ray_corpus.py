@@ -15,7 +15,8 @@ CPU seconds of the driver (this process) and CPU seconds of the cluster's proces
 * components (`dedup._components`, scipy, on the driver) against the least any distributed union-find or
   label propagation costs: sending the level's links to the cluster and their labels back;
 * story candidate pairs (`stories.candidate_pairs`): on Ray, a shuffle by term (`story_pairs` below);
-* same-fact comparisons (`dedup._same_fact_links`): on the driver only, for scale.
+* same-fact comparisons (`dedup._same_fact_links`): here in-process only, for scale (their blocks on the
+  pool and as Ray tasks are measured by `scripts/bench_same_fact.py`).
 
 These Ray versions live here, not in `pipeline.executors.ray`: measured at 10,000 articles they cost the
 driver as much CPU as the steps themselves, or more (README, "What Ray does not do yet").
