@@ -250,15 +250,15 @@ class DedupStep:
         if state is not None:
             before, change, why = previous(state, documents, fingerprint, settings.dedup)
         with collector_paused():  # (dedup makes millions of small objects and little cyclic garbage)
-            if before is not None:  # the kept documents' features are not read
-                features = self.new_features(documents, before.documents, settings, cache, executor)
-            else:
-                features = self.features(documents, settings, cache, executor)
-            result, memo = dedup_across_runs(documents, settings.dedup, features=features, previous=before,
-                                             similar_pairs=executor.similar_pairs if executor is not None else None,
-                                             document_neighbours=executor.top_neighbours if executor else None,
-                                             same_fact_blocks=executor.map_blocks if executor else None)
-            del features
+            # the features are passed without a name here: dedup reads them into its arrays (`dedup.CorpusTexts`)
+            # and drops them, so they are not held through the rest of dedup (GBs at 100,000 articles)
+            result, memo = dedup_across_runs(
+                documents, settings.dedup, previous=before,
+                features=self.new_features(documents, before.documents, settings, cache, executor)
+                if before is not None else self.features(documents, settings, cache, executor),  # (kept: not read)
+                similar_pairs=executor.similar_pairs if executor is not None else None,
+                document_neighbours=executor.top_neighbours if executor else None,
+                same_fact_blocks=executor.map_blocks if executor else None)
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",
                      change.new, change.kept, change.gone)
