@@ -33,6 +33,21 @@ compared with its `DOC_NEIGHBOURS` most similar documents only (no loop over
 all pairs); a group keeps its distinct fact signatures, not its texts
 (scripts/bench_dedup_scale.py).
 
+The same-fact comparisons are bounded per copy from the first copies: of the
+copies of one article (document cosine >= `COPY_SIMILARITY`: syndicated,
+republished) a document is compared with its `COPY_NEIGHBOURS` (3) most
+similar copies only (`_few_copies`), so a story with 10 or 1,000 copies costs
+about 3 document comparisons a copy, not up to 2 x `DOC_NEIGHBOURS`; documents
+less alike (one story written apart) are all still compared. Groups stay
+right because they are transitive: a sentence a copy rewords is linked to
+the same sentence, unchanged or reworded, in each of its 3 nearest copies,
+and those copies' unchanged sentences are exact links to every other copy's,
+so the group still holds every copy (it is lost only where all 3 nearest
+copies dropped that sentence). Comparing every copy with 20 others added no
+group member at 10,000 articles and made more false chains: two sentences of
+one article joined through one loose reworded pair
+(scripts/bench_same_fact_pairs.py).
+
 Measured on hand-labelled pairs of the sample corpus: scripts/eval_same_fact.py;
 across languages on WMT newstest2013: scripts/eval_crosslingual.py.
 """
@@ -737,6 +752,10 @@ def shared_words(features: DocumentFeatures, words: dict[str, str]) -> DocumentF
 # similar_documents: neighbours kept per document, and terms of each document used to find them.
 DOC_NEIGHBOURS = 20
 DOC_TERMS = 40
+# Copies of one article (syndicated, republished: document cosine >= COPY_SIMILARITY) are compared with
+# their COPY_NEIGHBOURS most similar copies only (`_few_copies`), however many copies there are.
+COPY_SIMILARITY = 0.6
+COPY_NEIGHBOURS = 3
 
 
 def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
@@ -793,6 +812,26 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
     n = max(1, m.shape[0])
     pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
     return list(zip((pairs // n).tolist(), (pairs % n).tolist()))
+
+
+def _few_copies(a: np.ndarray, b: np.ndarray, x: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Which similar pairs (`a`, `b`: documents, `x`: their cosine) to compare: every pair of documents
+    less alike than `COPY_SIMILARITY` (articles of one story written apart), and of the copies of one
+    article (cosine >= `COPY_SIMILARITY`) only the pairs where b is among a's `COPY_NEIGHBOURS` most
+    similar copies or a among b's (ties: the document whose id sorts first). `rank`: each document's
+    id's place in sorted order."""
+    copy = np.flatnonzero(x >= COPY_SIMILARITY)
+    keep = x < COPY_SIMILARITY
+    if not copy.size:
+        return keep
+    end = np.concatenate((a[copy], b[copy]))  # each copy pair seen from both of its documents
+    other = np.concatenate((b[copy], a[copy]))
+    pair = np.concatenate((copy, copy))
+    order = np.lexsort((rank[other], -x[pair], end))  # by document, its most similar copies first
+    end, pair = end[order], pair[order]
+    first = np.searchsorted(end, end, side="left")  # where each document's copies start
+    keep[pair[np.arange(end.size) - first < COPY_NEIGHBOURS]] = True
+    return keep
 
 
 class DocumentSpace:
@@ -932,7 +971,7 @@ class SameFactScorer:
     def doc_similarity(self, a: str, b: str) -> float:
         return 1.0 if a == b else self._doc_matrix.cosine(self._doc_index[a], self._doc_index[b])
 
-    def similar_documents(self, minimum: float, neighbours: int = DOC_NEIGHBOURS,
+    def similar_documents(self, minimum: float, neighbours: int | None = None,
                           find: TopNeighbours | None = None) -> list[tuple[str, str, float]]:
         """Pairs of documents whose cosine reaches `minimum`: each document with its `neighbours` most similar ones.
 
@@ -940,18 +979,22 @@ class SameFactScorer:
         document's `DOC_TERMS` heaviest terms (shared function-like words of a
         big corpus would make almost every pair non-zero), in blocks of rows;
         each row keeps its best `neighbours`, whose full cosine is then checked.
-        A story of 1,000 syndicated copies gives 1,000 x `neighbours` pairs, not
-        500,000; the rest of the group is joined transitively. `find`: where the
-        candidates are found (the executor's `top_neighbours`; None = here).
+        Of copies of one article (cosine >= `COPY_SIMILARITY`) only pairs among
+        a document's `COPY_NEIGHBOURS` most similar copies stay (`_few_copies`):
+        a story of 1,000 syndicated copies gives about 3,000 pairs, not 500,000
+        nor 1,000 x `neighbours`; the rest of the group is joined transitively.
+        `find`: where the candidates are found (the executor's `top_neighbours`;
+        None = here).
         """
         ids = self.doc_ids
         a, b, x = self.similar_document_arrays(minimum, neighbours, find)
         return [(ids[i], ids[j], v) for i, j, v in zip(a.tolist(), b.tolist(), x.tolist())]
 
-    def similar_document_arrays(self, minimum: float, neighbours: int = DOC_NEIGHBOURS,
+    def similar_document_arrays(self, minimum: float, neighbours: int | None = None,
                                 find: TopNeighbours | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`similar_documents` as arrays: each pair's two documents (indices of `doc_ids`, the first id
-        the smaller, pairs sorted by ids) and their cosine."""
+        the smaller, pairs sorted by ids) and their cosine. `neighbours`: `DOC_NEIGHBOURS` by default."""
+        neighbours = DOC_NEIGHBOURS if neighbours is None else neighbours
         space = self._doc_matrix
         found = find(space.vectors(), neighbours, DOC_TERMS) if find is not None \
             else _top_neighbours(space.top(DOC_TERMS), neighbours)
@@ -961,6 +1004,8 @@ class SameFactScorer:
         a, b, x = candidates[keep, 0], candidates[keep, 1], cosines[keep]
         rank = np.empty(len(self.doc_ids), dtype=np.int64)  # each document's id's place in sorted order
         rank[np.argsort(np.array(self.doc_ids, dtype=object), kind="stable")] = np.arange(len(self.doc_ids))
+        keep = _few_copies(a, b, x, rank)
+        a, b, x = a[keep], b[keep], x[keep]
         swap = rank[a] > rank[b]
         a, b = np.where(swap, b, a), np.where(swap, a, b)
         order = np.lexsort((rank[b], rank[a]))
