@@ -4,7 +4,10 @@ document pairs compared grow with the documents, not with their square (timings:
 from __future__ import annotations
 
 from pipeline.config import DedupSettings, IngestSettings
-from pipeline.dedup import DOC_NEIGHBOURS, SameFactScorer, dedup, group_of, top_neighbours
+import numpy as np
+
+from pipeline import dedup as dedup_module
+from pipeline.dedup import COPY_NEIGHBOURS, DOC_NEIGHBOURS, SameFactScorer, dedup, group_of, top_neighbours
 from pipeline.ingest import LanguageIdentifier, ingest_text
 
 LANGID = LanguageIdentifier(["fr"])
@@ -39,7 +42,7 @@ def test_each_document_is_compared_with_a_bounded_number_of_others():
     owners = [d.doc_id for d in docs for p in d.paragraphs if p.kind == "body" for s in p.sentences]
     pairs = SameFactScorer(texts, owners).similar_documents(0.2)
     n = len(docs)
-    assert len(pairs) <= n * DOC_NEIGHBOURS < n * (n - 1) // 2
+    assert len(pairs) <= n * COPY_NEIGHBOURS < n * DOC_NEIGHBOURS < n * (n - 1) // 2  # copies: a few each
     assert {d for a, b, _ in pairs for d in (a, b)} == {d.doc_id for d in docs}  # nobody left out
 
 
@@ -47,3 +50,53 @@ def test_top_neighbours_keeps_the_most_similar_ones():
     vectors = [{"x": 1.0}, {"x": 0.9, "y": 0.1}, {"x": 0.2, "z": 0.9}, {"w": 1.0}]
     assert top_neighbours(vectors, 1, 10) == [(0, 1), (0, 2)]
     assert top_neighbours(vectors, 1, 10, labels=["x", "x", "y", "y"]) == [(0, 2), (1, 2)]
+
+
+def test_copies_are_compared_with_their_nearest_copies_and_other_articles_with_all():
+    # documents 0-5: copies of one article (cosine >= COPY_SIMILARITY); 6: an article of the story written
+    # apart, similar to all of them
+    a, b, x = [], [], []
+    for i in range(6):
+        for j in range(i + 1, 6):
+            a.append(i), b.append(j), x.append(0.99 - 0.01 * (j - i) - 0.001 * i)
+        a.append(i), b.append(6), x.append(0.3)
+    a, b, x = np.array(a), np.array(b), np.array(x)
+    keep = dedup_module._few_copies(a, b, x, np.arange(7))
+    assert keep[x < 0.6].all()  # written apart: every pair compared
+    copies = keep & (x >= 0.6)
+    for d in range(6):  # each copy with its nearest ones: its neighbours in the chain here
+        mine = copies & ((a == d) | (b == d))
+        assert COPY_NEIGHBOURS <= mine.sum() <= 2 * COPY_NEIGHBOURS
+    assert copies.sum() < 15  # not all 15 pairs of copies
+    assert not (copies & (b - a > COPY_NEIGHBOURS)).any()  # never the farthest copies
+
+
+def test_a_story_s_copies_group_as_when_every_copy_is_compared_with_every_other(tmp_path, monkeypatch):
+    import sys
+
+    from conftest import ROOT
+    from pipeline.config import Settings
+    from pipeline.ingest import ingest
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_scale import build_corpus
+    from ray_compare import repository_bases
+
+    build_corpus(tmp_path, 100, repository_bases()[:5], variants=20, seed=1)  # 5 stories, 20 reworded copies each
+    documents = list(ingest(tmp_path, Settings().ingest).documents)
+    compared: list[int] = []
+    arrays = SameFactScorer.similar_document_arrays
+
+    def counted(self, *args, **kwargs):
+        out = arrays(self, *args, **kwargs)
+        compared.append(out[0].size)
+        return out
+
+    monkeypatch.setattr(SameFactScorer, "similar_document_arrays", counted)
+    groups = []
+    for copies in (COPY_NEIGHBOURS, 1000):  # 1000: every copy with each of its DOC_NEIGHBOURS nearest copies
+        monkeypatch.setattr(dedup_module, "COPY_NEIGHBOURS", copies)
+        result = dedup(documents, Settings().dedup)
+        groups.append(sorted(sorted(m.id for m in g.members) for g in result.sentence_groups))
+    assert groups[0] == groups[1] and len(groups[0]) >= 5
+    assert compared[0] <= COPY_NEIGHBOURS * len(documents) < compared[1]
