@@ -60,6 +60,17 @@ def baseline_module(revision: str) -> Any:
     return module
 
 
+def corpus_documents(corpus: Path, work: Path, settings: Any) -> tuple[list, Cache]:
+    """The corpus's documents, ingested with the cache in `work` (made on the first call, with the documents'
+    dedup features: later calls read them)."""
+    work.mkdir(parents=True, exist_ok=True)
+    cache = Cache(work / "cache.sqlite")
+    documents = IngestStep().run(corpus, settings, cache).documents
+    DedupStep().features(documents, settings, cache)
+    print(f"{len(documents)} documents", flush=True)
+    return documents, cache
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -119,11 +130,7 @@ def main() -> int:
     if "pool" in wanted:
         pool_scope.__enter__()
         pool.map_blocks(_echo, None, list(range(2 * args.workers)))  # forked now, before the corpus is read
-    args.work.mkdir(parents=True, exist_ok=True)
-    cache = Cache(args.work / "cache.sqlite")
-    documents = IngestStep().run(args.corpus, settings, cache).documents
-    DedupStep().features(documents, settings, cache)  # computed and cached on the first call
-    print(f"{len(documents)} documents", flush=True)
+    documents, cache = corpus_documents(args.corpus, args.work, settings)
 
     def features() -> Any:
         return DedupStep().features(documents, settings, cache)

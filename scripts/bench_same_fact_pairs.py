@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_same_fact import baseline_module  # noqa: E402
+from bench_same_fact import baseline_module, corpus_documents  # noqa: E402
 
 from pipeline import dedup as dedup_module  # noqa: E402
-from pipeline.cache import Cache, collector_paused  # noqa: E402
+from pipeline.cache import collector_paused  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.flow import DedupStep, IngestStep  # noqa: E402
+from pipeline.flow import DedupStep  # noqa: E402
 
 
 def timed(module: Any, documents: Any, settings: Any, features: Any) -> tuple[Any, dict[str, Any]]:
@@ -113,11 +113,7 @@ def main() -> int:
     args = ap.parse_args()
 
     settings = load_settings(args.config)
-    args.work.mkdir(parents=True, exist_ok=True)
-    cache = Cache(args.work / "cache.sqlite")
-    documents = IngestStep().run(args.corpus, settings, cache).documents
-    DedupStep().features(documents, settings, cache)  # computed and cached on the first call
-    print(f"{len(documents)} documents", flush=True)
+    documents, cache = corpus_documents(args.corpus, args.work, settings)
     wanted = (["baseline"] if args.baseline != "none" else []) + [v for v in args.variants.split(",") if v]
     out: dict[str, Any] = {"documents": len(documents), "baseline": args.baseline}
     first = None
