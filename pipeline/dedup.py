@@ -571,24 +571,36 @@ class TextKeys:
 class DocStems:
     """Each document's content-word stems (`ContentWords.stems` of its body sentences, in order) as ids into
     a sorted vocabulary of the stems the documents use: what the document similarity reads of every
-    document (`DocumentSpace`), kept in the dedup state so that unchanged documents are not decoded."""
+    document (`DocumentSpace`), kept in the dedup state so that unchanged documents are not decoded.
+
+    With `counts` (`of(..., counted=True)`), each document's ids are its distinct stems in the order they
+    first appear in it and `counts` their occurrences: what its TF-IDF row is made of, so a next run makes
+    the rows of the kept documents without counting their stems again (and the state holds fewer ids)."""
 
     vocab: list[str]  # sorted, each used by some document
     ids: np.ndarray  # int32, document after document
-    lengths: np.ndarray  # int64: stems of each document
+    lengths: np.ndarray  # int64: stems of each document (distinct stems with `counts`)
+    counts: np.ndarray | None = None  # each id's occurrences in its document
 
     @staticmethod
-    def of(stems: Sequence[Sequence[str]]) -> DocStems:
+    def of(stems: Sequence[Sequence[str]], counted: bool = False) -> DocStems:
         """From each document's stems."""
         vocab = sorted({w for ws in stems for w in ws})
         index = {w: k for k, w in enumerate(vocab)}
+        counts = None
+        if counted:
+            tallies = [Counter(ws) for ws in stems]  # (in the order each stem first appears)
+            stems = tallies  # type: ignore[assignment]
+            counts = np.fromiter(chain.from_iterable(c.values() for c in tallies), dtype=np.int64,
+                                 count=sum(map(len, tallies)))
         lengths = np.fromiter(map(len, stems), dtype=np.int64, count=len(stems))
         ids = np.fromiter((index[w] for ws in stems for w in ws), dtype=np.int32, count=int(lengths.sum()))
-        return DocStems(vocab, ids, lengths)
+        return DocStems(vocab, ids, lengths, counts)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, DocStems) and self.vocab == other.vocab and np.array_equal(self.ids, other.ids)
-                and np.array_equal(self.lengths, other.lengths))
+                and np.array_equal(self.lengths, other.lengths) and (self.counts is None) == (other.counts is None)
+                and (self.counts is None or np.array_equal(self.counts, other.counts)))
 
 
 def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -600,7 +612,13 @@ def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def _join_lists(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]]) -> DocStems:
     """Word lists of units (documents, sentences) some of which are kept units (`rows`: each unit's row in
     `kept`, -1 for a new one) and the others new (`new`, in order), with the vocabulary made again
-    (sorted, used words only: the same as `DocStems.of` of all)."""
+    (sorted, used words only: the same as `DocStems.of` of all, counted when `kept` is)."""
+    new_counts = None
+    if kept.counts is not None:
+        tallies = [Counter(ws) for ws in new]
+        new = tallies  # type: ignore[assignment]
+        new_counts = np.fromiter(chain.from_iterable(c.values() for c in tallies), dtype=np.int64,
+                                 count=sum(map(len, tallies)))
     index = {w: k for k, w in enumerate(kept.vocab)}
     words = kept.vocab + sorted({w for ws in new for w in ws}.difference(index))
     index.update((w, k) for k, w in enumerate(words[len(kept.vocab):], start=len(kept.vocab)))
@@ -610,17 +628,24 @@ def _join_lists(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]]) 
     lengths[old] = kept.lengths[rows[old]]
     lengths[fresh] = np.fromiter(map(len, new), dtype=np.int64, count=len(new))
     starts = np.concatenate(([0], np.cumsum(lengths)))
-    ids = np.empty(int(starts[-1]), dtype=np.int32)
     kept_starts = np.concatenate(([0], np.cumsum(kept.lengths)))
-    ids[_segments(starts[old], lengths[old])] = kept.ids[_segments(kept_starts[rows[old]], lengths[old])]
-    ids[_segments(starts[fresh], lengths[fresh])] = np.fromiter(
-        (index[w] for ws in new for w in ws), dtype=np.int32, count=int(lengths[fresh].sum()))
+    to_old = _segments(starts[old], lengths[old])
+    from_old = _segments(kept_starts[rows[old]], lengths[old])
+    to_new = _segments(starts[fresh], lengths[fresh])
+    ids = np.empty(int(starts[-1]), dtype=np.int32)
+    ids[to_old] = kept.ids[from_old]
+    ids[to_new] = np.fromiter((index[w] for ws in new for w in ws), dtype=np.int32, count=int(lengths[fresh].sum()))
+    counts = None
+    if kept.counts is not None and new_counts is not None:
+        counts = np.empty(ids.size, dtype=np.int64)
+        counts[to_old] = kept.counts[from_old]
+        counts[to_new] = new_counts
     used = np.zeros(len(words), dtype=bool)
     used[ids] = True
     order = np.array(sorted(np.flatnonzero(used).tolist(), key=words.__getitem__), dtype=np.int64)
     number = np.full(len(words), -1, dtype=np.int32)
     number[order] = np.arange(order.size, dtype=np.int32)
-    return DocStems([words[k] for k in order.tolist()], number[ids], lengths)
+    return DocStems([words[k] for k in order.tolist()], number[ids], lengths, counts)
 
 
 @dataclass
@@ -805,8 +830,11 @@ class DocumentSpace:
     and the products made of them are those of `tfidf`'s dictionaries."""
 
     def __init__(self, terms: Sequence[str] | np.ndarray, lengths: Sequence[int],
-                 vocab: Sequence[str] | None = None) -> None:
-        """`vocab`: `terms` are ids into this sorted list of distinct words (`DocStems`) instead of words."""
+                 vocab: Sequence[str] | None = None, counts: np.ndarray | None = None) -> None:
+        """`vocab`: `terms` are ids into this sorted list of distinct words (`DocStems`) instead of words.
+        `counts` (with `vocab`): each document's terms are its distinct ones, in the order they first appear
+        in it, and these their occurrences (`DocStems.of(..., counted=True)`): the rows are made without
+        counting again."""
         from scipy.sparse import csr_matrix
 
         self._sorted_rank: np.ndarray | None = None
@@ -816,8 +844,10 @@ class DocumentSpace:
             ids = np.fromiter(map(index.__getitem__, terms), dtype=np.int64, count=len(terms))
         else:
             given = np.asarray(terms, dtype=np.int64)
-            used, first = np.unique(given, return_index=True)
-            appear = used[np.argsort(first, kind="stable")]  # vocabulary ids in the order they first appear
+            first = np.full(len(vocab), given.size, dtype=np.int64)  # each word's first place (size: unused)
+            np.minimum.at(first, given, np.arange(given.size, dtype=np.int64))
+            used = np.flatnonzero(first < given.size)
+            appear = used[np.argsort(first[used])]  # vocabulary ids in the order they first appear
             number = np.empty(len(vocab), dtype=np.int64)
             number[appear] = np.arange(appear.size)
             self.words = [vocab[k] for k in appear.tolist()]
@@ -825,10 +855,13 @@ class DocumentSpace:
             self._sorted_rank = appear  # (vocab is sorted: each column's rank in sorted order)
         n_docs, width = len(lengths), max(1, len(self.words))
         rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
-        keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
-        order = np.argsort(first, kind="stable")  # each document's terms in the order they first appear
-        keys, counts = keys[order], counts[order]
-        row, col = keys // width, keys % width
+        if counts is not None and vocab is not None:
+            row, col, counts = rows, ids, np.asarray(counts, dtype=np.int64)
+        else:
+            keys, first, counts = np.unique(rows * width + ids, return_index=True, return_counts=True)
+            order = np.argsort(first, kind="stable")  # each document's terms in the order they first appear
+            keys, counts = keys[order], counts[order]
+            row, col = keys // width, keys % width
         df = np.bincount(col, minlength=width)
         idf = np.array([math.log((1 + n_docs) / (1 + d)) + 1.0 for d in df.tolist()])
         tf = np.array([1.0 + math.log(c) if c else 0.0 for c in range(int(counts.max(initial=0)) + 1)])
@@ -918,7 +951,7 @@ class SameFactScorer:
         if stems is not None:
             if stems.lengths.size != len(self.doc_ids):
                 raise ValueError(f"stems of {stems.lengths.size} documents for {len(self.doc_ids)}")
-            self._doc_matrix = DocumentSpace(stems.ids, stems.lengths, stems.vocab)
+            self._doc_matrix = DocumentSpace(stems.ids, stems.lengths, stems.vocab, stems.counts)
             return
         stems = [f.stems for f in features] if features is not None else [words.stems(t) for t in self.texts]
         # each document's stems, its sentences in order
@@ -1768,7 +1801,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
                                              document_neighbours,
-                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences]),
+                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences], stems.counts),
                                              same_fact_blocks)
     across = Links.of(_crosslingual_links(sentences, settings, vectors))
     sent_links = Links.concat([sent_links, fact_links, across])
@@ -1817,7 +1850,7 @@ class CorpusTexts:
     paragraph_signatures: SignatureTable
     sentence_signatures: SignatureTable
     terms: DocStems  # fact terms (`textsim.fact_terms`) of each sentence
-    stems: DocStems  # stems of each document
+    stems: DocStems  # stems of each document, counted (`DocStems.of(..., counted=True)`)
     paragraphs: np.ndarray  # body paragraphs of each document
     sentences: np.ndarray  # body sentences of each document
 
@@ -1858,7 +1891,7 @@ def _corpus_texts(documents: Sequence[Document], features: Sequence[DocumentFeat
         stems.append([w for s in f.sentences for w in s.stems])
     if previous is None:
         return CorpusTexts(TextKeys.of(para_keys), TextKeys.of(sent_keys), SignatureTable.of(para_sigs),
-                           SignatureTable.of(sent_sigs), DocStems.of(terms), DocStems.of(stems), *counts)
+                           SignatureTable.of(sent_sigs), DocStems.of(terms), DocStems.of(stems, counted=True), *counts)
     kept = previous.memo.texts
     para_rows = np.full(para_starts[-1], -1, dtype=np.int64)  # each text now: its row in the previous run
     here = previous.paragraphs >= 0
