@@ -124,6 +124,19 @@ def test_document_space_of_counted_stems_is_the_same_and_joins_as_made_whole():
                          [docs[k] for k in range(len(docs)) if k % 3 == 0])
     assert joined == counted
 
+def test_row_order_is_lexsort_ties_included():
+    """The documents' terms ordered by row, heaviest first, ties by rank, as `np.lexsort` orders them."""
+    import numpy as np
+
+    from pipeline.dedup import _row_order
+
+    rng = np.random.default_rng(3)
+    row = np.sort(rng.integers(0, 50, 4000))
+    values = rng.integers(1, 30, 4000) / 7.0  # many ties
+    rank = rng.permutation(5000)[:4000]
+    assert np.array_equal(_row_order(row, values, rank), np.lexsort((rank, -values, row)))
+
+
 def test_features_read_back_from_the_cache_are_the_same_and_a_bad_entry_is_refused():
     """Signatures read from the cache are decoded when first read: the same features either way, through
     the workers' pickling too; an entry of another shape is refused when read (a cache miss)."""
