@@ -56,7 +56,8 @@ from .config import DedupSettings
 from .minhash import SimilarPair, Sketches, candidate_codes, isin_sorted, sketch_texts, unique_sorted, verify_candidates
 from .model import DedupResult, Document, DupGroup, DupMember, Relation, Sentence
 from .textsim import (
-    ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_weight, facts_conflict,
+    ContentWords, FactSignature, TfidfSpace, conflict_reasons, fact_signature, fact_terms, fact_terms_and_stems,
+    fact_weight, facts_conflict,
     names, numbers, row_dots, shared_empties, signature_conflicts, tfidf,
 )
 
@@ -507,10 +508,14 @@ class DocumentFeatures:
 def document_features(doc: Document, words: ContentWords | None = None) -> DocumentFeatures:
     words = words or ContentWords()
     body = [p for p in doc.paragraphs if p.kind == "body"]
+    sentences = []
+    for p in body:
+        for s in p.sentences:
+            text = s.text
+            terms, stems = fact_terms_and_stems(text, words)
+            sentences.append(SentenceFeatures(tuple(terms), tuple(stems), fact_signature(text, p.lang)))
     return DocumentFeatures(
-        tuple(fact_signature(p.text, p.lang) for p in body),
-        tuple(SentenceFeatures(tuple(fact_terms(s.text, words)), tuple(words.stems(s.text)),
-                               fact_signature(s.text, p.lang)) for p in body for s in p.sentences),
+        tuple(fact_signature(p.text, p.lang) for p in body), tuple(sentences),
         tuple(text_key(t) for t in [*(p.text for p in body), *(s.text for p in body for s in p.sentences)]))
 
 
