@@ -464,7 +464,8 @@ class _Terms(Sequence[tuple[str, ...]]):
         return len(self._features)
 
     def __getitem__(self, k: int) -> tuple[str, ...]:  # type: ignore[override]
-        return self._features[k].terms  # (one sentence's: the scorer reads no slices)
+        f = self._features  # (one sentence's: the scorer reads no slices)
+        return f.terms_of(k) if isinstance(f, _SentenceView) else f[k].terms
 
 
 class _Signatures(Sequence[FactSignature]):
@@ -1857,9 +1858,12 @@ class _SentenceView(Sequence[SentenceFeatures]):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
+        return SentenceFeatures(self.terms_of(i), (), self._signatures[i])
+
+    def terms_of(self, i: int) -> tuple[str, ...]:
+        """The fact terms of sentence i alone (what `_Terms` reads: no signature looked up)."""
         vocab = self._terms.vocab
-        terms = tuple([vocab[w] for w in self._terms.ids[self._starts[i]:self._starts[i + 1]].tolist()])
-        return SentenceFeatures(terms, (), self._signatures[i])
+        return tuple([vocab[w] for w in self._terms.ids[self._starts[i]:self._starts[i + 1]].tolist()])
 
 
 @dataclass
