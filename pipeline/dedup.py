@@ -595,10 +595,7 @@ class DocStems:
         index = {w: k for k, w in enumerate(vocab)}
         counts = None
         if counted:
-            tallies = [Counter(ws) for ws in stems]  # (in the order each stem first appears)
-            stems = tallies  # type: ignore[assignment]
-            counts = np.fromiter(chain.from_iterable(c.values() for c in tallies), dtype=np.int64,
-                                 count=sum(map(len, tallies)))
+            stems, counts = _tallies(stems)
         lengths = np.fromiter(map(len, stems), dtype=np.int64, count=len(stems))
         ids = np.fromiter((index[w] for ws in stems for w in ws), dtype=np.int32, count=int(lengths.sum()))
         return DocStems(vocab, ids, lengths, counts)
@@ -607,6 +604,14 @@ class DocStems:
         return (isinstance(other, DocStems) and self.vocab == other.vocab and np.array_equal(self.ids, other.ids)
                 and np.array_equal(self.lengths, other.lengths) and (self.counts is None) == (other.counts is None)
                 and (self.counts is None or np.array_equal(self.counts, other.counts)))
+
+
+def _tallies(lists: Sequence[Sequence[str]]) -> tuple[list[Counter[str]], np.ndarray]:
+    """Each list's distinct words in the order they first appear in it (a Counter keeps that order), and
+    their counts, list after list."""
+    tallies = [Counter(ws) for ws in lists]
+    return tallies, np.fromiter(chain.from_iterable(c.values() for c in tallies), dtype=np.int64,
+                                count=sum(map(len, tallies)))
 
 
 def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -621,10 +626,7 @@ def _join_lists(kept: DocStems, rows: np.ndarray, new: Sequence[Sequence[str]]) 
     (sorted, used words only: the same as `DocStems.of` of all, counted when `kept` is)."""
     new_counts = None
     if kept.counts is not None:
-        tallies = [Counter(ws) for ws in new]
-        new = tallies  # type: ignore[assignment]
-        new_counts = np.fromiter(chain.from_iterable(c.values() for c in tallies), dtype=np.int64,
-                                 count=sum(map(len, tallies)))
+        new, new_counts = _tallies(new)
     index = {w: k for k, w in enumerate(kept.vocab)}
     words = kept.vocab + sorted({w for ws in new for w in ws}.difference(index))
     index.update((w, k) for k, w in enumerate(words[len(kept.vocab):], start=len(kept.vocab)))
