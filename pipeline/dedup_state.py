@@ -24,7 +24,8 @@ redo only the work that involves new or edited documents
   to map the previous items onto this run's;
 * what dedup reads of every text and document (`dedup.CorpusTexts`): the text
   keys of body paragraphs and sentences, their fact signatures (each distinct
-  one once), the sentences' fact terms and each document's stems, as arrays:
+  one once), the sentences' fact terms and each document's stems (its distinct
+  stems, in the order they first appear, and their counts: its TF-IDF row), as arrays:
   a run with a few new documents decodes the features of those only (their
   stems are enough to weigh the documents' similarity over the corpus, their
   terms and signatures to compare the documents around the new ones);
@@ -69,7 +70,7 @@ from .model import Document
 log = logging.getLogger("pipeline")
 
 STATE_FILE = "dedup-state.npz"
-STATE_VERSION = 3
+STATE_VERSION = 4
 # settings that say when to reuse the previous run, not what dedup finds
 NOT_SETTINGS = ("incremental_share",)
 _RELATIONS = RELATIONS
@@ -149,15 +150,22 @@ def _keys_from(z: dict[str, np.ndarray], prefix: str) -> TextKeys:
 
 
 def _lists_arrays(prefix: str, lists: DocStems) -> dict[str, np.ndarray]:
-    return {f"{prefix}_vocab": np.array(json.dumps(lists.vocab, ensure_ascii=False)),
-            f"{prefix}_ids": lists.ids.astype(np.int32), f"{prefix}_lengths": lists.lengths.astype(np.int64)}
+    out = {f"{prefix}_vocab": np.array(json.dumps(lists.vocab, ensure_ascii=False)),
+           f"{prefix}_ids": lists.ids.astype(np.int32), f"{prefix}_lengths": lists.lengths.astype(np.int64)}
+    if lists.counts is not None:  # (in the smallest unsigned type that holds them: most are 1)
+        top = int(lists.counts.max(initial=0))
+        out[f"{prefix}_counts"] = lists.counts.astype(np.min_scalar_type(top))
+    return out
 
 
-def _lists_from(z: dict[str, np.ndarray], prefix: str, units: int) -> DocStems:
-    lists = DocStems(json.loads(str(z[f"{prefix}_vocab"])), z[f"{prefix}_ids"], z[f"{prefix}_lengths"])
+def _lists_from(z: dict[str, np.ndarray], prefix: str, units: int, counted: bool = False) -> DocStems:
+    lists = DocStems(json.loads(str(z[f"{prefix}_vocab"])), z[f"{prefix}_ids"], z[f"{prefix}_lengths"],
+                     z[f"{prefix}_counts"] if counted else None)
     ids = lists.ids
     if lists.lengths.size != units or ids.size != int(lists.lengths.sum()) or (
-            ids.size and not 0 <= int(ids.min()) <= int(ids.max()) < len(lists.vocab)):
+            ids.size and not 0 <= int(ids.min()) <= int(ids.max()) < len(lists.vocab)) or (
+            counted and (lists.counts.size != ids.size or lists.counts.dtype.kind != "u"
+                         or (ids.size and int(lists.counts.min()) < 1))):
         raise ValueError(f"{prefix}: word lists of another shape")
     return lists
 
@@ -186,7 +194,7 @@ def _texts_arrays(texts: CorpusTexts) -> dict[str, np.ndarray]:
 def _texts_from(z: dict[str, np.ndarray], paragraphs: int, sentences: int, documents: int) -> CorpusTexts:
     texts = CorpusTexts(_keys_from(z, "pk"), _keys_from(z, "sk"), _signatures_from(z, "psig", paragraphs),
                         _signatures_from(z, "ssig", sentences), _lists_from(z, "terms", sentences),
-                        _lists_from(z, "stems", documents), z["paragraphs"], z["sentences"])
+                        _lists_from(z, "stems", documents, counted=True), z["paragraphs"], z["sentences"])
     if len(texts.paragraph_keys) != paragraphs or len(texts.sentence_keys) != sentences:
         raise ValueError("text keys of another shape")
     return texts

@@ -463,10 +463,14 @@ def _lsh_candidates(band_keys: npt.NDArray[np.uint32], live: I64Array, n_total: 
     texts at most ``window`` places apart in the bucket, in text order)."""
     found: list[I64Array] = []
     pending = 0
+    low = np.uint64(0xFFFFFFFF)
+    place = np.arange(live.size, dtype=np.uint64)
     for band in range(band_keys.shape[0]):
         keys = band_keys[band, live]
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
+        # a stable argsort of the keys, as one sort of values (key << 32 | place: ties in place order)
+        packed = np.sort((keys.astype(np.uint64) << np.uint64(32)) | place)
+        order = (packed & low).astype(np.int64)
+        sorted_keys = (packed >> np.uint64(32)).astype(np.uint32)
         starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
         if starts.size == keys.size:
             continue
@@ -556,7 +560,7 @@ def _containment_candidates(
     emitted = np.bincount(members, weights=run_end - np.arange(members.size, dtype=index_type) - 1, minlength=n_total)
     cum = np.cumsum(emitted)
     del emitted
-    block = max(1 << 14, n_total)
+    block = max(1 << 20, n_total)  # (about 8 MB of codes a block; each block scans all members once)
     found: list[I64Array] = []
     first = 0
     while first < n_total:
@@ -589,11 +593,14 @@ def _count_and_filter(
         active, ends = active[keep], ends[keep]
     if not codes:
         return np.empty(0, np.int64)
-    pairs, shared = np.unique(np.concatenate(codes), return_counts=True)
+    emitted = np.sort(np.concatenate(codes))  # (np.unique's counts, by one sort: see `unique_sorted`)
+    starts = np.flatnonzero(np.concatenate(([True], emitted[1:] != emitted[:-1])))
+    pairs, shared = emitted[starts], np.diff(np.append(starts, emitted.size))
     n_small = np.minimum(samples_per_text[pairs // n_total], samples_per_text[pairs % n_total])
-    values, index = np.unique(n_small, return_inverse=True)
-    needed = np.array([_min_shared(int(v), containment_threshold) for v in values], dtype=np.int64)
-    return pairs[shared >= needed[index]]
+    needed = np.zeros(int(n_small.max()) + 1, dtype=np.int64)
+    values = unique_sorted(n_small)
+    needed[values] = [_min_shared(int(v), containment_threshold) for v in values.tolist()]
+    return pairs[shared >= needed[n_small]]
 
 
 # --------------------------------------------------------------------------

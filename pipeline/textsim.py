@@ -44,6 +44,9 @@ class ContentWords:
     def stems(self, text: str) -> list[str]:
         return self._stemmer.stemWords(self.words(text))
 
+    def stem_words(self, words: list[str]) -> list[str]:
+        return self._stemmer.stemWords(words)
+
     def stem(self, word: str) -> str:
         return self._stemmer.stemWord(word)
 
@@ -71,7 +74,14 @@ def fact_terms(text: str, words: ContentWords) -> list[str]:
     shared "vendredi" is no evidence of one fact (and another weekday is a
     conflict, `dates_conflict`).
     """
-    terms = [words.stem(w)[:FACT_STEM_LETTERS] for w in words.words(text) if w not in _WEEKDAYS]
+    return fact_terms_and_stems(text, words)[0]
+
+
+def fact_terms_and_stems(text: str, words: ContentWords) -> tuple[list[str], list[str]]:
+    """`fact_terms` and `ContentWords.stems` of a text, its words found and stemmed once for both."""
+    found = words.words(text)
+    stems = words.stem_words(found)
+    terms = [stem[:FACT_STEM_LETTERS] for w, stem in zip(found, stems) if w not in _WEEKDAYS]
     for m in _NUMBER.finditer(text):
         rest = text[m.end(): m.end() + 60]
         following = [w for w in _WORD.findall(rest.lower()) if not w.isdigit() and w not in words.stop_words][:1]
@@ -80,7 +90,7 @@ def fact_terms(text: str, words: ContentWords) -> list[str]:
         else:
             unit = words.stem(following[0])[:FACT_STEM_LETTERS] if following else ""
         terms.append(f"#{m.group().replace(',', '.')} {unit}".rstrip())
-    return terms
+    return terms, stems
 
 
 def fact_weight(term: str) -> float:
@@ -313,6 +323,10 @@ _MONTHS_EN = {m: k for k, m in enumerate(("january", "february", "march", "april
 _RELATIVE_DAYS_EN = (("day before yesterday", "-2"), ("day after tomorrow", "+2"), ("yesterday", "-1"),
                      ("today", "0"), ("tomorrow", "+1"))
 _PERIOD_EN = re.compile(r"\b(last|past|next)\s+(month|week|year)\b")
+# each relative day's pattern, compiled once (`dates` looks for them in every sentence of the corpus)
+_RELATIVE_DAYS_RE = tuple((phrase, offset, re.compile(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"))
+                          for phrase, offset in _RELATIVE_DAYS)
+_RELATIVE_DAYS_EN_RE = tuple((phrase, offset, re.compile(rf"\b{phrase}\b")) for phrase, offset in _RELATIVE_DAYS_EN)
 
 
 def dates(text: str, lang: str = "fr") -> Dates:
@@ -324,8 +338,8 @@ def dates(text: str, lang: str = "fr") -> Dates:
     low = text.lower()
     words = set(_WORD.findall(low))
     days = set()
-    for phrase, offset in _RELATIVE_DAYS:  # longest first: "avant-hier" is not also "hier"
-        if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", low):
+    for phrase, offset, pattern in _RELATIVE_DAYS_RE:  # longest first: "avant-hier" is not also "hier"
+        if phrase in low and pattern.search(low):  # (most texts name none: no regex)
             days.add(offset)
             low = low.replace(phrase, " ")
     periods = {f"{_PERIOD_UNIT[u]}{_PERIOD_SIGN[s]}" for u, s in _PERIOD.findall(low)}
@@ -336,8 +350,8 @@ def dates(text: str, lang: str = "fr") -> Dates:
 def _dates_en(text: str) -> Dates:
     low = text.lower()
     days = set()
-    for phrase, offset in _RELATIVE_DAYS_EN:
-        if re.search(rf"\b{phrase}\b", low):
+    for phrase, offset, pattern in _RELATIVE_DAYS_EN_RE:
+        if phrase in low and pattern.search(low):
             days.add(offset)
             low = low.replace(phrase, " ")
     words = set(_WORD.findall(low))

@@ -96,6 +96,47 @@ def test_document_space_is_tfidf_bit_for_bit_with_the_same_neighbours():
     assert ours.cosine(3, 4) == pytest.approx(space.cosine(3, 4), abs=1e-12)
 
 
+
+def test_document_space_of_counted_stems_is_the_same_and_joins_as_made_whole():
+    """Documents' stems kept counted (distinct stems in order of first use, and their counts: what the
+    dedup state holds) give the same document space, bit for bit, as the stems themselves; and counted
+    lists joined from kept and new documents are those counted from all of them."""
+    import random
+
+    import numpy as np
+
+    from pipeline.dedup import DocStems, DocumentSpace, _join_lists
+
+    rng = random.Random(2)
+    words = [f"w{i}" for i in range(200)]
+    docs = [[rng.choice(words[:rng.randint(3, 200)]) for _ in range(rng.randint(0, 150))] for _ in range(120)]
+    plain, counted = DocStems.of(docs), DocStems.of(docs, counted=True)
+    assert counted.ids.size < plain.ids.size
+    a = DocumentSpace(plain.ids, plain.lengths, plain.vocab)
+    b = DocumentSpace(counted.ids, counted.lengths, counted.vocab, counted.counts)
+    assert a.words == b.words and np.array_equal(a.values, b.values) and np.array_equal(a.columns, b.columns)
+    ta, tb = a.top(40), b.top(40)
+    assert (ta != tb).nnz == 0 and np.array_equal(ta.data, tb.data) and np.array_equal(ta.indices, tb.indices)
+    kept = [k for k in range(len(docs)) if k % 3]  # every third document new, the others kept
+    rows = np.full(len(docs), -1, dtype=np.int64)
+    rows[kept] = np.arange(len(kept))
+    joined = _join_lists(DocStems.of([docs[k] for k in kept], counted=True), rows,
+                         [docs[k] for k in range(len(docs)) if k % 3 == 0])
+    assert joined == counted
+
+def test_row_order_is_lexsort_ties_included():
+    """The documents' terms ordered by row, heaviest first, ties by rank, as `np.lexsort` orders them."""
+    import numpy as np
+
+    from pipeline.dedup import _row_order
+
+    rng = np.random.default_rng(3)
+    row = np.sort(rng.integers(0, 50, 4000))
+    values = rng.integers(1, 30, 4000) / 7.0  # many ties
+    rank = rng.permutation(5000)[:4000]
+    assert np.array_equal(_row_order(row, values, rank), np.lexsort((rank, -values, row)))
+
+
 def test_features_read_back_from_the_cache_are_the_same_and_a_bad_entry_is_refused():
     """Signatures read from the cache are decoded when first read: the same features either way, through
     the workers' pickling too; an entry of another shape is refused when read (a cache miss)."""
