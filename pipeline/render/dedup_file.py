@@ -26,6 +26,7 @@ import json
 import logging
 import marshal
 import mmap
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -64,25 +65,19 @@ def group_record(g: DupGroup, index: CorpusIndex) -> dict[str, Any]:
 
 def line_keys(groups: Sequence[DupGroup], index: CorpusIndex, fixed: str) -> list[bytes]:
     """Each group's key: a hash of what its line holds but its id (see the module's docstring); `fixed`: what
-    every line is a function of besides (this code, the ingest code and settings)."""
-    sentences, paragraphs, documents = index.sentences, index.paragraphs, index.documents
+    every line is a function of besides (this code, the ingest code and settings). A member's document is the
+    part of its id before the ':' (document ids contain none: `pipeline.ingest`)."""
     start = hashlib.blake2b(fixed.encode(), digest_size=KEY_BYTES)
-    idents: dict[str, tuple] = {}
+    idents = {d.doc_id: marshal.dumps((d.doc_id, d.path, d.record, d.sha256, d.format, d.extractor), 2)
+              for d in index.documents.values()}
+    fields = attrgetter("id", "relation", "score")
     out = []
     for g in groups:
-        docs: dict[str, None] = {}
-        for m in g.members:
-            s = sentences.get(m.id)
-            docs[paragraphs[s.pid if s is not None else m.id].doc_id] = None
-        ident = []
-        for doc_id in docs:
-            known = idents.get(doc_id)
-            if known is None:
-                d = documents[doc_id]
-                known = idents[doc_id] = (doc_id, d.path, d.record, d.sha256, d.format, d.extractor)
-            ident.append(known)
+        members = list(map(fields, g.members))
         h = start.copy()
-        h.update(marshal.dumps((g.level, g.canonical, [(m.id, m.relation, m.score) for m in g.members], ident), 2))
+        h.update(marshal.dumps((g.level, g.canonical, members), 2))  # (self-delimiting, as each identity is)
+        for doc_id in dict.fromkeys([m[0].partition(":")[0] for m in members]):
+            h.update(idents[doc_id])
         out.append(h.digest())
     return out
 
