@@ -705,8 +705,8 @@ class RenderStep:
         the file for the next run."""
         from .render import dedup_file
 
-        code = code_fingerprint("pipeline.flow", "pipeline.corpus_index", "pipeline.render.dedup_file")
-        key = digest("dedup.json", dedup_key, code) if dedup_key else None
+        code = code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")  # (what makes the lines)
+        key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), code) if dedup_key else None
         groups = (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
         lines: dedup_file.LineIndex | None = None
         previous: dedup_file.PreviousLines | None = None
