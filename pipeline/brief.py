@@ -82,11 +82,11 @@ def _member_in(lang: str, sentence: SummarySentence, index: CorpusIndex,
         return None
     origin = sentence.citations[0].sid
     if groups is not None and origin in groups:
-        members = sorted(groups[origin].members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score))
-        candidates = [m.id for m in members]
-    else:
-        candidates = [c.sid for c in sentence.citations]
-    return next((sid for sid in candidates if sid in index.sentences and _lang(sid, index) == lang), None)
+        # the first in order of relation, then score, of the members in `lang` (those found first, then ordered:
+        # a group's members are mostly in one language)
+        found = [m for m in groups[origin].members if m.id in index.sentences and _lang(m.id, index) == lang]
+        return min(found, key=lambda m: (_RELATION_ORDER[m.relation], -m.score)).id if found else None
+    return next((c.sid for c in sentence.citations if c.sid in index.sentences and _lang(c.sid, index) == lang), None)
 
 
 def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None = None) -> Summary:
@@ -211,13 +211,12 @@ def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequ
     for item in (*sentences, *quotes):
         for c in item.citations:
             used.setdefault(c.doc_id, set()).add(c.paragraph)
+    documents = (index.documents[d] for d in story.doc_ids)
     return tuple(
-        SourceInfo(
-            file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
-            lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
-            url=index.documents[d].url, record=index.documents[d].record, notes=index.documents[d].notes,
-        )
-        for d in story.doc_ids
+        SourceInfo(file=doc.path, doc_id=doc.doc_id, title=doc.title, date=doc.date, lang=doc.lang,
+                   paragraphs_used=tuple(sorted(used.get(doc.doc_id, ()))), url=doc.url, record=doc.record,
+                   notes=doc.notes)
+        for doc in documents
     )
 
 
