@@ -14,8 +14,8 @@ settings) and this code. `line_keys` hashes that content (not the id) per group.
 writes `dedup-lines.npz` (`LINES_FILE`): the SHA-256 of its dedup.json, and for each line the group's key
 and where the line's text after the group id starts and ends. The next run, for a group whose key is there,
 copies those bytes after its own `{"group_id": "<id>"`: the very bytes it would encode (a test writes both
-ways and compares). The previous dedup.json is read through a memory map (0.7 GB at 100,000 articles), and
-used only when its SHA-256 is the one the index records (the file as that run wrote it); otherwise every line
+ways and compares). The previous dedup.json is read in windows (it is 0.7 GB at 100,000 articles), and used
+only when its SHA-256 is the one the index records (the file as that run wrote it); otherwise every line
 is encoded, as in a run with no previous one.
 """
 
@@ -25,10 +25,9 @@ import hashlib
 import json
 import logging
 import marshal
-import mmap
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 import numpy as np
 
@@ -42,6 +41,7 @@ LINES_FORMAT = 1
 KEY_BYTES = 16
 _HEAD, _SEPARATOR, _TAIL = b'{"groups": [\n', b",\n", b"\n]}\n"
 _CHUNK = 1 << 20  # bytes per write: the lines are joined into pieces of about this size
+_WINDOW = 4 << 20  # bytes of the previous dedup.json read at once
 
 
 def group_record(g: DupGroup, index: CorpusIndex) -> dict[str, Any]:
@@ -83,13 +83,15 @@ def line_keys(groups: Sequence[DupGroup], index: CorpusIndex, fixed: str) -> lis
 
 
 class PreviousLines:
-    """The previous run's dedup.json lines by group key (`LINES_FILE`), read through a memory map; empty when
-    there is no previous run, no index, or a dedup.json that is not the one the index describes (said in the
-    log). `close()` when done."""
+    """The previous run's dedup.json lines by group key (`LINES_FILE`); empty when there is no previous run, no
+    index, or a dedup.json that is not the one the index describes (said in the log). The file is read in
+    windows of `_WINDOW` bytes (lines are asked for mostly in the order of the file): neither it nor a map of it
+    is held whole (0.7 GB at 100,000 articles). `close()` when done."""
 
     def __init__(self, previous_run: Path | None) -> None:
         self.spans: dict[bytes, tuple[int, int]] = {}
-        self.data: mmap.mmap | None = None
+        self.file: BinaryIO | None = None
+        self.window, self.window_at = b"", 0
         if previous_run is None:
             return
         try:
@@ -104,29 +106,43 @@ class PreviousLines:
             log.info("dedup.json: %s unreadable (%s): every group's line is encoded", previous_run / LINES_FILE, exc)
             return
         try:
-            with open(previous_run / "dedup.json", "rb") as f:
-                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as exc:
+            f = open(previous_run / "dedup.json", "rb")
+        except OSError as exc:
             log.info("dedup.json: the previous run's is unreadable (%s): every group's line is encoded", exc)
             return
-        if hashlib.sha256(data).hexdigest() != sha or len(keys) != KEY_BYTES * len(starts) or len(starts) != len(
-                ends) or (ends and max(ends) > len(data)):
+        h = hashlib.sha256()
+        try:
+            for chunk in iter(lambda: f.read(_WINDOW), b""):
+                h.update(chunk)
+            size = f.tell()
+        except OSError as exc:
+            f.close()
+            log.info("dedup.json: the previous run's is unreadable (%s): every group's line is encoded", exc)
+            return
+        if h.hexdigest() != sha or len(keys) != KEY_BYTES * len(starts) or len(starts) != len(ends) or (
+                ends and max(ends) > size):
+            f.close()
             log.info("dedup.json: the previous run's is not the file its %s describes: every group's line is encoded",
                      LINES_FILE)
-            data.close()
             return
-        self.data = data
+        self.file = f
         self.spans = {keys[i * KEY_BYTES:(i + 1) * KEY_BYTES]: (s, e) for i, (s, e) in enumerate(zip(starts, ends))}
 
     def tail(self, key: bytes) -> bytes | None:
         """The bytes of the line of the group with this key after its group id; None: not in the previous file."""
         span = self.spans.get(key)
-        return self.data[span[0]:span[1]] if span is not None and self.data is not None else None
+        if span is None or self.file is None:
+            return None
+        start, end = span
+        if start < self.window_at or end > self.window_at + len(self.window):
+            self.file.seek(start)
+            self.window, self.window_at = self.file.read(max(_WINDOW, end - start)), start
+        return self.window[start - self.window_at:end - self.window_at]
 
     def close(self) -> None:
-        if self.data is not None:
-            self.data.close()
-            self.data = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 class LineIndex:
