@@ -82,11 +82,11 @@ def _member_in(lang: str, sentence: SummarySentence, index: CorpusIndex,
         return None
     origin = sentence.citations[0].sid
     if groups is not None and origin in groups:
-        # the first in order of relation, then score, of the members in `lang` (those found first, then ordered:
-        # a group's members are mostly in one language)
-        found = [m for m in groups[origin].members if m.id in index.sentences and _lang(m.id, index) == lang]
-        return min(found, key=lambda m: (_RELATION_ORDER[m.relation], -m.score)).id if found else None
-    return next((c.sid for c in sentence.citations if c.sid in index.sentences and _lang(c.sid, index) == lang), None)
+        members = sorted(groups[origin].members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score))
+        candidates = [m.id for m in members]
+    else:
+        candidates = [c.sid for c in sentence.citations]
+    return next((sid for sid in candidates if sid in index.sentences and _lang(sid, index) == lang), None)
 
 
 def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None = None) -> Summary:
