@@ -211,13 +211,12 @@ def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequ
     for item in (*sentences, *quotes):
         for c in item.citations:
             used.setdefault(c.doc_id, set()).add(c.paragraph)
+    documents = (index.documents[d] for d in story.doc_ids)
     return tuple(
-        SourceInfo(
-            file=index.documents[d].path, doc_id=d, title=index.documents[d].title, date=index.documents[d].date,
-            lang=index.documents[d].lang, paragraphs_used=tuple(sorted(used.get(d, ()))),
-            url=index.documents[d].url, record=index.documents[d].record, notes=index.documents[d].notes,
-        )
-        for d in story.doc_ids
+        SourceInfo(file=doc.path, doc_id=doc.doc_id, title=doc.title, date=doc.date, lang=doc.lang,
+                   paragraphs_used=tuple(sorted(used.get(doc.doc_id, ()))), url=doc.url, record=doc.record,
+                   notes=doc.notes)
+        for doc in documents
     )
 
 

@@ -28,6 +28,8 @@ def test_unchanged_rerun_links_dedup_json_and_each_run_stays_whole(corpus, tmp_p
     a, b = first.run_dir / "dedup.json", second.run_dir / "dedup.json"
     assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(b).st_nlink == 2
     assert b.read_bytes() == text
+    lines = "dedup-lines.npz"  # the index of its lines (for the next run to copy them) goes with it
+    assert os.stat(first.run_dir / lines).st_ino == os.stat(second.run_dir / lines).st_ino
     sources = sorted((first.run_dir / "sources").glob("*.txt"))
     index = "sources/index.json"
     assert os.stat(first.run_dir / index).st_ino == os.stat(second.run_dir / index).st_ino

@@ -63,6 +63,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -706,6 +707,7 @@ class _PageInputs:
         self.index, self.lookups = index, lookups
         self.groups: dict[str, str] = {}  # group id -> digest of its content
         self.docs: dict[str, tuple] = {}  # doc id -> identity
+        self.doc_bytes: dict[str, bytes] = {}  # doc id -> identity, marshalled
 
     def of(self, brief: Brief) -> bytes:
         sentences, paragraphs = self.index.sentences, self.index.paragraphs
@@ -730,15 +732,27 @@ class _PageInputs:
     def _group(self, g: DupGroup) -> str:
         known = self.groups.get(g.group_id)
         if known is None:
-            sentences, paragraphs = self.index.sentences, self.index.paragraphs
-            members = [(m.id, m.relation, m.score) for m in g.members]
-            pids = [m.id for m in g.members] if g.level == "paragraph" else \
-                [sentences[m.id].pid for m in g.members if m.id in sentences]
-            docs = [self._doc(doc_id) for doc_id in dict.fromkeys(paragraphs[pid].doc_id for pid in pids)]
-            shown = sorted(set(pids), key=lambda pid: self.lookups.order.get(pid, 0))  # in corpus order, as shown
-            known = self.groups[g.group_id] = hashlib.sha256(
-                marshal.dumps((g.level, g.canonical, members, docs, shown), 2)).hexdigest()
+            sentences = self.index.sentences
+            members = list(map(_MEMBER_FIELDS, g.members))
+            pids = [m[0] for m in members] if g.level == "paragraph" else \
+                [sentences[m[0]].pid for m in members if m[0] in sentences]
+            shown = sorted(set(pids), key=self.lookups.order.__getitem__)  # in corpus order, as shown
+            h = hashlib.sha256(marshal.dumps((g.level, g.canonical, members, shown), 2))
+            # the documents of its paragraphs (a paragraph id starts with its document's id and ':', which
+            # document ids do not hold: `pipeline.ingest`), each identity written once (self-delimiting)
+            for doc_id in dict.fromkeys([pid.partition(":")[0] for pid in pids]):
+                h.update(self._doc_bytes(doc_id))
+            known = self.groups[g.group_id] = h.hexdigest()
         return known
+
+    def _doc_bytes(self, doc_id: str) -> bytes:
+        ident = self.doc_bytes.get(doc_id)
+        if ident is None:
+            ident = self.doc_bytes[doc_id] = marshal.dumps(self._doc(doc_id), 2)
+        return ident
+
+
+_MEMBER_FIELDS = attrgetter("id", "relation", "score")
 
 
 class _LazyLookups:
