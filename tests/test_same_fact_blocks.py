@@ -31,7 +31,7 @@ def same_fact_in_blocks(documents: list, map_blocks, monkeypatch: pytest.MonkeyP
     """Dedup of the documents with its same-fact comparisons cut into small blocks (several per story) run
     by `map_blocks` (None: here): its result as JSON, the same-fact links in their order, and how many blocks
     `map_blocks` got."""
-    monkeypatch.setattr(dedup, "SAME_FACT_BLOCK", 300)
+    monkeypatch.setattr(dedup, "SAME_FACT_BLOCK", 150)
     monkeypatch.setattr(dedup, "SAME_FACT_IN_PROCESS", 0)
     sent = [0]
     links: list = []
