@@ -1185,8 +1185,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
                      embedder: Embedder | None, features: Sequence[SentenceFeatures] | None = None,
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
                      keys: TextKeys | None = None, document_neighbours: TopNeighbours | None = None,
-                     stems: DocStems | None = None,
-                     same_fact_blocks: MapBlocks | None = None) -> tuple[Links, np.ndarray]:
+                     stems: DocStems | None = None, same_fact_blocks: MapBlocks | None = None,
+                     languages: Mapping[str, str] | None = None) -> tuple[Links, np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -1203,7 +1203,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     previous run that it compared too keep its links (what two documents give depends on them
     alone); the document pairs themselves are found again over the whole corpus (their similarity
     weighs terms by the IDF of all documents).
-    `same_fact_blocks`: where the comparisons run (`compare_similar`); None = here.
+    `same_fact_blocks`: where the comparisons run (`compare_similar`); None = here. `languages`: each
+    document's (`_document_languages` of `items`, when the caller has them already).
     """
     scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features, stems)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
@@ -1241,7 +1242,7 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     if embedder is not None:
         floor = min(floor, settings.embedding_min_cosine)
     links: list[_Link] = []  # (found here; `kept` from the previous run)
-    lang = _document_languages(items)
+    lang = languages if languages is not None else _document_languages(items)
     digests = keys.digest.tolist()
     found, undecided = compare_similar((first[todo], second[todo], similarity[todo]), lang, scorer, digests,
                                        eligible, floor, settings, embedder is not None, same_fact_blocks)
@@ -1475,8 +1476,8 @@ class SentenceVectors:
         return np.stack([self._by_text[self.texts[i]] for i in indices])
 
 
-def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, vectors: SentenceVectors | None
-                        ) -> list[_Link]:
+def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, vectors: SentenceVectors | None,
+                        languages: Mapping[str, str] | None = None) -> list[_Link]:
     """Sentences in two languages that state the same fact (an English report of a French sentence).
 
     Documents meet when they share rare names, numbers and cognates (`anchors`, TF-IDF
@@ -1491,7 +1492,7 @@ def _crosslingual_links(items: Sequence[_Item], settings: DedupSettings, vectors
     Cost: documents x neighbours pairs, each sentences_a x sentences_b dot
     products; only sentences of such pairs are embedded.
     """
-    lang = _document_languages(items)
+    lang = languages if languages is not None else _document_languages(items)
     if len(set(lang.values())) < 2 or settings.crosslingual == "none":
         return []
     if vectors is None:
@@ -1871,12 +1872,13 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                                            (before.sentences, previous.sentences) if previous else None, keys,
                                            similar_pairs)
     has_sentences = np.diff(np.asarray(sent_starts)) > 0
+    languages = _document_languages(sentences)  # (read by both the same-fact and the cross-language links)
     fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                              {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
                                              document_neighbours,
                                              DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences], stems.counts),
-                                             same_fact_blocks)
-    across = Links.of(_crosslingual_links(sentences, settings, vectors))
+                                             same_fact_blocks, languages)
+    across = Links.of(_crosslingual_links(sentences, settings, vectors, languages))
     sent_links = Links.concat([sent_links, fact_links, across])
 
     para_groups, para_group_memo = _groups_across_runs(

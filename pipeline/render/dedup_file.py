@@ -164,9 +164,9 @@ class LineIndex:
 
 def dedup_file_parts(groups: Sequence[DupGroup], index: CorpusIndex, lines: LineIndex | None = None,
                      previous: PreviousLines | None = None) -> Iterator[bytes]:
-    """dedup.json's bytes in pieces of about `_CHUNK` bytes: `json_line_parts` of every group's `group_record`,
-    byte for byte. With `lines` (each group's key, `line_keys`), where each line is goes into it, and a group
-    whose key `previous` holds has its line copied from there after its own id."""
+    """dedup.json's bytes in pieces of about `_CHUNK` bytes: every group's `group_record` one per line, as the
+    module's docstring describes. With `lines` (each group's key, `line_keys`), where each line is goes into
+    it, and a group whose key `previous` holds has its line copied from there after its own id."""
     pieces: list[bytes] = [_HEAD]
     size = at = len(_HEAD)
     separator = b""
