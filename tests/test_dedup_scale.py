@@ -52,6 +52,51 @@ def test_top_neighbours_keeps_the_most_similar_ones():
     assert top_neighbours(vectors, 1, 10, labels=["x", "x", "y", "y"]) == [(0, 2), (1, 2)]
 
 
+def _row_by_row_neighbours(m, neighbours, labels=None, block=1024):
+    """`_top_neighbours` as it was written first (round 8): each row's products picked apart (the reference)."""
+    mt = m.T.tocsc()
+    codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
+    firsts, seconds = [], []
+    for start in range(0, m.shape[0], block):
+        product = (m[start:start + block] @ mt).tocsr()
+        rows = product.shape[0]
+        row = np.repeat(np.arange(start, start + rows, dtype=np.int64), np.diff(product.indptr))
+        cols, vals = product.indices.astype(np.int64), product.data
+        keep = (cols != row) & (vals > 0)
+        if labels is not None:
+            keep &= codes[cols] != codes[row]
+        row, cols, vals = row[keep], cols[keep], vals[keep]
+        counts = np.bincount(row - start, minlength=rows)
+        ends = np.cumsum(counts)
+        take = np.ones(cols.size, dtype=bool)
+        for r in np.flatnonzero(counts > neighbours).tolist():
+            lo, hi = int(ends[r] - counts[r]), int(ends[r])
+            picked = np.zeros(hi - lo, dtype=bool)
+            picked[np.argpartition(-vals[lo:hi], neighbours - 1)[:neighbours]] = True
+            take[lo:hi] = picked
+        firsts.append(row[take])
+        seconds.append(cols[take])
+    a, b = np.concatenate(firsts), np.concatenate(seconds)
+    n = max(1, m.shape[0])
+    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    return list(zip((pairs // n).tolist(), (pairs % n).tolist()))
+
+
+def test_top_neighbours_picks_among_ties_as_numpy_does_row_by_row():
+    # many equal products (copies of one vector), rows with fewer candidates than neighbours, negative
+    # entries (a product that is not positive is no neighbour), blocks that cut the rows apart
+    from scipy.sparse import csr_matrix
+
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 3, size=(12, 9)).astype(float)
+    dense = np.vstack([base[rng.integers(0, 12, size=60)], np.eye(9)[:3]])
+    for m in (csr_matrix(dense), csr_matrix(dense - 0.5 * (dense == 2))):
+        for neighbours in (1, 3, 20):
+            for labels in (None, [str(k % 3) for k in range(m.shape[0])]):
+                want = _row_by_row_neighbours(m, neighbours, labels, block=7)
+                assert dedup_module._top_neighbours(m, neighbours, labels, block=7) == want
+
+
 def test_copies_are_compared_with_their_nearest_copies_and_other_articles_with_all():
     # documents 0-5: copies of one article (cosine >= COPY_SIMILARITY); 6: an article of the story written
     # apart, similar to all of them
