@@ -230,7 +230,15 @@ class DedupStep:
         """The dedup result and whether it came from the cache; the state for the next run is written to
         `run_dir` (`pipeline.dedup_state`). Only the pairs that involve new or edited documents are
         compared when the previous run kept a state (same result as in full); the log says which
-        happened and why."""
+        happened and why. With the cyclic garbage collector off throughout (`cache.collector_paused`:
+        what dedup makes, its result and its state, holds no reference cycle, and each collection
+        would walk the groups made so far: 0.1 s of a +1% run at 10,000 articles)."""
+        with collector_paused():
+            return self._across_runs(documents, settings, cache, key, previous_run, run_dir, executor)
+
+    def _across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
+                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
+                     ) -> tuple[DedupResult, bool]:
         from .dedup import dedup_across_runs, result_from_json, result_to_json
         from .dedup_state import STATE_FILE, previous, previous_state, save_state, state_key, state_of
 
@@ -310,7 +318,14 @@ class StoriesStep:
     def across_runs(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings, cache: Cache,
                     base: str, previous_run: Path | None) -> tuple[list[Story], Any, bool]:
         """Stories, the grouping state for the next run (None when there is none to keep), and whether
-        they came from the cache. `base`: this step's key of the inputs."""
+        they came from the cache. `base`: this step's key of the inputs. With the cyclic garbage
+        collector off (`cache.collector_paused`: stories hold no reference cycle, and each collection
+        would walk the dedup groups just made: 0.06-0.1 s of a +1% run's 0.6 s at 10,000 articles)."""
+        with collector_paused():
+            return self._across_runs(documents, dedup_result, settings, cache, base, previous_run)
+
+    def _across_runs(self, documents: Sequence[Document], dedup_result: DedupResult, settings: Settings,
+                     cache: Cache, base: str, previous_run: Path | None) -> tuple[list[Story], Any, bool]:
         from .stories import group
         from .story_join import decide, join, previous_state, state_of
 
