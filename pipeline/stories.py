@@ -773,6 +773,15 @@ def assemble(documents: Sequence[Document], space: _Space, story_of: Sequence[in
                 related[story_of[here]][there] = (s, here)
 
     para_group = group_of(dedup_result.paragraph_groups)
+    rows: dict[int, dict[int, float]] = {}  # the rows `_reason` reads, each made once (a member is often
+    # the nearest document of several others)
+
+    def row(i: int) -> dict[int, float]:
+        found = rows.get(i)
+        if found is None:
+            found = rows[i] = _row(space.matrix, i)
+        return found
+
     stories: list[Story] = []
     for ds in ordered:
         ds = sorted(ds, key=lambda i: (days[i] is None, days[i] or 0, i))
@@ -796,7 +805,7 @@ def assemble(documents: Sequence[Document], space: _Space, story_of: Sequence[in
         stories.append(Story(
             f"story-{number[label]:03d}", tuple(d.doc_id for d in docs), tuple(kept), tuple(dropped),
             tuple(RelatedDocument(documents[j].doc_id, f"story-{number[story_of[j]]:03d}", round(s, 3),
-                                  _reason(terms, documents[here].doc_id, _row(space.matrix, here), _row(space.matrix, j), s,
+                                  _reason(terms, documents[here].doc_id, row(here), row(j), s,
                                           settings.threshold))
                   for j, (s, here) in rel)))
     return stories, [number[label] - 1 for label in story_of]
