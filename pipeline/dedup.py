@@ -96,8 +96,10 @@ class _Item(NamedTuple):
         return (-len(self.text.split()), *self.place)
 
 
-@dataclass(frozen=True)
-class _Link:
+class _Link(NamedTuple):
+    """A link between two items (a tuple: dedup makes tens of thousands at each run, and grouping reads
+    them back; a frozen dataclass cost 4x as much to make)."""
+
     a: int
     b: int
     relation: Relation
@@ -1597,7 +1599,7 @@ def _dup_groups_of(items: Sequence[_Item], groups: GroupMemo, level: str, prefix
             for n, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
 
 
-def _clusters(items: Sequence[_Item], links: Iterable[_Link],
+def _clusters(items: Sequence[_Item], links: Links,
               signature: Callable[[int], FactSignature] | None = None,
               vectors: SentenceVectors | None = None, across_threshold: float = 0.0) -> list[_Cluster]:
     """Transitive groups of linked items, in the order of their first item.
@@ -1629,7 +1631,7 @@ def _clusters(items: Sequence[_Item], links: Iterable[_Link],
     def across_languages(link: _Link) -> bool:
         return items[link.a].lang != items[link.b].lang
 
-    links = sorted(links, key=lambda l: (across_languages(l), _STRENGTH[l.relation], -l.score, l.a, l.b))
+    links = _ordered(items, links)
     uf = _UnionFind(len(items))
     core: dict[int, list[int]] | None = None  # root -> its most complete distinct texts (items), once languages meet
     sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
@@ -1704,6 +1706,16 @@ def _clusters(items: Sequence[_Item], links: Iterable[_Link],
     return groups
 
 
+def _ordered(items: Sequence[_Item], links: Links) -> list[_Link]:
+    """The links in the order `_clusters` takes them: those between two languages last, then by strength
+    (exact, near, contained, same fact: `_STRENGTH`, the index in `RELATIONS`), higher score first, then
+    by ends (one sort of the arrays, not a key made per link)."""
+    code: dict[str, int] = {}
+    lang = np.fromiter((code.setdefault(it.lang, len(code)) for it in items), dtype=np.int64, count=len(items))
+    order = np.lexsort((links.b, links.a, -links.score, links.rel, lang[links.a] != lang[links.b]))
+    return links.select(order).objects()
+
+
 @dataclass
 class GroupMemo:
     """One level's groups as a run leaves them for the next (`_groups_across_runs`): each item's link
@@ -1764,7 +1776,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        groups = _group_memo(component, _clusters(items, links.objects(), signature, vectors, across_threshold))
+        groups = _group_memo(component, _clusters(items, links, signature, vectors, across_threshold))
         return _dup_groups_of(items, groups, level, prefix), groups
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
@@ -1793,7 +1805,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     sub_signature = (lambda k: signature(int(sub[k]))) if signature is not None else None
     sub_vectors = vectors.view([it.text for it in sub_items]) if vectors is not None else None
     made = _group_memo(component, [[(int(sub[m]), r, x) for m, r, x in c] for c in _clusters(
-        sub_items, sub_links.objects(), sub_signature, sub_vectors, across_threshold)])
+        sub_items, sub_links, sub_signature, sub_vectors, across_threshold)])
     # the previous run's groups of the components not grouped again, as they are (arrays)
     members = where[memo.members]
     firsts = members[memo.starts[:-1]]
