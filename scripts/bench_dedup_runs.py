@@ -13,7 +13,10 @@ process, timed with wall and process CPU seconds:
 * plus1: the whole corpus, dedup across runs from that state (`dedup_across_runs` with `previous`);
 * cold: the whole corpus in full (no previous run) -- skip with `--no-cold`;
 
-and checks that plus1 and cold give the same groups. The dedup result is never taken from the
+and checks that plus1 and cold give the same groups. `--repeat N`: the plus1 phase N times (each from the
+same previous state; the median of its CPU and wall seconds is printed too). `--stories`: the stories step
+(`StoriesStep.across_runs`, `story_join.join` across runs) after each dedup of previous and plus1, timed
+apart (its results never from the cache either). The dedup result is never taken from the
 cache (each phase computes it); per-document features are (as in a real run after the first).
 `--profile FILE`: a cProfile of the plus1 phase. `--features-memory`: first, what the documents'
 features (`DedupStep.features`, read from the cache) hold once made (tracemalloc). Peak RSS of the
@@ -28,6 +31,7 @@ import fnmatch
 import gc
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -40,17 +44,18 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.cache import Cache  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.flow import DedupStep, IngestStep  # noqa: E402
+from pipeline.flow import DedupStep, IngestStep, StoriesStep  # noqa: E402
 
 
 class _NoResults(Cache):
-    """The cache without dedup results: every phase computes its groups (features still come from it)."""
+    """The cache without dedup results nor stories: every phase computes its groups (features still come
+    from it)."""
 
     def get_as(self, kind: str, key: str, load: Any) -> Any | None:
-        return None if kind == "dedup" else super().get_as(kind, key, load)
+        return None if kind in ("dedup", "stories") else super().get_as(kind, key, load)
 
     def put(self, kind: str, key: str, value: Any) -> None:
-        if kind != "dedup":
+        if kind not in ("dedup", "stories"):
             super().put(kind, key, value)
 
 
@@ -71,6 +76,8 @@ def main() -> int:
     ap.add_argument("--no-cold", action="store_true", help="skip the cold full dedup of the whole corpus")
     ap.add_argument("--profile", type=Path, help="write a cProfile of the plus1 phase here")
     ap.add_argument("--features-memory", action="store_true", help="measure what the features hold (tracemalloc)")
+    ap.add_argument("--repeat", type=int, default=1, help="run the plus1 phase this many times")
+    ap.add_argument("--stories", action="store_true", help="time the stories step after dedup too")
     args = ap.parse_args()
 
     corpus = args.corpus
@@ -108,10 +115,26 @@ def main() -> int:
         (runs / "previous").mkdir()
         (runs / "plus1").mkdir()
         (runs / "cold").mkdir()
-        _, wall, cpu = timed(lambda: step.across_runs(before, settings, cache, step.key(before, settings), None,
-                                                      runs / "previous"))
+        stories = StoriesStep()
+
+        def grouped(docs: list, result: Any, previous_run: Path | None, run_dir: Path) -> Any:
+            """The stories step as `flow.corpus_steps` runs it, its grouping state saved for the next phase."""
+            from pipeline.story_join import STATE_FILE, save_state
+
+            made, state, _ = stories.across_runs(docs, result, settings, cache,
+                                                 stories.key(step.key(docs, settings), settings), previous_run)
+            if state is not None:
+                save_state(run_dir / STATE_FILE, state)
+            return made
+
+        previous, wall, cpu = timed(lambda: step.across_runs(before, settings, cache, step.key(before, settings),
+                                                             None, runs / "previous")[0])
         out["previous"] = {"wall_s": wall, "cpu_s": cpu}
         print(f"previous ({len(before)} documents, full): {wall} s wall, {cpu} s CPU", flush=True)
+        if args.stories:
+            _, wall, cpu = timed(lambda: grouped(before, previous, None, runs / "previous"))
+            out["previous_stories"] = {"wall_s": wall, "cpu_s": cpu}
+            print(f"previous stories ({len(before)} documents, from scratch): {wall} s wall, {cpu} s CPU", flush=True)
         profiler = cProfile.Profile() if args.profile else None
 
         def plus1() -> Any:
@@ -124,13 +147,28 @@ def main() -> int:
                 if profiler is not None:
                     profiler.disable()
 
-        incremental, wall, cpu = timed(plus1)
+        tries: list[tuple[float, float]] = []
+        story_tries: list[tuple[float, float]] = []
+        for _ in range(max(1, args.repeat)):
+            incremental, wall, cpu = timed(plus1)
+            tries.append((wall, cpu))
+            print(f"plus1 ({len(documents)} documents, across runs): {wall} s wall, {cpu} s CPU", flush=True)
+            if args.stories:
+                _, wall, cpu = timed(lambda: grouped(documents, incremental, runs / "previous", runs / "plus1"))
+                story_tries.append((wall, cpu))
+                print(f"plus1 stories ({len(documents)} documents, joined): {wall} s wall, {cpu} s CPU", flush=True)
         if profiler is not None:
             profiler.dump_stats(str(args.profile))
-        out["plus1"] = {"wall_s": wall, "cpu_s": cpu,
+        out["plus1"] = {"wall_s": tries[0][0], "cpu_s": tries[0][1],
+                        "median_wall_s": statistics.median(w for w, _ in tries),
+                        "median_cpu_s": statistics.median(c for _, c in tries), "runs": len(tries),
                         "state_bytes": (runs / "plus1" / "dedup-state.npz").stat().st_size}
-        print(f"plus1 ({len(documents)} documents, across runs): {wall} s wall, {cpu} s CPU, "
-              f"state {out['plus1']['state_bytes']:,} bytes", flush=True)
+        if story_tries:
+            out["plus1_stories"] = {"median_wall_s": statistics.median(w for w, _ in story_tries),
+                                    "median_cpu_s": statistics.median(c for _, c in story_tries),
+                                    "runs": len(story_tries)}
+        print(f"plus1: state {out['plus1']['state_bytes']:,} bytes; median of {len(tries)}: "
+              f"{out['plus1']['median_wall_s']} s wall, {out['plus1']['median_cpu_s']} s CPU", flush=True)
         if not args.no_cold:
             full, wall, cpu = timed(lambda: step.across_runs(documents, settings, cache,
                                                              step.key(documents, settings), None, runs / "cold")[0])
