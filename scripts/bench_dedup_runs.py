@@ -160,12 +160,12 @@ def main() -> int:
         if profiler is not None:
             profiler.dump_stats(str(args.profile))
         out["plus1"] = {"wall_s": tries[0][0], "cpu_s": tries[0][1],
-                        "median_wall_s": statistics.median(w for w, _ in tries),
-                        "median_cpu_s": statistics.median(c for _, c in tries), "runs": len(tries),
+                        "median_wall_s": round(statistics.median(w for w, _ in tries), 2),
+                        "median_cpu_s": round(statistics.median(c for _, c in tries), 2), "runs": len(tries),
                         "state_bytes": (runs / "plus1" / "dedup-state.npz").stat().st_size}
         if story_tries:
-            out["plus1_stories"] = {"median_wall_s": statistics.median(w for w, _ in story_tries),
-                                    "median_cpu_s": statistics.median(c for _, c in story_tries),
+            out["plus1_stories"] = {"median_wall_s": round(statistics.median(w for w, _ in story_tries), 2),
+                                    "median_cpu_s": round(statistics.median(c for _, c in story_tries), 2),
                                     "runs": len(story_tries)}
         print(f"plus1: state {out['plus1']['state_bytes']:,} bytes; median of {len(tries)}: "
               f"{out['plus1']['median_wall_s']} s wall, {out['plus1']['median_cpu_s']} s CPU", flush=True)
