@@ -249,6 +249,41 @@ def test_unchanged_records_come_from_the_store_without_extracting_again(mixed, m
     assert again.documents == first.documents and again.skipped == ()
 
 
+def test_a_few_new_records_are_analysed_on_a_worker_of_their_own_while_this_process_reads_on(mixed, tmp_path,
+                                                                                             monkeypatch):
+    """A run that finds most records in the store (a nightly run) hands the few others, one slice a round, to
+    the executor's background worker and goes on reading: this process loads no language model, and the
+    documents and skips are those of a run with neither store nor workers, in the same order."""
+    import os
+    import shutil
+
+    from pipeline.ingest import IngestContext
+
+    corpus, _ = mixed
+    copy = tmp_path / "news"
+    shutil.copytree(corpus, copy)
+    settings = Settings().ingest
+    store = _DictStore()
+    ingest(copy, settings, store=store)
+    (copy / "aa-new.txt").write_text(P3 + "\n\n" + P1, encoding="utf-8")  # read first
+    (copy / "zz-new.md").write_text("# Sécheresse\n\n" + P4, encoding="utf-8")  # read last
+    (copy / "binary.txt").write_bytes(b"\x00\x01\x02 PK junk \xff\xfe" * 40)  # skipped on the worker
+    expected = ingest(copy, settings)
+    here, real = os.getpid(), IngestContext.langid
+
+    def langid(context):
+        assert os.getpid() != here, "lingua was loaded in the process that reads the corpus"
+        return real(context)
+
+    monkeypatch.setattr(IngestContext, "langid", langid)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)  # several rounds, one slice each
+    got = ingest(copy, settings, store=store, executor=LocalExecutor(2))
+    assert got == expected
+    assert expected.skipped[-1].path.endswith("binary.txt")
+    new = [d for d in got.documents if d.path.endswith(("aa-new.txt", "zz-new.md"))]
+    assert len(new) == 2 and all(d in store.saved.values() for d in new)
+
+
 def test_a_pool_of_workers_gives_the_same_documents_and_skips_in_the_same_order(mixed, tmp_path, monkeypatch):
     """Records are analysed on the workers in fixed slices; the result does not depend on their number."""
     import shutil
