@@ -50,9 +50,9 @@ from typing import Any, Iterator, Sequence
 from . import __version__
 from .cache import Cache, CacheRefused, NullCache, collector_paused, refuse_foreign_file
 from .config import Settings, settings_dict
-from .executors import ExecutorError, make_executor
+from .executors import Executor, ExecutorError, make_executor
 from .changes import previous_run_dir
-from .flow import NoBar, run_flow
+from .flow import FlowResult, NoBar, run_flow
 from .model import Document, IngestResult
 from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
@@ -443,80 +443,91 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)
         return RunReport(EXIT_ENGINE_MISSING, message=f"translation engine failed: {exc}; nothing published, "
                                                       "`latest` unchanged")
-    # The flow's records went back to the cyclic collector when it ended (`run_flow`): the next full collection
-    # would walk them all (0.4 s at 10,000 articles) and find no cycle. The rest of the run (manifest, publishing)
-    # makes none: it runs with the collector paused (and the CLI then exits, `pipeline.__main__.leave`).
+    # The flow's records went back to the cyclic collector when it ended (`run_flow`): a full collection
+    # would walk them all (0.3 to 0.7 s at 10,000 articles) and find no cycle. The rest of the run (manifest,
+    # publishing) makes none: it runs with the collector paused, and the records are freed by reference
+    # counting before the collector is back (the CLI then exits, `pipeline.__main__.leave`).
     with collector_paused():
-        ingested, documents, dedup_result, stories = result.ingested, result.ingested.documents, result.dedup, result.stories
-        briefs, failed, engines = result.briefs, result.failed, result.engines
-        warnings.extend(w for w in result.warnings if w not in warnings)  # issue 16: Python warnings may be in both
-        if not briefs:  # issue 16: never publish a run with no brief
-            return _no_brief_report(documents, ingested, failed, corpus)
-        summarize_calls = result.stats.summarize_calls
-        partial = bool(ingested.skipped or failed)
-        exit_code = EXIT_PARTIAL if partial else EXIT_OK
-        clock.timings["total"] = round(time.perf_counter() - run_start, 4)
-        manifest = {
-            "run_id": run_id,
-            "status": "partial" if partial else "ok",
-            "exit_code": exit_code,
-            "started": started.isoformat(timespec="seconds"),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "corpus": str(corpus),
-            "config_path": str(options.config_path),
-            "config": settings_dict(settings),
-            "versions": _versions(),
-            "executor": {"kind": executor.name, "workers": executor.workers},
-            "engines": {**engines, "summarizer": briefs[0].engines["summarizer"] if briefs else settings.summarize.backend},
-            "counts": {
-                "documents": len(documents),
-                "skipped_inputs": len(ingested.skipped),
-                "paragraphs": sum(len(d.paragraphs) for d in documents),
-                "sentences": sum(len(p.sentences) for d in documents for p in d.paragraphs),
-                "paragraph_dup_groups": len(dedup_result.paragraph_groups),
-                "sentence_dup_groups": len(dedup_result.sentence_groups),
-                "stories": len(stories),
-                "briefs": len(briefs),
-                "failed_stories": len(failed),
-            },
-            "timings_s": clock.timings,
-            "timings_cpu_s": clock.cpu,
-            "cache": {
-                "path": str(cache.path) if cache.path else None,
-                **cache.stats_dict(),
-                "engine_calls": {"summarize": summarize_calls, "translate": result.stats.translate_calls,
-                                 "translated_texts": result.stats.translated_texts},
-            },
-            # issue 16: cache warnings raised during the run (a damaged cache set aside) too
-            "warnings": warnings + [w for w in (*cache.warnings, *(w for b in briefs for w in b.warnings))
-                                    if w not in warnings],
-            "skipped_inputs": [asdict(s) for s in ingested.skipped],
-            "failed_stories": failed,
-            "unsummarised_stories": result.unsummarised,
-            "documents": [
-                {"file": d.path, "sha256": d.sha256, "encoding": d.encoding, "lang": d.lang, "title": d.title,
-                 "date": d.date, "paragraphs": len(d.paragraphs),
-                 "dropped": [asdict(x) for x in d.dropped]}
-                for d in documents
-            ],
-        }
-        _write_json(tmp / "manifest.json", manifest)
+        report = _publish(options, result, executor, cache, clock, warnings, started, runs, run_id, tmp, run_start)
+        del result
+    return report
 
-        # publish: rename the complete folder, then move `latest`
-        final = runs / run_id
-        (tmp / TEMP_MARKER).unlink()  # issue 16: a published run folder is no longer temporary
-        os.replace(tmp, final)
-        _point_latest(out, final)
-        pruned = cache.prune(settings.cache.max_age_days)
-        if pruned:
-            log.info("cache: pruned %d entries unused for %d days", pruned, settings.cache.max_age_days)
-        log.info("wrote %s (%s): %d briefs, %d skipped inputs, %d failed stories, %.2f s; cache %s; engine calls: "
-                 "%d summarize, %d translate", final, manifest["status"], len(briefs), len(ingested.skipped), len(failed),
-                 clock.timings["total"], _cache_line(cache), summarize_calls, result.stats.translate_calls,
-                 extra={"fields": {"event": "run_finished", "run_id": run_id, "run_dir": str(final),
-                                   "status": manifest["status"], "exit_code": exit_code, "counts": manifest["counts"],
-                                   "cache": manifest["cache"], "timings_s": clock.timings}})
-        return RunReport(exit_code, run_dir=final, warnings=manifest["warnings"], manifest=manifest)
+
+def _publish(options: RunOptions, result: FlowResult, executor: Executor, cache: Cache, clock: _Clock,
+             warnings: list[str], started: datetime, runs: Path, run_id: str, tmp: Path, run_start: float) -> RunReport:
+    """The manifest of a finished flow, then the run folder renamed into place and `latest` moved (when
+    there is a brief)."""
+    settings, out, corpus = options.settings, options.out, options.corpus
+    ingested, documents, dedup_result, stories = result.ingested, result.ingested.documents, result.dedup, result.stories
+    briefs, failed, engines = result.briefs, result.failed, result.engines
+    warnings.extend(w for w in result.warnings if w not in warnings)  # issue 16: Python warnings may be in both
+    if not briefs:  # issue 16: never publish a run with no brief
+        return _no_brief_report(documents, ingested, failed, corpus)
+    summarize_calls = result.stats.summarize_calls
+    partial = bool(ingested.skipped or failed)
+    exit_code = EXIT_PARTIAL if partial else EXIT_OK
+    clock.timings["total"] = round(time.perf_counter() - run_start, 4)
+    manifest = {
+        "run_id": run_id,
+        "status": "partial" if partial else "ok",
+        "exit_code": exit_code,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "corpus": str(corpus),
+        "config_path": str(options.config_path),
+        "config": settings_dict(settings),
+        "versions": _versions(),
+        "executor": {"kind": executor.name, "workers": executor.workers},
+        "engines": {**engines, "summarizer": briefs[0].engines["summarizer"] if briefs else settings.summarize.backend},
+        "counts": {
+            "documents": len(documents),
+            "skipped_inputs": len(ingested.skipped),
+            "paragraphs": sum(len(d.paragraphs) for d in documents),
+            "sentences": sum(len(p.sentences) for d in documents for p in d.paragraphs),
+            "paragraph_dup_groups": len(dedup_result.paragraph_groups),
+            "sentence_dup_groups": len(dedup_result.sentence_groups),
+            "stories": len(stories),
+            "briefs": len(briefs),
+            "failed_stories": len(failed),
+        },
+        "timings_s": clock.timings,
+        "timings_cpu_s": clock.cpu,
+        "cache": {
+            "path": str(cache.path) if cache.path else None,
+            **cache.stats_dict(),
+            "engine_calls": {"summarize": summarize_calls, "translate": result.stats.translate_calls,
+                             "translated_texts": result.stats.translated_texts},
+        },
+        # issue 16: cache warnings raised during the run (a damaged cache set aside) too
+        "warnings": warnings + [w for w in (*cache.warnings, *(w for b in briefs for w in b.warnings))
+                                if w not in warnings],
+        "skipped_inputs": [asdict(s) for s in ingested.skipped],
+        "failed_stories": failed,
+        "unsummarised_stories": result.unsummarised,
+        "documents": [
+            {"file": d.path, "sha256": d.sha256, "encoding": d.encoding, "lang": d.lang, "title": d.title,
+             "date": d.date, "paragraphs": len(d.paragraphs),
+             "dropped": [asdict(x) for x in d.dropped]}
+            for d in documents
+        ],
+    }
+    _write_json(tmp / "manifest.json", manifest)
+
+    # publish: rename the complete folder, then move `latest`
+    final = runs / run_id
+    (tmp / TEMP_MARKER).unlink()  # issue 16: a published run folder is no longer temporary
+    os.replace(tmp, final)
+    _point_latest(out, final)
+    pruned = cache.prune(settings.cache.max_age_days)
+    if pruned:
+        log.info("cache: pruned %d entries unused for %d days", pruned, settings.cache.max_age_days)
+    log.info("wrote %s (%s): %d briefs, %d skipped inputs, %d failed stories, %.2f s; cache %s; engine calls: "
+             "%d summarize, %d translate", final, manifest["status"], len(briefs), len(ingested.skipped), len(failed),
+             clock.timings["total"], _cache_line(cache), summarize_calls, result.stats.translate_calls,
+             extra={"fields": {"event": "run_finished", "run_id": run_id, "run_dir": str(final),
+                               "status": manifest["status"], "exit_code": exit_code, "counts": manifest["counts"],
+                               "cache": manifest["cache"], "timings_s": clock.timings}})
+    return RunReport(exit_code, run_dir=final, warnings=manifest["warnings"], manifest=manifest)
 
 
 def _cache_line(cache: Cache) -> str:
