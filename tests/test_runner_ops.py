@@ -780,3 +780,24 @@ def test_run_files_are_the_json_that_the_json_module_indents():
     for bad in ({"a": {1, 2}}, [object()], {(1, 2): "tuple key"}):
         with pytest.raises(TypeError):
             runner.pretty_json(bad)
+
+
+def test_the_cli_leaves_the_runs_records_to_the_end_of_the_process(corpus, tmp_path, fake_engine, monkeypatch):
+    """`python -m pipeline run` ends the process right after the run (`leave`): the run's records stay in its
+    report, out of the cyclic collector's reach, instead of being freed one by one; `main` (a caller that
+    goes on) and `run` by default keep nothing."""
+    import gc
+
+    from pipeline.__main__ import _main, main
+
+    monkeypatch.chdir(ROOT)  # (the default config)
+    kept: list = []
+    try:
+        assert _main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "cli")], kept) == 0
+        records = kept[0].records
+        assert [d.path for d in records.ingested.documents] == [d["file"] for d in kept[0].manifest["documents"]]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "main")]) == 0
+    assert run_in_process(corpus, tmp_path / "library").records is None
