@@ -1565,10 +1565,10 @@ class _Analysis:
 
     - a round with several slices to analyse (a cold run): on the executor's session, waited for; lingua
       is loaded here first, before the pool forks, so that its workers share the models' pages;
-    - a round with one slice (a run with a few new records among many, where the pool would run it here):
-      on the executor's background worker (`LocalExecutor.background`), not waited for: this process
-      goes on reading, hashing and looking up the next rounds while that worker loads lingua (a second
-      of CPU) and analyses them;
+    - a round with one slice (a run with a few new records among many, where the pool would run it here),
+      before any round with several: on the executor's background worker (`LocalExecutor.background`),
+      not waited for: this process goes on reading, hashing and looking up the next rounds while that
+      worker loads lingua (a second of CPU) and analyses them;
     - without an executor, or with one worker or no background worker (Ray): here or on the session,
       waited for, lingua loaded first."""
 
@@ -1581,7 +1581,8 @@ class _Analysis:
         if not slices:
             return _Done([])
         executor = self.executor
-        if len(slices) == 1 and executor is not None and executor.workers > 1 and executor.background is not None:
+        if (len(slices) == 1 and self._session is None  # (once lingua is loaded here, a slice runs here too)
+                and executor is not None and executor.workers > 1 and executor.background is not None):
             if self._background is None:
                 self._background = self.stack.enter_context(executor.background(IngestContext(self.settings)))
             return self._background.map_async(fn, slices)

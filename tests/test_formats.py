@@ -284,6 +284,31 @@ def test_a_few_new_records_are_analysed_on_a_worker_of_their_own_while_this_proc
     assert len(new) == 2 and all(d in store.saved.values() for d in new)
 
 
+def test_once_the_pool_has_the_language_models_a_single_slice_does_not_start_another_worker(mixed, tmp_path,
+                                                                                            monkeypatch):
+    """Rounds with several slices to analyse go to the pool, with lingua loaded before it forks; a later round
+    with one slice then runs with those models too, instead of in a background worker loading its own."""
+    import shutil
+
+    corpus, _ = mixed
+    copy = tmp_path / "news"
+    shutil.copytree(corpus, copy)
+    settings = Settings().ingest
+    store = _DictStore()
+    ingest(copy, settings, store=store)
+    for name, text in (("aa1.txt", P1), ("aa2.txt", P2), ("aa3.txt", P3), ("zz.txt", P4)):  # 3 read first, 1 last
+        (copy / name).write_text(text + "\n\n" + P1, encoding="utf-8")
+    expected = ingest(copy, settings)
+
+    def no_background(executor, shared):
+        raise AssertionError("a background worker started after the pool")
+
+    monkeypatch.setattr(LocalExecutor, "background", no_background)
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 1)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
+    assert ingest(copy, settings, store=store, executor=LocalExecutor(2)) == expected
+
+
 def test_a_pool_of_workers_gives_the_same_documents_and_skips_in_the_same_order(mixed, tmp_path, monkeypatch):
     """Records are analysed on the workers in fixed slices; the result does not depend on their number."""
     import shutil
