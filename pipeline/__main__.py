@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .config import ConfigError, load_settings
 from .runner import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, RunOptions, run
@@ -451,6 +451,12 @@ def _models(args: argparse.Namespace, log: logging.Logger) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return _main(argv, None)
+
+
+def _main(argv: list[str] | None, kept: list[Any] | None) -> int:
+    """`main`, for a caller that ends the process next (`leave`) when `kept` is a list: a run's report is put
+    there with the run's records (`RunOptions.keep_records`), which are then not freed one by one."""
     if argv is None:
         argv = sys.argv[1:]
     parser = _parser(argv)
@@ -458,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log_format, args.verbose)
     log = logging.getLogger("pipeline")
     try:
-        return _command(parser, args, log)
+        return _command(parser, args, log, kept)
     except KeyboardInterrupt:
         # Ctrl-C / SIGINT: one log line (JSON in json mode), no traceback. The lock is released and the
         # run's temporary folder is removed by the next run; `latest` was not moved.
@@ -467,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: logging.Logger) -> int:
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: logging.Logger,
+             kept: list[Any] | None) -> int:
     if args.command == "run":
         try:
             settings = load_settings(args.config)
@@ -478,7 +485,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
             report = run(RunOptions(
                 settings=settings, config_path=args.config, corpus=args.corpus, out=args.out,
                 wait=args.wait or args.wait_timeout is not None, wait_timeout=args.wait_timeout,
-                progress=args.log_format == "text" and sys.stderr.isatty(),
+                progress=args.log_format == "text" and sys.stderr.isatty(), keep_records=kept is not None,
             ))
         except ConfigError as exc:  # found while reading the corpus (a CSV without the configured text column)
             log.error("%s", exc, extra={"fields": {"exit_code": EXIT_USAGE}})
@@ -494,6 +501,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace, log: log
                                                           extra={"fields": {"exit_code": report.exit_code}})
         if report.run_dir is not None:
             print(report.run_dir)
+        if kept is not None:
+            kept.append(report)
         return report.exit_code
     if args.command == "eval":
         return _eval(args, log)
@@ -527,4 +536,5 @@ def leave(code: int) -> NoReturn:
 
 
 if __name__ == "__main__":
-    leave(main())
+    _kept: list[Any] = []  # the run's records, left to the process's end (`leave`)
+    leave(_main(None, _kept))

@@ -39,6 +39,7 @@ import sys
 import time
 import unicodedata
 import zlib
+from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial
@@ -1415,9 +1416,10 @@ class _Job:
 class IngestContext:
     """What ingest workers share: the settings, and a language identifier built once.
 
-    The flow builds it (and loads lingua's models: seconds of CPU for seven languages) here, before
-    the local pool forks, so the workers share those pages instead of each loading its own; a
-    process that gets the context through pickling (a Ray actor) builds its own on first use."""
+    Before the local pool forks, ingest loads lingua's models (a second of CPU for seven languages)
+    here, so the workers share those pages instead of each loading its own; the background worker
+    (`_Analysis`), and a process that gets the context through pickling (a Ray actor), build their
+    own on first use."""
 
     settings: IngestSettings
     _langid: LanguageIdentifier | None = None
@@ -1450,6 +1452,27 @@ def ingest_slice(ctx: IngestContext, jobs: Sequence[_Job]) -> list[Document | st
     return out
 
 
+class _Pending(Protocol):
+    """Results on their way (`multiprocessing.pool.AsyncResult`'s methods): `get` waits for them."""
+
+    def ready(self) -> bool: ...
+
+    def get(self) -> Any: ...
+
+
+class _Done:
+    """Results already made (a `_Pending` that never waits)."""
+
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self) -> list[Any]:
+        return self.results
+
+
 class _Round:
     """The records read since the last flush, in corpus order: skips, and jobs with their store keys."""
 
@@ -1458,30 +1481,49 @@ class _Round:
         self.jobs = 0
         self.files = 0  # files whose every record is in this round (for progress)
 
-    def flush(self, session: Session, store: DocumentStore | None, documents: list[Document],
-              skipped: list[SkippedInput]) -> None:
-        """Cached Documents from the store, the others analysed on the workers (fixed slices), all in order."""
+    def submit(self, analysis: _Analysis, store: DocumentStore | None) -> _Submitted:
+        """Look the round's records up in the store (one query) and start the analysis of the others (fixed
+        slices); the round is then empty again. What is kept until `_Submitted.finish` is small: the found
+        Documents and each record's place, not the records' bytes."""
         pending = [e for e in self.entries if not isinstance(e, SkippedInput)]
         keys = [(key, job.doc_id, job.path) for job, _, key in pending]
         found = store.load_many(keys) if store is not None else [None] * len(pending)
         misses = [job for (job, _, _), hit in zip(pending, found) if hit is None]
         slices = [misses[i:i + INGEST_SLICE] for i in range(0, len(misses), INGEST_SLICE)]
-        made = iter([r for part in session.map(ingest_slice, slices) for r in part])
-        results = [hit if hit is not None else next(made) for hit in found]
+        made = analysis.start(ingest_slice, slices)
+        by_entry = iter(found)
+        entries = [e if isinstance(e, SkippedInput) else (e[1], next(by_entry)) for e in self.entries]
+        submitted = _Submitted(entries, [k for k, hit in zip(keys, found) if hit is None], made, self.files)
+        self.entries, self.jobs, self.files = [], 0, 0
+        return submitted
+
+
+@dataclass
+class _Submitted:
+    """A round whose records were looked up and whose misses are being analysed (`made`, one list per slice)."""
+
+    entries: list[SkippedInput | tuple[str, Document | None]]  # (where shown, found Document or None)
+    miss_keys: list[tuple[str, str, str]]
+    made: _Pending
+    files: int
+
+    def finish(self, store: DocumentStore | None, documents: list[Document], skipped: list[SkippedInput]) -> None:
+        """Wait for the analysis, save what it made in the store, add the round's Documents and skips in order."""
+        made = [r for part in self.made.get() for r in part]
         if store is not None:
-            store.save_many([(k, r) for k, r, hit in zip(keys, results, found)
-                             if hit is None and isinstance(r, Document)])
-        by_entry = iter(results)
+            store.save_many([(k, r) for k, r in zip(self.miss_keys, made) if isinstance(r, Document)])
+        by_miss = iter(made)
         for entry in self.entries:
             if isinstance(entry, SkippedInput):
                 skipped.append(entry)
                 continue
-            result = next(by_entry)
+            where, result = entry
+            if result is None:
+                result = next(by_miss)
             if isinstance(result, Document):
                 documents.append(result)
             else:
-                skipped.append(SkippedInput(entry[1], result))
-        self.entries, self.jobs = [], 0
+                skipped.append(SkippedInput(where, result))
 
 
 def ingest(
@@ -1498,56 +1540,83 @@ def ingest(
     Files are read and hashed here, in rounds of `INGEST_ROUND` records; a
     record whose bytes (SHA-256), id and path were ingested before with the
     same settings comes from the `store` (one query per round); the others
-    go to the `executor`'s workers (`pipeline.executors`; default: this
-    process) in slices of `INGEST_SLICE`, where they are decoded, extracted,
-    cleaned, split into sentences and their language identified. Language
+    are decoded, extracted, cleaned, split into sentences and their language
+    identified in slices of `INGEST_SLICE`, on the `executor`'s workers
+    (`pipeline.executors`; default: this process): see `_Analysis`. Language
     identification (lingua, slow to load) is loaded only when something is
-    analysed, once, before the workers start. The result is the same, in the
-    same order, whatever the number of workers.
+    analysed. The result is the same, in the same order, whatever the number
+    of workers.
     `exclude`: folders never read (pass the run's --out).
     `progress(done, total)` is called once before the first file (done = 0), then after each file.
     Raises ConfigError when a CSV or Parquet file has none of the configured text columns.
     """
     with ExitStack() as stack:
-        return _ingest(corpus_dir, settings, store, progress, exclude, _LazySession(executor, settings, stack))
+        return _ingest(corpus_dir, settings, store, progress, exclude, _Analysis(executor, settings, stack))
 
 
-class _LazySession:
-    """The executor's session, opened at the first record that is not in the store (a warm run starts
-    no worker and loads no language model)."""
+# Rounds whose analysis may be under way at once on the background worker (`_Analysis`) before this process
+# waits for the oldest: what it holds meanwhile (their records' bytes in the worker's queue) stays bounded.
+INGEST_PENDING = 64
+
+
+class _Analysis:
+    """Where the records the store does not hold are analysed, opened at the first one (a warm run starts
+    no worker and loads no language model):
+
+    - a round with several slices to analyse (a cold run): on the executor's session, waited for; lingua
+      is loaded here first, before the pool forks, so that its workers share the models' pages;
+    - a round with one slice (a run with a few new records among many, where the pool would run it here),
+      before any round with several: on the executor's background worker (`LocalExecutor.background`),
+      not waited for: this process goes on reading, hashing and looking up the next rounds while that
+      worker loads lingua (a second of CPU) and analyses them;
+    - without an executor, or with one worker or no background worker (Ray): here or on the session,
+      waited for, lingua loaded first."""
 
     def __init__(self, executor: Any, settings: IngestSettings, stack: ExitStack) -> None:
         self.executor, self.settings, self.stack = executor, settings, stack
         self._session: Session | None = None
+        self._background: Any = None
 
-    def map(self, fn: Callable[[Any, Any], Any], items: Sequence[Any]) -> list[Any]:
-        if not items:
-            return []
+    def start(self, fn: Callable[[Any, Any], Any], slices: Sequence[Any]) -> _Pending:
+        if not slices:
+            return _Done([])
+        executor = self.executor
+        if (len(slices) == 1 and self._session is None  # (once lingua is loaded here, a slice runs here too)
+                and executor is not None and executor.workers > 1 and executor.background is not None):
+            if self._background is None:
+                self._background = self.stack.enter_context(executor.background(IngestContext(self.settings)))
+            return self._background.map_async(fn, slices)
         if self._session is None:
             context = IngestContext(self.settings)
             context.langid()  # here, before the pool forks (see IngestContext)
             from .executors.local import _InProcess
 
-            self._session = (_InProcess(context) if self.executor is None
-                             else self.stack.enter_context(self.executor.session(context)))
-        return self._session.map(fn, items)
+            self._session = (_InProcess(context) if executor is None
+                             else self.stack.enter_context(executor.session(context)))
+        return _Done(self._session.map(fn, slices))
 
 
 def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | None,
-            progress: Callable[[int, int], None] | None, exclude: Sequence[Path], session: Session) -> IngestResult:
+            progress: Callable[[int, int], None] | None, exclude: Sequence[Path], analysis: _Analysis) -> IngestResult:
     files, skipped = discover(corpus_dir, settings.extensions, settings.follow_symlinks_outside, tuple(exclude))
     documents: list[Document] = []
     round_ = _Round()
+    submitted: deque[_Submitted] = deque()  # in corpus order
     finished = 0
 
-    def flush() -> None:
+    def flush(wait: bool = False) -> None:
+        """Submit the round read so far, then finish the submitted rounds whose results are in (all with
+        `wait`; the oldest too while more than INGEST_PENDING are under way), in order."""
         nonlocal finished
-        round_.flush(session, store, documents, skipped)
-        for _ in range(round_.files):
-            finished += 1
-            if progress is not None:
-                progress(finished, len(files))
-        round_.files = 0
+        if round_.entries or round_.files:
+            submitted.append(round_.submit(analysis, store))
+        while submitted and (wait or submitted[0].made.ready() or len(submitted) > INGEST_PENDING):
+            done = submitted.popleft()
+            done.finish(store, documents, skipped)
+            for _ in range(done.files):
+                finished += 1
+                if progress is not None:
+                    progress(finished, len(files))
 
     if progress is not None:
         progress(0, len(files))
@@ -1583,7 +1652,7 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
         except InputError as exc:
             round_.entries.append(SkippedInput(shown, str(exc)))
         round_.files += 1
-    flush()
+    flush(wait=True)
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))
 
 

@@ -230,6 +230,28 @@ def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
     assert {p for p, _ in second} <= {p for p, _ in first} and os.getpid() not in {p for p, _ in first}
 
 
+def test_the_background_worker_runs_items_in_a_process_of_its_own_and_returns_them_in_order():
+    """`background` is one worker besides this process: `map_async` returns at once, `get` waits for the
+    results in item order; an error raised there comes back with `get`."""
+    from pipeline.executors.local import LocalExecutor
+
+    with LocalExecutor(2).background("context") as worker:
+        first = worker.map_async(_pid_context_item, range(5))
+        second = worker.map_async(_pid_context_item, [7, 8])
+        failed = worker.map_async(_pid_context_item, [1, -1])
+        got = first.get() + second.get()
+        with pytest.raises(ValueError, match="item -1"):
+            failed.get()
+    assert [(c, i) for _, c, i in got] == [("context", i) for i in [0, 1, 2, 3, 4, 7, 8]]
+    assert len({p for p, _, _ in got}) == 1 and os.getpid() not in {p for p, _, _ in got}
+
+
+def _pid_context_item(shared, item):
+    if item < 0:
+        raise ValueError(f"item {item}")
+    return os.getpid(), shared, item
+
+
 def _pid_and_context(shared, item):
     time.sleep(0.05)  # both workers take items
     return os.getpid(), shared

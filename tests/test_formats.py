@@ -249,6 +249,64 @@ def test_unchanged_records_come_from_the_store_without_extracting_again(mixed, m
     assert again.documents == first.documents and again.skipped == ()
 
 
+def _ingested_copy(mixed, tmp_path):
+    """A copy of the mixed corpus, and a store that holds each of its Documents."""
+    import shutil
+
+    copy = tmp_path / "news"
+    shutil.copytree(mixed[0], copy)
+    settings, store = Settings().ingest, _DictStore()
+    ingest(copy, settings, store=store)
+    return copy, settings, store
+
+
+def test_a_few_new_records_are_analysed_on_a_worker_of_their_own_while_this_process_reads_on(mixed, tmp_path,
+                                                                                             monkeypatch):
+    """A run that finds most records in the store (a nightly run) hands the few others, one slice a round, to
+    the executor's background worker and goes on reading: this process loads no language model, and the
+    documents and skips are those of a run with neither store nor workers, in the same order."""
+    import os
+
+    from pipeline.ingest import IngestContext
+
+    copy, settings, store = _ingested_copy(mixed, tmp_path)
+    (copy / "aa-new.txt").write_text(P3 + "\n\n" + P1, encoding="utf-8")  # read first
+    (copy / "zz-new.md").write_text("# Sécheresse\n\n" + P4, encoding="utf-8")  # read last
+    (copy / "binary.txt").write_bytes(b"\x00\x01\x02 PK junk \xff\xfe" * 40)  # skipped on the worker
+    expected = ingest(copy, settings)
+    here, real = os.getpid(), IngestContext.langid
+
+    def langid(context):
+        assert os.getpid() != here, "lingua was loaded in the process that reads the corpus"
+        return real(context)
+
+    monkeypatch.setattr(IngestContext, "langid", langid)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)  # several rounds, one slice each
+    got = ingest(copy, settings, store=store, executor=LocalExecutor(2))
+    assert got == expected
+    assert expected.skipped[-1].path.endswith("binary.txt")
+    new = [d for d in got.documents if d.path.endswith(("aa-new.txt", "zz-new.md"))]
+    assert len(new) == 2 and all(d in store.saved.values() for d in new)
+
+
+def test_once_the_pool_has_the_language_models_a_single_slice_does_not_start_another_worker(mixed, tmp_path,
+                                                                                            monkeypatch):
+    """Rounds with several slices to analyse go to the pool, with lingua loaded before it forks; a later round
+    with one slice then runs with those models too, instead of in a background worker loading its own."""
+    copy, settings, store = _ingested_copy(mixed, tmp_path)
+    for name, text in (("aa1.txt", P1), ("aa2.txt", P2), ("aa3.txt", P3), ("zz.txt", P4)):  # 3 read first, 1 last
+        (copy / name).write_text(text + "\n\n" + P1, encoding="utf-8")
+    expected = ingest(copy, settings)
+
+    def no_background(executor, shared):
+        raise AssertionError("a background worker started after the pool")
+
+    monkeypatch.setattr(LocalExecutor, "background", no_background)
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 1)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
+    assert ingest(copy, settings, store=store, executor=LocalExecutor(2)) == expected
+
+
 def test_a_pool_of_workers_gives_the_same_documents_and_skips_in_the_same_order(mixed, tmp_path, monkeypatch):
     """Records are analysed on the workers in fixed slices; the result does not depend on their number."""
     import shutil

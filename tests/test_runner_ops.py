@@ -761,3 +761,43 @@ def test_systemd_units_verify(tmp_path):
                            str(units / "pipeline.timer")], capture_output=True, text=True, timeout=60)
     problems = [line for line in proc.stderr.splitlines() if "pipeline." in line]
     assert proc.returncode == 0 and not problems, proc.stderr
+
+
+def test_run_files_are_the_json_that_the_json_module_indents():
+    """manifest.json (and the lock's file) are written by `runner.pretty_json`, faster than the json module
+    and the same text as `json.dumps(value, ensure_ascii=False, indent=2)`, whatever the value holds."""
+    class Name(str):
+        pass
+
+    value = {
+        "run": "20261201T061019Z", "empty": {}, "none": [], "nested": [[], {}, [[1]], {"a": {"b": []}}],
+        "text": "é « guillemets » \u2028 \x00\x1f \"quoted\" \\ back\nslash\ttab 🙂", Name("sub"): Name("str"),
+        "numbers": [0, -1, 2 ** 70, 0.1, -0.0, 1e16, 1e-07, 2.8487, float("inf"), float("-inf"), float("nan")],
+        "constants": [True, False, None], "tuple": (1, ("a", {"b": None})),
+        1: "int key", 2.5: "float key", True: "bool key", None: "none key",
+    }
+    assert runner.pretty_json(value) == json.dumps(value, ensure_ascii=False, indent=2)
+    for bad in ({"a": {1, 2}}, [object()], {(1, 2): "tuple key"}):
+        with pytest.raises(TypeError):
+            runner.pretty_json(bad)
+
+
+def test_the_cli_leaves_the_runs_records_to_the_end_of_the_process(corpus, tmp_path, fake_engine, monkeypatch):
+    """`python -m pipeline run` ends the process right after the run (`leave`): the run's records stay in its
+    report, out of the cyclic collector's reach, instead of being freed one by one; `main` (a caller that
+    goes on) and `run` by default keep nothing."""
+    import gc
+
+    from pipeline.__main__ import _main, main
+
+    monkeypatch.chdir(ROOT)  # (the default config)
+    kept: list = []
+    try:
+        assert _main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "cli")], kept) == 0
+        records = kept[0].records
+        assert [d.path for d in records.ingested.documents] == [d["file"] for d in kept[0].manifest["documents"]]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert main(["run", "--corpus", str(corpus), "--out", str(tmp_path / "main")]) == 0
+    assert run_in_process(corpus, tmp_path / "library").records is None

@@ -18,6 +18,11 @@ the cluster's tasks that brings only the pairs back to this process.
 what it reads: on the local pool's workers, or one Ray task per block (the
 block through the object store); the results in block order.
 
+`background(shared)`: one worker of its own whose `map_async(fn, items)` returns
+at once (`ready()`, `get()`), for a few items whose results are wanted later
+while this process goes on (ingest's new records in a mostly cached run); None
+on Ray (such items run on a session).
+
 `session(shared)` keeps workers (and whatever they built lazily, such as a
 translation engine) alive across several `map` calls; `map` on a session
 blocks until every result is back. `run_scope()` wraps a whole run: the local
@@ -49,6 +54,7 @@ class Executor(Protocol):
     workers: int
     similar_pairs: Callable[..., list[Any]] | None
     top_neighbours: Callable[..., list[tuple[int, int]]] | None
+    background: Callable[[Any], ContextManager[Any]] | None
 
     def map_blocks(self, fn: Callable[[Any, T], R], shared: Any, blocks: Sequence[T]) -> list[R]: ...
 

@@ -12,6 +12,11 @@ In a worker, what it inherited from the parent is moved out of the cyclic collec
 (`gc.freeze`): a collection would otherwise write to every inherited object and unshare its page.
 
 With one worker, or one item, everything runs in this process. Results come back in item order.
+
+`background(shared)` is one more worker, of its own, forked when it opens: `map_async` hands it items
+and returns at once, so this process goes on with other work; it builds what it needs (a language model)
+itself, on its first item. For a few items whose results are wanted later (ingest's new records in a run
+that finds most in its cache), while this process and that worker keep two cores busy.
 """
 
 from __future__ import annotations
@@ -112,6 +117,19 @@ class _PoolSession:
         return self.pool.map(fn, items, self.token, self.shared, self._context, self.collect)
 
 
+class _Background:
+    """One forked worker of its own; `map_async` returns a `multiprocessing.pool.AsyncResult` (`ready`, `get`:
+    the results in item order, or the first error raised)."""
+
+    def __init__(self, shared: Any) -> None:
+        self.token = next(_tokens)
+        self.collect = gc.isenabled()
+        self.pool = multiprocessing.get_context("fork").Pool(1, initializer=_init_worker, initargs=(self.token, shared))
+
+    def map_async(self, fn: Callable[[Any, T], R], items: Sequence[T]) -> Any:
+        return self.pool.map_async(_call, [(self.token, None, self.collect, fn, item) for item in items], chunksize=1)
+
+
 class LocalExecutor:
     name = "local"
     similar_pairs = None  # corpus-wide steps run find_similar_pairs in the driver's process (numpy)
@@ -155,6 +173,21 @@ class LocalExecutor:
         else:
             if pool is not kept:
                 pool.close()
+
+    @contextmanager
+    def background(self, shared: Any) -> Iterator[_Background]:
+        """One worker besides the pool, forked now (inheriting `shared`), for work not waited for at once
+        (`_Background.map_async`); closed when the block ends, after its last item."""
+        worker = _Background(shared)
+        try:
+            yield worker
+        except BaseException:
+            worker.pool.terminate()
+            raise
+        else:
+            worker.pool.close()
+        finally:
+            worker.pool.join()
 
     def map_blocks(self, fn: Callable[[Any, T], R], shared: Any, blocks: Sequence[T]) -> list[R]:
         """Independent blocks of a corpus-wide step (dedup's same-fact comparisons) on the workers: a session

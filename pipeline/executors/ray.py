@@ -151,6 +151,7 @@ class _ActorSession:
 
 class RayExecutor:
     name = "ray"
+    background = None  # no worker of its own for work not waited for: ingest's few new records run on a session
 
     def __init__(self, address: str = "", workers: int = 0) -> None:
         self.address = address
