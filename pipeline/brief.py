@@ -42,8 +42,15 @@ def choose_headline(story: Story, index: CorpusIndex, summary: Summary) -> str:
     titled = [d for d in docs if d.title]
     if titled:
         words = ContentWords()
-        bodies = [" ".join(p.text for p in d.paragraphs if p.kind == "body") for d in docs]
-        space = tfidf([words.stems(t) for t in [d.title or "" for d in titled] + [" ".join(bodies)]])
+        # The story's body: the stems of every body paragraph, in order (the stems of their text joined). The
+        # copies of an article repeat most paragraphs: each distinct paragraph is stemmed once.
+        stemmed: dict[str, list[str]] = {}
+        body: list[str] = []
+        for p in (p for d in docs for p in d.paragraphs if p.kind == "body"):
+            if p.text not in stemmed:
+                stemmed[p.text] = words.stems(p.text)
+            body.extend(stemmed[p.text])
+        space = tfidf([words.stems(d.title or "") for d in titled] + [body])
         story_vec = len(titled)
         best = max(range(len(titled)), key=lambda i: (space.cosine(i, story_vec), -i))
         return titled[best].title or ""
