@@ -86,14 +86,20 @@ class SliceParts:
     @classmethod
     def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str]) -> "SliceParts":
         """The documents `doc_ids`, and the sentences `sids` of other documents (ids of theirs, or not in the
-        corpus, are left out; each once)."""
+        corpus, are left out; each once). Such a sentence travels with its own text only (the text its citation
+        quotes, one string for both), not its paragraph's; its paragraph's copy once for all its sentences."""
         own, others, sources = set(doc_ids), {}, {}
+        stubs: dict[str, Paragraph] = {}
         for sid in sids:
             sentence = index.sentences.get(sid)
             if sentence is None or sid in others or index.paragraphs[sentence.pid].doc_id in own:
                 continue
-            paragraph = index.paragraphs[sentence.pid]
-            others[sid] = (sentence, replace(paragraph, text="", sentences=()), index.cite(sid, sources))
+            if sentence.pid not in stubs:
+                stubs[sentence.pid] = replace(index.paragraphs[sentence.pid], text="", sentences=())
+            citation = index.cite(sid, sources)
+            alone = Sentence(sid, sentence.pid, citation.text, sentence.line_start, sentence.line_end,
+                             sentence.char_start, sentence.char_end)
+            others[sid] = (alone, stubs[sentence.pid], citation)
         return cls(tuple(index.documents[d] for d in doc_ids), tuple(others.values()))
 
     def index(self) -> CorpusSlice:
