@@ -32,6 +32,7 @@ import marshal
 import os
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -876,9 +877,22 @@ def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | N
         return None
 
 
+def _whole(value: Any) -> bool:
+    """Whether a cached summary entry holds a whole StoryText (summary, quotes, plan): such a hit needs no worker
+    (an older entry holds the summary only: the worker then extracts its quotes and plans again)."""
+    return isinstance(value, dict) and "quotes" in value
+
+
 def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
                       cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
                       stats: FlowStats, by_doc: Mapping[str, list] | None = None) -> list[StoryText]:
+    """Each story's StoryText: whole cache hits decoded here, the others made on the workers.
+
+    The stories to summarise go to the workers in batches, from a thread of this process that only waits on
+    them: the first batch is sent before the cached entries are decoded here, so that decoding (a +1% run
+    decodes most of the stories) overlaps the workers' summaries instead of following them, and each next
+    batch's inputs are made, and each finished batch is encoded and cached, while the workers summarise.
+    A whole entry that no longer decodes is summarised in the last batch."""
     step = SummarizeStep()
     with hooks.stage(step.name):  # (the keys and the cache's answers too: a warm run's whole summarize stage)
         by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
@@ -886,23 +900,52 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         group_docs = docs_by_group(by_doc)
         keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
         found = cache.get_many("summary", keys)
-        # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
-        with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
-            done = [_decoded_text(s, found.get(k), index) for s, k in zip(stories, keys)]
-        todo = [(i, s, _decoded_summary(found.get(k), index)) for i, (s, k) in enumerate(zip(stories, keys))
-                if done[i] is None]
-        stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
+        done: list[StoryText | None] = [None] * len(stories)
+        todo = [i for i, k in enumerate(keys) if not _whole(found.get(k))]
+        decoded = not todo
+        if decoded:  # (a warm run: the workers are needed only for an entry that no longer decodes)
+            _decode_whole(stories, keys, found, index, done, todo)
+        if not todo:
+            return [t for t in done if t is not None]
         # neural summarizers use their own threads: one worker
         workers = 1 if settings.summarize.backend != "extractive" else None
-        if todo:
-            with executor.session(StoryContext(settings, summarizer), workers=workers) as session:
-                for start in range(0, len(todo), SUMMARIZE_BATCH):  # only a batch's slices held here at once
+        with collector_paused(), executor.session(StoryContext(settings, summarizer), workers=workers) as session, \
+                ThreadPoolExecutor(1, thread_name_prefix="summarize") as waiting:
+            def send(batch: list[int]) -> Future[list[StoryText]]:
+                # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
+                hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
+                stats.summarize_calls += sum(1 for hit in hits if hit is None)
+                items = [story_input(stories[i], hit, index, by_doc) for i, hit in zip(batch, hits)]
+                return waiting.submit(step.run, session, items)
+
+            # batches of stories, so that at most two batches' slices are held here at once: the one the workers
+            # summarise, and the next, whose inputs are made meanwhile
+            start = min(len(todo), SUMMARIZE_BATCH)
+            sent = [(todo[:start], send(todo[:start]))]
+            if not decoded:
+                _decode_whole(stories, keys, found, index, done, todo)  # (while the workers summarise)
+            while sent:
+                if start < len(todo):
                     batch = todo[start:start + SUMMARIZE_BATCH]
-                    made = step.run(session, [story_input(s, hit, index, by_doc) for _, s, hit in batch])
-                    for (i, _, _), text in zip(batch, made):
-                        done[i] = text
-                    cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for (i, _, _), t in zip(batch, made)])
+                    start += len(batch)
+                    sent.append((batch, send(batch)))
+                batch, future = sent.pop(0)
+                made = future.result()
+                for i, text in zip(batch, made):
+                    done[i] = text
+                cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for i, t in zip(batch, made)])
     return [t for t in done if t is not None]
+
+
+def _decode_whole(stories: Sequence[Story], keys: Sequence[str], found: Mapping[str, Any], index: CorpusIndex,
+                  done: list[StoryText | None], todo: list[int]) -> None:
+    """Decode the whole cache hits into `done`; one that no longer decodes joins `todo` (a miss)."""
+    with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
+        for i, (story, key) in enumerate(zip(stories, keys)):
+            if _whole(found.get(key)):
+                done[i] = _decoded_text(story, found[key], index)
+                if done[i] is None:
+                    todo.append(i)
 
 
 def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str],
