@@ -233,3 +233,67 @@ def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
 def _pid_and_context(shared, item):
     time.sleep(0.05)  # both workers take items
     return os.getpid(), shared
+
+
+def test_summaries_made_on_the_workers_and_read_back_from_the_cache_are_the_same(tmp_path):
+    """A story whose cached entry is missing or no longer decodes is summarised (on the workers, while the
+    others are decoded here); every story's text equals what a run without the cache makes, in story order."""
+    import json
+
+    from pipeline.cache import Cache
+    from pipeline.executors.local import LocalExecutor
+    from pipeline.flow import FlowStats, NoHooks, summarize_stories
+
+    settings, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
+    cache = Cache(tmp_path / "cache.sqlite")
+    executor = LocalExecutor(2)
+
+    def summarize() -> tuple[list, int]:
+        stats = FlowStats()
+        with executor.run_scope():
+            texts = summarize_stories(stories, index, None, settings, cache, executor, ctx.summarizer, NoHooks(),
+                                      stats, by_doc)
+        return texts, stats.summarize_calls
+
+    made, calls = summarize()
+    assert calls == len(stories) == 2 and [t.summary.story_id for t in made] == [s.story_id for s in stories]
+    assert summarize() == (made, 0)  # every entry whole: decoded, nothing summarised
+    rows = cache._db.execute("SELECT key, value FROM entries WHERE kind = 'summary'").fetchall()
+    assert len(rows) == 2
+    key, value = rows[0]
+    entry = json.loads(value)
+    entry["summary"]["sentences"][0]["citations"][0] = "gone:p1.s1"  # a sentence no longer in the corpus
+    cache.put("summary", key, entry)
+    assert summarize() == (made, 1)  # that story only, summarised again
+    cache._db.execute("DELETE FROM entries WHERE kind = 'summary'")
+    assert summarize() == (made, 2)
+
+
+def test_translations_known_are_looked_up_first_and_only_the_others_go_to_the_engine(tmp_path):
+    """Texts translated before are read from the cache in one pass; the engine gets the others in as few
+    batches as TRANSLATE_BATCH allows (not a few texts in every batch); the English comes back per text."""
+    from pipeline.cache import Cache, CachedTranslator
+    from pipeline.flow import TranslateStep
+
+    class Recording:  # translator test double: records what it is asked
+        engine = "recording"
+
+        def __init__(self) -> None:
+            self.asked: list[list[str]] = []
+
+        def translate(self, texts):
+            self.asked.append(list(texts))
+            return [f"EN[{t}]" for t in texts]
+
+    cache, inner = Cache(tmp_path / "cache.sqlite"), Recording()
+    translator = CachedTranslator(inner, cache, {"engine": "recording"})
+    old = [f"phrase connue {i}" for i in range(1200)]
+    TranslateStep().run(translator, old)
+    inner.asked.clear()
+    new = [f"phrase nouvelle {i}" for i in range(3)]
+    texts = [old[0], new[0], *old[1:600], new[1], *old[600:], new[2], new[0]]
+    seen: list[int] = []
+    english, failed = TranslateStep().run(translator, texts, seen.append)
+    assert inner.asked == [new] and not failed
+    assert list(english) == list(dict.fromkeys(texts)) and all(english[t] == f"EN[{t}]" for t in texts)
+    assert sum(seen) == len(set(texts))
