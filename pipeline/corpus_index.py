@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Sequence
 
 from .model import Citation, Document, Paragraph, Sentence
@@ -68,10 +68,13 @@ class CorpusSlice(CorpusIndex):
     some documents whole, and single sentences of other documents (`SliceParts`)."""
 
     citations: dict[str, Citation]  # each sentence of another document: its citation, made from the whole index
+    # the source texts of its documents made so far (`CorpusIndex.cite`): a story's work cites many sentences
+    # of its few documents, each document's source text is made once
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def cite(self, sid: str, sources: dict[str, str] | None = None) -> Citation:
         made = self.citations.get(sid)
-        return made if made is not None else super().cite(sid, sources)
+        return made if made is not None else super().cite(sid, self.sources if sources is None else sources)
 
 
 @dataclass(frozen=True)

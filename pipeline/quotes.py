@@ -305,6 +305,9 @@ class _Read:
         self.marks: dict[str, list[tuple[int, int, str]]] = {}
         self.after: dict[str, _Said] = {}
         self.before: dict[str, tuple[_Said | None, _Said]] = {}
+        self.opening: dict[str, bool] = {}
+        self.within: dict[str, bool] = {}
+        self.long: dict[str, bool] = {}
 
     def quotes_in(self, paragraph: Paragraph) -> list[tuple[int, int, str]]:
         if paragraph.text not in self.marks:
@@ -321,6 +324,24 @@ class _Read:
         if lead not in self.before:
             self.before[lead] = _before(lead)
         return self.before[lead]
+
+    def opens_sentence(self, lead: str) -> bool:
+        """Whether nothing of its sentence comes before the quotation (the lead ends a sentence, or is empty)."""
+        if lead not in self.opening:
+            self.opening[lead] = not _SENTENCE_END.split(lead + " ")[-1].strip(" ,.;:")
+        return self.opening[lead]
+
+    def within_a_sentence(self, lead: str) -> bool:
+        """Whether the lead (between two quotations) holds one sentence end at most."""
+        if lead not in self.within:
+            self.within[lead] = len(_SENTENCE_END.split(lead.strip() + " ")) <= 2
+        return self.within[lead]
+
+    def long_enough(self, quoted: str) -> bool:
+        """Whether a quotation has `MIN_WORDS` words or more."""
+        if quoted not in self.long:
+            self.long[quoted] = len(_words(quoted)) >= MIN_WORDS
+        return self.long[quoted]
 
 
 def _clip(text: str, width: int = 90) -> str:
@@ -366,9 +387,9 @@ def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[
                         evidence = f"{evidence} → {speaker} (last person named before it)"
                     else:
                         evidence = None
-            if speaker is None and not _SENTENCE_END.split(lead + " ")[-1].strip(" ,.;:"):
+            if speaker is None and read.opens_sentence(lead):
                 # continues the quotation just before it
-                if k > 0 and prev_speaker_here and len(_SENTENCE_END.split(lead.strip() + " ")) <= 2:
+                if k > 0 and prev_speaker_here and read.within_a_sentence(lead):
                     speaker, evidence = prev_speaker_here, f"continues the previous quotation of {prev_speaker_here}"
                 elif k == 0 and not lead.strip() and previous_ended_with_quote and previous_speaker and not tail.strip(" ,.;:"):
                     speaker, evidence = previous_speaker, f"continues the previous quotation of {previous_speaker}"
@@ -377,7 +398,7 @@ def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[
             else:
                 last = (p.index, speaker)
             prev_speaker_here = speaker
-            if p.pid in keep and len(_words(quoted)) >= MIN_WORDS:
+            if p.pid in keep and read.long_enough(quoted):
                 inner_start = p.text.index(quoted, start)
                 found.append(_Found(p.pid, p.doc_id, (position, p.index), inner_start, inner_start + len(quoted),
                                     quoted, speaker, evidence))
