@@ -32,6 +32,7 @@ import marshal
 import os
 import shutil
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ log = logging.getLogger("pipeline")
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
 RENDER_BATCH = 256  # briefs per cache read of their files
-SUMMARIZE_BATCH = 256  # stories per call to the workers (and per cache write of their summaries)
+SUMMARIZE_BATCH = 64  # stories per call to the workers (and per cache write of their summaries)
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -896,10 +897,10 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
     """Each story's StoryText: whole cache hits decoded here, the others made on the workers.
 
     The stories to summarise go to the workers in batches, from a thread of this process that only waits on
-    them: the first batch is sent before the cached entries are decoded here, so that decoding (a +1% run
-    decodes most of the stories) overlaps the workers' summaries instead of following them, and each next
-    batch's inputs are made, and each finished batch is encoded and cached, while the workers summarise.
-    A whole entry that no longer decodes is summarised in the last batch."""
+    them, two batches at a time: the one the workers summarise, and the next, its inputs made. The first go
+    before the cached entries are decoded here, and more go as decoding goes on, so that decoding (a +1% run
+    decodes most of the stories) overlaps the workers' summaries instead of following them. A whole entry that
+    no longer decodes is summarised with the last batches."""
     step = SummarizeStep()
     with hooks.stage(step.name):  # (the keys and the cache's answers too: a warm run's whole summarize stage)
         by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
@@ -908,51 +909,62 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
         found = cache.get_many("summary", keys)
         done: list[StoryText | None] = [None] * len(stories)
+        whole = [i for i, k in enumerate(keys) if _whole(found.get(k))]
         todo = [i for i, k in enumerate(keys) if not _whole(found.get(k))]
-        decoded = not todo
-        if decoded:  # (a warm run: the workers are needed only for an entry that no longer decodes)
-            _decode_whole(stories, keys, found, index, done, todo)
+        if not todo:  # (a warm run: the workers are needed only for an entry that no longer decodes)
+            _decode_whole(whole, stories, keys, found, index, done, todo)
+            whole = []
         if not todo:
             return [t for t in done if t is not None]
         # neural summarizers use their own threads: one worker
         workers = 1 if settings.summarize.backend != "extractive" else None
         with collector_paused(), executor.session(StoryContext(settings, summarizer), workers=workers) as session, \
                 ThreadPoolExecutor(1, thread_name_prefix="summarize") as waiting:
-            def send(batch: list[int]) -> Future[list[StoryText]]:
-                # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
-                hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
-                stats.summarize_calls += sum(1 for hit in hits if hit is None)
-                items = [story_input(stories[i], hit, index, by_doc) for i, hit in zip(batch, hits)]
-                return waiting.submit(step.run, session, items)
+            pending: deque[tuple[list[int], Future[list[StoryText]]]] = deque()
+            sent = 0  # stories of `todo` sent so far
 
-            # batches of stories, so that at most two batches' slices are held here at once: the one the workers
-            # summarise, and the next, whose inputs are made meanwhile
-            start = min(len(todo), SUMMARIZE_BATCH)
-            sent = [(todo[:start], send(todo[:start]))]
-            if not decoded:
-                _decode_whole(stories, keys, found, index, done, todo)  # (while the workers summarise)
-            while sent:
-                if start < len(todo):
-                    batch = todo[start:start + SUMMARIZE_BATCH]
-                    start += len(batch)
-                    sent.append((batch, send(batch)))
-                batch, future = sent.pop(0)
-                made = future.result()
-                for i, text in zip(batch, made):
-                    done[i] = text
-                cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for i, t in zip(batch, made)])
+            def top_up() -> None:
+                """Two batches with the workers (so at most two batches' slices held here at once)."""
+                nonlocal sent
+                while len(pending) < 2 and sent < len(todo):
+                    batch = todo[sent:sent + SUMMARIZE_BATCH]
+                    sent += len(batch)
+                    # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
+                    hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
+                    stats.summarize_calls += sum(1 for hit in hits if hit is None)
+                    items = [story_input(stories[i], hit, index, by_doc) for i, hit in zip(batch, hits)]
+                    pending.append((batch, waiting.submit(step.run, session, items)))
+
+            def collect(wait: bool) -> None:
+                """The batches the workers have finished (waiting for the first with `wait`): kept and cached."""
+                while pending and (wait or pending[0][1].done()):
+                    batch, future = pending.popleft()
+                    made = future.result()
+                    for i, text in zip(batch, made):
+                        done[i] = text
+                    cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for i, t in zip(batch, made)])
+                    wait = False
+                    top_up()
+
+            top_up()
+            for start in range(0, len(whole), SUMMARIZE_BATCH):  # (while the workers summarise)
+                _decode_whole(whole[start:start + SUMMARIZE_BATCH], stories, keys, found, index, done, todo)
+                collect(wait=False)
+                top_up()
+            while pending:
+                collect(wait=True)
     return [t for t in done if t is not None]
 
 
-def _decode_whole(stories: Sequence[Story], keys: Sequence[str], found: Mapping[str, Any], index: CorpusIndex,
-                  done: list[StoryText | None], todo: list[int]) -> None:
-    """Decode the whole cache hits into `done`; one that no longer decodes joins `todo` (a miss)."""
+def _decode_whole(which: Sequence[int], stories: Sequence[Story], keys: Sequence[str], found: Mapping[str, Any],
+                  index: CorpusIndex, done: list[StoryText | None], todo: list[int]) -> None:
+    """Decode the whole cache hits `which` (positions in `stories`) into `done`; one that no longer decodes joins
+    `todo` (a miss)."""
     with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
-        for i, (story, key) in enumerate(zip(stories, keys)):
-            if _whole(found.get(key)):
-                done[i] = _decoded_text(story, found[key], index)
-                if done[i] is None:
-                    todo.append(i)
+        for i in which:
+            done[i] = _decoded_text(stories[i], found[keys[i]], index)
+            if done[i] is None:
+                todo.append(i)
 
 
 def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str],
