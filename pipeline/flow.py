@@ -430,10 +430,23 @@ def _doc_of(member_id: str, index: CorpusIndex) -> str:
 
 
 def _summarize_story(ctx: StoryContext, item: StoryInput) -> StoryText:
-    """Worker function: a story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
+    """A story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
+    return _story_text(ctx, item, item.parts.index())
+
+
+def _summarized(ctx: StoryContext, item: StoryInput) -> tuple[StoryText, dict[str, Any]]:
+    """Worker function: a story's StoryText (`_summarize_story`) and its cache entry (`_encoded_text`), encoded
+    here against the story's slice, which cites every sentence it holds as the whole index does (so the main
+    process, which decodes the cached stories meanwhile, does not cite them again to encode them)."""
+    index = item.parts.index()
+    text = _story_text(ctx, item, index)
+    return text, _encoded_text(text, index)
+
+
+def _story_text(ctx: StoryContext, item: StoryInput, index: CorpusIndex) -> StoryText:
     from .quotes import extract_quotes
 
-    story, index, dedup = item.story, item.parts.index(), item.dedup()
+    story, dedup = item.story, item.dedup()
     if item.cached is None:
         summary = ctx.summarizer.summarize(story, index, dedup)
         headline_fr = choose_headline(story, index, summary)
@@ -499,8 +512,9 @@ class SummarizeStep:
             sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
         )
 
-    def run(self, session: Session, items: Sequence[StoryInput]) -> list[StoryText]:
-        return session.map(_summarize_story, items)
+    def run(self, session: Session, items: Sequence[StoryInput]) -> list[tuple[StoryText, dict[str, Any]]]:
+        """Each story's StoryText and its cache entry."""
+        return session.map(_summarized, items)
 
 
 def _summarizer_model(settings: Settings) -> dict[str, str] | None:
@@ -920,7 +934,7 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         workers = 1 if settings.summarize.backend != "extractive" else None
         with collector_paused(), executor.session(StoryContext(settings, summarizer), workers=workers) as session, \
                 ThreadPoolExecutor(1, thread_name_prefix="summarize") as waiting:
-            pending: deque[tuple[list[int], Future[list[StoryText]]]] = deque()
+            pending: deque[tuple[list[int], Future[list[tuple[StoryText, dict[str, Any]]]]]] = deque()
             sent = 0  # stories of `todo` sent so far
 
             def top_up() -> None:
@@ -940,9 +954,9 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                 while pending and (wait or pending[0][1].done()):
                     batch, future = pending.popleft()
                     made = future.result()
-                    for i, text in zip(batch, made):
+                    for i, (text, _) in zip(batch, made):
                         done[i] = text
-                    cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for i, t in zip(batch, made)])
+                    cache.put_many("summary", [(keys[i], entry) for i, (_, entry) in zip(batch, made)])
                     wait = False
                     top_up()
 

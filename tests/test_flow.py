@@ -183,9 +183,9 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
 def test_a_summary_key_names_the_code_that_makes_and_caches_summaries():
     """Editing the worker function, what a story's input holds or how summaries are cached (all in
     pipeline.flow) makes every summary again: the step's code fingerprint covers their module."""
-    from pipeline.flow import SummarizeStep, _encoded_text, _summarize_story, story_input
+    from pipeline.flow import SummarizeStep, _encoded_text, _summarize_story, _summarized, story_input
 
-    for fn in (_summarize_story, story_input, _encoded_text):
+    for fn in (_summarize_story, _summarized, story_input, _encoded_text):
         assert fn.__module__ in SummarizeStep.code
 
 
@@ -195,13 +195,15 @@ def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_id
     import dataclasses
     import json
 
-    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, story_input
+    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, _summarized, story_input
 
     _, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
     for story in stories:
         text = _summarize_story(ctx, story_input(story, None, index, by_doc))
         cited = [c for s in text.summary.sentences for c in s.citations]
         assert len(cited) > 1
+        # a worker encodes the entry against the story's slice: the same entry as against the whole index
+        assert _summarized(ctx, story_input(story, None, index, by_doc)) == (text, _encoded_text(text, index))
         value = json.loads(json.dumps(_encoded_text(text, index)))
         assert [c for s in value["summary"]["sentences"] for c in s["citations"]] == [c.sid for c in cited]
         assert _decoded_text(story, value, index) == text
