@@ -277,25 +277,17 @@ def test_translations_known_are_looked_up_first_and_only_the_others_go_to_the_en
     from pipeline.cache import Cache, CachedTranslator
     from pipeline.flow import TranslateStep
 
-    class Recording:  # translator test double: records what it is asked
-        engine = "recording"
+    from test_runner_ops import CountingTranslator
 
-        def __init__(self) -> None:
-            self.asked: list[list[str]] = []
-
-        def translate(self, texts):
-            self.asked.append(list(texts))
-            return [f"EN[{t}]" for t in texts]
-
-    cache, inner = Cache(tmp_path / "cache.sqlite"), Recording()
-    translator = CachedTranslator(inner, cache, {"engine": "recording"})
+    cache, inner = Cache(tmp_path / "cache.sqlite"), CountingTranslator()
+    translator = CachedTranslator(inner, cache, {"engine": inner.engine})
     old = [f"phrase connue {i}" for i in range(1200)]
     TranslateStep().run(translator, old)
-    inner.asked.clear()
+    inner.calls.clear()
     new = [f"phrase nouvelle {i}" for i in range(3)]
     texts = [old[0], new[0], *old[1:600], new[1], *old[600:], new[2], new[0]]
     seen: list[int] = []
     english, failed = TranslateStep().run(translator, texts, seen.append)
-    assert inner.asked == [new] and not failed
+    assert inner.calls == [new] and not failed
     assert list(english) == list(dict.fromkeys(texts)) and all(english[t] == f"EN[{t}]" for t in texts)
     assert sum(seen) == len(set(texts))
