@@ -642,12 +642,6 @@ class CachedTranslator:
         self.calls = 0  # calls to the wrapped translator
         self.texts_translated = 0  # texts sent to it
 
-    def known(self, texts: Sequence[str]) -> dict[str, str]:
-        """The English of those texts translated before (from the cache), asking the engine nothing."""
-        keys = [digest(self._prefix, t) for t in texts]
-        found = self.cache.get_many("translate", keys)
-        return {t: found[k] for t, k in zip(texts, keys) if k in found}
-
     def translate(self, texts: Sequence[str]) -> list[str]:
         keys = [digest(self._prefix, t) for t in texts]
         found = self.cache.get_many("translate", keys)

@@ -624,28 +624,21 @@ class TranslateStep:
 
     def run(self, translator: CachedTranslator, texts: Sequence[str],
             progress: Callable[[int], None] | None = None) -> tuple[dict[str, str], dict[str, str]]:
-        """English for each text, and the reason for each text that could not be translated.
-
-        The texts translated before are looked up first, all of them; only the others are batched to the
-        engine (a run with a few new articles has a few hundred of them, in one or two batches that its
-        workers share, not a few in each batch of every text)."""
+        """English for each text, and the reason for each text that could not be translated."""
         unique = list(dict.fromkeys(t for t in texts))
-        known = translator.known(unique)
-        if progress:
-            progress(len(known))
-        missing = [t for t in unique if t not in known]
+        english: dict[str, str] = {}
         failed: dict[str, str] = {}
-        for i in range(0, len(missing), TRANSLATE_BATCH):
-            batch = missing[i:i + TRANSLATE_BATCH]
+        for i in range(0, len(unique), TRANSLATE_BATCH):
+            batch = unique[i:i + TRANSLATE_BATCH]
             try:
-                known.update(zip(batch, translator.translate(batch)))
+                english.update(zip(batch, translator.translate(batch)))
             except TranslationError as exc:
                 if isinstance(exc, EngineFailure):  # an engine that cannot work fails the run (exit 4)
                     raise
                 failed.update((t, str(exc)) for t in batch)
             if progress:
                 progress(len(batch))
-        return {t: known[t] for t in unique if t in known}, failed
+        return english, failed
 
 
 class BriefStep:

@@ -270,24 +270,3 @@ def test_summaries_made_on_the_workers_and_read_back_from_the_cache_are_the_same
     cache._db.execute("DELETE FROM entries WHERE kind = 'summary'")
     assert summarize() == (made, 2)
 
-
-def test_translations_known_are_looked_up_first_and_only_the_others_go_to_the_engine(tmp_path):
-    """Texts translated before are read from the cache in one pass; the engine gets the others in as few
-    batches as TRANSLATE_BATCH allows (not a few texts in every batch); the English comes back per text."""
-    from pipeline.cache import Cache, CachedTranslator
-    from pipeline.flow import TranslateStep
-
-    from test_runner_ops import CountingTranslator
-
-    cache, inner = Cache(tmp_path / "cache.sqlite"), CountingTranslator()
-    translator = CachedTranslator(inner, cache, {"engine": inner.engine})
-    old = [f"phrase connue {i}" for i in range(1200)]
-    TranslateStep().run(translator, old)
-    inner.calls.clear()
-    new = [f"phrase nouvelle {i}" for i in range(3)]
-    texts = [old[0], new[0], *old[1:600], new[1], *old[600:], new[2], new[0]]
-    seen: list[int] = []
-    english, failed = TranslateStep().run(translator, texts, seen.append)
-    assert inner.calls == [new] and not failed
-    assert list(english) == list(dict.fromkeys(texts)) and all(english[t] == f"EN[{t}]" for t in texts)
-    assert sum(seen) == len(set(texts))
