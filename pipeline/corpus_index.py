@@ -53,7 +53,7 @@ class CorpusIndex:
         if source is None:
             source = sources[doc.doc_id] = doc.source_text  # type: ignore[index]
         start, end = sentence.char_start, sentence.char_end
-        return Citation(
+        return Citation.made(
             file=doc.path, doc_id=doc.doc_id, paragraph=paragraph.index,
             line_start=sentence.line_start, line_end=sentence.line_end, text=sentence.text, sid=sid,
             char_start=start, char_end=end, exact=source[start:end],
