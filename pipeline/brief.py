@@ -31,9 +31,9 @@ import re
 from dataclasses import replace
 from typing import Mapping, NamedTuple, Sequence
 
-from .corpus_index import CorpusIndex
+from .corpus_index import CorpusIndex, sentence_spans
 from .dedup import group_of
-from .model import Brief, DedupResult, DupGroup, Quote, RelatedSource, SourceInfo, Story, Summary, SummarySentence
+from .model import Brief, DedupResult, DupGroup, Paragraph, Quote, RelatedSource, SourceInfo, Story, Summary, SummarySentence
 from .textsim import ContentWords, tfidf
 
 
@@ -42,14 +42,37 @@ def choose_headline(story: Story, index: CorpusIndex, summary: Summary) -> str:
     titled = [d for d in docs if d.title]
     if titled:
         words = ContentWords()
-        bodies = [" ".join(p.text for p in d.paragraphs if p.kind == "body") for d in docs]
-        space = tfidf([words.stems(t) for t in [d.title or "" for d in titled] + [" ".join(bodies)]])
+        # The story's body: the stems of every body paragraph, in order (the stems of their text joined)
+        stemmed: dict[str, list[str]] = {}
+        body = [w for d in docs for p in d.paragraphs if p.kind == "body" for w in _stems_of(p, words, stemmed)]
+        space = tfidf([words.stems(d.title or "") for d in titled] + [body])
         story_vec = len(titled)
         best = max(range(len(titled)), key=lambda i: (space.cosine(i, story_vec), -i))
         return titled[best].title or ""
     if summary.sentences:
         return summary.sentences[0].text_fr
     return story.story_id
+
+
+def _stems_of(paragraph: Paragraph, words: ContentWords, stemmed: dict[str, list[str]]) -> list[str]:
+    """`words.stems(paragraph.text)`, made from its sentences' stems where white space alone lies between them
+    (no word crosses it), each distinct sentence of a story stemmed once (`stemmed`: text -> stems): the copies
+    of an article repeat most sentences, and their paragraphs differ by one sentence dropped or reworded."""
+    pieces, cursor = [], 0
+    for _, start, end in sentence_spans(paragraph):
+        gap = paragraph.text[cursor:start]
+        if (gap and not gap.isspace()) or (not gap and cursor > 0) or start < cursor:
+            return words.stems(paragraph.text)
+        pieces.append(paragraph.text[start:end])
+        cursor = end
+    if paragraph.text[cursor:].strip():
+        return words.stems(paragraph.text)
+    out: list[str] = []
+    for text in pieces:
+        if text not in stemmed:
+            stemmed[text] = words.stems(text)
+        out.extend(stemmed[text])
+    return out
 
 
 # How strongly a member relates to its group's canonical sentence: the closest is preferred.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Sequence
 
 from .model import Citation, Document, Paragraph, Sentence
@@ -53,7 +53,7 @@ class CorpusIndex:
         if source is None:
             source = sources[doc.doc_id] = doc.source_text  # type: ignore[index]
         start, end = sentence.char_start, sentence.char_end
-        return Citation(
+        return Citation.made(
             file=doc.path, doc_id=doc.doc_id, paragraph=paragraph.index,
             line_start=sentence.line_start, line_end=sentence.line_end, text=sentence.text, sid=sid,
             char_start=start, char_end=end, exact=source[start:end],
@@ -68,10 +68,13 @@ class CorpusSlice(CorpusIndex):
     some documents whole, and single sentences of other documents (`SliceParts`)."""
 
     citations: dict[str, Citation]  # each sentence of another document: its citation, made from the whole index
+    # the source texts of its documents made so far (`CorpusIndex.cite`): a story's work cites many sentences
+    # of its few documents, each document's source text is made once
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def cite(self, sid: str, sources: dict[str, str] | None = None) -> Citation:
         made = self.citations.get(sid)
-        return made if made is not None else super().cite(sid, sources)
+        return made if made is not None else super().cite(sid, self.sources if sources is None else sources)
 
 
 @dataclass(frozen=True)
@@ -86,14 +89,20 @@ class SliceParts:
     @classmethod
     def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str]) -> "SliceParts":
         """The documents `doc_ids`, and the sentences `sids` of other documents (ids of theirs, or not in the
-        corpus, are left out; each once)."""
+        corpus, are left out; each once). Such a sentence travels with its own text only (the text its citation
+        quotes, one string for both), not its paragraph's; its paragraph's copy once for all its sentences."""
         own, others, sources = set(doc_ids), {}, {}
+        stubs: dict[str, Paragraph] = {}
         for sid in sids:
             sentence = index.sentences.get(sid)
             if sentence is None or sid in others or index.paragraphs[sentence.pid].doc_id in own:
                 continue
-            paragraph = index.paragraphs[sentence.pid]
-            others[sid] = (sentence, replace(paragraph, text="", sentences=()), index.cite(sid, sources))
+            if sentence.pid not in stubs:
+                stubs[sentence.pid] = replace(index.paragraphs[sentence.pid], text="", sentences=())
+            citation = index.cite(sid, sources)
+            alone = Sentence(sid, sentence.pid, citation.text, sentence.line_start, sentence.line_end,
+                             sentence.char_start, sentence.char_end)
+            others[sid] = (alone, stubs[sentence.pid], citation)
         return cls(tuple(index.documents[d] for d in doc_ids), tuple(others.values()))
 
     def index(self) -> CorpusSlice:

@@ -32,6 +32,8 @@ import marshal
 import os
 import shutil
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +62,7 @@ log = logging.getLogger("pipeline")
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
 RENDER_BATCH = 256  # briefs per cache read of their files
-SUMMARIZE_BATCH = 256  # stories per call to the workers (and per cache write of their summaries)
+SUMMARIZE_BATCH = 64  # stories per call to the workers (and per cache write of their summaries)
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -443,10 +445,23 @@ def _doc_of(member_id: str, index: CorpusIndex) -> str:
 
 
 def _summarize_story(ctx: StoryContext, item: StoryInput) -> StoryText:
-    """Worker function: a story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
+    """A story's summary (unless cached) and its quotes, from the story's slice of the corpus."""
+    return _story_text(ctx, item, item.parts.index())
+
+
+def _summarized(ctx: StoryContext, item: StoryInput) -> tuple[StoryText, dict[str, Any]]:
+    """Worker function: a story's StoryText (`_summarize_story`) and its cache entry (`_encoded_text`), encoded
+    here against the story's slice, which cites every sentence it holds as the whole index does (so the main
+    process, which decodes the cached stories meanwhile, does not cite them again to encode them)."""
+    index = item.parts.index()
+    text = _story_text(ctx, item, index)
+    return text, _encoded_text(text, index)
+
+
+def _story_text(ctx: StoryContext, item: StoryInput, index: CorpusIndex) -> StoryText:
     from .quotes import extract_quotes
 
-    story, index, dedup = item.story, item.parts.index(), item.dedup()
+    story, dedup = item.story, item.dedup()
     if item.cached is None:
         summary = ctx.summarizer.summarize(story, index, dedup)
         headline_fr = choose_headline(story, index, summary)
@@ -512,8 +527,9 @@ class SummarizeStep:
             sorted([g.level, sorted(m.id for m in g.members)] for g in groups),
         )
 
-    def run(self, session: Session, items: Sequence[StoryInput]) -> list[StoryText]:
-        return session.map(_summarize_story, items)
+    def run(self, session: Session, items: Sequence[StoryInput]) -> list[tuple[StoryText, dict[str, Any]]]:
+        """Each story's StoryText and its cache entry."""
+        return session.map(_summarized, items)
 
 
 def _summarizer_model(settings: Settings) -> dict[str, str] | None:
@@ -891,9 +907,22 @@ def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | N
         return None
 
 
+def _whole(value: Any) -> bool:
+    """Whether a cached summary entry holds a whole StoryText (summary, quotes, plan): such a hit needs no worker
+    (an older entry holds the summary only: the worker then extracts its quotes and plans again)."""
+    return isinstance(value, dict) and "quotes" in value
+
+
 def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
                       cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
                       stats: FlowStats, by_doc: Mapping[str, list] | None = None) -> list[StoryText]:
+    """Each story's StoryText: whole cache hits decoded here, the others made on the workers.
+
+    The stories to summarise go to the workers in batches, from a thread of this process that only waits on
+    them, two batches at a time: the one the workers summarise, and the next, its inputs made. The first go
+    before the cached entries are decoded here, and more go as decoding goes on, so that decoding (a +1% run
+    decodes most of the stories) overlaps the workers' summaries instead of following them. A whole entry that
+    no longer decodes is summarised with the last batches."""
     step = SummarizeStep()
     with hooks.stage(step.name):  # (the keys and the cache's answers too: a warm run's whole summarize stage)
         by_doc = by_doc if by_doc is not None else groups_by_document(dedup_result, index)
@@ -901,23 +930,63 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
         group_docs = docs_by_group(by_doc)
         keys = [step.key(s, index, by_doc, fixed, group_docs) for s in stories]
         found = cache.get_many("summary", keys)
-        # a whole hit (summary, quotes, plan) needs no worker; a summary-only hit still needs its quotes
-        with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
-            done = [_decoded_text(s, found.get(k), index) for s, k in zip(stories, keys)]
-        todo = [(i, s, _decoded_summary(found.get(k), index)) for i, (s, k) in enumerate(zip(stories, keys))
-                if done[i] is None]
-        stats.summarize_calls += sum(1 for _, _, hit in todo if hit is None)
+        done: list[StoryText | None] = [None] * len(stories)
+        whole = [i for i, k in enumerate(keys) if _whole(found.get(k))]
+        todo = [i for i, k in enumerate(keys) if not _whole(found.get(k))]
+        if not todo:  # (a warm run: the workers are needed only for an entry that no longer decodes)
+            _decode_whole(whole, stories, keys, found, index, done, todo)
+            whole = []
+        if not todo:
+            return [t for t in done if t is not None]
         # neural summarizers use their own threads: one worker
         workers = 1 if settings.summarize.backend != "extractive" else None
-        if todo:
-            with executor.session(StoryContext(settings, summarizer), workers=workers) as session:
-                for start in range(0, len(todo), SUMMARIZE_BATCH):  # only a batch's slices held here at once
-                    batch = todo[start:start + SUMMARIZE_BATCH]
-                    made = step.run(session, [story_input(s, hit, index, by_doc) for _, s, hit in batch])
-                    for (i, _, _), text in zip(batch, made):
+        with collector_paused(), executor.session(StoryContext(settings, summarizer), workers=workers) as session, \
+                ThreadPoolExecutor(1, thread_name_prefix="summarize") as waiting:
+            pending: deque[tuple[list[int], Future[list[tuple[StoryText, dict[str, Any]]]]]] = deque()
+            sent = 0  # stories of `todo` sent so far
+
+            def top_up() -> None:
+                """Two batches with the workers (so at most two batches' slices held here at once)."""
+                nonlocal sent
+                while len(pending) < 2 and sent < len(todo):
+                    batch = todo[sent:sent + SUMMARIZE_BATCH]
+                    sent += len(batch)
+                    # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
+                    hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
+                    stats.summarize_calls += sum(1 for hit in hits if hit is None)
+                    items = [story_input(stories[i], hit, index, by_doc) for i, hit in zip(batch, hits)]
+                    pending.append((batch, waiting.submit(step.run, session, items)))
+
+            def collect(wait: bool) -> None:
+                """The batches the workers have finished (waiting for the first with `wait`): kept and cached."""
+                while pending and (wait or pending[0][1].done()):
+                    batch, future = pending.popleft()
+                    made = future.result()
+                    for i, (text, _) in zip(batch, made):
                         done[i] = text
-                    cache.put_many("summary", [(keys[i], _encoded_text(t, index)) for (i, _, _), t in zip(batch, made)])
+                    cache.put_many("summary", [(keys[i], entry) for i, (_, entry) in zip(batch, made)])
+                    wait = False
+                    top_up()
+
+            top_up()
+            for start in range(0, len(whole), SUMMARIZE_BATCH):  # (while the workers summarise)
+                _decode_whole(whole[start:start + SUMMARIZE_BATCH], stories, keys, found, index, done, todo)
+                collect(wait=False)
+                top_up()
+            while pending:
+                collect(wait=True)
     return [t for t in done if t is not None]
+
+
+def _decode_whole(which: Sequence[int], stories: Sequence[Story], keys: Sequence[str], found: Mapping[str, Any],
+                  index: CorpusIndex, done: list[StoryText | None], todo: list[int]) -> None:
+    """Decode the whole cache hits `which` (positions in `stories`) into `done`; one that no longer decodes joins
+    `todo` (a miss)."""
+    with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
+        for i in which:
+            done[i] = _decoded_text(stories[i], found[keys[i]], index)
+            if done[i] is None:
+                todo.append(i)
 
 
 def _one_brief(story: Story, text: StoryText, translated: Mapping[tuple[str, str, str], str],

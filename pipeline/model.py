@@ -257,6 +257,17 @@ class Citation:
     suffix: str = ""  # up to 32 characters after exact
     url: str | None = None  # the document's URL when known
 
+    @staticmethod
+    def made(file: str, doc_id: str, paragraph: int, line_start: int, line_end: int, text: str, sid: str,
+             char_start: int, char_end: int, exact: str, prefix: str, suffix: str, url: str | None) -> "Citation":
+        """`Citation(...)` of these fields, made without the frozen record's field-by-field set (4x faster; a
+        +1% run at 10,000 articles makes 200,000 citations from the index: `CorpusIndex.cite`)."""
+        obj = object.__new__(Citation)
+        obj.__dict__.update(file=file, doc_id=doc_id, paragraph=paragraph, line_start=line_start, line_end=line_end,
+                            text=text, sid=sid, char_start=char_start, char_end=char_end, exact=exact, prefix=prefix,
+                            suffix=suffix, url=url)
+        return obj
+
 
 @dataclass(frozen=True)
 class SummarySentence:

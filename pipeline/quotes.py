@@ -216,58 +216,132 @@ def _role_speaker(phrase: str) -> str:
     return m.group(0) if m else phrase
 
 
-def _speaker_phrase(text: str, doc: _Document) -> tuple[str | None, bool]:
-    """(speaker, is_pronoun) for a subject phrase (before or after a speech verb)."""
+# What the words around a quotation say of its speaker, before its document is asked: (how, who, evidence,
+# is_pronoun). `how` says what the document adds (`_speaker`): "" (the speaker is `who`, or unknown when None),
+# "publisher" (the document's publisher, if it names one), "name" (`who`, resolved in the document).
+_Said = tuple[str, str | None, str | None, bool]
+_NOBODY: _Said = ("", None, None, False)
+
+
+def _speaker(said: _Said, doc: _Document) -> tuple[str | None, str | None, bool]:
+    """(speaker, evidence, is_pronoun) of what the words say (`_Said`), in its document."""
+    how, who, evidence, pronoun = said
+    if how == "publisher":
+        who = doc.publisher
+    elif how == "name":
+        who = doc.resolve(who or "")
+    return who, evidence, pronoun
+
+
+def _speaker_phrase(text: str) -> tuple[str, str | None, bool]:
+    """(how, who, is_pronoun) for a subject phrase (before or after a speech verb); see `_Said`."""
     clause = _LEADING_CONJ.sub("", text.strip().split(",")[-1].strip() if "," in text else text.strip())
     clause = re.sub(r"\s+(?:l'|lui|leur)$", "", clause)
     if _PRONOUN.match(clause):
-        return None, True
+        return "", None, True
     if _STATEMENT.match(clause):
-        return doc.publisher, False
+        return "publisher", None, False
     if _ROLE.match(clause):
-        return _role_speaker(clause), False
+        return "", _role_speaker(clause), False
     name = _trailing_name(text)
-    return (doc.resolve(name), False) if name else (None, False)
+    return ("name", name, False) if name else ("", None, False)
 
 
-def _after(tail: str, doc: _Document) -> tuple[str | None, str | None, bool]:
-    """Speaker from the words after the quotation: (speaker, evidence, is_pronoun)."""
+def _after(tail: str) -> _Said:
+    """What the words after the quotation say of its speaker."""
     tail = tail[:160]
     m = _TAIL_PRONOUN.match(tail)
     if m:
-        return None, m.group(0).strip(), True
+        return "", None, m.group(0).strip(), True
     m = _TAIL_VERB.match(tail) or _TAIL_SELON.match(tail)
     if not m:
-        return None, None, False
+        return _NOBODY
     rest = m.group("rest")
     evidence = tail[: m.start("rest")].strip()
     statement = _STATEMENT.match(rest)
     if statement:
-        return doc.publisher, f"{evidence} {statement.group(0)}", False
+        return "publisher", None, f"{evidence} {statement.group(0)}", False
     role = re.match(r"^[^,.;:]+", rest)
     if role and _ROLE.match(role.group(0).strip()) and not _leading_name(rest):
         who = _role_speaker(role.group(0).strip())
-        return who, f"{evidence} {role.group(0).strip()}", False
+        return "", who, f"{evidence} {role.group(0).strip()}", False
     name = _leading_name(rest)
     if name:
-        return doc.resolve(name), f"{evidence} {name}", False
-    return None, None, False
+        return "name", name, f"{evidence} {name}", False
+    return _NOBODY
 
 
-def _before(lead: str, doc: _Document) -> tuple[str | None, str | None, bool]:
-    """Speaker from the words before the quotation, in the same sentence."""
+def _before(lead: str) -> tuple[_Said | None, _Said]:
+    """What the words before the quotation, in the same sentence, say of its speaker: after "selon" (taken
+    when the document gives a speaker for it; None without "selon"), else before a speech verb."""
     sentence = _SENTENCE_END.split(lead)[-1]
     m = _LEAD_SELON.search(sentence)
+    selon = None
     if m:
-        who, _ = _speaker_phrase(m.group("who"), doc)
-        if who:
-            return who, m.group(0).strip(), False
+        how, who, _ = _speaker_phrase(m.group("who"))
+        selon = (how, who, m.group(0).strip(), False)
     m = _LEAD_VERB.search(sentence)
     if not m:
-        return None, None, False
-    subject = sentence[: m.start()]
-    speaker, pronoun = _speaker_phrase(subject, doc)
-    return speaker, _clip(sentence[: m.end()]), pronoun
+        return selon, _NOBODY
+    how, who, pronoun = _speaker_phrase(sentence[: m.start()])
+    return selon, (how, who, _clip(sentence[: m.end()]), pronoun)
+
+
+def _speaker_before(said: tuple[_Said | None, _Said], doc: _Document) -> tuple[str | None, str | None, bool]:
+    """(speaker, evidence, is_pronoun) from the words before the quotation (`_before`), in its document."""
+    selon, verb = said
+    if selon is not None:
+        who, evidence, _ = _speaker(selon, doc)
+        if who:
+            return who, evidence, False
+    return _speaker(verb, doc)
+
+
+class _Read:
+    """What a story's texts say, read once per distinct text: the copies of an article repeat their paragraphs
+    and quotations. The document's part (its publisher, its full names) is added per document (`_speaker`)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, list[tuple[int, int, str]]] = {}
+        self.after: dict[str, _Said] = {}
+        self.before: dict[str, tuple[_Said | None, _Said]] = {}
+        self.opening: dict[str, bool] = {}
+        self.within: dict[str, bool] = {}
+        self.long: dict[str, bool] = {}
+
+    def quotes_in(self, paragraph: Paragraph) -> list[tuple[int, int, str]]:
+        if paragraph.text not in self.marks:
+            self.marks[paragraph.text] = _quotes_in(paragraph)
+        return self.marks[paragraph.text]
+
+    def said_after(self, tail: str) -> _Said:
+        tail = tail[:160]  # (all `_after` reads)
+        if tail not in self.after:
+            self.after[tail] = _after(tail)
+        return self.after[tail]
+
+    def said_before(self, lead: str) -> tuple[_Said | None, _Said]:
+        if lead not in self.before:
+            self.before[lead] = _before(lead)
+        return self.before[lead]
+
+    def opens_sentence(self, lead: str) -> bool:
+        """Whether nothing of its sentence comes before the quotation (the lead ends a sentence, or is empty)."""
+        if lead not in self.opening:
+            self.opening[lead] = not _SENTENCE_END.split(lead + " ")[-1].strip(" ,.;:")
+        return self.opening[lead]
+
+    def within_a_sentence(self, lead: str) -> bool:
+        """Whether the lead (between two quotations) holds one sentence end at most."""
+        if lead not in self.within:
+            self.within[lead] = len(_SENTENCE_END.split(lead.strip() + " ")) <= 2
+        return self.within[lead]
+
+    def long_enough(self, quoted: str) -> bool:
+        """Whether a quotation has `MIN_WORDS` words or more."""
+        if quoted not in self.long:
+            self.long[quoted] = len(_words(quoted)) >= MIN_WORDS
+        return self.long[quoted]
 
 
 def _clip(text: str, width: int = 90) -> str:
@@ -283,7 +357,7 @@ def _quotes_in(paragraph: Paragraph) -> list[tuple[int, int, str]]:
     return out
 
 
-def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[str]) -> list[_Found]:
+def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[str], read: _Read) -> list[_Found]:
     doc = _Document(paragraphs)
     found: list[_Found] = []
     # (paragraph number, speaker) of the last attributed quotation, for pronouns
@@ -291,16 +365,16 @@ def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[
     previous_ended_with_quote = False
     previous_speaker: str | None = None
     for p in paragraphs:
-        marks = _quotes_in(p)
+        marks = read.quotes_in(p)
         cursor = 0
         prev_speaker_here: str | None = None
         for k, (start, end, quoted) in enumerate(marks):
             lead = p.text[cursor:start]
             next_start = marks[k + 1][0] if k + 1 < len(marks) else len(p.text)
             tail = p.text[end:next_start]
-            speaker, evidence, pronoun = _after(tail, doc)
+            speaker, evidence, pronoun = _speaker(read.said_after(tail), doc)
             if speaker is None and not pronoun:
-                speaker, evidence, pronoun = _before(lead, doc)
+                speaker, evidence, pronoun = _speaker_before(read.said_before(lead), doc)
             if speaker is None and pronoun:
                 if last is not None and p.index - last[0] <= PRONOUN_WINDOW:
                     speaker = last[1]
@@ -313,9 +387,9 @@ def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[
                         evidence = f"{evidence} → {speaker} (last person named before it)"
                     else:
                         evidence = None
-            if speaker is None and not _SENTENCE_END.split(lead + " ")[-1].strip(" ,.;:"):
+            if speaker is None and read.opens_sentence(lead):
                 # continues the quotation just before it
-                if k > 0 and prev_speaker_here and len(_SENTENCE_END.split(lead.strip() + " ")) <= 2:
+                if k > 0 and prev_speaker_here and read.within_a_sentence(lead):
                     speaker, evidence = prev_speaker_here, f"continues the previous quotation of {prev_speaker_here}"
                 elif k == 0 and not lead.strip() and previous_ended_with_quote and previous_speaker and not tail.strip(" ,.;:"):
                     speaker, evidence = previous_speaker, f"continues the previous quotation of {previous_speaker}"
@@ -324,7 +398,7 @@ def _find_in_document(paragraphs: Sequence[Paragraph], position: int, keep: set[
             else:
                 last = (p.index, speaker)
             prev_speaker_here = speaker
-            if p.pid in keep and len(_words(quoted)) >= MIN_WORDS:
+            if p.pid in keep and read.long_enough(quoted):
                 inner_start = p.text.index(quoted, start)
                 found.append(_Found(p.pid, p.doc_id, (position, p.index), inner_start, inner_start + len(quoted),
                                     quoted, speaker, evidence))
@@ -421,10 +495,11 @@ def extract_quotes(story: Story, index: CorpusIndex, limit: int = 5, skip: Seque
     """The story's key quotes, best first; a quotation that `skip` texts (the summary) already give is left out."""
     off_topic = set(story.off_topic_paragraph_ids)
     found: list[_Found] = []
+    read = _Read()
     for position, doc_id in enumerate(story.doc_ids):
         paragraphs = [p for p in index.documents[doc_id].paragraphs if p.kind == "body"]
         keep = {p.pid for p in paragraphs if p.lang == "fr" and p.pid not in off_topic}
-        found.extend(_find_in_document(paragraphs, position, keep))
+        found.extend(_find_in_document(paragraphs, position, keep, read))
 
     groups = _group(found, skip)
 

@@ -92,3 +92,17 @@ def test_a_document_whose_source_is_held_whole_is_cached_too():
     doc = dataclasses.replace(_document(), layout=SourceLayout((SOURCE,)))
     back = document_from_stored(json.loads(json.dumps(stored_document(doc))))
     assert back == doc and back.source_text == SOURCE
+
+
+def test_a_citation_made_the_fast_way_is_the_record_its_fields_make():
+    """`Citation.made` (what `CorpusIndex.cite` uses) gives the record `Citation(...)` gives: equal, same hash,
+    repr, encoding and pickle; still frozen."""
+    fields = dict(file="corpus/a.txt", doc_id="a", paragraph=3, line_start=5, line_end=6, text="Le maire a parlé.",
+                  sid="a:p3.s2", char_start=75, char_end=92, exact="Le maire a parlé.", prefix="Hier, ", suffix=" Puis",
+                  url=None)
+    made, plain = Citation.made(**fields), Citation(**fields)
+    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+    assert encode(made) == encode(plain) and pickle.loads(pickle.dumps(made)) == plain
+    assert made != dataclasses.replace(plain, prefix="elsewhere")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.text = "autre"  # type: ignore[misc]

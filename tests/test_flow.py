@@ -183,9 +183,9 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
 def test_a_summary_key_names_the_code_that_makes_and_caches_summaries():
     """Editing the worker function, what a story's input holds or how summaries are cached (all in
     pipeline.flow) makes every summary again: the step's code fingerprint covers their module."""
-    from pipeline.flow import SummarizeStep, _encoded_text, _summarize_story, story_input
+    from pipeline.flow import SummarizeStep, _encoded_text, _summarize_story, _summarized, story_input
 
-    for fn in (_summarize_story, story_input, _encoded_text):
+    for fn in (_summarize_story, _summarized, story_input, _encoded_text):
         assert fn.__module__ in SummarizeStep.code
 
 
@@ -195,13 +195,15 @@ def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_id
     import dataclasses
     import json
 
-    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, story_input
+    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, _summarized, story_input
 
     _, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
     for story in stories:
         text = _summarize_story(ctx, story_input(story, None, index, by_doc))
         cited = [c for s in text.summary.sentences for c in s.citations]
         assert len(cited) > 1
+        # a worker encodes the entry against the story's slice: the same entry as against the whole index
+        assert _summarized(ctx, story_input(story, None, index, by_doc)) == (text, _encoded_text(text, index))
         value = json.loads(json.dumps(_encoded_text(text, index)))
         assert [c for s in value["summary"]["sentences"] for c in s["citations"]] == [c.sid for c in cited]
         assert _decoded_text(story, value, index) == text
@@ -255,3 +257,38 @@ def _pid_context_item(shared, item):
 def _pid_and_context(shared, item):
     time.sleep(0.05)  # both workers take items
     return os.getpid(), shared
+
+
+def test_summaries_made_on_the_workers_and_read_back_from_the_cache_are_the_same(tmp_path):
+    """A story whose cached entry is missing or no longer decodes is summarised (on the workers, while the
+    others are decoded here); every story's text equals what a run without the cache makes, in story order."""
+    import json
+
+    from pipeline.cache import Cache
+    from pipeline.executors.local import LocalExecutor
+    from pipeline.flow import FlowStats, NoHooks, summarize_stories
+
+    settings, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
+    cache = Cache(tmp_path / "cache.sqlite")
+    executor = LocalExecutor(2)
+
+    def summarize() -> tuple[list, int]:
+        stats = FlowStats()
+        with executor.run_scope():
+            texts = summarize_stories(stories, index, None, settings, cache, executor, ctx.summarizer, NoHooks(),
+                                      stats, by_doc)
+        return texts, stats.summarize_calls
+
+    made, calls = summarize()
+    assert calls == len(stories) == 2 and [t.summary.story_id for t in made] == [s.story_id for s in stories]
+    assert summarize() == (made, 0)  # every entry whole: decoded, nothing summarised
+    rows = cache._db.execute("SELECT key, value FROM entries WHERE kind = 'summary'").fetchall()
+    assert len(rows) == 2
+    key, value = rows[0]
+    entry = json.loads(value)
+    entry["summary"]["sentences"][0]["citations"][0] = "gone:p1.s1"  # a sentence no longer in the corpus
+    cache.put("summary", key, entry)
+    assert summarize() == (made, 1)  # that story only, summarised again
+    cache._db.execute("DELETE FROM entries WHERE kind = 'summary'")
+    assert summarize() == (made, 2)
+

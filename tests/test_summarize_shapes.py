@@ -120,3 +120,29 @@ def test_split_bullets_and_shorten():
     assert shorten('Le ministre a dit, en riant, que "la Belgique, c\'est plus qu\'un voisin, un ami" hier soir.', 14) \
         == "Le ministre a dit, en riant…"
     assert shorten("un deux trois quatre cinq six sept huit neuf dix onze douze", 5) == "un deux trois quatre cinq…"
+
+
+def test_a_headline_reads_each_paragraph_stemmed_as_a_whole_whatever_lies_between_its_sentences():
+    """The story's body is stemmed sentence by sentence (each distinct sentence once) where only white space
+    lies between them, else as the paragraph's text: the same stems either way."""
+    from pipeline.brief import _stems_of
+    from pipeline.model import Paragraph, Sentence
+    from pipeline.textsim import ContentWords
+
+    def paragraph(text: str, *pieces: tuple[int, int]) -> Paragraph:
+        sentences = tuple(Sentence.span(f"d:p1.s{k}", "d:p1", text, a, b, 1, 1, a, b)
+                          for k, (a, b) in enumerate(pieces))
+        return Paragraph("d:p1", "d", 1, text, 1, 1, "fr", "body", sentences)
+
+    words, stemmed = ContentWords(), {}
+    tiled = paragraph("Le maire a parlé.  Les habitants écoutent.", (0, 17), (19, 42))
+    cases = [
+        tiled,
+        paragraph("Le maire a parlé.Les habitants écoutent.", (0, 17), (17, 40)),  # no space between them
+        paragraph("Le maire a parlé. Les habitants écoutent.", (0, 9), (18, 41)),  # words outside any sentence
+        paragraph("Le maire a parlé", (0, 7)),
+        paragraph("Le maire a parlé"),
+    ]
+    for p in cases:
+        assert _stems_of(p, words, stemmed) == words.stems(p.text)
+    assert set(stemmed) == {"Le maire a parlé.", "Les habitants écoutent."}  # the first paragraph's sentences only

@@ -218,9 +218,15 @@ class Candidate:
 def _pieces_of(paragraphs: list[tuple[int, Paragraph]], keep: set[str], cap: int, min_words: int) -> list[Candidate]:
     out: list[Candidate] = []
     position: dict[int, int] = {}
+    # a sentence's pieces depend on its text and whether it spans several lines (`readable_pieces`); the copies
+    # of an article repeat most sentences: each distinct one is cut once
+    pieces: dict[tuple[str, bool], list[tuple[str, bool]]] = {}
     for rank, p in paragraphs:
         for s in p.sentences:
-            for text, shortened in readable_pieces(s, cap):
+            shape = (s.text, s.line_end > s.line_start)
+            if shape not in pieces:
+                pieces[shape] = readable_pieces(s, cap)
+            for text, shortened in pieces[shape]:
                 position[rank] = position.get(rank, 0) + 1
                 if p.pid in keep and _words(text) >= min_words:
                     out.append(Candidate(s, text, position[rank], rank, shortened))
