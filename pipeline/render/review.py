@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..cache import collector_paused
 from ..corpus_index import CorpusIndex, sentence_spans
@@ -515,48 +515,113 @@ def _code_key() -> str:
 
 def _render_page(data: dict) -> str:
     script, script_hash = _script()
+    numbers = data["numbers"]
     return _environment().get_template("review_brief.html.j2").render(
-        **data, n_sources=n_sources, script=script, script_hash=script_hash, units=_units_html,
-        translation=_translation_html, slot=_slot_html)
+        **data, n_sources=n_sources, script=script, script_hash=script_hash,
+        cites=lambda item: Markup(_cites_html(item, numbers)), evidence_html=Markup(_evidence_html(data["evidence"])),
+        blocks_html=Markup(_blocks_html(data["blocks"])), texts_html=Markup(_texts_html(data["texts"])))
 
 
-# The page's many small repeated pieces (a text's sentences, a slot and where its copies are), written
-# here rather than as template macros: a Jinja macro call costs more than the markup it writes, and a
-# 10,000-article run writes 400,000 of them. Every text is escaped (`escape`), as autoescaping would.
+# The page's many small repeated pieces (the citations, the cited paragraphs, the blocks of duplicates, the
+# stored texts sentence by sentence) are written here rather than in the template: a Jinja loop, macro
+# call or autoescaped `{{ }}` costs more than the markup it writes, and a 10,000-article run's pages hold
+# 400,000 of them (a +1% run renders 160 pages of 200 KB). Every text is escaped (`_esc`), exactly as
+# autoescaping (markupsafe's `escape`) would; the template places each part (a test compares them).
 
-def _units_html(units: Sequence[Unit]) -> Markup:
+def _esc(value: object) -> str:
+    """markupsafe's `escape` (the same five replacements) as a plain string, without making a `Markup`."""
+    text = value if type(value) is str else str(value)
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;") \
+        .replace('"', "&#34;")
+
+
+def _cites_html(item: Any, numbers: Mapping[str, int]) -> str:
+    """A summary sentence's or quote's citation links."""
+    return "".join(f'<a class="cite" href="#ev-{numbers[c.sid]}" title="{_esc(c.file)}, paragraph {c.paragraph}">'
+                   f'{numbers[c.sid]}</a>' for c in item.citations)
+
+
+def _units_html(units: Sequence[Unit]) -> str:
     out = []
     for u in units:
         if u.kept:
-            out.append(f'<span class="kept">{escape(u.text)}</span>')
+            out.append(f'<span class="kept">{_esc(u.text)}</span>')
         elif u.k is not None:
-            out.append(f'<span class="s" data-k="{u.k}">{escape(u.text)}</span>')
+            out.append(f'<span class="s" data-k="{u.k}">{_esc(u.text)}</span>')
         else:
-            out.append(escape(u.text))
-    return Markup("".join(out))
+            out.append(_esc(u.text))
+    return "".join(out)
 
 
-def _translation_html(units: Sequence[Unit] | None, note: str) -> Markup:
+def _translation_html(units: Sequence[Unit] | None, note: str) -> str:
     if units is None:
-        return Markup(f'<span class="note">{escape(note)}</span>')
-    return Markup(str(_units_html(units)) + (f' <span class="note">({escape(note)})</span>' if note else ""))
+        return f'<span class="note">{_esc(note)}</span>'
+    return _units_html(units) + (f' <span class="note">({_esc(note)})</span>' if note else "")
 
 
 def _where_html(c: Copy) -> str:
-    relations = f' — <span class="relations">{escape("; ".join(c.relations))}</span>' if c.relations else ""
-    return f'<code class="file">{escape(c.file)}</code>, paragraph {c.paragraph}, {escape(c.lines)}{relations}'
+    relations = f' — <span class="relations">{_esc("; ".join(c.relations))}</span>' if c.relations else ""
+    return f'<code class="file">{_esc(c.file)}</code>, paragraph {c.paragraph}, {_esc(c.lines)}{relations}'
 
 
-def _slot_html(s: Slot) -> Markup:
+def _slot_html(s: Slot) -> str:
     if len(s.copies) == 1:
         c = s.copies[0]
-        head = f'<div class="paragraph" data-pid="{escape(c.pid)}">\n  <div class="where">{_where_html(c)}</div>\n'
+        head = f'<div class="paragraph" data-pid="{_esc(c.pid)}">\n  <div class="where">{_where_html(c)}</div>\n'
     else:
-        copies = "".join(f'    <li data-pid="{escape(c.pid)}">{_where_html(c)}</li>\n' for c in s.copies)
+        copies = "".join(f'    <li data-pid="{_esc(c.pid)}">{_where_html(c)}</li>\n' for c in s.copies)
         head = f'<div class="paragraph">\n  <div class="where">{len(s.copies)} copies of this text:</div>\n' \
                f'  <ul class="copies">\n{copies}  </ul>\n'
-    return Markup(f'{head}  <div class="slot" data-text="{escape(s.text)}" data-marks="{escape(s.marks)}"></div>\n'
-                  '</div>\n')
+    return f'{head}  <div class="slot" data-text="{_esc(s.text)}" data-marks="{_esc(s.marks)}"></div>\n</div>\n'
+
+
+def _evidence_html(evidence: Sequence[Evidence]) -> str:
+    """Each citation's section: where it is, the cited sentence, its paragraph's slot, the link to its block."""
+    out = []
+    for e in evidence:
+        block = f' data-block="{_esc(e.block)}"' if e.block else ""
+        link = f'    <h4 class="dups-link"><a href="#{_esc(e.block)}">Same text in other sources</a></h4>\n' \
+            if e.block else "    <h4>No duplicate of this text in other sources</h4>\n"
+        out.append(f'  <section class="evidence" id="ev-{_esc(e.number)}" data-file="{_esc(e.file)}"{block}>\n'
+                   f'    <h3>[{_esc(e.number)}] <code class="file">{_esc(e.file)}</code>, paragraph '
+                   f'{_esc(e.paragraph)}, {_esc(e.lines)}</h3>\n'
+                   f'    <div class="cited-sentence">Cited sentence: <mark>{_esc(e.text)}</mark></div>\n'
+                   f'{_slot_html(e.cited)}\n{link}  </section>\n')
+    return "".join(out)
+
+
+def _blocks_html(blocks: Sequence[DupBlock]) -> str:
+    """Each block of duplicates: how many paragraphs and files in all, and the slots of those shown."""
+    out = []
+    for b in blocks:
+        n, shown, texts = b.n_paragraphs, b.n_shown, len(b.slots)
+        first = f" in the first {_esc(shown)}" if shown < n else ""
+        out.append(f'    <div class="dups" id="{_esc(b.id)}">\n'
+                   f'      <h4>The same text in the corpus: {_esc(n)} paragraph{"s" if n != 1 else ""} in '
+                   f'{_esc(b.n_files)} file{"s" if b.n_files != 1 else ""} (the cited one included), {_esc(texts)} '
+                   f'distinct text{"s" if texts != 1 else ""}{first}</h4>\n')
+        if shown < n:
+            out.append(f'      <p class="more">The first {_esc(shown)} paragraphs in corpus order are listed here; '
+                       f'<code>dedup.json</code> lists all {_esc(n)}.</p>\n')
+        out.extend(f"{_slot_html(s)}\n" for s in b.slots)
+        out.append("    </div>\n")
+    return "".join(out)
+
+
+def _texts_html(texts: Sequence[StoredText]) -> str:
+    """Each distinct paragraph text: original, French (when the original is not French) and English."""
+    out = []
+    for t in texts:
+        lang = _esc(t.lang)
+        out.append(f'    <div class="pair{" three" if t.lang != "fr" else ""}" id="{_esc(t.id)}">\n'
+                   f'      <div class="original" lang="{lang}"><span class="lang">{lang}</span>'
+                   f'{_units_html(t.original)}</div>\n')
+        if t.lang != "fr":
+            out.append(f'      <div class="french" lang="fr"><span class="lang">fr</span>'
+                       f'{_translation_html(t.french, t.french_note)}</div>\n')
+        out.append(f'      <div class="english" lang="en"><span class="lang">en</span>'
+                   f'{_translation_html(t.english, t.english_note)}</div>\n    </div>\n')
+    return "".join(out)
 
 
 def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated, english: str,
