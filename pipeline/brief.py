@@ -95,6 +95,7 @@ def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupRe
     (`plan_translations`)."""
     groups = group_of(dedup_result.sentence_groups) if dedup_result is not None else None
     out = []
+    sources: dict[str, str] = {}  # the source texts of the documents cited, each made once (`CorpusIndex.cite`)
     for s in summary.sentences:
         extracted = bool(s.citations) and s.text_fr == s.citations[0].text
         origin_lang = _lang(s.citations[0].sid, index) if extracted and s.citations[0].sid in index.sentences else "fr"
@@ -103,7 +104,7 @@ def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupRe
         citations = list(s.citations)
         for sid in (fr_sid, en_sid):
             if sid is not None and all(c.sid != sid for c in citations):
-                citations.append(index.cite(sid))
+                citations.append(index.cite(sid, sources))
         fr_text = index.sentences[fr_sid].text if fr_sid else ("" if origin_lang != "fr" else s.text_fr)
         out.append(replace(
             s, citations=tuple(citations),

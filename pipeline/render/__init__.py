@@ -361,9 +361,10 @@ def _code_key() -> str:
                   [(n, folder.joinpath(n).read_text(encoding="utf-8")) for n in ("brief.md.j2", "_brief_body.md.j2")])
 
 
-def compress_text(text: str) -> str:
-    """Text as stored in the cache: zlib-compressed (rendered pages are mostly markup and repeated words), base64."""
-    return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+def compress_text(text: str, level: int = 6) -> str:
+    """Text as stored in the cache: zlib-compressed (rendered pages are mostly markup and repeated words), base64.
+    `level`: zlib's (any level reads back the same)."""
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), level)).decode("ascii")
 
 
 def expand_text(value: object) -> str | None:

@@ -65,7 +65,7 @@ from functools import lru_cache
 from importlib import resources
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -89,10 +89,10 @@ _WORD = re.compile(r"\w")
 Translated = Mapping[tuple[str, str, str], str]  # (source language, target language, text) -> translation
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     """A piece of a paragraph: a sentence (numbered `k` in the paragraph), or the space between two (k None).
-    `kept`: in a translation column, a sentence left in its own language (`output.review_english: cited`)."""
+    `kept`: in a translation column, a sentence left in its own language (`output.review_english: cited`).
+    (A named tuple: a page makes 100,000 of them, and a frozen dataclass costs 3x as much to make.)"""
 
     text: str
     k: int | None
@@ -201,6 +201,8 @@ def _units(paragraph: Paragraph) -> list[Unit]:
 def _marks(paragraph: Paragraph, units: list[Unit], marked: set[str]) -> str:
     """The k of the paragraph's sentences whose id is in `marked`."""
     texts = {s.text for s in paragraph.sentences if s.sid in marked}
+    if not texts:
+        return ""
     return " ".join(str(u.k) for u in units if u.k is not None and u.text in texts)
 
 
@@ -875,13 +877,18 @@ class _PageIndex:
     sentences: Mapping[str, Sentence]
 
 
+# zlib's level for a page in the cache: level 1 compresses a 200 KB page 3x faster than 6, to 9.4% of its size
+# instead of 7.2% (measured on a 10,000-article run's pages), and the page is written there only once.
+PAGE_ZLIB_LEVEL = 1
+
+
 def render_pages(_shared: object, inputs: Sequence[_PageInput]) -> list[tuple[str, str | None]]:
     """Worker function: each page's HTML, and its cache value (None: not complete, or not wanted)."""
     out = []
     for item in inputs:
         page = _Page(item.index, item.lookups, item.translated, item.wanted)
         html = _render_page(page.data(item.brief))
-        out.append((html, compress_text(html) if item.cache and page.complete else None))
+        out.append((html, compress_text(html, PAGE_ZLIB_LEVEL) if item.cache and page.complete else None))
     return out
 
 
