@@ -426,7 +426,7 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
             if "json" in formats:
                 data = data_of(i) if data_of is not None else brief_to_dict(brief, "")
                 made["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
-            new.append((key, {f: compress_text(v) for f, v in made.items()}))
+            new.append((key, {f: compress_text(v, 1) for f, v in made.items()}))  # (level 1: review.PAGE_ZLIB_LEVEL)
             bodies = {**made, **({"json": made["json"].encode("utf-8")} if "json" in made else {})}
         out.append(bodies)
     if cache is not None and new:
