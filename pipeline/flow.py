@@ -1191,9 +1191,10 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                          len(brief.sources))
         del texts, jobs, translated, untranslated, by_doc  # in the briefs now; not held through render and review
 
-        # dedup.json and the sources are written on a thread of their own from the start of render to the end of
-        # review (`RenderStep.corpus_files`): while the briefs' files are made and the workers render the pages
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-corpus-files") as background:
+        # On threads of their own (each waits, or runs while the other waits): dedup.json and the sources, from
+        # the start of render to its end (`RenderStep.corpus_files`); the review pages, rendered by the workers
+        # while this thread writes the briefs' files (`pipeline.render.review.start_review_site`).
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline-files") as background:
             with hooks.stage(render_step.name):
                 from .render import brief_digest
 
@@ -1202,15 +1203,11 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                                                         DedupStep().key(documents, settings), previous_run,
                                                         documents_key(settings), background)
                 digests = [brief_digest(b) for b in briefs]  # the key of what each brief's files and page are made of
-                render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)
-                from .story_ids import save_story_state
-
-                save_story_state(run_dir / StoryIdsStep.file, story_state)
 
             # review site: cited paragraphs side by side in English, each distinct sentence translated once,
             # and only for the pages not in the cache
             with hooks.stage("review"):
-                from .render.review import build_review_site
+                from .render.review import start_review_site
 
                 def review_translate(review: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
                     log.info("review: %d distinct sentences to translate for the pages not cached", len(review))
@@ -1226,12 +1223,22 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                     log.info("review pages: only the sentences they mark (citations and their copies) are translated; "
                              "the others are shown in their own language, in grey (output.review_english: all "
                              "translates every sentence)")
-                build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
-                                  direction_key=direction_keys(engine, tctx, settings), cache=cache,
-                                  english=settings.output.review_english, documents_key=documents_key(settings),
-                                  digests=digests if settings.cache.enabled else (),
-                                  # pages unchanged since the previous run are linked, unless nothing is to be reused
-                                  previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map)
+                review_site = start_review_site(
+                    run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
+                    direction_key=direction_keys(engine, tctx, settings), cache=cache,
+                    english=settings.output.review_english, documents_key=documents_key(settings),
+                    digests=digests if settings.cache.enabled else (),
+                    # pages unchanged since the previous run are linked, unless nothing is to be reused
+                    previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map,
+                    background=background)
+
+            with hooks.stage(render_step.name):
+                render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)
+                from .story_ids import save_story_state
+
+                save_story_state(run_dir / StoryIdsStep.file, story_state)
+            with hooks.stage("review"):
+                review_site()  # (waits for the pages: the time they took beyond the briefs' files is review's)
             with hooks.stage(render_step.name):
                 corpus_files()  # (waits for the thread: its time not spent while the others ran is render's)
     if unsummarised:

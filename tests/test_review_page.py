@@ -459,6 +459,43 @@ def test_unchanged_pages_are_linked_from_the_previous_run(sample_site, tmp_path,
     assert all(not os.path.samefile(a, b) and a.read_bytes() == b.read_bytes() for a, b in zip(fourth[1:], fifth[1:]))
 
 
+def test_pages_rendered_on_a_thread_while_this_one_goes_on_are_cached_when_finished(sample_site, tmp_path,
+                                                                                     monkeypatch):
+    """`start_review_site` with a background thread: the workers render the pages while the caller goes on; they
+    are the pages rendered in line, and reach the cache and the keys file only once `finish()` is called (the
+    cache is used from the caller's thread alone)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.cache import Cache
+    from pipeline.executors.local import LocalExecutor
+    from pipeline.render.review import KEYS_FILE, REVIEW_DIR, build_review_site, start_review_site
+
+    built, english, _paths = sample_site
+    briefs = _briefs(built, 5)
+    monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 2)
+    monkeypatch.setattr("pipeline.render.review.ITEMS_PER_BATCH", 2)  # three pages' batches: 2 to cache
+    keys = dict(translate=lambda jobs: {j: english[j] for j in jobs},
+                direction_key=lambda source, target: f"engine {source}->{target}")
+    here = build_review_site(tmp_path / "here", briefs, built.index, built.dedup, "run", cache=Cache(tmp_path / "a"),
+                             **keys)
+    cache = Cache(tmp_path / "b")
+    put_from: set[str] = set()
+    real_put = cache.put_many
+    monkeypatch.setattr(cache, "put_many", lambda *a, **k: (put_from.add(threading.current_thread().name),
+                                                             real_put(*a, **k))[1])
+    with LocalExecutor(2).session(None) as session, ThreadPoolExecutor(1, thread_name_prefix="bg") as background:
+        finish = start_review_site(tmp_path / "there", briefs, built.index, built.dedup, "run", cache=cache,
+                                   pages_map=session.map, background=background, **keys)
+        assert not (tmp_path / "there" / REVIEW_DIR / KEYS_FILE).exists()
+        there = finish()
+    assert [p.read_bytes() for p in there] == [p.read_bytes() for p in here]
+    assert put_from == {threading.current_thread().name}
+    assert len(json.loads((tmp_path / "there" / REVIEW_DIR / KEYS_FILE).read_text())) == len(briefs)
+    again = build_review_site(tmp_path / "again", briefs, built.index, built.dedup, "run", cache=cache, **keys)
+    assert cache.stats["review"].hits == len(briefs) and again[1].read_bytes() == here[1].read_bytes()
+
+
 def test_pages_rendered_on_workers_are_the_pages_rendered_here(sample_site, tmp_path, monkeypatch):
     """Pages are rendered on the executor's workers, a few per item: the same bytes as in this process."""
     from pipeline.executors.local import LocalExecutor

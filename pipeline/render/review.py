@@ -77,6 +77,8 @@ from ..model import Brief, DedupResult, Document, DupGroup, Paragraph, Sentence
 from . import citation_numbers, cited_sentences, compress_text, expand_text, lines_label, n_sources
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..cache import Cache
 
 log = logging.getLogger("pipeline")
@@ -693,6 +695,22 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     kind "review_key") under a hash of its own inputs (`_known_keys`: its brief, the duplicate groups of its
     cited sentences, the documents they are in), so the blocks and paragraphs a page shows are walked only
     for pages whose brief, groups or documents changed."""
+    return start_review_site(run_dir, briefs, index, dedup_result, run_id, translate=translate,
+                             direction_key=direction_key, cache=cache, english=english, documents_key=documents_key,
+                             digests=digests, previous_run=previous_run, pages_map=pages_map)()
+
+
+def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
+                      run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
+                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
+                      documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
+                      pages_map: PagesMap = _in_process, background: "ThreadPoolExecutor | None" = None,
+                      ) -> Callable[[], list[Path]]:
+    """`build_review_site` in two parts: this one works out the pages' keys, links and takes from the cache the
+    pages it can and translates what the others need; the pages to render are rendered through `pages_map` on
+    `background` (a thread, which mostly waits on the workers: this thread goes on meanwhile, with the briefs'
+    files) or here when it is None. The returned `finish()` waits for them, puts them in the cache (from this
+    thread: the cache is used from one thread only), writes `KEYS_FILE` and returns the site's paths."""
     lookups = _LazyLookups(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
 
@@ -712,11 +730,22 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     site.plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
     translated = translate(review_jobs([briefs[i] for i in todo], index, dedup_result, english, lookups,
                                        [site.plans[i] for i in todo], site.cut)) if todo else {}
-    site.render(translated)
-    site.write_keys()
-    log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
-             len(briefs), len(linked), len(site.cached), len(todo))
-    return site.paths
+    to_cache: list[list[tuple[str, str]]] = []  # each batch's pages to cache, when rendered on `background`
+    pending = background.submit(site.render, translated, to_cache) if background is not None and todo else None
+    if pending is None:
+        site.render(translated)
+
+    def finish() -> list[Path]:
+        if pending is not None:
+            pending.result()
+        for batch in to_cache if cache is not None else ():
+            cache.put_many(CACHE_KIND, batch)
+        site.write_keys()
+        log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
+                 len(briefs), len(linked), len(site.cached), len(todo))
+        return site.paths
+
+    return finish
 
 
 KEY_KIND = "review_key"  # cache kind: a page's key, under a hash of the page's own inputs (`_known_keys`)
@@ -943,9 +972,10 @@ class _Site:
     def todo(self) -> list[int]:
         return [i for i in range(len(self.briefs)) if i not in self.done]
 
-    def render(self, translated: Translated) -> None:
+    def render(self, translated: Translated, to_cache: list[list[tuple[str, str]]] | None = None) -> None:
         """Render the pages not written yet through `pages_map`, a few pages per item, and write them; a batch
-        of items at a time, so that only one batch's pages are held here at once."""
+        of items at a time, so that only one batch's pages are held here at once. Each batch's complete pages
+        are put in the cache, or with `to_cache` (on a thread other than the cache's) added to it as a batch."""
         todo = self.todo()
         step = PAGES_PER_ITEM * ITEMS_PER_BATCH
         for start in range(0, len(todo), step):
@@ -959,7 +989,9 @@ class _Site:
                 if value is not None:
                     new.append((self.keys[i], value))
                     self.done[i] = self.keys[i]
-            if self.cache is not None and new:
+            if to_cache is not None and new:
+                to_cache.append(new)
+            elif self.cache is not None and new:
                 self.cache.put_many(CACHE_KIND, new)  # one commit per batch: a killed run keeps what it rendered
 
     def _input(self, i: int, translated: Translated) -> _PageInput:
