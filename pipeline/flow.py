@@ -13,7 +13,11 @@ Each step is a small class with one interface:
 Per-item work (summarising a story, translating a chunk of texts) goes
 through an executor (`pipeline.executors`): a local process pool or a Ray
 cluster, with output identical whatever the number of workers. Corpus-wide
-steps (dedup, stories) run where the flow runs.
+steps (dedup, stories) run where the flow runs. While the briefs' files are
+written, two threads of the flow's process write dedup.json and the sources
+(`RenderStep.corpus_files`) and wait on the workers for the review pages
+(`pipeline.render.review.start_review_site`); the cache is used from the
+flow's thread alone.
 
 `run_flow` composes the steps for `python -m pipeline run` (the runner adds
 the lock, the run folder, the cache store, progress and the manifest);

@@ -10,7 +10,9 @@ Entry points:
   `<run_dir>/review/<story>.html`, returns their paths;
 - `build_review_site(...)`: the same as a run makes it (translations asked for
   only for the pages it has to render, pages rendered on the executor's
-  workers, unchanged pages linked from the previous run).
+  workers, unchanged pages linked from the previous run); a run calls it in
+  two parts, `start_review_site(..., background=thread)` then `finish()`, so
+  that it writes the briefs' files while the workers render the pages.
 
 On a brief's page, clicking a citation number shows the cited paragraph in
 its original language, in French (when the original is not French) and in
@@ -45,8 +47,9 @@ time, so the main process holds one batch of HTML at once.
 
 Pages are self-contained: inline CSS and JavaScript, no network (a Content
 Security Policy allows nothing else; the script runs by its hash). Every
-corpus text goes through Jinja2 autoescaping or `markupsafe.escape` (the
-small repeated pieces are written in Python), and the script only copies,
+corpus text goes through Jinja2 autoescaping or `_esc` (markupsafe's
+`escape` as a plain string: the many repeated pieces, the evidence, the
+blocks and the stored texts are written in Python), and the script only copies,
 moves and toggles pre-rendered elements (marks are made with textContent),
 so text like `<script>` shows as written.
 """
