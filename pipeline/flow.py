@@ -1198,7 +1198,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         # On threads of their own (each waits, or runs while the other waits): dedup.json and the sources, from
         # the start of render to its end (`RenderStep.corpus_files`); the review pages, rendered by the workers
         # while this thread writes the briefs' files (`pipeline.render.review.start_review_site`).
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pipeline-files") as background:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-corpus-files") as background:
             with hooks.stage(render_step.name):
                 from .render import brief_digest
 
@@ -1234,7 +1234,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                     digests=digests if settings.cache.enabled else (),
                     # pages unchanged since the previous run are linked, unless nothing is to be reused
                     previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map,
-                    background=background)
+                    background=True)
 
             with hooks.stage(render_step.name):
                 render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)

@@ -465,7 +465,6 @@ def test_pages_rendered_on_a_thread_while_this_one_goes_on_are_cached_when_finis
     are the pages rendered in line, and reach the cache and the keys file only once `finish()` is called (the
     cache is used from the caller's thread alone)."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     from pipeline.cache import Cache
     from pipeline.executors.local import LocalExecutor
@@ -484,9 +483,9 @@ def test_pages_rendered_on_a_thread_while_this_one_goes_on_are_cached_when_finis
     real_put = cache.put_many
     monkeypatch.setattr(cache, "put_many", lambda *a, **k: (put_from.add(threading.current_thread().name),
                                                              real_put(*a, **k))[1])
-    with LocalExecutor(2).session(None) as session, ThreadPoolExecutor(1, thread_name_prefix="bg") as background:
+    with LocalExecutor(2).session(None) as session:
         finish = start_review_site(tmp_path / "there", briefs, built.index, built.dedup, "run", cache=cache,
-                                   pages_map=session.map, background=background, **keys)
+                                   pages_map=session.map, background=True, **keys)
         assert not (tmp_path / "there" / REVIEW_DIR / KEYS_FILE).exists()
         there = finish()
     assert [p.read_bytes() for p in there] == [p.read_bytes() for p in here]
@@ -494,6 +493,14 @@ def test_pages_rendered_on_a_thread_while_this_one_goes_on_are_cached_when_finis
     assert len(json.loads((tmp_path / "there" / REVIEW_DIR / KEYS_FILE).read_text())) == len(briefs)
     again = build_review_site(tmp_path / "again", briefs, built.index, built.dedup, "run", cache=cache, **keys)
     assert cache.stats["review"].hits == len(briefs) and again[1].read_bytes() == here[1].read_bytes()
+
+    def broken(fn, items):
+        raise RuntimeError("a worker failed")
+
+    finish = start_review_site(tmp_path / "broken", briefs, built.index, built.dedup, "run",
+                               cache=Cache(tmp_path / "c"), pages_map=broken, background=True, **keys)
+    with pytest.raises(RuntimeError, match="a worker failed"):  # raised in the caller's thread, by finish()
+        finish()
 
 
 def test_pages_rendered_on_workers_are_the_pages_rendered_here(sample_site, tmp_path, monkeypatch):

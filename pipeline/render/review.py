@@ -63,6 +63,7 @@ import logging
 import marshal
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -80,8 +81,6 @@ from ..model import Brief, DedupResult, Document, DupGroup, Paragraph, Sentence
 from . import citation_numbers, cited_sentences, compress_text, expand_text, lines_label, n_sources
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
     from ..cache import Cache
 
 log = logging.getLogger("pipeline")
@@ -708,13 +707,15 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
                       documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
-                      pages_map: PagesMap = _in_process, background: "ThreadPoolExecutor | None" = None,
-                      ) -> Callable[[], list[Path]]:
+                      pages_map: PagesMap = _in_process, background: bool = False) -> Callable[[], list[Path]]:
     """`build_review_site` in two parts: this one works out the pages' keys, links and takes from the cache the
-    pages it can and translates what the others need; the pages to render are rendered through `pages_map` on
-    `background` (a thread, which mostly waits on the workers: this thread goes on meanwhile, with the briefs'
-    files) or here when it is None. The returned `finish()` waits for them, puts them in the cache (from this
-    thread: the cache is used from one thread only), writes `KEYS_FILE` and returns the site's paths."""
+    pages it can and translates what the others need; the pages to render are rendered through `pages_map`, with
+    `background` on a thread of their own (which mostly waits on the workers: the caller goes on meanwhile, with
+    the briefs' files), else here. The returned `finish()` waits for them (raising what the thread raised), puts
+    them in the cache (from the caller's thread: the cache is used from one thread only), writes `KEYS_FILE` and
+    returns the site's paths. A caller that fails before `finish()` leaves the thread: it is a daemon, which
+    waits on workers that the failure stops (a pool whose workers are killed, by Ctrl-C say, never answers:
+    waiting for it there would never end)."""
     lookups = _LazyLookups(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
 
@@ -734,14 +735,27 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     site.plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
     translated = translate(review_jobs([briefs[i] for i in todo], index, dedup_result, english, lookups,
                                        [site.plans[i] for i in todo], site.cut)) if todo else {}
-    to_cache: list[list[tuple[str, str]]] = []  # each batch's pages to cache, when rendered on `background`
-    pending = background.submit(site.render, translated, to_cache) if background is not None and todo else None
-    if pending is None:
+    to_cache: list[list[tuple[str, str]]] = []  # each batch's pages to cache, when rendered on the thread
+    raised: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            site.render(translated, to_cache)
+        except BaseException as exc:  # (given to finish(), in the caller's thread)
+            raised.append(exc)
+
+    thread = threading.Thread(target=render, name="pipeline-review-pages", daemon=True) if background and todo \
+        else None
+    if thread is not None:
+        thread.start()
+    else:
         site.render(translated)
 
     def finish() -> list[Path]:
-        if pending is not None:
-            pending.result()
+        if thread is not None:
+            thread.join()
+            if raised:
+                raise raised[0]
         for batch in to_cache if cache is not None else ():
             cache.put_many(CACHE_KIND, batch)
         site.write_keys()
