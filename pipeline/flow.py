@@ -32,7 +32,6 @@ import gc
 import hashlib
 import json
 import logging
-import marshal
 import os
 import shutil
 import time
@@ -706,16 +705,17 @@ class RenderStep:
         corpus, not of the briefs. With `background` (one thread), they are written there while this thread goes on
         (the briefs' files, the review pages: while it waits on the workers, and while the other writes and hashes
         files, both run); the cache is used from this thread only. Call the returned `finish()` (here, after
-        index.md is written) to wait for them (what they raised is raised there), keep dedup.json's SHA-256 in the
-        cache and write sources/index.json (under its entries' key, `write_reused`)."""
+        index.md is written) to wait for them (what they raised is raised there) and keep dedup.json's SHA-256 in
+        the cache. The sources' index (10,000 entries) is made on the thread every run and linked from the
+        previous run when it has its bytes (`write_index`): made there, it costs this thread nothing."""
         key = self.dedup_file_key(dedup_key)
         known = self.known_sha(cache, key)
-        index_parts: list[tuple[str, list[dict[str, Any]], Callable[[], bytes]]] = []
 
         def work() -> str:
             sha = self.write_dedup_file(run_dir, dedup_result, index, known, previous_run, documents_key)
             # the text of record every citation points into; those unchanged linked from the previous run
-            write_sources(run_dir, documents, lambda rel, entries, make: index_parts.append((rel, entries, make)),
+            write_sources(run_dir, documents, lambda rel, _entries, make: self.write_index(run_dir, rel, make,
+                                                                                            previous_run),
                           previous_run=previous_run, like=run_dir / "index.md")
             return sha
 
@@ -726,17 +726,20 @@ class RenderStep:
             sha = pending.result() if pending is not None else done
             if cache is not None and key is not None and known is None:
                 cache.put(RUN_FILE_KIND, key, {"sha256": sha})
-            # its index (10,000 entries: seconds of an indented dump), linked when unchanged
-            for rel, entries, make in index_parts:
-                self.write_reused(run_dir, rel, digest(rel, _entries_key(entries), code_fingerprint("pipeline.verify")),
-                                  make, cache, previous_run)
 
         return finish
 
+    def write_index(self, run_dir: Path, relative: str, make: Callable[[], bytes], previous_run: Path | None) -> str:
+        """A run file made whole (`make()`: sources/index.json), hard-linked from the previous run when that run's
+        file has the same bytes (`link_or_write`), else written. Returns its SHA-256."""
+        data = make()
+        return self.link_or_write(run_dir, relative, hashlib.sha256(data).hexdigest(), lambda: data, previous_run)
+
     @staticmethod
     def dedup_file_key(dedup_key: str) -> str | None:
-        """dedup.json's key (for `write_reused`): a function of the dedup result and the documents, which
-        `dedup_key` (`DedupStep.key`) names, and of the code that writes it; None when `dedup_key` is ""."""
+        """dedup.json's key (the cache keeps the SHA-256 of its bytes under it: `known_sha`): a function of the dedup
+        result and the documents, which `dedup_key` (`DedupStep.key`) names, and of the code that writes it; None
+        when `dedup_key` is ""."""
         code = code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")  # (what makes the lines)
         return digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), code) if dedup_key else None
 
@@ -776,19 +779,6 @@ class RenderStep:
             dedup_file.link_lines(previous_run, run_dir)
         return sha
 
-    def write_reused(self, run_dir: Path, relative: str, key: str | None,
-                     make: Callable[[], bytes | Iterable[bytes]], cache: Cache | None, previous_run: Path | None,
-                     ) -> str:
-        """A run file that is a function of what `key` names (None: not known). The cache (kind "run_file") keeps
-        the SHA-256 of the bytes made under `key` (`known_sha`); when the previous run's file has them, it is
-        hard-linked from there instead of being made and written again (`link_or_write`). Returns the file's
-        SHA-256."""
-        known = self.known_sha(cache, key)
-        sha = self.link_or_write(run_dir, relative, known, make, previous_run)
-        if cache is not None and key is not None and known is None:
-            cache.put(RUN_FILE_KIND, key, {"sha256": sha})
-        return sha
-
     @staticmethod
     def known_sha(cache: Cache | None, key: str | None) -> str | None:
         """The SHA-256 of the run file made under `key`, as the cache keeps it (None: not known)."""
@@ -820,12 +810,6 @@ class RenderStep:
 
 
 RUN_FILE_KIND = "run_file"
-
-
-def _entries_key(entries: list[dict[str, Any]]) -> str:
-    """SHA-256 of the sources index's entries (plain values) as `marshal` writes them (version 2: no sharing of
-    equal objects, so equal entries give equal bytes): 3x faster than hashing their JSON (10,000 entries)."""
-    return hashlib.sha256(marshal.dumps(entries, 2)).hexdigest()
 
 
 # --- the flow ---------------------------------------------------------------------------------------
