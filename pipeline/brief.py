@@ -105,11 +105,11 @@ def _member_in(lang: str, sentence: SummarySentence, index: CorpusIndex,
         return None
     origin = sentence.citations[0].sid
     if groups is not None and origin in groups:
-        members = sorted(groups[origin].members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score))
-        candidates = [m.id for m in members]
-    else:
-        candidates = [c.sid for c in sentence.citations]
-    return next((sid for sid in candidates if sid in index.sentences and _lang(sid, index) == lang), None)
+        # the closest member in `lang` (the first of equals, in the group's order): members are filtered before
+        # they are ordered (a group of 50 copies of a French sentence has no English member to order)
+        members = [m for m in groups[origin].members if m.id in index.sentences and _lang(m.id, index) == lang]
+        return min(members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score)).id if members else None
+    return next((c.sid for c in sentence.citations if c.sid in index.sentences and _lang(c.sid, index) == lang), None)
 
 
 def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None = None) -> Summary:
@@ -118,6 +118,7 @@ def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupRe
     (`plan_translations`)."""
     groups = group_of(dedup_result.sentence_groups) if dedup_result is not None else None
     out = []
+    sources: dict[str, str] = {}  # the source texts of the documents cited, each made once (`CorpusIndex.cite`)
     for s in summary.sentences:
         extracted = bool(s.citations) and s.text_fr == s.citations[0].text
         origin_lang = _lang(s.citations[0].sid, index) if extracted and s.citations[0].sid in index.sentences else "fr"
@@ -126,7 +127,7 @@ def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupRe
         citations = list(s.citations)
         for sid in (fr_sid, en_sid):
             if sid is not None and all(c.sid != sid for c in citations):
-                citations.append(index.cite(sid))
+                citations.append(index.cite(sid, sources))
         fr_text = index.sentences[fr_sid].text if fr_sid else ("" if origin_lang != "fr" else s.text_fr)
         out.append(replace(
             s, citations=tuple(citations),

@@ -13,7 +13,11 @@ Each step is a small class with one interface:
 Per-item work (summarising a story, translating a chunk of texts) goes
 through an executor (`pipeline.executors`): a local process pool or a Ray
 cluster, with output identical whatever the number of workers. Corpus-wide
-steps (dedup, stories) run where the flow runs.
+steps (dedup, stories) run where the flow runs. While the briefs' files are
+written, two threads of the flow's process write dedup.json and the sources
+(`RenderStep.corpus_files`) and wait on the workers for the review pages
+(`pipeline.render.review.start_review_site`); the cache is used from the
+flow's thread alone.
 
 `run_flow` composes the steps for `python -m pipeline run` (the runner adds
 the lock, the run folder, the cache store, progress and the manifest);
@@ -28,7 +32,6 @@ import gc
 import hashlib
 import json
 import logging
-import marshal
 import os
 import shutil
 import time
@@ -717,28 +720,71 @@ class RenderStep:
                         write_bytes(run_dir, rel, content if isinstance(content, bytes) else content.encode("utf-8"))
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
-                  dedup_result: DedupResult, index: CorpusIndex, unsummarised: Sequence[dict[str, Any]] = (),
-                  cache: Cache | None = None, dedup_key: str = "", previous_run: Path | None = None,
-                  documents_key: str = "") -> None:
-        """index.md and dedup.json, written into `run_dir`."""
+                  unsummarised: Sequence[dict[str, Any]] = ()) -> None:
+        """index.md, written into `run_dir` (first: the files linked from the previous run must have its owner and
+        permissions, `pipeline.changes.reuse_previous`)."""
         from .render import render_index
 
         write_text(run_dir, "index.md", render_index(briefs, run_id, len(ingested.documents), len(ingested.skipped),
                                                       unsummarised))
-        self.write_dedup_file(run_dir, dedup_result, index, cache, dedup_key, previous_run, documents_key)
 
-    def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, cache: Cache | None,
-                         dedup_key: str, previous_run: Path | None, documents_key: str = "") -> None:
-        """dedup.json (70 MB at 10,000 articles): a function of the dedup result and the documents, which
-        `dedup_key` (`DedupStep.key`) names, and of this code (`write_reused`). With `documents_key` (what the
+    def corpus_files(self, run_dir: Path, documents: Sequence[Document], dedup_result: DedupResult,
+                     index: CorpusIndex, cache: Cache | None, dedup_key: str, previous_run: Path | None,
+                     documents_key: str = "", background: ThreadPoolExecutor | None = None) -> Callable[[], None]:
+        """dedup.json (`write_dedup_file`) and the sources of record (`pipeline.verify.write_sources`): files of the
+        corpus, not of the briefs. With `background` (one thread), they are written there while this thread goes on
+        (the briefs' files, the review pages: while it waits on the workers, and while the other writes and hashes
+        files, both run); the cache is used from this thread only. Call the returned `finish()` (here, after
+        index.md is written) to wait for them (what they raised is raised there) and keep dedup.json's SHA-256 in
+        the cache. The sources' index (10,000 entries) is made on the thread every run and linked from the
+        previous run when it has its bytes (`write_index`): made there, it costs this thread nothing."""
+        key = self.dedup_file_key(dedup_key)
+        known = self.known_sha(cache, key)
+
+        def work() -> str:
+            sha = self.write_dedup_file(run_dir, dedup_result, index, known, previous_run, documents_key)
+            # the text of record every citation points into; those unchanged linked from the previous run
+            write_sources(run_dir, documents, lambda rel, _entries, make: self.write_index(run_dir, rel, make,
+                                                                                            previous_run),
+                          previous_run=previous_run, like=run_dir / "index.md")
+            return sha
+
+        pending = background.submit(work) if background is not None else None
+        done = None if background is not None else work()
+
+        def finish() -> None:
+            sha = pending.result() if pending is not None else done
+            if cache is not None and key is not None and known is None:
+                cache.put(RUN_FILE_KIND, key, {"sha256": sha})
+
+        return finish
+
+    def write_index(self, run_dir: Path, relative: str, make: Callable[[], bytes], previous_run: Path | None) -> str:
+        """A run file made whole (`make()`: sources/index.json), hard-linked from the previous run when that run's
+        file has the same bytes (`link_or_write`), else written. Returns its SHA-256."""
+        data = make()
+        return self.link_or_write(run_dir, relative, hashlib.sha256(data).hexdigest(), lambda: data, previous_run)
+
+    @staticmethod
+    def dedup_file_key(dedup_key: str) -> str | None:
+        """dedup.json's key (the cache keeps the SHA-256 of its bytes under it: `known_sha`): a function of the dedup
+        result and the documents, which `dedup_key` (`DedupStep.key`) names, and of the code that writes it; None
+        when `dedup_key` is ""."""
+        code = code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")  # (what makes the lines)
+        return digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), code) if dedup_key else None
+
+    def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, known: str | None,
+                         previous_run: Path | None, documents_key: str = "") -> str:
+        """dedup.json (70 MB at 10,000 articles); `known`: the SHA-256 the cache keeps for its key (`known_sha`), so
+        the previous run's file is linked when it has those bytes (`link_or_write`). With `documents_key` (what the
         documents are a function of besides their bytes: `documents_key`), each group's line is keyed by its
         content, and the lines of the groups the previous run wrote alike are copied from its file
         (`pipeline.render.dedup_file`) instead of being made again; the index of the lines is written next to
-        the file for the next run."""
+        the file for the next run. Uses no cache (it may run on a thread of its own: `corpus_files`). Returns the
+        file's SHA-256."""
         from .render import dedup_file
 
         code = code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")  # (what makes the lines)
-        key = digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), code) if dedup_key else None
         groups = (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
         lines: dedup_file.LineIndex | None = None
         previous: dedup_file.PreviousLines | None = None
@@ -752,7 +798,7 @@ class RenderStep:
             return dedup_file.dedup_file_parts(groups, index, lines, previous)
 
         try:
-            sha = self.write_reused(run_dir, "dedup.json", key, make, cache, previous_run)
+            sha = self.link_or_write(run_dir, "dedup.json", known, make, previous_run)
         finally:
             if previous is not None:
                 previous.close()
@@ -761,21 +807,26 @@ class RenderStep:
             log.info("dedup.json: %d of %d groups' lines copied from the previous run's", lines.reused, len(groups))
         elif documents_key:  # linked from the previous run: so is the index of its lines
             dedup_file.link_lines(previous_run, run_dir)
+        return sha
 
-    def write_reused(self, run_dir: Path, relative: str, key: str | None,
-                     make: Callable[[], bytes | Iterable[bytes]], cache: Cache | None, previous_run: Path | None,
-                     ) -> str:
-        """A run file that is a function of what `key` names (None: not known). The cache (kind "run_file") keeps
-        the SHA-256 of the bytes made under `key`; when the previous run's file has them, it is hard-linked from
-        there (`pipeline.changes.reuse_previous`; index.md, written first, gives the permissions) instead of
-        being made and written again. `make` may give the bytes in pieces, written and hashed one by one (the
-        whole file is then never held: dedup.json is 0.7 GB at 100,000 articles). Returns the file's SHA-256."""
-        from .changes import reuse_previous
-
+    @staticmethod
+    def known_sha(cache: Cache | None, key: str | None) -> str | None:
+        """The SHA-256 of the run file made under `key`, as the cache keeps it (None: not known)."""
         known = cache.get(RUN_FILE_KIND, key) if cache is not None and key is not None else None
         sha = known.get("sha256") if isinstance(known, dict) else None
-        if isinstance(sha, str) and reuse_previous(previous_run, run_dir, relative, sha, run_dir / "index.md"):
-            return sha
+        return sha if isinstance(sha, str) else None
+
+    @staticmethod
+    def link_or_write(run_dir: Path, relative: str, known: str | None, make: Callable[[], bytes | Iterable[bytes]],
+                      previous_run: Path | None) -> str:
+        """The previous run's file hard-linked when it has the bytes whose SHA-256 is `known`
+        (`pipeline.changes.reuse_previous`; index.md, written first, gives the permissions), else `make()`'s bytes
+        written. `make` may give the bytes in pieces, written and hashed one by one (the whole file is then never
+        held: dedup.json is 0.7 GB at 100,000 articles). Returns the file's SHA-256."""
+        from .changes import reuse_previous
+
+        if known is not None and reuse_previous(previous_run, run_dir, relative, known, run_dir / "index.md"):
+            return known
         data = make()
         h = hashlib.sha256()
 
@@ -785,18 +836,10 @@ class RenderStep:
                 yield piece
 
         write_bytes(run_dir, relative, hashed())
-        if cache is not None and key is not None and sha is None:
-            cache.put(RUN_FILE_KIND, key, {"sha256": h.hexdigest()})
         return h.hexdigest()
 
 
 RUN_FILE_KIND = "run_file"
-
-
-def _entries_key(entries: list[dict[str, Any]]) -> str:
-    """SHA-256 of the sources index's entries (plain values) as `marshal` writes them (version 2: no sharing of
-    equal objects, so equal entries give equal bytes): 3x faster than hashing their JSON (10,000 entries)."""
-    return hashlib.sha256(marshal.dumps(entries, 2)).hexdigest()
 
 
 # --- the flow ---------------------------------------------------------------------------------------
@@ -1219,48 +1262,56 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                          len(brief.sources))
         del texts, jobs, translated, untranslated, by_doc  # in the briefs now; not held through render and review
 
-        with hooks.stage(render_step.name):
-            from .render import brief_digest
+        # On threads of their own (each waits, or runs while the other waits): dedup.json and the sources, from
+        # the start of render to its end (`RenderStep.corpus_files`); the review pages, rendered by the workers
+        # while this thread writes the briefs' files (`pipeline.render.review.start_review_site`).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-corpus-files") as background:
+            with hooks.stage(render_step.name):
+                from .render import brief_digest
 
-            digests = [brief_digest(b) for b in briefs]  # the key of what each brief's files and page are made of
-            render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)
-            dedup_key = DedupStep().key(documents, settings)
-            render_step.run_files(run_dir, briefs, run_id, ingested, dedup_result, index, unsummarised, cache,
-                                  dedup_key, previous_run, documents_key(settings))
-            # the text of record every citation points into; its index (10,000 entries: seconds of an indented
-            # dump) and the sources whose text is unchanged linked from the previous run
-            write_sources(run_dir, documents, lambda rel, entries, make: render_step.write_reused(
-                run_dir, rel, digest(rel, _entries_key(entries), code_fingerprint("pipeline.verify")), make, cache,
-                previous_run), previous_run=previous_run, like=run_dir / "index.md")
-            from .story_ids import save_story_state
+                render_step.run_files(run_dir, briefs, run_id, ingested, unsummarised)
+                corpus_files = render_step.corpus_files(run_dir, documents, dedup_result, index, cache,
+                                                        DedupStep().key(documents, settings), previous_run,
+                                                        documents_key(settings), background)
+                digests = [brief_digest(b) for b in briefs]  # the key of what each brief's files and page are made of
 
-            save_story_state(run_dir / StoryIdsStep.file, story_state)
+            # review site: cited paragraphs side by side in English, each distinct sentence translated once,
+            # and only for the pages not in the cache
+            with hooks.stage("review"):
+                from .render.review import start_review_site
 
-        # review site: cited paragraphs side by side in English, each distinct sentence translated once,
-        # and only for the pages not in the cache
-        with hooks.stage("review"):
-            from .render.review import build_review_site
+                def review_translate(review: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+                    log.info("review: %d distinct sentences to translate for the pages not cached", len(review))
+                    done, review_failed = translate_jobs(review, session, engine, tctx, cache, settings, stats)
+                    if review_failed:
+                        w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
+                            f"{next(iter(review_failed.values()))}"
+                        log.warning("%s", w)
+                        warnings.append(w)
+                    return done
 
-            def review_translate(review: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-                log.info("review: %d distinct sentences to translate for the pages not cached", len(review))
-                done, review_failed = translate_jobs(review, session, engine, tctx, cache, settings, stats)
-                if review_failed:
-                    w = f"review pages: {len(review_failed)} sentence(s) of cited paragraphs left untranslated: " \
-                        f"{next(iter(review_failed.values()))}"
-                    log.warning("%s", w)
-                    warnings.append(w)
-                return done
+                if settings.output.review_english == "cited":
+                    log.info("review pages: only the sentences they mark (citations and their copies) are translated; "
+                             "the others are shown in their own language, in grey (output.review_english: all "
+                             "translates every sentence)")
+                review_site = start_review_site(
+                    run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
+                    direction_key=direction_keys(engine, tctx, settings), cache=cache,
+                    english=settings.output.review_english, documents_key=documents_key(settings),
+                    digests=digests if settings.cache.enabled else (),
+                    # pages unchanged since the previous run are linked, unless nothing is to be reused
+                    previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map,
+                    background=True)
 
-            if settings.output.review_english == "cited":
-                log.info("review pages: only the sentences they mark (citations and their copies) are translated; "
-                         "the others are shown in their own language, in grey (output.review_english: all "
-                         "translates every sentence)")
-            build_review_site(run_dir, briefs, index, dedup_result, run_id, translate=review_translate,
-                              direction_key=direction_keys(engine, tctx, settings), cache=cache,
-                              english=settings.output.review_english, documents_key=documents_key(settings),
-                              digests=digests if settings.cache.enabled else (),
-                              # pages unchanged since the previous run are linked, unless nothing is to be reused
-                              previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map)
+            with hooks.stage(render_step.name):
+                render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)
+                from .story_ids import save_story_state
+
+                save_story_state(run_dir / StoryIdsStep.file, story_state)
+            with hooks.stage("review"):
+                review_site()  # (waits for the pages: the time they took beyond the briefs' files is review's)
+            with hooks.stage(render_step.name):
+                corpus_files()  # (waits for the thread: its time not spent while the others ran is render's)
     if unsummarised:
         warnings.append(f"{len(unsummarised)} stor{'ies' if len(unsummarised) > 1 else 'y'} in languages with no "
                         "offline route got no brief (listed in index.md and the manifest)")

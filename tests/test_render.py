@@ -84,3 +84,43 @@ def test_json_quotes_and_schema():
     assert q["attribution"] == ", a déclaré un porte-parole" and q["citations"][0]["number"] == 3
     assert d["quotes"][1]["speaker"] is None and d["quotes"][1]["citations"][0]["number"] == 1
     jsonschema.validate(d, schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_citation_and_source_lines_written_in_python_are_what_the_template_wrote():
+    """The body's citation lines and source rows, written in Python, are byte for byte what the template's
+    loops wrote (hostile text included: markup, pipes, backticks, line breaks, a record, a URL, notes)."""
+    from dataclasses import replace
+
+    from jinja2 import Environment
+
+    from pipeline.render import (_citations_md, _md_code, _md_code_cell, _md_cell, _md_text, cited_sentences,
+                                 citation_numbers, lines_label)
+
+    env = Environment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(md_code=_md_code, md_text=_md_text, md_cell=_md_cell, md_code_cell=_md_code_cell)
+    citations = env.from_string(
+        "{% for c in citations %}\n"
+        "{{ c.number }}. {{ c.file | md_code }}, paragraph {{ c.paragraph }}, {{ c.lines }}: {{ c.text | md_text }} "
+        "(`sources/{{ c.doc_id }}.txt`, characters {{ c.char_start }}–{{ c.char_end }})\n{% endfor %}\n")
+    sources = env.from_string(
+        "{% for s in brief.sources %}\n"
+        "{% set origin = ([s.record] if s.record else []) + ([s.url] if s.url else []) + (s.notes | list) %}\n"
+        "| {{ s.file | md_code_cell }} | {{ s.title | md_cell if s.title else '—' }} | "
+        "{{ s.date | md_cell if s.date else '—' }} | {{ s.lang }} | "
+        "{{ s.paragraphs_used | join(', ') if s.paragraphs_used else '—' }} | "
+        "{{ origin | join(' · ') | md_cell if origin else '—' }} |\n{% endfor %}\n")
+    odd = Citation("corpus/`odd`|x\n.txt", "odd", 4, 2, 5, "<b>*a*</b> | `b`\r\nc", "odd:p4.s1", 3, 9, "x")
+    hostile = replace(BRIEF, summary=(*BRIEF.summary, SummarySentence("x", (odd, C3), 0.5)), sources=(
+        *BRIEF.sources, SourceInfo("corpus/`odd`|x\n.txt", "odd", "T|*i*", "d<1>", "en", (), url="https://e/x|y",
+                                   record="line 3", notes=("feed summary only", "a|b"))))
+    from pipeline.render import _sources_md
+
+    for brief in (BRIEF, hostile):
+        numbers, by_sid = citation_numbers(brief), cited_sentences(brief)
+        rows = [{"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
+                 "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text,
+                 "doc_id": by_sid[sid].doc_id, "char_start": by_sid[sid].char_start, "char_end": by_sid[sid].char_end}
+                for sid, n in numbers.items()]
+        assert _citations_md(numbers, by_sid) == citations.render(citations=rows)
+        assert _sources_md(brief.sources) == sources.render(brief=brief)
+    assert "odd" in _citations_md(citation_numbers(hostile), cited_sentences(hostile))

@@ -459,6 +459,50 @@ def test_unchanged_pages_are_linked_from_the_previous_run(sample_site, tmp_path,
     assert all(not os.path.samefile(a, b) and a.read_bytes() == b.read_bytes() for a, b in zip(fourth[1:], fifth[1:]))
 
 
+def test_pages_rendered_on_a_thread_while_this_one_goes_on_are_cached_when_finished(sample_site, tmp_path,
+                                                                                     monkeypatch):
+    """`start_review_site` with a background thread: the workers render the pages while the caller goes on; they
+    are the pages rendered in line, and reach the cache and the keys file only once `finish()` is called (the
+    cache is used from the caller's thread alone)."""
+    import threading
+
+    from pipeline.cache import Cache
+    from pipeline.executors.local import LocalExecutor
+    from pipeline.render.review import KEYS_FILE, REVIEW_DIR, build_review_site, start_review_site
+
+    built, english, _paths = sample_site
+    briefs = _briefs(built, 5)
+    monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 2)
+    monkeypatch.setattr("pipeline.render.review.ITEMS_PER_BATCH", 2)  # three pages' batches: 2 to cache
+    keys = dict(translate=lambda jobs: {j: english[j] for j in jobs},
+                direction_key=lambda source, target: f"engine {source}->{target}")
+    here = build_review_site(tmp_path / "here", briefs, built.index, built.dedup, "run", cache=Cache(tmp_path / "a"),
+                             **keys)
+    cache = Cache(tmp_path / "b")
+    put_from: set[str] = set()
+    real_put = cache.put_many
+    monkeypatch.setattr(cache, "put_many", lambda *a, **k: (put_from.add(threading.current_thread().name),
+                                                             real_put(*a, **k))[1])
+    with LocalExecutor(2).session(None) as session:
+        finish = start_review_site(tmp_path / "there", briefs, built.index, built.dedup, "run", cache=cache,
+                                   pages_map=session.map, background=True, **keys)
+        assert not (tmp_path / "there" / REVIEW_DIR / KEYS_FILE).exists()
+        there = finish()
+    assert [p.read_bytes() for p in there] == [p.read_bytes() for p in here]
+    assert put_from == {threading.current_thread().name}
+    assert len(json.loads((tmp_path / "there" / REVIEW_DIR / KEYS_FILE).read_text())) == len(briefs)
+    again = build_review_site(tmp_path / "again", briefs, built.index, built.dedup, "run", cache=cache, **keys)
+    assert cache.stats["review"].hits == len(briefs) and again[1].read_bytes() == here[1].read_bytes()
+
+    def broken(fn, items):
+        raise RuntimeError("a worker failed")
+
+    finish = start_review_site(tmp_path / "broken", briefs, built.index, built.dedup, "run",
+                               cache=Cache(tmp_path / "c"), pages_map=broken, background=True, **keys)
+    with pytest.raises(RuntimeError, match="a worker failed"):  # raised in the caller's thread, by finish()
+        finish()
+
+
 def test_pages_rendered_on_workers_are_the_pages_rendered_here(sample_site, tmp_path, monkeypatch):
     """Pages are rendered on the executor's workers, a few per item: the same bytes as in this process."""
     from pipeline.executors.local import LocalExecutor
@@ -496,3 +540,84 @@ def test_sentence_spans_are_where_the_text_is(settings):
         got = [(s.text, at, end) for s, at, end in sentence_spans(paragraph)]
         assert got == spans
         assert all(text[at:end] == t for t, at, end in got)
+
+
+# The page's evidence, blocks and stored texts as the template wrote them in Jinja (autoescaped) before
+# they were written in Python (`_evidence_html`, `_blocks_html`, `_texts_html`): the reference they must equal.
+_REFERENCE_LOOPS = """\
+{% for e in evidence %}
+  <section class="evidence" id="ev-{{ e.number }}" data-file="{{ e.file }}"{% if e.block %} data-block="{{ e.block }}"{% endif %}>
+    <h3>[{{ e.number }}] <code class="file">{{ e.file }}</code>, paragraph {{ e.paragraph }}, {{ e.lines }}</h3>
+    <div class="cited-sentence">Cited sentence: <mark>{{ e.text }}</mark></div>
+{{ slot(e.cited) }}
+{% if e.block %}
+    <h4 class="dups-link"><a href="#{{ e.block }}">Same text in other sources</a></h4>
+{% else %}
+    <h4>No duplicate of this text in other sources</h4>
+{% endif %}
+  </section>
+{% endfor %}
+=====
+{% for b in blocks %}
+    <div class="dups" id="{{ b.id }}">
+      <h4>The same text in the corpus: {{ b.n_paragraphs }} paragraph{{ 's' if b.n_paragraphs != 1 else '' }} in {{ b.n_files }} file{{ 's' if b.n_files != 1 else '' }} (the cited one included), {{ b.slots | length }} distinct text{{ 's' if b.slots | length != 1 else '' }}{% if b.n_shown < b.n_paragraphs %} in the first {{ b.n_shown }}{% endif %}</h4>
+{% if b.n_shown < b.n_paragraphs %}
+      <p class="more">The first {{ b.n_shown }} paragraphs in corpus order are listed here; <code>dedup.json</code> lists all {{ b.n_paragraphs }}.</p>
+{% endif %}
+{% for s in b.slots %}
+{{ slot(s) }}
+{% endfor %}
+    </div>
+{% endfor %}
+=====
+{% for t in texts %}
+    <div class="pair{% if t.lang != 'fr' %} three{% endif %}" id="{{ t.id }}">
+      <div class="original" lang="{{ t.lang }}"><span class="lang">{{ t.lang }}</span>{{ units(t.original) }}</div>
+{% if t.lang != 'fr' %}
+      <div class="french" lang="fr"><span class="lang">fr</span>{{ translation(t.french, t.french_note) }}</div>
+{% endif %}
+      <div class="english" lang="en"><span class="lang">en</span>{{ translation(t.english, t.english_note) }}</div>
+    </div>
+{% endfor %}
+=====
+{% for s in items %}{% for c in s.citations %}<a class="cite" href="#ev-{{ numbers[c.sid] }}" title="{{ c.file }}, paragraph {{ c.paragraph }}">{{ numbers[c.sid] }}</a>{% endfor %}|{% endfor %}
+"""
+
+
+def test_escaping_written_in_python_is_markupsafes():
+    from markupsafe import escape
+
+    from pipeline.render.review import _esc
+
+    for text in [XSS_SCRIPT, XSS_ATTR, "l'été & « guillemets » \"x\" <b>", "", "&amp;", 12, 0, "\u2028\x00"]:
+        assert _esc(text) == str(escape(text))
+
+
+@pytest.mark.parametrize("site", ["sample_site", "xss_site"])
+def test_page_parts_written_in_python_are_what_the_template_wrote(site, request):
+    """The evidence sections, duplicate blocks, stored texts and citation links of every page, written in
+    Python, are byte for byte what the template's autoescaped Jinja loops wrote."""
+    from jinja2 import Environment
+    from markupsafe import Markup
+
+    from pipeline.render.review import (_Lookups, _blocks_html, _cites_html, _evidence_html, _page, _slot_html,
+                                        _texts_html, _translation_html, _units_html)
+
+    built, *rest = request.getfixturevalue(site)
+    english = rest[0] if site == "sample_site" else _english(built)
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    loops = [env.from_string(t) for t in _REFERENCE_LOOPS.split("=====\n")]
+    helpers = {"slot": lambda s: Markup(_slot_html(s)), "units": lambda u: Markup(_units_html(u)),
+               "translation": lambda u, n: Markup(_translation_html(u, n))}
+    lookups = _Lookups.build(built.index, built.dedup)
+    checked = 0
+    for brief in built.briefs:
+        data = _page(brief, built.index, lookups, english, "all").data(brief)
+        assert _evidence_html(data["evidence"]) == loops[0].render(**data, **helpers)
+        assert _blocks_html(data["blocks"]) == loops[1].render(**data, **helpers)
+        assert _texts_html(data["texts"]) == loops[2].render(**data, **helpers)
+        items = [*brief.summary, *brief.quotes]
+        assert "".join(_cites_html(s, data["numbers"]) + "|" for s in items) == \
+            loops[3].render(items=items, numbers=data["numbers"])
+        checked += len(data["evidence"]) + len(data["blocks"])
+    assert checked

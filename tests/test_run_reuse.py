@@ -87,3 +87,47 @@ def test_a_model_missing_from_the_hub_cache_is_reported_as_huggingface_hub_finds
     assert not quick.usable and quick.source == "missing"
     monkeypatch.undo()
     assert "nor a valid hub model id" in models.resolve_model("a--b/c", cache_dir=cache).reason
+
+
+def test_a_write_failing_on_the_corpus_files_thread_fails_the_run(corpus, tmp_path, fake_engine, monkeypatch):  # noqa: F811
+    """dedup.json and the sources are written on a thread of their own (`RenderStep.corpus_files`) while the briefs
+    and the review pages are made: a disk that fills up there fails the run as anywhere else (exit 6, the file
+    named, nothing published), and a run with the thread writes what a run without it writes."""
+    import errno
+
+    import pipeline.flow
+
+    out = tmp_path / "out"
+    good = run_in_process(corpus, out, _settings())
+    real = Path.open
+
+    def full(self, *args, **kwargs):
+        if self.name == "dedup.json" and args[:1] == ("wb",):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    (corpus / "storm.txt").write_text(STORM, encoding="utf-8")  # (dedup.json is then made, not linked)
+    monkeypatch.setattr(Path, "open", full)
+    report = run_in_process(corpus, out, _settings())
+    assert report.exit_code == 6, report.message  # runner.EXIT_WRITE
+    assert "No space left on device" in report.message and "dedup.json" in report.message
+    assert (out / "latest").resolve() == good.run_dir.resolve()
+    monkeypatch.undo()
+
+    threaded = run_in_process(corpus, out, _settings())
+    here = pipeline.flow.RenderStep()
+    other = tmp_path / "here"
+    other.mkdir()
+    shutil.copy(threaded.run_dir / "index.md", other / "index.md")
+    from pipeline.corpus_index import CorpusIndex
+    from pipeline.flow import DedupStep, IngestStep, NoHooks, corpus_steps, documents_key
+    from pipeline.cache import NullCache
+
+    settings = _settings()
+    documents = IngestStep().run(corpus, settings, NullCache(), lambda done, total: None).documents
+    dedup_result, _stories, _cached = corpus_steps(documents, settings, NullCache(), NoHooks())
+    finish = here.corpus_files(other, documents, dedup_result, CorpusIndex.build(documents), None,
+                               DedupStep().key(documents, settings), None, documents_key(settings))
+    finish()
+    for rel in ["dedup.json", "sources/index.json", *(f"sources/{d.doc_id}.txt" for d in documents)]:
+        assert (other / rel).read_bytes() == (threaded.run_dir / rel).read_bytes(), rel

@@ -157,14 +157,35 @@ def markdown_body(brief: Brief) -> str:
          "refs": _refs(q, numbers), "n_sources": n_sources(q), "en_origin": q.en_origin}
         for q in brief.quotes
     ]
-    citations = [
-        {"number": n, "file": by_sid[sid].file, "paragraph": by_sid[sid].paragraph,
-         "lines": lines_label(by_sid[sid].line_start, by_sid[sid].line_end), "text": by_sid[sid].text,
-         "doc_id": by_sid[sid].doc_id, "char_start": by_sid[sid].char_start, "char_end": by_sid[sid].char_end}
-        for sid, n in numbers.items()
-    ]
     return _environment().get_template("_brief_body.md.j2").render(
-        brief=brief, sentences=sentences, quotes=quotes, citations=citations, n_docs=len(brief.sources))
+        brief=brief, sentences=sentences, quotes=quotes, n_docs=len(brief.sources),
+        citations_md=_citations_md(numbers, by_sid), sources_md=_sources_md(brief.sources))
+
+
+# The body's long lists (a citation per copy of each summary sentence: 100 lines in a brief of 20 sources) are
+# written here rather than as template loops, which cost several times the text they write; a test holds them
+# to the loops they replace, byte for byte.
+
+def _citations_md(numbers: dict[str, int], by_sid: dict[str, Citation]) -> str:
+    """One line per citation, in number order: where it is and the source of record's characters it quotes."""
+    out = []
+    for sid, n in numbers.items():
+        c = by_sid[sid]
+        out.append(f"{n}. {_md_code(c.file)}, paragraph {c.paragraph}, {lines_label(c.line_start, c.line_end)}: "
+                   f"{_md_text(c.text)} (`sources/{c.doc_id}.txt`, characters {c.char_start}–{c.char_end})\n")
+    return "".join(out)
+
+
+def _sources_md(sources: Sequence[SourceInfo]) -> str:
+    """One table row per source: file, title, date, language, paragraphs cited, origin (record, URL, notes)."""
+    out = []
+    for s in sources:
+        origin = ([s.record] if s.record else []) + ([s.url] if s.url else []) + list(s.notes)
+        used = ", ".join(map(str, s.paragraphs_used)) if s.paragraphs_used else "—"
+        out.append(f"| {_md_code_cell(s.file)} | {_md_cell(s.title) if s.title else '—'} | "
+                   f"{_md_cell(s.date) if s.date else '—'} | {s.lang} | {used} | "
+                   f"{_md_cell(' · '.join(map(str, origin))) if origin else '—'} |\n")
+    return "".join(out)
 
 
 def render_index(briefs: Sequence[Brief], run_id: str, n_documents: int, n_skipped: int,
@@ -361,9 +382,10 @@ def _code_key() -> str:
                   [(n, folder.joinpath(n).read_text(encoding="utf-8")) for n in ("brief.md.j2", "_brief_body.md.j2")])
 
 
-def compress_text(text: str) -> str:
-    """Text as stored in the cache: zlib-compressed (rendered pages are mostly markup and repeated words), base64."""
-    return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+def compress_text(text: str, level: int = 6) -> str:
+    """Text as stored in the cache: zlib-compressed (rendered pages are mostly markup and repeated words), base64.
+    `level`: zlib's (any level reads back the same)."""
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), level)).decode("ascii")
 
 
 def expand_text(value: object) -> str | None:
@@ -425,7 +447,7 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
             if "json" in formats:
                 data = data_of(i) if data_of is not None else brief_to_dict(brief, "")
                 made["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
-            new.append((key, {f: compress_text(v) for f, v in made.items()}))
+            new.append((key, {f: compress_text(v, 1) for f, v in made.items()}))  # (level 1: review.PAGE_ZLIB_LEVEL)
             bodies = {**made, **({"json": made["json"].encode("utf-8")} if "json" in made else {})}
         out.append(bodies)
     if cache is not None and new:

@@ -10,7 +10,9 @@ Entry points:
   `<run_dir>/review/<story>.html`, returns their paths;
 - `build_review_site(...)`: the same as a run makes it (translations asked for
   only for the pages it has to render, pages rendered on the executor's
-  workers, unchanged pages linked from the previous run).
+  workers, unchanged pages linked from the previous run); a run calls it in
+  two parts, `start_review_site(..., background=thread)` then `finish()`, so
+  that it writes the briefs' files while the workers render the pages.
 
 On a brief's page, clicking a citation number shows the cited paragraph in
 its original language, in French (when the original is not French) and in
@@ -45,8 +47,9 @@ time, so the main process holds one batch of HTML at once.
 
 Pages are self-contained: inline CSS and JavaScript, no network (a Content
 Security Policy allows nothing else; the script runs by its hash). Every
-corpus text goes through Jinja2 autoescaping or `markupsafe.escape` (the
-small repeated pieces are written in Python), and the script only copies,
+corpus text goes through Jinja2 autoescaping or `_esc` (markupsafe's
+`escape` as a plain string: the many repeated pieces, the evidence, the
+blocks and the stored texts are written in Python), and the script only copies,
 moves and toggles pre-rendered elements (marks are made with textContent),
 so text like `<script>` shows as written.
 """
@@ -60,15 +63,16 @@ import logging
 import marshal
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from ..cache import collector_paused
 from ..corpus_index import CorpusIndex, sentence_spans
@@ -89,10 +93,10 @@ _WORD = re.compile(r"\w")
 Translated = Mapping[tuple[str, str, str], str]  # (source language, target language, text) -> translation
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     """A piece of a paragraph: a sentence (numbered `k` in the paragraph), or the space between two (k None).
-    `kept`: in a translation column, a sentence left in its own language (`output.review_english: cited`)."""
+    `kept`: in a translation column, a sentence left in its own language (`output.review_english: cited`).
+    (A named tuple: a page makes 100,000 of them, and a frozen dataclass costs 3x as much to make.)"""
 
     text: str
     k: int | None
@@ -201,6 +205,8 @@ def _units(paragraph: Paragraph) -> list[Unit]:
 def _marks(paragraph: Paragraph, units: list[Unit], marked: set[str]) -> str:
     """The k of the paragraph's sentences whose id is in `marked`."""
     texts = {s.text for s in paragraph.sentences if s.sid in marked}
+    if not texts:
+        return ""
     return " ".join(str(u.k) for u in units if u.k is not None and u.text in texts)
 
 
@@ -439,16 +445,17 @@ def _translations_of(translated: Translated) -> TranslationsKey:
 
 
 def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
-              english: str = "all", documents_key: str = "") -> str:
+              english: str = "all", documents_key: str = "", digest: str = "") -> str:
     """What a page shows, hashed from its inputs (cheap next to building it): the brief, the blocks of
     its cited sentences' duplicates as shown, every paragraph shown (in the order shown) and its translations.
     `documents_key`: what documents are a function of besides their bytes (ingest's code and settings);
     with it, a paragraph is named by its id and its document's bytes (`_paragraph_id`) instead of being
-    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles)."""
+    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles). `digest`: the brief's
+    `pipeline.render.brief_digest`, which names it (else its repr does: several times slower)."""
     h = hashlib.sha256(_code_key().encode())
     h.update(english.encode())
     h.update(documents_key.encode())
-    h.update(repr(brief).encode())
+    h.update(f"digest {digest}".encode() if digest else repr(brief).encode())
     pids: dict[str, None] = {}
     keys: set[tuple[str | None, str | None]] = set()
     for sid in citation_numbers(brief):
@@ -515,48 +522,113 @@ def _code_key() -> str:
 
 def _render_page(data: dict) -> str:
     script, script_hash = _script()
+    numbers = data["numbers"]
     return _environment().get_template("review_brief.html.j2").render(
-        **data, n_sources=n_sources, script=script, script_hash=script_hash, units=_units_html,
-        translation=_translation_html, slot=_slot_html)
+        **data, n_sources=n_sources, script=script, script_hash=script_hash,
+        cites=lambda item: Markup(_cites_html(item, numbers)), evidence_html=Markup(_evidence_html(data["evidence"])),
+        blocks_html=Markup(_blocks_html(data["blocks"])), texts_html=Markup(_texts_html(data["texts"])))
 
 
-# The page's many small repeated pieces (a text's sentences, a slot and where its copies are), written
-# here rather than as template macros: a Jinja macro call costs more than the markup it writes, and a
-# 10,000-article run writes 400,000 of them. Every text is escaped (`escape`), as autoescaping would.
+# The page's many small repeated pieces (the citations, the cited paragraphs, the blocks of duplicates, the
+# stored texts sentence by sentence) are written here rather than in the template: a Jinja loop, macro
+# call or autoescaped `{{ }}` costs more than the markup it writes, and a 10,000-article run's pages hold
+# 400,000 of them (a +1% run renders 160 pages of 200 KB). Every text is escaped (`_esc`), exactly as
+# autoescaping (markupsafe's `escape`) would; the template places each part (a test compares them).
 
-def _units_html(units: Sequence[Unit]) -> Markup:
+def _esc(value: object) -> str:
+    """markupsafe's `escape` (the same five replacements) as a plain string, without making a `Markup`."""
+    text = value if type(value) is str else str(value)
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;") \
+        .replace('"', "&#34;")
+
+
+def _cites_html(item: Any, numbers: Mapping[str, int]) -> str:
+    """A summary sentence's or quote's citation links."""
+    return "".join(f'<a class="cite" href="#ev-{numbers[c.sid]}" title="{_esc(c.file)}, paragraph {c.paragraph}">'
+                   f'{numbers[c.sid]}</a>' for c in item.citations)
+
+
+def _units_html(units: Sequence[Unit]) -> str:
     out = []
     for u in units:
         if u.kept:
-            out.append(f'<span class="kept">{escape(u.text)}</span>')
+            out.append(f'<span class="kept">{_esc(u.text)}</span>')
         elif u.k is not None:
-            out.append(f'<span class="s" data-k="{u.k}">{escape(u.text)}</span>')
+            out.append(f'<span class="s" data-k="{u.k}">{_esc(u.text)}</span>')
         else:
-            out.append(escape(u.text))
-    return Markup("".join(out))
+            out.append(_esc(u.text))
+    return "".join(out)
 
 
-def _translation_html(units: Sequence[Unit] | None, note: str) -> Markup:
+def _translation_html(units: Sequence[Unit] | None, note: str) -> str:
     if units is None:
-        return Markup(f'<span class="note">{escape(note)}</span>')
-    return Markup(str(_units_html(units)) + (f' <span class="note">({escape(note)})</span>' if note else ""))
+        return f'<span class="note">{_esc(note)}</span>'
+    return _units_html(units) + (f' <span class="note">({_esc(note)})</span>' if note else "")
 
 
 def _where_html(c: Copy) -> str:
-    relations = f' — <span class="relations">{escape("; ".join(c.relations))}</span>' if c.relations else ""
-    return f'<code class="file">{escape(c.file)}</code>, paragraph {c.paragraph}, {escape(c.lines)}{relations}'
+    relations = f' — <span class="relations">{_esc("; ".join(c.relations))}</span>' if c.relations else ""
+    return f'<code class="file">{_esc(c.file)}</code>, paragraph {c.paragraph}, {_esc(c.lines)}{relations}'
 
 
-def _slot_html(s: Slot) -> Markup:
+def _slot_html(s: Slot) -> str:
     if len(s.copies) == 1:
         c = s.copies[0]
-        head = f'<div class="paragraph" data-pid="{escape(c.pid)}">\n  <div class="where">{_where_html(c)}</div>\n'
+        head = f'<div class="paragraph" data-pid="{_esc(c.pid)}">\n  <div class="where">{_where_html(c)}</div>\n'
     else:
-        copies = "".join(f'    <li data-pid="{escape(c.pid)}">{_where_html(c)}</li>\n' for c in s.copies)
+        copies = "".join(f'    <li data-pid="{_esc(c.pid)}">{_where_html(c)}</li>\n' for c in s.copies)
         head = f'<div class="paragraph">\n  <div class="where">{len(s.copies)} copies of this text:</div>\n' \
                f'  <ul class="copies">\n{copies}  </ul>\n'
-    return Markup(f'{head}  <div class="slot" data-text="{escape(s.text)}" data-marks="{escape(s.marks)}"></div>\n'
-                  '</div>\n')
+    return f'{head}  <div class="slot" data-text="{_esc(s.text)}" data-marks="{_esc(s.marks)}"></div>\n</div>\n'
+
+
+def _evidence_html(evidence: Sequence[Evidence]) -> str:
+    """Each citation's section: where it is, the cited sentence, its paragraph's slot, the link to its block."""
+    out = []
+    for e in evidence:
+        block = f' data-block="{_esc(e.block)}"' if e.block else ""
+        link = f'    <h4 class="dups-link"><a href="#{_esc(e.block)}">Same text in other sources</a></h4>\n' \
+            if e.block else "    <h4>No duplicate of this text in other sources</h4>\n"
+        out.append(f'  <section class="evidence" id="ev-{_esc(e.number)}" data-file="{_esc(e.file)}"{block}>\n'
+                   f'    <h3>[{_esc(e.number)}] <code class="file">{_esc(e.file)}</code>, paragraph '
+                   f'{_esc(e.paragraph)}, {_esc(e.lines)}</h3>\n'
+                   f'    <div class="cited-sentence">Cited sentence: <mark>{_esc(e.text)}</mark></div>\n'
+                   f'{_slot_html(e.cited)}\n{link}  </section>\n')
+    return "".join(out)
+
+
+def _blocks_html(blocks: Sequence[DupBlock]) -> str:
+    """Each block of duplicates: how many paragraphs and files in all, and the slots of those shown."""
+    out = []
+    for b in blocks:
+        n, shown, texts = b.n_paragraphs, b.n_shown, len(b.slots)
+        first = f" in the first {_esc(shown)}" if shown < n else ""
+        out.append(f'    <div class="dups" id="{_esc(b.id)}">\n'
+                   f'      <h4>The same text in the corpus: {_esc(n)} paragraph{"s" if n != 1 else ""} in '
+                   f'{_esc(b.n_files)} file{"s" if b.n_files != 1 else ""} (the cited one included), {_esc(texts)} '
+                   f'distinct text{"s" if texts != 1 else ""}{first}</h4>\n')
+        if shown < n:
+            out.append(f'      <p class="more">The first {_esc(shown)} paragraphs in corpus order are listed here; '
+                       f'<code>dedup.json</code> lists all {_esc(n)}.</p>\n')
+        out.extend(f"{_slot_html(s)}\n" for s in b.slots)
+        out.append("    </div>\n")
+    return "".join(out)
+
+
+def _texts_html(texts: Sequence[StoredText]) -> str:
+    """Each distinct paragraph text: original, French (when the original is not French) and English."""
+    out = []
+    for t in texts:
+        lang = _esc(t.lang)
+        out.append(f'    <div class="pair{" three" if t.lang != "fr" else ""}" id="{_esc(t.id)}">\n'
+                   f'      <div class="original" lang="{lang}"><span class="lang">{lang}</span>'
+                   f'{_units_html(t.original)}</div>\n')
+        if t.lang != "fr":
+            out.append(f'      <div class="french" lang="fr"><span class="lang">fr</span>'
+                       f'{_translation_html(t.french, t.french_note)}</div>\n')
+        out.append(f'      <div class="english" lang="en"><span class="lang">en</span>'
+                   f'{_translation_html(t.english, t.english_note)}</div>\n    </div>\n')
+    return "".join(out)
 
 
 def _page(brief: Brief, index: CorpusIndex, lookups: _Lookups, translated: Translated, english: str,
@@ -626,6 +698,24 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     kind "review_key") under a hash of its own inputs (`_known_keys`: its brief, the duplicate groups of its
     cited sentences, the documents they are in), so the blocks and paragraphs a page shows are walked only
     for pages whose brief, groups or documents changed."""
+    return start_review_site(run_dir, briefs, index, dedup_result, run_id, translate=translate,
+                             direction_key=direction_key, cache=cache, english=english, documents_key=documents_key,
+                             digests=digests, previous_run=previous_run, pages_map=pages_map)()
+
+
+def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
+                      run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
+                      direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
+                      documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
+                      pages_map: PagesMap = _in_process, background: bool = False) -> Callable[[], list[Path]]:
+    """`build_review_site` in two parts: this one works out the pages' keys, links and takes from the cache the
+    pages it can and translates what the others need; the pages to render are rendered through `pages_map`, with
+    `background` on a thread of their own (which mostly waits on the workers: the caller goes on meanwhile, with
+    the briefs' files), else here. The returned `finish()` waits for them (raising what the thread raised), puts
+    them in the cache (from the caller's thread: the cache is used from one thread only), writes `KEYS_FILE` and
+    returns the site's paths. A caller that fails before `finish()` leaves the thread: it is a daemon, which
+    waits on workers that the failure stops (a pool whose workers are killed, by Ctrl-C say, never answers:
+    waiting for it there would never end)."""
     lookups = _LazyLookups(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
 
@@ -645,11 +735,35 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     site.plans = {i: _page_paragraphs(briefs[i], index, lookups) for i in todo}
     translated = translate(review_jobs([briefs[i] for i in todo], index, dedup_result, english, lookups,
                                        [site.plans[i] for i in todo], site.cut)) if todo else {}
-    site.render(translated)
-    site.write_keys()
-    log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
-             len(briefs), len(linked), len(site.cached), len(todo))
-    return site.paths
+    to_cache: list[list[tuple[str, str]]] = []  # each batch's pages to cache, when rendered on the thread
+    raised: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            site.render(translated, to_cache)
+        except BaseException as exc:  # (given to finish(), in the caller's thread)
+            raised.append(exc)
+
+    thread = threading.Thread(target=render, name="pipeline-review-pages", daemon=True) if background and todo \
+        else None
+    if thread is not None:
+        thread.start()
+    else:
+        site.render(translated)
+
+    def finish() -> list[Path]:
+        if thread is not None:
+            thread.join()
+            if raised:
+                raise raised[0]
+        for batch in to_cache if cache is not None else ():
+            cache.put_many(CACHE_KIND, batch)
+        site.write_keys()
+        log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
+                 len(briefs), len(linked), len(site.cached), len(todo))
+        return site.paths
+
+    return finish
 
 
 KEY_KIND = "review_key"  # cache kind: a page's key, under a hash of the page's own inputs (`_known_keys`)
@@ -685,7 +799,7 @@ def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIn
     new = []
     for i, key in enumerate(keys):
         if not isinstance(key, str):
-            keys[i] = _page_key(briefs[i], index, lookups, translations, english, documents_key)
+            keys[i] = _page_key(briefs[i], index, lookups, translations, english, documents_key, digests[i])
             new.append((short[i], keys[i]))
     if new:
         cache.put_many(KEY_KIND, new)
@@ -810,13 +924,18 @@ class _PageIndex:
     sentences: Mapping[str, Sentence]
 
 
+# zlib's level for a page in the cache: level 1 compresses a 200 KB page 3x faster than 6, to 9.4% of its size
+# instead of 7.2% (measured on a 10,000-article run's pages), and the page is written there only once.
+PAGE_ZLIB_LEVEL = 1
+
+
 def render_pages(_shared: object, inputs: Sequence[_PageInput]) -> list[tuple[str, str | None]]:
     """Worker function: each page's HTML, and its cache value (None: not complete, or not wanted)."""
     out = []
     for item in inputs:
         page = _Page(item.index, item.lookups, item.translated, item.wanted)
         html = _render_page(page.data(item.brief))
-        out.append((html, compress_text(html) if item.cache and page.complete else None))
+        out.append((html, compress_text(html, PAGE_ZLIB_LEVEL) if item.cache and page.complete else None))
     return out
 
 
@@ -871,9 +990,10 @@ class _Site:
     def todo(self) -> list[int]:
         return [i for i in range(len(self.briefs)) if i not in self.done]
 
-    def render(self, translated: Translated) -> None:
+    def render(self, translated: Translated, to_cache: list[list[tuple[str, str]]] | None = None) -> None:
         """Render the pages not written yet through `pages_map`, a few pages per item, and write them; a batch
-        of items at a time, so that only one batch's pages are held here at once."""
+        of items at a time, so that only one batch's pages are held here at once. Each batch's complete pages
+        are put in the cache, or with `to_cache` (on a thread other than the cache's) added to it as a batch."""
         todo = self.todo()
         step = PAGES_PER_ITEM * ITEMS_PER_BATCH
         for start in range(0, len(todo), step):
@@ -887,7 +1007,9 @@ class _Site:
                 if value is not None:
                     new.append((self.keys[i], value))
                     self.done[i] = self.keys[i]
-            if self.cache is not None and new:
+            if to_cache is not None and new:
+                to_cache.append(new)
+            elif self.cache is not None and new:
                 self.cache.put_many(CACHE_KIND, new)  # one commit per batch: a killed run keeps what it rendered
 
     def _input(self, i: int, translated: Translated) -> _PageInput:
