@@ -45,7 +45,6 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -56,6 +55,7 @@ from .executors import Executor, ExecutorError, make_executor
 from .changes import previous_run_dir
 from .flow import FlowResult, NoBar, run_flow
 from .model import Document, IngestResult
+from .render import indented_json
 from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
 from .translate import TranslationError, Translator
@@ -209,79 +209,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    _write_text(path, pretty_json(data) + "\n")
-
-
-_JSON_CONSTANTS = {None: "null", True: "true", False: "false"}
-
-
-def pretty_json(value: Any) -> str:
-    """`json.dumps(value, ensure_ascii=False, indent=2)`, the same text, 2.5 times faster (the manifest of
-    10,000 articles: 0.07 s, not 0.18: the json module indents in Python, one generator per level). For
-    what JSON holds: dicts, lists and tuples, strings, numbers, True, False, None (TypeError for the rest)."""
-    out: list[str] = []
-    add = out.append
-
-    def key(k: Any) -> str:
-        if isinstance(k, str):
-            return encode_basestring(k)
-        if k is None or isinstance(k, bool):
-            return f'"{_JSON_CONSTANTS[k]}"'
-        if isinstance(k, (int, float)):
-            return f'"{_number(k)}"'
-        raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
-
-    def walk(v: Any, indent: str) -> None:
-        t = type(v)
-        if t is str:
-            add(encode_basestring(v))
-        elif t is dict:
-            if not v:
-                add("{}")
-                return
-            inner = indent + "  "
-            sep = "{\n" + inner
-            for k, x in v.items():
-                add(sep)
-                add(encode_basestring(k) if type(k) is str else key(k))
-                add(": ")
-                walk(x, inner)
-                sep = ",\n" + inner
-            add("\n" + indent + "}")
-        elif t is list or t is tuple:
-            if not v:
-                add("[]")
-                return
-            inner = indent + "  "
-            sep = "[\n" + inner
-            for x in v:
-                add(sep)
-                walk(x, inner)
-                sep = ",\n" + inner
-            add("\n" + indent + "]")
-        elif v is None or v is True or v is False:
-            add(_JSON_CONSTANTS[v])
-        elif isinstance(v, (int, float)):
-            add(_number(v))
-        elif isinstance(v, (str, dict, list, tuple)):  # a subclass: as its base
-            walk((str if isinstance(v, str) else dict if isinstance(v, dict) else list)(v), indent)
-        else:
-            raise TypeError(f"Object of type {t.__name__} is not JSON serializable")
-
-    walk(value, "")
-    return "".join(out)
-
-
-def _number(v: int | float) -> str:
-    if isinstance(v, int):
-        return int.__repr__(v)
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "Infinity" if v > 0 else "-Infinity"
-    return float.__repr__(v)
-
-
+    _write_text(path, indented_json(data, 2) + "\n")  # json.dumps(indent=2)'s text, 4x faster (manifest)
 
 
 # --- lock --------------------------------------------------------------------------------
