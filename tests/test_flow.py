@@ -31,6 +31,7 @@ def _outputs(run_dir: Path) -> dict[str, str]:
 @pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
 def test_one_and_two_workers_write_identical_briefs(tmp_path, monkeypatch):
     monkeypatch.setattr("pipeline.flow.TRANSLATE_CHUNK", 4)  # many chunks: the workers share the translation
+    monkeypatch.setattr("pipeline.flow.TRANSLATE_IN_PROCESS", 0)  # (even a few texts)
     monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 2)  # and the files to analyse
     monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 1)  # and the review pages to render
     corpus = write_mixed_corpus(tmp_path / "corpus")
