@@ -388,12 +388,13 @@ class StoryInput:
 
 
 def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusIndex,
-                groups_of_doc: Mapping[str, list]) -> StoryInput:
+                groups_of_doc: Mapping[str, list], sources: dict[str, str] | None = None) -> StoryInput:
     """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
-    cites every copy of a sentence it takes; its English may come from a copy), never paragraphs."""
+    cites every copy of a sentence it takes; its English may come from a copy), never paragraphs. `sources`:
+    see `CorpusIndex.cite` (one dict for a batch of stories: their copies are often in the same documents)."""
     groups = summary_groups(story, groups_of_doc)
     others = (m.id for g in groups for m in g.members)
-    return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others), tuple(groups))
+    return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others, sources), tuple(groups))
 
 
 def story_dedup(groups: Sequence[Any]) -> DedupResult:
@@ -941,10 +942,12 @@ def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: 
         index.cite(c, sources) if isinstance(c, str) else decode(Citation, c) for c in data["citations"]))
 
 
-def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | None:
+def _decoded_text(story: Story, value: Any, index: CorpusIndex, sources: dict[str, str] | None = None
+                  ) -> StoryText | None:
     """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
-    (an older entry: the worker then extracts quotes and plans again) or no longer decodes."""
-    sources: dict[str, str] = {}
+    (an older entry: the worker then extracts quotes and plans again) or no longer decodes. `sources`: see
+    `CorpusIndex.cite`."""
+    sources = {} if sources is None else sources
     hit = _decoded_summary(value, index, sources)
     if hit is None or "quotes" not in value:
         return None
@@ -1004,7 +1007,8 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                     # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
                     hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
                     stats.summarize_calls += sum(1 for hit in hits if hit is None)
-                    items = [story_input(stories[i], hit, index, by_doc) for i, hit in zip(batch, hits)]
+                    sources: dict[str, str] = {}  # (the batch's: its stories' copies are often in the same documents)
+                    items = [story_input(stories[i], hit, index, by_doc, sources) for i, hit in zip(batch, hits)]
                     pending.append((batch, waiting.submit(step.run, session, items)))
 
             def collect(wait: bool) -> None:
@@ -1032,9 +1036,12 @@ def _decode_whole(which: Sequence[int], stories: Sequence[Story], keys: Sequence
                   index: CorpusIndex, done: list[StoryText | None], todo: list[int]) -> None:
     """Decode the whole cache hits `which` (positions in `stories`) into `done`; one that no longer decodes joins
     `todo` (a miss)."""
+    sources: dict[str, str] = {}  # documents' source texts, made once per SUMMARIZE_BATCH stories (bounded)
     with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
-        for i in which:
-            done[i] = _decoded_text(stories[i], found[keys[i]], index)
+        for n, i in enumerate(which):
+            if n % SUMMARIZE_BATCH == 0:
+                sources = {}
+            done[i] = _decoded_text(stories[i], found[keys[i]], index, sources)
             if done[i] is None:
                 todo.append(i)
 
