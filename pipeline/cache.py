@@ -642,28 +642,33 @@ class CachedTranslator:
         self.calls = 0  # calls to the wrapped translator
         self.texts_translated = 0  # texts sent to it
 
+    def cached(self, texts: Sequence[str]) -> dict[str, str]:
+        """The texts translated before, with their translations (nothing is translated here)."""
+        keys = {digest(self._prefix, t): t for t in texts}
+        return {keys[k]: e for k, e in self.cache.get_many("translate", list(keys)).items()}
+
     def translate(self, texts: Sequence[str]) -> list[str]:
-        keys = [digest(self._prefix, t) for t in texts]
-        found = self.cache.get_many("translate", keys)
-        todo: dict[str, str] = {}
-        for text, key in zip(texts, keys):
-            if key not in found:
-                todo.setdefault(key, text)
-        if todo:
-            self.calls += 1
-            self.texts_translated += len(todo)
-            out = self.inner.translate(list(todo.values()))
-            if len(out) != len(todo):
-                raise EngineFailure(f"{self.engine} returned {len(out)} texts for {len(todo)}")
-            new = dict(zip(todo, out))
-            # Output that cannot be a translation is used for nothing and never stored.
-            bad = [(src, new[k]) for k, src in todo.items() if not plausible_translation(src, new[k])]
-            if bad:
-                raise EngineFailure(f"{self.engine} returned {bad[0][1][:60]!r} for {bad[0][0][:60]!r} "
-                                    f"({len(bad)} of {len(todo)} texts fail the sanity check); nothing was cached")
-            self.cache.put_many("translate", new.items())
-            found.update(new)
-        return [found[k] for k in keys]
+        found = self.cached(texts)
+        found.update(self.translate_new([t for t in dict.fromkeys(texts) if t not in found]))
+        return [found[t] for t in texts]
+
+    def translate_new(self, texts: Sequence[str]) -> dict[str, str]:
+        """Translations of distinct texts not in the cache (`cached`), from the wrapped translator; cached here."""
+        if not texts:
+            return {}
+        self.calls += 1
+        self.texts_translated += len(texts)
+        out = self.inner.translate(list(texts))
+        if len(out) != len(texts):
+            raise EngineFailure(f"{self.engine} returned {len(out)} texts for {len(texts)}")
+        new = dict(zip(texts, out))
+        # Output that cannot be a translation is used for nothing and never stored.
+        bad = [(src, e) for src, e in new.items() if not plausible_translation(src, e)]
+        if bad:
+            raise EngineFailure(f"{self.engine} returned {bad[0][1][:60]!r} for {bad[0][0][:60]!r} "
+                                f"({len(bad)} of {len(texts)} texts fail the sanity check); nothing was cached")
+        self.cache.put_many("translate", ((digest(self._prefix, t), e) for t, e in new.items()))
+        return new
 
 
 _APERTIUM_MARK = re.compile(r"(?<![\w*#@])[*#@]+(?=\w)|(?<=\w)#+(?![\w#])")

@@ -87,11 +87,14 @@ class SliceParts:
     others: tuple[tuple[Sentence, Paragraph, Citation], ...]
 
     @classmethod
-    def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str]) -> "SliceParts":
+    def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str],
+           sources: dict[str, str] | None = None) -> "SliceParts":
         """The documents `doc_ids`, and the sentences `sids` of other documents (ids of theirs, or not in the
         corpus, are left out; each once). Such a sentence travels with its own text only (the text its citation
-        quotes, one string for both), not its paragraph's; its paragraph's copy once for all its sentences."""
-        own, others, sources = set(doc_ids), {}, {}
+        quotes, one string for both), not its paragraph's; its paragraph's copy once for all its sentences.
+        `sources`: see `CorpusIndex.cite`."""
+        own, others = set(doc_ids), {}
+        sources = {} if sources is None else sources
         stubs: dict[str, Paragraph] = {}
         for sid in sids:
             sentence = index.sentences.get(sid)

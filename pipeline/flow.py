@@ -64,6 +64,7 @@ log = logging.getLogger("pipeline")
 # never depends on the number of workers.
 TRANSLATE_BATCH = 512
 TRANSLATE_CHUNK = 64
+TRANSLATE_IN_PROCESS = 256  # texts a PooledTranslator translates in one call in its own process
 RENDER_BATCH = 256  # briefs per cache read of their files
 SUMMARIZE_BATCH = 64  # stories per call to the workers (and per cache write of their summaries)
 
@@ -387,12 +388,13 @@ class StoryInput:
 
 
 def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusIndex,
-                groups_of_doc: Mapping[str, list]) -> StoryInput:
+                groups_of_doc: Mapping[str, list], sources: dict[str, str] | None = None) -> StoryInput:
     """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
-    cites every copy of a sentence it takes; its English may come from a copy), never paragraphs."""
+    cites every copy of a sentence it takes; its English may come from a copy), never paragraphs. `sources`:
+    see `CorpusIndex.cite` (one dict for a batch of stories: their copies are often in the same documents)."""
     groups = summary_groups(story, groups_of_doc)
     others = (m.id for g in groups for m in g.members)
-    return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others), tuple(groups))
+    return StoryInput(story, cached, SliceParts.of(index, story.doc_ids, others, sources), tuple(groups))
 
 
 def story_dedup(groups: Sequence[Any]) -> DedupResult:
@@ -625,7 +627,10 @@ class PooledTranslator:
         self.direction = (source, target)
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        chunks = [(*self.direction, list(texts[i:i + TRANSLATE_CHUNK])) for i in range(0, len(texts), TRANSLATE_CHUNK)]
+        """Up to TRANSLATE_IN_PROCESS texts (a +1% run's new texts) in one call here: a worker would first start
+        its own engine (0.25 s for Apertium), and each call costs 0.04 s whatever its size."""
+        size = TRANSLATE_CHUNK if len(texts) > TRANSLATE_IN_PROCESS else max(1, len(texts))
+        chunks = [(*self.direction, list(texts[i:i + size])) for i in range(0, len(texts), size)]
         return [t for part in self.session.map(_translate_chunk, chunks) for t in part]
 
 
@@ -644,12 +649,15 @@ class TranslateStep:
             progress: Callable[[int], None] | None = None) -> tuple[dict[str, str], dict[str, str]]:
         """English for each text, and the reason for each text that could not be translated."""
         unique = list(dict.fromkeys(t for t in texts))
-        english: dict[str, str] = {}
+        english = translator.cached(unique)  # looked up at once: only the texts not cached go in batches
         failed: dict[str, str] = {}
-        for i in range(0, len(unique), TRANSLATE_BATCH):
-            batch = unique[i:i + TRANSLATE_BATCH]
+        if progress and english:
+            progress(len(english))
+        todo = [t for t in unique if t not in english]
+        for i in range(0, len(todo), TRANSLATE_BATCH):
+            batch = todo[i:i + TRANSLATE_BATCH]
             try:
-                english.update(zip(batch, translator.translate(batch)))
+                english.update(translator.translate_new(batch))
             except TranslationError as exc:
                 if isinstance(exc, EngineFailure):  # an engine that cannot work fails the run (exit 4)
                     raise
@@ -934,10 +942,12 @@ def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: 
         index.cite(c, sources) if isinstance(c, str) else decode(Citation, c) for c in data["citations"]))
 
 
-def _decoded_text(story: Story, value: Any, index: CorpusIndex) -> StoryText | None:
+def _decoded_text(story: Story, value: Any, index: CorpusIndex, sources: dict[str, str] | None = None
+                  ) -> StoryText | None:
     """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
-    (an older entry: the worker then extracts quotes and plans again) or no longer decodes."""
-    sources: dict[str, str] = {}
+    (an older entry: the worker then extracts quotes and plans again) or no longer decodes. `sources`: see
+    `CorpusIndex.cite`."""
+    sources = {} if sources is None else sources
     hit = _decoded_summary(value, index, sources)
     if hit is None or "quotes" not in value:
         return None
@@ -997,7 +1007,8 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                     # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
                     hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
                     stats.summarize_calls += sum(1 for hit in hits if hit is None)
-                    items = [story_input(stories[i], hit, index, by_doc) for i, hit in zip(batch, hits)]
+                    sources: dict[str, str] = {}  # (the batch's: its stories' copies are often in the same documents)
+                    items = [story_input(stories[i], hit, index, by_doc, sources) for i, hit in zip(batch, hits)]
                     pending.append((batch, waiting.submit(step.run, session, items)))
 
             def collect(wait: bool) -> None:
@@ -1025,9 +1036,12 @@ def _decode_whole(which: Sequence[int], stories: Sequence[Story], keys: Sequence
                   index: CorpusIndex, done: list[StoryText | None], todo: list[int]) -> None:
     """Decode the whole cache hits `which` (positions in `stories`) into `done`; one that no longer decodes joins
     `todo` (a miss)."""
+    sources: dict[str, str] = {}  # documents' source texts, made once per SUMMARIZE_BATCH stories (bounded)
     with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
-        for i in which:
-            done[i] = _decoded_text(stories[i], found[keys[i]], index)
+        for n, i in enumerate(which):
+            if n % SUMMARIZE_BATCH == 0:
+                sources = {}
+            done[i] = _decoded_text(stories[i], found[keys[i]], index, sources)
             if done[i] is None:
                 todo.append(i)
 

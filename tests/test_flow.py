@@ -31,6 +31,7 @@ def _outputs(run_dir: Path) -> dict[str, str]:
 @pytest.mark.skipif(apertium_missing() is not None, reason=apertium_missing() or "")
 def test_one_and_two_workers_write_identical_briefs(tmp_path, monkeypatch):
     monkeypatch.setattr("pipeline.flow.TRANSLATE_CHUNK", 4)  # many chunks: the workers share the translation
+    monkeypatch.setattr("pipeline.flow.TRANSLATE_IN_PROCESS", 0)  # (even a few texts)
     monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 2)  # and the files to analyse
     monkeypatch.setattr("pipeline.render.review.PAGES_PER_ITEM", 1)  # and the review pages to render
     corpus = write_mixed_corpus(tmp_path / "corpus")
@@ -215,6 +216,27 @@ def test_a_cached_story_text_reads_back_equal_and_keeps_citations_as_sentence_id
         value = json.loads(json.dumps(_encoded_text(changed, index)))
         assert value["summary"]["sentences"][0]["citations"][0]["prefix"] == "elsewhere"
         assert _decoded_text(story, value, index) == changed
+
+
+def test_a_batch_of_stories_shares_its_source_texts_and_reads_back_the_same(tmp_path):
+    """A batch's stories share one dict of documents' source texts (each made once for the batch, not once per
+    story citing it): their inputs and cached texts read back equal to those made story by story."""
+    import json
+
+    from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, story_input
+
+    _, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
+    shared: dict[str, str] = {}
+    for story in stories:
+        alone = story_input(story, None, index, by_doc)
+        assert story_input(story, None, index, by_doc, shared) == alone
+    assert shared and all(shared[d] == index.documents[d].source_text for d in shared)  # the other story's copy
+    shared = {}
+    for story in stories:
+        text = _summarize_story(ctx, story_input(story, None, index, by_doc))
+        value = json.loads(json.dumps(_encoded_text(text, index)))
+        assert _decoded_text(story, value, index, shared) == text == _decoded_text(story, value, index)
+    assert shared and all(shared[d] == index.documents[d].source_text for d in shared)
 
 
 def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):

@@ -199,3 +199,36 @@ def test_a_run_with_a_broken_engine_fails_before_dedup(tmp_path, monkeypatch):
     assert report.exit_code == 4 and "self-test returned" in report.message and "untranslated" in report.message
     assert report.run_dir is None and not (tmp_path / "out" / "latest").exists()
     assert any(s.startswith("ingest:") for s in stages) and not any(s.startswith("dedup:") for s in stages)
+
+
+class _Upper:
+    engine = "upper"
+
+    def __init__(self):
+        self.calls = []
+
+    def translate(self, texts):
+        self.calls.append(list(texts))
+        return [t.upper() for t in texts]
+
+
+def test_translate_step_sends_only_uncached_texts_and_in_one_call(tmp_path, monkeypatch):
+    """Only the texts not cached go to the engine, in batches of their own (not one call per batch of texts
+    looked up), and
+    each text's English is the same as when every text is new."""
+    from pipeline.cache import Cache
+    from pipeline.flow import TranslateStep
+
+    monkeypatch.setattr("pipeline.flow.TRANSLATE_BATCH", 4)  # many batches of texts
+    texts = [f"phrase {i}." for i in range(10)]
+    cache = Cache(tmp_path / "cache.sqlite")
+    first = _Upper()
+    english, failed = TranslateStep().run(CachedTranslator(first, cache, {"engine": "upper"}), texts[::3])
+    assert failed == {} and len(first.calls) == 1
+    again = _Upper()
+    translator = CachedTranslator(again, cache, {"engine": "upper"})
+    done, failed = TranslateStep().run(translator, texts + texts[:2])
+    assert failed == {} and done == {t: t.upper() for t in texts}
+    new = [t for i, t in enumerate(texts) if i % 3]  # 6 texts not cached, spread over the 3 batches of 4 texts
+    assert again.calls == [new[:4], new[4:]]  # batches of the texts not cached only
+    assert translator.texts_translated == 6
