@@ -1768,7 +1768,17 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
                         previous: tuple[GroupMemo, np.ndarray, Links] | None = None,
                         ) -> tuple[list[DupGroup], GroupMemo]:
-    """`_clusters`, and what the next run needs to regroup only the components a change touches.
+    """`_clusters`, and what the next run needs to regroup only the components a change touches
+    (`_group_memo_across_runs`)."""
+    groups = _group_memo_across_runs(items, links, signature, vectors, across_threshold, previous)
+    return _dup_groups_of(items, groups, level, prefix), groups
+
+
+def _group_memo_across_runs(items: Sequence[_Item], links: Links,
+                            signature: Callable[[int], FactSignature] | None = None,
+                            vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
+                            previous: tuple[GroupMemo, np.ndarray, Links] | None = None) -> GroupMemo:
+    """`_groups_across_runs`'s groups as arrays (`GroupMemo`), before they are made `DupGroup`s.
 
     `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
     edited), and its links other than exact ones (mapped the same way here). A component of this
@@ -1781,8 +1791,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        groups = _group_memo(component, _clusters(items, links, signature, vectors, across_threshold))
-        return _dup_groups_of(items, groups, level, prefix), groups
+        return _group_memo(component, _clusters(items, links, signature, vectors, across_threshold))
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
     touched[where[where >= 0]] = False  # new or edited items
@@ -1824,9 +1833,8 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     starts, ends = starts[order], ends[order]
     sizes = ends - starts
     at = np.repeat(starts - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(int(sizes.sum()))
-    groups = GroupMemo(component, every[at], np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-                       relations[at], scores[at])
-    return _dup_groups_of(items, groups, level, prefix), groups
+    return GroupMemo(component, every[at], np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                     relations[at], scores[at])
 
 
 def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
@@ -1902,6 +1910,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     before = previous.memo if previous is not None else None
     shingles = _ShingleWork(paragraphs, sentences, settings, texts, previous, similar_pairs)
     # across runs, on a forked worker while this process finds the same-fact links (the two are independent)
+    # and the paragraphs' groups (made of shingle links only)
     with (background(shingles) if background is not None and previous is not None else nullcontext()) as beside:
         pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
         same_language = embedder if settings.embedder != "none" else None
@@ -1915,14 +1924,12 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                                                  DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences],
                                                           stems.counts),
                                                  same_fact_blocks, languages)
-        (para_links, para_memo), (sent_links, sent_memo) = \
-            pending.get()[0] if pending is not None else _shingle_levels(shingles)
+        levels = pending.get()[0] if pending is not None else _shingle_levels(shingles)
+    para_memo, sent_memo, para_group_memo = levels.paragraphs, levels.sentences, levels.paragraph_groups
     across = Links.of(_crosslingual_links(sentences, settings, vectors, languages))
-    sent_links = Links.concat([sent_links, fact_links, across])
+    sent_links = Links.concat([levels.sentence_links, fact_links, across])
 
-    para_groups, para_group_memo = _groups_across_runs(
-        paragraphs, para_links, "paragraph", "P",
-        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
+    para_groups = _dup_groups_of(paragraphs, para_group_memo, "paragraph", "P")
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
@@ -1947,21 +1954,30 @@ class _ShingleWork:
     similar_pairs: SimilarPairs | None
 
 
-ShingleLevels = tuple[tuple[Links, LevelMemo], tuple[Links, LevelMemo]]
+class _ShingleLevels(NamedTuple):
+    paragraph_links: Links
+    paragraphs: LevelMemo
+    sentence_links: Links
+    sentences: LevelMemo
+    paragraph_groups: GroupMemo  # (paragraph links are shingle links only: grouped here too)
 
 
-def _shingle_levels(work: _ShingleWork, _: Any = None) -> ShingleLevels:
-    """The paragraphs' and the sentences' shingle links and memos (`_shingle_links`); `fn(shared, item)` for
-    the executor's background worker (the item is not read)."""
+def _shingle_levels(work: _ShingleWork, _: Any = None) -> _ShingleLevels:
+    """The paragraphs' and the sentences' shingle links and memos (`_shingle_links`), and the paragraphs'
+    groups as arrays (`_group_memo_across_runs`); `fn(shared, item)` for the executor's background worker
+    (the item is not read)."""
     texts, previous = work.texts, work.previous
     before = previous.memo if previous is not None else None
-    paragraphs = _shingle_links(work.paragraphs, work.settings, texts.paragraph_signatures.__getitem__,
-                                (before.paragraphs, previous.paragraphs) if previous else None,
-                                texts.paragraph_keys, work.similar_pairs)
-    sentences = _shingle_links(work.sentences, work.settings, texts.sentence_signatures.__getitem__,
-                               (before.sentences, previous.sentences) if previous else None,
-                               texts.sentence_keys, work.similar_pairs)
-    return paragraphs, sentences
+    para_links, para_memo = _shingle_links(work.paragraphs, work.settings, texts.paragraph_signatures.__getitem__,
+                                           (before.paragraphs, previous.paragraphs) if previous else None,
+                                           texts.paragraph_keys, work.similar_pairs)
+    sent_links, sent_memo = _shingle_links(work.sentences, work.settings, texts.sentence_signatures.__getitem__,
+                                           (before.sentences, previous.sentences) if previous else None,
+                                           texts.sentence_keys, work.similar_pairs)
+    para_groups = _group_memo_across_runs(
+        work.paragraphs, para_links,
+        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
+    return _ShingleLevels(para_links, para_memo, sent_links, sent_memo, para_groups)
 
 
 class _SentenceView(Sequence[SentenceFeatures]):
