@@ -183,8 +183,8 @@ TopNeighbours = Callable[..., list[tuple[int, int]]]
 # block order: the executor's `map_blocks` (the local pool's workers, or Ray tasks).
 MapBlocks = Callable[[Callable[[Any, Any], Any], Any, Sequence[Any]], list[Any]]
 # One more process that inherits `shared` (forked) and runs items handed to it while this one goes on: the
-# local executor's `background` (`map_async(fn, items)`, then `.get()`). Dedup runs both levels' shingle links
-# there, across runs, while this process finds the same-fact links (`_ShingleWork`).
+# local executor's `background` (`map_async(fn, items)`, then `.get()`). Dedup makes both levels' shingle links
+# and the paragraphs' groups there, across runs, while this process finds the same-fact links (`_ShingleWork`).
 Background = Callable[[Any], ContextManager[Any]]
 
 
@@ -1879,8 +1879,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     `same_fact_blocks`: the executor's `map_blocks` (the same-fact comparisons in blocks on its workers or
     Ray tasks: `compare_similar`); None = here. The same links either way.
     `background`: the executor's one forked worker (`Background`): with `previous`, both levels' shingle links
-    (`_shingle_levels`) are found there while this process finds the same-fact links; None = here, one after
-    the other. The same links either way."""
+    and the paragraphs' groups (`_shingle_levels`) are made there while this process finds the same-fact links;
+    None = here, one after the other. The same result and memo either way."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
