@@ -63,9 +63,10 @@ import logging
 import math
 import re
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from itertools import chain
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -181,6 +182,10 @@ TopNeighbours = Callable[..., list[tuple[int, int]]]
 # Independent blocks of a corpus-wide step run elsewhere, `fn(shared, block)` for each block, the results in
 # block order: the executor's `map_blocks` (the local pool's workers, or Ray tasks).
 MapBlocks = Callable[[Callable[[Any, Any], Any], Any, Sequence[Any]], list[Any]]
+# One more process that inherits `shared` (forked) and runs items handed to it while this one goes on: the
+# local executor's `background` (`map_async(fn, items)`, then `.get()`). Dedup makes both levels' shingle links
+# and the paragraphs' groups there, across runs, while this process finds the same-fact links (`_ShingleWork`).
+Background = Callable[[Any], ContextManager[Any]]
 
 
 @dataclass
@@ -1763,7 +1768,17 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
                         vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
                         previous: tuple[GroupMemo, np.ndarray, Links] | None = None,
                         ) -> tuple[list[DupGroup], GroupMemo]:
-    """`_clusters`, and what the next run needs to regroup only the components a change touches.
+    """`_clusters`, and what the next run needs to regroup only the components a change touches
+    (`_group_memo_across_runs`)."""
+    groups = _group_memo_across_runs(items, links, signature, vectors, across_threshold, previous)
+    return _dup_groups_of(items, groups, level, prefix), groups
+
+
+def _group_memo_across_runs(items: Sequence[_Item], links: Links,
+                            signature: Callable[[int], FactSignature] | None = None,
+                            vectors: SentenceVectors | None = None, across_threshold: float = 0.0,
+                            previous: tuple[GroupMemo, np.ndarray, Links] | None = None) -> GroupMemo:
+    """`_groups_across_runs`'s groups as arrays (`GroupMemo`), before they are made `DupGroup`s.
 
     `previous`: the previous run's `GroupMemo` of this level, where its items are now (-1: gone or
     edited), and its links other than exact ones (mapped the same way here). A component of this
@@ -1776,8 +1791,7 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     n = len(items)
     component = _components(n, a, b)
     if previous is None:
-        groups = _group_memo(component, _clusters(items, links, signature, vectors, across_threshold))
-        return _dup_groups_of(items, groups, level, prefix), groups
+        return _group_memo(component, _clusters(items, links, signature, vectors, across_threshold))
     memo, where, old_links = previous
     touched = np.ones(n, dtype=bool)
     touched[where[where >= 0]] = False  # new or edited items
@@ -1819,9 +1833,8 @@ def _groups_across_runs(items: Sequence[_Item], links: Links, level: str, prefix
     starts, ends = starts[order], ends[order]
     sizes = ends - starts
     at = np.repeat(starts - np.concatenate(([0], np.cumsum(sizes)[:-1])), sizes) + np.arange(int(sizes.sum()))
-    groups = GroupMemo(component, every[at], np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-                       relations[at], scores[at])
-    return _dup_groups_of(items, groups, level, prefix), groups
+    return GroupMemo(component, every[at], np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                     relations[at], scores[at])
 
 
 def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
@@ -1852,7 +1865,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                       features: Sequence[DocumentFeatures] | None = None, previous: Previous | None = None,
                       similar_pairs: SimilarPairs | None = None,
                       document_neighbours: TopNeighbours | None = None,
-                      same_fact_blocks: MapBlocks | None = None) -> tuple[DedupResult, DedupMemo | None]:
+                      same_fact_blocks: MapBlocks | None = None,
+                      background: Background | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
@@ -1863,7 +1877,10 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     `document_neighbours`: the executor's `top_neighbours` (the documents compared for same facts; a Ray
     cluster's shuffle); None = here. The same pairs either way.
     `same_fact_blocks`: the executor's `map_blocks` (the same-fact comparisons in blocks on its workers or
-    Ray tasks: `compare_similar`); None = here. The same links either way."""
+    Ray tasks: `compare_similar`); None = here. The same links either way.
+    `background`: the executor's one forked worker (`Background`): with `previous`, both levels' shingle links
+    and the paragraphs' groups (`_shingle_levels`) are made there while this process finds the same-fact links;
+    None = here, one after the other. The same result and memo either way."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
@@ -1886,33 +1903,33 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     features = features if features is not None else [document_features(d, words) for d in documents]
     texts = _corpus_texts(documents, features, previous, para_starts, sent_starts)
     del features
-    para_keys, keys, stems = texts.paragraph_keys, texts.sentence_keys, texts.stems
+    keys, stems = texts.sentence_keys, texts.stems
     per_sentence = _SentenceView(texts.terms, texts.sentence_signatures)
     signature = texts.sentence_signatures.__getitem__
 
     before = previous.memo if previous is not None else None
-    para_links, para_memo = _shingle_links(paragraphs, settings, texts.paragraph_signatures.__getitem__,
-                                           (before.paragraphs, previous.paragraphs) if previous else None,
-                                           para_keys, similar_pairs)
-    same_language = embedder if settings.embedder != "none" else None
-    vectors = SentenceVectors([it.text for it in sentences], embedder) \
-        if embedder is not None and _crosslingual_engine(settings) != "none" else None
-    sent_links, sent_memo = _shingle_links(sentences, settings, signature,
-                                           (before.sentences, previous.sentences) if previous else None, keys,
-                                           similar_pairs)
-    has_sentences = np.diff(np.asarray(sent_starts)) > 0
-    languages = _document_languages(sentences)  # (read by both the same-fact and the cross-language links)
-    fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
-                                             {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
-                                             document_neighbours,
-                                             DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences], stems.counts),
-                                             same_fact_blocks, languages)
+    shingles = _ShingleWork(paragraphs, sentences, settings, texts, previous, similar_pairs)
+    # across runs, on a forked worker while this process finds the same-fact links (the two are independent)
+    # and the paragraphs' groups (made of shingle links only)
+    with (background(shingles) if background is not None and previous is not None else nullcontext()) as beside:
+        pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
+        same_language = embedder if settings.embedder != "none" else None
+        vectors = SentenceVectors([it.text for it in sentences], embedder) \
+            if embedder is not None and _crosslingual_engine(settings) != "none" else None
+        has_sentences = np.diff(np.asarray(sent_starts)) > 0
+        languages = _document_languages(sentences)  # (read by both the same-fact and the cross-language links)
+        fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
+                                                 {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
+                                                 document_neighbours,
+                                                 DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences],
+                                                          stems.counts),
+                                                 same_fact_blocks, languages)
+        levels = pending.get()[0] if pending is not None else _shingle_levels(shingles)
+    para_memo, sent_memo, para_group_memo = levels.paragraphs, levels.sentences, levels.paragraph_groups
     across = Links.of(_crosslingual_links(sentences, settings, vectors, languages))
-    sent_links = Links.concat([sent_links, fact_links, across])
+    sent_links = Links.concat([levels.sentence_links, fact_links, across])
 
-    para_groups, para_group_memo = _groups_across_runs(
-        paragraphs, para_links, "paragraph", "P",
-        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
+    para_groups = _dup_groups_of(paragraphs, para_group_memo, "paragraph", "P")
     sent_groups, sent_group_memo = _groups_across_runs(
         sentences, sent_links, "sentence", "S", signature, vectors, settings.crosslingual_group_threshold,
         previous=(before.sentence_groups, previous.sentences,
@@ -1922,6 +1939,45 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         return result, None
     return result, DedupMemo(para_memo, sent_memo, doc_pairs, fact_links.by_ends(), para_group_memo,
                              sent_group_memo, across.by_ends(), texts)
+
+
+@dataclass
+class _ShingleWork:
+    """What both levels' shingle links read (`_shingle_levels`): a forked worker inherits it (nothing of it is
+    sent); only the links and memos come back."""
+
+    paragraphs: Sequence[_Item]
+    sentences: Sequence[_Item]
+    settings: DedupSettings
+    texts: CorpusTexts
+    previous: Previous | None
+    similar_pairs: SimilarPairs | None
+
+
+class _ShingleLevels(NamedTuple):
+    paragraph_links: Links
+    paragraphs: LevelMemo
+    sentence_links: Links
+    sentences: LevelMemo
+    paragraph_groups: GroupMemo  # (paragraph links are shingle links only: grouped here too)
+
+
+def _shingle_levels(work: _ShingleWork, _: Any = None) -> _ShingleLevels:
+    """The paragraphs' and the sentences' shingle links and memos (`_shingle_links`), and the paragraphs'
+    groups as arrays (`_group_memo_across_runs`); `fn(shared, item)` for the executor's background worker
+    (the item is not read)."""
+    texts, previous = work.texts, work.previous
+    before = previous.memo if previous is not None else None
+    para_links, para_memo = _shingle_links(work.paragraphs, work.settings, texts.paragraph_signatures.__getitem__,
+                                           (before.paragraphs, previous.paragraphs) if previous else None,
+                                           texts.paragraph_keys, work.similar_pairs)
+    sent_links, sent_memo = _shingle_links(work.sentences, work.settings, texts.sentence_signatures.__getitem__,
+                                           (before.sentences, previous.sentences) if previous else None,
+                                           texts.sentence_keys, work.similar_pairs)
+    para_groups = _group_memo_across_runs(
+        work.paragraphs, para_links,
+        previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
+    return _ShingleLevels(para_links, para_memo, sent_links, sent_memo, para_groups)
 
 
 class _SentenceView(Sequence[SentenceFeatures]):

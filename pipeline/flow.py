@@ -273,7 +273,8 @@ class DedupStep:
                 if before is not None else self.features(documents, settings, cache, executor),  # (kept: not read)
                 similar_pairs=executor.similar_pairs if executor is not None else None,
                 document_neighbours=executor.top_neighbours if executor else None,
-                same_fact_blocks=executor.map_blocks if executor else None)
+                same_fact_blocks=executor.map_blocks if executor else None,
+                background=executor.background if executor is not None and executor.workers > 1 else None)
         if before is not None and change is not None:
             log.info("dedup: %d new or edited documents compared with %d kept from the previous run (%d gone)",
                      change.new, change.kept, change.gone)

@@ -4,6 +4,7 @@ dedup of the same corpus gives, groups and the state kept for the next run alike
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 
@@ -12,6 +13,7 @@ import pytest
 from pipeline.config import DedupSettings, IngestSettings
 from pipeline.dedup import dedup, dedup_across_runs, result_from_json, result_to_json
 from pipeline.dedup_state import load_state, previous, save_state, state_of
+from pipeline.executors.local import LocalExecutor
 from pipeline.ingest import LanguageIdentifier, ingest_text
 
 from conftest import CORPUS
@@ -59,12 +61,12 @@ def texts() -> dict[str, str]:
     return out
 
 
-def run(docs, before=None):
+def run(docs, before=None, background=None):
     prev = None
     if before is not None:
         prev, change, why = previous(before, docs, FINGERPRINT, SETTINGS)
         assert prev is not None, why
-    result, memo = dedup_across_runs(docs, SETTINGS, previous=prev)
+    result, memo = dedup_across_runs(docs, SETTINGS, previous=prev, background=background)
     return result, state_of(docs, memo, "key", FINGERPRINT)
 
 
@@ -102,6 +104,28 @@ def test_new_edited_and_gone_documents_give_the_full_result(texts, tmp_path):
     prev, change, _ = previous(state2, docs2, FINGERPRINT, SETTINGS)
     assert (change.new, change.gone, change.kept) == (0, 0, len(docs2))
     assert run(docs2, state2)[0] == full2
+
+
+def test_the_shingle_links_on_a_forked_worker_give_the_same_result_and_state(texts, tmp_path):
+    """Across runs, both levels' shingle links and the paragraphs' groups are made on the local executor's
+    background worker (a forked process) while this one finds the same-fact links: the same result and the
+    same state bytes as when all is made here."""
+    first = {k: v for k, v in texts.items() if not k.endswith(("_005", "_013", "_002"))}
+    docs1 = [make_doc(k, first[k]) for k in sorted(first)]
+    _, state1 = run(docs1)
+    docs2 = [make_doc(k, texts[k]) for k in sorted(texts)]
+    opened = []
+
+    def background(shared):
+        opened.append(os.getpid())
+        return LocalExecutor(2).background(shared)
+
+    beside, beside_state = run(docs2, state1, background)
+    here, here_state = run(docs2, state1)
+    assert opened == [os.getpid()]  # the worker was forked (once) and its links used
+    assert beside == here == dedup(docs2, SETTINGS)
+    assert beside.paragraph_groups and beside.sentence_groups
+    assert state_bytes(beside_state, tmp_path) == state_bytes(here_state, tmp_path)
 
 
 def test_when_the_previous_state_cannot_be_used(texts):
