@@ -445,17 +445,17 @@ def _translations_of(translated: Translated) -> TranslationsKey:
 
 
 def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
-              english: str = "all", documents_key: str = "", digest: str = "") -> str:
+              english: str = "all", documents_key: str = "") -> str:
     """What a page shows, hashed from its inputs (cheap next to building it): the brief, the blocks of
     its cited sentences' duplicates as shown, every paragraph shown (in the order shown) and its translations.
     `documents_key`: what documents are a function of besides their bytes (ingest's code and settings);
     with it, a paragraph is named by its id and its document's bytes (`_paragraph_id`) instead of being
-    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles). `digest`: the brief's
-    `pipeline.render.brief_digest`, which names it (else its repr does: several times slower)."""
+    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles). (Used with no cache only: a
+    cached run keys pages by their inputs, `_known_keys`.)"""
     h = hashlib.sha256(_code_key().encode())
     h.update(english.encode())
     h.update(documents_key.encode())
-    h.update(f"digest {digest}".encode() if digest else repr(brief).encode())
+    h.update(repr(brief).encode())
     pids: dict[str, None] = {}
     keys: set[tuple[str | None, str | None]] = set()
     for sid in citation_numbers(brief):
