@@ -706,9 +706,10 @@ class RenderStep:
         (`pipeline.render.brief_bodies`, under the brief's `digests`: `pipeline.render.brief_digest`), in
         batches (one cache read and write each). The previous run's brief is parsed only when its text
         differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for a brief not cached or
-        changed."""
-        from .changes import brief_changes
-        from .render import brief_bodies, brief_files, brief_to_dict
+        changed. A brief unchanged since the previous run takes its bodies from that run's files (checked against
+        the lengths and SHA-256 the cache keeps): no cache value decoded, no file read twice."""
+        from .changes import Changes, brief_changes
+        from .render import FROM_PREVIOUS, brief_bodies, brief_files, brief_to_dict
 
         formats = settings.output.formats
         with collector_paused():  # (dicts of every brief, and no reference cycle: see cache.collector_paused)
@@ -721,8 +722,13 @@ class RenderStep:
                         datas[i] = brief_to_dict(batch[i], run_id)
                     return datas[i]
 
-                bodies = brief_bodies(batch, digests[start:start + RENDER_BATCH], formats, cache, data_of)
-                changes = [brief_changes(previous_run, b.story_id, lambda i=i: data_of(i), body.get("json"))
+                bodies = brief_bodies(batch, digests[start:start + RENDER_BATCH], formats, cache, data_of,
+                                      previous_run)
+                # a brief whose JSON body is the previous run's file's, byte for byte: unchanged (as brief_changes
+                # finds it, without reading the file again)
+                changes = [(Changes(previous_run=Path(previous_run).name, new_story=False)
+                            if body.get(FROM_PREVIOUS) and "json" in body else
+                            brief_changes(previous_run, b.story_id, lambda i=i: data_of(i), body.get("json")))
                            if previous_run is not None else None for i, (b, body) in enumerate(zip(batch, bodies))]
                 for files in brief_files(batch, run_id, formats, changes, bodies):
                     for rel, content in files.items():  # (the JSON as bytes: `brief_files`)

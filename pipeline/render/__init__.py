@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import marshal
+import os
 import re
 import typing
 import zlib
@@ -25,6 +26,7 @@ from dataclasses import fields
 from functools import lru_cache
 from importlib import resources
 from operator import attrgetter
+from pathlib import Path
 from json.encoder import encode_basestring as _encode_string  # the C escaper (ensure_ascii=False)
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -408,23 +410,30 @@ def expand_bytes(value: object) -> bytes | None:
 def holds_members(text: bytes, members: bytes, run_id: str) -> bool:
     """Whether `text`, the bytes of a brief's JSON as `json_file` wrote it in run `run_id`, has exactly `members`
     (the UTF-8 of every member but the run keys, `json_members`) besides its run keys: the same brief."""
-    head = ("{\n" + json_members({"schema_version": SCHEMA_VERSION, "run_id": run_id}, ["schema_version", "run_id"])
-            + ",\n").encode("utf-8")
+    head = _json_head(run_id)
     if not (text.startswith(head) and text.startswith(members, len(head))):
         return False
     end = len(head) + len(members)
     return text.endswith(b"\n}\n") and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))
 
 
+SUMS_KIND = "brief_files_sums"  # cache kind: each body's length and SHA-256, under its `brief_bodies` key
+FROM_PREVIOUS = "from_previous_run"  # in a `brief_bodies` entry: True when its bodies are the previous run's files'
+
+
 def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Sequence[str], cache: Any = None,
-                 data_of: Callable[[int], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                 data_of: Callable[[int], dict[str, Any]] | None = None,
+                 previous_run: Path | None = None) -> list[dict[str, Any]]:
     """What each brief's files hold besides the run (format -> content): the Markdown from the summary on
     (`markdown_body`, text), the JSON but for its run keys (`json_members`, as UTF-8 bytes: written as they
     are, `json_file`). `digests`: each brief's `brief_digest`;
     `data_of(i)`: the i-th brief's `brief_to_dict` (default: made here), asked for only for a brief not cached.
 
     Taken from `cache` (kind "brief_files") under a hash of the brief's digest and of this code, so an unchanged
-    brief costs a lookup; the others are made and stored.
+    brief costs a lookup; the others are made and stored. With `previous_run`, a brief whose files there hold
+    exactly its bodies (their length and SHA-256, kept in the cache: `SUMS_KIND`) takes them from those files
+    (`previous_bodies`): neither looked up in the cache nor decoded; its entry has `FROM_PREVIOUS` True (the
+    brief did not change since that run).
     """
     fixed = hashlib.sha256(_code_key().encode())
     fixed.update(repr(sorted(formats)).encode())
@@ -433,11 +442,23 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
         h = fixed.copy()
         h.update(d.encode())
         keys.append(h.hexdigest())
-    found = cache.get_many(CACHE_KIND, keys) if cache is not None else {}
+    sums = cache.get_many(SUMS_KIND, keys) if cache is not None and formats else {}
+    reused: dict[int, dict[str, Any]] = {}
+    if previous_run is not None:
+        for i, (brief, key) in enumerate(zip(briefs, keys)):
+            bodies = previous_bodies(previous_run, brief.story_id, formats, sums.get(key))
+            if bodies is not None:
+                reused[i] = {**bodies, FROM_PREVIOUS: True}
+    wanted = [k for i, k in enumerate(keys) if i not in reused]
+    found = cache.get_many(CACHE_KIND, wanted) if cache is not None and wanted else {}
     out: list[dict[str, Any]] = []
     new: list[tuple[str, dict[str, str]]] = []
+    new_sums: list[tuple[str, dict[str, list]]] = []
     expand = {"md": expand_text, "json": expand_bytes}
     for i, (brief, key) in enumerate(zip(briefs, keys)):
+        if i in reused:
+            out.append(reused[i])
+            continue
         hit = found.get(key)
         bodies = {f: expand[f](hit.get(f)) for f in formats} if isinstance(hit, dict) else {}
         if formats and (not bodies or any(v is None for v in bodies.values())):
@@ -449,10 +470,69 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
                 made["json"] = json_members(data, [k for k in data if k not in _RUN_KEYS])
             new.append((key, {f: compress_text(v, 1) for f, v in made.items()}))  # (level 1: review.PAGE_ZLIB_LEVEL)
             bodies = {**made, **({"json": made["json"].encode("utf-8")} if "json" in made else {})}
+        if formats and not isinstance(sums.get(key), dict):
+            new_sums.append((key, body_sums(bodies)))
         out.append(bodies)
     if cache is not None and new:
         cache.put_many(CACHE_KIND, new)
+    if cache is not None and new_sums:
+        cache.put_many(SUMS_KIND, new_sums)
     return out
+
+
+def body_sums(bodies: dict[str, Any]) -> dict[str, list]:
+    """Each body's UTF-8 length and SHA-256 (what `previous_bodies` checks a previous run's file against)."""
+    out = {}
+    for f, body in bodies.items():
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        out[f] = [len(data), hashlib.sha256(data).hexdigest()]
+    return out
+
+
+def previous_bodies(previous_run: Path, story_id: str, formats: Sequence[str],
+                    sums: Any) -> dict[str, str | bytes] | None:
+    """The bodies of a brief (as `brief_bodies` gives them) read from its files in `previous_run`, when those
+    hold bodies of exactly the lengths and SHA-256 of `sums` (`body_sums`); else None. The JSON's are the
+    bytes between its run keys (`json_file`: schema_version and run_id, the run's folder name, before them;
+    changes, if any, after them); the Markdown's are the end of the file (`markdown_head`)."""
+    if not isinstance(sums, dict) or not formats:
+        return None
+    out: dict[str, str | bytes] = {}
+    for f in formats:
+        want = sums.get(f)
+        if not (isinstance(want, list) and len(want) == 2 and isinstance(want[0], int)):
+            return None
+        try:
+            with open(f"{previous_run}/briefs/{story_id}.{f}", "rb") as file:  # (no Path per file: 2,000 a run)
+                text = file.read()
+        except OSError:
+            return None
+        if f == "json":
+            head = _json_head(os.path.basename(os.path.normpath(previous_run)))
+            start, end = len(head), len(head) + want[0]
+            if not (text.startswith(head) and text.endswith(b"\n}\n")
+                    and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))):
+                return None
+            body: bytes = text[start:end]
+        else:
+            body = text[len(text) - want[0]:] if want[0] <= len(text) else b""
+        if len(body) != want[0] or hashlib.sha256(body).hexdigest() != want[1]:
+            return None
+        if f == "md":
+            try:
+                out[f] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        else:
+            out[f] = body
+    return out
+
+
+@lru_cache(maxsize=4)
+def _json_head(run_id: str) -> bytes:
+    """The start of a brief's JSON file written in run `run_id`, up to its first member but the run keys."""
+    return ("{\n" + json_members({"schema_version": SCHEMA_VERSION, "run_id": run_id}, ["schema_version", "run_id"])
+            + ",\n").encode("utf-8")
 
 
 def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],

@@ -445,17 +445,17 @@ def _translations_of(translated: Translated) -> TranslationsKey:
 
 
 def _page_key(brief: Brief, index: CorpusIndex, lookups: _Lookups, translations: TranslationsKey,
-              english: str = "all", documents_key: str = "", digest: str = "") -> str:
+              english: str = "all", documents_key: str = "") -> str:
     """What a page shows, hashed from its inputs (cheap next to building it): the brief, the blocks of
     its cited sentences' duplicates as shown, every paragraph shown (in the order shown) and its translations.
     `documents_key`: what documents are a function of besides their bytes (ingest's code and settings);
     with it, a paragraph is named by its id and its document's bytes (`_paragraph_id`) instead of being
-    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles). `digest`: the brief's
-    `pipeline.render.brief_digest`, which names it (else its repr does: several times slower)."""
+    hashed whole (a warm run's pages show 60,000 paragraphs at 10,000 articles). (Used with no cache only: a
+    cached run keys pages by their inputs, `_known_keys`.)"""
     h = hashlib.sha256(_code_key().encode())
     h.update(english.encode())
     h.update(documents_key.encode())
-    h.update(f"digest {digest}".encode() if digest else repr(brief).encode())
+    h.update(repr(brief).encode())
     pids: dict[str, None] = {}
     keys: set[tuple[str | None, str | None]] = set()
     for sid in citation_numbers(brief):
@@ -694,10 +694,9 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     executor session's `map`: on the workers). Only pages with every translation they need are
     cached and listed in `KEYS_FILE` (a failed translation is tried again next run).
     `documents_key`: what the documents are a function of besides their bytes (see `_page_key`).
-    `digests`: each brief's `pipeline.render.brief_digest`; with them, a page's key is first looked up (cache
-    kind "review_key") under a hash of its own inputs (`_known_keys`: its brief, the duplicate groups of its
-    cited sentences, the documents they are in), so the blocks and paragraphs a page shows are walked only
-    for pages whose brief, groups or documents changed."""
+    `digests`: each brief's `pipeline.render.brief_digest`; with them, a page's key is a hash of its own inputs
+    (`_known_keys`: its brief, the duplicate groups of its cited sentences, the documents they are in), so the
+    blocks and paragraphs a page shows are walked only for the pages rendered."""
     return start_review_site(run_dir, briefs, index, dedup_result, run_id, translate=translate,
                              direction_key=direction_key, cache=cache, english=english, documents_key=documents_key,
                              digests=digests, previous_run=previous_run, pages_map=pages_map)()
@@ -725,7 +724,7 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
         return directions[(lang, target)]
 
     with collector_paused():  # (the blocks of every page, and no reference cycle: see cache.collector_paused)
-        keys = _known_keys(briefs, digests, index, lookups, direction, english, documents_key, cache)
+        keys = _known_keys(briefs, digests, index, lookups, direction, english, documents_key)
     site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
     site.write_index(run_id)
     linked = site.link_unchanged(previous_run)
@@ -766,19 +765,18 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     return finish
 
 
-KEY_KIND = "review_key"  # cache kind: a page's key, under a hash of the page's own inputs (`_known_keys`)
-
-
 def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIndex, lookups: "_Lookups",
-                direction: Callable[[str, str], str], english: str, documents_key: str, cache: "Cache") -> list[str]:
-    """Each page's key (`_page_key`). With `digests` (each brief's `brief_digest`), a page's key is first looked
-    up in the cache under a hash of what the page is a function of (`_PageInputs`): its brief, the duplicate
-    groups of its cited sentences (members, relations, scores) and the documents of their members and of
-    its citations (place, bytes, extractor), and what every page shares: the rendering code, `english`,
-    `documents_key` and the engine of every direction a paragraph of the corpus needs. No corpus-wide key:
-    a page whose own inputs are unchanged is found whatever else the corpus gained. Keys found are used as
-    they are; the others are worked out (walking the page's blocks and paragraphs) and stored. A warm run
-    finds every page's key there, a run with 1% new articles all but the pages of the stories they touch."""
+                direction: Callable[[str, str], str], english: str, documents_key: str) -> list[str]:
+    """Each page's key. With `digests` (each brief's `brief_digest`), a hash of what the page is a function of
+    (`_PageInputs`): its brief, the duplicate groups of its cited sentences (members, relations, scores) and
+    the documents of their members and of its citations (place, bytes, extractor), and what every page shares:
+    the rendering code, `english`, `documents_key` and the engine of every direction a paragraph of the corpus
+    needs. Equal inputs make equal pages, so this names the page as well as what it shows (`_page_key`, which
+    walks the page's blocks and paragraphs) would, without walking them: a run with 1% new articles works out
+    no page's blocks but for the pages it renders (what it shows changed in all but a few of them: 2 of 158 at
+    10,000 articles were in the cache under their `_page_key`). No corpus-wide key: a page whose own inputs
+    are unchanged is found (linked from the previous run, or in the cache) whatever else the corpus gained.
+    Without `digests` (no cache), `_page_key`."""
     translations: TranslationsKey = lambda p, target: direction(p.lang, target)  # noqa: E731
     if not digests:
         return [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
@@ -788,22 +786,13 @@ def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIn
     for lang in sorted({p.lang for p in index.paragraphs.values()}):
         shared.update(repr([(lang, target, direction(lang, target)) for target in _targets(lang)]).encode())
     inputs = _PageInputs(index, lookups)
-    short = []
+    keys = []
     for b, d in zip(briefs, digests, strict=True):
         h = shared.copy()
         h.update(d.encode())
         h.update(inputs.of(b))
-        short.append(h.hexdigest())
-    found = cache.get_many(KEY_KIND, short)
-    keys = [found.get(k) for k in short]
-    new = []
-    for i, key in enumerate(keys):
-        if not isinstance(key, str):
-            keys[i] = _page_key(briefs[i], index, lookups, translations, english, documents_key, digests[i])
-            new.append((short[i], keys[i]))
-    if new:
-        cache.put_many(KEY_KIND, new)
-    return keys  # type: ignore[return-value]
+        keys.append(h.hexdigest())
+    return keys
 
 
 class _PageInputs:
