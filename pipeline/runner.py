@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import __version__
 from .cache import Cache, CacheRefused, NullCache, collector_paused, refuse_foreign_file
@@ -175,22 +175,11 @@ class _Bars:
 
 
 class _Hooks:
-    """The flow's timing and progress hooks (`pipeline.flow.Hooks`), backed by the clock and the bars.
+    """The flow's timing and progress hooks (`pipeline.flow.Hooks`), backed by the clock and the bars."""
 
-    `engine_ready` (the translator's `ready()`: its start-up self-test, run on a thread while ingest reads
-    the corpus) is waited for as the first stage after ingest starts: a broken engine fails the run
-    (EngineFailure, exit 4) before dedup, summarize and translate work for nothing."""
-
-    def __init__(self, clock: _Clock, bars: _Bars, engine_ready: Callable[[], None] | None = None) -> None:
-        self._clock_stage = clock.stage
-        self._engine_ready = engine_ready
+    def __init__(self, clock: _Clock, bars: _Bars) -> None:
+        self.stage = clock.stage
         self.bar = bars.bar
-
-    def stage(self, name: str) -> ContextManager[None]:
-        if self._engine_ready is not None and name != "ingest":
-            ready, self._engine_ready = self._engine_ready, None
-            ready()
-        return self._clock_stage(name)
 
 
 def _versions() -> dict[str, str]:
@@ -359,8 +348,7 @@ def _run_locked(options: RunOptions) -> RunReport:
     remove_stale_temp(out)
 
     try:
-        # Apertium's start-up self-test on a thread, waited for after ingest (`_Hooks`)
-        choice = choose_translator(settings.translate, self_test="background")
+        choice = choose_translator(settings.translate)
         # every configured language's route to French and English, before any work: a missing
         # Apertium pair is exit 4 naming its Debian package; a language with no route at all
         # (German offline) is said here, and again for each story it concerns
@@ -449,7 +437,7 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     run_id = _new_run_id(runs)
     tmp = runs / f".tmp-{run_id}"
     _make_temp(tmp)  # issue 16: marked, so cleanup removes only our temporary folders
-    hooks = _Hooks(clock, bars, getattr(engine, "ready", None))
+    hooks = _Hooks(clock, bars)
     try:
         executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,

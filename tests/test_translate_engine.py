@@ -165,42 +165,6 @@ def test_an_engine_tested_on_first_use_starts_nothing_until_it_translates(tmp_pa
     with pytest.raises(EngineFailure, match="untranslated"):
         engine.translate(["Le chat dort."])
     engine.close()
-
-
-@pytest.mark.parametrize("kind, message", [("exits", "exited 1"), ("echo", "untranslated")])
-def test_an_engine_tested_in_the_background_fails_when_waited_for(tmp_path, monkeypatch, kind, message):
-    """`self_test="background"`: construction returns while the pairs start; `ready()` and every
-    translation raise the self-test's EngineFailure."""
-    fake_pair(tmp_path, monkeypatch, kind)
-    fake_pair(tmp_path, monkeypatch, "echo", pair="spa-eng")
-    engine = ApertiumTranslator(["fr-es", "spa-eng"], timeout_s=1, protect_names=False, self_test="background")
-    with pytest.raises(EngineFailure, match=message):
-        engine.ready()
-    with pytest.raises(EngineFailure, match=message):
-        engine.translate(["Le chat dort."])
-    engine.close()
-
-
-def test_a_run_with_a_broken_engine_fails_before_dedup(tmp_path, monkeypatch):
-    """The runner's engine is self-tested on a thread while ingest reads the corpus: a broken one still
-    fails the run (exit 4) with the self-test's message, before any later stage, and publishes nothing."""
-    import logging
-
-    from pipeline.config import Settings
-    from pipeline.runner import RunOptions, run
-
-    from conftest import CORPUS
-
-    fake_pair(tmp_path, monkeypatch, "echo")
-    fake_pair(tmp_path, monkeypatch, "echo", pair="spa-eng")
-    stages: list[str] = []
-    monkeypatch.setattr(logging.getLogger("pipeline"), "info", lambda msg, *a, **k: stages.append(msg % a))
-    report = run(RunOptions(settings=Settings(), config_path=Path("test"), corpus=CORPUS, out=tmp_path / "out"))
-    assert report.exit_code == 4 and "self-test returned" in report.message and "untranslated" in report.message
-    assert report.run_dir is None and not (tmp_path / "out" / "latest").exists()
-    assert any(s.startswith("ingest:") for s in stages) and not any(s.startswith("dedup:") for s in stages)
-
-
 class _Upper:
     engine = "upper"
 

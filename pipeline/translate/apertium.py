@@ -45,11 +45,9 @@ dev set (README, "Measuring quality"):
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 import shutil
 import subprocess
-import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, Sequence
@@ -382,10 +380,8 @@ def clean_output(text: str, source: str = "") -> str:
     return " ".join(_invert_question(s) for s in re.split(r"(?<=[.!?])\s+", text))
 
 
-@functools.cache
 def apertium_version() -> str | None:
-    """Installed Apertium version (from dpkg), or None when not known. Asked once per process: every
-    engine (each direction, each worker) names it, and each dpkg-query took 10 to 40 ms."""
+    """Installed Apertium version (from dpkg), or None when not known."""
     if shutil.which("dpkg-query") is None:
         return None
     out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "apertium"], capture_output=True, text=True)
@@ -470,13 +466,11 @@ class ApertiumTranslator:
     English. Raises EngineFailure at construction when a pair is missing or the
     start-up self-test translation fails. `self_test="first use"`: the self-test runs before the
     first translation instead (an engine built for its identity alone, the cache key of a warm run's
-    review pages, starts no process). `self_test="background"`: it runs on a thread from construction
-    (the pairs load their data, 0.2 s, while the caller goes on); `ready()`, and the first translation,
-    wait for it and raise its EngineFailure.
+    review pages, starts no process).
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool | Literal["first use", "background"] = True, protect_names: bool = True,
+                 self_test: bool | Literal["first use"] = True, protect_names: bool = True,
                  fallback_pairs: Sequence[str] = (),
                  combine_routes: Sequence[Sequence[str]] = ()) -> None:
         self.pairs = _check_pairs(pairs)
@@ -496,14 +490,8 @@ class ApertiumTranslator:
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
         self._untested = self_test == "first use"
-        self._test: threading.Thread | None = None
-        self._test_error: EngineFailure | None = None
         if self_test is True:
             self.self_test()
-        elif self_test == "background":
-            self._test = threading.Thread(target=self._self_test_in_background, name="apertium self-test",
-                                          daemon=True)
-            self._test.start()
 
     def identity(self) -> list[object]:
         """Every program run and data file read, by resolved path, size, time and hash (the cache key)."""
@@ -512,33 +500,11 @@ class ApertiumTranslator:
     def self_test(self) -> None:
         """Translate one known sentence; EngineFailure unless something sane comes back."""
         probe = _PROBES.get(self.pairs[0].split("-")[0].split("_")[0], "Hola.")
-        out = self._translate_texts([probe])[0]
+        out = self.translate([probe])[0]
         if out.strip() == probe:
             raise EngineFailure(f"{self.engine}: start-up self-test returned {probe!r} untranslated")
 
-    def _self_test_in_background(self) -> None:
-        try:
-            self.self_test()
-        except EngineFailure as exc:
-            self._test_error = exc
-        except Exception as exc:  # (a process that cannot start: OSError...) the engine cannot work either
-            self._test_error = EngineFailure(f"{self.engine}: start-up self-test failed: {exc}")
-
-    def ready(self) -> None:
-        """Wait for the start-up self-test (`self_test="background"`); EngineFailure when it failed."""
-        if self._untested:
-            self._untested = False
-            self.self_test()
-        test = self._test
-        if test is not None:
-            test.join()
-            if self._test_error is not None:
-                raise self._test_error
-
     def close(self) -> None:
-        test = self._test
-        if test is not None:
-            test.join()  # (its processes are the ones closed here)
         for p in self._procs:
             p.close()
         for a in self._alternatives:
@@ -565,10 +531,9 @@ class ApertiumTranslator:
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
-        self.ready()
-        return self._translate_texts(texts)
-
-    def _translate_texts(self, texts: Sequence[str]) -> list[str]:
+        if self._untested:
+            self._untested = False
+            self.self_test()
         if not self._alternatives:
             return self._translate_route(texts)
         # the other routes' English, each in its own processes (so in parallel), and per text the

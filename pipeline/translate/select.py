@@ -9,7 +9,6 @@ for the log, the brief and the manifest, never silent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ..config import TranslateSettings
 from . import TranslationError, Translator
@@ -22,10 +21,10 @@ class TranslatorChoice:
     warnings: tuple[str, ...]
 
 
-def _apertium(settings: TranslateSettings, self_test: bool | Literal["background"]) -> ApertiumTranslator:
+def _apertium(settings: TranslateSettings) -> ApertiumTranslator:
     return ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s,
                               fallback_pairs=settings.apertium_fallback_pairs,
-                              combine_routes=settings.apertium_combine, self_test=self_test)
+                              combine_routes=settings.apertium_combine)
 
 
 def _marian(settings: TranslateSettings, path: str) -> Translator:
@@ -47,15 +46,11 @@ def _ct2(settings: TranslateSettings, ct2_dir: str, tokenizer_path: str) -> Tran
     )
 
 
-def choose_translator(settings: TranslateSettings, *,
-                      self_test: bool | Literal["background"] = True) -> TranslatorChoice:
-    """Build the configured translator; raise TranslationError if a required one is missing.
-
-    `self_test="background"`: Apertium's start-up self-test runs on a thread (`ApertiumTranslator`); the
-    caller waits for it with the translator's `ready()` (the first translation waits for it too)."""
+def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
+    """Build the configured translator; raise TranslationError if a required one is missing."""
     backend = settings.backend
     if backend == "apertium":
-        return TranslatorChoice(_apertium(settings, self_test), ())
+        return TranslatorChoice(_apertium(settings), ())
 
     from ..models import default_ct2_dir, resolve_model
 
@@ -79,7 +74,7 @@ def choose_translator(settings: TranslateSettings, *,
         assert resolved.local_path is not None
         return TranslatorChoice(_ct2(settings, ct2_dir, str(resolved.local_path)), ())
     # auto, and no neural model here
-    fallback = _apertium(settings, self_test)
+    fallback = _apertium(settings)
     return TranslatorChoice(
         fallback,
         (
