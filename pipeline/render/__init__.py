@@ -410,11 +410,19 @@ def expand_bytes(value: object) -> bytes | None:
 def holds_members(text: bytes, members: bytes, run_id: str) -> bool:
     """Whether `text`, the bytes of a brief's JSON as `json_file` wrote it in run `run_id`, has exactly `members`
     (the UTF-8 of every member but the run keys, `json_members`) besides its run keys: the same brief."""
+    return _members_of(text, run_id, len(members)) == members
+
+
+def _members_of(text: bytes, run_id: str, length: int) -> bytes | None:
+    """The `length` bytes of members in `text`, a brief's JSON as `json_file` wrote it in run `run_id`: between
+    its run keys (schema_version and run_id before them; changes, if any, after them); None when `text` is not
+    framed so."""
     head = _json_head(run_id)
-    if not (text.startswith(head) and text.startswith(members, len(head))):
-        return False
-    end = len(head) + len(members)
-    return text.endswith(b"\n}\n") and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))
+    end = len(head) + length
+    if not (text.startswith(head) and text.endswith(b"\n}\n")
+            and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))):
+        return None
+    return text[len(head):end]
 
 
 SUMS_KIND = "brief_files_sums"  # cache kind: each body's length and SHA-256, under its `brief_bodies` key
@@ -508,12 +516,10 @@ def previous_bodies(previous_run: Path, story_id: str, formats: Sequence[str],
         except OSError:
             return None
         if f == "json":
-            head = _json_head(os.path.basename(os.path.normpath(previous_run)))
-            start, end = len(head), len(head) + want[0]
-            if not (text.startswith(head) and text.endswith(b"\n}\n")
-                    and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))):
+            members = _members_of(text, os.path.basename(os.path.normpath(previous_run)), want[0])
+            if members is None:
                 return None
-            body: bytes = text[start:end]
+            body: bytes = members
         else:
             body = text[len(text) - want[0]:] if want[0] <= len(text) else b""
         if len(body) != want[0] or hashlib.sha256(body).hexdigest() != want[1]:
