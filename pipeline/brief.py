@@ -105,11 +105,11 @@ def _member_in(lang: str, sentence: SummarySentence, index: CorpusIndex,
         return None
     origin = sentence.citations[0].sid
     if groups is not None and origin in groups:
-        # the closest member in `lang` (the first of equals, in the group's order): members are filtered before
-        # they are ordered (a group of 50 copies of a French sentence has no English member to order)
-        members = [m for m in groups[origin].members if m.id in index.sentences and _lang(m.id, index) == lang]
-        return min(members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score)).id if members else None
-    return next((c.sid for c in sentence.citations if c.sid in index.sentences and _lang(c.sid, index) == lang), None)
+        members = sorted(groups[origin].members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score))
+        candidates = [m.id for m in members]
+    else:
+        candidates = [c.sid for c in sentence.citations]
+    return next((sid for sid in candidates if sid in index.sentences and _lang(sid, index) == lang), None)
 
 
 def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None = None) -> Summary:
