@@ -785,8 +785,8 @@ class RenderStep:
         """dedup.json's key (the cache keeps the SHA-256 of its bytes under it: `known_sha`): a function of the dedup
         result and the documents, which `dedup_key` (`DedupStep.key`) names, and of the code that writes it; None
         when `dedup_key` is ""."""
-        code = code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")  # (what makes the lines)
-        return digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), code) if dedup_key else None
+        return digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), _dedup_lines_code()) \
+            if dedup_key else None
 
     def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, known: str | None,
                          previous_run: Path | None, documents_key: str = "") -> str:
@@ -799,7 +799,7 @@ class RenderStep:
         file's SHA-256."""
         from .render import dedup_file
 
-        code = code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")  # (what makes the lines)
+        code = _dedup_lines_code()
         groups = (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
         lines: dedup_file.LineIndex | None = None
         previous: dedup_file.PreviousLines | None = None
@@ -855,6 +855,11 @@ class RenderStep:
 
 
 RUN_FILE_KIND = "run_file"
+
+
+def _dedup_lines_code() -> str:
+    """The fingerprint of the code that makes dedup.json's lines."""
+    return code_fingerprint("pipeline.corpus_index", "pipeline.render.dedup_file")
 
 
 # --- the flow ---------------------------------------------------------------------------------------
@@ -956,7 +961,7 @@ def _decoded_text(story: Story, value: Any, index: CorpusIndex, sources: dict[st
     `CorpusIndex.cite`."""
     sources = {} if sources is None else sources
     hit = _decoded_summary(value, index, sources)
-    if hit is None or "quotes" not in value:
+    if hit is None or not _whole(value):
         return None
     try:
         return StoryText(dataclasses.replace(hit[0], story_id=story.story_id), hit[1],
