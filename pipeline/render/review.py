@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..cache import collector_paused
 from ..corpus_index import CorpusIndex, sentence_spans
@@ -536,10 +536,8 @@ def _render_page(data: dict) -> str:
 # autoescaping (markupsafe's `escape`) would; the template places each part (a test compares them).
 
 def _esc(value: object) -> str:
-    """markupsafe's `escape` (the same five replacements) as a plain string, without making a `Markup`."""
-    text = value if type(value) is str else str(value)
-    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;") \
-        .replace('"', "&#34;")
+    """markupsafe's `escape`, as a plain string (what autoescaping writes)."""
+    return str(escape(value))
 
 
 def _cites_html(item: Any, numbers: Mapping[str, int]) -> str:
