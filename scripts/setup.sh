@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything pipeline needs on a Debian machine with Python 3.11+:
-#   - Apertium and its pairs (fr-es, eng-spa, fra-cat, eng-cat, cat-ita, es-pt), and chromium for the review page's browser test
+#   - Apertium and its pairs (fr-es, eng-spa, fra-cat, eng-cat, cat-ita, es-pt, spa-cat), and chromium for the review page's browser test
 #     (Debian packages; needs root or sudo)
 #   - a virtual environment in .venv with torch==2.13.0 (CPU build) and the project
 # Safe to run again: it only installs what is missing.
@@ -15,7 +15,8 @@ need_apt=()
 command -v apertium >/dev/null 2>&1 || need_apt+=(apertium)
 # chromium: the review page's browser test (driven by Playwright, headless)
 # Apertium pairs: fr->en (fr-es + spa-eng) and the routes of pipeline/translate/routes.py (en, es, ca, it, pt)
-for pkg in apertium-fr-es apertium-eng-spa apertium-fra-cat apertium-eng-cat apertium-eo-fr apertium-eo-en apertium-cat-ita apertium-es-pt chromium; do
+# and apertium-spa-cat: the cat-spa stage of the combined fr->en routes (translate.combine; tests/test_translate_combine.py)
+for pkg in apertium-fr-es apertium-eng-spa apertium-fra-cat apertium-eng-cat apertium-eo-fr apertium-eo-en apertium-cat-ita apertium-es-pt apertium-spa-cat chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
