@@ -3,7 +3,8 @@
 Entry points:
 - `choose_headline(story, index) -> str`: the French headline;
 - `build_brief(...) -> Brief`;
-- `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`:
+- `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`
+  (or `translated_quotes`, given to `build_brief`):
   the story's key quotes (`pipeline.quotes`) with their English;
   `english_quotes(quotes, index, dedup_result)` first gives a quote an English
   source gives in that source's words (then it needs no translation);
@@ -294,14 +295,22 @@ def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequen
     """
     if not quotes:
         return brief
-    warnings = list(brief.warnings)
+    translated, warnings = translated_quotes(quotes, english)
+    return replace(brief, quotes=translated, warnings=(*brief.warnings, *warnings),
+                   sources=_sources(story, index, brief.summary, translated))
+
+
+def translated_quotes(quotes: Sequence[Quote], english: Mapping[str, str]) -> tuple[tuple[Quote, ...], list[str]]:
+    """The quotes with their English (as `attach_quotes` gives them), and the warning to add after the brief's
+    own when some are left untranslated. `build_brief(..., quotes=...)` with these quotes, then these
+    warnings after its own, is `attach_quotes` of the brief built without quotes (made once, not twice)."""
+    if not quotes:
+        return (), []
     missing = [t for t in quote_texts(quotes) if t not in english]
-    if missing:
-        warnings.append(f"{len(missing)} quote text(s) could not be translated; they are shown in French only")
-    quotes = [
+    warnings = [f"{len(missing)} quote text(s) could not be translated; they are shown in French only"] \
+        if missing else []
+    return tuple(
         replace(q, text_en=q.text_en if q.en_origin == "source" else english.get(q.text_fr, ""),
                 speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
         for q in quotes
-    ]
-    return replace(brief, quotes=tuple(quotes), warnings=tuple(warnings),
-                   sources=_sources(story, index, brief.summary, quotes))
+    ), warnings

@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from .brief import (
-    TranslationNeed, apply_translations, attach_quotes, build_brief, choose_headline, english_quotes, plan_translations,
-    quote_texts,
+    TranslationNeed, apply_translations, build_brief, choose_headline, english_quotes, plan_translations,
+    quote_texts, translated_quotes,
 )
 from .cache import (
     INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, collector_paused,
@@ -687,11 +687,13 @@ class BriefStep:
                             f"({', '.join(sorted({f'{n.source_lang}->{n.target_lang}' for n in missing}))}); "
                             "they are shown in their source language")
         head_fr, head_en = (translated.get(j, text.headline_fr) for j in text.headline_jobs())
-        brief = build_brief(story, summary, head_fr, head_en, (), index,
-                            {**engines, "summarizer": summary.engine}, warnings, dedup_result=dedup)
         quote_jobs = [("fr", "en", t) for t in quote_texts(text.quotes)]  # this story's only: linear per story
         english = {j[2]: translated[j] for j in quote_jobs if j in translated}
-        return attach_quotes(brief, story, index, list(text.quotes), english)
+        # (the brief made once, with its quotes: `attach_quotes` of it made without them would make its sources twice)
+        quotes, quote_warnings = translated_quotes(text.quotes, english)
+        brief = build_brief(story, summary, head_fr, head_en, (), index,
+                            {**engines, "summarizer": summary.engine}, warnings, quotes, dedup_result=dedup)
+        return dataclasses.replace(brief, warnings=(*brief.warnings, *quote_warnings)) if quote_warnings else brief
 
 
 class RenderStep:
