@@ -89,3 +89,24 @@ def test_plain_flattens_every_field_of_every_record(made, settings):
     renamed = dataclasses.replace(brief, sources=(dataclasses.replace(brief.sources[0], title="autre"),
                                                   *brief.sources[1:]))
     assert brief_digest(renamed) != brief_digest(brief)
+
+
+def test_replaced_is_dataclasses_replace(made, settings):
+    from pipeline.model import replaced
+
+    index, texts, stories, by_doc = made
+    translated = {j: f"EN {j[2]}" for t in texts for j in t.jobs()}
+    brief = next(b for b in (BriefStep().run(story, text, translated, index, story_dedup(story_groups(story, by_doc)),
+                                             {"translator": "t"}, []) for story, text in zip(stories, texts))
+                 if b.quotes and b.summary)
+    for record, changes in [(brief, {"warnings": ("w",), "headline_en": "h"}),
+                            (brief.summary[0], {"text_en": "x", "fr_sid": None, "citations": ()}),
+                            (brief.quotes[0], {"speaker_en": "s"}), (brief.summary[0].citations[0], {"char_end": 3}),
+                            (brief.sources[0], {})]:
+        made_here, made_there = replaced(record, **changes), dataclasses.replace(record, **changes)
+        assert made_here == made_there and type(made_here) is type(made_there)
+        assert [getattr(made_here, f.name) for f in dataclasses.fields(record)] == \
+            [getattr(made_there, f.name) for f in dataclasses.fields(record)]
+        assert made_here is not record and (not changes or made_here != record)
+    with pytest.raises(TypeError):
+        replaced(brief, no_such_field=1)
