@@ -194,7 +194,7 @@ def build_brief(
         chosen = choose_languages(summary, index, dedup_result).sentences
         sentences = tuple(
             replaced(c, text_fr=c.text_fr or s.text_fr, fr_origin="source" if not c.text_fr else c.fr_origin,
-                    text_en=c.text_en if c.en_origin == "source" else en)
+                     text_en=c.text_en if c.en_origin == "source" else en)
             for s, c, en in zip(summary.sentences, chosen, sentences_en)
         )
     all_warnings = list(warnings)
@@ -298,7 +298,7 @@ def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequen
         return brief
     translated, warnings = translated_quotes(quotes, english)
     return replaced(brief, quotes=translated, warnings=(*brief.warnings, *warnings),
-                   sources=_sources(story, index, brief.summary, translated))
+                    sources=_sources(story, index, brief.summary, translated))
 
 
 def translated_quotes(quotes: Sequence[Quote], english: Mapping[str, str]) -> tuple[tuple[Quote, ...], list[str]]:
@@ -312,6 +312,6 @@ def translated_quotes(quotes: Sequence[Quote], english: Mapping[str, str]) -> tu
         if missing else []
     return tuple(
         replaced(q, text_en=q.text_en if q.en_origin == "source" else english.get(q.text_fr, ""),
-                speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
+                 speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
         for q in quotes
     ), warnings
