@@ -3,7 +3,8 @@
 Entry points:
 - `choose_headline(story, index) -> str`: the French headline;
 - `build_brief(...) -> Brief`;
-- `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`:
+- `quote_texts(quotes)`, `attach_quotes(brief, story, index, quotes, english) -> Brief`
+  (or `translated_quotes`, given to `build_brief`):
   the story's key quotes (`pipeline.quotes`) with their English;
   `english_quotes(quotes, index, dedup_result)` first gives a quote an English
   source gives in that source's words (then it needs no translation);
@@ -28,12 +29,12 @@ paragraphs the summary and the quotes cite.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Mapping, NamedTuple, Sequence
 
 from .corpus_index import CorpusIndex, sentence_spans
 from .dedup import group_of
-from .model import Brief, DedupResult, DupGroup, Paragraph, Quote, RelatedSource, SourceInfo, Story, Summary, SummarySentence
+from .model import (Brief, DedupResult, DupGroup, Paragraph, Quote, RelatedSource, SourceInfo, Story, Summary,
+                    SummarySentence, replaced)
 from .textsim import ContentWords, tfidf
 
 
@@ -129,13 +130,13 @@ def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupRe
             if sid is not None and all(c.sid != sid for c in citations):
                 citations.append(index.cite(sid, sources))
         fr_text = index.sentences[fr_sid].text if fr_sid else ("" if origin_lang != "fr" else s.text_fr)
-        out.append(replace(
+        out.append(replaced(
             s, citations=tuple(citations),
             text_fr=fr_text, fr_origin="source" if fr_sid or origin_lang == "fr" else "machine", fr_sid=fr_sid,
             text_en=index.sentences[en_sid].text if en_sid else "", en_origin="source" if en_sid else "machine",
             en_sid=en_sid,
         ))
-    return replace(summary, sentences=tuple(out))
+    return replaced(summary, sentences=tuple(out))
 
 
 def plan_translations(summary: Summary, index: CorpusIndex,
@@ -166,8 +167,8 @@ def apply_translations(summary: Summary, index: CorpusIndex, dedup_result: Dedup
     chosen = list(choose_languages(summary, index, dedup_result).sentences)
     for need, text in zip(needs, translated):
         field = "text_fr" if need.target_lang == "fr" else "text_en"
-        chosen[need.position] = replace(chosen[need.position], **{field: text})
-    return replace(summary, sentences=tuple(chosen))
+        chosen[need.position] = replaced(chosen[need.position], **{field: text})
+    return replaced(summary, sentences=tuple(chosen))
 
 
 def build_brief(
@@ -192,8 +193,8 @@ def build_brief(
     else:
         chosen = choose_languages(summary, index, dedup_result).sentences
         sentences = tuple(
-            replace(c, text_fr=c.text_fr or s.text_fr, fr_origin="source" if not c.text_fr else c.fr_origin,
-                    text_en=c.text_en if c.en_origin == "source" else en)
+            replaced(c, text_fr=c.text_fr or s.text_fr, fr_origin="source" if not c.text_fr else c.fr_origin,
+                     text_en=c.text_en if c.en_origin == "source" else en)
             for s, c, en in zip(summary.sentences, chosen, sentences_en)
         )
     all_warnings = list(warnings)
@@ -272,7 +273,8 @@ def english_quotes(quotes: Sequence[Quote], index: CorpusIndex, dedup_result: De
     leaves them out of translation."""
     groups = group_of(dedup_result.sentence_groups)
     given = [_english_quote(q, index, groups) for q in quotes]
-    return [q if g is None else replace(q, text_en=g[0], en_origin="source", citations=(*q.citations, index.cite(g[1])))
+    return [q if g is None else
+            replaced(q, text_en=g[0], en_origin="source", citations=(*q.citations, index.cite(g[1])))
             for q, g in zip(quotes, given)]
 
 
@@ -294,14 +296,22 @@ def attach_quotes(brief: Brief, story: Story, index: CorpusIndex, quotes: Sequen
     """
     if not quotes:
         return brief
-    warnings = list(brief.warnings)
+    translated, warnings = translated_quotes(quotes, english)
+    return replaced(brief, quotes=translated, warnings=(*brief.warnings, *warnings),
+                    sources=_sources(story, index, brief.summary, translated))
+
+
+def translated_quotes(quotes: Sequence[Quote], english: Mapping[str, str]) -> tuple[tuple[Quote, ...], list[str]]:
+    """The quotes with their English (as `attach_quotes` gives them), and the warning to add after the brief's
+    own when some are left untranslated. `build_brief(..., quotes=...)` with these quotes, then these
+    warnings after its own, is `attach_quotes` of the brief built without quotes (made once, not twice)."""
+    if not quotes:
+        return (), []
     missing = [t for t in quote_texts(quotes) if t not in english]
-    if missing:
-        warnings.append(f"{len(missing)} quote text(s) could not be translated; they are shown in French only")
-    quotes = [
-        replace(q, text_en=q.text_en if q.en_origin == "source" else english.get(q.text_fr, ""),
-                speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
+    warnings = [f"{len(missing)} quote text(s) could not be translated; they are shown in French only"] \
+        if missing else []
+    return tuple(
+        replaced(q, text_en=q.text_en if q.en_origin == "source" else english.get(q.text_fr, ""),
+                 speaker_en=english.get(q.speaker, q.speaker) if q.speaker else None)
         for q in quotes
-    ]
-    return replace(brief, quotes=tuple(quotes), warnings=tuple(warnings),
-                   sources=_sources(story, index, brief.summary, quotes))
+    ), warnings

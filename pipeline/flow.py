@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from .brief import (
-    TranslationNeed, apply_translations, attach_quotes, build_brief, choose_headline, english_quotes, plan_translations,
-    quote_texts,
+    TranslationNeed, apply_translations, build_brief, choose_headline, english_quotes, plan_translations,
+    quote_texts, translated_quotes,
 )
 from .cache import (
     INGEST_LIBRARIES, TEXT_LIBRARIES, Cache, CachedTranslator, IngestCache, code_fingerprint, collector_paused,
@@ -53,7 +53,8 @@ from .cache import (
 from .config import Settings, settings_dict
 from .corpus_index import CorpusIndex, SliceParts
 from .executors import Executor, Session
-from .model import Brief, Citation, DedupResult, Document, IngestResult, Quote, Story, Summary, SummarySentence
+from .model import Brief, Citation, DedupResult, Document, IngestResult, Quote, Story, Summary, SummarySentence, \
+    replaced
 from .translate import EngineFailure, TranslationError, Translator
 from .verify import write_sources
 
@@ -687,11 +688,13 @@ class BriefStep:
                             f"({', '.join(sorted({f'{n.source_lang}->{n.target_lang}' for n in missing}))}); "
                             "they are shown in their source language")
         head_fr, head_en = (translated.get(j, text.headline_fr) for j in text.headline_jobs())
-        brief = build_brief(story, summary, head_fr, head_en, (), index,
-                            {**engines, "summarizer": summary.engine}, warnings, dedup_result=dedup)
         quote_jobs = [("fr", "en", t) for t in quote_texts(text.quotes)]  # this story's only: linear per story
         english = {j[2]: translated[j] for j in quote_jobs if j in translated}
-        return attach_quotes(brief, story, index, list(text.quotes), english)
+        # (the brief made once, with its quotes: `attach_quotes` of it made without them would make its sources twice)
+        quotes, quote_warnings = translated_quotes(text.quotes, english)
+        brief = build_brief(story, summary, head_fr, head_en, (), index,
+                            {**engines, "summarizer": summary.engine}, warnings, quotes, dedup_result=dedup)
+        return replaced(brief, warnings=(*brief.warnings, *quote_warnings)) if quote_warnings else brief
 
 
 class RenderStep:
@@ -920,7 +923,7 @@ def _decoded_summary(value: Any, index: CorpusIndex, sources: dict[str, str] | N
         data = value["summary"]
         summary = decode(Summary, {**data, "sentences": ()})
         sentences = tuple(_decoded_cited(SummarySentence, s, index, sources) for s in data["sentences"])
-        return dataclasses.replace(summary, sentences=sentences), value["headline_fr"]
+        return replaced(summary, sentences=sentences), value["headline_fr"]
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -950,7 +953,7 @@ def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: 
     """Inverse of `_encoded_cited` (KeyError for a sentence no longer in the index). `sources`: the source
     texts of the story's documents made so far (`CorpusIndex.cite`), one dict per story."""
     record = decode(tp, {**data, "citations": ()})
-    return dataclasses.replace(record, citations=tuple(
+    return replaced(record, citations=tuple(
         index.cite(c, sources) if isinstance(c, str) else decode(Citation, c) for c in data["citations"]))
 
 
@@ -964,7 +967,7 @@ def _decoded_text(story: Story, value: Any, index: CorpusIndex, sources: dict[st
     if hit is None or not _whole(value):
         return None
     try:
-        return StoryText(dataclasses.replace(hit[0], story_id=story.story_id), hit[1],
+        return StoryText(replaced(hit[0], story_id=story.story_id), hit[1],
                          tuple(_decoded_cited(Quote, q, index, sources) for q in value["quotes"]),
                          tuple(TranslationNeed(int(p), t, sl, tl) for p, t, sl, tl in value["needs"]),
                          value["headline_lang"])

@@ -347,3 +347,20 @@ class Brief:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     quotes: tuple[Quote, ...] = field(default_factory=tuple)
     related: tuple[RelatedSource, ...] = field(default_factory=tuple)
+
+
+def replaced(record: Any, **changes: Any) -> Any:
+    """`dataclasses.replace(record, **changes)` for a record of this module that keeps its fields in its
+    `__dict__` (every one but `Sentence`): its fields copied, `changes` set, without `__init__` (a frozen
+    record's sets each field through object.__setattr__: 4x slower, and a +1% run at 10,000 articles
+    replaces 20,000 summary sentences and quotes). The same record: no record here has a `__post_init__`
+    or a field left out of `__init__`. A name that is not a field is a TypeError, as with `replace`."""
+    kind = type(record)
+    unknown = changes.keys() - kind.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"{kind.__name__} has no field {', '.join(sorted(unknown))}")
+    obj = object.__new__(kind)
+    fields = obj.__dict__
+    fields.update(record.__dict__)
+    fields.update(changes)
+    return obj

@@ -271,26 +271,44 @@ def brief_digest(brief: Brief) -> str:
 
 def _plain(record: Any) -> tuple:
     """A record (a dataclass of the model) as a tuple of its fields' values, records in them made tuples too."""
-    getter, nested = _flattener(type(record))
-    values = getter(record)
-    values = values if isinstance(values, tuple) else (values,)
-    if not nested:
-        return values
-    return tuple(tuple(_plain(r) for r in v) if i in nested and isinstance(v, tuple) else
-                 _plain(v) if i in nested and v is not None else v for i, v in enumerate(values))
+    return _flattener(type(record))(record)
+
+
+def _plain_all(records: tuple) -> tuple:
+    """`_plain` of each record of a tuple; records all of one type (a brief's citations) flattened by their
+    type's flattener in one `map` (the records' own type each time, as `_plain` takes it)."""
+    kinds = set(map(type, records))
+    return tuple(map(_flattener(kinds.pop()) if len(kinds) == 1 else _plain, records))
 
 
 @lru_cache(maxsize=None)
-def _flattener(cls: type) -> tuple[Callable[[Any], Any], frozenset[int]]:
-    """The getter of every field of a model record type, and the positions of the fields that hold records
-    (a record, or a tuple of records), from its type hints."""
+def _flattener(cls: type) -> Callable[[Any], tuple]:
+    """The function making a record of type `cls` a tuple (`_plain`): the getter of its fields (a record of
+    plain values, a citation: that getter alone), each field that holds records (a record, or a tuple of
+    records: from the type hints) flattened in turn."""
     hints = typing.get_type_hints(cls)
     names = [f.name for f in fields(cls)]
 
     def holds_records(hint: Any) -> bool:
         return dataclasses.is_dataclass(hint) or any(holds_records(a) for a in typing.get_args(hint))
 
-    return attrgetter(*names), frozenset(i for i, n in enumerate(names) if holds_records(hints[n]))
+    one = attrgetter(names[0])
+    getter = attrgetter(*names) if len(names) > 1 else lambda record: (one(record),)
+    nested = [i for i, n in enumerate(names) if holds_records(hints[n])]
+    if not nested:
+        return getter
+
+    def flat(record: Any) -> tuple:
+        values = list(getter(record))
+        for i in nested:
+            v = values[i]
+            if isinstance(v, tuple):
+                values[i] = _plain_all(v)
+            elif v is not None:
+                values[i] = _plain(v)
+        return tuple(values)
+
+    return flat
 
 
 @lru_cache(maxsize=1)
