@@ -39,6 +39,7 @@ import gc
 import hashlib
 import importlib.util
 import json
+import json.encoder
 import logging
 import os
 import re
@@ -70,6 +71,8 @@ _VALUE_TYPES: dict[str, type] = {"translate": str, "ingest": dict, "corpus": dic
 # SQLite primary result codes of a write or open that failed for the machine's reasons, not damage:
 # PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
 _NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}
+# A str as `json.dumps(..., ensure_ascii=False)` writes it (its C function)
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 # --- keys -----------------------------------------------------------------------
@@ -77,7 +80,10 @@ _NOT_DAMAGE = {3, 5, 6, 8, 10, 13, 14}
 
 def digest(*parts: Any) -> str:
     """SHA-256 (hex) of JSON-serialisable parts; dicts hash the same whatever their key order."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    if all(type(p) is str for p in parts):  # the same JSON, 2x faster: a key per document or text (20,000 a run)
+        blob = "[" + ",".join(map(_json_string, parts)) + "]"
+    else:
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

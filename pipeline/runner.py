@@ -108,36 +108,46 @@ class RunReport:
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _live_children_cpu() -> float:
-    """CPU seconds of this process's worker processes still running (the executor's pool), with those of the
-    children they ended (/proc; 0 where there is none). Only the processes `multiprocessing` started are
-    read: scanning every process of the machine at each stage cost a warm run a second (a stage is timed
-    once per story)."""
-    ticks = 0
-    for child in multiprocessing.active_children():
-        try:
-            with open(f"/proc/{child.pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 class _Clock:
     """Per-stage wall time, accumulated (a stage may run once per story), and CPU time: this process's
     and its child processes' (the pool's workers, kept for the whole run, counted stage by stage while
-    they live). On a shared machine CPU seconds compare better."""
+    they live). On a shared machine CPU seconds compare better. `close` when the run ends."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        # /proc/<pid>/stat of each live worker, opened once and read again from its start at each reading:
+        # a warm run times about 1,000 stages (once per story), two readings each
+        self._stat_files: dict[int, int] = {}
 
-    @staticmethod
-    def _cpu() -> float:
-        live = _live_children_cpu()  # (before the ended ones: a child reaped in between is not missed)
+    def _live_children_cpu(self) -> float:
+        """CPU seconds of this process's worker processes still running (the executor's pool), with those of
+        the children they ended (/proc; 0 where there is none). Only the processes `multiprocessing` started
+        are read: scanning every process of the machine at each stage cost a warm run a second."""
+        live = {child.pid for child in multiprocessing.active_children()}
+        for pid in [pid for pid in self._stat_files if pid not in live]:
+            os.close(self._stat_files.pop(pid))
+        ticks = 0
+        for pid in live:
+            try:
+                fd = self._stat_files.get(pid)
+                if fd is None:
+                    fd = self._stat_files[pid] = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+                fields = os.pread(fd, 4096, 0).rsplit(b")", 1)[1].split()
+            except OSError:  # ended since (and reaped by another thread)
+                continue
+            ticks += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def _cpu(self) -> float:
+        live = self._live_children_cpu()  # (before the ended ones: a child reaped in between is not missed)
         own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + live
+
+    def close(self) -> None:
+        for fd in self._stat_files.values():
+            os.close(fd)
+        self._stat_files.clear()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -388,6 +398,7 @@ def _run_locked(options: RunOptions) -> RunReport:
         report = RunReport(EXIT_WRITE, message=_write_failure(exc))
     finally:
         cache.close()
+        clock.close()
         if report is None or report.run_dir is None:
             remove_stale_temp(out)  # nothing published: no temporary folder is left behind
     if report.run_dir is not None:
