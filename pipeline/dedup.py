@@ -873,17 +873,20 @@ def _top_neighbour_candidates(m, neighbours: int, labels: Sequence[str] | None =
             keep &= vals > 0
         if labels is not None:
             keep &= codes[cols] != codes[row]
-        row, cols, vals = row[keep], cols[keep], vals[keep]
-        counts = np.bincount(row - start, minlength=rows)
-        ends = np.cumsum(counts).tolist()
+        # each row's products left (counted from the few dropped, not over all products again)
+        counts = np.diff(product.indptr) - np.bincount(row[~keep] - start, minlength=rows)
+        cols, vals = cols[keep], vals[keep]
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        ends = starts[1:].tolist()
         many = np.flatnonzero(counts > neighbours)
-        take = [np.flatnonzero(counts[row - start] <= neighbours)] if many.size < rows else []
+        few = np.flatnonzero(counts <= neighbours)
+        take = [_segments(starts[few], counts[few])] if many.size < rows else []  # (all of each such row's)
         negative = -vals
         for r in many.tolist():  # each row's best `neighbours` (numpy's pick)
             lo, hi = ends[r] - int(counts[r]), ends[r]
             take.append(np.argpartition(negative[lo:hi], neighbours - 1)[:neighbours] + lo)
         picked = np.concatenate(take) if take else np.empty(0, dtype=np.int64)
-        firsts.append(row[picked].astype(np.int64))
+        firsts.append(start + np.searchsorted(starts, picked, side="right").astype(np.int64) - 1)
         seconds.append(cols[picked].astype(np.int64))
     a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
     b = np.concatenate(seconds) if seconds else np.empty(0, dtype=np.int64)
