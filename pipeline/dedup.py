@@ -1940,14 +1940,16 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     paragraphs: list[_Item] = []
     sentences: list[_Item] = []
     para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
+    make = tuple.__new__  # (an `_Item` made as its tuple: not through the named tuple's Python `__new__`)
     for doc in documents:
         doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
         for p in doc.paragraphs:
             if p.kind != "body":
                 continue
-            paragraphs.append(_Item(p.pid, doc_id, p.text, (rank, p.index), p.lang))
-            sentences.extend(_Item(s.sid, doc_id, s.text, (rank, p.index, k), p.lang)
-                             for k, s in enumerate(p.sentences))
+            index, lang = p.index, p.lang
+            paragraphs.append(make(_Item, (p.pid, doc_id, p.text, (rank, index), lang)))
+            sentences += [make(_Item, (s.sid, doc_id, s.text, (rank, index, k), lang))
+                          for k, s in enumerate(p.sentences)]
         para_starts.append(len(paragraphs))
         sent_starts.append(len(sentences))
     words = ContentWords()
