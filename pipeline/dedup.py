@@ -182,6 +182,9 @@ TopNeighbours = Callable[..., list[tuple[int, int]]]
 # Independent blocks of a corpus-wide step run elsewhere, `fn(shared, block)` for each block, the results in
 # block order: the executor's `map_blocks` (the local pool's workers, or Ray tasks).
 MapBlocks = Callable[[Callable[[Any, Any], Any], Any, Sequence[Any]], list[Any]]
+# Some blocks of the documents' candidate search (`_top_neighbour_candidates`) made in another process (the
+# background worker, across runs): their numbers (the last blocks) and what returns their candidates.
+Elsewhere = tuple[range, Callable[[], tuple[np.ndarray, np.ndarray]]]
 # One more process that inherits `shared` (forked) and runs items handed to it while this one goes on: the
 # local executor's `background` (`map_async(fn, items)`, then `.get()`). Dedup makes both levels' shingle links
 # and the paragraphs' groups there, across runs, while this process finds the same-fact links (`_ShingleWork`).
@@ -798,6 +801,8 @@ DOC_TERMS = 40
 # their COPY_NEIGHBOURS most similar copies only (`_few_copies`), however many copies there are.
 COPY_SIMILARITY = 0.6
 COPY_NEIGHBOURS = 3
+# Rows of the documents' product at a time in the candidate search (`_top_neighbour_candidates`).
+TOP_BLOCK = 1024
 
 
 def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
@@ -832,17 +837,34 @@ def _top_neighbours(m, neighbours: int, labels: Sequence[str] | None = None, blo
 
 def _top_neighbour_arrays(m, neighbours: int, labels: Sequence[str] | None = None, block: int = 1024,
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """`_top_neighbours` as two arrays (each pair's smaller row, then its larger; pairs in order), made
-    with the product's own 32-bit indices (each block's 2M products at 10,000 documents not widened to
-    64 bits before the few picked are) and, when every entry of `m` is positive (TF-IDF weights), no
-    test of the products' sign (a product of positive entries is positive)."""
-    mt = m.T.tocsc()
+    """`_top_neighbours` as two arrays (each pair's smaller row, then its larger; pairs in order)."""
+    return _pairs_of(*_top_neighbour_candidates(m, neighbours, labels, block))
+
+
+def _pairs_of(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct unordered pairs of rows (`a`, `b`, of n rows) as two arrays, the smaller row first, in order."""
+    n = max(1, n)
+    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    return pairs // n, pairs % n
+
+
+def _top_neighbour_candidates(m, neighbours: int, labels: Sequence[str] | None = None, block: int = TOP_BLOCK,
+                              blocks: range | None = None, mt=None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each row's best `neighbours` (row, column) of the rows' products with all rows, not yet made unordered
+    nor distinct (`_pairs_of`), and the number of rows; `blocks`: only the blocks of `block` rows with these
+    numbers (the others found elsewhere: the pairs of all blocks are the same whichever process made
+    them). Made with the product's own 32-bit indices (each block's 2M products at 10,000 documents not
+    widened to 64 bits before the few picked are) and, when every entry of `m` is positive (TF-IDF weights),
+    no test of the products' sign (a product of positive entries is positive). `mt`: `m.T.tocsr()` when the
+    caller has it (the product's right side, converted to CSR once, not by scipy for each block)."""
+    mt = m.T.tocsr() if mt is None else mt
     codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
     positive = m.nnz == 0 or bool(m.data.min() > 0)
     firsts: list[np.ndarray] = []
     seconds: list[np.ndarray] = []
-    for start in range(0, m.shape[0], block):
-        product = (m[start:start + block] @ mt).tocsr()
+    for start in (range(0, m.shape[0], block) if blocks is None else
+                  range(blocks.start * block, min(blocks.stop * block, m.shape[0]), block)):
+        product = m[start:start + block] @ mt
         rows = product.shape[0]
         cols, vals = product.indices, product.data
         row = np.repeat(np.arange(start, start + rows, dtype=cols.dtype), np.diff(product.indptr))
@@ -851,23 +873,24 @@ def _top_neighbour_arrays(m, neighbours: int, labels: Sequence[str] | None = Non
             keep &= vals > 0
         if labels is not None:
             keep &= codes[cols] != codes[row]
-        row, cols, vals = row[keep], cols[keep], vals[keep]
-        counts = np.bincount(row - start, minlength=rows)
-        ends = np.cumsum(counts).tolist()
+        # each row's products left (counted from the few dropped, not over all products again)
+        counts = np.diff(product.indptr) - np.bincount(row[~keep] - start, minlength=rows)
+        cols, vals = cols[keep], vals[keep]
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        ends = starts[1:].tolist()
         many = np.flatnonzero(counts > neighbours)
-        take = [np.flatnonzero(counts[row - start] <= neighbours)] if many.size < rows else []
+        few = np.flatnonzero(counts <= neighbours)
+        take = [_segments(starts[few], counts[few])] if many.size < rows else []  # (all of each such row's)
         negative = -vals
         for r in many.tolist():  # each row's best `neighbours` (numpy's pick)
             lo, hi = ends[r] - int(counts[r]), ends[r]
             take.append(np.argpartition(negative[lo:hi], neighbours - 1)[:neighbours] + lo)
         picked = np.concatenate(take) if take else np.empty(0, dtype=np.int64)
-        firsts.append(row[picked].astype(np.int64))
+        firsts.append(start + np.searchsorted(starts, picked, side="right").astype(np.int64) - 1)
         seconds.append(cols[picked].astype(np.int64))
     a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
     b = np.concatenate(seconds) if seconds else np.empty(0, dtype=np.int64)
-    n = max(1, m.shape[0])
-    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
-    return pairs // n, pairs % n
+    return a, b, m.shape[0]
 
 
 def _few_copies(a: np.ndarray, b: np.ndarray, x: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -1036,6 +1059,7 @@ class SameFactScorer:
         self.embedder = embedder
         self._vectors: dict[int, np.ndarray] = {}
         self._local: dict[frozenset[str], tuple[dict[int, int], TfidfSpace]] = {}
+        self._top: Any = None  # (`doc_top`)
         if stems is not None:
             if stems.lengths.size != len(self.doc_ids):
                 raise ValueError(f"stems of {stems.lengths.size} documents for {len(self.doc_ids)}")
@@ -1072,16 +1096,37 @@ class SameFactScorer:
         a, b, x = self.similar_document_arrays(minimum, neighbours, find)
         return [(ids[i], ids[j], v) for i, j, v in zip(a.tolist(), b.tolist(), x.tolist())]
 
+    def doc_top(self):
+        """The documents' vectors cut to their `DOC_TERMS` heaviest terms (`DocumentSpace.top`): where the
+        candidates of `similar_document_arrays` come from (made once)."""
+        if self._top is None:
+            self._top = self._doc_matrix.top(DOC_TERMS)
+        return self._top
+
     def similar_document_arrays(self, minimum: float, neighbours: int | None = None,
-                                find: TopNeighbours | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                                find: TopNeighbours | None = None, elsewhere: Elsewhere | None = None,
+                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`similar_documents` as arrays: each pair's two documents (indices of `doc_ids`, the first id
-        the smaller, pairs sorted by ids) and their cosine. `neighbours`: `DOC_NEIGHBOURS` by default."""
+        the smaller, pairs sorted by ids) and their cosine. `neighbours`: `DOC_NEIGHBOURS` by default.
+        `elsewhere`: the blocks of `_top_neighbour_candidates` another process searches (`DOC_NEIGHBOURS`
+        of `doc_top`) and what returns their candidates; this process searches the others."""
         neighbours = DOC_NEIGHBOURS if neighbours is None else neighbours
         space = self._doc_matrix
         if find is not None:
             candidates = np.array(find(space.vectors(), neighbours, DOC_TERMS), dtype=np.int64).reshape(-1, 2)
+        elif elsewhere is not None:
+            theirs, result = elsewhere
+            if neighbours != DOC_NEIGHBOURS:
+                raise ValueError(f"the other process searches {DOC_NEIGHBOURS} neighbours, not {neighbours}")
+            top = self.doc_top()
+            blocks = -(-top.shape[0] // TOP_BLOCK)
+            if theirs.step != 1 or theirs.stop < blocks:
+                raise ValueError(f"the other process searches blocks {theirs} of {blocks}: only the last ones")
+            a, b, n = _top_neighbour_candidates(top, neighbours, blocks=range(0, theirs.start))
+            a2, b2 = result()
+            candidates = np.stack(_pairs_of(np.concatenate((a, a2)), np.concatenate((b, b2)), n), axis=1)
         else:
-            candidates = np.stack(_top_neighbour_arrays(space.top(DOC_TERMS), neighbours), axis=1)
+            candidates = np.stack(_top_neighbour_arrays(self.doc_top(), neighbours), axis=1)
         cosines = row_dots(space.matrix, candidates[:, 0], candidates[:, 1]) if candidates.size else np.empty(0)
         keep = cosines >= minimum - 1e-9
         a, b, x = candidates[keep, 0], candidates[keep, 1], cosines[keep]
@@ -1208,7 +1253,8 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
                      doc_index: Mapping[str, int] | None = None, previous: Previous | None = None,
                      keys: TextKeys | None = None, document_neighbours: TopNeighbours | None = None,
                      stems: DocStems | None = None, same_fact_blocks: MapBlocks | None = None,
-                     languages: Mapping[str, str] | None = None) -> tuple[Links, np.ndarray]:
+                     languages: Mapping[str, str] | None = None, scorer: SameFactScorer | None = None,
+                     elsewhere: Elsewhere | None = None) -> tuple[Links, np.ndarray]:
     """Cross-document sentence pairs that state the same fact (`same_fact`).
 
     French documents only (French stems, stop words and conflict rules; a
@@ -1226,12 +1272,17 @@ def _same_fact_links(items: Sequence[_Item], settings: DedupSettings, words: Con
     alone); the document pairs themselves are found again over the whole corpus (their similarity
     weighs terms by the IDF of all documents).
     `same_fact_blocks`: where the comparisons run (`compare_similar`); None = here. `languages`: each
-    document's (`_document_languages` of `items`, when the caller has them already).
+    document's (`_document_languages` of `items`, when the caller has them already). `scorer`: the
+    `SameFactScorer` of these items (with these words, embedder, features and stems), when the caller
+    made it already; `elsewhere`: blocks of its documents' candidate search made in another process
+    (`SameFactScorer.similar_document_arrays`).
     """
-    scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features, stems)
+    if scorer is None:
+        scorer = SameFactScorer([it.text for it in items], [it.doc_id for it in items], words, embedder, features,
+                                stems)
     doc_index = doc_index if doc_index is not None else {d: k for k, d in enumerate(scorer.doc_ids)}
     first, second, similarity = scorer.similar_document_arrays(settings.same_fact_doc_similarity,
-                                                               find=document_neighbours)
+                                                               find=document_neighbours, elsewhere=elsewhere)
     to_index = np.fromiter((doc_index[d] for d in scorer.doc_ids), dtype=np.int64, count=len(scorer.doc_ids))
     ends = np.stack([to_index[first], to_index[second]], axis=1).reshape(-1, 2)
     # the pairs whose links depend on their two documents alone (`similar_documents` keeps pairs a hair
@@ -1889,14 +1940,16 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     paragraphs: list[_Item] = []
     sentences: list[_Item] = []
     para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
+    make = tuple.__new__  # (an `_Item` made as its tuple: not through the named tuple's Python `__new__`)
     for doc in documents:
         doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
         for p in doc.paragraphs:
             if p.kind != "body":
                 continue
-            paragraphs.append(_Item(p.pid, doc_id, p.text, (rank, p.index), p.lang))
-            sentences.extend(_Item(s.sid, doc_id, s.text, (rank, p.index, k), p.lang)
-                             for k, s in enumerate(p.sentences))
+            index, lang = p.index, p.lang
+            paragraphs.append(make(_Item, (p.pid, doc_id, p.text, (rank, index), lang)))
+            sentences += [make(_Item, (s.sid, doc_id, s.text, (rank, index, k), lang))
+                          for k, s in enumerate(p.sentences)]
         para_starts.append(len(paragraphs))
         sent_starts.append(len(sentences))
     words = ContentWords()
@@ -1909,21 +1962,35 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
 
     before = previous.memo if previous is not None else None
     shingles = _ShingleWork(paragraphs, sentences, settings, texts, previous, similar_pairs)
+    same_language = embedder if settings.embedder != "none" else None
+    has_sentences = np.diff(np.asarray(sent_starts)) > 0
+    scorer = SameFactScorer([it.text for it in sentences], [it.doc_id for it in sentences], words, same_language,
+                            per_sentence, DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences], stems.counts))
+    aside = background is not None and previous is not None
+    theirs = None
+    if aside and document_neighbours is None:
+        # the last half of the documents' candidate search goes to the forked worker too, before its shingle
+        # links (it inherits the cut vectors: made before it is forked)
+        shingles.doc_top = scorer.doc_top()
+        blocks = -(-shingles.doc_top.shape[0] // TOP_BLOCK)
+        theirs = range(blocks // 2, blocks)
     # across runs, on a forked worker while this process finds the same-fact links (the two are independent)
     # and the paragraphs' groups (made of shingle links only)
-    with (background(shingles) if background is not None and previous is not None else nullcontext()) as beside:
+    with (background(shingles) if aside else nullcontext()) as beside:
+        elsewhere: Elsewhere | None = None
+        if beside is not None and theirs is not None:
+            found_there = beside.map_async(_top_blocks, [theirs])
+            elsewhere = (theirs, lambda: found_there.get()[0])
         pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
-        same_language = embedder if settings.embedder != "none" else None
         vectors = SentenceVectors([it.text for it in sentences], embedder) \
             if embedder is not None and _crosslingual_engine(settings) != "none" else None
-        has_sentences = np.diff(np.asarray(sent_starts)) > 0
         languages = _document_languages(sentences)  # (read by both the same-fact and the cross-language links)
         fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
                                                  {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
-                                                 document_neighbours,
-                                                 DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences],
-                                                          stems.counts),
-                                                 same_fact_blocks, languages)
+                                                 document_neighbours, None, same_fact_blocks, languages, scorer,
+                                                 elsewhere)
+        del scorer  # (not held through the shingle links and the groups: GBs at 100,000 articles)
+        shingles.doc_top = None
         levels = pending.get()[0] if pending is not None else _shingle_levels(shingles)
     para_memo, sent_memo, para_group_memo = levels.paragraphs, levels.sentences, levels.paragraph_groups
     across = Links.of(_crosslingual_links(sentences, settings, vectors, languages))
@@ -1952,6 +2019,14 @@ class _ShingleWork:
     texts: CorpusTexts
     previous: Previous | None
     similar_pairs: SimilarPairs | None
+    doc_top: Any = None  # the documents' cut vectors (`SameFactScorer.doc_top`), when it searches some blocks
+
+
+def _top_blocks(work: _ShingleWork, blocks: range) -> tuple[np.ndarray, np.ndarray]:
+    """These blocks of the documents' candidate search (`_top_neighbour_candidates` of `work.doc_top`,
+    `DOC_NEIGHBOURS` each); `fn(shared, item)` for the executor's background worker."""
+    a, b, _ = _top_neighbour_candidates(work.doc_top, DOC_NEIGHBOURS, blocks=blocks)
+    return a, b
 
 
 class _ShingleLevels(NamedTuple):

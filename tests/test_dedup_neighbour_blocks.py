@@ -1,0 +1,86 @@
+"""The documents' candidate search cut into blocks made in two processes (`dedup._top_neighbour_candidates`,
+`SameFactScorer.similar_document_arrays(elsewhere=...)`): the same pairs, and across runs the same result and
+state, as when one process searches every block."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+
+import pipeline.dedup as dedup_module
+from pipeline.dedup import (
+    SameFactScorer, _pairs_of, _top_neighbour_arrays, _top_neighbour_candidates, dedup, dedup_across_runs,
+)
+from pipeline.dedup_state import previous, state_of
+from pipeline.executors.local import LocalExecutor
+
+from test_dedup_state import FINGERPRINT, SETTINGS, make_doc, state_bytes, texts  # noqa: F401 (fixture)
+
+
+def _matrix(rng: np.random.Generator) -> csr_matrix:
+    base = rng.integers(0, 3, size=(12, 9)).astype(float)  # copies of a few rows: many equal products
+    return csr_matrix(np.vstack([base[rng.integers(0, 12, size=60)], np.eye(9)[:3]]))
+
+
+@pytest.mark.parametrize("neighbours", [1, 3, 20])
+def test_the_blocks_searched_apart_give_the_pairs_of_one_search(neighbours):
+    m = _matrix(np.random.default_rng(3))
+    blocks = -(-m.shape[0] // 7)
+    want = _top_neighbour_arrays(m, neighbours, block=7)
+    assert want[0].size  # (something found)
+    for cut in range(blocks + 1):
+        a1, b1, n = _top_neighbour_candidates(m, neighbours, block=7, blocks=range(0, cut))
+        a2, b2, _ = _top_neighbour_candidates(m, neighbours, block=7, blocks=range(cut, blocks))
+        got = _pairs_of(np.concatenate((a1, a2)), np.concatenate((b1, b2)), n)
+        assert all(np.array_equal(x, y) for x, y in zip(got, want))
+
+
+def test_the_scorer_with_blocks_searched_elsewhere_finds_the_same_similar_documents(monkeypatch, texts):
+    monkeypatch.setattr(dedup_module, "TOP_BLOCK", 3)
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)]
+    sentences = [(s.text, d.doc_id) for d in docs for p in d.paragraphs if p.kind == "body" for s in p.sentences]
+    scorer = SameFactScorer([t for t, _ in sentences], [d for _, d in sentences])
+    blocks = -(-len(scorer.doc_ids) // 3)
+    assert blocks >= 3
+    want = scorer.similar_document_arrays(0.2)
+    assert want[0].size
+    for cut in (0, 1, blocks // 2, blocks - 1):
+        theirs = range(cut, blocks)
+        a, b, _ = _top_neighbour_candidates(scorer.doc_top(), dedup_module.DOC_NEIGHBOURS, block=3, blocks=theirs)
+        got = scorer.similar_document_arrays(0.2, elsewhere=(theirs, lambda: (a, b)))
+        assert all(np.array_equal(x, y) for x, y in zip(got, want))
+    with pytest.raises(ValueError):  # only the last blocks are searched elsewhere
+        scorer.similar_document_arrays(0.2, elsewhere=(range(0, 1), lambda: (a, b)))
+
+
+def test_across_runs_the_background_worker_searches_half_the_blocks_for_the_same_result_and_state(
+        monkeypatch, texts, tmp_path):
+    monkeypatch.setattr(dedup_module, "TOP_BLOCK", 2)  # (the forked worker inherits it)
+    searched = []  # the blocks this process searches (the forked worker's calls are not seen here)
+    candidates = dedup_module._top_neighbour_candidates
+
+    def counted(*args, **kwargs):
+        searched.append(kwargs.get("blocks"))
+        return candidates(*args, **kwargs)
+
+    monkeypatch.setattr(dedup_module, "_top_neighbour_candidates", counted)
+    first = {k: v for k, v in texts.items() if not k.endswith(("_005", "_013", "_002"))}
+    docs1 = [make_doc(k, first[k]) for k in sorted(first)]
+    _, memo1 = dedup_across_runs(docs1, SETTINGS)
+    state1 = state_of(docs1, memo1, "key", FINGERPRINT)
+    docs2 = [make_doc(k, texts[k]) for k in sorted(texts)]
+
+    def run(background):
+        prev, _, _ = previous(state1, docs2, FINGERPRINT, SETTINGS)
+        result, memo = dedup_across_runs(docs2, SETTINGS, previous=prev, background=background)
+        return result, state_of(docs2, memo, "key", FINGERPRINT)
+
+    searched.clear()
+    beside, beside_state = run(lambda shared: LocalExecutor(2).background(shared))
+    blocks = -(-len(docs2) // 2)
+    assert blocks >= 4 and searched == [range(0, blocks // 2)]  # the other half in the forked worker
+    here, here_state = run(None)
+    assert searched[1:] == [None]  # all here
+    assert beside == here == dedup(docs2, SETTINGS)
+    assert state_bytes(beside_state, tmp_path) == state_bytes(here_state, tmp_path)
