@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
 import logging
 import marshal
@@ -246,33 +247,40 @@ class _Lookups:
             return None
         block = self.blocks.get(key)
         if block is None:
-            members = self._members(sid, index)
-            files = {index.paragraphs[pid].doc_id for pid in members}
-            block = self.blocks[key] = _Block(dict(list(members.items())[:BLOCK_COPIES]), len(members), len(files))
+            block = self.blocks[key] = self._block(sid, index)
         return key, block
 
-    def _members(self, sid: str, index: "CorpusIndex | _PageIndex") -> dict[str, tuple[list[str], set[str]]]:
-        """pid -> (relations, sids to mark) for every paragraph of the two groups of a cited sentence,
-        its own paragraph included, in corpus order."""
-        out: dict[str, tuple[list[str], set[str]]] = {}
-        group = self.para_groups.get(index.sentences[sid].pid)
-        if group is not None:
-            for m in group.members:
-                label = "canonical paragraph of its group" if m.id == group.canonical else \
-                    f"same paragraph: {m.relation}, similarity {m.score:.2f}"
-                out.setdefault(m.id, ([], set()))[0].append(label)
-        group = self.sent_groups.get(sid)
-        if group is not None:
-            for m in group.members:
-                if m.id not in index.sentences:
-                    continue
-                label = "canonical sentence of its group" if m.id == group.canonical else \
-                    f"same {'fact, reworded' if m.relation == 'same_fact' else 'sentence: ' + m.relation}, " \
-                    f"similarity {m.score:.2f}"
-                relations, marks = out.setdefault(index.sentences[m.id].pid, ([], set()))
-                relations.append(label)
-                marks.add(m.id)
-        return dict(sorted(out.items(), key=lambda kv: self.order.get(kv[0], 0)))
+    def _block(self, sid: str, index: "CorpusIndex | _PageIndex") -> _Block:
+        """The paragraphs of the two groups of a cited sentence (its own included): how many, in how many
+        files, and pid -> (relations, sids to mark) of the first `BLOCK_COPIES` in corpus order. Only those
+        are labelled (a group of 100 copies shows 20)."""
+        para_group = self.para_groups.get(index.sentences[sid].pid)
+        sent_group = self.sent_groups.get(sid)
+        sentences = index.sentences
+        sent_members = [(m, sentences[m.id].pid) for m in sent_group.members if m.id in sentences] \
+            if sent_group is not None else []
+        pids = dict.fromkeys([m.id for m in para_group.members] if para_group is not None else [])
+        pids.update(dict.fromkeys([pid for _, pid in sent_members]))
+        order = self.order.get
+        # the first in corpus order, ties in order of first appearance (as a stable sort of them all)
+        shown = dict.fromkeys(heapq.nsmallest(BLOCK_COPIES, pids, key=lambda pid: order(pid, 0)))
+        out: dict[str, tuple[list[str], set[str]]] = {pid: ([], set()) for pid in shown}
+        if para_group is not None:
+            for m in para_group.members:
+                if m.id in out:
+                    out[m.id][0].append("canonical paragraph of its group" if m.id == para_group.canonical else
+                                        f"same paragraph: {m.relation}, similarity {m.score:.2f}")
+        if sent_group is not None:
+            for m, pid in sent_members:
+                if pid in out:
+                    relations, marks = out[pid]
+                    relations.append(
+                        "canonical sentence of its group" if m.id == sent_group.canonical else
+                        f"same {'fact, reworded' if m.relation == 'same_fact' else 'sentence: ' + m.relation}, "
+                        f"similarity {m.score:.2f}")
+                    marks.add(m.id)
+        files = {index.paragraphs[pid].doc_id for pid in pids}
+        return _Block(out, len(pids), len(files))
 
 
 _Plan = tuple[dict[str, None], set[str]]  # what `_page_paragraphs` gives: a page's paragraphs and marked texts
@@ -811,16 +819,15 @@ class _PageInputs:
         self.doc_bytes: dict[str, bytes] = {}  # doc id -> identity, marshalled
 
     def of(self, brief: Brief) -> bytes:
-        sentences, paragraphs = self.index.sentences, self.index.paragraphs
-        para_groups, sent_groups, known = self.lookups.para_groups, self.lookups.sent_groups, self.groups
+        sentences, known, group = self.index.sentences, self.groups, self._group
+        para_group, sent_group = self.lookups.para_groups.get, self.lookups.sent_groups.get
         parts = []
         docs: dict[str, None] = {}
         for sid in citation_numbers(brief):
             pid = sentences[sid].pid
-            pg, sg = para_groups.get(pid), sent_groups.get(sid)
-            parts.append((sid, pg and (known.get(pg.group_id) or self._group(pg)),
-                          sg and (known.get(sg.group_id) or self._group(sg))))
-            docs[paragraphs[pid].doc_id] = None
+            pg, sg = para_group(pid), sent_group(sid)
+            parts.append((sid, pg and (known.get(pg.group_id) or group(pg)), sg and (known.get(sg.group_id) or group(sg))))
+            docs[pid.partition(":")[0]] = None  # its document (a paragraph id is its document's id, ':', ...)
         return marshal.dumps((parts, [self._doc(d) for d in docs]), 2)
 
     def _doc(self, doc_id: str) -> tuple:
@@ -833,16 +840,18 @@ class _PageInputs:
     def _group(self, g: DupGroup) -> str:
         known = self.groups.get(g.group_id)
         if known is None:
-            sentences = self.index.sentences
             members = list(map(_MEMBER_FIELDS, g.members))
-            pids = [m[0] for m in members] if g.level == "paragraph" else \
-                [sentences[m[0]].pid for m in members if m[0] in sentences]
+            if g.level == "paragraph":
+                pids = [m[0] for m in members]
+            else:
+                pids = [s.pid for s in map(self.index.sentences.get, [m[0] for m in members]) if s is not None]
             shown = sorted(set(pids), key=self.lookups.order.__getitem__)  # in corpus order, as shown
             h = hashlib.sha256(marshal.dumps((g.level, g.canonical, members, shown), 2))
             # the documents of its paragraphs (a paragraph id starts with its document's id and ':', which
             # document ids do not hold: `pipeline.ingest`), each identity written once (self-delimiting)
-            for doc_id in dict.fromkeys([pid.partition(":")[0] for pid in pids]):
-                h.update(self._doc_bytes(doc_id))
+            doc_bytes = self.doc_bytes
+            h.update(b"".join([doc_bytes.get(d) or self._doc_bytes(d)
+                               for d in dict.fromkeys([pid.partition(":")[0] for pid in pids])]))
             known = self.groups[g.group_id] = h.hexdigest()
         return known
 

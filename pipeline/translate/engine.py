@@ -83,20 +83,30 @@ def mode_file(pair: str) -> Path:
 
 
 def stages(pair: str, *, marks: bool = True) -> list[list[str]]:
-    """The mode's commands, `$1`/`$2` filled as the `apertium` front end does, `-z` added, programs resolved."""
-    text = mode_file(pair).read_text(encoding="utf-8")
+    """The mode's commands, `$1`/`$2` filled as the `apertium` front end does, `-z` added, programs resolved.
+    Read once per mode file (its size and time) and PATH: a run asks for a pair's stages several times
+    (its process, its analyser, its identity, for every route), each of a dozen programs looked up on PATH."""
+    mode = mode_file(pair)
+    st = mode.stat()
+    return [list(argv) for argv in _stages(pair, str(mode), st.st_size, st.st_mtime_ns, marks,
+                                           os.environ.get("PATH", os.defpath))]
+
+
+@lru_cache(maxsize=64)
+def _stages(pair: str, mode: str, _size: int, _mtime_ns: int, marks: bool, _path: str) -> tuple[tuple[str, ...], ...]:
+    text = Path(mode).read_text(encoding="utf-8")
     text = text.replace("$1", "-g" if marks else "-n").replace("$2", "")
     out = []
     for part in text.strip().split("|"):
         argv = shlex.split(part)
         if not argv:
-            raise EngineFailure(f"Apertium mode {pair!r}: empty stage in {mode_file(pair)}")
+            raise EngineFailure(f"Apertium mode {pair!r}: empty stage in {mode}")
         exe = shutil.which(argv[0])
         if exe is None:
             raise EngineFailure(f"Apertium mode {pair!r} runs {argv[0]!r}, which is not on PATH; "
                                 "install it with 'apt-get install -y apertium'")
-        out.append([exe, "-z", *argv[1:]] if Path(argv[0]).name in _NULL_FLUSH else [exe, *argv[1:]])
-    return out
+        out.append((exe, "-z", *argv[1:]) if Path(argv[0]).name in _NULL_FLUSH else (exe, *argv[1:]))
+    return tuple(out)
 
 
 @lru_cache(maxsize=256)
