@@ -849,15 +849,15 @@ def _pairs_of(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
 
 
 def _top_neighbour_candidates(m, neighbours: int, labels: Sequence[str] | None = None, block: int = TOP_BLOCK,
-                              blocks: range | None = None, mt=None) -> tuple[np.ndarray, np.ndarray, int]:
+                              blocks: range | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Each row's best `neighbours` (row, column) of the rows' products with all rows, not yet made unordered
     nor distinct (`_pairs_of`), and the number of rows; `blocks`: only the blocks of `block` rows with these
     numbers (the others found elsewhere: the pairs of all blocks are the same whichever process made
     them). Made with the product's own 32-bit indices (each block's 2M products at 10,000 documents not
     widened to 64 bits before the few picked are) and, when every entry of `m` is positive (TF-IDF weights),
-    no test of the products' sign (a product of positive entries is positive). `mt`: `m.T.tocsr()` when the
-    caller has it (the product's right side, converted to CSR once, not by scipy for each block)."""
-    mt = m.T.tocsr() if mt is None else mt
+    no test of the products' sign (a product of positive entries is positive). The product's right side is
+    converted to CSR once, not by scipy for each block."""
+    mt = m.T.tocsr()
     codes = np.unique(np.asarray(labels or [""] * m.shape[0]), return_inverse=True)[1]
     positive = m.nnz == 0 or bool(m.data.min() > 0)
     firsts: list[np.ndarray] = []
