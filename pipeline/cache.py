@@ -688,10 +688,10 @@ def plausible_translation(source: str, output: str) -> bool:
     return len(_APERTIUM_MARK.findall(output)) <= len(_APERTIUM_MARK.findall(source))
 
 
-def translator_identity(translator: Translator, settings: dict[str, Any]) -> dict[str, Any]:
+def translator_identity(translator: Translator, settings: dict[str, Any], hashes: Cache | None = None) -> dict[str, Any]:
     """What a translation depends on: engine, model folder (files, sizes, times) or the Apertium
     programs actually run and the pair data they read (resolved paths, sizes, times, hashes),
-    settings, code."""
+    settings, code. `hashes`: where Apertium remembers its files' hashes between runs."""
     own = getattr(translator, "identity", None)
     model_dirs = [str(getattr(translator, a)) for a in ("model_path", "ct2_dir") if getattr(translator, a, None)]
     pairs = getattr(translator, "pairs", None)
@@ -704,6 +704,6 @@ def translator_identity(translator: Translator, settings: dict[str, Any]) -> dic
                                  "pipeline.translate.engine"),
         "models": {d: folder_fingerprint(d) for d in model_dirs},
         "apertium_data": apertium_data_fingerprint(list(pairs)) if pairs else None,
-        "engine_files": own() if callable(own) else None,
+        "engine_files": own(hashes) if callable(own) else None,
         "settings": relevant,
     }

@@ -581,10 +581,12 @@ class TranslateContext:
     _router_pid: int = field(default=0, repr=False)
     # translator identity per direction (hashes the engine's programs and data): computed once per run
     identities: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    hashes: Any = field(default=None, repr=False)  # the run's Cache: Apertium's file hashes are remembered there
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent to another process (a Ray actor): the settings only; the engine is built there."""
-        return {**self.__dict__, "prebuilt": None, "_engine": None, "_pid": 0, "_router": None, "_router_pid": 0}
+        return {**self.__dict__, "prebuilt": None, "_engine": None, "_pid": 0, "_router": None, "_router_pid": 0,
+                "hashes": None}
 
     def engine(self) -> Translator:
         if self.prebuilt is not None and os.getpid() == self.prebuilt_pid:
@@ -1093,7 +1095,8 @@ def _direction(source: str, target: str, engine: Translator, tctx: TranslateCont
     key); raises NoRoute. French->English is the configured engine, the others their route."""
     direct = engine if (source, target) == ("fr", "en") else tctx.router().engine_for(source, target)
     if (source, target) not in tctx.identities:
-        tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"]),
+        tctx.identities[(source, target)] = {**translator_identity(direct, settings_dict(settings)["translate"],
+                                                                   tctx.hashes),
                                              "direction": [source, target]}
     return direct, tctx.identities[(source, target)]
 
@@ -1265,7 +1268,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
     from .translate.apertium import ApertiumTranslator
 
     neural = not isinstance(engine, ApertiumTranslator)
-    tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine)
+    tctx = TranslateContext(settings.translate, slow=slow, prebuilt=engine, hashes=cache)
     # the session (workers and their engines) lives on for the review pages; the stage is timed on its own
     with executor.session(tctx, workers=1 if neural else None) as session:
         log.info("translate: %d distinct texts for %d stories", len(jobs), len(texts))

@@ -55,7 +55,8 @@ from functools import lru_cache
 from typing import Literal, Sequence
 
 from . import EngineFailure
-from .engine import PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair, unformat
+from .engine import (HashStore, PairProcess, analyser, escape, mode_file, pair_identity, require_apertium, run_pair,
+                     unformat)
 from .combine import combine
 from .names import NameGuard, restore
 from .senses import fix_senses
@@ -537,9 +538,10 @@ class ApertiumTranslator:
         if self_test is True:
             self.self_test()
 
-    def identity(self) -> list[object]:
-        """Every program run and data file read, by resolved path, size, time and hash (the cache key)."""
-        return [pair_identity(p) for p in self.pairs] + [a.identity() for a in self._alternatives]
+    def identity(self, hashes: HashStore | None = None) -> list[object]:
+        """Every program run and data file read, by resolved path, size, time and hash (the cache key).
+        `hashes`: where the files' hashes are remembered between runs (the run's cache)."""
+        return [pair_identity(p, hashes) for p in self.pairs] + [a.identity(hashes) for a in self._alternatives]
 
     def self_test(self) -> None:
         """Translate one known sentence; EngineFailure unless something sane comes back."""
@@ -654,8 +656,8 @@ class RawApertiumPivot:
         self.engine = f"raw apertium {apertium_version() or '(version unknown)'} ({' | '.join(self.pairs)})"
         self._procs = [PairProcess(p, timeout_s=timeout_s, marks=False) for p in self.pairs]
 
-    def identity(self) -> list[object]:
-        return [pair_identity(p) for p in self.pairs]
+    def identity(self, hashes: HashStore | None = None) -> list[object]:
+        return [pair_identity(p, hashes) for p in self.pairs]
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         current = [" ".join(t.split()) for t in texts]
