@@ -91,3 +91,22 @@ def test_a_changed_document_or_previous_file_is_not_copied(wire, tmp_path):
     # no index of the lines: nothing copied either
     (previous / LINES_FILE).unlink()
     assert _written(groups, index, previous) == (_encoded(groups, index), 0)
+
+
+def test_a_groups_record_says_where_each_member_is_as_the_index_cites_it(wire):
+    """Each member of a group's record: its id, relation and score, then its file, paragraph, lines and text as
+    the corpus index has them (a sentence's own lines and text; a paragraph's), keys in that order."""
+    index = wire.index
+    groups = _groups(wire)
+    assert {g.level for g in groups} == {"paragraph", "sentence"}
+    for g in groups:
+        record = group_record(g, index)
+        assert list(record) == ["group_id", "level", "canonical", "members"]
+        assert (record["group_id"], record["level"], record["canonical"]) == (g.group_id, g.level, g.canonical)
+        for m, r in zip(g.members, record["members"], strict=True):
+            part = index.sentences[m.id] if g.level == "sentence" else index.paragraphs[m.id]
+            p = index.paragraphs[part.pid] if g.level == "sentence" else part
+            assert list(r.items()) == [
+                ("id", m.id), ("relation", m.relation), ("score", m.score), ("file", index.documents[p.doc_id].path),
+                ("paragraph", p.index), ("line_start", part.line_start), ("line_end", part.line_end),
+                ("text", part.text)]

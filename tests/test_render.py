@@ -124,3 +124,20 @@ def test_citation_and_source_lines_written_in_python_are_what_the_template_wrote
         assert _citations_md(numbers, by_sid) == citations.render(citations=rows)
         assert _sources_md(brief.sources) == sources.render(brief=brief)
     assert "odd" in _citations_md(citation_numbers(hostile), cited_sentences(hostile))
+
+
+def test_markdown_escapes_change_only_markup_and_control_characters():
+    """`_md_text` escapes each Markdown markup character and makes each control character (line breaks
+    included) a space, whatever else the text holds; text with none of them is written as it is. `_md_code`
+    writes a file name as a code span that nothing in it ends, its control characters shown escaped."""
+    from pipeline.render import _md_code, _md_text
+
+    for c in "\\`*_[]<>":
+        assert _md_text(f"a{c}é{c}") == f"a\\{c}é\\{c}"
+    for c in "\x00\n\r\t\x1f\x7f\x85\u2028\u2029":
+        assert _md_text(f"a{c}b*") == "a b\\*" and _md_text(f"a{c}b") == "a b"
+    plain = "Selon l'hebdomadaire, « 12 % » des cas — ou plus | #1 ~ (x)."
+    assert _md_text(plain) == plain
+    assert _md_code("corpus/1888_005.txt") == "`corpus/1888_005.txt`"
+    assert _md_code("a`b") == "``a`b``" and _md_code("a``b`") == "``` a``b` ```"
+    assert _md_code("x\ny\u2028") == "`x\\ny\\u2028`" and _md_code(" x") == "`  x `"

@@ -589,8 +589,14 @@ def test_escaping_written_in_python_is_markupsafes():
 
     from pipeline.render.review import _esc
 
-    for text in [XSS_SCRIPT, XSS_ATTR, "l'été & « guillemets » \"x\" <b>", "", "&amp;", 12, 0, "\u2028\x00"]:
-        assert _esc(text) == str(escape(text))
+    from markupsafe import Markup
+
+    class Name(str):
+        pass
+
+    for text in [XSS_SCRIPT, XSS_ATTR, "l'été & « guillemets » \"x\" <b>", "", "&amp;", 12, 0, -3, "\u2028\x00",
+                 "'\"&<>" * 3, Markup("<b>x</b>"), Name("<i>"), True, 2.5, None]:
+        assert _esc(text) == str(escape(text)) and type(_esc(text)) is str
 
 
 @pytest.mark.parametrize("site", ["sample_site", "xss_site"])

@@ -28,6 +28,7 @@ from importlib import resources
 from operator import attrgetter
 from pathlib import Path
 from json.encoder import encode_basestring as _encode_string  # the C escaper (ensure_ascii=False)
+from json.encoder import c_make_encoder as _c_make_encoder  # the C encoder (None without the _json module)
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -55,6 +56,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 # would start a new Markdown block (a heading, a list) inside a line of the brief.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _BACKTICKS = re.compile(r"`+")
+# Any character `_md_text` changes (markup or control): most texts hold none, and are returned as they are.
+_MD_CHANGED = re.compile(r"[\\`*_\[\]<>\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def _one_line(text: str) -> str:
@@ -63,7 +66,7 @@ def _one_line(text: str) -> str:
 
 def _md_text(text: str) -> str:
     """Corpus text as Markdown text: markup characters escaped, so `<b>` or `*x*` show as written."""
-    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text)) if _MD_CHANGED.search(text) else text
 
 
 def _md_plain(text: str) -> str:
@@ -79,8 +82,9 @@ def _md_code(text: str) -> str:
     """A file name as a Markdown code span that no character of it can end: the fence is one backtick
     longer than the longest run inside, control characters are shown escaped (a newline as \\n), so
     nothing in the name becomes markup or HTML."""
-    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-    fence = "`" * (max((len(r) for r in _BACKTICKS.findall(shown)), default=0) + 1)
+    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text) \
+        if _CONTROL.search(text) else text
+    fence = "`" * (max((len(r) for r in _BACKTICKS.findall(shown)), default=0) + 1) if "`" in shown else "`"
     pad = " " if shown.startswith(("`", " ")) or shown.endswith(("`", " ")) else ""
     return f"{fence}{pad}{shown}{pad}{fence}"
 
@@ -350,8 +354,15 @@ _CONTAINERS = frozenset((dict, list, tuple))
 
 @lru_cache(maxsize=None)
 def _flat_encoder(inner: str) -> Callable[[Any], str]:
-    """The C encoder writing a container's items one per line, `inner` before each (made once per depth)."""
-    return json.JSONEncoder(ensure_ascii=False, separators=("," + inner, ": ")).encode
+    """The C encoder writing a container's items one per line, `inner` before each (made once per depth): what
+    `json.JSONEncoder(ensure_ascii=False, separators=("," + inner, ": ")).encode` writes, called directly
+    (`encode` would make a new C encoder and check for cycles each time: a brief's JSON has 100 citations;
+    the values given it are made by `brief_to_dict`, and hold none)."""
+    if _c_make_encoder is None:
+        return json.JSONEncoder(ensure_ascii=False, separators=("," + inner, ": ")).encode
+    encode = _c_make_encoder(None, json.JSONEncoder().default, _encode_string, None, ": ", "," + inner,
+                             False, False, True)
+    return lambda value: "".join(encode(value, 0))
 
 
 def _indented(value: Any, newline: str, step: str) -> str:
@@ -363,7 +374,8 @@ def _indented(value: Any, newline: str, step: str) -> str:
             return "{}" if kind is dict else "[]"
         inner = newline + step
         items = value.values() if kind is dict else value
-        if not any(v and type(v) in _CONTAINERS for v in items):  # one level (but empty ones): the C encoder
+        # one level (but empty ones): the C encoder (no container at all, the common case, checked in C first)
+        if _CONTAINERS.isdisjoint(map(type, items)) or not any(v and type(v) in _CONTAINERS for v in items):
             flat = _flat_encoder(inner)(value)
             return flat[0] + inner + flat[1:-1] + newline + flat[-1]
         if kind is dict:
