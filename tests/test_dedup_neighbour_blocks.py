@@ -36,6 +36,17 @@ def test_the_blocks_searched_apart_give_the_pairs_of_one_search(neighbours):
         assert all(np.array_equal(x, y) for x, y in zip(got, want))
 
 
+@pytest.mark.parametrize("size", [0, 1, 2, 5000])
+def test_pairs_of_are_the_distinct_unordered_pairs_sorted(size):
+    rng = np.random.default_rng(size)
+    n = 97
+    a, b = rng.integers(0, n, size).astype(np.int64), rng.integers(0, n, size).astype(np.int64)
+    lo, hi = _pairs_of(a, b, n)
+    want = sorted({(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist())})
+    assert list(zip(lo.tolist(), hi.tolist())) == want
+    assert lo.dtype == hi.dtype == np.int64
+
+
 def test_the_scorer_with_blocks_searched_elsewhere_finds_the_same_similar_documents(monkeypatch, texts):
     monkeypatch.setattr(dedup_module, "TOP_BLOCK", 3)
     docs = [make_doc(k, texts[k]) for k in sorted(texts)]
