@@ -64,7 +64,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from contextlib import nullcontext
-from itertools import chain
+from itertools import chain, islice
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
@@ -1455,8 +1455,9 @@ def _same_fact_blocks(pairs: tuple[np.ndarray, np.ndarray, np.ndarray], todo: np
             positions=todo[mine], pairs=local[ends[mine]], similarity=similarity[mine].tolist(),
             starts=np.concatenate(([0], np.cumsum([len(scorer.sentences_of[names[d]]) for d in docs]))).astype(np.int64),
             sentences=np.array(rows, dtype=np.int64), texts=[scorer.texts[k] for k in rows],
-            terms=[scorer.terms[k] for k in rows],
-            signatures=[features[k]._signature for k in rows] if features is not None else None,
+            terms=features.terms_of_rows(rows) if isinstance(features, _SentenceView) else [scorer.terms[k] for k in rows],
+            signatures=features.stored_signatures(rows) if isinstance(features, _SentenceView) else
+            [features[k]._signature for k in rows] if features is not None else None,
             digests=[digests[k] for k in rows], eligible=[eligible[k] for k in rows]))
     return blocks
 
@@ -2063,7 +2064,8 @@ class _SentenceView(Sequence[SentenceFeatures]):
 
     def __init__(self, terms: DocStems, signatures: SignatureTable) -> None:
         self._terms, self._signatures = terms, signatures
-        self._starts = np.concatenate(([0], np.cumsum(terms.lengths))).tolist()
+        self._offsets = np.concatenate(([0], np.cumsum(terms.lengths))).astype(np.int64)
+        self._starts = self._offsets.tolist()
 
     def __len__(self) -> int:
         return len(self._signatures)
@@ -2077,6 +2079,21 @@ class _SentenceView(Sequence[SentenceFeatures]):
         """The fact terms of sentence i alone (what `_Terms` reads: no signature looked up)."""
         vocab = self._terms.vocab
         return tuple([vocab[w] for w in self._terms.ids[self._starts[i]:self._starts[i + 1]].tolist()])
+
+    def terms_of_rows(self, rows: Sequence[int]) -> list[tuple[str, ...]]:
+        """`terms_of` of each of these sentences, their term ids gathered at once (`_same_fact_blocks`)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self._offsets
+        lengths = starts[rows + 1] - starts[rows]
+        vocab = self._terms.vocab
+        words = iter([vocab[w] for w in self._terms.ids[_segments(starts[rows], lengths)].tolist()])
+        return [tuple(islice(words, n)) for n in lengths.tolist()]
+
+    def stored_signatures(self, rows: Sequence[int]) -> list:
+        """The fact signatures of these sentences as the table keeps them (JSON form, not decoded: what
+        `compare_block` reads it decodes), without their terms."""
+        values = self._signatures.values
+        return [values[k] for k in self._signatures.ids[np.asarray(rows, dtype=np.int64)].tolist()]
 
 
 @dataclass
