@@ -1895,6 +1895,37 @@ def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
     return {d.doc_id: (d.date or "9999", i) for i, d in enumerate(documents)}
 
 
+def _body_items(documents: Sequence[Document],
+                ) -> tuple[list[_Item], list[_Item], list[int], list[int], dict[str, str]]:
+    """The documents' body paragraphs and sentences as `_Item`s, where each document's start in both lists
+    (then their numbers), and each document's language (`_document_languages` of the sentences: counted
+    here paragraph by paragraph, a paragraph's sentences being in its language, not over every sentence
+    again; read by both the same-fact and the cross-language links)."""
+    doc_rank = _doc_rank(documents)
+    paragraphs: list[_Item] = []
+    sentences: list[_Item] = []
+    para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
+    languages: dict[str, str] = {}
+    make = tuple.__new__  # (an `_Item` made as its tuple: not through the named tuple's Python `__new__`)
+    for doc in documents:
+        doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
+        tally: dict[str, int] = {}  # sentences of each language, in the order first met
+        for p in doc.paragraphs:
+            if p.kind != "body":
+                continue
+            index, lang = p.index, p.lang
+            paragraphs.append(make(_Item, (p.pid, doc_id, p.text, (rank, index), lang)))
+            if p.sentences:
+                sentences += [make(_Item, (s.sid, doc_id, s.text, (rank, index, k), lang))
+                              for k, s in enumerate(p.sentences)]
+                tally[lang] = tally.get(lang, 0) + len(p.sentences)
+        para_starts.append(len(paragraphs))
+        sent_starts.append(len(sentences))
+        if tally:  # the most sentences' (ties: the first met, as `max` keeps the first of equal keys)
+            languages[doc_id] = max(tally, key=tally.__getitem__)
+    return paragraphs, sentences, para_starts, sent_starts, languages
+
+
 def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
     """The sentences dedup compares: those of body paragraphs, in corpus order."""
     return [s for doc in documents for p in doc.paragraphs if p.kind == "body" for s in p.sentences]
@@ -1939,22 +1970,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         embedder = None
     elif embedder is None:
         embedder = make_embedder(settings)
-    doc_rank = _doc_rank(documents)
-    paragraphs: list[_Item] = []
-    sentences: list[_Item] = []
-    para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
-    make = tuple.__new__  # (an `_Item` made as its tuple: not through the named tuple's Python `__new__`)
-    for doc in documents:
-        doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
-        for p in doc.paragraphs:
-            if p.kind != "body":
-                continue
-            index, lang = p.index, p.lang
-            paragraphs.append(make(_Item, (p.pid, doc_id, p.text, (rank, index), lang)))
-            sentences += [make(_Item, (s.sid, doc_id, s.text, (rank, index, k), lang))
-                          for k, s in enumerate(p.sentences)]
-        para_starts.append(len(paragraphs))
-        sent_starts.append(len(sentences))
+    paragraphs, sentences, para_starts, sent_starts, languages = _body_items(documents)
+    # (what is read of every sentence and document both before and after the background worker is forked,
+    # made once, before: after, each new reference to a shared object copies its page)
+    sentence_texts = [it.text for it in sentences]
+    doc_index = {d.doc_id: k for k, d in enumerate(documents)}
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
     texts = _corpus_texts(documents, features, previous, para_starts, sent_starts)
@@ -1967,7 +1987,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     shingles = _ShingleWork(paragraphs, sentences, settings, texts, previous, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     has_sentences = np.diff(np.asarray(sent_starts)) > 0
-    scorer = SameFactScorer([it.text for it in sentences], [it.doc_id for it in sentences], words, same_language,
+    scorer = SameFactScorer(sentence_texts, [it.doc_id for it in sentences], words, same_language,
                             per_sentence, DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences], stems.counts))
     aside = background is not None and previous is not None
     theirs = None
@@ -1985,11 +2005,10 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
             found_there = beside.map_async(_top_blocks, [theirs])
             elsewhere = (theirs, lambda: found_there.get()[0])
         pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
-        vectors = SentenceVectors([it.text for it in sentences], embedder) \
+        vectors = SentenceVectors(sentence_texts, embedder) \
             if embedder is not None and _crosslingual_engine(settings) != "none" else None
-        languages = _document_languages(sentences)  # (read by both the same-fact and the cross-language links)
         fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
-                                                 {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
+                                                 doc_index, previous, keys,
                                                  document_neighbours, None, same_fact_blocks, languages, scorer,
                                                  elsewhere)
         del scorer  # (not held through the shingle links and the groups: GBs at 100,000 articles)
