@@ -1628,9 +1628,9 @@ def _core(items: Sequence[_Item], members: Iterable[int]) -> list[int]:
     return out
 
 
-def _group_cores(items: Sequence[_Item], uf: _UnionFind, links: Sequence[_Link]) -> dict[int, list[int]]:
-    """The core (`_core`) of each group these links touch, by root: one pass over the items."""
-    touched = {uf.find(end) for link in links for end in (link.a, link.b)}
+def _group_cores(items: Sequence[_Item], uf: _UnionFind, ends: Iterable[int]) -> dict[int, list[int]]:
+    """The core (`_core`) of each group of these items (links' ends), by root: one pass over the items."""
+    touched = {uf.find(end) for end in ends}
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         root = uf.find(i)
@@ -1687,11 +1687,10 @@ def _clusters(items: Sequence[_Item], links: Links,
     `GROUP_CORE` x `GROUP_CORE` dot products per cross-language link.
     (`across_threshold` 0: no check, a link joins the two whole groups.)
     """
-    def across_languages(link: _Link) -> bool:
-        return items[link.a].lang != items[link.b].lang
-
-    links = _ordered(items, links)
+    ordered, across = _ordered(items, links)  # (the links from `across` on are between two languages)
+    ends_a, ends_b, relations = ordered.a.tolist(), ordered.b.tolist(), ordered.rel.tolist()
     uf = _UnionFind(len(items))
+    find = uf.find
     core: dict[int, list[int]] | None = None  # root -> its most complete distinct texts (items), once languages meet
     sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
     verdicts: dict[tuple[FactSignature, FactSignature], bool] = {}
@@ -1704,25 +1703,28 @@ def _clusters(items: Sequence[_Item], links: Links,
             verdicts[key] = not signature_conflicts(x, y)
         return verdicts[key]
 
-    kept: list[_Link] = []
-    for n, link in enumerate(links):
-        ra, rb = uf.find(link.a), uf.find(link.b)
+    exact = _STRENGTH["exact"]
+    check_across = vectors is not None and across_threshold > 0
+    kept: list[int] = []  # the links kept (their places in `ordered`)
+    for n, (a, b, relation) in enumerate(zip(ends_a, ends_b, relations)):
+        ra, rb = find(a), find(b)
         if ra == rb:
-            kept.append(link)
+            kept.append(n)
             continue
         if signature is not None:
             sa, sb = sigs.get(ra) or {signature(ra)}, sigs.get(rb) or {signature(rb)}
-            if link.relation != "exact" and not all(agree(x, y) for x in sa for y in sb):
+            if relation != exact and not all(agree(x, y) for x in sa for y in sb):
                 continue
-        if vectors is not None and across_threshold > 0 and across_languages(link):
+        if check_across and n >= across:
+            assert vectors is not None
             if core is None:  # the same-language groups are made: their cores, embedded in one batch
-                core = _group_cores(items, uf, links[n:])
+                core = _group_cores(items, uf, ends_a[n:] + ends_b[n:])
                 vectors.embed(k for ks in core.values() for k in ks)
             ca, cb = core[ra], core[rb]
             if float((vectors.matrix(ca) @ vectors.matrix(cb).T).min()) < across_threshold:
                 continue
         uf.union(ra, rb)
-        root = uf.find(ra)
+        root = find(ra)
         if signature is not None:
             sigs.pop(ra, None)
             sigs.pop(rb, None)
@@ -1731,19 +1733,17 @@ def _clusters(items: Sequence[_Item], links: Links,
             sigs[root] = big
         if core is not None:
             core[root] = _core(items, core.pop(ra) + core.pop(rb))
-        kept.append(link)
-    links = kept
-    best: dict[int, _Link] = {}
-    for link in links:
-        for end in (link.a, link.b):
-            cur = best.get(end)
-            if cur is None or (_STRENGTH[link.relation], -link.score) < (_STRENGTH[cur.relation], -cur.score):
-                best[end] = link
-    direct = {(min(l.a, l.b), max(l.a, l.b)): l for l in links}
-    twin = {l.b: l.a for l in links if l.relation == "exact" and l.score == 1.0 and l.a < l.b}
+        kept.append(n)
+    links = ordered.select(np.asarray(kept, dtype=np.int64))
+    relation_of, score_of = [RELATIONS[r] for r in links.rel.tolist()], links.score.tolist()
+    best = _best_links(links)
+    lo, hi = np.minimum(links.a, links.b).tolist(), np.maximum(links.a, links.b).tolist()
+    direct = dict(zip(zip(lo, hi), range(len(lo))))  # each pair's link (the last kept)
+    twins = (links.rel == exact) & (links.score == 1.0) & (links.a < links.b)
+    twin = dict(zip(links.b[twins].tolist(), links.a[twins].tolist()))
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i in sorted({end for link in links for end in (link.a, link.b)}):  # unlinked items are no group
-        clusters[uf.find(i)].append(i)
+    for i in unique_sorted(np.concatenate((links.a, links.b))).tolist():  # unlinked items are no group
+        clusters[find(i)].append(i)
     groups: list[_Cluster] = []
     for members in clusters.values():
         if len(members) < 2:
@@ -1758,21 +1758,37 @@ def _clusters(items: Sequence[_Item], links: Links,
             if a == b:
                 relation, score = "exact", 1.0
             else:
-                link = direct.get((min(a, b), max(a, b))) or best.get(a) or best[m]
-                relation, score = link.relation, link.score
+                k = direct.get((min(a, b), max(a, b)))
+                if k is None:
+                    k = best.get(a)
+                if k is None:
+                    k = best[m]
+                relation, score = relation_of[k], score_of[k]
             out.append((m, relation, round(score, 4)))
         groups.append(out)
     return groups
 
 
-def _ordered(items: Sequence[_Item], links: Links) -> list[_Link]:
+def _best_links(links: Links) -> dict[int, int]:
+    """Each linked item's strongest link (its place in `links`): the least relation (`_STRENGTH`), then the
+    highest score, then the first."""
+    ends = np.concatenate((links.a, links.b))
+    place = np.tile(np.arange(len(links), dtype=np.int64), 2)
+    order = np.lexsort((place, -links.score[place], links.rel[place], ends))
+    ends, place = ends[order], place[order]
+    first = np.flatnonzero(np.concatenate(([True], ends[1:] != ends[:-1]))) if ends.size else ends
+    return dict(zip(ends[first].tolist(), place[first].tolist()))
+
+
+def _ordered(items: Sequence[_Item], links: Links) -> tuple[Links, int]:
     """The links in the order `_clusters` takes them: those between two languages last, then by strength
     (exact, near, contained, same fact: `_STRENGTH`, the index in `RELATIONS`), higher score first, then
-    by ends (one sort of the arrays, not a key made per link)."""
+    by ends (one sort of the arrays, not a key made per link); and how many are within one language."""
     code: dict[str, int] = {}
     lang = np.fromiter((code.setdefault(it.lang, len(code)) for it in items), dtype=np.int64, count=len(items))
-    order = np.lexsort((links.b, links.a, -links.score, links.rel, lang[links.a] != lang[links.b]))
-    return links.select(order).objects()
+    across = lang[links.a] != lang[links.b]
+    order = np.lexsort((links.b, links.a, -links.score, links.rel, across))
+    return links.select(order), int(np.count_nonzero(~across))
 
 
 @dataclass
