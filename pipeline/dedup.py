@@ -64,7 +64,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from contextlib import nullcontext
-from itertools import chain
+from itertools import chain, islice
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
@@ -842,9 +842,11 @@ def _top_neighbour_arrays(m, neighbours: int, labels: Sequence[str] | None = Non
 
 
 def _pairs_of(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct unordered pairs of rows (`a`, `b`, of n rows) as two arrays, the smaller row first, in order."""
+    """The distinct unordered pairs of rows (`a`, `b`, of n rows) as two arrays, the smaller row first, in order.
+    (`unique_sorted`, not `np.unique`: numpy's hash table took 0.3-0.5 s for the 200,000 candidates of 10,000
+    documents, a sort 0.01 s.)"""
     n = max(1, n)
-    pairs = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    pairs = unique_sorted(np.minimum(a, b) * n + np.maximum(a, b))
     return pairs // n, pairs % n
 
 
@@ -1453,8 +1455,9 @@ def _same_fact_blocks(pairs: tuple[np.ndarray, np.ndarray, np.ndarray], todo: np
             positions=todo[mine], pairs=local[ends[mine]], similarity=similarity[mine].tolist(),
             starts=np.concatenate(([0], np.cumsum([len(scorer.sentences_of[names[d]]) for d in docs]))).astype(np.int64),
             sentences=np.array(rows, dtype=np.int64), texts=[scorer.texts[k] for k in rows],
-            terms=[scorer.terms[k] for k in rows],
-            signatures=[features[k]._signature for k in rows] if features is not None else None,
+            terms=features.terms_of_rows(rows) if isinstance(features, _SentenceView) else [scorer.terms[k] for k in rows],
+            signatures=features.stored_signatures(rows) if isinstance(features, _SentenceView) else
+            [features[k]._signature for k in rows] if features is not None else None,
             digests=[digests[k] for k in rows], eligible=[eligible[k] for k in rows]))
     return blocks
 
@@ -1625,9 +1628,9 @@ def _core(items: Sequence[_Item], members: Iterable[int]) -> list[int]:
     return out
 
 
-def _group_cores(items: Sequence[_Item], uf: _UnionFind, links: Sequence[_Link]) -> dict[int, list[int]]:
-    """The core (`_core`) of each group these links touch, by root: one pass over the items."""
-    touched = {uf.find(end) for link in links for end in (link.a, link.b)}
+def _group_cores(items: Sequence[_Item], uf: _UnionFind, ends: Iterable[int]) -> dict[int, list[int]]:
+    """The core (`_core`) of each group of these items (links' ends), by root: one pass over the items."""
+    touched = {uf.find(end) for end in ends}
     members: dict[int, list[int]] = defaultdict(list)
     for i in range(len(items)):
         root = uf.find(i)
@@ -1684,11 +1687,10 @@ def _clusters(items: Sequence[_Item], links: Links,
     `GROUP_CORE` x `GROUP_CORE` dot products per cross-language link.
     (`across_threshold` 0: no check, a link joins the two whole groups.)
     """
-    def across_languages(link: _Link) -> bool:
-        return items[link.a].lang != items[link.b].lang
-
-    links = _ordered(items, links)
+    ordered, across = _ordered(items, links)  # (the links from `across` on are between two languages)
+    ends_a, ends_b, relations = ordered.a.tolist(), ordered.b.tolist(), ordered.rel.tolist()
     uf = _UnionFind(len(items))
+    find = uf.find
     core: dict[int, list[int]] | None = None  # root -> its most complete distinct texts (items), once languages meet
     sigs: dict[int, set[FactSignature]] = {}  # distinct signatures of each group so far, by root
     verdicts: dict[tuple[FactSignature, FactSignature], bool] = {}
@@ -1701,25 +1703,28 @@ def _clusters(items: Sequence[_Item], links: Links,
             verdicts[key] = not signature_conflicts(x, y)
         return verdicts[key]
 
-    kept: list[_Link] = []
-    for n, link in enumerate(links):
-        ra, rb = uf.find(link.a), uf.find(link.b)
+    exact = _STRENGTH["exact"]
+    check_across = vectors is not None and across_threshold > 0
+    kept: list[int] = []  # the links kept (their places in `ordered`)
+    for n, (a, b, relation) in enumerate(zip(ends_a, ends_b, relations)):
+        ra, rb = find(a), find(b)
         if ra == rb:
-            kept.append(link)
+            kept.append(n)
             continue
         if signature is not None:
             sa, sb = sigs.get(ra) or {signature(ra)}, sigs.get(rb) or {signature(rb)}
-            if link.relation != "exact" and not all(agree(x, y) for x in sa for y in sb):
+            if relation != exact and not all(agree(x, y) for x in sa for y in sb):
                 continue
-        if vectors is not None and across_threshold > 0 and across_languages(link):
+        if check_across and n >= across:
+            assert vectors is not None
             if core is None:  # the same-language groups are made: their cores, embedded in one batch
-                core = _group_cores(items, uf, links[n:])
+                core = _group_cores(items, uf, ends_a[n:] + ends_b[n:])
                 vectors.embed(k for ks in core.values() for k in ks)
             ca, cb = core[ra], core[rb]
             if float((vectors.matrix(ca) @ vectors.matrix(cb).T).min()) < across_threshold:
                 continue
         uf.union(ra, rb)
-        root = uf.find(ra)
+        root = find(ra)
         if signature is not None:
             sigs.pop(ra, None)
             sigs.pop(rb, None)
@@ -1728,19 +1733,17 @@ def _clusters(items: Sequence[_Item], links: Links,
             sigs[root] = big
         if core is not None:
             core[root] = _core(items, core.pop(ra) + core.pop(rb))
-        kept.append(link)
-    links = kept
-    best: dict[int, _Link] = {}
-    for link in links:
-        for end in (link.a, link.b):
-            cur = best.get(end)
-            if cur is None or (_STRENGTH[link.relation], -link.score) < (_STRENGTH[cur.relation], -cur.score):
-                best[end] = link
-    direct = {(min(l.a, l.b), max(l.a, l.b)): l for l in links}
-    twin = {l.b: l.a for l in links if l.relation == "exact" and l.score == 1.0 and l.a < l.b}
+        kept.append(n)
+    links = ordered.select(np.asarray(kept, dtype=np.int64))
+    relation_of, score_of = [RELATIONS[r] for r in links.rel.tolist()], links.score.tolist()
+    best = _best_links(links)
+    lo, hi = np.minimum(links.a, links.b).tolist(), np.maximum(links.a, links.b).tolist()
+    direct = dict(zip(zip(lo, hi), range(len(lo))))  # each pair's link (the last kept)
+    twins = (links.rel == exact) & (links.score == 1.0) & (links.a < links.b)
+    twin = dict(zip(links.b[twins].tolist(), links.a[twins].tolist()))
     clusters: dict[int, list[int]] = defaultdict(list)
-    for i in sorted({end for link in links for end in (link.a, link.b)}):  # unlinked items are no group
-        clusters[uf.find(i)].append(i)
+    for i in unique_sorted(np.concatenate((links.a, links.b))).tolist():  # unlinked items are no group
+        clusters[find(i)].append(i)
     groups: list[_Cluster] = []
     for members in clusters.values():
         if len(members) < 2:
@@ -1755,21 +1758,37 @@ def _clusters(items: Sequence[_Item], links: Links,
             if a == b:
                 relation, score = "exact", 1.0
             else:
-                link = direct.get((min(a, b), max(a, b))) or best.get(a) or best[m]
-                relation, score = link.relation, link.score
+                k = direct.get((min(a, b), max(a, b)))
+                if k is None:
+                    k = best.get(a)
+                if k is None:
+                    k = best[m]
+                relation, score = relation_of[k], score_of[k]
             out.append((m, relation, round(score, 4)))
         groups.append(out)
     return groups
 
 
-def _ordered(items: Sequence[_Item], links: Links) -> list[_Link]:
+def _best_links(links: Links) -> dict[int, int]:
+    """Each linked item's strongest link (its place in `links`): the least relation (`_STRENGTH`), then the
+    highest score, then the first."""
+    ends = np.concatenate((links.a, links.b))
+    place = np.tile(np.arange(len(links), dtype=np.int64), 2)
+    order = np.lexsort((place, -links.score[place], links.rel[place], ends))
+    ends, place = ends[order], place[order]
+    first = np.flatnonzero(np.concatenate(([True], ends[1:] != ends[:-1]))) if ends.size else ends
+    return dict(zip(ends[first].tolist(), place[first].tolist()))
+
+
+def _ordered(items: Sequence[_Item], links: Links) -> tuple[Links, int]:
     """The links in the order `_clusters` takes them: those between two languages last, then by strength
     (exact, near, contained, same fact: `_STRENGTH`, the index in `RELATIONS`), higher score first, then
-    by ends (one sort of the arrays, not a key made per link)."""
+    by ends (one sort of the arrays, not a key made per link); and how many are within one language."""
     code: dict[str, int] = {}
     lang = np.fromiter((code.setdefault(it.lang, len(code)) for it in items), dtype=np.int64, count=len(items))
-    order = np.lexsort((links.b, links.a, -links.score, links.rel, lang[links.a] != lang[links.b]))
-    return links.select(order).objects()
+    across = lang[links.a] != lang[links.b]
+    order = np.lexsort((links.b, links.a, -links.score, links.rel, across))
+    return links.select(order), int(np.count_nonzero(~across))
 
 
 @dataclass
@@ -1892,6 +1911,37 @@ def _doc_rank(documents: Sequence[Document]) -> dict[str, tuple]:
     return {d.doc_id: (d.date or "9999", i) for i, d in enumerate(documents)}
 
 
+def _body_items(documents: Sequence[Document],
+                ) -> tuple[list[_Item], list[_Item], list[int], list[int], dict[str, str]]:
+    """The documents' body paragraphs and sentences as `_Item`s, where each document's start in both lists
+    (then their numbers), and each document's language (`_document_languages` of the sentences: counted
+    here paragraph by paragraph, a paragraph's sentences being in its language, not over every sentence
+    again; read by both the same-fact and the cross-language links)."""
+    doc_rank = _doc_rank(documents)
+    paragraphs: list[_Item] = []
+    sentences: list[_Item] = []
+    para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
+    languages: dict[str, str] = {}
+    make = tuple.__new__  # (an `_Item` made as its tuple: not through the named tuple's Python `__new__`)
+    for doc in documents:
+        doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
+        tally: dict[str, int] = {}  # sentences of each language, in the order first met
+        for p in doc.paragraphs:
+            if p.kind != "body":
+                continue
+            index, lang = p.index, p.lang
+            paragraphs.append(make(_Item, (p.pid, doc_id, p.text, (rank, index), lang)))
+            if p.sentences:
+                sentences += [make(_Item, (s.sid, doc_id, s.text, (rank, index, k), lang))
+                              for k, s in enumerate(p.sentences)]
+                tally[lang] = tally.get(lang, 0) + len(p.sentences)
+        para_starts.append(len(paragraphs))
+        sent_starts.append(len(sentences))
+        if tally:  # the most sentences' (ties: the first met, as `max` keeps the first of equal keys)
+            languages[doc_id] = max(tally, key=tally.__getitem__)
+    return paragraphs, sentences, para_starts, sent_starts, languages
+
+
 def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
     """The sentences dedup compares: those of body paragraphs, in corpus order."""
     return [s for doc in documents for p in doc.paragraphs if p.kind == "body" for s in p.sentences]
@@ -1936,22 +1986,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         embedder = None
     elif embedder is None:
         embedder = make_embedder(settings)
-    doc_rank = _doc_rank(documents)
-    paragraphs: list[_Item] = []
-    sentences: list[_Item] = []
-    para_starts, sent_starts = [0], [0]  # each document's first paragraph and sentence, then the numbers
-    make = tuple.__new__  # (an `_Item` made as its tuple: not through the named tuple's Python `__new__`)
-    for doc in documents:
-        doc_id, rank = doc.doc_id, doc_rank[doc.doc_id]
-        for p in doc.paragraphs:
-            if p.kind != "body":
-                continue
-            index, lang = p.index, p.lang
-            paragraphs.append(make(_Item, (p.pid, doc_id, p.text, (rank, index), lang)))
-            sentences += [make(_Item, (s.sid, doc_id, s.text, (rank, index, k), lang))
-                          for k, s in enumerate(p.sentences)]
-        para_starts.append(len(paragraphs))
-        sent_starts.append(len(sentences))
+    paragraphs, sentences, para_starts, sent_starts, languages = _body_items(documents)
+    # (what is read of every sentence and document both before and after the background worker is forked,
+    # made once, before: after, each new reference to a shared object copies its page)
+    sentence_texts = [it.text for it in sentences]
+    doc_index = {d.doc_id: k for k, d in enumerate(documents)}
     words = ContentWords()
     features = features if features is not None else [document_features(d, words) for d in documents]
     texts = _corpus_texts(documents, features, previous, para_starts, sent_starts)
@@ -1964,7 +2003,7 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     shingles = _ShingleWork(paragraphs, sentences, settings, texts, previous, similar_pairs)
     same_language = embedder if settings.embedder != "none" else None
     has_sentences = np.diff(np.asarray(sent_starts)) > 0
-    scorer = SameFactScorer([it.text for it in sentences], [it.doc_id for it in sentences], words, same_language,
+    scorer = SameFactScorer(sentence_texts, [it.doc_id for it in sentences], words, same_language,
                             per_sentence, DocStems(stems.vocab, stems.ids, stems.lengths[has_sentences], stems.counts))
     aside = background is not None and previous is not None
     theirs = None
@@ -1982,11 +2021,10 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
             found_there = beside.map_async(_top_blocks, [theirs])
             elsewhere = (theirs, lambda: found_there.get()[0])
         pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
-        vectors = SentenceVectors([it.text for it in sentences], embedder) \
+        vectors = SentenceVectors(sentence_texts, embedder) \
             if embedder is not None and _crosslingual_engine(settings) != "none" else None
-        languages = _document_languages(sentences)  # (read by both the same-fact and the cross-language links)
         fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
-                                                 {d.doc_id: k for k, d in enumerate(documents)}, previous, keys,
+                                                 doc_index, previous, keys,
                                                  document_neighbours, None, same_fact_blocks, languages, scorer,
                                                  elsewhere)
         del scorer  # (not held through the shingle links and the groups: GBs at 100,000 articles)
@@ -2061,7 +2099,8 @@ class _SentenceView(Sequence[SentenceFeatures]):
 
     def __init__(self, terms: DocStems, signatures: SignatureTable) -> None:
         self._terms, self._signatures = terms, signatures
-        self._starts = np.concatenate(([0], np.cumsum(terms.lengths))).tolist()
+        self._offsets = np.concatenate(([0], np.cumsum(terms.lengths))).astype(np.int64)
+        self._starts = self._offsets.tolist()
 
     def __len__(self) -> int:
         return len(self._signatures)
@@ -2075,6 +2114,21 @@ class _SentenceView(Sequence[SentenceFeatures]):
         """The fact terms of sentence i alone (what `_Terms` reads: no signature looked up)."""
         vocab = self._terms.vocab
         return tuple([vocab[w] for w in self._terms.ids[self._starts[i]:self._starts[i + 1]].tolist()])
+
+    def terms_of_rows(self, rows: Sequence[int]) -> list[tuple[str, ...]]:
+        """`terms_of` of each of these sentences, their term ids gathered at once (`_same_fact_blocks`)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self._offsets
+        lengths = starts[rows + 1] - starts[rows]
+        vocab = self._terms.vocab
+        words = iter([vocab[w] for w in self._terms.ids[_segments(starts[rows], lengths)].tolist()])
+        return [tuple(islice(words, n)) for n in lengths.tolist()]
+
+    def stored_signatures(self, rows: Sequence[int]) -> list:
+        """The fact signatures of these sentences as the table keeps them (JSON form, not decoded: what
+        `compare_block` reads it decodes), without their terms."""
+        values = self._signatures.values
+        return [values[k] for k in self._signatures.ids[np.asarray(rows, dtype=np.int64)].tolist()]
 
 
 @dataclass

@@ -764,9 +764,10 @@ def assemble(documents: Sequence[Document], space: _Space, story_of: Sequence[in
     for t, i in space.vocab.items():
         terms[i] = t
     related: dict[int, dict[int, tuple[float, int]]] = defaultdict(dict)
-    for x, y, s in zip(a.tolist(), b.tolist(), sims.tolist()):
-        if s < settings.related_threshold or story_of[x] == story_of[y]:
-            continue
+    a, b, sims = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), np.asarray(sims, dtype=np.float64)
+    label = np.asarray(story_of, dtype=np.int64)
+    near = (sims >= settings.related_threshold) & (label[a] != label[b])  # (of 90,000 pairs at 10,000 articles)
+    for x, y, s in zip(a[near].tolist(), b[near].tolist(), sims[near].tolist()):
         for here, there in ((x, y), (y, x)):
             best = related[story_of[here]].get(there)
             if best is None or s > best[0]:

@@ -36,6 +36,17 @@ def test_the_blocks_searched_apart_give_the_pairs_of_one_search(neighbours):
         assert all(np.array_equal(x, y) for x, y in zip(got, want))
 
 
+@pytest.mark.parametrize("size", [0, 1, 2, 5000])
+def test_pairs_of_are_the_distinct_unordered_pairs_sorted(size):
+    rng = np.random.default_rng(size)
+    n = 97
+    a, b = rng.integers(0, n, size).astype(np.int64), rng.integers(0, n, size).astype(np.int64)
+    lo, hi = _pairs_of(a, b, n)
+    want = sorted({(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist())})
+    assert list(zip(lo.tolist(), hi.tolist())) == want
+    assert lo.dtype == hi.dtype == np.int64
+
+
 def test_the_scorer_with_blocks_searched_elsewhere_finds_the_same_similar_documents(monkeypatch, texts):
     monkeypatch.setattr(dedup_module, "TOP_BLOCK", 3)
     docs = [make_doc(k, texts[k]) for k in sorted(texts)]
@@ -84,3 +95,31 @@ def test_across_runs_the_background_worker_searches_half_the_blocks_for_the_same
     assert searched[1:] == [None]  # all here
     assert beside == here == dedup(docs2, SETTINGS)
     assert state_bytes(beside_state, tmp_path) == state_bytes(here_state, tmp_path)
+
+
+def test_body_items_count_each_documents_language_as_its_sentences_do(texts):
+    """`_body_items`' languages (counted paragraph by paragraph) are `_document_languages` of the sentences:
+    the language of most sentences, ties to the first met; documents without a body sentence have none."""
+    import dataclasses
+
+    from pipeline.dedup import _body_items, _document_languages
+
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)][:6]
+    langs = [["en", "fr", "en"], ["fr", "en"], ["de", "de", "fr"], ["it"], ["en", "fr"], []]
+
+    def relabel(doc, codes):
+        body = [p for p in doc.paragraphs if p.kind == "body"]
+        paragraphs = [dataclasses.replace(p, lang=codes[body.index(p) % len(codes)]) if p in body and codes
+                      else p for p in doc.paragraphs]
+        if not codes:  # a document whose body paragraphs have no sentence
+            paragraphs = [dataclasses.replace(p, sentences=()) if p in body else p for p in paragraphs]
+        return dataclasses.replace(doc, paragraphs=tuple(paragraphs))
+
+    docs = [relabel(d, c) for d, c in zip(docs, langs)]
+    paragraphs, sentences, para_starts, sent_starts, languages = _body_items(docs)
+    assert languages == _document_languages(sentences)
+    assert list(languages) == list(_document_languages(sentences))
+    assert docs[-1].doc_id not in languages and len(set(languages.values())) >= 3
+    assert [it.text for it in sentences] == [s.text for d in docs for p in d.paragraphs if p.kind == "body"
+                                             for s in p.sentences]
+    assert para_starts[-1] == len(paragraphs) and sent_starts[-1] == len(sentences)

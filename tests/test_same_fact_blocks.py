@@ -95,3 +95,45 @@ def test_block_cosines_are_the_scorers(documents):
     block = dedup._cosines(terms, counts, np.diff(offsets), n_a, weight)
     assert block.shape == (n_a, len(rows) - n_a) and block.max() > 0.5
     assert np.array_equal(block, scorer.pair_cosines(a, b))
+
+
+def test_blocks_read_from_the_corpus_arrays_are_those_read_from_the_features(documents):
+    """The blocks made from the corpus's arrays (`_SentenceView`: terms gathered for all rows at once, signatures
+    in their stored form) carry each sentence's own terms and signature, and compare to the same links as blocks
+    made from the sentences' features one by one."""
+    import numpy as np
+
+    from pipeline.textsim import ContentWords
+
+    words = ContentWords()
+    docs = documents[:40]
+    features = [dedup.document_features(d, words) for d in docs]
+    para_starts, sent_starts = [0], [0]
+    texts, owners = [], []
+    for d in docs:
+        body = [p for p in d.paragraphs if p.kind == "body"]
+        para_starts.append(para_starts[-1] + len(body))
+        sent_starts.append(sent_starts[-1] + sum(len(p.sentences) for p in body))
+        for p in body:
+            texts += [s.text for s in p.sentences]
+            owners += [d.doc_id] * len(p.sentences)
+    corpus = dedup._corpus_texts(docs, features, None, para_starts, sent_starts)
+    view = dedup._SentenceView(corpus.terms, corpus.sentence_signatures)
+    each = [s for f in features for s in f.sentences]
+    assert view.terms_of_rows([]) == [] and view.stored_signatures([]) == []
+    rows = [5, 0, 17, 5, len(each) - 1]
+    assert view.terms_of_rows(rows) == [each[k].terms for k in rows]
+    assert [dedup._signature_from_json(g) for g in view.stored_signatures(rows)] == [each[k].signature for k in rows]
+    scorers = [dedup.SameFactScorer(texts, owners, words, None, f, corpus.stems) for f in (view, each)]
+    pairs = scorers[0].similar_document_arrays(0.2)
+    assert pairs[0].size > 20
+    keys = corpus.sentence_keys
+    digests, eligible = keys.digest.tolist(), (keys.words >= 5).tolist()
+    made = [dedup._same_fact_blocks(pairs, np.arange(pairs[0].size), s, digests, eligible) for s in scorers]
+    assert len(made[0]) == len(made[1]) > 0
+    for mine, theirs in zip(*made):
+        assert mine.terms == theirs.terms and mine.texts == theirs.texts
+        assert [dedup._signature_from_json(g) for g in mine.signatures] == theirs.signatures
+        shared = (Settings().dedup, 0.3, False)
+        found = dedup.compare_block(shared, mine)
+        assert found == dedup.compare_block(shared, theirs) and found
