@@ -1557,20 +1557,25 @@ def ingest(
 # Rounds whose analysis may be under way at once on the background worker (`_Analysis`) before this process
 # waits for the oldest: what it holds meanwhile (their records' bytes in the worker's queue) stays bounded.
 INGEST_PENDING = 64
+# The same on the pool (a cold run): two rounds, so that the workers analyse the next round while this
+# process stores the last one's Documents and reads the one after, and are never left idle between rounds.
+INGEST_POOL_PENDING = 2
 
 
 class _Analysis:
     """Where the records the store does not hold are analysed, opened at the first one (a warm run starts
     no worker and loads no language model):
 
-    - a round with several slices to analyse (a cold run): on the executor's session, waited for; lingua
-      is loaded here first, before the pool forks, so that its workers share the models' pages;
+    - a round with several slices to analyse (a cold run): on the executor's session; lingua is loaded
+      here first, before the pool forks, so that its workers share the models' pages. Not waited for when
+      the session can (`map_async`, the local pool): this process reads, looks up and stores the rounds
+      before and after it meanwhile, with at most `INGEST_POOL_PENDING` rounds under way;
     - a round with one slice (a run with a few new records among many, where the pool would run it here),
       before any round with several: on the executor's background worker (`LocalExecutor.background`),
       not waited for: this process goes on reading, hashing and looking up the next rounds while that
       worker loads lingua (a second of CPU) and analyses them;
-    - without an executor, or with one worker or no background worker (Ray): here or on the session,
-      waited for, lingua loaded first."""
+    - without an executor, or with one worker, or on a session without `map_async` (Ray): here or on the
+      session, waited for, lingua loaded first."""
 
     def __init__(self, executor: Any, settings: IngestSettings, stack: ExitStack) -> None:
         self.executor, self.settings, self.stack = executor, settings, stack
@@ -1593,7 +1598,14 @@ class _Analysis:
 
             self._session = (_InProcess(context) if executor is None
                              else self.stack.enter_context(executor.session(context)))
+        map_async = getattr(self._session, "map_async", None)
+        if map_async is not None:
+            return map_async(fn, slices)
         return _Done(self._session.map(fn, slices))
+
+    def max_pending(self) -> int:
+        """How many submitted rounds may be under way before this process waits for the oldest."""
+        return INGEST_PENDING if self._session is None else INGEST_POOL_PENDING
 
 
 def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | None,
@@ -1610,7 +1622,7 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
         nonlocal finished
         if round_.entries or round_.files:
             submitted.append(round_.submit(analysis, store))
-        while submitted and (wait or submitted[0].made.ready() or len(submitted) > INGEST_PENDING):
+        while submitted and (wait or submitted[0].made.ready() or len(submitted) > analysis.max_pending()):
             done = submitted.popleft()
             done.finish(store, documents, skipped)
             for _ in range(done.files):
