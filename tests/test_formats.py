@@ -368,4 +368,5 @@ def test_a_cold_run_reads_and_stores_while_the_pool_analyses_with_a_bounded_numb
     pooled = ingest(copy, settings, store=store, executor=LocalExecutor(2))
     assert pooled == alone
     assert store.looked_up == store.stored >= 6
-    assert store.most_under_way == ingest_module.INGEST_POOL_PENDING + 1  # read on: overlapped, and bounded
+    # looked up while earlier rounds were still being analysed (the old way: never), but never too many
+    assert 2 <= store.most_under_way <= ingest_module.INGEST_POOL_PENDING + 1
