@@ -329,3 +329,44 @@ def test_a_pool_of_workers_gives_the_same_documents_and_skips_in_the_same_order(
     reasons = [(s.path.rsplit("/", 1)[-1], s.reason) for s in alone.skipped]
     assert [r[0] for r in reasons] == ["bad.jsonl (line 2)", "bad.jsonl (line 3)", "binary.txt"]
     assert reasons[1][1].startswith("no text field")  # found on a worker
+
+
+def test_a_cold_run_reads_and_stores_while_the_pool_analyses_with_a_bounded_number_of_rounds_under_way(
+        mixed, tmp_path, monkeypatch):
+    """On the local pool, a round's analysis is not waited for before the next round is read and looked up
+    (the workers are not left idle while this process reads and stores), yet no more than
+    INGEST_POOL_PENDING rounds wait for their results at once (what this process holds stays bounded); the
+    documents and skips are those of a run without workers, in the same order."""
+    import shutil
+
+    from pipeline import ingest as ingest_module
+
+    copy = tmp_path / "news"
+    shutil.copytree(mixed[0], copy)
+    for k in range(12):
+        (copy / f"extra-{k:02d}.txt").write_text(f"Dépêche {k}\n\n" + (P1, P2, P3, P4)[k % 4], encoding="utf-8")
+
+    class CountingStore(_DictStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.looked_up = self.stored = self.most_under_way = 0
+
+        def load_many(self, keys):
+            self.looked_up += 1
+            self.most_under_way = max(self.most_under_way, self.looked_up - self.stored)
+            return super().load_many(keys)
+
+        def save_many(self, items):
+            self.stored += 1
+            super().save_many(items)
+
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 1)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
+    settings = Settings().ingest
+    alone = ingest(copy, settings)
+    store = CountingStore()
+    pooled = ingest(copy, settings, store=store, executor=LocalExecutor(2))
+    assert pooled == alone
+    assert store.looked_up == store.stored >= 6
+    # looked up while earlier rounds were still being analysed (the old way: never), but never too many
+    assert 2 <= store.most_under_way <= ingest_module.INGEST_POOL_PENDING + 1

@@ -24,6 +24,34 @@ def test_normalisation():
     assert normalize_line("e\u0301te\u0301") == "été"  # NFC
 
 
+def test_normalisation_of_every_kind_of_space_and_invisible_character():
+    """Every Unicode whitespace character (as regex \\s and str.isspace know them) counts as a space: runs
+    become one space, none is left at either end; invisible characters go; guillemets get their spaces."""
+    import re
+    import sys
+    import unicodedata
+
+    spaces = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
+    assert spaces == [c for c in map(chr, range(sys.maxunicode + 1)) if re.fullmatch(r"\s", c)]
+    for c in spaces:
+        assert normalize_line(f"{c}un{c}{c}deux {c}trois{c}") == "un deux trois", hex(ord(c))
+    assert normalize_line("in\u200bvi\u00adsible\ufeff \u2060x") == "invisible x"
+    assert normalize_line("\u00ab\u00a0oui\u00a0\u00bb et \u00abnon\u00bb, \u00ab  peut-être\t\u00bb") == \
+        "« oui » et « non », « peut-être »"
+    assert normalize_line("\u2009\u200b\u2009") == ""
+    # the same as the plain definition (NFC, the character map, whitespace runs, guillemets)
+    from pipeline.ingest import _CHAR_MAP
+
+    def plain(line):
+        text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", line).translate(_CHAR_MAP)).strip()
+        return re.sub(r"\s*»", " »", re.sub(r"«\s*", "« ", text))
+
+    samples = ["a\u2019b\u00a0\u00a0c\u200d", "\u201e\u00abx\u00bb\u201f", " \x1c\x1dq\x85\u3000r ", "plain text.",
+               "«»", "e\u0301\u00a0\u00bb", "\t\n\r\x0b\x0c"]
+    for line in samples:
+        assert normalize_line(line) == plain(line), repr(line)
+
+
 def test_boilerplate_dropped_and_title_kept(sample):
     d = doc(sample, "002")
     texts = [p.text for p in d.paragraphs]
@@ -128,3 +156,17 @@ def test_sentences_do_not_end_at_titles_initials_or_month_abbreviations(tmp_path
         "Le 15 sept. 2020, Donald J. Trump a signé le décret.",
         "Il est parti.",
     ]
+
+
+def test_a_sentence_continues_after_a_title_or_month_at_its_end_only_however_long_it_is():
+    """`_continues` looks at the end of the previous piece: a long sentence ending in "Mme." or "sept."
+    continues; one with a title earlier on, or ending in a word that merely ends like one, does not."""
+    from pipeline.ingest import _continues
+
+    long = "Selon les chiffres publiés hier par le ministère de l'Intérieur, " * 3
+    assert _continues(long + "a rencontré Mme.", "Dupont")
+    assert _continues("(Mlles.", "Durand") and _continues("«Dr.", "X") and _continues("M.", "Y")
+    assert _continues(long + "le 3 sept.", "2020") and not _continues(long + "le 3 sept.", "Il")
+    assert not _continues("M. Dupont a parlé longtemps, " + long + "puis il est parti.", "Ensuite")
+    assert not _continues(long + "avec les AMM.", "Puis") and not _continues(long + "au Dr.X.", "Puis")
+    assert not _continues(long + "en concept.", "2020") and _continues("sept.", "2020")

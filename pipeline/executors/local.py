@@ -78,11 +78,15 @@ class _Pool:
 
     def map(self, fn: Callable[[Any, T], R], items: Sequence[T], token: int, shared: Any,
             payload: Callable[[], bytes | None], collect: bool) -> list[R]:
+        return self.map_async(fn, items, token, shared, payload, collect).get()
+
+    def map_async(self, fn: Callable[[Any, T], R], items: Sequence[T], token: int, shared: Any,
+                  payload: Callable[[], bytes | None], collect: bool) -> Any:
         if self.pool is None:
             ctx = multiprocessing.get_context("fork")
             self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(token, shared))
         data = payload()
-        return self.pool.map(_call, [(token, data, collect, fn, item) for item in items], chunksize=1)
+        return self.pool.map_async(_call, [(token, data, collect, fn, item) for item in items], chunksize=1)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -115,6 +119,12 @@ class _PoolSession:
         if len(items) <= 1:
             return [fn(self.shared, item) for item in items]
         return self.pool.map(fn, items, self.token, self.shared, self._context, self.collect)
+
+    def map_async(self, fn: Callable[[Any, T], R], items: Sequence[T]) -> Any:
+        """`map` without waiting: a `multiprocessing.pool.AsyncResult` (`ready`; `get`: the results in item
+        order, or the first error raised), so that this process goes on with other work meanwhile (ingest
+        reads and stores the next round while the workers analyse this one)."""
+        return self.pool.map_async(fn, items, self.token, self.shared, self._context, self.collect)
 
 
 class _Background:
