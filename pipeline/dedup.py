@@ -140,10 +140,6 @@ class Links:
         """Sorted by (a, b) (the same memo whichever links were kept)."""
         return self.select(np.lexsort((self.b, self.a)))
 
-    def objects(self) -> list[_Link]:
-        return [_Link(a, b, RELATIONS[r], x) for a, b, r, x in
-                zip(self.a.tolist(), self.b.tolist(), self.rel.tolist(), self.score.tolist())]
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Links) and all(np.array_equal(getattr(self, f), getattr(other, f))
                                                 for f in ("a", "b", "rel", "score"))

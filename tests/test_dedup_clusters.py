@@ -19,7 +19,9 @@ def reference_clusters(items, links, signature=None, vectors=None, across_thresh
     code: dict[str, int] = {}
     lang = np.fromiter((code.setdefault(it.lang, len(code)) for it in items), dtype=np.int64, count=len(items))
     order = np.lexsort((links.b, links.a, -links.score, links.rel, lang[links.a] != lang[links.b]))
-    links = links.select(order).objects()
+    links = links.select(order)
+    links = [_Link(a, b, RELATIONS[r], x) for a, b, r, x in
+             zip(links.a.tolist(), links.b.tolist(), links.rel.tolist(), links.score.tolist())]
     uf = _UnionFind(len(items))
     core = None
     sigs: dict = {}
