@@ -750,19 +750,21 @@ class RenderStep:
 
     def corpus_files(self, run_dir: Path, documents: Sequence[Document], dedup_result: DedupResult,
                      index: CorpusIndex, cache: Cache | None, dedup_key: str, previous_run: Path | None,
-                     documents_key: str = "", background: ThreadPoolExecutor | None = None) -> Callable[[], None]:
+                     documents_key: str = "", background: ThreadPoolExecutor | None = None,
+                     line_keys: Sequence[bytes] | None = None) -> Callable[[], None]:
         """dedup.json (`write_dedup_file`) and the sources of record (`pipeline.verify.write_sources`): files of the
         corpus, not of the briefs. With `background` (one thread), they are written there while this thread goes on
         (the briefs' files, the review pages: while it waits on the workers, and while the other writes and hashes
         files, both run); the cache is used from this thread only. Call the returned `finish()` (here, after
         index.md is written) to wait for them (what they raised is raised there) and keep dedup.json's SHA-256 in
         the cache. The sources' index (10,000 entries) is made on the thread every run and linked from the
-        previous run when it has its bytes (`write_index`): made there, it costs this thread nothing."""
+        previous run when it has its bytes (`write_index`): made there, it costs this thread nothing. `line_keys`:
+        `group_keys`, when the caller made them (for the review pages' keys too)."""
         key = self.dedup_file_key(dedup_key)
         known = self.known_sha(cache, key)
 
         def work() -> str:
-            sha = self.write_dedup_file(run_dir, dedup_result, index, known, previous_run, documents_key)
+            sha = self.write_dedup_file(run_dir, dedup_result, index, known, previous_run, documents_key, line_keys)
             # the text of record every citation points into; those unchanged linked from the previous run
             write_sources(run_dir, documents, lambda rel, _entries, make: self.write_index(run_dir, rel, make,
                                                                                             previous_run),
@@ -793,18 +795,30 @@ class RenderStep:
         return digest("dedup.json", dedup_key, code_fingerprint("pipeline.flow"), _dedup_lines_code()) \
             if dedup_key else None
 
+    @staticmethod
+    def group_keys(dedup_result: DedupResult, index: CorpusIndex, documents_key: str) -> list[bytes]:
+        """The key of each duplicate group's line in dedup.json (paragraph groups, then sentence groups:
+        `pipeline.render.dedup_file.line_keys`): a hash of the group's content and of its members' documents,
+        under `documents_key` and the code that writes the lines. The review pages' keys use them too
+        (`pipeline.render.review._PageInputs`): made once a run for both."""
+        from .render import dedup_file
+
+        return dedup_file.line_keys((*dedup_result.paragraph_groups, *dedup_result.sentence_groups), index,
+                                    digest("dedup.json lines", _dedup_lines_code(), documents_key))
+
     def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, known: str | None,
-                         previous_run: Path | None, documents_key: str = "") -> str:
+                         previous_run: Path | None, documents_key: str = "",
+                         line_keys: Sequence[bytes] | None = None) -> str:
         """dedup.json (70 MB at 10,000 articles); `known`: the SHA-256 the cache keeps for its key (`known_sha`), so
         the previous run's file is linked when it has those bytes (`link_or_write`). With `documents_key` (what the
         documents are a function of besides their bytes: `documents_key`), each group's line is keyed by its
         content, and the lines of the groups the previous run wrote alike are copied from its file
         (`pipeline.render.dedup_file`) instead of being made again; the index of the lines is written next to
         the file for the next run. Uses no cache (it may run on a thread of its own: `corpus_files`). Returns the
-        file's SHA-256."""
+        file's SHA-256. `line_keys`: `group_keys` when the caller made them (else they are made here, when
+        needed)."""
         from .render import dedup_file
 
-        code = _dedup_lines_code()
         groups = (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
         lines: dedup_file.LineIndex | None = None
         previous: dedup_file.PreviousLines | None = None
@@ -812,8 +826,8 @@ class RenderStep:
         def make() -> Iterator[bytes]:
             nonlocal lines, previous
             if documents_key:
-                lines = dedup_file.LineIndex(dedup_file.line_keys(groups, index, digest("dedup.json lines", code,
-                                                                                        documents_key)))
+                lines = dedup_file.LineIndex(list(line_keys) if line_keys is not None else
+                                             self.group_keys(dedup_result, index, documents_key))
                 previous = dedup_file.PreviousLines(previous_run)
             return dedup_file.dedup_file_parts(groups, index, lines, previous)
 
@@ -1303,9 +1317,11 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                 from .render import brief_digest
 
                 render_step.run_files(run_dir, briefs, run_id, ingested, unsummarised)
+                # each duplicate group's key: of its line in dedup.json, and part of the review pages' keys
+                line_keys = render_step.group_keys(dedup_result, index, documents_key(settings))
                 corpus_files = render_step.corpus_files(run_dir, documents, dedup_result, index, cache,
                                                         DedupStep().key(documents, settings), previous_run,
-                                                        documents_key(settings), background)
+                                                        documents_key(settings), background, line_keys)
                 digests = [brief_digest(b) for b in briefs]  # the key of what each brief's files and page are made of
 
             # review site: cited paragraphs side by side in English, each distinct sentence translated once,
@@ -1334,7 +1350,9 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                     digests=digests if settings.cache.enabled else (),
                     # pages unchanged since the previous run are linked, unless nothing is to be reused
                     previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map,
-                    background=True)
+                    background=True, group_keys=dict(zip(
+                        [g.group_id for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)],
+                        line_keys)))
 
             with hooks.stage(render_step.name):
                 render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)

@@ -110,3 +110,25 @@ def test_a_groups_record_says_where_each_member_is_as_the_index_cites_it(wire):
                 ("id", m.id), ("relation", m.relation), ("score", m.score), ("file", index.documents[p.doc_id].path),
                 ("paragraph", p.index), ("line_start", part.line_start), ("line_end", part.line_end),
                 ("text", part.text)]
+
+
+def test_the_group_keys_a_run_makes_once_write_the_same_file(wire, tmp_path):
+    """A run makes the groups' line keys once (`RenderStep.group_keys`) for dedup.json and the review pages' keys:
+    dedup.json and its lines' index written with them are those written with the keys made by the writer."""
+    import numpy as np
+
+    from pipeline.flow import RenderStep
+
+    step = RenderStep()
+    keys = step.group_keys(wire.dedup, wire.index, "ingest")
+    assert len(keys) == len(_groups(wire)) == len(set(keys))
+    written = []
+    for name, given in (("made-there", None), ("given", keys)):
+        folder = tmp_path / name
+        folder.mkdir()
+        sha = step.write_dedup_file(folder, wire.dedup, wire.index, None, None, "ingest", given)
+        with np.load(folder / LINES_FILE) as z:
+            index = {k: bytes(z[k]) for k in ("keys", "starts", "ends", "sha256")}
+        written.append((sha, (folder / "dedup.json").read_bytes(), index))
+    assert written[0] == written[1]
+    assert written[1][2]["keys"] == b"".join(keys)

@@ -15,6 +15,7 @@ import pytest
 import pipeline.render.review as review
 from pipeline.cache import Cache
 from pipeline.corpus_index import CorpusIndex
+from pipeline.flow import RenderStep
 from pipeline.model import DupGroup, DupMember
 from pipeline.render import brief_digest, brief_to_dict, citation_numbers, indented_json, json_members
 
@@ -44,14 +45,28 @@ def calls(monkeypatch) -> list[int]:
     return made
 
 
+@pytest.fixture(params=[False, True], ids=["groups hashed here", "dedup.json's line keys"])
+def keyed(request) -> bool:
+    """Whether the pages' keys take each group's key from dedup.json's line keys (`RenderStep.group_keys`, as a
+    run gives them) rather than hashing the groups themselves."""
+    return request.param
+
+
+def _group_keys(dedup, index: CorpusIndex) -> dict[str, bytes]:
+    """Each group's key by its id, as a run gives them to the review pages (`RenderStep.group_keys`)."""
+    groups = (*dedup.paragraph_groups, *dedup.sentence_groups)
+    return dict(zip([g.group_id for g in groups], RenderStep.group_keys(dedup, index, "ingest"), strict=True))
+
+
 def _site(tmp_path: Path, name: str, built, english, cache: Cache, previous: str | None,
-          index: CorpusIndex | None = None, dedup=None) -> list[Path]:
+          index: CorpusIndex | None = None, dedup=None, keyed: bool = False) -> list[Path]:
     index, dedup = index or built.index, dedup or built.dedup
     return review.build_review_site(
         tmp_path / name, built.briefs, index, dedup, name,
         translate=lambda jobs: {j: english.get(j, f"EN: {j[2]}") for j in jobs},
         direction_key=lambda source, target: f"engine {source}->{target}", cache=cache, documents_key="ingest",
-        digests=[brief_digest(b) for b in built.briefs], previous_run=tmp_path / previous if previous else None)
+        digests=[brief_digest(b) for b in built.briefs], previous_run=tmp_path / previous if previous else None,
+        group_keys=_group_keys(dedup, index) if keyed else None)
 
 
 def _cited_group(built) -> DupGroup:
@@ -64,42 +79,44 @@ def _replace_group(dedup, old: DupGroup, new: DupGroup):
     return dataclasses.replace(dedup, sentence_groups=tuple(new if g is old else g for g in dedup.sentence_groups))
 
 
-def test_an_unchanged_page_is_linked_without_its_key_worked_out_again(wire, tmp_path, calls):
+def test_an_unchanged_page_is_linked_without_its_key_worked_out_again(wire, tmp_path, calls, keyed):
     built, english = wire
     cache = Cache(tmp_path / "cache.sqlite")
-    first = _site(tmp_path, "r1", built, english, cache, None)
+    first = _site(tmp_path, "r1", built, english, cache, None, keyed=keyed)
     assert not calls  # a hash of the page's inputs: its blocks are walked only to render it
     # the corpus gains a duplicate group that no cited sentence is in: the page's own inputs are the same
-    other = DupGroup("s-new", "sentence", "x:p1.s1", (DupMember("x:p1.s1", "exact", 1.0),
-                                                       DupMember("y:p1.s1", "exact", 1.0)))
+    cited = set(citation_numbers(built.briefs[0]))
+    grouped = {m.id for g in built.dedup.sentence_groups for m in g.members}
+    a, b = [sid for sid in built.index.sentences if sid not in cited and sid not in grouped][:2]
+    other = DupGroup("s-new", "sentence", a, (DupMember(a, "exact", 1.0), DupMember(b, "near", 0.9)))
     dedup = dataclasses.replace(built.dedup, sentence_groups=(*built.dedup.sentence_groups, other))
     cache.stats.clear()  # (this run's look-ups only)
-    second = _site(tmp_path, "r2", built, english, cache, "r1", dedup=dedup)
+    second = _site(tmp_path, "r2", built, english, cache, "r1", dedup=dedup, keyed=keyed)
     assert not calls and "review" not in cache.stats  # not even looked up in the cache:
     assert os.path.samefile(first[1], second[1])  # linked from the previous run
 
 
-def test_a_changed_score_in_a_cited_group_renders_the_page_again(wire, tmp_path, calls):
+def test_a_changed_score_in_a_cited_group_renders_the_page_again(wire, tmp_path, calls, keyed):
     built, english = wire
     cache = Cache(tmp_path / "cache.sqlite")
-    first = _site(tmp_path, "r1", built, english, cache, None)
+    first = _site(tmp_path, "r1", built, english, cache, None, keyed=keyed)
     group = _cited_group(built)
     member = next(m for m in group.members if m.id != group.canonical)
     changed = dataclasses.replace(group, members=tuple(
         dataclasses.replace(m, relation="near", score=0.77) if m is member else m for m in group.members))
     cache.stats.clear()  # (this run's look-ups only)
     second = _site(tmp_path, "r2", built, english, cache, "r1",
-                   dedup=_replace_group(built.dedup, group, changed))
+                   dedup=_replace_group(built.dedup, group, changed), keyed=keyed)
     assert not calls and cache.stats["review"].misses == 1  # the page's inputs changed: a key not cached...
     html = second[1].read_text(encoding="utf-8")
     assert not os.path.samefile(first[1], second[1]) and "similarity 0.77" in html  # ...and the page made again
     assert "similarity 0.77" not in first[1].read_text(encoding="utf-8")
 
 
-def test_a_member_leaving_a_cited_group_renders_the_page_again(wire, tmp_path, calls):
+def test_a_member_leaving_a_cited_group_renders_the_page_again(wire, tmp_path, calls, keyed):
     built, english = wire
     cache = Cache(tmp_path / "cache.sqlite")
-    first = _site(tmp_path, "r1", built, english, cache, None)
+    first = _site(tmp_path, "r1", built, english, cache, None, keyed=keyed)
     group = _cited_group(built)
     cited = set(citation_numbers(built.briefs[0]))
     gone = next(m for m in group.members if m.id != group.canonical and m.id not in cited) \
@@ -107,24 +124,24 @@ def test_a_member_leaving_a_cited_group_renders_the_page_again(wire, tmp_path, c
     smaller = dataclasses.replace(group, members=tuple(m for m in group.members if m is not gone))
     cache.stats.clear()  # (this run's look-ups only)
     second = _site(tmp_path, "r2", built, english, cache, "r1",
-                   dedup=_replace_group(built.dedup, group, smaller))
+                   dedup=_replace_group(built.dedup, group, smaller), keyed=keyed)
     assert cache.stats["review"].misses == 1 and not os.path.samefile(first[1], second[1])
     assert first[1].read_bytes() != second[1].read_bytes()
 
 
-def test_a_changed_document_of_a_cited_group_renders_the_page_again(wire, tmp_path, calls):
+def test_a_changed_document_of_a_cited_group_renders_the_page_again(wire, tmp_path, calls, keyed):
     """A document a block shows (here: one the brief does not cite first) read from other bytes: its
     paragraphs may say something else, so the page is made again, whatever its brief."""
     built, english = wire
     cache = Cache(tmp_path / "cache.sqlite")
-    first = _site(tmp_path, "r1", built, english, cache, None)
+    first = _site(tmp_path, "r1", built, english, cache, None, keyed=keyed)
     group = _cited_group(built)
     doc_id = built.index.paragraphs[built.index.sentences[group.members[-1].id].pid].doc_id
     documents = dict(built.index.documents)
     documents[doc_id] = dataclasses.replace(documents[doc_id], sha256="0" * 64, title="Un autre titre")
     index = dataclasses.replace(built.index, documents=documents)
     cache.stats.clear()  # (this run's look-ups only)
-    second = _site(tmp_path, "r2", built, english, cache, "r1", index=index)
+    second = _site(tmp_path, "r2", built, english, cache, "r1", index=index, keyed=keyed)
     assert cache.stats["review"].misses == 1 and not os.path.samefile(first[1], second[1])
     keys = [json.loads((tmp_path / r / "review" / "pages.json").read_text()) for r in ("r1", "r2")]
     assert keys[0] != keys[1]

@@ -699,7 +699,7 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
                       documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
-                      pages_map: PagesMap = _in_process) -> list[Path]:
+                      pages_map: PagesMap = _in_process, group_keys: Mapping[str, bytes] | None = None) -> list[Path]:
     """The review site as a run makes it: a page whose inputs, rendering code and translation engines
     (`direction_key(source, target)`: the engine's identity) are unchanged is not made again: it is
     hard-linked from `previous_run`'s review folder when that run wrote it with the same key
@@ -710,17 +710,21 @@ def build_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     `documents_key`: what the documents are a function of besides their bytes (see `_page_key`).
     `digests`: each brief's `pipeline.render.brief_digest`; with them, a page's key is a hash of its own inputs
     (`_known_keys`: its brief, the duplicate groups of its cited sentences, the documents they are in), so the
-    blocks and paragraphs a page shows are walked only for the pages rendered."""
+    blocks and paragraphs a page shows are walked only for the pages rendered. `group_keys`: each duplicate
+    group's key by its id, as `pipeline.render.dedup_file.line_keys` makes them for dedup.json (see
+    `_PageInputs`): with them, no group is hashed here."""
     return start_review_site(run_dir, briefs, index, dedup_result, run_id, translate=translate,
                              direction_key=direction_key, cache=cache, english=english, documents_key=documents_key,
-                             digests=digests, previous_run=previous_run, pages_map=pages_map)()
+                             digests=digests, previous_run=previous_run, pages_map=pages_map,
+                             group_keys=group_keys)()
 
 
 def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex, dedup_result: DedupResult,
                       run_id: str, *, translate: Callable[[list[tuple[str, str, str]]], Translated],
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
                       documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
-                      pages_map: PagesMap = _in_process, background: bool = False) -> Callable[[], list[Path]]:
+                      pages_map: PagesMap = _in_process, background: bool = False,
+                      group_keys: Mapping[str, bytes] | None = None) -> Callable[[], list[Path]]:
     """`build_review_site` in two parts: this one works out the pages' keys, links and takes from the cache the
     pages it can and translates what the others need; the pages to render are rendered through `pages_map`, with
     `background` on a thread of their own (which mostly waits on the workers: the caller goes on meanwhile, with
@@ -738,7 +742,7 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
         return directions[(lang, target)]
 
     with collector_paused():  # (the blocks of every page, and no reference cycle: see cache.collector_paused)
-        keys = _known_keys(briefs, digests, index, lookups, direction, english, documents_key)
+        keys = _known_keys(briefs, digests, index, lookups, direction, english, documents_key, group_keys)
     site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
     site.write_index(run_id)
     linked = site.link_unchanged(previous_run)
@@ -780,7 +784,8 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
 
 
 def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIndex, lookups: "_Lookups",
-                direction: Callable[[str, str], str], english: str, documents_key: str) -> list[str]:
+                direction: Callable[[str, str], str], english: str, documents_key: str,
+                group_keys: Mapping[str, bytes] | None = None) -> list[str]:
     """Each page's key. With `digests` (each brief's `brief_digest`), a hash of what the page is a function of
     (`_PageInputs`): its brief, the duplicate groups of its cited sentences (members, relations, scores) and
     the documents of their members and of its citations (place, bytes, extractor), and what every page shares:
@@ -790,7 +795,7 @@ def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIn
     no page's blocks but for the pages it renders (what it shows changed in all but a few of them: 2 of 158 at
     10,000 articles were in the cache under their `_page_key`). No corpus-wide key: a page whose own inputs
     are unchanged is found (linked from the previous run, or in the cache) whatever else the corpus gained.
-    Without `digests` (no cache), `_page_key`."""
+    `group_keys`: each group's content key by its id (`_PageInputs`). Without `digests` (no cache), `_page_key`."""
     translations: TranslationsKey = lambda p, target: direction(p.lang, target)  # noqa: E731
     if not digests:
         return [_page_key(b, index, lookups, translations, english, documents_key) for b in briefs]
@@ -799,7 +804,7 @@ def _known_keys(briefs: Sequence[Brief], digests: Sequence[str], index: CorpusIn
         shared.update(repr(part).encode())
     for lang in sorted({p.lang for p in index.paragraphs.values()}):
         shared.update(repr([(lang, target, direction(lang, target)) for target in _targets(lang)]).encode())
-    inputs = _PageInputs(index, lookups)
+    inputs = _PageInputs(index, lookups, group_keys)
     keys = []
     for b, d in zip(briefs, digests, strict=True):
         h = shared.copy()
@@ -818,11 +823,18 @@ class _PageInputs:
     document by its place, record, bytes and extractor (with `documents_key`, what its paragraphs are a
     function of). A block merges two groups in corpus order: documents are in the order of their paths
     (`pipeline.ingest.discover`), which the key holds. Linear in the page's citations and its groups'
-    members."""
+    members.
 
-    def __init__(self, index: CorpusIndex, lookups: "_Lookups") -> None:
+    `group_keys` (group id -> key), when given, are the groups' keys instead: the keys of dedup.json's lines
+    (`pipeline.render.dedup_file.line_keys`, made once a run for both), a hash of the same content but for the
+    group's paragraphs in corpus order, which they hold all the same: that order is a function of the members'
+    documents (the order of their paths, and of the paragraphs in each document's bytes: its identity, which
+    the line key hashes) and of the members' ids."""
+
+    def __init__(self, index: CorpusIndex, lookups: "_Lookups", group_keys: Mapping[str, bytes] | None = None) -> None:
         self.index, self.lookups = index, lookups
-        self.groups: dict[str, str] = {}  # group id -> digest of its content
+        # group id -> key of its content: the given ones (`group_keys`), else made here on first use
+        self.groups: dict[str, str | bytes] = dict(group_keys or {})
         self.docs: dict[str, tuple] = {}  # doc id -> identity
         self.doc_bytes: dict[str, bytes] = {}  # doc id -> identity, marshalled
 
@@ -845,7 +857,7 @@ class _PageInputs:
             ident = self.docs[doc_id] = (doc_id, d.path, d.record, d.sha256, d.format, d.extractor)
         return ident
 
-    def _group(self, g: DupGroup) -> str:
+    def _group(self, g: DupGroup) -> str | bytes:
         known = self.groups.get(g.group_id)
         if known is None:
             members = list(map(_MEMBER_FIELDS, g.members))
