@@ -60,7 +60,7 @@ from .summarize import SummarizeError
 from .summarize import check_available as check_summarizer
 from .translate import TranslationError, Translator
 from .translate.routes import check_routes
-from .translate.select import choose_translator
+from .translate.select import choose_translator, wait_ready
 
 log = logging.getLogger("pipeline")
 
@@ -185,11 +185,26 @@ class _Bars:
 
 
 class _Hooks:
-    """The flow's timing and progress hooks (`pipeline.flow.Hooks`), backed by the clock and the bars."""
+    """The flow's timing and progress hooks (`pipeline.flow.Hooks`), backed by the clock and the bars.
 
-    def __init__(self, clock: _Clock, bars: _Bars) -> None:
-        self.stage = clock.stage
+    The translator's start-up self-test runs in the background from the start of the run (Apertium's
+    processes take 0.5 to 1.5 s to start, waiting on their data, not on this process); the run waits for it
+    when ingest ends (`ENGINE_READY_AFTER`), so a broken engine still fails the run (exit 4) before any
+    story is worked on, and ingest's work is in the cache for the next run."""
+
+    ENGINE_READY_AFTER = "ingest"
+
+    def __init__(self, clock: _Clock, bars: _Bars, engine: Translator) -> None:
+        self.clock = clock
         self.bar = bars.bar
+        self.engine = engine
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        with self.clock.stage(name):
+            yield
+            if name == self.ENGINE_READY_AFTER:
+                wait_ready(self.engine)  # (the wait, if any, is ingest's time)
 
 
 def _versions() -> dict[str, str]:
@@ -358,7 +373,7 @@ def _run_locked(options: RunOptions) -> RunReport:
     remove_stale_temp(out)
 
     try:
-        choice = choose_translator(settings.translate)
+        choice = choose_translator(settings.translate, self_test="background")  # awaited by `_Hooks`
         # every configured language's route to French and English, before any work: a missing
         # Apertium pair is exit 4 naming its Debian package; a language with no route at all
         # (German offline) is said here, and again for each story it concerns
@@ -448,12 +463,13 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
     run_id = _new_run_id(runs)
     tmp = runs / f".tmp-{run_id}"
     _make_temp(tmp)  # issue 16: marked, so cleanup removes only our temporary folders
-    hooks = _Hooks(clock, bars)
+    hooks = _Hooks(clock, bars, engine)
     try:
         executor = make_executor(settings.run.executor, settings.run.workers, settings.ray.address)
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
                           engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks,
                           previous_run=previous_run_dir(out))
+        wait_ready(engine)  # (a flow that never ended an ingest stage has not waited yet)
     except (SummarizeError, ExecutorError) as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)

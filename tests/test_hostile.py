@@ -69,7 +69,7 @@ class FakeTranslator:
 @pytest.fixture()
 def engine(monkeypatch):
     fake = FakeTranslator()
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(fake, ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(fake, ()))
     return fake
 
 
@@ -142,7 +142,7 @@ def test_deleting_the_lock_file_does_not_let_a_second_run_in(tmp_path, monkeypat
             assert release.wait(60)
             return super().translate(texts)
 
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(Blocking(), ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(Blocking(), ()))
     first: dict = {}
     holder = threading.Thread(target=lambda: first.setdefault("report", go(corpus, out)))
     holder.start()
@@ -213,11 +213,11 @@ def test_nothing_to_do_is_not_success_and_latest_stays(tmp_path, engine, case):
 def test_engine_failing_every_story_is_exit_4_and_latest_stays(tmp_path, monkeypatch, failure):
     corpus = make_corpus(tmp_path, {"storm.txt": STORM, "cheese.txt": CHEESE})
     out = tmp_path / "out"
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(FakeTranslator(), ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(FakeTranslator(), ()))
     good = go(corpus, out)
     assert good.exit_code == 0
     (corpus / "train.txt").write_text(TRAIN, encoding="utf-8")  # new text: the engine is asked again
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(FakeTranslator(failure), ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(FakeTranslator(failure), ()))
     report = go(corpus, out, Settings(cache=CacheSettings(enabled=False)))
     assert report.exit_code == 4, report.message
     assert "engine broken" in report.message and report.run_dir is None
@@ -434,7 +434,7 @@ def test_review_translation_failure_is_in_the_manifest(tmp_path, monkeypatch):
                 raise TranslationError("engine refused a sentence")
             return super().translate(texts)
 
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(Refuses(), ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(Refuses(), ()))
     # every sentence of the cited paragraphs translated for the pages (by default only the cited ones are)
     settings = Settings.model_validate({"summarize": {"sentences": 1}, "output": {"review_english": "all"}})
     report = go(make_corpus(tmp_path, {"storm.txt": STORM}), tmp_path / "out", settings)
@@ -449,7 +449,7 @@ def test_engine_and_python_warnings_reach_the_manifest(tmp_path, monkeypatch):
             return super().translate(texts)
 
     fake = Warns(warnings_=("sacremoses is not installed: Marian's punctuation normalisation is skipped",))
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(fake, ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(fake, ()))
     report = go(make_corpus(tmp_path, {"storm.txt": STORM}), tmp_path / "out")
     found = report.manifest["warnings"]
     assert any("sacremoses" in w for w in found) and any("tokenizer fallback" in w for w in found), found

@@ -80,7 +80,7 @@ class CountingTranslator:
 @pytest.fixture()
 def fake_engine(monkeypatch):
     engine = CountingTranslator()
-    monkeypatch.setattr(runner, "choose_translator", lambda settings: TranslatorChoice(engine, ()))
+    monkeypatch.setattr(runner, "choose_translator", lambda settings, **_: TranslatorChoice(engine, ()))
     return engine
 
 

@@ -196,3 +196,54 @@ def test_translate_step_sends_only_uncached_texts_and_in_one_call(tmp_path, monk
     new = [t for i, t in enumerate(texts) if i % 3]  # 6 texts not cached, spread over the 3 batches of 4 texts
     assert again.calls == [new[:4], new[4:]]  # batches of the texts not cached only
     assert translator.texts_translated == 6
+
+
+@pytest.mark.parametrize("kind, message", [("exits", "exited 1"), ("hangs", "no output for 1 s"),
+                                           ("echo", "untranslated")])
+def test_a_background_self_test_fails_whoever_waits_for_it(tmp_path, monkeypatch, kind, message):
+    """Built with self_test="background" (the run's translator), the engine is returned while its self-test
+    runs; waiting for it (`ready`), or translating, raises the failure, every time."""
+    fake_pair(tmp_path, monkeypatch, kind)
+    fake_pair(tmp_path, monkeypatch, "echo", pair="spa-eng")
+    engine = ApertiumTranslator(["fr-es", "spa-eng"], timeout_s=1, protect_names=False, self_test="background")
+    if kind == "hangs":  # (the stage sleeps 60 s; the self-test gives up after 1 s)
+        assert engine._testing is not None and engine._testing.is_alive()
+    for _ in range(2):
+        with pytest.raises(EngineFailure, match=message):
+            engine.ready()
+    with pytest.raises(EngineFailure, match=message):
+        engine.translate(["Le chat dort."])
+    engine.close()
+
+
+@needs_apertium
+def test_a_background_self_test_passes_and_translates_as_before():
+    background = ApertiumTranslator(self_test="background")
+    background.ready()
+    texts = ["Le chat dort dans la maison.", "Le gouvernement a annoncé mardi une réforme."]
+    at_start = ApertiumTranslator()
+    assert background.translate(texts) == at_start.translate(texts)
+    background.close()
+    at_start.close()
+
+
+def test_a_run_whose_engine_fails_its_background_self_test_stops_after_ingest(tmp_path, monkeypatch, caplog):
+    """The run's translator tests itself while ingest reads the corpus: a broken engine still fails the run
+    (exit 4, nothing published) before dedup or any story is worked on."""
+    import logging
+
+    from pipeline.config import Settings
+    from pipeline.runner import RunOptions, run
+
+    fake_pair(tmp_path, monkeypatch, "echo")
+    fake_pair(tmp_path, monkeypatch, "echo", pair="spa-eng")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Un titre\n\nLe chat dort dans la maison depuis mardi matin.\n", encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="pipeline")
+    report = run(RunOptions(settings=Settings(), config_path=Path("test"), corpus=corpus, out=tmp_path / "out"))
+    assert report.exit_code == 4 and "untranslated" in report.message and report.run_dir is None
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("ingest: reading") for m in logged)
+    assert not any(m.startswith(("dedup:", "stories:", "translate:")) for m in logged)
+    assert not (tmp_path / "out" / "latest").exists()

@@ -49,6 +49,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -511,11 +512,14 @@ class ApertiumTranslator:
     English. Raises EngineFailure at construction when a pair is missing or the
     start-up self-test translation fails. `self_test="first use"`: the self-test runs before the
     first translation instead (an engine built for its identity alone, the cache key of a warm run's
-    review pages, starts no process).
+    review pages, starts no process). `self_test="background"`: the self-test runs on a thread of its
+    own while the caller goes on (Apertium's processes take 0.5 to 1.5 s to start, waiting on their
+    data files, not on this process); `ready` waits for it and raises its failure, and the first
+    translation calls `ready`.
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool | Literal["first use"] = True, protect_names: bool = True,
+                 self_test: bool | Literal["first use", "background"] = True, protect_names: bool = True,
                  fallback_pairs: Sequence[str] = (),
                  combine_routes: Sequence[Sequence[str]] = ()) -> None:
         self.pairs = _check_pairs(pairs)
@@ -535,8 +539,28 @@ class ApertiumTranslator:
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
         self._untested = self_test == "first use"
+        self._testing: threading.Thread | None = None
+        self._test_failure: BaseException | None = None
         if self_test is True:
             self.self_test()
+        elif self_test == "background":
+            self._testing = threading.Thread(target=self._test_in_background, name="apertium-self-test", daemon=True)
+            self._testing.start()
+
+    def _test_in_background(self) -> None:
+        try:
+            self.self_test()
+        except BaseException as exc:  # kept for the thread that waits for it (`ready`)
+            self._test_failure = exc
+
+    def ready(self) -> None:
+        """Wait for the background self-test (`self_test="background"`; nothing to wait for otherwise) and
+        raise what it raised (EngineFailure: the engine cannot work), every time it is asked."""
+        if self._testing is not None and self._testing is not threading.current_thread():
+            self._testing.join()
+            self._testing = None
+        if self._test_failure is not None:
+            raise self._test_failure
 
     def identity(self, hashes: HashStore | None = None) -> list[object]:
         """Every program run and data file read, by resolved path, size, time and hash (the cache key).
@@ -551,6 +575,8 @@ class ApertiumTranslator:
             raise EngineFailure(f"{self.engine}: start-up self-test returned {probe!r} untranslated")
 
     def close(self) -> None:
+        if self._testing is not None and self._testing is not threading.current_thread():
+            self._testing.join()  # (its processes are not closed under it)
         for p in self._procs:
             p.close()
         for a in self._alternatives:
@@ -577,6 +603,7 @@ class ApertiumTranslator:
     def translate(self, texts: Sequence[str]) -> list[str]:
         if not texts:
             return []
+        self.ready()
         if self._untested:
             self._untested = False
             self.self_test()

@@ -9,6 +9,7 @@ for the log, the brief and the manifest, never silent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import TranslateSettings
 from . import TranslationError, Translator
@@ -21,10 +22,10 @@ class TranslatorChoice:
     warnings: tuple[str, ...]
 
 
-def _apertium(settings: TranslateSettings) -> ApertiumTranslator:
+def _apertium(settings: TranslateSettings, self_test: bool | Literal["background"]) -> ApertiumTranslator:
     return ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s,
                               fallback_pairs=settings.apertium_fallback_pairs,
-                              combine_routes=settings.apertium_combine)
+                              combine_routes=settings.apertium_combine, self_test=self_test)
 
 
 def _marian(settings: TranslateSettings, path: str) -> Translator:
@@ -46,11 +47,15 @@ def _ct2(settings: TranslateSettings, ct2_dir: str, tokenizer_path: str) -> Tran
     )
 
 
-def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
-    """Build the configured translator; raise TranslationError if a required one is missing."""
+def choose_translator(settings: TranslateSettings, *, self_test: bool | Literal["background"] = True
+                      ) -> TranslatorChoice:
+    """Build the configured translator; raise TranslationError if a required one is missing.
+
+    `self_test`: Apertium's start-up self-test, run before this returns (True), or on a thread of its own
+    ("background": the caller waits for it with the translator's `ready`; see `wait_ready`)."""
     backend = settings.backend
     if backend == "apertium":
-        return TranslatorChoice(_apertium(settings), ())
+        return TranslatorChoice(_apertium(settings, self_test), ())
 
     from ..models import default_ct2_dir, resolve_model
 
@@ -74,7 +79,7 @@ def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
         assert resolved.local_path is not None
         return TranslatorChoice(_ct2(settings, ct2_dir, str(resolved.local_path)), ())
     # auto, and no neural model here
-    fallback = _apertium(settings)
+    fallback = _apertium(settings, self_test)
     return TranslatorChoice(
         fallback,
         (
@@ -82,6 +87,14 @@ def choose_translator(settings: TranslateSettings) -> TranslatorChoice:
             f"locally ({resolved.reason}); see 'python -m pipeline models list'",
         ),
     )
+
+
+def wait_ready(translator: Translator) -> None:
+    """Wait until the translator has passed its start-up self-test, if it runs one in the background
+    (`ApertiumTranslator(self_test="background")`); raise EngineFailure if it failed."""
+    ready = getattr(translator, "ready", None)
+    if ready is not None:
+        ready()
 
 
 def _is_ct2_dir(path: str) -> bool:
