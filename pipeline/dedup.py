@@ -1810,15 +1810,29 @@ def _link_arrays(links: Links) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Each of n items' link component, named by its smallest item."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Each of n items' link component, named by its smallest item.
 
-    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
-    labels = connected_components(graph, directed=False)[1]
-    first = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
-    np.minimum.at(first, labels, np.arange(n))
-    return first[labels]
+    Hooking and pointer jumping with numpy, until no link joins two roots: each round hooks the larger
+    root of every link whose ends have different roots onto the smaller (the least of them), then points
+    every item at its root; an item's parent is never larger than itself, so a component's root is its
+    smallest item. Exact (not capped in rounds); without scipy.sparse.csgraph, whose import (it imports
+    scipy.sparse.linalg) cost 0.17 s of a +1% run at 10,000 articles in each process that groups (this
+    one and the forked background worker), more than the few rounds over the links."""
+    parent = np.arange(n, dtype=np.int64)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    while a.size:
+        ra, rb = parent[a], parent[b]
+        apart = ra != rb
+        if not apart.any():
+            break
+        a, b, ra, rb = a[apart], b[apart], ra[apart], rb[apart]  # (links within one root stay so)
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+    return parent
 
 
 def _group_memo(component: np.ndarray, clusters: Sequence[_Cluster]) -> GroupMemo:
