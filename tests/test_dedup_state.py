@@ -211,3 +211,61 @@ def test_a_run_with_new_documents_reads_only_their_features(texts, tmp_path):
                                runs[2])
     assert result == full == dedup(docs, settings.dedup) and full.sentence_groups
     assert (runs[1] / STATE_FILE).read_bytes() == (runs[2] / STATE_FILE).read_bytes()
+
+
+def test_the_state_written_on_a_writer_thread_is_the_one_written_at_once(texts, tmp_path, monkeypatch):
+    """`DedupStep.across_runs(writer=...)` writes the state on that thread (this thread goes on: the write is
+    not done when it returns), the same bytes as without a writer, and `written` waits for it and raises
+    what writing raised; `corpus_steps` returns with both states written."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import dedup_state
+    from pipeline.cache import Cache
+    from pipeline.config import Settings
+    from pipeline.dedup_state import STATE_FILE
+    from pipeline.flow import DedupStep, NoHooks, corpus_steps
+    from pipeline.story_join import STATE_FILE as STORIES_FILE
+
+    settings = Settings()
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)]
+    runs = [tmp_path / name for name in ("at-once", "thread", "failing", "steps")]
+    for run_dir in runs:
+        run_dir.mkdir()
+    key = DedupStep().key(docs, settings)  # (what corpus_steps uses: the state holds it)
+    DedupStep().across_runs(docs, settings, Cache(tmp_path / "a.sqlite"), key, None, runs[0])
+
+    release = threading.Event()
+    save = dedup_state.save_state
+
+    def held(path, state):  # the write waits until this thread says so
+        assert threading.current_thread() is not main and release.wait(30)
+        save(path, state)
+
+    main = threading.current_thread()
+    monkeypatch.setattr(dedup_state, "save_state", held)
+    step = DedupStep()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        step.across_runs(docs, settings, Cache(tmp_path / "b.sqlite"), key, None, runs[1], None, writer)
+        assert not (runs[1] / STATE_FILE).exists() and len(step.writing) == 1
+        release.set()
+        step.written()
+    assert not step.writing
+    assert (runs[1] / STATE_FILE).read_bytes() == (runs[0] / STATE_FILE).read_bytes()
+
+    def broken(path, state):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(dedup_state, "save_state", broken)
+    step = DedupStep()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        step.across_runs(docs, settings, Cache(tmp_path / "c.sqlite"), key, None, runs[2], None, writer)
+        with pytest.raises(OSError, match="disk full"):
+            step.written()
+    with pytest.raises(OSError, match="disk full"):
+        corpus_steps(docs, settings, Cache(tmp_path / "d.sqlite"), NoHooks(), run_dir=runs[3])
+
+    monkeypatch.setattr(dedup_state, "save_state", save)
+    corpus_steps(docs, settings, Cache(tmp_path / "e.sqlite"), NoHooks(), run_dir=runs[3])
+    assert (runs[3] / STATE_FILE).read_bytes() == (runs[0] / STATE_FILE).read_bytes()
+    assert (runs[3] / STORIES_FILE).exists()
