@@ -1958,6 +1958,22 @@ def _body_items(documents: Sequence[Document],
     return paragraphs, sentences, para_starts, sent_starts, languages
 
 
+# What `_body_items` returns: the body paragraphs and sentences as items, where each document's start in both
+# lists (then their numbers), and each document's language.
+BodyItems = tuple[list[_Item], list[_Item], list[int], list[int], dict[str, str]]
+
+
+def body_items(documents: Sequence[Document]) -> BodyItems:
+    """`_body_items`: made by the caller once when it reads the documents' body counts too (`body_counts`) and
+    passed to `dedup_across_runs`."""
+    return _body_items(documents)
+
+
+def body_counts(body: BodyItems) -> tuple[np.ndarray, np.ndarray]:
+    """Body paragraphs and sentences of each document (`dedup_state.body_counts`), from its `body_items`."""
+    return np.diff(np.asarray(body[2], dtype=np.int64)), np.diff(np.asarray(body[3], dtype=np.int64))
+
+
 def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
     """The sentences dedup compares: those of body paragraphs, in corpus order."""
     return [s for doc in documents for p in doc.paragraphs if p.kind == "body" for s in p.sentences]
@@ -1983,7 +1999,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                       similar_pairs: SimilarPairs | None = None,
                       document_neighbours: TopNeighbours | None = None,
                       same_fact_blocks: MapBlocks | None = None,
-                      background: Background | None = None) -> tuple[DedupResult, DedupMemo | None]:
+                      background: Background | None = None,
+                      body: BodyItems | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
@@ -1997,12 +2014,13 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     Ray tasks: `compare_similar`); None = here. The same links either way.
     `background`: the executor's one forked worker (`Background`): with `previous`, both levels' shingle links
     and the paragraphs' groups (`_shingle_levels`) are made there while this process finds the same-fact links;
-    None = here, one after the other. The same result and memo either way."""
+    None = here, one after the other. The same result and memo either way.
+    `body`: the documents' `body_items`, when the caller made them already."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
         embedder = make_embedder(settings)
-    paragraphs, sentences, para_starts, sent_starts, languages = _body_items(documents)
+    paragraphs, sentences, para_starts, sent_starts, languages = body if body is not None else _body_items(documents)
     # (what is read of every sentence and document both before and after the background worker is forked,
     # made once, before: after, each new reference to a shared object copies its page)
     sentence_texts = [it.text for it in sentences]

@@ -307,15 +307,16 @@ class Change:
 
 
 def previous(state: DedupState, documents: Sequence[Document], fingerprint: str, settings: DedupSettings,
-             ) -> tuple[Previous | None, Change | None, str]:
+             counts: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Previous | None, Change | None, str]:
     """The previous run's memo mapped onto these documents, what changed, and why not when it cannot be
-    used (`Previous` None: dedup runs in full)."""
+    used (`Previous` None: dedup runs in full). `counts`: the documents' `body_counts`, when the caller has
+    them (`dedup.body_counts`)."""
     if state.fingerprint != fingerprint:
         return None, None, "the dedup settings or code changed since the previous run"
     if not documents or not state.doc_ids:
         return None, None, "no documents in this run or in the previous one"
     row = {d: k for k, d in enumerate(state.doc_ids)}
-    paragraphs, sentences = body_counts(documents)
+    paragraphs, sentences = counts if counts is not None else body_counts(documents)
     docs = np.full(len(state.doc_ids), -1, dtype=np.int64)
     for k, d in enumerate(documents):
         r = row.get(d.doc_id)
