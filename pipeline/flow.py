@@ -165,6 +165,9 @@ class DedupStep:
     name = "dedup"
     code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
 
+    def __init__(self) -> None:
+        self.writing: list[Future] = []  # the states being written on the caller's `writer` thread
+
     def key(self, documents: Sequence[Document], settings: Settings) -> str:
         return digest(self.fingerprint(settings), [(d.doc_id, d.path, d.sha256) for d in documents])
 
@@ -230,9 +233,6 @@ class DedupStep:
         for k, f in zip(todo, self.features([documents[k] for k in todo], settings, cache, executor)):
             out[k] = f
         return out
-
-    def __init__(self) -> None:
-        self.writing: list[Future] = []  # the states being written on the caller's `writer` thread
 
     def across_runs(self, documents: Sequence[Document], settings: Settings, cache: Cache, key: str,
                     previous_run: Path | None, run_dir: Path | None, executor: Executor | None = None,
