@@ -799,6 +799,12 @@ COPY_SIMILARITY = 0.6
 COPY_NEIGHBOURS = 3
 # Rows of the documents' product at a time in the candidate search (`_top_neighbour_candidates`).
 TOP_BLOCK = 1024
+# Across runs, the share of those blocks (the last ones, rounded down) searched by the forked background worker
+# before its shingle links (`dedup_across_runs`), the others here before the same-fact comparisons. Its side is
+# the longer one: at 10,000 articles (10 blocks) with half the blocks each, it spent 1.0-1.3 CPU s (0.37-0.49 of
+# them in the blocks) against this process's 0.86-0.97, and this process waited 0.03-0.54 s for it; with 3 of
+# the 10 blocks the two sides take about as long. The same pairs whichever process searches a block.
+BACKGROUND_TOP_SHARE = 0.3
 
 
 def top_neighbours(vectors: Sequence[dict[str, float]], neighbours: int, terms: int,
@@ -1810,15 +1816,29 @@ def _link_arrays(links: Links) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Each of n items' link component, named by its smallest item."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Each of n items' link component, named by its smallest item.
 
-    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
-    labels = connected_components(graph, directed=False)[1]
-    first = np.full(labels.max() + 1 if n else 0, n, dtype=np.int64)
-    np.minimum.at(first, labels, np.arange(n))
-    return first[labels]
+    Hooking and pointer jumping with numpy, until no link joins two roots: each round hooks the larger
+    root of every link whose ends have different roots onto the smaller (the least of them), then points
+    every item at its root; an item's parent is never larger than itself, so a component's root is its
+    smallest item. Exact (not capped in rounds); without scipy.sparse.csgraph, whose import (it imports
+    scipy.sparse.linalg) cost 0.17 s of a +1% run at 10,000 articles in each process that groups (this
+    one and the forked background worker), more than the few rounds over the links."""
+    parent = np.arange(n, dtype=np.int64)
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    while a.size:
+        ra, rb = parent[a], parent[b]
+        apart = ra != rb
+        if not apart.any():
+            break
+        a, b, ra, rb = a[apart], b[apart], ra[apart], rb[apart]  # (links within one root stay so)
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+    return parent
 
 
 def _group_memo(component: np.ndarray, clusters: Sequence[_Cluster]) -> GroupMemo:
@@ -1938,6 +1958,22 @@ def _body_items(documents: Sequence[Document],
     return paragraphs, sentences, para_starts, sent_starts, languages
 
 
+# What `_body_items` returns: the body paragraphs and sentences as items, where each document's start in both
+# lists (then their numbers), and each document's language.
+BodyItems = tuple[list[_Item], list[_Item], list[int], list[int], dict[str, str]]
+
+
+def body_items(documents: Sequence[Document]) -> BodyItems:
+    """`_body_items`: made by the caller once when it reads the documents' body counts too (`body_counts`) and
+    passed to `dedup_across_runs`."""
+    return _body_items(documents)
+
+
+def body_counts(body: BodyItems) -> tuple[np.ndarray, np.ndarray]:
+    """Body paragraphs and sentences of each document (`dedup_state.body_counts`), from its `body_items`."""
+    return np.diff(np.asarray(body[2], dtype=np.int64)), np.diff(np.asarray(body[3], dtype=np.int64))
+
+
 def body_sentences(documents: Sequence[Document]) -> list[Sentence]:
     """The sentences dedup compares: those of body paragraphs, in corpus order."""
     return [s for doc in documents for p in doc.paragraphs if p.kind == "body" for s in p.sentences]
@@ -1963,7 +1999,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
                       similar_pairs: SimilarPairs | None = None,
                       document_neighbours: TopNeighbours | None = None,
                       same_fact_blocks: MapBlocks | None = None,
-                      background: Background | None = None) -> tuple[DedupResult, DedupMemo | None]:
+                      background: Background | None = None,
+                      body: BodyItems | None = None) -> tuple[DedupResult, DedupMemo | None]:
     """`dedup`, and what the next run needs to redo only the new documents' part (`DedupMemo`).
 
     `previous`: the previous run's memo mapped onto these documents (`pipeline.dedup_state`): only
@@ -1977,12 +2014,13 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     Ray tasks: `compare_similar`); None = here. The same links either way.
     `background`: the executor's one forked worker (`Background`): with `previous`, both levels' shingle links
     and the paragraphs' groups (`_shingle_levels`) are made there while this process finds the same-fact links;
-    None = here, one after the other. The same result and memo either way."""
+    None = here, one after the other. The same result and memo either way.
+    `body`: the documents' `body_items`, when the caller made them already."""
     if not _engines(settings):
         embedder = None
     elif embedder is None:
         embedder = make_embedder(settings)
-    paragraphs, sentences, para_starts, sent_starts, languages = _body_items(documents)
+    paragraphs, sentences, para_starts, sent_starts, languages = body if body is not None else _body_items(documents)
     # (what is read of every sentence and document both before and after the background worker is forked,
     # made once, before: after, each new reference to a shared object copies its page)
     sentence_texts = [it.text for it in sentences]
@@ -2004,11 +2042,11 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     aside = background is not None and previous is not None
     theirs = None
     if aside and document_neighbours is None:
-        # the last half of the documents' candidate search goes to the forked worker too, before its shingle
-        # links (it inherits the cut vectors: made before it is forked)
+        # the last blocks of the documents' candidate search (`BACKGROUND_TOP_SHARE` of them) go to the forked
+        # worker too, before its shingle links (it inherits the cut vectors: made before it is forked)
         shingles.doc_top = scorer.doc_top()
         blocks = -(-shingles.doc_top.shape[0] // TOP_BLOCK)
-        theirs = range(blocks // 2, blocks)
+        theirs = range(blocks - int(blocks * BACKGROUND_TOP_SHARE), blocks)
     # across runs, on a forked worker while this process finds the same-fact links (the two are independent)
     # and the paragraphs' groups (made of shingle links only)
     with (background(shingles) if aside else nullcontext()) as beside:

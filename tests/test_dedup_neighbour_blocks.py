@@ -65,7 +65,7 @@ def test_the_scorer_with_blocks_searched_elsewhere_finds_the_same_similar_docume
         scorer.similar_document_arrays(0.2, elsewhere=(range(0, 1), lambda: (a, b)))
 
 
-def test_across_runs_the_background_worker_searches_half_the_blocks_for_the_same_result_and_state(
+def test_across_runs_the_background_worker_searches_the_last_blocks_for_the_same_result_and_state(
         monkeypatch, texts, tmp_path):
     monkeypatch.setattr(dedup_module, "TOP_BLOCK", 2)  # (the forked worker inherits it)
     searched = []  # the blocks this process searches (the forked worker's calls are not seen here)
@@ -90,7 +90,8 @@ def test_across_runs_the_background_worker_searches_half_the_blocks_for_the_same
     searched.clear()
     beside, beside_state = run(lambda shared: LocalExecutor(2).background(shared))
     blocks = -(-len(docs2) // 2)
-    assert blocks >= 4 and searched == [range(0, blocks // 2)]  # the other half in the forked worker
+    mine = blocks - int(blocks * dedup_module.BACKGROUND_TOP_SHARE)  # the others in the forked worker
+    assert blocks >= 4 and 0 < mine < blocks and searched == [range(0, mine)]
     here, here_state = run(None)
     assert searched[1:] == [None]  # all here
     assert beside == here == dedup(docs2, SETTINGS)

@@ -8,6 +8,7 @@ import os
 import random
 import re
 
+import numpy as np
 import pytest
 
 from pipeline.config import DedupSettings, IngestSettings
@@ -210,4 +211,104 @@ def test_a_run_with_new_documents_reads_only_their_features(texts, tmp_path):
     full, _ = step.across_runs(docs, settings, Cache(tmp_path / "other.sqlite"), step.key(docs, settings), None,
                                runs[2])
     assert result == full == dedup(docs, settings.dedup) and full.sentence_groups
+    assert (runs[1] / STATE_FILE).read_bytes() == (runs[2] / STATE_FILE).read_bytes()
+
+
+def test_the_state_written_on_a_writer_thread_is_the_one_written_at_once(texts, tmp_path, monkeypatch):
+    """`DedupStep.across_runs(writer=...)` writes the state on that thread (this thread goes on: the write is
+    not done when it returns), the same bytes as without a writer, and `written` waits for it and raises
+    what writing raised; `corpus_steps` returns with both states written."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import dedup_state
+    from pipeline.cache import Cache
+    from pipeline.config import Settings
+    from pipeline.dedup_state import STATE_FILE
+    from pipeline.flow import DedupStep, NoHooks, corpus_steps
+    from pipeline.story_join import STATE_FILE as STORIES_FILE
+
+    settings = Settings()
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)]
+    runs = [tmp_path / name for name in ("at-once", "thread", "failing", "steps")]
+    for run_dir in runs:
+        run_dir.mkdir()
+    key = DedupStep().key(docs, settings)  # (what corpus_steps uses: the state holds it)
+    DedupStep().across_runs(docs, settings, Cache(tmp_path / "a.sqlite"), key, None, runs[0])
+
+    release = threading.Event()
+    save = dedup_state.save_state
+
+    def held(path, state):  # the write waits until this thread says so
+        assert threading.current_thread() is not main and release.wait(30)
+        save(path, state)
+
+    main = threading.current_thread()
+    monkeypatch.setattr(dedup_state, "save_state", held)
+    step = DedupStep()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        step.across_runs(docs, settings, Cache(tmp_path / "b.sqlite"), key, None, runs[1], None, writer)
+        assert not (runs[1] / STATE_FILE).exists() and len(step.writing) == 1
+        release.set()
+        step.written()
+    assert not step.writing
+    assert (runs[1] / STATE_FILE).read_bytes() == (runs[0] / STATE_FILE).read_bytes()
+
+    def broken(path, state):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(dedup_state, "save_state", broken)
+    step = DedupStep()
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        step.across_runs(docs, settings, Cache(tmp_path / "c.sqlite"), key, None, runs[2], None, writer)
+        with pytest.raises(OSError, match="disk full"):
+            step.written()
+    with pytest.raises(OSError, match="disk full"):
+        corpus_steps(docs, settings, Cache(tmp_path / "d.sqlite"), NoHooks(), run_dir=runs[3])
+
+    monkeypatch.setattr(dedup_state, "save_state", save)
+    corpus_steps(docs, settings, Cache(tmp_path / "e.sqlite"), NoHooks(), run_dir=runs[3])
+    assert (runs[3] / STATE_FILE).read_bytes() == (runs[0] / STATE_FILE).read_bytes()
+    assert (runs[3] / STORIES_FILE).exists()
+
+
+def test_with_a_writer_the_previous_state_is_read_on_it_for_the_same_result(texts, tmp_path, monkeypatch, caplog):
+    """Across runs with a writer thread, the previous run's state is read on that thread while this one lists
+    the body texts (`dedup.body_items`, passed on to dedup and to `previous` for the counts): the same
+    result and state as without a writer, dedup across runs all the same."""
+    import logging
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import dedup as dedup_module
+    from pipeline import dedup_state
+    from pipeline.cache import Cache
+    from pipeline.config import Settings
+    from pipeline.dedup_state import STATE_FILE
+    from pipeline.flow import DedupStep
+
+    settings = Settings()
+    docs = [make_doc(k, texts[k]) for k in sorted(texts)]
+    first = [d for d in docs if d.doc_id not in ("2_003", "0_011")]
+    body = dedup_module.body_items(docs)
+    for made, counted in zip(dedup_module.body_counts(body), dedup_state.body_counts(docs)):
+        assert made.dtype == counted.dtype and np.array_equal(made, counted) and counted.sum()
+    runs = [tmp_path / name for name in ("first", "thread", "here")]
+    for run_dir in runs:
+        run_dir.mkdir()
+    DedupStep().across_runs(first, settings, Cache(tmp_path / "a.sqlite"), DedupStep().key(first, settings), None,
+                            runs[0])
+    read_on: list[threading.Thread] = []
+    load = dedup_state.previous_state
+    monkeypatch.setattr(dedup_state, "previous_state",
+                        lambda run: read_on.append(threading.current_thread()) or load(run))
+    key = DedupStep().key(docs, settings)
+    step = DedupStep()
+    with caplog.at_level(logging.INFO, logger="pipeline"), ThreadPoolExecutor(max_workers=1) as writer:
+        beside, _ = step.across_runs(docs, settings, Cache(tmp_path / "b.sqlite"), key, runs[0], runs[1], None, writer)
+        step.written()
+    here, _ = DedupStep().across_runs(docs, settings, Cache(tmp_path / "c.sqlite"), key, runs[0], runs[2])
+    assert read_on[0] is not threading.main_thread() and read_on[1] is threading.main_thread()
+    assert sum("2 new or edited documents compared" in r.getMessage() for r in caplog.records) == 1
+    assert beside == here == dedup(docs, settings.dedup) and here.sentence_groups
     assert (runs[1] / STATE_FILE).read_bytes() == (runs[2] / STATE_FILE).read_bytes()
