@@ -24,7 +24,7 @@ from pipeline.executors.local import LocalExecutor
 from pipeline.flow import FlowStats, NoHooks, TranslateContext, corpus_steps, groups_by_document, \
     summarize_documents, translate_jobs
 from pipeline.config import Settings
-from pipeline.model import DupGroup, SummarySentence, replaced
+from pipeline.model import DupGroup, DupMember, SummarySentence, replaced
 
 from test_runner_ops import STORM, corpus, fake_engine, run_in_process  # noqa: F401 (fixtures)
 
@@ -193,6 +193,10 @@ def test_member_in_a_language_is_the_first_the_sorted_members_give(made):
 
 def test_groups_by_document_lists_each_group_under_its_documents_in_order(made):
     documents, index, texts, dedup_result = made
+    # and a paragraph group (the sample has none): a paragraph of each of three documents, one twice
+    pids = [documents[k].paragraphs[0].pid for k in (0, 1, 2, 0)]
+    paragraph_group = DupGroup("P1", "paragraph", pids[0], tuple(DupMember(p, "exact", 1.0) for p in pids))
+    dedup_result = replaced(dedup_result, paragraph_groups=(paragraph_group,))
     expected: dict[str, list] = {}
     for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups):
         docs = set()
