@@ -105,12 +105,15 @@ def _member_in(lang: str, sentence: SummarySentence, index: CorpusIndex,
     if not sentence.citations or sentence.text_fr != sentence.citations[0].text:
         return None
     origin = sentence.citations[0].sid
+    sentences, paragraphs = index.sentences, index.paragraphs
     if groups is not None and origin in groups:
-        members = sorted(groups[origin].members, key=lambda m: (_RELATION_ORDER[m.relation], -m.score))
-        candidates = [m.id for m in members]
-    else:
-        candidates = [c.sid for c in sentence.citations]
-    return next((sid for sid in candidates if sid in index.sentences and _lang(sid, index) == lang), None)
+        # the closest member in `lang`: the first of the members in `lang` by relation, then score (`min` keeps the
+        # first of equals, as a stable sort of all members would), without sorting every member of the group
+        found = [m for m in groups[origin].members
+                 if m.id in sentences and paragraphs[sentences[m.id].pid].lang == lang]
+        return min(found, key=lambda m: (_RELATION_ORDER[m.relation], -m.score)).id if found else None
+    return next((c.sid for c in sentence.citations
+                 if c.sid in sentences and paragraphs[sentences[c.sid].pid].lang == lang), None)
 
 
 def choose_languages(summary: Summary, index: CorpusIndex, dedup_result: DedupResult | None = None) -> Summary:
@@ -211,11 +214,10 @@ def build_brief(
     flagged = sum(1 for s in sentences if s.flagged)
     if flagged:
         all_warnings.append(f"{flagged} summary sentence(s) have weak support in the sources; check them")
-    cited = {c.sid.rsplit(".s", 1)[0] for item in sentences for c in item.citations}
-    other = [
-        p for d in story.doc_ids for p in index.documents[d].paragraphs
-        if p.kind == "body" and p.lang != "fr" and p.pid not in cited
-    ]
+    other = [p for d in story.doc_ids for p in index.documents[d].paragraphs if p.kind == "body" and p.lang != "fr"]
+    if other:  # (the paragraphs cited, read only then: most stories are French throughout)
+        cited = {c.sid.rsplit(".s", 1)[0] for item in sentences for c in item.citations}
+        other = [p for p in other if p.pid not in cited]
     if other:
         langs = ", ".join(sorted({p.lang for p in other}))
         all_warnings.append(f"{len(other)} paragraph(s) not in French ({langs}) are not in the summary")
@@ -233,9 +235,10 @@ def build_brief(
 
 def _sources(story: Story, index: CorpusIndex, sentences: Sequence, quotes: Sequence[Quote]) -> tuple[SourceInfo, ...]:
     used: dict[str, set[int]] = {}
-    for item in (*sentences, *quotes):
-        for c in item.citations:
-            used.setdefault(c.doc_id, set()).add(c.paragraph)
+    # the distinct (document, paragraph) pairs first: a summary cites every copy of its sentences, the same
+    # paragraphs many times over
+    for doc_id, paragraph in {(c.doc_id, c.paragraph) for item in (*sentences, *quotes) for c in item.citations}:
+        used.setdefault(doc_id, set()).add(paragraph)
     documents = (index.documents[d] for d in story.doc_ids)
     return tuple(
         SourceInfo(file=doc.path, doc_id=doc.doc_id, title=doc.title, date=doc.date, lang=doc.lang,
