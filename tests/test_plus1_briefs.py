@@ -31,7 +31,7 @@ from test_runner_ops import STORM, corpus, fake_engine, run_in_process  # noqa: 
 
 # --- briefs made while the engine translates ------------------------------------------------------------------------
 
-RUN_ID = re.compile(rb"2026\d{4}T\d{6}Z|\d{8}T\d{6}Z")
+RUN_ID = re.compile(rb"\d{8}T\d{6}Z(?:-[0-9a-f]{4})?")  # (a run started in the same second as the last: -xxxx)
 FINGERPRINTED = {"manifest.json", "dedup-state.npz", "dedup-lines.npz", "stories-grouping.npz", "review/pages.json"}
 
 
