@@ -187,10 +187,10 @@ class _Bars:
 class _Hooks:
     """The flow's timing and progress hooks (`pipeline.flow.Hooks`), backed by the clock and the bars.
 
-    The translator's start-up self-test runs in the background from the start of the run (Apertium's
-    processes take 0.5 to 1.5 s to start, waiting on their data, not on this process); the run waits for it
-    when ingest ends (`ENGINE_READY_AFTER`), so a broken engine still fails the run (exit 4) before any
-    story is worked on, and ingest's work is in the cache for the next run."""
+    The translator's processes are started with the run and load their data while ingest reads the corpus
+    (0.5 to 1.5 s of waiting on Apertium, no longer before ingest); its start-up self-test runs when ingest
+    ends (`ENGINE_READY_AFTER`), so a broken engine still fails the run (exit 4) before any story is worked
+    on, and ingest's work is in the cache for the next run."""
 
     ENGINE_READY_AFTER = "ingest"
 
@@ -204,7 +204,7 @@ class _Hooks:
         with self.clock.stage(name):
             yield
             if name == self.ENGINE_READY_AFTER:
-                wait_ready(self.engine)  # (the wait, if any, is ingest's time)
+                wait_ready(self.engine)  # (the self-test is ingest's time)
 
 
 def _versions() -> dict[str, str]:
@@ -373,7 +373,7 @@ def _run_locked(options: RunOptions) -> RunReport:
     remove_stale_temp(out)
 
     try:
-        choice = choose_translator(settings.translate, self_test="background")  # awaited by `_Hooks`
+        choice = choose_translator(settings.translate, self_test="started")  # awaited by `_Hooks`
         # every configured language's route to French and English, before any work: a missing
         # Apertium pair is exit 4 naming its Debian package; a language with no route at all
         # (German offline) is said here, and again for each story it concerns
@@ -469,7 +469,7 @@ def _stages(options: RunOptions, engine: Translator, engine_warnings: Sequence[s
         result = run_flow(corpus, settings, cache=cache, executor=executor, engine=engine,
                           engine_warnings=engine_warnings, run_dir=tmp, run_id=run_id, hooks=hooks,
                           previous_run=previous_run_dir(out))
-        wait_ready(engine)  # (a flow that never ended an ingest stage has not waited yet)
+        wait_ready(engine)  # (a flow that never ended an ingest stage has not tested it yet)
     except (SummarizeError, ExecutorError) as exc:
         return RunReport(EXIT_ENGINE_MISSING, message=str(exc))
     except TranslationError as exc:  # issue 16: the flow lets only an EngineFailure through: the run fails (4)

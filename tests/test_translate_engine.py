@@ -200,14 +200,13 @@ def test_translate_step_sends_only_uncached_texts_and_in_one_call(tmp_path, monk
 
 @pytest.mark.parametrize("kind, message", [("exits", "exited 1"), ("hangs", "no output for 1 s"),
                                            ("echo", "untranslated")])
-def test_a_background_self_test_fails_whoever_waits_for_it(tmp_path, monkeypatch, kind, message):
-    """Built with self_test="background" (the run's translator), the engine is returned while its self-test
-    runs; waiting for it (`ready`), or translating, raises the failure, every time."""
+def test_a_started_engine_tests_itself_when_asked_and_fails_every_time(tmp_path, monkeypatch, kind, message):
+    """Built with self_test="started" (the run's translator), the engine starts its processes and returns; the
+    self-test runs at `ready` (or the first translation) and its failure is raised every time after."""
     fake_pair(tmp_path, monkeypatch, kind)
     fake_pair(tmp_path, monkeypatch, "echo", pair="spa-eng")
-    engine = ApertiumTranslator(["fr-es", "spa-eng"], timeout_s=1, protect_names=False, self_test="background")
-    if kind == "hangs":  # (the stage sleeps 60 s; the self-test gives up after 1 s)
-        assert engine._testing is not None and engine._testing.is_alive()
+    engine = ApertiumTranslator(["fr-es", "spa-eng"], timeout_s=1, protect_names=False, self_test="started")
+    assert all(p._procs for p in engine._procs)  # running (loading their data) before anything is asked
     for _ in range(2):
         with pytest.raises(EngineFailure, match=message):
             engine.ready()
@@ -217,19 +216,40 @@ def test_a_background_self_test_fails_whoever_waits_for_it(tmp_path, monkeypatch
 
 
 @needs_apertium
-def test_a_background_self_test_passes_and_translates_as_before():
-    background = ApertiumTranslator(self_test="background")
-    background.ready()
+def test_a_started_engine_passes_its_self_test_and_translates_as_before():
+    started = ApertiumTranslator(self_test="started")
+    assert all(p._procs for p in started._procs) and started._names is not None and started._names.analyser._procs
+    started.ready()
     texts = ["Le chat dort dans la maison.", "Le gouvernement a annoncé mardi une réforme."]
     at_start = ApertiumTranslator()
-    assert background.translate(texts) == at_start.translate(texts)
-    background.close()
+    assert started.translate(texts) == at_start.translate(texts)
+    started.close()
     at_start.close()
 
 
-def test_a_run_whose_engine_fails_its_background_self_test_stops_after_ingest(tmp_path, monkeypatch, caplog):
-    """The run's translator tests itself while ingest reads the corpus: a broken engine still fails the run
-    (exit 4, nothing published) before dedup or any story is worked on."""
+@needs_apertium
+def test_a_started_engine_and_forked_workers_do_not_wait_on_each_other(tmp_path):
+    """The run forks its pool while the translator's processes load: nothing started on another thread can be
+    held open by a forked worker (a start on a thread waits for its error pipe to close: a worker forked in
+    between holds it until it exits). A run with 2 workers and Apertium ends (it hung with the self-test on a thread)."""
+    import subprocess
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(40):  # (several slices: the pool forks during ingest, once lingua is loaded here)
+        (corpus / f"a{i}.txt").write_text(f"Titre {i}\n\nLe chat numéro {i} dort dans la maison depuis mardi matin. "
+                                          "Le gouvernement a annoncé une réforme.\n", encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text("run:\n  workers: 2\ntranslate:\n  backend: apertium\ncache:\n  enabled: false\n")
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "run", "--corpus", str(corpus), "--out",
+                           str(tmp_path / "out"), "--config", str(config)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_run_whose_engine_fails_its_self_test_stops_after_ingest(tmp_path, monkeypatch, caplog):
+    """The run's translator starts while ingest reads the corpus and tests itself when ingest ends: a broken
+    engine still fails the run (exit 4, nothing published) before dedup or any story is worked on."""
     import logging
 
     from pipeline.config import Settings

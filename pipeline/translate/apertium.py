@@ -49,7 +49,6 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -512,14 +511,15 @@ class ApertiumTranslator:
     English. Raises EngineFailure at construction when a pair is missing or the
     start-up self-test translation fails. `self_test="first use"`: the self-test runs before the
     first translation instead (an engine built for its identity alone, the cache key of a warm run's
-    review pages, starts no process). `self_test="background"`: the self-test runs on a thread of its
-    own while the caller goes on (Apertium's processes take 0.5 to 1.5 s to start, waiting on their
-    data files, not on this process); `ready` waits for it and raises its failure, and the first
-    translation calls `ready`.
+    review pages, starts no process). `self_test="started"`: every process is started now, and loads
+    its data while the caller goes on (0.5 to 1.5 s of waiting on Apertium, not on this process); the
+    self-test runs at `ready` or at the first translation, whichever comes first. (No thread: a process
+    started on one thread while another forks a worker can leave the worker holding the start's error
+    pipe, and the start waits for that worker to end.)
     """
 
     def __init__(self, pairs: Sequence[str] = ("fr-es", "spa-eng"), *, timeout_s: float = 60.0,
-                 self_test: bool | Literal["first use", "background"] = True, protect_names: bool = True,
+                 self_test: bool | Literal["first use", "started"] = True, protect_names: bool = True,
                  fallback_pairs: Sequence[str] = (),
                  combine_routes: Sequence[Sequence[str]] = ()) -> None:
         self.pairs = _check_pairs(pairs)
@@ -538,27 +538,32 @@ class ApertiumTranslator:
         self.engine += "".join(f", combined with {' + '.join(a.pairs)}" for a in self._alternatives)
         self._names = NameGuard(analyser(self.pairs[0], timeout_s=timeout_s), self._alone, len(self.pairs) > 1) \
             if protect_names else None
-        self._untested = self_test == "first use"
-        self._testing: threading.Thread | None = None
-        self._test_failure: BaseException | None = None
+        self._untested = self_test in ("first use", "started")
+        self._test_failure: EngineFailure | None = None
         if self_test is True:
             self.self_test()
-        elif self_test == "background":
-            self._testing = threading.Thread(target=self._test_in_background, name="apertium-self-test", daemon=True)
-            self._testing.start()
+        elif self_test == "started":
+            self.start()
 
-    def _test_in_background(self) -> None:
-        try:
-            self.self_test()
-        except BaseException as exc:  # kept for the thread that waits for it (`ready`)
-            self._test_failure = exc
+    def start(self) -> None:
+        """Start every process this translator uses (they load their data while the caller goes on)."""
+        for p in self._procs:
+            p.start()
+        if self._names is not None:
+            self._names.analyser.start()
+        for other in (*([self._fallback] if self._fallback is not None else []), *self._alternatives):
+            other.start()
 
     def ready(self) -> None:
-        """Wait for the background self-test (`self_test="background"`; nothing to wait for otherwise) and
-        raise what it raised (EngineFailure: the engine cannot work), every time it is asked."""
-        if self._testing is not None and self._testing is not threading.current_thread():
-            self._testing.join()
-            self._testing = None
+        """Run the self-test not run yet (`self_test="first use"` or `"started"`); raise EngineFailure if it
+        failed, every time this is asked."""
+        if self._untested:
+            self._untested = False
+            try:
+                self.self_test()
+            except EngineFailure as exc:
+                self._test_failure = exc
+                raise
         if self._test_failure is not None:
             raise self._test_failure
 
@@ -575,8 +580,6 @@ class ApertiumTranslator:
             raise EngineFailure(f"{self.engine}: start-up self-test returned {probe!r} untranslated")
 
     def close(self) -> None:
-        if self._testing is not None and self._testing is not threading.current_thread():
-            self._testing.join()  # (its processes are not closed under it)
         for p in self._procs:
             p.close()
         for a in self._alternatives:
@@ -604,9 +607,6 @@ class ApertiumTranslator:
         if not texts:
             return []
         self.ready()
-        if self._untested:
-            self._untested = False
-            self.self_test()
         if not self._alternatives:
             return self._translate_route(texts)
         # the other routes' English, each in its own processes (so in parallel), and per text the

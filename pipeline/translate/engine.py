@@ -236,6 +236,12 @@ class PairProcess:
             self._procs.append(p)
             prev = p
 
+    def start(self) -> None:
+        """Start the pair's processes now, if they are not running (they load their data meanwhile)."""
+        with self._lock:
+            if not self._procs:
+                self._start()
+
     def close(self) -> None:
         _kill(self._procs)
         self._procs.clear()

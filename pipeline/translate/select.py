@@ -22,7 +22,7 @@ class TranslatorChoice:
     warnings: tuple[str, ...]
 
 
-def _apertium(settings: TranslateSettings, self_test: bool | Literal["background"]) -> ApertiumTranslator:
+def _apertium(settings: TranslateSettings, self_test: bool | Literal["started"]) -> ApertiumTranslator:
     return ApertiumTranslator(settings.apertium_pairs, timeout_s=settings.timeout_s,
                               fallback_pairs=settings.apertium_fallback_pairs,
                               combine_routes=settings.apertium_combine, self_test=self_test)
@@ -47,12 +47,13 @@ def _ct2(settings: TranslateSettings, ct2_dir: str, tokenizer_path: str) -> Tran
     )
 
 
-def choose_translator(settings: TranslateSettings, *, self_test: bool | Literal["background"] = True
+def choose_translator(settings: TranslateSettings, *, self_test: bool | Literal["started"] = True
                       ) -> TranslatorChoice:
     """Build the configured translator; raise TranslationError if a required one is missing.
 
-    `self_test`: Apertium's start-up self-test, run before this returns (True), or on a thread of its own
-    ("background": the caller waits for it with the translator's `ready`; see `wait_ready`)."""
+    `self_test`: Apertium's start-up self-test, run before this returns (True), or later ("started": its
+    processes are started now and load their data while the caller goes on; the self-test runs at the
+    translator's `ready`, see `wait_ready`, or at its first translation)."""
     backend = settings.backend
     if backend == "apertium":
         return TranslatorChoice(_apertium(settings, self_test), ())
@@ -90,8 +91,8 @@ def choose_translator(settings: TranslateSettings, *, self_test: bool | Literal[
 
 
 def wait_ready(translator: Translator) -> None:
-    """Wait until the translator has passed its start-up self-test, if it runs one in the background
-    (`ApertiumTranslator(self_test="background")`); raise EngineFailure if it failed."""
+    """Make sure the translator has passed its start-up self-test, where it runs one after being built
+    (`ApertiumTranslator(self_test="started")`); raise EngineFailure if it failed."""
     ready = getattr(translator, "ready", None)
     if ready is not None:
         ready()
