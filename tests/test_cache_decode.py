@@ -50,7 +50,7 @@ def test_a_cached_document_reads_back_as_it_was_and_pickles():
     again = pickle.loads(pickle.dumps(doc))
     assert again == doc and again.source_text == doc.source_text
     assert all(s.in_text is p.text for p in again.paragraphs for s in p.sentences)
-    stale = stored_document(doc) | {"format": 1}
+    stale = (1, *stored_document(doc)[1:])
     with pytest.raises(ValueError):
         document_from_stored(stale)
 

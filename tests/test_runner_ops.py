@@ -629,14 +629,14 @@ def test_unreadable_file(tmp_path, monkeypatch):
     (tmp_path / "secret.txt").write_text(GOOD)
     (tmp_path / "good.txt").write_text(GOOD)
     (tmp_path / "secret.txt").chmod(0)
-    real = Path.read_bytes
+    real = os.open
 
-    def read_bytes(self):
-        if self.name == "secret.txt":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+    def open_(path, flags, *args, **kwargs):  # (ingest opens a file with os.open: `pipeline.ingest._read_all`)
+        if os.fspath(path).endswith("secret.txt"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", open_)
     assert "permission denied" in _skips(tmp_path)["secret.txt"]
 
 
