@@ -813,7 +813,7 @@ class RenderStep:
     def corpus_files(self, run_dir: Path, documents: Sequence[Document], dedup_result: DedupResult,
                      index: CorpusIndex, cache: Cache | None, dedup_key: str, previous_run: Path | None,
                      documents_key: str = "", background: ThreadPoolExecutor | None = None,
-                     line_keys: Sequence[bytes] | None = None) -> Callable[[], None]:
+                     line_keys: Mapping[str, bytes] | None = None) -> Callable[[], None]:
         """dedup.json (`write_dedup_file`) and the sources of record (`pipeline.verify.write_sources`): files of the
         corpus, not of the briefs. With `background` (one thread), they are written there while this thread goes on
         (the briefs' files, the review pages: while it waits on the workers, and while the other writes and hashes
@@ -858,19 +858,20 @@ class RenderStep:
             if dedup_key else None
 
     @staticmethod
-    def group_keys(dedup_result: DedupResult, index: CorpusIndex, documents_key: str) -> list[bytes]:
-        """The key of each duplicate group's line in dedup.json (paragraph groups, then sentence groups:
-        `pipeline.render.dedup_file.line_keys`): a hash of the group's content and of its members' documents,
-        under `documents_key` and the code that writes the lines. The review pages' keys use them too
+    def group_keys(dedup_result: DedupResult, index: CorpusIndex, documents_key: str) -> dict[str, bytes]:
+        """The key of each duplicate group's line in dedup.json, by group id, in the file's order (paragraph
+        groups, then sentence groups: `pipeline.render.dedup_file.line_keys`): a hash of the group's content and
+        of its members' documents, under `documents_key` and the code that writes the lines. The review pages' keys use them too
         (`pipeline.render.review._PageInputs`): made once a run for both."""
         from .render import dedup_file
 
-        return dedup_file.line_keys((*dedup_result.paragraph_groups, *dedup_result.sentence_groups), index,
-                                    digest("dedup.json lines", _dedup_lines_code(), documents_key))
+        groups = (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)
+        keys = dedup_file.line_keys(groups, index, digest("dedup.json lines", _dedup_lines_code(), documents_key))
+        return dict(zip([g.group_id for g in groups], keys, strict=True))
 
     def write_dedup_file(self, run_dir: Path, dedup_result: DedupResult, index: CorpusIndex, known: str | None,
                          previous_run: Path | None, documents_key: str = "",
-                         line_keys: Sequence[bytes] | None = None) -> str:
+                         line_keys: Mapping[str, bytes] | None = None) -> str:
         """dedup.json (70 MB at 10,000 articles); `known`: the SHA-256 the cache keeps for its key (`known_sha`), so
         the previous run's file is linked when it has those bytes (`link_or_write`). With `documents_key` (what the
         documents are a function of besides their bytes: `documents_key`), each group's line is keyed by its
@@ -888,8 +889,8 @@ class RenderStep:
         def make() -> Iterator[bytes]:
             nonlocal lines, previous
             if documents_key:
-                lines = dedup_file.LineIndex(list(line_keys) if line_keys is not None else
-                                             self.group_keys(dedup_result, index, documents_key))
+                keys = line_keys if line_keys is not None else self.group_keys(dedup_result, index, documents_key)
+                lines = dedup_file.LineIndex(list(keys.values()))
                 previous = dedup_file.PreviousLines(previous_run)
             return dedup_file.dedup_file_parts(groups, index, lines, previous)
 
@@ -1480,9 +1481,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                     digests=digests if settings.cache.enabled else (),
                     # pages unchanged since the previous run are linked, unless nothing is to be reused
                     previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map,
-                    background=True, group_keys=dict(zip(
-                        [g.group_id for g in (*dedup_result.paragraph_groups, *dedup_result.sentence_groups)],
-                        line_keys)))
+                    background=True, group_keys=line_keys)
 
             with hooks.stage(render_step.name):
                 render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)

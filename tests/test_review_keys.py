@@ -54,8 +54,7 @@ def keyed(request) -> bool:
 
 def _group_keys(dedup, index: CorpusIndex) -> dict[str, bytes]:
     """Each group's key by its id, as a run gives them to the review pages (`RenderStep.group_keys`)."""
-    groups = (*dedup.paragraph_groups, *dedup.sentence_groups)
-    return dict(zip([g.group_id for g in groups], RenderStep.group_keys(dedup, index, "ingest"), strict=True))
+    return RenderStep.group_keys(dedup, index, "ingest")
 
 
 def _site(tmp_path: Path, name: str, built, english, cache: Cache, previous: str | None,

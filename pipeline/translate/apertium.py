@@ -551,8 +551,9 @@ class ApertiumTranslator:
             p.start()
         if self._names is not None:
             self._names.analyser.start()
-        for other in (*([self._fallback] if self._fallback is not None else []), *self._alternatives):
-            other.start()
+        for other in (self._fallback, *self._alternatives):
+            if other is not None:
+                other.start()
 
     def ready(self) -> None:
         """Run the self-test not run yet (`self_test="first use"` or `"started"`); raise EngineFailure if it
