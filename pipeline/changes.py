@@ -145,7 +145,7 @@ def brief_changes(previous_run: Path, story_id: str, current: Callable[[], Mappi
     except (OSError, ValueError) as exc:
         log.warning("%s: not a readable brief (%s); left out of the comparison", path, exc)
         return Changes(previous_run=Path(previous_run).name, new_story=True)
-    if members is not None and holds_members(text, members, Path(previous_run).name):
+    if members is not None and holds_members(text, members):
         return Changes(previous_run=Path(previous_run).name, new_story=False)
     try:
         previous = json.loads(text)

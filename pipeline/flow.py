@@ -768,17 +768,28 @@ class RenderStep:
 
     def write_briefs(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, settings: Settings,
                      previous_run: Path | None, cache: Cache, digests: Sequence[str]) -> None:
-        """Each brief's Markdown and JSON, with what changed since the previous run (`pipeline.changes`);
-        what depends on the brief alone comes from the cache when the brief is unchanged
-        (`pipeline.render.brief_bodies`, under the brief's `digests`: `pipeline.render.brief_digest`), in
-        batches (one cache read and write each). The previous run's brief is parsed only when its text
-        differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for a brief not cached or
-        changed. A brief unchanged since the previous run takes its bodies from that run's files (checked against
-        the lengths and SHA-256 the cache keeps): no cache value decoded, no file read twice."""
-        from .changes import Changes, brief_changes
-        from .render import FROM_PREVIOUS, brief_bodies, brief_files, brief_to_dict
+        """Each brief's Markdown and JSON. A brief unchanged since the previous run keeps that run's files, byte for
+        byte: they are hard-linked into this run (`pipeline.changes.link_file`; written, where they cannot be), so
+        they still name the run that wrote them (`updated_in`) and what changed in that run. The others are written
+        with this run's id and what changed since the previous run (`pipeline.changes`).
+
+        What depends on the brief alone comes from the cache when the brief is unchanged
+        (`pipeline.render.brief_bodies`, under the brief's `digests`: `pipeline.render.brief_digest`), in batches
+        (one cache read and write each); a brief unchanged since the previous run takes its bodies from that run's
+        files (checked against the lengths and SHA-256 the cache keeps; their run keys against what this code writes:
+        `pipeline.render.PreviousFiles`). Without those lengths and hashes in the cache, the previous files are
+        checked against the brief's bodies: what a run writes does not depend on the cache. The previous run's brief
+        is parsed only when its text differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for
+        a brief not cached or changed."""
+        from .changes import brief_changes, link_file
+        from .render import (FROM_PREVIOUS, PreviousFiles, body_sums, brief_bodies, brief_files, brief_to_dict,
+                             previous_bodies)
 
         formats = settings.output.formats
+        try:  # the linked files must have the owner and permissions of this run's (index.md is written first)
+            like = os.stat(run_dir / "index.md") if previous_run is not None else None
+        except OSError:
+            like = None
         with collector_paused():  # (dicts of every brief, and no reference cycle: see cache.collector_paused)
             for start in range(0, len(briefs), RENDER_BATCH):
                 batch = briefs[start:start + RENDER_BATCH]
@@ -791,14 +802,20 @@ class RenderStep:
 
                 bodies = brief_bodies(batch, digests[start:start + RENDER_BATCH], formats, cache, data_of,
                                       previous_run)
-                # a brief whose JSON body is the previous run's file's, byte for byte: unchanged (as brief_changes
-                # finds it, without reading the file again)
-                changes = [(Changes(previous_run=Path(previous_run).name, new_story=False)
-                            if body.get(FROM_PREVIOUS) and "json" in body else
-                            brief_changes(previous_run, b.story_id, lambda i=i: data_of(i), body.get("json")))
-                           if previous_run is not None else None for i, (b, body) in enumerate(zip(batch, bodies))]
-                for files in brief_files(batch, run_id, formats, changes, bodies):
-                    for rel, content in files.items():  # (the JSON as bytes: `brief_files`)
+                for i, (brief, body) in enumerate(zip(batch, bodies)):
+                    kept: PreviousFiles | None = body.get(FROM_PREVIOUS)
+                    if kept is None and previous_run is not None:  # (its lengths and hashes not in the cache)
+                        found = previous_bodies(previous_run, brief.story_id, formats,
+                                                body_sums({f: body[f] for f in formats}))
+                        kept = found[FROM_PREVIOUS] if found is not None else None
+                    if kept is not None and kept.kept(brief):
+                        for rel, data in kept.files.items():
+                            if like is None or not link_file(f"{previous_run}/{rel}", f"{run_dir}/{rel}", like):
+                                write_bytes(run_dir, rel, data)
+                        continue
+                    change = (brief_changes(previous_run, brief.story_id, lambda i=i: data_of(i), body.get("json"))
+                              if previous_run is not None else None)
+                    for rel, content in brief_files([brief], run_id, formats, [change], [body])[0].items():
                         write_bytes(run_dir, rel, content if isinstance(content, bytes) else content.encode("utf-8"))
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,

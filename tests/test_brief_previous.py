@@ -1,5 +1,7 @@
 """A brief unchanged since the previous run takes its files' bodies from that run's files (no cache value
-decoded), only when those files hold exactly the bodies the cache describes; otherwise from the cache."""
+decoded), only when those files hold exactly the bodies the cache describes; otherwise from the cache. Those files
+are kept as they are (linked: they name the run that wrote them) only when they are, byte for byte, what this code
+writes for that run."""
 
 from __future__ import annotations
 
@@ -37,7 +39,10 @@ def test_unchanged_brief_takes_its_bodies_from_the_previous_run_files(tmp_path):
 
     cache.stats.clear()
     again = _bodies(cache, previous)
-    assert again[FROM_PREVIOUS] is True
+    kept = again[FROM_PREVIOUS]
+    assert kept.updated_in == previous.name and kept.kept(BRIEF)
+    assert kept.files == {f"briefs/{BRIEF.story_id}.{f}": (previous / "briefs" / f"{BRIEF.story_id}.{f}").read_bytes()
+                          for f in FORMATS}
     assert {f: again[f] for f in FORMATS} == {f: first[f] for f in FORMATS}
     assert CACHE_KIND not in cache.stats  # the bodies themselves were not looked up, nor decoded
     assert cache.stats[SUMS_KIND].hits == 1
@@ -67,3 +72,22 @@ def test_previous_files_that_differ_are_not_used(tmp_path):
         path.write_bytes(kept)
     (previous / "briefs" / f"{BRIEF.story_id}.md").unlink()  # a previous run without the file
     assert not _bodies(cache, previous).get(FROM_PREVIOUS)
+
+
+def test_previous_files_with_other_run_keys_are_not_kept(tmp_path):
+    """Files whose bodies are this brief's but whose head or changes are not as this code writes them (edited, or
+    another code's) give their bodies, but are not kept: the run writes the brief again."""
+    cache = Cache(tmp_path / "cache.sqlite")
+    _bodies(cache, None)
+    previous = tmp_path / "runs" / "20260101T000000Z"
+    _write_run(previous, Changes(previous_run="20251231T000000Z", new_story=True))
+    assert _bodies(cache, previous)[FROM_PREVIOUS].kept(BRIEF)
+    md, js = (previous / "briefs" / f"{BRIEF.story_id}.{f}" for f in ("md", "json"))
+    for path, old, new in ((md, "**2 sources**", "**3 sources**"), (md, "New story", "Old story"),
+                           (js, '"new_story": true', '"new_story": 1')):
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        got = _bodies(cache, previous)
+        assert got[FROM_PREVIOUS] is not None and not got[FROM_PREVIOUS].kept(BRIEF), (path.name, new)
+        path.write_text(text, encoding="utf-8")

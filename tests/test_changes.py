@@ -96,18 +96,18 @@ def test_changes_in_markdown_and_json(tmp_path):
                 ["corpus/a.txt", "corpus/b`<img src=x>`.txt"])
     changes = compute_changes(previous_run_dir(tmp_path), [now])["story-001"]
     md = render_markdown(now, "r2", changes)
-    section = md.split("## Changes since 20260101T000000Z\n", 1)[1].split("\n## ", 1)[0]
+    section = md.split("## Changes in run r2, since 20260101T000000Z\n", 1)[1].split("\n## ", 1)[0]
     assert "- New article: ``corpus/b`<img src=x>`.txt``" in section  # a code span the name cannot end
     assert "- New sentence: \\<b\\>Nouveau\\</b\\> \\*texte\\* ici." in section  # corpus text escaped
     assert f"- Removed sentence: {B}" in section
     assert f"- Translation changed: {A} — was *EN A*, now *EN A\\**" in section
-    assert md.index("## Changes since") < md.index("## Résumé")
+    assert md.index("## Changes in run r2") < md.index("## Résumé")
     data = brief_to_dict(now, "r2", changes)
     validate(data)
     assert data["changes"]["new_articles"] == ["corpus/b`<img src=x>`.txt"]
     assert data["changes"]["removed_sentences"] == [B]
     # no previous run: no section, no `changes` key; unchanged: says so
-    assert "Changes since" not in render_markdown(now, "r2") and "changes" not in brief_to_dict(now, "r2")
+    assert "## Changes" not in render_markdown(now, "r2") and "changes" not in brief_to_dict(now, "r2")
     same = compute_changes(previous_run_dir(tmp_path), [replace(now, summary=(sentence(A, "EN A"), sentence(B, "EN B")),
                                                                 sources=(source("corpus/a.txt"),))])["story-001"]
     assert same.unchanged and "- No change." in render_markdown(now, "r2", same)

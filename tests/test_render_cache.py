@@ -72,7 +72,10 @@ def test_warm_rerun_writes_what_a_cold_render_writes(tmp_path):
     assert "review_key" not in warm["cache"]
     assert all(p.stat().st_nlink == 2 for p in (warm["dir"] / "review").glob("story-*.html"))
     assert all(p.stat().st_nlink == 2 for p in (warm["dir"] / "sources").glob("*.txt"))  # unchanged sources too
-    assert all("- No change." in p.read_text(encoding="utf-8") for p in (warm["dir"] / "briefs").glob("*.md"))
+    # ... and so are the briefs' files: unchanged, they still name the run that wrote them
+    first = next(p.name for p in (warm_out / "runs").iterdir() if p != warm["dir"])
+    assert all(p.stat().st_nlink == 2 for p in (warm["dir"] / "briefs").iterdir())
+    assert all(f"written in run `{first}`" in p.read_text(encoding="utf-8") for p in (warm["dir"] / "briefs").glob("*.md"))
     _same(warm["dir"], cold["dir"], warm_out, cold_out)
 
     # one article changed: its story is rendered again, the others are not, and all is still as cold
@@ -84,5 +87,8 @@ def test_warm_rerun_writes_what_a_cold_render_writes(tmp_path):
     cold = _run(corpus, cold_out, tmp_path / "cold-2.sqlite")
     assert warm["cache"]["brief_files"]["misses"] >= 1 and warm["cache"]["brief_files_sums"]["hits"] >= 1
     _same(warm["dir"], cold["dir"], warm_out, cold_out)
-    changed = [p for p in (warm["dir"] / "briefs").glob("*.md") if "- No change." not in p.read_text(encoding="utf-8")]
+    changed = [p for p in (warm["dir"] / "briefs").glob("*.md")
+               if f"## Changes in run {warm['dir'].name}, since " in p.read_text(encoding="utf-8")]
     assert changed, "the changed article's story says what changed"
+    assert all(p.stat().st_nlink == 1 for p in changed)
+    assert len(changed) < warm["briefs"], "the unchanged stories' briefs are still those of the first run"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -19,7 +20,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from pipeline.__main__ import main
+from pipeline.changes import Changes
 from pipeline.model import Quote
+from pipeline.render import brief_to_dict, json_text
 from pipeline.review import item_key, latest_run, open_store, run_states, story_state
 from pipeline.review.server import create_app, safe_run_file
 from pipeline.review.state import ReviewError, act
@@ -366,3 +369,19 @@ def test_brief_page_shows_what_the_static_page_shows(out):
         assert shown in html, shown
     # this hand-written run has no static review page: the page says the evidence cannot be shown
     assert "the cited paragraphs cannot be shown" in html
+
+
+def test_a_brief_linked_from_the_previous_run_shows_as_unchanged(out):
+    """A run keeps an unchanged story's brief file from the previous run (it names the run that wrote it,
+    `updated_in`, and what changed in that run): the review shows the story as unchanged since the previous run,
+    not the changes of the run that wrote the file."""
+    now = story(sentence(A, "EN A"), sentence(C, "EN C"), quote=Q)
+    second = write_run(out, "20260102T000000Z", [now])
+    written = Changes(previous_run="20260101T000000Z", new_story=False, new_sentences=(C,), removed_sentences=(B,))
+    (second / "briefs" / "story-001.json").write_text(json_text(brief_to_dict(now, second.name, written)),
+                                                       encoding="utf-8")
+    assert story_state(latest_run(out), open_store(out), "story-001").changes == written
+    third = write_run(out, "20260103T000000Z", [])
+    os.link(second / "briefs" / "story-001.json", third / "briefs" / "story-001.json")
+    changes = story_state(latest_run(out), open_store(out), "story-001").changes
+    assert changes == Changes(previous_run=second.name, new_story=False) and changes.unchanged

@@ -172,7 +172,7 @@ def test_reviewer_signs_off_and_decisions_carry_over_to_the_next_run(tmp_path, s
             written = json.loads((run2 / "briefs" / f"{story_id}.json").read_text(encoding="utf-8"))["changes"]
             assert changes.locator(".new-sentence").count() == len(written["new_sentences"])
             assert changes.locator(".removed-sentence").count() == len(written["removed_sentences"])
-            assert f"## Changes since {run1.name}" in (run2 / "briefs" / f"{story_id}.md").read_text(encoding="utf-8")
+            assert f"## Changes in run {run2.name}, since {run1.name}" in (run2 / "briefs" / f"{story_id}.md").read_text(encoding="utf-8")
             shot(page, tmp_path, "review-2-after-new-run.png")
 
             # review what is new (edit the first, approve the others), sign off again, export

@@ -22,7 +22,7 @@ import os
 import re
 import typing
 import zlib
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from importlib import resources
 from operator import attrgetter
@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 # text comes from (fr_origin, en_origin: "source" = a source sentence verbatim,
 # "machine" = machine-translated); quotes likewise (en_origin). An optional
 # `changes` object says what changed since the previous run.
-SCHEMA_VERSION = "2.0"
+# 3.0: `run_id` becomes `updated_in`, the run that wrote the brief; a later run whose brief of the story is
+# the same links that file instead of writing it (`pipeline.flow.RenderStep.write_briefs`), so a brief file
+# depends on the story's history, not on the run that shows it; `changes` says what changed in `updated_in`.
+SCHEMA_VERSION = "3.0"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 # Line breaks (CommonMark ends a line at \r too) and other control characters: in corpus text they
@@ -139,12 +142,14 @@ def _refs(item: SummarySentence | Quote, numbers: dict[str, int]) -> str:
 
 
 def render_markdown(brief: Brief, run_id: str, changes: "Changes | None" = None) -> str:
-    """The brief in Markdown; with `changes` (pipeline.changes), a "Changes since <run>" section."""
+    """The brief in Markdown as run `run_id` writes it; with `changes` (pipeline.changes), a "Changes in run
+    <run_id>, since <previous run>" section."""
     return markdown_head(brief, run_id, changes, markdown_body(brief))
 
 
 def markdown_head(brief: Brief, run_id: str, changes: "Changes | None", body: str) -> str:
-    """The brief's Markdown from its body (`markdown_body`): headline, run, changes, then the body."""
+    """The brief's Markdown from its body (`markdown_body`): headline, the run that writes it, changes, then the
+    body (last: the Markdown with `body` "" is the file's head, `previous_bodies`)."""
     return _environment().get_template("brief.md.j2").render(
         brief=brief, run_id=run_id, n_docs=len(brief.sources), changes=changes, body=body)
 
@@ -221,11 +226,12 @@ def _citation_dict(c: Citation, numbers: dict[str, int]) -> dict[str, Any]:
 
 
 def brief_to_dict(brief: Brief, run_id: str, changes: "Changes | None" = None) -> dict[str, Any]:
-    """The brief's JSON form; with `changes` (pipeline.changes), a `changes` object (issue 14)."""
+    """The brief's JSON form as run `run_id` writes it (`updated_in`); with `changes` (pipeline.changes), a
+    `changes` object (issue 14)."""
     numbers = citation_numbers(brief)
     data = {
         "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
+        "updated_in": run_id,
         "story_id": brief.story_id,
         "headline": {"fr": brief.headline_fr, "en": brief.headline_en},
         "summary": [
@@ -324,9 +330,9 @@ def schema() -> dict[str, Any]:
 # --- brief files, and their cache ----------------------------------------------------------------
 
 CACHE_KIND = "brief_files"
-# Top-level keys of a brief's JSON that depend on the run (its id, what changed since the previous one);
-# the others depend on the brief alone and are cached as text.
-_RUN_KEYS = ("schema_version", "run_id", "changes")
+# Top-level keys of a brief's JSON that depend on the run that wrote it (its id, what changed since the previous
+# one); the others depend on the brief alone and are cached as text.
+_RUN_KEYS = ("schema_version", "updated_in", "changes")
 
 
 def json_text(data: dict[str, Any]) -> str:
@@ -399,7 +405,7 @@ def json_assemble(data: dict[str, Any], middle: str) -> str:
 def json_file(data: dict[str, Any], middle: bytes) -> bytes:
     """`json_assemble` as the UTF-8 bytes of the file, from the bytes of the other members (as the cache holds
     them: a warm run's 70 MB of brief JSON are neither decoded nor encoded again)."""
-    head = json_members(data, [k for k in ("schema_version", "run_id") if k in data]).encode("utf-8")
+    head = json_members(data, [k for k in ("schema_version", "updated_in") if k in data]).encode("utf-8")
     tail = json_members(data, ["changes"]).encode("utf-8") if "changes" in data else b""
     return b"{\n" + b",\n".join(part for part in (head, middle, tail) if part) + b"\n}\n"
 
@@ -437,26 +443,79 @@ def expand_bytes(value: object) -> bytes | None:
         return None
 
 
-def holds_members(text: bytes, members: bytes, run_id: str) -> bool:
-    """Whether `text`, the bytes of a brief's JSON as `json_file` wrote it in run `run_id`, has exactly `members`
+def holds_members(text: bytes, members: bytes) -> bool:
+    """Whether `text`, the bytes of a brief's JSON as `json_file` wrote it (in any run), has exactly `members`
     (the UTF-8 of every member but the run keys, `json_members`) besides its run keys: the same brief."""
-    return _members_of(text, run_id, len(members)) == members
+    framed = _framed(text, len(members))
+    return framed is not None and framed.members == members
 
 
-def _members_of(text: bytes, run_id: str, length: int) -> bytes | None:
-    """The `length` bytes of members in `text`, a brief's JSON as `json_file` wrote it in run `run_id`: between
-    its run keys (schema_version and run_id before them; changes, if any, after them); None when `text` is not
-    framed so."""
-    head = _json_head(run_id)
-    end = len(head) + length
-    if not (text.startswith(head) and text.endswith(b"\n}\n")
-            and (end == len(text) - 3 or text.startswith(b',\n  "changes": ', end))):
+@dataclass(frozen=True)
+class _Framed:
+    """A brief's JSON file as `json_file` writes it, in its parts."""
+
+    updated_in: str  # the run that wrote it
+    members: bytes  # every member but the run keys (`json_members`)
+    changes: bytes  # the `changes` member as `json_members` writes it; b"" when there is none
+
+
+_JSON_HEAD = ("{\n" + json_members({"schema_version": SCHEMA_VERSION}, ["schema_version"])
+              + ',\n  "updated_in": "').encode("utf-8")
+_RUN_NAME = re.compile(rb'[^"\\\x00-\x1f]{1,200}')  # a run folder's name, which JSON writes as it is
+
+
+def _framed(text: bytes, length: int) -> _Framed | None:
+    """`text`, a brief's JSON file as `json_file` wrote it, whose members but the run keys are `length` bytes long,
+    in its parts: schema_version and updated_in before the members, changes (if any) after them; None when `text`
+    is not framed so (another schema version, another length, damaged)."""
+    close = text.find(b'",\n', len(_JSON_HEAD), len(_JSON_HEAD) + 203)
+    if not text.startswith(_JSON_HEAD) or close < 0 or not _RUN_NAME.fullmatch(text, len(_JSON_HEAD), close):
         return None
-    return text[len(head):end]
+    start = close + 3
+    end = start + length
+    if not text.endswith(b"\n}\n"):
+        return None
+    if end == len(text) - 3:
+        changes = b""
+    elif text.startswith(b',\n  "changes": ', end):
+        changes = text[end + 2:len(text) - 3]
+    else:
+        return None
+    return _Framed(text[len(_JSON_HEAD):close].decode("utf-8"), text[start:end], changes)
+
+
+@dataclass(frozen=True)
+class PreviousFiles:
+    """A brief's files in the previous run, whose bodies are this run's (`previous_bodies`): `kept` tells whether
+    they are, byte for byte, what this code writes for the brief in the run that wrote them (then this run links
+    them instead of writing them: `pipeline.flow.RenderStep.write_briefs`)."""
+
+    files: dict[str, bytes]  # relative path in the run folder -> the previous file's bytes
+    updated_in: str | None  # the run that wrote them (None without the JSON: not known)
+    changes: bytes  # their `changes` member (`_Framed`)
+    md_head: bytes | None  # the Markdown file but its body
+
+    def kept(self, brief: Brief) -> bool:
+        """Whether these files are those `brief_files` writes for `brief` in run `updated_in` with its changes."""
+        from ..changes import Changes
+
+        if self.updated_in is None:
+            return False
+        change = None
+        if self.changes:
+            try:
+                data = json.loads(b"{" + self.changes + b"}")["changes"]
+                change = Changes.from_dict(data)
+            except (ValueError, KeyError, TypeError):
+                return False
+            if json_members({"changes": change.to_dict()}, ["changes"]).encode("utf-8") != self.changes:
+                return False
+        return self.md_head is None or self.md_head == markdown_head(brief, self.updated_in, change, "").encode(
+            "utf-8")
 
 
 SUMS_KIND = "brief_files_sums"  # cache kind: each body's length and SHA-256, under its `brief_bodies` key
-FROM_PREVIOUS = "from_previous_run"  # in a `brief_bodies` entry: True when its bodies are the previous run's files'
+FROM_PREVIOUS = "from_previous_run"  # in a `brief_bodies` entry: its `PreviousFiles`, when they hold its bodies
 
 
 def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Sequence[str], cache: Any = None,
@@ -470,8 +529,8 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
     Taken from `cache` (kind "brief_files") under a hash of the brief's digest and of this code, so an unchanged
     brief costs a lookup; the others are made and stored. With `previous_run`, a brief whose files there hold
     exactly its bodies (their length and SHA-256, kept in the cache: `SUMS_KIND`) takes them from those files
-    (`previous_bodies`): neither looked up in the cache nor decoded; its entry has `FROM_PREVIOUS` True (the
-    brief did not change since that run).
+    (`previous_bodies`): neither looked up in the cache nor decoded; its entry's `FROM_PREVIOUS` holds those
+    files (`PreviousFiles`: the brief did not change since that run).
     """
     fixed = hashlib.sha256(_code_key().encode())
     fixed.update(repr(sorted(formats)).encode())
@@ -486,7 +545,7 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
         for i, (brief, key) in enumerate(zip(briefs, keys)):
             bodies = previous_bodies(previous_run, brief.story_id, formats, sums.get(key))
             if bodies is not None:
-                reused[i] = {**bodies, FROM_PREVIOUS: True}
+                reused[i] = bodies
     wanted = [k for i, k in enumerate(keys) if i not in reused]
     found = cache.get_many(CACHE_KIND, wanted) if cache is not None and wanted else {}
     out: list[dict[str, Any]] = []
@@ -528,30 +587,36 @@ def body_sums(bodies: dict[str, Any]) -> dict[str, list]:
 
 
 def previous_bodies(previous_run: Path, story_id: str, formats: Sequence[str],
-                    sums: Any) -> dict[str, str | bytes] | None:
+                    sums: Any) -> dict[str, Any] | None:
     """The bodies of a brief (as `brief_bodies` gives them) read from its files in `previous_run`, when those
     hold bodies of exactly the lengths and SHA-256 of `sums` (`body_sums`); else None. The JSON's are the
-    bytes between its run keys (`json_file`: schema_version and run_id, the run's folder name, before them;
-    changes, if any, after them); the Markdown's are the end of the file (`markdown_head`)."""
+    bytes between its run keys (`json_file`: schema_version and updated_in, the name of the run that wrote it,
+    before them; changes, if any, after them: `_framed`); the Markdown's are the end of the file
+    (`markdown_head`). The files themselves come with them, under `FROM_PREVIOUS` (`PreviousFiles`)."""
     if not isinstance(sums, dict) or not formats:
         return None
-    out: dict[str, str | bytes] = {}
+    out: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    framed: _Framed | None = None
+    md_head: bytes | None = None
     for f in formats:
         want = sums.get(f)
         if not (isinstance(want, list) and len(want) == 2 and isinstance(want[0], int)):
             return None
+        relative = f"briefs/{story_id}.{f}"
         try:
-            with open(f"{previous_run}/briefs/{story_id}.{f}", "rb") as file:  # (no Path per file: 2,000 a run)
+            with open(f"{previous_run}/{relative}", "rb") as file:  # (no Path per file: 2,000 a run)
                 text = file.read()
         except OSError:
             return None
         if f == "json":
-            members = _members_of(text, os.path.basename(os.path.normpath(previous_run)), want[0])
-            if members is None:
+            framed = _framed(text, want[0])
+            if framed is None:
                 return None
-            body: bytes = members
+            body: bytes = framed.members
         else:
             body = text[len(text) - want[0]:] if want[0] <= len(text) else b""
+            md_head = text[:len(text) - want[0]]
         if len(body) != want[0] or hashlib.sha256(body).hexdigest() != want[1]:
             return None
         if f == "md":
@@ -561,14 +626,10 @@ def previous_bodies(previous_run: Path, story_id: str, formats: Sequence[str],
                 return None
         else:
             out[f] = body
+        files[relative] = text
+    out[FROM_PREVIOUS] = PreviousFiles(files, framed.updated_in if framed is not None else None,
+                                       framed.changes if framed is not None else b"", md_head)
     return out
-
-
-@lru_cache(maxsize=4)
-def _json_head(run_id: str) -> bytes:
-    """The start of a brief's JSON file written in run `run_id`, up to its first member but the run keys."""
-    return ("{\n" + json_members({"schema_version": SCHEMA_VERSION, "run_id": run_id}, ["schema_version", "run_id"])
-            + ",\n").encode("utf-8")
 
 
 def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
@@ -577,7 +638,7 @@ def brief_files(briefs: Sequence[Brief], run_id: str, formats: Sequence[str],
     `render_markdown` and `json_text(brief_to_dict(...))` write them, byte for byte, from their `brief_bodies`:
     only the run id and the changes are made here."""
     out: list[dict[str, str | bytes]] = []
-    run = {"schema_version": SCHEMA_VERSION, "run_id": run_id}
+    run = {"schema_version": SCHEMA_VERSION, "updated_in": run_id}
     for brief, change, body in zip(briefs, changes, bodies):
         files: dict[str, str | bytes] = {}
         if "md" in formats:

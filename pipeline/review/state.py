@@ -69,8 +69,19 @@ def previous_run(run: Run) -> Path | None:
 
 
 def run_changes(run: Run) -> dict[str, Changes]:
-    """The `changes` the runner wrote into the briefs; computed against the previous run where absent."""
-    written = {sid: Changes.from_dict(b["changes"]) for sid, b in run.briefs.items() if b.get("changes")}
+    """What changed in each story since the previous run: the `changes` the runner wrote into the briefs it wrote
+    in this run; a brief written by an earlier run (its `updated_in`: the runner linked the previous run's file, the
+    brief being the same) is unchanged since the previous run; computed against the previous run where absent."""
+    written: dict[str, Changes] = {}
+    kept = []
+    for sid, b in run.briefs.items():
+        if b.get("updated_in", run.run_id) != run.run_id:
+            kept.append(sid)
+        elif b.get("changes"):
+            written[sid] = Changes.from_dict(b["changes"])
+    before = previous_run(run) if kept else None
+    if before is not None:
+        written.update({sid: Changes(previous_run=before.name, new_story=False) for sid in kept})
     if len(written) == len(run.briefs):
         return written
     return {**compute_changes(previous_run(run), list(run.briefs.values())), **written}
