@@ -61,7 +61,10 @@ import hashlib
 import importlib
 import logging
 import math
+import os
+import pickle
 import re
+import tempfile
 from collections import Counter, defaultdict
 from contextlib import contextmanager, nullcontext
 from itertools import chain, islice
@@ -2077,13 +2080,16 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         blocks = -(-shingles.doc_top.shape[0] // TOP_BLOCK)
         theirs = range(blocks - int(blocks * BACKGROUND_TOP_SHARE), blocks)
     # across runs, on a forked worker while this process finds the same-fact links (the two are independent)
-    # and the paragraphs' groups (made of shingle links only)
-    with (background(shingles) if aside else nullcontext()) as beside:
+    # and the paragraphs' groups (made of shingle links only); they come back in a file of the spool folder
+    # (`_shingle_levels_to`), removed with it after the worker is joined
+    with (tempfile.TemporaryDirectory(prefix="pipeline-dedup-") if aside else nullcontext()) as spool, \
+            (background(shingles) if aside else nullcontext()) as beside:
         elsewhere: Elsewhere | None = None
         if beside is not None and theirs is not None:
             found_there = beside.map_async(_top_blocks, [theirs])
             elsewhere = (theirs, lambda: found_there.get()[0])
-        pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
+        levels_file = os.path.join(spool, "levels.pickle") if spool is not None else ""
+        pending = beside.map_async(_shingle_levels_to, [levels_file]) if beside is not None else None
         vectors = SentenceVectors(sentence_texts, embedder) \
             if embedder is not None and _crosslingual_engine(settings) != "none" else None
         fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
@@ -2093,6 +2099,9 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         del scorer  # (not held through the shingle links and the groups: GBs at 100,000 articles)
         shingles.doc_top = None
         levels = pending.get()[0] if pending is not None else _shingle_levels(shingles)
+        if levels is None:  # (written to the file)
+            with open(levels_file, "rb") as f:
+                levels = pickle.load(f)
     para_memo, sent_memo, para_group_memo = levels.paragraphs, levels.sentences, levels.paragraph_groups
     across = Links.of(_crosslingual_links(sentences, settings, vectors, languages))
     sent_links = Links.concat([levels.sentence_links, fact_links, across])
@@ -2154,6 +2163,20 @@ def _shingle_levels(work: _ShingleWork, _: Any = None) -> _ShingleLevels:
         work.paragraphs, para_links,
         previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
     return _ShingleLevels(para_links, para_memo, sent_links, sent_memo, para_groups)
+
+
+def _shingle_levels_to(work: _ShingleWork, path: str) -> _ShingleLevels | None:
+    """`_shingle_levels` written (pickled) to the file `path`, for the background worker: None, or the levels
+    themselves when the file cannot be written. Through the worker's pipe, their 30 MB at 10,000 articles (the
+    sketches of every text, for the next run) took 0.06-0.43 s from the worker to this process on a busy host,
+    64 KB at a time, each waiting for the reading thread to be scheduled; through a file, 0.03-0.08 s."""
+    levels = _shingle_levels(work)
+    try:
+        with open(path, "wb") as f:
+            pickle.dump(levels, f, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:  # (no room in the temporary folder: through the pipe after all)
+        return levels
+    return None
 
 
 class _SentenceView(Sequence[SentenceFeatures]):
