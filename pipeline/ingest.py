@@ -464,15 +464,9 @@ def _display(corpus_dir: Path, path: Path, name: str | None = None) -> str:
 
 
 class LanguageIdentifier:
-    """lingua restricted to the configured languages; returns ISO 639-1 codes.
+    """lingua restricted to the configured languages; returns ISO 639-1 codes."""
 
-    lingua loads a language's models (a second of CPU for seven languages) on the first `detect` that needs
-    them, one after the other. `preload` loads them all now instead, on lingua's own threads (its thread
-    pool: one per core), in parallel over the languages: the same models, so the same answers, sooner, for
-    a little more CPU. Only for a process that never forks afterwards (a forked child gets no threads):
-    ingest's background worker (`IngestContext`)."""
-
-    def __init__(self, languages: list[str], *, preload: bool = False) -> None:
+    def __init__(self, languages: list[str]) -> None:
         chosen = []
         for code in languages:
             try:
@@ -484,8 +478,7 @@ class LanguageIdentifier:
             self._detector: LanguageDetector | None = None
         else:
             self._only = None
-            builder = LanguageDetectorBuilder.from_languages(*chosen)
-            self._detector = (builder.with_preloaded_language_models() if preload else builder).build()
+            self._detector = LanguageDetectorBuilder.from_languages(*chosen).build()
 
     def detect(self, text: str) -> str | None:
         if self._only is not None:
@@ -1479,14 +1472,9 @@ class IngestContext:
     Before the local pool forks, ingest loads lingua's models (a second of CPU for seven languages)
     here, so the workers share those pages instead of each loading its own; the background worker
     (`_Analysis`), and a process that gets the context through pickling (a Ray actor), build their
-    own on first use.
-
-    `preload`: on first use, load the models on lingua's threads (`LanguageIdentifier`), for the background
-    worker only: in a run with a few new records, the records wait for that load while this process has
-    finished reading (a second on one core, half that on two); the worker never forks."""
+    own on first use."""
 
     settings: IngestSettings
-    preload: bool = False
     _langid: LanguageIdentifier | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -1494,7 +1482,7 @@ class IngestContext:
 
     def langid(self) -> LanguageIdentifier:
         if self._langid is None:
-            self._langid = LanguageIdentifier(self.settings.languages, preload=self.preload)
+            self._langid = LanguageIdentifier(self.settings.languages)
             self._langid.detect("Le conseil a voté. The council voted.")  # loads every model now
         return self._langid
 
@@ -1642,9 +1630,9 @@ class _Analysis:
       before any round with several, and the later rounds while the background worker has been handed at
       most `INGEST_BACKGROUND` records (theirs included): on the executor's background worker
       (`LocalExecutor.background`), not waited for: this process goes on reading, hashing and looking up
-      the next rounds while that worker loads lingua (a second of CPU, half that on its threads) and
-      analyses them. (A later round with a few slices among them does not make this process load lingua
-      too, a second it would not read meanwhile, to fork a pool for them);
+      the next rounds while that worker loads lingua (a second of CPU) and analyses them. (A later round
+      with a few slices among them does not make this process load lingua too, a second it would not read
+      meanwhile, to fork a pool for them);
     - without an executor, or with one worker, or on a session without `map_async` (Ray): here or on the
       session, waited for, lingua loaded first."""
 
@@ -1663,8 +1651,7 @@ class _Analysis:
                 and self._handed + records <= INGEST_BACKGROUND
                 and executor is not None and executor.workers > 1 and executor.background is not None):
             if self._background is None:
-                context = IngestContext(self.settings, preload=True)  # lingua's threads: this worker never forks
-                self._background = self.stack.enter_context(executor.background(context))
+                self._background = self.stack.enter_context(executor.background(IngestContext(self.settings)))
             self._handed += records
             return self._background.map_async(fn, slices)
         if self._session is None:

@@ -102,23 +102,6 @@ def test_language_identification():
     assert langid.detect("Microsoft recherche des partenaires minoritaires") == "fr"
 
 
-def test_language_models_loaded_ahead_give_the_same_languages():
-    """The background worker loads lingua's models ahead, on lingua's threads (`preload`): same answers, short
-    texts (every n-gram model) and long ones (trigrams) alike, in every configured language."""
-    languages = IngestSettings().languages
-    texts = ["The author Yohann Poiron", "Microsoft recherche des partenaires minoritaires", "Hola.", "Ja",
-             "Der Stadtrat hat am Donnerstag den Bau von drei neuen Straßenbahnlinien beschlossen, die im "
-             "Frühjahr beginnen und vier Jahre dauern sollen.",
-             "Il consiglio comunale ha approvato giovedì sera la creazione di tre nuove linee del tram.",
-             "O governo apresentou um plano de apoio aos agricultores afetados pela seca.",
-             "De gemeenteraad heeft donderdag drie nieuwe tramlijnen goedgekeurd.",
-             "El ayuntamiento aprobó el jueves tres nuevas líneas de tranvía para la ciudad."]
-    ahead = LanguageIdentifier(languages, preload=True)
-    lazy = LanguageIdentifier(languages)
-    assert [ahead.detect(t) for t in texts] == [lazy.detect(t) for t in texts]
-    assert [lazy.detect(t) for t in texts[4:]] == ["de", "it", "pt", "nl", "es"]
-
-
 def test_english_paragraph_gets_english(tmp_path):
     (tmp_path / "a.txt").write_text(
         "Microsoft serait en pourparlers pour racheter les activités de TikTok aux États-Unis, selon le journal.\n\n"
