@@ -1614,7 +1614,7 @@ INGEST_PENDING = 64
 # process stores the last one's Documents and reads the one after, and are never left idle between rounds.
 INGEST_POOL_PENDING = 2
 # Records the background worker (`_Analysis`) is handed in all, at most: half a round. A run's new records
-# fit (the 101 of a +1% run of 10,000 articles come 2 to 20 a round); past that, the pool analyses them.
+# fit (the 101 of a +1% run of 10,000 articles come 1 to 20 a round); past that, the pool analyses them.
 INGEST_BACKGROUND = 256
 
 
