@@ -1364,6 +1364,10 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         with collector_paused():  # (the corpus's records: see run_flow)
             ingested = ingest_step.run(corpus, settings, cache, advance, exclude=(run_dir.parent.parent,),
                                        executor=executor)
+            # the corpus: see run_flow. Frozen before the collector is back on, whose first collection would
+            # otherwise walk every record made meanwhile, all of them still in its youngest generation
+            # (0.17 s of a +1% or warm run's ingest at 10,000 articles)
+            gc.freeze()
     for s in ingested.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     documents = ingested.documents
@@ -1373,7 +1377,6 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
         w = f"no {'/'.join(settings.ingest.extensions)} files found under {corpus}"
         log.warning("%s", w)
         warnings.append(w)
-    gc.freeze()  # the corpus: see run_flow
 
     # dedup, stories
     dedup_result, stories, cached = corpus_steps(documents, settings, cache, hooks, executor, previous_run,

@@ -1613,6 +1613,9 @@ INGEST_PENDING = 64
 # The same on the pool (a cold run): two rounds, so that the workers analyse the next round while this
 # process stores the last one's Documents and reads the one after, and are never left idle between rounds.
 INGEST_POOL_PENDING = 2
+# Records the background worker (`_Analysis`) is handed in all, at most: half a round. A run's new records
+# fit (the 101 of a +1% run of 10,000 articles come 1 to 20 a round); past that, the pool analyses them.
+INGEST_BACKGROUND = 256
 
 
 class _Analysis:
@@ -1624,9 +1627,12 @@ class _Analysis:
       the session can (`map_async`, the local pool): this process reads, looks up and stores the rounds
       before and after it meanwhile, with at most `INGEST_POOL_PENDING` rounds under way;
     - a round with one slice (a run with a few new records among many, where the pool would run it here),
-      before any round with several: on the executor's background worker (`LocalExecutor.background`),
-      not waited for: this process goes on reading, hashing and looking up the next rounds while that
-      worker loads lingua (a second of CPU) and analyses them;
+      before any round with several, and the later rounds while the background worker has been handed at
+      most `INGEST_BACKGROUND` records (theirs included): on the executor's background worker
+      (`LocalExecutor.background`), not waited for: this process goes on reading, hashing and looking up
+      the next rounds while that worker loads lingua (a second of CPU) and analyses them. (A later round
+      with a few slices among them does not make this process load lingua too, a second it would not read
+      meanwhile, to fork a pool for them);
     - without an executor, or with one worker, or on a session without `map_async` (Ray): here or on the
       session, waited for, lingua loaded first."""
 
@@ -1634,15 +1640,19 @@ class _Analysis:
         self.executor, self.settings, self.stack = executor, settings, stack
         self._session: Session | None = None
         self._background: Any = None
+        self._handed = 0  # records handed to the background worker
 
     def start(self, fn: Callable[[Any, Any], Any], slices: Sequence[Any]) -> _Pending:
         if not slices:
             return _Done([])
         executor = self.executor
-        if (len(slices) == 1 and self._session is None  # (once lingua is loaded here, a slice runs here too)
+        records = sum(len(s) for s in slices)
+        if (self._session is None and (len(slices) == 1 or self._background is not None)
+                and self._handed + records <= INGEST_BACKGROUND
                 and executor is not None and executor.workers > 1 and executor.background is not None):
             if self._background is None:
                 self._background = self.stack.enter_context(executor.background(IngestContext(self.settings)))
+            self._handed += records
             return self._background.map_async(fn, slices)
         if self._session is None:
             context = IngestContext(self.settings)

@@ -289,6 +289,60 @@ def test_a_few_new_records_are_analysed_on_a_worker_of_their_own_while_this_proc
     assert len(new) == 2 and all(d in store.saved.values() for d in new)
 
 
+def test_later_rounds_of_a_few_new_records_go_to_the_same_background_worker(mixed, tmp_path, monkeypatch):
+    """Once a run's first new record went to the background worker, a later round with a few new records
+    (several slices) goes there too: this process never loads lingua (a second it would not read meanwhile)
+    nor forks the pool for them; the documents are those of a run with neither store nor workers."""
+    import os
+
+    from pipeline.ingest import IngestContext
+
+    copy, settings, store = _ingested_copy(mixed, tmp_path)
+    (copy / "aa-new.txt").write_text(P3 + "\n\n" + P1, encoding="utf-8")  # read first: the first round's one slice
+    for k, text in enumerate((P1, P2, P3, P4)):  # read last: a round (of 3) with at least 2 of them
+        (copy / f"zz{k}.txt").write_text(text + "\n\n" + P4, encoding="utf-8")
+    expected = ingest(copy, settings)
+    here, real = os.getpid(), IngestContext.langid
+
+    def langid(context):
+        assert os.getpid() != here, "lingua was loaded in the process that reads the corpus"
+        return real(context)
+
+    def no_pool(executor, shared, **kwargs):
+        raise AssertionError("the pool was opened for a few new records")
+
+    monkeypatch.setattr(IngestContext, "langid", langid)
+    monkeypatch.setattr(LocalExecutor, "session", no_pool)
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 1)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
+    assert ingest(copy, settings, store=store, executor=LocalExecutor(2)) == expected
+
+
+def test_new_records_past_what_the_background_worker_takes_go_to_the_pool(mixed, tmp_path, monkeypatch):
+    """Past `INGEST_BACKGROUND` records, the pool analyses the rest (lingua loaded here first); the documents
+    and skips are the same, in the same order, as in a run with neither store nor workers."""
+    copy, settings, store = _ingested_copy(mixed, tmp_path)
+    (copy / "aa-new.txt").write_text(P3 + "\n\n" + P1, encoding="utf-8")
+    for k, text in enumerate((P1, P2, P3, P4)):
+        (copy / f"zz{k}.txt").write_text(text + "\n\n" + P4, encoding="utf-8")
+    (copy / "zz9.txt").write_bytes(b"\x00\x01\x02 PK junk \xff\xfe" * 40)  # skipped on a worker
+    expected = ingest(copy, settings)
+    sessions = []
+    real = LocalExecutor.session
+
+    def session(executor, shared, **kwargs):
+        sessions.append(shared)
+        return real(executor, shared, **kwargs)
+
+    monkeypatch.setattr(LocalExecutor, "session", session)
+    monkeypatch.setattr("pipeline.ingest.INGEST_SLICE", 1)
+    monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)
+    monkeypatch.setattr("pipeline.ingest.INGEST_BACKGROUND", 2)
+    got = ingest(copy, settings, store=store, executor=LocalExecutor(2))
+    assert got == expected and len(sessions) == 1
+    assert expected.skipped[-1].path.endswith("zz9.txt")
+
+
 def test_once_the_pool_has_the_language_models_a_single_slice_does_not_start_another_worker(mixed, tmp_path,
                                                                                             monkeypatch):
     """Rounds with several slices to analyse go to the pool, with lingua loaded before it forks; a later round
