@@ -72,10 +72,6 @@ SUMMARIZE_BATCH = 64  # stories per call to the workers (and per cache write of 
 # The first call's stories (then twice as many at each call, up to SUMMARIZE_BATCH): the workers start as soon as a
 # few stories' inputs are made here, not after a whole batch's (64 stories' slices: 0.15 s while they wait)
 SUMMARIZE_FIRST = 8
-# A run that summarises at most this share of its stories (a +1% run: 15-20%) translates their review pages' sentences
-# with their briefs' texts, while it makes the other briefs, instead of after its briefs' files (a cold run: no
-# brief made meanwhile, and its review would then look every sentence up a second time)
-REVIEW_AHEAD_SHARE = 0.25
 
 # Test-only hook: with PIPELINE_TEST_SLOW_TRANSLATE=<seconds> set, every call to the
 # translation engine sleeps that long first, so tests/test_runner_ops.py can kill a
@@ -669,19 +665,18 @@ class PooledTranslator:
         self.session = session
         self.engine = engine
         self.direction = (source, target)
-        self._ahead: list[tuple[list[str], Future[list[str]]]] = []  # `start`ed, in order
+        self._ahead: tuple[list[str], Future[list[str]]] | None = None  # `start`ed
 
     def start(self, texts: Sequence[str], background: ThreadPoolExecutor) -> None:
         """Begin translating `texts` on `background` (a thread of this process, which waits on the engine), for
         the next call to `translate` with these texts: this thread goes on meanwhile."""
-        self._ahead.append((list(texts), background.submit(self._translate, list(texts))))
+        self._ahead = (list(texts), background.submit(self._translate, list(texts)))
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        """The translations of `texts`: the first `start`ed for these texts, or made now."""
-        for k, (started, future) in enumerate(self._ahead):
-            if started == list(texts):
-                del self._ahead[k]
-                return future.result()
+        """The translations of `texts`: those `start`ed for these texts, or made now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == list(texts):
+            return ahead[1].result()
         return self._translate(texts)
 
     def _translate(self, texts: Sequence[str]) -> list[str]:
@@ -1094,10 +1089,8 @@ def _whole(value: Any) -> bool:
 
 def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result: DedupResult, settings: Settings,
                       cache: Cache, executor: Executor, summarizer: Any, hooks: Hooks,
-                      stats: FlowStats, by_doc: Mapping[str, list] | None = None, made: list[int] | None = None,
-                      ) -> list[StoryText]:
-    """Each story's StoryText: whole cache hits decoded here, the others made on the workers (their positions
-    added to `made`, in order).
+                      stats: FlowStats, by_doc: Mapping[str, list] | None = None) -> list[StoryText]:
+    """Each story's StoryText: whole cache hits decoded here, the others made on the workers.
 
     The stories to summarise go to the workers in batches (`SUMMARIZE_FIRST` stories, then twice as many each
     time up to `SUMMARIZE_BATCH`), from a thread of this process that only waits on them, two batches at a time:
@@ -1160,8 +1153,6 @@ def summarize_stories(stories: Sequence[Story], index: CorpusIndex, dedup_result
                 top_up()
             while pending:
                 collect(wait=True)
-    if made is not None:
-        made.extend(sorted(todo))
     return [t for t in done if t is not None]
 
 
@@ -1244,7 +1235,6 @@ def direction_keys(engine: Translator, tctx: TranslateContext, settings: Setting
 def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engine: Translator, tctx: TranslateContext,
                    cache: Cache, settings: Settings, stats: FlowStats, progress: Callable[[int], None] | None = None,
                    meanwhile: Callable[[Mapping[tuple[str, str, str], str]], None] | None = None,
-                   later: Callable[[], Sequence[tuple[str, str, str]]] | None = None,
                    ) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str], str]]:
     """Translate (source, target, text) jobs, one cached, pooled translator per direction.
 
@@ -1257,12 +1247,6 @@ def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engin
     waits on them, while this thread calls `meanwhile(known)` with the translations known so far (the cached
     ones, and each text whose target is its source's language): the result holds them all, alike. The result's
     order is the order without `meanwhile` (direction by direction, as before).
-
-    `later` (with `meanwhile`): the jobs of a later step (`cited_review_jobs`: the review pages of the stories
-    summarised in this run), asked for once the engines have started, and put in the cache only: their texts not
-    cached are translated after this call's, in batches of their own (the first of each direction started with
-    this call's first, so that the engines work on them while `meanwhile` runs); a batch that fails is left to the
-    later step, which asks again.
     """
     from .translate import NoRoute
 
@@ -1289,16 +1273,11 @@ def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engin
         english, todo = step.cached(translator, texts, progress)
         known.update(((source, target, t), e) for t, e in english.items())
         found.append((source, target, texts, None, (pooled, translator, english, todo)))
-    afterwards: list[tuple[PooledTranslator, CachedTranslator, list[str]]] = []  # `later`'s, by direction
     if meanwhile is not None:
         with ThreadPoolExecutor(1, thread_name_prefix="translate") as ahead:
             for *_, work in found:
                 if work is not None and work[3]:
                     work[0].start(work[3][:TRANSLATE_BATCH], ahead)
-            if later is not None:
-                afterwards = _later_jobs(later(), session, engine, tctx, cache, settings, dict.fromkeys(jobs))
-                for pooled, _, todo in afterwards:
-                    pooled.start(todo[:TRANSLATE_BATCH], ahead)
             meanwhile(known)
         # (the engine calls started have ended here: those that follow are made one at a time, from this thread)
     del known
@@ -1312,36 +1291,7 @@ def translate_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engin
         untranslated.update(((source, target, t), r) for t, r in failed.items())
         stats.translate_calls += translator.calls
         stats.translated_texts += translator.texts_translated
-    for _, translator, todo in afterwards:
-        step.translate_new(translator, {}, todo)  # (what fails is asked for again by the later step)
-        stats.translate_calls += translator.calls
-        stats.translated_texts += translator.texts_translated
     return translated, untranslated
-
-
-def _later_jobs(jobs: Sequence[tuple[str, str, str]], session: Session, engine: Translator, tctx: TranslateContext,
-                cache: Cache, settings: Settings, asked: Mapping[tuple[str, str, str], None]
-                ) -> list[tuple[PooledTranslator, CachedTranslator, list[str]]]:
-    """`translate_jobs`'s `later`: per direction with a route, its pooled and cached translators and the texts of
-    `jobs` that neither the cache nor `asked` (the call's own jobs) holds."""
-    from .translate import NoRoute
-
-    directions: dict[tuple[str, str], list[str]] = {}
-    for source, target, text in jobs:
-        if source != target and (source, target, text) not in asked:
-            directions.setdefault((source, target), []).append(text)
-    out = []
-    for (source, target), texts in sorted(directions.items()):
-        try:
-            direct, identity = _direction(source, target, engine, tctx, settings)
-        except NoRoute:
-            continue
-        pooled = PooledTranslator(session, direct.engine, source, target)
-        translator = CachedTranslator(pooled, cache, identity)
-        todo = TranslateStep.cached(translator, texts)[1]
-        if todo:
-            out.append((pooled, translator, todo))
-    return out
 
 
 class StoryIdsStep:
@@ -1443,9 +1393,8 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
     summarizer = make_summarizer(settings.summarize, threads=settings.translate.threads,
                                  device=settings.translate.device)
     by_doc = groups_by_document(dedup_result, index)
-    summarised_now: list[int] = []  # the stories summarised now (their briefs, and so their review pages, are new)
     texts = summarize_stories(stories, index, dedup_result, settings, cache, executor, summarizer, hooks, stats,
-                              by_doc, summarised_now)
+                              by_doc)
     gc.freeze()  # the summaries (80,000 citations at 10,000 articles), read until the briefs are made: see run_flow
 
     # translate: every text of every story, in batches across stories, per direction
@@ -1488,25 +1437,10 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                     if all(j in known for j in text.jobs()):
                         made[i] = brief_of(i, known, {})
 
-        from .render.review import ReviewLookups, cited_review_jobs
-
-        review_lookups = ReviewLookups(index, dedup_result)  # (built on first use: by `review_ahead`, or the review)
-
-        def review_ahead() -> list[tuple[str, str, str]]:
-            """The sentences the review pages of the stories summarised now will ask for (the pages of a +1% run's
-            changed stories), made while the engine translates the briefs' texts and translated after them (into
-            the cache, where the review finds them), while the briefs are made: only when the cache is on, and for
-            a run that summarises few of its stories (`REVIEW_AHEAD_SHARE`)."""
-            if not settings.cache.enabled or not summarised_now or len(summarised_now) > REVIEW_AHEAD_SHARE * len(texts):
-                return []
-            return cited_review_jobs([dict.fromkeys(c.sid for item in (*texts[i].summary.sentences, *texts[i].quotes)
-                                                    for c in item.citations) for i in summarised_now],
-                                     index, dedup_result, settings.output.review_english, review_lookups)
-
         log.info("translate: %d distinct texts for %d stories", len(jobs), len(texts))
         with hooks.stage(TranslateStep.name), hooks.bar("translate", len(jobs), "text") as bar:
             translated, untranslated = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, bar.update,
-                                                      meanwhile=early_briefs, later=review_ahead)
+                                                      meanwhile=early_briefs)
 
         # briefs, in the stories' order (those made above as they are), timed once for all stories (a stage's clock
         # reads the workers' CPU at each start and end), and with the cyclic collector off: the briefs hold no
@@ -1567,7 +1501,7 @@ def _run_flow(corpus: Path, settings: Settings, *, cache: Cache, executor: Execu
                     digests=digests if settings.cache.enabled else (),
                     # pages unchanged since the previous run are linked, unless nothing is to be reused
                     previous_run=previous_run if settings.cache.enabled else None, pages_map=session.map,
-                    background=True, group_keys=line_keys, shared=review_lookups)
+                    background=True, group_keys=line_keys)
 
             with hooks.stage(render_step.name):
                 render_step.write_briefs(run_dir, briefs, run_id, settings, previous_run, cache, digests)

@@ -181,23 +181,6 @@ def test_a_story_summary_key_leaves_out_only_what_the_summary_never_reads(tmp_pa
     assert story_input(story, None, index, more) == story_input(story, None, index, by_doc)
 
 
-def test_summarize_stories_says_which_stories_it_summarised(tmp_path):
-    """`made`: the positions of the stories summarised now (every one with an empty cache, none when the cache
-    holds them all)."""
-    from pipeline.cache import Cache
-    from pipeline.executors.local import LocalExecutor
-    from pipeline.flow import FlowStats, NoHooks, corpus_steps, summarize_stories
-
-    settings, documents, index, stories, by_doc, ctx = _two_stories_sharing_a_sentence(tmp_path)
-    dedup_result, _, _ = corpus_steps(documents, settings, Cache(tmp_path / "c.sqlite"), NoHooks())
-    cache = Cache(tmp_path / "summaries.sqlite")
-    for expected in ([0, 1], []):
-        made: list[int] = []
-        texts = summarize_stories(stories, index, dedup_result, settings, cache, LocalExecutor(1), ctx.summarizer,
-                                  NoHooks(), FlowStats(), by_doc, made)
-        assert len(texts) == 2 and made == expected
-
-
 def test_a_summary_key_names_the_code_that_makes_and_caches_summaries():
     """Editing the worker function, what a story's input holds or how summaries are cached (all in
     pipeline.flow) makes every summary again: the step's code fingerprint covers their module."""

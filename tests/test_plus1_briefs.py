@@ -2,8 +2,6 @@
 
 - briefs of the stories whose texts are all translated already are made while the engine translates the others
   (`translate_jobs(meanwhile=...)`): the run's files are those of a run that makes every brief after translating;
-- the review pages' sentences of the stories summarised in the run are translated with the briefs' texts
-  (`translate_jobs(later=...)`): the review asks the engine for none of them, and the files are the same;
 - `_member_in` takes the least member in a language instead of sorting every member of the group;
 - `groups_by_document` lists each group under its documents as the loop over members did.
 """
@@ -98,14 +96,14 @@ class _Upper:
         return [t.upper() for t in texts]
 
 
-def _translate(tmp_path: Path, name: str, jobs, meanwhile=None, engine: _Upper | None = None, later=None):
+def _translate(tmp_path: Path, name: str, jobs, meanwhile=None, engine: _Upper | None = None):
     settings = Settings()
     engine = engine or _Upper()
     cache = Cache(tmp_path / name)
     tctx = TranslateContext(settings.translate, prebuilt=engine, hashes=cache)
     stats = FlowStats()
     with LocalExecutor(1).session(tctx) as session:
-        result = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, meanwhile=meanwhile, later=later)
+        result = translate_jobs(jobs, session, engine, tctx, cache, settings, stats, meanwhile=meanwhile)
     cache.close()
     return result, stats, engine
 
@@ -139,88 +137,6 @@ def test_translate_jobs_gives_what_it_knows_first_and_translates_the_rest_meanwh
     assert engine.threads[1] == threading.current_thread().name
     assert (early_stats.translate_calls, early_stats.translated_texts) == \
         (plain_stats.translate_calls, plain_stats.translated_texts) == (2, 6)
-
-
-def test_a_later_steps_texts_are_translated_after_the_calls_own_into_the_cache_only(tmp_path):
-    """`later`'s texts that neither the cache nor the call's own jobs hold are translated after the call's own (the
-    first batch of each while `meanwhile` runs), into the cache: not in the result, which is the result without
-    `later`; a later call finds them all in the cache."""
-    texts = [f"phrase {i}." for i in range(8)]
-    _translate(tmp_path, "cache.sqlite", [("fr", "en", texts[7])])  # cached before
-    shutil.copy(tmp_path / "cache.sqlite", tmp_path / "plain.sqlite")
-    jobs = [("fr", "en", t) for t in texts[:4]]
-    later_jobs = [("fr", "en", t) for t in texts[2:]] + [("fr", "fr", "titre")]
-    plain, _, _ = _translate(tmp_path, "plain.sqlite", jobs, lambda known: None)
-
-    engine = _Upper()
-    engine.go.clear()
-    asked: list[bool] = []
-
-    def meanwhile(known):
-        assert asked == [True]  # `later` asked for its jobs before `meanwhile` runs
-        assert engine.started.wait(10)
-        engine.go.set()
-
-    def later():
-        asked.append(True)
-        return later_jobs
-
-    result, stats, _ = _translate(tmp_path, "cache.sqlite", jobs, meanwhile, engine, later)
-    assert list(result[0].items()) == list(plain[0].items()) and result[1] == plain[1] == {}
-    assert engine.calls == [texts[:4], texts[4:7]]  # its own texts first; then later's not cached, not its own
-    assert engine.threads == [engine.threads[0]] * 2 and engine.threads[0] != threading.current_thread().name
-    assert (stats.translate_calls, stats.translated_texts) == (2, 7)
-    again = _Upper()
-    assert _translate(tmp_path, "cache.sqlite", later_jobs[:-1], engine=again)[0][0] == \
-        {j: j[2].upper() for j in later_jobs[:-1]}
-    assert again.calls == []
-    called: list[bool] = []  # without `meanwhile`, `later` is not asked for
-    _translate(tmp_path, "plain.sqlite", jobs, later=lambda: called.append(True) or later_jobs)
-    assert called == []
-
-
-HARBOUR = """Le port de Marseille inaugure un nouveau terminal
-
-Le port de Marseille a inauguré lundi un nouveau terminal pour les navires de croisière. Les travaux ont duré trois ans. Le chantier a coûté 90 millions d'euros. La région en a financé le tiers.
-
-Le terminal peut accueillir quatre paquebots à la fois selon la direction du port. Les quais ont été allongés de 400 mètres. Des bornes électriques alimenteront les navires à quai. Les riverains se plaignaient des fumées depuis des années.
-
-Les syndicats de dockers saluent un projet qui crée deux cents emplois. Les associations de riverains restent prudentes. Elles demandent un suivi de la qualité de l'air. La mairie promet des mesures publiques chaque mois.
-"""
-
-
-def test_a_plus1_runs_review_asks_the_engine_for_nothing_its_briefs_texts_did_not_bring(corpus, tmp_path, fake_engine,  # noqa: F811
-                                                                                       monkeypatch):
-    """A run that summarises few of its stories translates their review pages' sentences with the briefs' texts:
-    its review finds them in the cache, and its files are those of a run that translates them in its review
-    (review_english: all, so that the pages show sentences the briefs do not)."""
-    settings = Settings()
-    settings = settings.model_copy(update={"output": settings.output.model_copy(update={"review_english": "all"})})
-    out = tmp_path / "out"
-    assert run_in_process(corpus, out, settings).exit_code == 0
-    # a new article: a story of its own, whose cited paragraphs hold sentences its summary does not take
-    (corpus / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
-    shutil.copytree(out, tmp_path / "after", symlinks=True)
-
-    real_jobs = flow.translate_jobs
-    review_texts: list[int] = []  # texts the engine translated for the review (its call has no `meanwhile`)
-
-    def jobs(*args, meanwhile=None, **kwargs):
-        before = len(fake_engine.texts)
-        try:
-            return real_jobs(*args, meanwhile=meanwhile, **kwargs)
-        finally:
-            if meanwhile is None:
-                review_texts.append(len(fake_engine.texts) - before)
-
-    monkeypatch.setattr(flow, "translate_jobs", jobs)
-    monkeypatch.setattr(flow, "REVIEW_AHEAD_SHARE", 1.0)
-    assert run_in_process(corpus, out, settings).exit_code == 0
-    assert review_texts == [0]
-    monkeypatch.setattr(flow, "REVIEW_AHEAD_SHARE", 0.0)  # the same run, the review translating its own
-    assert run_in_process(corpus, tmp_path / "after", settings).exit_code == 0
-    assert review_texts[-1] > 0
-    assert _files((out / "latest").resolve()) == _files((tmp_path / "after" / "latest").resolve())
 
 
 # --- choose_languages, groups_by_document ----------------------------------------------------------------------------

@@ -627,20 +627,3 @@ def test_page_parts_written_in_python_are_what_the_template_wrote(site, request)
             loops[3].render(items=items, numbers=data["numbers"])
         checked += len(data["evidence"]) + len(data["blocks"])
     assert checked
-
-
-def test_cited_review_jobs_are_the_review_jobs_of_pages_citing_those_sentences(sample_site):
-    """`cited_review_jobs` (from the sentences a story's pages cite, before its brief is made) asks for what
-    `review_jobs` asks for the pages; sharing a `ReviewLookups` with the review changes nothing."""
-    from pipeline.render import citation_numbers
-    from pipeline.render.review import ReviewLookups, cited_review_jobs, review_jobs
-
-    built, _english, _paths = sample_site
-    for english in ("all", "cited"):
-        expected = review_jobs(built.briefs, built.index, built.dedup, english)
-        assert expected
-        cited = [list(citation_numbers(b)) for b in built.briefs]
-        assert cited_review_jobs(cited, built.index, built.dedup, english) == expected
-        shared = ReviewLookups(built.index, built.dedup)
-        assert cited_review_jobs(cited, built.index, built.dedup, english, shared) == expected
-        assert cited_review_jobs(cited, built.index, built.dedup, english, shared) == expected

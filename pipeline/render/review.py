@@ -289,15 +289,10 @@ _Plan = tuple[dict[str, None], set[str]]  # what `_page_paragraphs` gives: a pag
 def _page_paragraphs(brief: Brief, index: CorpusIndex, lookups: _Lookups) -> _Plan:
     """The paragraphs one page shows (cited ones and their duplicates) in order of first use, each once,
     and the texts of the sentences it marks (the cited ones and their duplicates)."""
-    return _cited_paragraphs(citation_numbers(brief), index, lookups)
-
-
-def _cited_paragraphs(cited: Iterable[str], index: CorpusIndex, lookups: _Lookups) -> _Plan:
-    """`_page_paragraphs` of a page citing the sentences `cited` (ids, in order of first use)."""
     seen: dict[str, None] = {}
     marked: set[str] = set()
     keys: set[tuple[str | None, str | None]] = set()
-    for sid in cited:
+    for sid in citation_numbers(brief):
         seen.setdefault(index.sentences[sid].pid, None)
         marked.add(index.sentences[sid].text)
         found = lookups.block(sid, index)
@@ -350,37 +345,10 @@ def review_jobs(briefs: Sequence[Brief], index: CorpusIndex, dedup_result: Dedup
     if english not in ENGLISH_MODES:
         raise ValueError(f"review english mode {english!r}: one of {', '.join(ENGLISH_MODES)}")
     lookups = lookups or _Lookups.build(index, dedup_result)
-    return _plans_jobs([plans[i] if plans is not None else _page_paragraphs(brief, index, lookups)
-                        for i, brief in enumerate(briefs)], index, english, {} if cut is None else cut)
-
-
-def cited_review_jobs(cited: Sequence[Iterable[str]], index: CorpusIndex, dedup_result: DedupResult,
-                      english: str = "all", shared: "ReviewLookups | None" = None) -> list[tuple[str, str, str]]:
-    """`review_jobs` of pages citing the sentences `cited` (each page's sentence ids, in order of first use): what
-    a run's review asks to translate for those pages if it renders them, known before their briefs are made
-    (a run translates them with its briefs' texts: `pipeline.flow`). `shared`: see `ReviewLookups`."""
-    if english not in ENGLISH_MODES:
-        raise ValueError(f"review english mode {english!r}: one of {', '.join(ENGLISH_MODES)}")
-    shared = shared or ReviewLookups(index, dedup_result)
-    return _plans_jobs([_cited_paragraphs(sids, index, shared.lookups) for sids in cited], index, english,
-                       shared.cut)
-
-
-class ReviewLookups:
-    """What the review pages read of the corpus and its duplicate groups, worked out once a run for the steps that
-    read it (`cited_review_jobs` before the briefs are made, then `start_review_site`): the look-up tables (built
-    on first use), each block of duplicates, each paragraph's units."""
-
-    def __init__(self, index: CorpusIndex, dedup_result: DedupResult) -> None:
-        self.lookups: Any = _LazyLookups(index, dedup_result)
-        self.cut: dict[str, list[str]] = {}  # `_unit_texts` of each paragraph shown, cut once
-
-
-def _plans_jobs(plans: Sequence[_Plan], index: CorpusIndex, english: str, cut: dict[str, list[str]]
-                ) -> list[tuple[str, str, str]]:
-    """`review_jobs` of the pages whose `_page_paragraphs` are `plans`."""
     jobs: dict[tuple[str, str, str], None] = {}
-    for shown, marked in plans:
+    cut = {} if cut is None else cut
+    for i, brief in enumerate(briefs):
+        shown, marked = plans[i] if plans is not None else _page_paragraphs(brief, index, lookups)
         for pid in shown:
             p = index.paragraphs[pid]
             units = _unit_texts(p, cut)
@@ -756,8 +724,7 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
                       direction_key: Callable[[str, str], str], cache: "Cache", english: str = "all",
                       documents_key: str = "", digests: Sequence[str] = (), previous_run: Path | None = None,
                       pages_map: PagesMap = _in_process, background: bool = False,
-                      group_keys: Mapping[str, bytes] | None = None, shared: ReviewLookups | None = None,
-                      ) -> Callable[[], list[Path]]:
+                      group_keys: Mapping[str, bytes] | None = None) -> Callable[[], list[Path]]:
     """`build_review_site` in two parts: this one works out the pages' keys, links and takes from the cache the
     pages it can and translates what the others need; the pages to render are rendered through `pages_map`, with
     `background` on a thread of their own (which mostly waits on the workers: the caller goes on meanwhile, with
@@ -765,9 +732,8 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     them in the cache (from the caller's thread: the cache is used from one thread only), writes `KEYS_FILE` and
     returns the site's paths. A caller that fails before `finish()` leaves the thread: it is a daemon, which
     waits on workers that the failure stops (a pool whose workers are killed, by Ctrl-C say, never answers:
-    waiting for it there would never end). `shared`: see `ReviewLookups` (made here without it)."""
-    shared = shared or ReviewLookups(index, dedup_result)
-    lookups = shared.lookups
+    waiting for it there would never end)."""
+    lookups = _LazyLookups(index, dedup_result)
     directions: dict[tuple[str, str], str] = {}  # an engine's identity is long: hashed once per direction
 
     def direction(lang: str, target: str) -> str:
@@ -778,7 +744,6 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     with collector_paused():  # (the blocks of every page, and no reference cycle: see cache.collector_paused)
         keys = _known_keys(briefs, digests, index, lookups, direction, english, documents_key, group_keys)
     site = _Site(Path(run_dir), briefs, index, lookups, english, keys, cache, pages_map)
-    site.cut = shared.cut
     site.write_index(run_id)
     linked = site.link_unchanged(previous_run)
     site.from_cache(i for i in range(len(briefs)) if i not in linked)
