@@ -773,7 +773,11 @@ class RenderStep:
         they still name the run that wrote them (`updated_in`) and what changed in that run. The others are written
         with this run's id and what changed since the previous run (`pipeline.changes`).
 
-        What depends on the brief alone comes from the cache when the brief is unchanged
+        A brief whose files in the previous run still have the identity (inode, size, modification time) the cache
+        keeps for them (`pipeline.render.FILES_KIND`: recorded by the run that wrote or linked them, for the brief's
+        digest and this code) is linked without reading them (`_link_as_left`): at 10,000 articles, a +1% run reads
+        about 85 MB of briefs less. Otherwise, what depends on the brief alone comes from the cache when the brief is
+        unchanged
         (`pipeline.render.brief_bodies`, under the brief's `digests`: `pipeline.render.brief_digest`), in batches
         (one cache read and write each); a brief unchanged since the previous run takes its bodies from that run's
         files (checked against the lengths and SHA-256 the cache keeps; their run keys against what this code writes:
@@ -782,8 +786,8 @@ class RenderStep:
         is parsed only when its text differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for
         a brief not cached or changed."""
         from .changes import brief_changes, link_file
-        from .render import (FROM_PREVIOUS, PreviousFiles, body_sums, brief_bodies, brief_files, brief_to_dict,
-                             previous_bodies)
+        from .render import (FILES_KIND, FROM_PREVIOUS, PreviousFiles, body_keys, body_sums, brief_bodies,
+                             brief_files, brief_to_dict, file_ids, previous_bodies)
 
         formats = settings.output.formats
         try:  # the linked files must have the owner and permissions of this run's (index.md is written first)
@@ -792,7 +796,14 @@ class RenderStep:
             like = None
         with collector_paused():  # (dicts of every brief, and no reference cycle: see cache.collector_paused)
             for start in range(0, len(briefs), RENDER_BATCH):
-                batch = briefs[start:start + RENDER_BATCH]
+                batch, batch_digests = briefs[start:start + RENDER_BATCH], digests[start:start + RENDER_BATCH]
+                keys = body_keys(batch_digests, formats)
+                # a brief whose files in the previous run are those a run left for it (their identity in the
+                # cache): linked as they are, neither read nor made
+                known = cache.get_many(FILES_KIND, keys) if like is not None and "json" in formats else {}
+                rest = [i for i, (brief, key) in enumerate(zip(batch, keys))
+                        if not self._link_as_left(run_dir, previous_run, brief.story_id, formats, known.get(key),
+                                                  like)]
                 datas: dict[int, dict[str, Any]] = {}  # made once, and only for the briefs that need it
 
                 def data_of(i: int) -> dict[str, Any]:
@@ -800,9 +811,11 @@ class RenderStep:
                         datas[i] = brief_to_dict(batch[i], run_id)
                     return datas[i]
 
-                bodies = brief_bodies(batch, digests[start:start + RENDER_BATCH], formats, cache, data_of,
-                                      previous_run)
-                for i, (brief, body) in enumerate(zip(batch, bodies)):
+                bodies = brief_bodies([batch[i] for i in rest], [batch_digests[i] for i in rest], formats, cache,
+                                      lambda n: data_of(rest[n]), previous_run)
+                left: list[tuple[str, Any]] = []  # the identity of the files written or linked below
+                for i, body in zip(rest, bodies):
+                    brief = batch[i]
                     kept: PreviousFiles | None = body.get(FROM_PREVIOUS)
                     if kept is None and previous_run is not None:  # (its lengths and hashes not in the cache)
                         found = previous_bodies(previous_run, brief.story_id, formats,
@@ -812,11 +825,37 @@ class RenderStep:
                         for rel, data in kept.files.items():
                             if like is None or not link_file(f"{previous_run}/{rel}", f"{run_dir}/{rel}", like):
                                 write_bytes(run_dir, rel, data)
-                        continue
-                    change = (brief_changes(previous_run, brief.story_id, lambda i=i: data_of(i), body.get("json"))
-                              if previous_run is not None else None)
-                    for rel, content in brief_files([brief], run_id, formats, [change], [body])[0].items():
-                        write_bytes(run_dir, rel, content if isinstance(content, bytes) else content.encode("utf-8"))
+                    else:
+                        change = (brief_changes(previous_run, brief.story_id, lambda i=i: data_of(i), body.get("json"))
+                                  if previous_run is not None else None)
+                        for rel, content in brief_files([brief], run_id, formats, [change], [body])[0].items():
+                            write_bytes(run_dir, rel,
+                                        content if isinstance(content, bytes) else content.encode("utf-8"))
+                    ids = file_ids(run_dir, brief.story_id, formats) if formats else None
+                    if ids is not None:
+                        left.append((keys[i], ids))
+                if left:
+                    cache.put_many(FILES_KIND, left)
+
+    @staticmethod
+    def _link_as_left(run_dir: Path, previous_run: Path | None, story_id: str, formats: Sequence[str], ids: Any,
+                      like: os.stat_result) -> bool:
+        """Link a brief's files from `previous_run` when they have the identity `ids` (`pipeline.render.file_ids`:
+        inode, size and modification time, as a run left them after writing or linking them for this brief and
+        this code): they are those files, unchanged, so neither read nor checked again. A file that cannot be
+        linked (another owner or permissions) is copied. False, and nothing linked, when one of them has another
+        identity (edited, replaced, or written for another brief)."""
+        from .changes import link_file
+        from .render import file_ids
+
+        if previous_run is None or not isinstance(ids, dict) or file_ids(previous_run, story_id, formats) != ids:
+            return False
+        for f in formats:
+            rel = f"briefs/{story_id}.{f}"
+            if not link_file(f"{previous_run}/{rel}", f"{run_dir}/{rel}", like):
+                with open(f"{previous_run}/{rel}", "rb") as file:
+                    write_bytes(run_dir, rel, file.read())
+        return True
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
                   unsummarised: Sequence[dict[str, Any]] = ()) -> None:

@@ -60,10 +60,10 @@ def test_warm_rerun_writes_what_a_cold_render_writes(tmp_path):
     warm = _run(corpus, warm_out, tmp_path / "warm.sqlite")
     cold = _run(corpus, cold_out, tmp_path / "cold-1.sqlite")
     assert warm["briefs"] > 1
-    # ... the briefs' bodies not even looked up: taken from the previous run's files, which hold them (checked
-    # against the lengths and hashes kept under the briefs' hashes)
-    assert "brief_files" not in warm["cache"]
-    assert warm["cache"]["brief_files_sums"]["hits"] == warm["briefs"]
+    # ... the briefs' bodies not even looked up, nor the previous run's files read: those files still have the
+    # identity (inode, size, modification time) the run that wrote them left in the cache
+    assert "brief_files" not in warm["cache"] and "brief_files_sums" not in warm["cache"]
+    assert warm["cache"]["brief_files_ids"]["hits"] == warm["briefs"]
     for kind in ("brief_files", "review"):
         assert cold["cache"][kind]["hits"] == 0, kind
     # the review pages are not even read from the cache: they are links to the previous run's files
@@ -85,10 +85,34 @@ def test_warm_rerun_writes_what_a_cold_render_writes(tmp_path):
                                     1), encoding="utf-8")
     warm = _run(corpus, warm_out, tmp_path / "warm.sqlite")
     cold = _run(corpus, cold_out, tmp_path / "cold-2.sqlite")
-    assert warm["cache"]["brief_files"]["misses"] >= 1 and warm["cache"]["brief_files_sums"]["hits"] >= 1
+    assert warm["cache"]["brief_files"]["misses"] >= 1 and warm["cache"]["brief_files_ids"]["hits"] >= 1
     _same(warm["dir"], cold["dir"], warm_out, cold_out)
     changed = [p for p in (warm["dir"] / "briefs").glob("*.md")
                if f"## Changes in run {warm['dir'].name}, since " in p.read_text(encoding="utf-8")]
     assert changed, "the changed article's story says what changed"
     assert all(p.stat().st_nlink == 1 for p in changed)
     assert len(changed) < warm["briefs"], "the unchanged stories' briefs are still those of the first run"
+
+
+def test_a_previous_brief_edited_in_place_is_not_linked(tmp_path):
+    """A brief file of the previous run edited in place (same inode, same size) no longer has the identity the
+    cache keeps for it: it is checked again, found different, and this run writes the brief as a run with an empty
+    cache does; the edited file is left as it is."""
+    corpus = write_mixed_corpus(tmp_path / "corpus")
+    warm_out, cold_out = tmp_path / "warm", tmp_path / "cold"
+    _run(corpus, warm_out, tmp_path / "warm.sqlite")
+    edited = sorted((warm_out / "latest" / "briefs").glob("*.md"))[0].resolve()  # (in the first run)
+    text = edited.read_bytes()
+    assert b"." in text
+    edited.write_bytes(text.replace(b".", b"!", 1))  # (in place: the same inode and size)
+    shutil.copytree(warm_out, cold_out, symlinks=True)
+    (cold_out / "cache.sqlite").unlink(missing_ok=True)
+
+    warm = _run(corpus, warm_out, tmp_path / "warm.sqlite")
+    cold = _run(corpus, cold_out, tmp_path / "cold.sqlite")
+    again = warm["dir"] / "briefs" / edited.name
+    others = [p for p in (warm["dir"] / "briefs").glob("*.md") if p.name != edited.name]
+    assert others and all(p.stat().st_nlink == 2 for p in others)  # linked: the first run's and this run's
+    assert again.stat().st_nlink == 1 and f"written in run `{warm['dir'].name}`" in again.read_text(encoding="utf-8")
+    assert edited.read_bytes() == text.replace(b".", b"!", 1)
+    _same(warm["dir"], cold["dir"], warm_out, cold_out)

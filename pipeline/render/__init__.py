@@ -20,6 +20,7 @@ import json
 import marshal
 import os
 import re
+import stat
 import typing
 import zlib
 from dataclasses import dataclass, fields
@@ -515,6 +516,10 @@ class PreviousFiles:
 
 
 SUMS_KIND = "brief_files_sums"  # cache kind: each body's length and SHA-256, under its `brief_bodies` key
+# cache kind: the identity (`file_ids`) of a brief's files, under its `brief_bodies` key, as a run left them after
+# writing or linking them: a previous run's files with that identity are those files, unchanged (the brief's files
+# in the run that wrote them, for this code: `pipeline.flow.RenderStep.write_briefs` links them as they are)
+FILES_KIND = "brief_files_ids"
 FROM_PREVIOUS = "from_previous_run"  # in a `brief_bodies` entry: its `PreviousFiles`, when they hold its bodies
 
 
@@ -532,14 +537,8 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
     (`previous_bodies`): neither looked up in the cache nor decoded; its entry's `FROM_PREVIOUS` holds those
     files (`PreviousFiles`: the brief did not change since that run).
     """
-    fixed = hashlib.sha256(_code_key().encode())
-    fixed.update(repr(sorted(formats)).encode())
-    keys = []
-    for d in digests:
-        h = fixed.copy()
-        h.update(d.encode())
-        keys.append(h.hexdigest())
-    sums = cache.get_many(SUMS_KIND, keys) if cache is not None and formats else {}
+    keys = body_keys(digests, formats)
+    sums = cache.get_many(SUMS_KIND, keys) if cache is not None and formats and keys else {}
     reused: dict[int, dict[str, Any]] = {}
     if previous_run is not None:
         for i, (brief, key) in enumerate(zip(briefs, keys)):
@@ -574,6 +573,35 @@ def brief_bodies(briefs: Sequence[Brief], digests: Sequence[str], formats: Seque
         cache.put_many(CACHE_KIND, new)
     if cache is not None and new_sums:
         cache.put_many(SUMS_KIND, new_sums)
+    return out
+
+
+def body_keys(digests: Sequence[str], formats: Sequence[str]) -> list[str]:
+    """The key of each brief's bodies (`brief_bodies`), of its files' lengths and hashes (`SUMS_KIND`) and of their
+    identity in the run that wrote them (`FILES_KIND`): a hash of the brief's digest, of the formats and of this
+    code."""
+    fixed = hashlib.sha256(_code_key().encode())
+    fixed.update(repr(sorted(formats)).encode())
+    keys = []
+    for d in digests:
+        h = fixed.copy()
+        h.update(d.encode())
+        keys.append(h.hexdigest())
+    return keys
+
+
+def file_ids(run_dir: Path, story_id: str, formats: Sequence[str]) -> dict[str, list[int]] | None:
+    """The identity of a brief's files in `run_dir` (format -> inode, size, modification time in ns), as
+    `FILES_KIND` keeps it; None when one of them cannot be read (`os.lstat`) or is not a regular file."""
+    out: dict[str, list[int]] = {}
+    for f in formats:
+        try:
+            st = os.lstat(f"{run_dir}/briefs/{story_id}.{f}")
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        out[f] = [st.st_ino, st.st_size, st.st_mtime_ns]
     return out
 
 
