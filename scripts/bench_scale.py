@@ -315,7 +315,9 @@ def main() -> int:
     ap.add_argument("--cold-only", action="store_true", help="skip the warm and +1%% runs")
     ap.add_argument("--plus1-again", action="store_true",
                     help="keep each size's corpus and run folder from an earlier run of this script (a copy of "
-                         "it: they change), add the next 1%% of articles and make only the +1%% run")
+                         "it: they change), add the next 1%% of articles and make only the +1%% run (in a copy made "
+                         "with cp -a, every file has a new inode: the first such run checks the previous run's "
+                         "brief files again, as a run after a restored backup does; time the second)")
     args = ap.parse_args()
 
     source = args.data / "orangesum-valid.jsonl"
