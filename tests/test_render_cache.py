@@ -116,3 +116,22 @@ def test_a_previous_brief_edited_in_place_is_not_linked(tmp_path):
     assert again.stat().st_nlink == 1 and f"written in run `{warm['dir'].name}`" in again.read_text(encoding="utf-8")
     assert edited.read_bytes() == text.replace(b".", b"!", 1)
     _same(warm["dir"], cold["dir"], warm_out, cold_out)
+
+
+def test_a_copied_output_folder_is_checked_again_and_still_linked(tmp_path):
+    """A copy of the output folder (a restored backup: every file has a new inode) with the same cache: the
+    identities the cache keeps no longer match, so the previous run's brief files are read and checked against
+    the brief (their lengths and hashes), found the same, and linked; then their new identities are kept."""
+    corpus = write_mixed_corpus(tmp_path / "corpus")
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    _run(corpus, first, tmp_path / "cache.sqlite")
+    shutil.copytree(first, copy, symlinks=True)
+
+    again = _run(corpus, copy, tmp_path / "cache.sqlite")
+    assert again["cache"]["brief_files_ids"]["hits"] == again["briefs"]  # (found, but of the first folder's files)
+    assert again["cache"]["brief_files_sums"]["hits"] == again["briefs"]  # so each brief was checked again
+    assert all(p.stat().st_nlink == 2 for p in (again["dir"] / "briefs").iterdir())  # and linked
+
+    third = _run(corpus, copy, tmp_path / "cache.sqlite")
+    assert "brief_files_sums" not in third["cache"]  # the copy's identities are kept now: nothing read again
+    assert all(p.stat().st_nlink == 3 for p in (third["dir"] / "briefs").iterdir())
