@@ -785,11 +785,12 @@ class RenderStep:
         checked against the brief's bodies: what a run writes does not depend on the cache. The previous run's brief
         is parsed only when its text differs (`pipeline.changes.brief_changes`); a brief's JSON form is made only for
         a brief not cached or changed."""
-        from .changes import brief_changes, link_file
+        from .changes import brief_changes
         from .render import (FILES_KIND, FROM_PREVIOUS, PreviousFiles, body_keys, body_sums, brief_bodies,
                              brief_files, brief_to_dict, file_ids, previous_bodies)
 
         formats = settings.output.formats
+        tracked = "json" in formats  # (only where JSON is written does a run link unchanged briefs: `PreviousFiles`)
         try:  # the linked files must have the owner and permissions of this run's (index.md is written first)
             like = os.stat(run_dir / "index.md") if previous_run is not None else None
         except OSError:
@@ -800,7 +801,7 @@ class RenderStep:
                 keys = body_keys(batch_digests, formats)
                 # a brief whose files in the previous run are those a run left for it (their identity in the
                 # cache): linked as they are, neither read nor made
-                known = cache.get_many(FILES_KIND, keys) if like is not None and "json" in formats else {}
+                known = cache.get_many(FILES_KIND, keys) if like is not None and tracked else {}
                 rest = [i for i, (brief, key) in enumerate(zip(batch, keys))
                         if not self._link_as_left(run_dir, previous_run, brief.story_id, formats, known.get(key),
                                                   like)]
@@ -823,15 +824,14 @@ class RenderStep:
                         kept = found[FROM_PREVIOUS] if found is not None else None
                     if kept is not None and kept.kept(brief):
                         for rel, data in kept.files.items():
-                            if like is None or not link_file(f"{previous_run}/{rel}", f"{run_dir}/{rel}", like):
-                                write_bytes(run_dir, rel, data)
+                            self._link_or_copy(previous_run, run_dir, rel, like, data)
                     else:
                         change = (brief_changes(previous_run, brief.story_id, lambda i=i: data_of(i), body.get("json"))
                                   if previous_run is not None else None)
                         for rel, content in brief_files([brief], run_id, formats, [change], [body])[0].items():
                             write_bytes(run_dir, rel,
                                         content if isinstance(content, bytes) else content.encode("utf-8"))
-                    ids = file_ids(run_dir, brief.story_id, formats) if formats else None
+                    ids = file_ids(run_dir, brief.story_id, formats) if tracked else None
                     if ids is not None:
                         left.append((keys[i], ids))
                 if left:
@@ -845,17 +845,26 @@ class RenderStep:
         this code): they are those files, unchanged, so neither read nor checked again. A file that cannot be
         linked (another owner or permissions) is copied. False, and nothing linked, when one of them has another
         identity (edited, replaced, or written for another brief)."""
-        from .changes import link_file
         from .render import file_ids
 
         if previous_run is None or not isinstance(ids, dict) or file_ids(previous_run, story_id, formats) != ids:
             return False
         for f in formats:
-            rel = f"briefs/{story_id}.{f}"
-            if not link_file(f"{previous_run}/{rel}", f"{run_dir}/{rel}", like):
-                with open(f"{previous_run}/{rel}", "rb") as file:
-                    write_bytes(run_dir, rel, file.read())
+            RenderStep._link_or_copy(previous_run, run_dir, f"briefs/{story_id}.{f}", like)
         return True
+
+    @staticmethod
+    def _link_or_copy(previous_run: Path | None, run_dir: Path, relative: str, like: os.stat_result | None,
+                      data: bytes | None = None) -> None:
+        """The previous run's file `relative` hard-linked into `run_dir` (`pipeline.changes.link_file`); written
+        where it cannot be (no `like`, another owner or permissions): `data`, or else that file's bytes."""
+        from .changes import link_file
+
+        if like is None or not link_file(f"{previous_run}/{relative}", f"{run_dir}/{relative}", like):
+            if data is None:
+                with open(f"{previous_run}/{relative}", "rb") as file:
+                    data = file.read()
+            write_bytes(run_dir, relative, data)
 
     def run_files(self, run_dir: Path, briefs: Sequence[Brief], run_id: str, ingested: IngestResult,
                   unsummarised: Sequence[dict[str, Any]] = ()) -> None:
