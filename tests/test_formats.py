@@ -280,10 +280,20 @@ def test_a_few_new_records_are_analysed_on_a_worker_of_their_own_while_this_proc
         assert os.getpid() != here, "lingua was loaded in the process that reads the corpus"
         return real(context)
 
+    contexts = []
+    background = LocalExecutor.background
+
+    def opened(executor, shared):
+        contexts.append(shared)
+        return background(executor, shared)
+
     monkeypatch.setattr(IngestContext, "langid", langid)
+    monkeypatch.setattr(LocalExecutor, "background", opened)
     monkeypatch.setattr("pipeline.ingest.INGEST_ROUND", 3)  # several rounds, one slice each
     got = ingest(copy, settings, store=store, executor=LocalExecutor(2))
     assert got == expected
+    # that worker forks nothing: lingua loads its models there with its own threads, at once
+    assert [c.preload for c in contexts] == [True]
     assert expected.skipped[-1].path.endswith("binary.txt")
     new = [d for d in got.documents if d.path.endswith(("aa-new.txt", "zz-new.md"))]
     assert len(new) == 2 and all(d in store.saved.values() for d in new)

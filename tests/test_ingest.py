@@ -102,6 +102,46 @@ def test_language_identification():
     assert langid.detect("Microsoft recherche des partenaires minoritaires") == "fr"
 
 
+_LANGUAGE_SAMPLES = [
+    "The author Yohann Poiron", "Microsoft recherche des partenaires minoritaires",
+    "Der Bundestag hat am Donnerstag ein neues Gesetz beschlossen.", "El gobierno anunció nuevas medidas económicas.",
+    "Il governo ha approvato il decreto ieri sera.", "O governo aprovou ontem o novo orçamento do Estado.",
+    "De regering heeft gisteren de begroting gepresenteerd.", "Paris", "ok", "Le Monde / AFP", "12 % en 2024",
+]
+
+
+def test_language_models_loaded_by_lingua_threads_give_the_same_answers():
+    """`preload` (lingua's models loaded at once by its own threads: the background worker's) answers as
+    lingua loading them on demand does. Run in a process of its own: preloading leaves lingua's threads there."""
+    import json
+    import subprocess
+    import sys
+
+    script = ("import json, sys; from pipeline.ingest import LanguageIdentifier as L; "
+              "texts = json.loads(sys.argv[1]); langs = json.loads(sys.argv[2]); "
+              "print(json.dumps([[L(langs, preload=p).detect(t) for t in texts] for p in (False, True)]))")
+    out = subprocess.run([sys.executable, "-c", script, json.dumps(_LANGUAGE_SAMPLES),
+                          json.dumps(IngestSettings().languages)], capture_output=True, text=True, check=True)
+    lazy, preloaded = json.loads(out.stdout)
+    assert preloaded == lazy
+    assert lazy[:7] == ["en", "fr", "de", "es", "it", "pt", "nl"]
+
+
+def test_the_process_that_forks_the_pool_loads_lingua_without_threads_of_its_own():
+    """Ingest loads lingua where the pool forks (`IngestContext.langid`) without lingua's threads: a forked
+    worker would inherit its thread pool without the threads. (In a fresh process: lingua's threads, once
+    started, stay for the process's life.)"""
+    import subprocess
+    import sys
+
+    script = ("import os; from pipeline.config import IngestSettings; from pipeline.ingest import IngestContext; "
+              "before = len(os.listdir('/proc/self/task')); context = IngestContext(IngestSettings()); "
+              "print(context.langid().detect('Le conseil municipal a voté le budget.'), "
+              "len(os.listdir('/proc/self/task')) - before)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["fr", "0"]
+
+
 def test_english_paragraph_gets_english(tmp_path):
     (tmp_path / "a.txt").write_text(
         "Microsoft serait en pourparlers pour racheter les activités de TikTok aux États-Unis, selon le journal.\n\n"
