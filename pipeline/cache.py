@@ -337,6 +337,35 @@ def _is_damage(exc: sqlite3.Error) -> bool:
     return (code & 0xFF) not in _NOT_DAMAGE
 
 
+_CREATE_TABLE = ("CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+                 "used REAL NOT NULL, PRIMARY KEY (kind, key))")
+
+
+def _without_rowid(db: sqlite3.Connection) -> bool:
+    """Whether the table `entries` has the layout of caches made before round 18 (WITHOUT ROWID)."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchone()
+    return row is not None and "WITHOUT ROWID" in " ".join(str(row[0]).upper().split())
+
+
+def _rebuild(db: sqlite3.Connection, path: Path) -> None:
+    """Empty a cache of the older layout (`_without_rowid`) and make its table again (then the caller's CREATE):
+    its entries were made by the code before round 18, whose ingest changed, and every later step's key includes
+    that code, so no run would read them again. The file's pages are given back (VACUUM)."""
+    try:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            if _without_rowid(db):  # (another process may have rebuilt it meanwhile)
+                db.execute("DROP TABLE entries")
+                db.execute(_CREATE_TABLE)
+        db.execute("VACUUM")
+    except sqlite3.Error as exc:  # (a read-only file: used as it is)
+        log.warning("cache %s: made by an older version in a slower layout, and could not be made again (%s); "
+                    "used as it is", path, exc)
+        return
+    log.warning("cache %s: made by an older version in a slower layout; emptied and made again (this run "
+                "computes what it held; later runs read it as before)", path)
+
+
 class Cache:
     """The SQLite store. Every write commits at once (a killed run keeps what it wrote).
 
@@ -382,10 +411,13 @@ class Cache:
                 columns = [row[1] for row in db.execute("PRAGMA table_info(entries)")]
                 if columns != _COLUMNS:
                     raise sqlite3.DatabaseError(f"table 'entries' has columns {columns}, not {_COLUMNS}")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
-                "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID"
-            )
+                if _without_rowid(db):
+                    _rebuild(db, self.path)
+            # A rowid table: the primary key's B-tree holds (kind, key) only, the values are in the table's own.
+            # (WITHOUT ROWID, as the cache was made before, keeps each whole row in that B-tree, and SQLite reads
+            # an overflowing row whole to compare a key with it: next to a 50 MB dedup entry, each look-up read it,
+            # 70 ms, and the 512 file hashes of an ingest round took 36 s.)
+            db.execute(_CREATE_TABLE)
             # `prune` (every run) finds the entries unused for long through this index: without it, it reads
             # every value (`used` comes after it in each row: 270 MB at 10,000 articles, 0.3 s for nothing)
             db.execute("CREATE INDEX IF NOT EXISTS entries_used ON entries (used)")

@@ -57,7 +57,7 @@ def test_prune_looks_up_old_entries_by_their_time_not_by_reading_every_value(tmp
     path = tmp_path / "c.sqlite"
     with sqlite3.connect(path) as db:  # as an older version made it
         db.execute("CREATE TABLE entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
-                   "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID")
+                   "used REAL NOT NULL, PRIMARY KEY (kind, key))")
         db.execute("INSERT INTO entries VALUES ('translate', 'old', '\"a\"', ?)", (time.time() - 20 * DAY,))
     cache = Cache(path, max_age_days=10)
     with sqlite3.connect(path) as db:
@@ -65,3 +65,29 @@ def test_prune_looks_up_old_entries_by_their_time_not_by_reading_every_value(tmp
     assert "entries_used" in plan
     assert cache.prune(10) == 1
     cache.close()
+
+
+def test_a_cache_of_the_older_layout_is_emptied_and_made_again_as_a_rowid_table(tmp_path, caplog):
+    """Caches made before round 18 kept each whole row in the primary key's B-tree (WITHOUT ROWID), where SQLite
+    reads an overflowing row whole to compare a key with it (a look-up next to a 50 MB dedup entry read it). Their
+    entries come from code whose keys no later run makes: the table is made again, empty, and the file shrinks."""
+    path = tmp_path / "c.sqlite"
+    with sqlite3.connect(path) as db:  # as an older version made it
+        db.execute("CREATE TABLE entries (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+                   "used REAL NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID")
+        db.execute("INSERT INTO entries VALUES ('dedup', 'big', ?, ?)", ("x" * 3_000_000, time.time()))
+    before = path.stat().st_size
+    with caplog.at_level("WARNING", logger="pipeline"):
+        cache = Cache(path)
+    assert "older version in a slower layout; emptied" in caplog.text
+    assert cache.get("dedup", "big") is None
+    cache.put("translate", "k", "v")
+    assert cache.get("translate", "k") == "v"
+    cache.close()
+    with sqlite3.connect(path) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
+    assert "WITHOUT ROWID" not in sql.upper()
+    assert path.stat().st_size < before / 10
+    caplog.clear()
+    Cache(path).close()  # opened again: nothing to do
+    assert "slower layout" not in caplog.text
