@@ -350,7 +350,7 @@ def _without_rowid(db: sqlite3.Connection) -> bool:
 def _rebuild(db: sqlite3.Connection, path: Path) -> None:
     """Empty a cache of the older layout (`_without_rowid`) and make its table again (then the caller's CREATE):
     its entries were made by the code before round 18, whose ingest changed, and every later step's key includes
-    that code, so no run would read them again. The file's pages are given back (VACUUM)."""
+    that code, so no run would read them again. The file's pages are given back (VACUUM, and the log truncated)."""
     try:
         with db:
             db.execute("BEGIN IMMEDIATE")
@@ -358,6 +358,7 @@ def _rebuild(db: sqlite3.Connection, path: Path) -> None:
                 db.execute("DROP TABLE entries")
                 db.execute(_CREATE_TABLE)
         db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # (VACUUM wrote the whole file into the log: 2 GB at 100k)
     except sqlite3.Error as exc:  # (a read-only file: used as it is)
         log.warning("cache %s: made by an older version in a slower layout, and could not be made again (%s); "
                     "used as it is", path, exc)
