@@ -1551,7 +1551,9 @@ class _Round:
         pending = [e for e in self.entries if not isinstance(e, SkippedInput)]
         keys = [(key, job.doc_id, job.path) for job, _, key in pending]
         found = store.load_many(keys) if store is not None else [None] * len(pending)
-        misses = [job for (job, _, _), hit in zip(pending, found) if hit is None]
+        # (a file not read, its Document not stored: read here, as every file is, not where it is analysed)
+        misses = [replace(job, extract=job.extract.read()) if isinstance(job.extract, _NotRead) else job
+                  for (job, _, _), hit in zip(pending, found) if hit is None]
         slices = [misses[i:i + INGEST_SLICE] for i in range(0, len(misses), INGEST_SLICE)]
         made = analysis.start(ingest_slice, slices)
         by_entry = iter(found)
@@ -1615,7 +1617,7 @@ def ingest(
     by its signature (`pipeline.file_hashes`): a file whose size, times and inode are those its hash was
     taken for is not read again, only looked up in the `store` by that hash (a warm run of 100,000
     articles read 214 MB of them: 0.7 s with the files in the page cache, 6.5 s with them on disk). It is
-    read, on a worker, only when the store has no Document for it.
+    read (here, as every file is) only when the store has no Document for it.
     `progress(done, total)` is called once before the first file (done = 0), then after each file.
     Raises ConfigError when a CSV or Parquet file has none of the configured text columns.
     """
@@ -1804,7 +1806,7 @@ class _KnownFiles:
         st, sig = self.stats[path]
         sha = self.found.get(sig)
         if sha is not None and stat.S_ISREG(st.st_mode) and st.st_size <= self.max_bytes:
-            return [_Record(None, None, sha, partial(_read_again, path, fmt, gz, self.settings, sha))]
+            return [_Record(None, None, sha, _NotRead(path, fmt, gz, self.settings, sha))]
         records = list(_READERS[fmt](path, gz, self.settings))
         if records and isinstance(records[0], _Record) and settled(st):
             self.new.append((sig, records[0].sha256))
@@ -1815,14 +1817,36 @@ class _KnownFiles:
         self.new = []
 
 
-def _read_again(path: Path, fmt: str, gz: bool, settings: IngestSettings, sha256: str) -> _Extracted:
-    """The extract of a file of one record that the run did not read (its hash was remembered: `_KnownFiles`)
-    and whose Document the store does not hold (other settings): read now, on the worker. InputError when
-    its bytes are no longer those of that hash (written while the run read the corpus)."""
-    record = next(iter(_READERS[fmt](path, gz, settings)))
-    if not isinstance(record, _Record) or record.sha256 != sha256:
-        raise InputError("the file changed while the run was reading the corpus; the next run reads its new version")
-    return record.extract()
+@dataclass(frozen=True)
+class _NotRead:
+    """The extract of a file of one record that the run did not read (its hash was remembered: `_KnownFiles`):
+    when the store has no Document for it (other settings), it is read where files are read (`read`, before
+    its analysis goes to a worker, which may be on another machine)."""
+
+    path: Path
+    fmt: str
+    gz: bool
+    settings: IngestSettings
+    sha256: str
+
+    def read(self) -> Callable[[], _Extracted]:
+        """The file's extract; one that raises InputError when it cannot be read, or when its bytes are no longer
+        those of the remembered hash (written while the run read the corpus)."""
+        try:
+            record = next(iter(_READERS[self.fmt](self.path, self.gz, self.settings)))
+        except InputError as exc:
+            return partial(_unreadable, str(exc))
+        if not isinstance(record, _Record) or record.sha256 != self.sha256:
+            return partial(_unreadable, "the file changed while the run was reading the corpus; the next run reads "
+                                        "its new version")
+        return record.extract
+
+    def __call__(self) -> _Extracted:
+        return self.read()()
+
+
+def _unreadable(reason: str) -> _Extracted:
+    raise InputError(reason)
 
 
 # Formats whose reader reads the whole file first (`_read_whole`): one document per file, whose sha256 is

@@ -14,6 +14,7 @@ import pipeline.file_hashes as file_hashes
 import pipeline.ingest as ingest_mod
 from pipeline.cache import Cache, IngestCache, collector_paused
 from pipeline.config import IngestSettings
+from pipeline.executors.local import LocalExecutor
 from pipeline.ingest import CORPUS_FILE_HASHES, ingest
 
 from conftest import CORPUS
@@ -51,10 +52,11 @@ def settled_now(monkeypatch) -> None:
     monkeypatch.setattr(file_hashes, "RACY_NS", 0)
 
 
-def _run(corpus: Path, cache_path: Path, settings: dict | None = None) -> tuple[ingest_mod.IngestResult, Cache]:
+def _run(corpus: Path, cache_path: Path, settings: dict | None = None, executor=None,
+         ) -> tuple[ingest_mod.IngestResult, Cache]:
     cache = Cache(cache_path)
     with collector_paused():
-        out = ingest(corpus, SETTINGS, store=IngestCache(cache, settings or {}), hashes=cache)
+        out = ingest(corpus, SETTINGS, store=IngestCache(cache, settings or {}), hashes=cache, executor=executor)
     return out, cache
 
 
@@ -97,13 +99,17 @@ def test_files_written_just_before_the_run_are_read_again_next_run(tmp_path, cor
     assert again.documents == _plain(corpus).documents
 
 
-def test_a_remembered_file_whose_document_the_store_lacks_is_read_where_it_is_analysed(tmp_path, corpus, reads,
-                                                                                     settled_now):
+def test_a_remembered_file_whose_document_the_store_lacks_is_read_here_not_by_the_workers(tmp_path, corpus, reads,
+                                                                                        settled_now):
+    """Files are read where the run runs, also when only their analysis is missing: a worker (a forked
+    process here, a Ray actor on another machine there) gets the bytes, never a path to read."""
     _run(corpus, tmp_path / "c.sqlite", {"one": 1})
     reads.clear()
-    other, cache = _run(corpus, tmp_path / "c.sqlite", {"other": 2})  # other ingest settings: no stored Document
+    # other ingest settings: no stored Document; analysed on two forked workers (whose reads `reads` would not see)
+    other, cache = _run(corpus, tmp_path / "c.sqlite", {"other": 2}, executor=LocalExecutor(2))
     assert cache.stats[CORPUS_FILE_HASHES].hits == 3 and cache.stats["ingest"].misses == 3
-    assert len(reads) == 3 and other.documents == _plain(corpus).documents
+    assert sorted(reads) == sorted(corpus.glob("*.txt"))
+    assert other.documents == _plain(corpus).documents
 
 
 def test_a_file_whose_bytes_are_not_those_of_its_remembered_hash_is_skipped_with_why(tmp_path, corpus):
