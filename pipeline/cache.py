@@ -348,9 +348,10 @@ def _without_rowid(db: sqlite3.Connection) -> bool:
 
 
 def _rebuild(db: sqlite3.Connection, path: Path) -> None:
-    """Empty a cache of the older layout (`_without_rowid`) and make its table again (then the caller's CREATE):
-    its entries were made by the code before round 18, whose ingest changed, and every later step's key includes
-    that code, so no run would read them again. The file's pages are given back (VACUUM, and the log truncated)."""
+    """Empty a cache of the older layout (`_without_rowid`) by making its table again, as a rowid table: its
+    entries were made by the code before round 18, whose ingest changed, and every later step's key includes
+    that code, so no run would read them again. The file's pages are given back (VACUUM, and the log truncated).
+    A cache that cannot be written (a read-only file) is left as it is, with a warning."""
     try:
         with db:
             db.execute("BEGIN IMMEDIATE")

@@ -34,10 +34,9 @@ def signature(path: str, st: os.stat_result) -> str:
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_dev}"
 
 
-def settled(st: os.stat_result, now_ns: int | None = None) -> bool:
+def settled(st: os.stat_result) -> bool:
     """Whether a hash taken now of the file `st` describes may be remembered (not written within RACY_NS)."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    return now_ns - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_NS
+    return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_NS
 
 
 def known_hashes(hashes: HashStore | None, kind: str, signatures: Sequence[str]) -> dict[str, str]:
