@@ -906,20 +906,25 @@ def _top_neighbour_candidates(m, neighbours: int, labels: Sequence[str] | None =
         rows = product.shape[0]
         cols, vals = product.indices, product.data
         row = np.repeat(np.arange(start, start + rows, dtype=cols.dtype), np.diff(product.indptr))
-        keep = cols != row
+        drop = cols == row
         if not positive:
-            keep &= vals > 0
+            drop |= vals <= 0
         if labels is not None:
-            keep &= codes[cols] != codes[row]
+            drop |= codes[cols] == codes[row]
+        del row
+        gone = np.flatnonzero(drop)  # (positive, no labels: each row's product with itself only)
+        del drop
         # each row's products left (counted from the few dropped, not over all products again)
-        counts = np.diff(product.indptr) - np.bincount(row[~keep] - start, minlength=rows)
-        cols, vals = cols[keep], vals[keep]
+        counts = np.diff(product.indptr) - np.bincount(
+            np.searchsorted(product.indptr, gone, side="right") - 1, minlength=rows)
+        negative = _without(np.negative(vals, out=vals), gone)  # (the product's own values, negated in place)
+        cols = _without(cols, gone)
+        del product, vals
         starts = np.concatenate(([0], np.cumsum(counts)))
         ends = starts[1:].tolist()
         many = np.flatnonzero(counts > neighbours)
         few = np.flatnonzero(counts <= neighbours)
         take = [_segments(starts[few], counts[few])] if many.size < rows else []  # (all of each such row's)
-        negative = -vals
         for r in many.tolist():  # each row's best `neighbours` (numpy's pick)
             lo, hi = ends[r] - int(counts[r]), ends[r]
             take.append(np.argpartition(negative[lo:hi], neighbours - 1)[:neighbours] + lo)
@@ -929,6 +934,21 @@ def _top_neighbour_candidates(m, neighbours: int, labels: Sequence[str] | None =
     a = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
     b = np.concatenate(seconds) if seconds else np.empty(0, dtype=np.int64)
     return a, b, m.shape[0]
+
+
+def _without(values: np.ndarray, gone: np.ndarray) -> np.ndarray:
+    """`np.delete(values, gone)` (`gone`: sorted distinct positions) by copying the runs between them when they are
+    few, as in the candidate search (one per row of 23M products at 100,000 documents: 0.027 s a block against
+    np.delete's 0.048, whose mask is a pass over all of them)."""
+    if gone.size > 4096:
+        return np.delete(values, gone)
+    out = np.empty(values.size - gone.size, dtype=values.dtype)
+    at = previous = 0
+    for g in gone.tolist():
+        out[at:at + g - previous] = values[previous:g]
+        at, previous = at + g - previous, g + 1
+    out[at:] = values[previous:]
+    return out
 
 
 def _few_copies(a: np.ndarray, b: np.ndarray, x: np.ndarray, rank: np.ndarray) -> np.ndarray:
