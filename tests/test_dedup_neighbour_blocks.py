@@ -124,3 +124,31 @@ def test_body_items_count_each_documents_language_as_its_sentences_do(texts):
     assert [it.text for it in sentences] == [s.text for d in docs for p in d.paragraphs if p.kind == "body"
                                              for s in p.sentences]
     assert para_starts[-1] == len(paragraphs) and sent_starts[-1] == len(sentences)
+
+
+@pytest.mark.parametrize("signs,labelled", [(False, False), (True, False), (False, True), (True, True)])
+def test_each_row_gets_its_best_neighbours_among_the_others(signs, labelled):
+    """Against a dense product: each row's `neighbours` highest positive products with other rows (of another
+    label, with labels), all of them where it has no more (values without ties, so the pick is unique)."""
+    rng = np.random.default_rng(7)
+    dense = rng.random((300, 40)) * (rng.random((300, 40)) < 0.2)
+    if signs:
+        dense[rng.random(dense.shape) < 0.3] *= -1
+    labels = [str(x) for x in rng.integers(0, 3, 300)] if labelled else None
+    m, k = csr_matrix(dense), 6
+    a, b, n = _top_neighbour_candidates(m, k, labels, block=64)
+    got = set(zip(a.tolist(), b.tolist()))
+    products = dense @ dense.T
+    want = set()
+    for r in range(n):
+        others = [c for c in range(n) if c != r and products[r, c] > 0 and (labels is None or labels[c] != labels[r])]
+        want |= {(r, c) for c in sorted(others, key=lambda c: -products[r, c])[:k]}
+    assert len(got) == a.size and got == want
+
+
+@pytest.mark.parametrize("gone", [0, 1, 3, 5000])
+def test_without_is_numpy_delete(gone):
+    rng = np.random.default_rng(gone)
+    values = rng.random(20000)
+    positions = np.sort(rng.choice(values.size, gone, replace=False))
+    assert np.array_equal(dedup_module._without(values, positions), np.delete(values, positions))
