@@ -158,7 +158,7 @@ class IngestStep:
 class DedupStep:
     """Documents -> duplicate groups of paragraphs and sentences.
 
-    Per-document work (`pipeline.dedup.document_features`: fact terms, stems, fact signatures) runs
+    Per-document work (`pipeline.dedup_features.document_features`: fact terms, stems, fact signatures) runs
     on the executor's workers and is cached by document content (`features_key`), so a run with a
     few new articles computes only theirs; the corpus-wide part (MinHash LSH, document neighbours,
     same-fact comparisons of neighbouring documents, grouping) runs here. Across runs
@@ -167,7 +167,10 @@ class DedupStep:
     documents' text keys, terms, stems and signatures are in the previous run's dedup state)."""
 
     name = "dedup"
-    code = ("pipeline.ingest", "pipeline.dedup", "pipeline.minhash", "pipeline.textsim")
+    code = ("pipeline.ingest", "pipeline.dedup", "pipeline.dedup_features", "pipeline.minhash", "pipeline.textsim")
+    # what one document's features are made by (`features_key`): not the corpus-wide search, whose changes keep
+    # them (every pipeline module `pipeline.dedup_features` imports: a test holds it)
+    features_code = ("pipeline.ingest", "pipeline.model", "pipeline.dedup_features", "pipeline.textsim")
 
     def __init__(self) -> None:
         self.writing: list[Future] = []  # the states being written on the caller's `writer` thread
@@ -187,14 +190,14 @@ class DedupStep:
     def features_key(self, settings: Settings) -> Callable[[Document], str]:
         """The cache key of one document's features: its bytes and what its text and features depend on
         (not the dedup settings, nor the other documents)."""
-        fixed = digest("dedup-features", schema_fingerprint(), code_fingerprint(*self.code),
+        fixed = digest("dedup-features", schema_fingerprint(), code_fingerprint(*self.features_code),
                        package_versions(*INGEST_LIBRARIES, *TEXT_LIBRARIES), settings_dict(settings)["ingest"])
         return lambda d: digest(fixed, d.sha256)
 
     def features(self, documents: Sequence[Document], settings: Settings, cache: Cache,
                  executor: Executor | None = None) -> list[Any]:
         """Each document's `DocumentFeatures`: from the cache, the others computed on the workers (fixed slices)."""
-        from .dedup import features_from_json, features_to_json, shared_words
+        from .dedup_features import features_from_json, features_to_json, shared_words
 
         keys = [self.features_key(settings)(d) for d in documents]
         found = cache.get_many("dedup_features", keys)
@@ -328,8 +331,8 @@ DEDUP_PUT_BATCH = 512
 
 
 def _features_slice(_: Any, documents: Sequence[Document]) -> list[Any]:
-    """Worker function: `pipeline.dedup.document_features` of some documents."""
-    from .dedup import document_features
+    """Worker function: `pipeline.dedup_features.document_features` of some documents."""
+    from .dedup_features import document_features
     from .textsim import ContentWords
 
     words = ContentWords()
@@ -525,8 +528,8 @@ class SummarizeStep:
     name = "summarize"
     # (pipeline.flow: the worker function `_summarize_story`, what a story's input holds, how summaries are cached)
     code = ("pipeline.ingest", "pipeline.summarize", "pipeline.summarize.extractive", "pipeline.summarize.seq2seq",
-            "pipeline.textsim", "pipeline.dedup", "pipeline.brief", "pipeline.corpus_index", "pipeline.quotes",
-            "pipeline.flow")
+            "pipeline.textsim", "pipeline.dedup", "pipeline.dedup_features", "pipeline.brief", "pipeline.corpus_index",
+            "pipeline.quotes", "pipeline.flow")
 
     def fixed(self, settings: Settings) -> str:
         """The part of every story's key that does not depend on the story (computed once per run)."""

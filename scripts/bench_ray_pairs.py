@@ -32,7 +32,8 @@ from bench_scale import default_data, load_bases, plan, variant  # noqa: E402
 from ray_compare import ClusterCpu, cluster_at  # noqa: E402
 
 from pipeline.config import DedupSettings  # noqa: E402
-from pipeline.dedup import BUCKET_WINDOW, exact_key  # noqa: E402
+from pipeline.dedup import BUCKET_WINDOW  # noqa: E402
+from pipeline.dedup_features import exact_key  # noqa: E402
 from pipeline.minhash import find_similar_pairs  # noqa: E402
 
 

@@ -142,7 +142,7 @@ def test_features_read_back_from_the_cache_are_the_same_and_a_bad_entry_is_refus
     the workers' pickling too; an entry of another shape is refused when read (a cache miss)."""
     import pickle
 
-    from pipeline.dedup import document_features, features_from_json, features_to_json
+    from pipeline.dedup_features import document_features, features_from_json, features_to_json
 
     doc = make_doc("a", "Le ministre a annoncé lundi 3 000 emplois à Paris, a déclaré Jean Dupont.",
                    "La mesure coûtera 2,5 milliards d'euros en 2021. Elle sera votée mardi.")
@@ -161,7 +161,7 @@ def test_features_of_documents_share_their_words():
     (memory at 100k articles), and are the same features."""
     import json
 
-    from pipeline.dedup import document_features, features_from_json, features_to_json, shared_words
+    from pipeline.dedup_features import document_features, features_from_json, features_to_json, shared_words
 
     text = "Le ministre a annoncé lundi 3 000 emplois à Paris, a déclaré Jean Dupont."
     made = [document_features(make_doc(k, text, "La mesure sera votée mardi.")) for k in "ab"]

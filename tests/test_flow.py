@@ -59,7 +59,7 @@ def test_eval_summarizes_through_the_flow(sample):
 def test_new_articles_cost_dedup_only_their_own_per_document_work(sample, tmp_path, monkeypatch):
     """Dedup's per-document work is cached by document content: a run with one more article computes
     only that article's, on the pool, and finds the same groups as a run from scratch."""
-    from pipeline import dedup as dedup_module
+    from pipeline import dedup as dedup_module, dedup_features
     from pipeline.cache import Cache
     from pipeline.executors.local import LocalExecutor
     from pipeline.flow import NoHooks, corpus_steps
@@ -71,13 +71,13 @@ def test_new_articles_cost_dedup_only_their_own_per_document_work(sample, tmp_pa
     corpus_steps(documents[:-1], settings, cache, NoHooks(), LocalExecutor(2))
 
     computed: list[str] = []
-    real = dedup_module.document_features
+    real = dedup_features.document_features
 
     def counted(doc, words=None):
         computed.append(doc.doc_id)
         return real(doc, words)
 
-    monkeypatch.setattr(dedup_module, "document_features", counted)
+    monkeypatch.setattr(dedup_features, "document_features", counted)
     again, _, cached = corpus_steps(documents, settings, cache, NoHooks(), LocalExecutor(1))
     assert not cached and computed == [documents[-1].doc_id]
     assert again == dedup_module.dedup(documents, settings.dedup)
@@ -321,3 +321,26 @@ def test_summaries_made_on_the_workers_and_read_back_from_the_cache_are_the_same
     cache._db.execute("DELETE FROM entries WHERE kind = 'summary'")
     assert summarize() == (made, 2)
 
+
+
+def test_a_document_features_key_names_the_code_that_makes_them_and_not_the_corpus_wide_search(tmp_path):
+    """One document's dedup features are keyed on the modules that make them: `pipeline.dedup_features` and
+    every pipeline module it imports. A change to the corpus-wide search (`pipeline.dedup`) keeps them; the dedup
+    and summary keys name both modules."""
+    import ast
+    from pathlib import Path
+
+    import pipeline.dedup_features as features_module
+    from pipeline.dedup_features import document_features, features_from_json, features_to_json
+    from pipeline.flow import DedupStep, SummarizeStep
+
+    source = Path(features_module.__file__).read_text()
+    imported = {f"pipeline.{node.module}" for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+    assert imported >= {"pipeline.model", "pipeline.textsim"}
+    assert imported | {"pipeline.dedup_features"} <= set(DedupStep.features_code)
+    for fn in (document_features, features_to_json, features_from_json):
+        assert fn.__module__ in DedupStep.features_code
+    assert "pipeline.dedup" not in DedupStep.features_code
+    for code in (DedupStep.code, SummarizeStep.code):
+        assert {"pipeline.dedup", "pipeline.dedup_features"} <= set(code)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from pipeline import dedup
+from pipeline import dedup, dedup_features
 from pipeline.config import Settings
 from pipeline.executors.local import LocalExecutor
 from pipeline.ingest import ingest
@@ -107,7 +107,7 @@ def test_blocks_read_from_the_corpus_arrays_are_those_read_from_the_features(doc
 
     words = ContentWords()
     docs = documents[:40]
-    features = [dedup.document_features(d, words) for d in docs]
+    features = [dedup_features.document_features(d, words) for d in docs]
     para_starts, sent_starts = [0], [0]
     texts, owners = [], []
     for d in docs:
@@ -123,7 +123,7 @@ def test_blocks_read_from_the_corpus_arrays_are_those_read_from_the_features(doc
     assert view.terms_of_rows([]) == [] and view.stored_signatures([]) == []
     rows = [5, 0, 17, 5, len(each) - 1]
     assert view.terms_of_rows(rows) == [each[k].terms for k in rows]
-    assert [dedup._signature_from_json(g) for g in view.stored_signatures(rows)] == [each[k].signature for k in rows]
+    assert [dedup_features._signature_from_json(g) for g in view.stored_signatures(rows)] == [each[k].signature for k in rows]
     scorers = [dedup.SameFactScorer(texts, owners, words, None, f, corpus.stems) for f in (view, each)]
     pairs = scorers[0].similar_document_arrays(0.2)
     assert pairs[0].size > 20
@@ -133,7 +133,7 @@ def test_blocks_read_from_the_corpus_arrays_are_those_read_from_the_features(doc
     assert len(made[0]) == len(made[1]) > 0
     for mine, theirs in zip(*made):
         assert mine.terms == theirs.terms and mine.texts == theirs.texts
-        assert [dedup._signature_from_json(g) for g in mine.signatures] == theirs.signatures
+        assert [dedup_features._signature_from_json(g) for g in mine.signatures] == theirs.signatures
         shared = (Settings().dedup, 0.3, False)
         found = dedup.compare_block(shared, mine)
         assert found == dedup.compare_block(shared, theirs) and found
