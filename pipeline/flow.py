@@ -199,7 +199,8 @@ class DedupStep:
         """Each document's `DocumentFeatures`: from the cache, the others computed on the workers (fixed slices)."""
         from .dedup_features import features_from_json, features_to_json, shared_words
 
-        keys = [self.features_key(settings)(d) for d in documents]
+        key_of = self.features_key(settings)  # (its fixed part made once: 25 µs a call, 1.4 µs a document)
+        keys = [key_of(d) for d in documents]
         found = cache.get_many("dedup_features", keys)
         out: list[Any] = []
         words: dict[str, str] = {}  # each term and stem held once (`shared_words`)
