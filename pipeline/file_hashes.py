@@ -47,7 +47,7 @@ def known_hashes(hashes: HashStore | None, kind: str, signatures: Sequence[str])
 
 
 def remember(hashes: HashStore | None, kind: str, items: Iterable[tuple[str, str]]) -> None:
-    """Remember each (signature, hash): only for files `settled` when they were hashed."""
+    """Remember each (signature, hash) in one write. Callers pass only files `settled` when they were hashed."""
     items = list(dict(items).items())
     if hashes is not None and items:
         hashes.put_many(kind, items)
