@@ -26,6 +26,14 @@ For each size, in a fresh output folder (so a fresh cache):
 ``--plus1-again`` repeats only step 3 on a copy of an earlier ``--work`` folder: the next 1% of
 articles join the corpus and the run folder already there (``cp -a`` the folder first: it changes).
 
+``--repeat N`` runs steps 2 and 3 N times each on the same state: between two runs the output folder
+is put back as it was before the first (the runs it made removed, ``latest`` and the cache file
+restored; the corpus is not touched, so its files keep the inodes and times the cache knows), so each
+run does the same work. The step's figures are those of its median run by wall time, with every run's
+wall and CPU seconds listed (``samples_wall_s``, ``samples_cpu_s``); the targets are checked on the
+median. On a shared host the same +1% run varies by a quarter (15.7 to 24.8 s at 15,000 articles,
+round 20): one run cannot tell 9% from 11%.
+
 Each run is the real CLI (``python -m pipeline run --log-format json``) in a
 child process. Per run: wall seconds, CPU seconds of the run and every process
 it started (``os.wait4``: user + system, pool workers and Apertium included),
@@ -268,6 +276,50 @@ def run_pipeline(corpus: Path, out: Path, config: Path | None, timeout: float | 
     return result
 
 
+class OutputState:
+    """What a run changes in an output folder (`out`): its run folders, `latest`, the cache file. `restore()`
+    puts them back as they were when this was made (a copy of the cache file is kept meanwhile, next to it)."""
+
+    CACHE_FILES = ("cache.sqlite", "cache.sqlite-wal", "cache.sqlite-shm")
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.runs = set(os.listdir(out / "runs")) if (out / "runs").is_dir() else set()
+        self.latest = os.readlink(out / "latest") if (out / "latest").is_symlink() else None
+        self.kept = out / ".bench-cache-before"
+        shutil.rmtree(self.kept, ignore_errors=True)
+        self.kept.mkdir()
+        self.cache = [name for name in self.CACHE_FILES if (out / name).exists()]
+        for name in self.cache:
+            shutil.copy2(out / name, self.kept / name)
+
+    def restore(self) -> None:
+        for name in set(os.listdir(self.out / "runs")) - self.runs if (self.out / "runs").is_dir() else ():
+            shutil.rmtree(self.out / "runs" / name)
+        latest = self.out / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        if self.latest is not None:
+            os.symlink(self.latest, latest)
+        for name in self.CACHE_FILES:
+            (self.out / name).unlink(missing_ok=True)
+        for name in self.cache:
+            shutil.copy2(self.kept / name, self.out / name)
+
+    def close(self) -> None:
+        shutil.rmtree(self.kept, ignore_errors=True)
+
+
+def repeated(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run of `runs` (by wall time; of an even number, the slower of the two middle ones), with
+    every run's wall and CPU seconds."""
+    if len(runs) == 1:
+        return runs[0]
+    ranked = sorted(runs, key=lambda r: r["wall_s"])
+    return {**ranked[len(ranked) // 2], "samples_wall_s": [r["wall_s"] for r in runs],
+            "samples_cpu_s": [r["cpu_s"] for r in runs]}
+
+
 def exponents(small: tuple[int, dict], large: tuple[int, dict]) -> dict[str, float]:
     (n1, r1), (n2, r2) = small, large
     t1, t2 = r1.get("timings_s", {}), r2.get("timings_s", {})
@@ -313,6 +365,8 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=None, help="pipeline config (default: configs/default.yaml)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run before it is killed")
     ap.add_argument("--cold-only", action="store_true", help="skip the warm and +1%% runs")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of the warm and of the +1%% step, each on the same state (the median is kept)")
     ap.add_argument("--plus1-again", action="store_true",
                     help="keep each size's corpus and run folder from an earlier run of this script (a copy of "
                          "it: they change), add the next 1%% of articles and make only the +1%% run (in a copy made "
@@ -346,13 +400,30 @@ def main() -> int:
         for phase in phases:
             if phase == "plus1":
                 r["new_articles"] = add_new_articles(corpus, articles, bases, args.seed)
-            res = run_pipeline(corpus, out, args.config, args.timeout, out / f"{phase}.log")
+            samples = max(1, args.repeat) if phase != "cold" else 1
+            state = OutputState(out) if samples > 1 else None
+            runs: list[dict[str, Any]] = []
+            try:
+                for k in range(samples):
+                    if k and state is not None:
+                        state.restore()
+                    runs.append(run_pipeline(corpus, out, args.config, args.timeout,
+                                             out / f"{phase}{'-' + str(k + 1) if samples > 1 else ''}.log"))
+                    if runs[-1]["exit_code"] not in (0, 1):
+                        break
+            finally:
+                if state is not None:
+                    state.close()
+            res = repeated(runs) if all(x["exit_code"] in (0, 1) for x in runs) else runs[-1]
             n = size + r.get("new_articles", 0)
             res["articles_per_s"] = round(n / res["wall_s"], 2) if res["wall_s"] else None
             r[phase] = res
             print(f"{size:>7} {phase:<5} exit {res['exit_code']}{' (timeout)' if res['timed_out'] else ''} "
                   f"wall {res['wall_s']:>8.1f} s  cpu {res['cpu_s']:>8.1f} s  rss {res['peak_rss_mb']:>7.0f} MB  "
                   f"pss {res['peak_tree_pss_mb']:>7.0f} MB  {res['articles_per_s']} art/s", flush=True)
+            if "samples_wall_s" in res:
+                print("        runs (the median above): wall " + ", ".join(f"{w:.1f}" for w in res["samples_wall_s"])
+                      + " s; cpu " + ", ".join(f"{c:.1f}" for c in res["samples_cpu_s"]) + " s", flush=True)
             if "timings_s" in res:
                 print("        stages: " + ", ".join(f"{k} {v:.1f}" for k, v in res["timings_s"].items()), flush=True)
             if res.get("timings_cpu_s"):
