@@ -31,8 +31,8 @@ is put back as it was before the first (the runs it made removed, ``latest`` and
 restored; the corpus is not touched, so its files keep the inodes and times the cache knows), so each
 run does the same work. The step's figures are those of its median run by wall time, with every run's
 wall and CPU seconds listed (``samples_wall_s``, ``samples_cpu_s``); the targets are checked on the
-median. On a shared host the same +1% run varies by a quarter (15.7 to 24.8 s at 15,000 articles,
-round 20): one run cannot tell 9% from 11%.
+median. On a shared host the same +1% run varies by a quarter (five runs of identical work at 15,000
+articles took 14.5 to 22.6 s, round 20): one run cannot tell 9% from 11%.
 
 Each run is the real CLI (``python -m pipeline run --log-format json``) in a
 child process. Per run: wall seconds, CPU seconds of the run and every process
