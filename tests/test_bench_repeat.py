@@ -55,6 +55,7 @@ def test_the_median_run_is_kept_with_every_run_s_seconds():
     runs = [{"wall_s": 3.0, "cpu_s": 2.0, "n": 0}, {"wall_s": 1.0, "cpu_s": 1.5, "n": 1},
             {"wall_s": 2.0, "cpu_s": 4.0, "n": 2}]
     median = repeated(runs)
-    assert median["n"] == 2 and median["samples_wall_s"] == [3.0, 1.0, 2.0] and median["samples_cpu_s"] == [2.0, 1.5, 4.0]
+    assert median["n"] == 2
+    assert median["samples_wall_s"] == [3.0, 1.0, 2.0] and median["samples_cpu_s"] == [2.0, 1.5, 4.0]
     assert repeated(runs[:2])["n"] == 0  # (of two, the slower)
     assert repeated(runs[:1]) == runs[0]

@@ -322,8 +322,7 @@ def test_summaries_made_on_the_workers_and_read_back_from_the_cache_are_the_same
     assert summarize() == (made, 2)
 
 
-
-def test_a_document_features_key_names_the_code_that_makes_them_and_not_the_corpus_wide_search(tmp_path):
+def test_a_document_features_key_names_the_code_that_makes_them_and_not_the_corpus_wide_search():
     """One document's dedup features are keyed on the modules that make them: `pipeline.dedup_features` and
     every pipeline module it imports. A change to the corpus-wide search (`pipeline.dedup`) keeps them; the dedup
     and summary keys name both modules."""

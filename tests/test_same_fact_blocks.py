@@ -123,7 +123,8 @@ def test_blocks_read_from_the_corpus_arrays_are_those_read_from_the_features(doc
     assert view.terms_of_rows([]) == [] and view.stored_signatures([]) == []
     rows = [5, 0, 17, 5, len(each) - 1]
     assert view.terms_of_rows(rows) == [each[k].terms for k in rows]
-    assert [dedup_features._signature_from_json(g) for g in view.stored_signatures(rows)] == [each[k].signature for k in rows]
+    assert [dedup_features._signature_from_json(g) for g in view.stored_signatures(rows)] == [
+        each[k].signature for k in rows]
     scorers = [dedup.SameFactScorer(texts, owners, words, None, f, corpus.stems) for f in (view, each)]
     pairs = scorers[0].similar_document_arrays(0.2)
     assert pairs[0].size > 20
