@@ -13,7 +13,10 @@ neighbouring sentences swapped, one to three sentences reworded (a word
 replaced, dropped, a number written differently), another title. Articles are
 ``.txt`` files: title, blank line, paragraphs of two to four sentences. Above
 15,000 articles the 1,500 bases get more variants each (larger duplicate
-groups): say so next to any 100k figure.
+groups): say so next to any 100k figure. With ``--permuted-bases`` they do
+not: more bases are made of the 1,500 by permuting their content words
+(``permuted_bases``), so a 100,000-article corpus is 10,000 stories of 10
+copies, the issue's shape (a measure of scale, not real news).
 
 The runs
 --------
@@ -61,6 +64,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -114,6 +118,61 @@ def load_bases(path: Path) -> list[Base]:
                 bases.append(Base(str(row["id"]), " ".join(row["title"].split()), sentences))
     bases.sort(key=lambda b: int(b.id) if b.id.isdigit() else 0)
     return bases
+
+
+# A permuted base: an OrangeSum article whose content words are swapped for others of about the same
+# frequency (`permuted_bases`); the stop words, numbers and every word of two letters or fewer stay.
+_TOKEN = re.compile(r"\w+")
+_PERMUTE_BAND = 64  # content words of neighbouring frequency ranks swapped among themselves
+
+
+def _content_word(word: str, stop: frozenset[str]) -> bool:
+    return len(word) > 2 and word not in stop and not any(c.isdigit() for c in word)
+
+
+def _cased(word: str, like: str) -> str:
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    return word[:1].upper() + word[1:] if like[:1].isupper() else word
+
+
+def permuted_bases(bases: list[Base], needed: int, seed: int) -> list[Base]:
+    """`bases`, then as many generations of permuted copies of them as make `needed` bases in all.
+
+    OrangeSum's validation split has 1,500 articles: above 15,000 articles the issue's shape (10 variants a
+    base) needs more bases than there are. Generation g (1, 2, ...) of base `id` (named `idpg`) is that article
+    with every content word replaced by its image under a permutation of the corpus's content words (lower-cased)
+    within bands of `_PERMUTE_BAND` words of neighbouring frequency rank, seeded by `seed` and g: the sentences
+    keep their length, their stop words and the corpus's word frequencies, but tell another story with other
+    words, so dedup and the stories see distinct articles. Not real news: a corpus for measuring scale only."""
+    from pipeline.textsim import ContentWords
+
+    if needed <= len(bases):
+        return bases
+    stop = ContentWords().stop_words
+    counts: dict[str, int] = {}
+    for b in bases:
+        for text in (b.title, *b.sentences):
+            for w in _TOKEN.findall(text.lower()):
+                if _content_word(w, stop):
+                    counts[w] = counts.get(w, 0) + 1
+    ranked = sorted(counts, key=lambda w: (-counts[w], w))
+    out = list(bases)
+    for g in range(1, -(-needed // len(bases))):
+        rng = random.Random(f"{seed}:permute:{g}")
+        image: dict[str, str] = {}
+        for start in range(0, len(ranked), _PERMUTE_BAND):
+            band = ranked[start:start + _PERMUTE_BAND]
+            image.update(zip(band, rng.sample(band, len(band))))
+
+        def swap(m: re.Match[str], image: dict[str, str] = image) -> str:
+            word = m.group(0)
+            lower = word.lower()
+            return _cased(image[lower], word) if lower in image else word
+
+        out.extend(Base(f"{b.id}p{g}", _TOKEN.sub(swap, b.title), tuple(_TOKEN.sub(swap, s) for s in b.sentences))
+                   for b in bases)
+    return out
 
 
 def _reword(sentence: str, rng: random.Random) -> str:
@@ -362,6 +421,9 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_scale", help="corpora and run folders")
     ap.add_argument("--variants", type=int, default=10, help="articles per base article (wire story)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--permuted-bases", action="store_true",
+                    help="more bases than OrangeSum's 1,500 where a size needs them (`permuted_bases`: its articles "
+                         "with their content words permuted), so every size keeps --variants articles a base")
     ap.add_argument("--config", type=Path, default=None, help="pipeline config (default: configs/default.yaml)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run before it is killed")
     ap.add_argument("--cold-only", action="store_true", help="skip the warm and +1%% runs")
@@ -379,6 +441,8 @@ def main() -> int:
         print(f"bench_scale: {source} not found; pass --data DIR (the eval-dev folder)", file=sys.stderr)
         return 2
     bases = load_bases(source)
+    if args.permuted_bases:
+        bases = permuted_bases(bases, max(math.ceil(n / args.variants) for n in args.sizes), args.seed)
     # Each run times the package as an install has it, byte-compiled (pip compiles it; Python writes
     # __pycache__ on a first import): where PYTHONDONTWRITEBYTECODE is set (this project's sessions) and the
     # tree is fresh, every run would otherwise compile the pipeline's sources again (0.1 s of CPU).
@@ -442,7 +506,8 @@ def main() -> int:
     for k, ok in checks.items():
         print(f"{'PASS' if ok else 'FAIL'}  {k}")
     print(json.dumps({"sizes": {str(k): v for k, v in results.items()}, "growth_exponents": growth,
-                      "targets": checks, "variants": args.variants, "seed": args.seed, "cores": os.cpu_count()}))
+                      "targets": checks, "variants": args.variants, "permuted_bases": args.permuted_bases,
+                      "seed": args.seed, "cores": os.cpu_count()}))
     return 0
 
 
