@@ -64,3 +64,45 @@ def test_each_language_reaches_french_and_english(source, text, french, english)
     assert french in router.translate([text], source, "fr")[0]
     out = router.translate([text], source, "en")[0]
     assert english in out.lower() if source != "en" else out == text
+
+
+class _Recording:
+    """An engine that tags its texts and records when it is closed."""
+
+    def __init__(self, name: str, closed: list[str]) -> None:
+        self.engine, self.closed = name, closed
+
+    def translate(self, texts):
+        return [f"{self.engine}:{t}" for t in texts]
+
+    def close(self):
+        self.closed.append(self.engine)
+
+
+def test_only_the_directions_used_last_keep_their_engines_running():
+    closed: list[str] = []
+    router = RouteTranslator(APERTIUM_ONLY, _Recording("fr-en", closed),
+                             make_apertium=lambda pairs: _Recording("+".join(pairs), closed), running=2)
+    assert router.translate(["a"], "es", "fr") == ["es-fr:a"]
+    assert router.translate(["b"], "es", "en") == ["spa-eng:b"]
+    assert router.translate(["c"], "es", "fr") == ["es-fr:c"] and closed == []  # two running: none closed
+    assert router.translate(["d"], "pt", "fr") == ["pt-es+es-fr:d"]
+    assert closed == ["spa-eng"]  # the least recently used (es->en), not es->fr used since
+    assert router.translate(["e"], "fr", "en") == ["fr-en:e"]  # French->English is never closed
+    assert router.translate(["f"], "it", "en") == ["ita-cat+cat-eng:f"]
+    assert closed == ["spa-eng", "es-fr"] and "fr-en" not in closed
+    assert router.translate(["g"], "es", "en") == ["spa-eng:g"]  # a closed direction is used again
+
+
+@needs_apertium
+def test_a_closed_apertium_route_ends_its_processes_and_starts_them_again():
+    router = RouteTranslator(APERTIUM_ONLY, _Never(), running=1)
+    text = "El presidente anunció nuevas medidas contra la inflación."
+    first = router.translate([text], "es", "fr")
+    spanish = router.engine_for("es", "fr")
+    procs = [p for p in spanish._procs]
+    assert all(p._procs for p in procs)  # running
+    assert "président" in router.translate(["Il presidente ha annunciato nuove misure."], "it", "fr")[0]
+    assert not any(p._procs for p in procs)  # es->fr closed: its processes ended
+    assert spanish._names is None or not spanish._names.analyser._procs
+    assert router.translate([text], "es", "fr") == first  # started again, same translation

@@ -581,10 +581,14 @@ class ApertiumTranslator:
             raise EngineFailure(f"{self.engine}: start-up self-test returned {probe!r} untranslated")
 
     def close(self) -> None:
+        """End every process this translator started (its next translation starts them again)."""
         for p in self._procs:
             p.close()
-        for a in self._alternatives:
-            a.close()
+        if self._names is not None:
+            self._names.analyser.close()
+        for other in (self._fallback, *self._alternatives):
+            if other is not None:
+                other.close()
 
     def _finish(self, english: str, source: str) -> str:
         if not self._english_out:
