@@ -768,13 +768,23 @@ def start_review_site(run_dir: Path, briefs: Sequence[Brief], index: CorpusIndex
     else:
         site.render(translated)
 
+    def put_rendered() -> None:
+        """The batches rendered so far into the cache (from this thread), no longer held in `to_cache`."""
+        while to_cache:
+            batch = to_cache.pop(0)
+            if cache is not None:
+                cache.put_many(CACHE_KIND, batch)
+
     def finish() -> list[Path]:
         if thread is not None:
-            thread.join()
+            # the pages rendered meanwhile go to the cache as they come, not all at the end (a cold run at
+            # 100,000 articles: 10,000 compressed pages held at once)
+            while thread.is_alive():
+                put_rendered()
+                thread.join(timeout=0.5)
             if raised:
                 raise raised[0]
-        for batch in to_cache if cache is not None else ():
-            cache.put_many(CACHE_KIND, batch)
+        put_rendered()
         site.write_keys()
         log.info("review: %d pages, %d unchanged since the previous run (linked), %d from the cache, %d rendered",
                  len(briefs), len(linked), len(site.cached), len(todo))
@@ -1030,7 +1040,7 @@ class _Site:
 
     def _input(self, i: int, translated: Translated) -> _PageInput:
         brief, index, lookups = self.briefs[i], self.index, self.lookups
-        plan = self.plans.get(i) or _page_paragraphs(brief, index, lookups)
+        plan = self.plans.pop(i, None) or _page_paragraphs(brief, index, lookups)  # (not held once used)
         paragraphs = {pid: index.paragraphs[pid] for pid in plan[0]}
         cited = citation_numbers(brief)
         sentences = {sid: index.sentences[sid] for sid in cited}
